@@ -1,0 +1,100 @@
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Published murmur2 values: Kafka's own UtilsTest and the values Akka's
+// Kafka-compatible sharding checks against the Java implementation. Java prints the hash as a signed int; the partition is
+// that hash with the sign bit cleared, modulo the partition count.
+var murmur2Vectors = []struct {
+	key  string
+	hash int32
+}{
+	{"21", -973932308},
+	{"foobar", -790332482},
+	{"a-little-bit-long-string", -985981536},
+	{"a-little-bit-longer-string", -1486304829},
+	{"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971},
+	{"abc", 479470107},
+	{"1", -1993445489},
+	{"12", 126087238},
+	{"123", -267702483},
+	{"1234", -1614185708},
+	{"12345", -1188365604},
+}
+
+// TestForMatchesKafkaMurmur2 protects cross-language placement: a key must
+// land where the Java client and librdkafka put it.
+func TestForMatchesKafkaMurmur2(t *testing.T) {
+	for _, v := range murmur2Vectors {
+		positive := int(uint32(v.hash) & 0x7fffffff)
+		for _, n := range []int{1, 2, 3, 7, 12, 100, 1000, math.MaxInt32} {
+			t.Run(fmt.Sprintf("%s/%d", v.key, n), func(t *testing.T) {
+				if got, want := For([]byte(v.key), n), positive%n; got != want {
+					t.Fatalf("For(%q, %d) = %d, want %d", v.key, n, got, want)
+				}
+			})
+		}
+	}
+}
+
+// TestForGenerated checks a large generated key set for the properties a
+// partitioner must have: in range, deterministic, and consistent across
+// partition counts (h mod nm mod n == h mod n only holds when the sign bit
+// is handled as Kafka does).
+func TestForGenerated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	counts := make([]int, 12)
+	for i := 0; i < 100_000; i++ {
+		key := make([]byte, 1+rng.IntN(40)) // distinct keys: one empty key would skew the count
+		for j := range key {
+			key[j] = byte(rng.Uint32())
+		}
+		p := For(key, 12)
+		if p < 0 || p >= 12 {
+			t.Fatalf("For(%x, 12) = %d, out of range", key, p)
+		}
+		if again := For(key, 12); again != p {
+			t.Fatalf("For(%x, 12) not deterministic: %d then %d", key, p, again)
+		}
+		if wide := For(key, 12*97); wide%12 != p {
+			t.Fatalf("For(%x, 1164)%%12 = %d, For(%x, 12) = %d", key, wide%12, key, p)
+		}
+		counts[p]++
+	}
+	for p, c := range counts { // a fair hash puts ~8333 on each
+		if c < 7500 || c > 9200 {
+			t.Fatalf("partition %d got %d of 100000 keys: distribution is skewed %v", p, c, counts)
+		}
+	}
+}
+
+func TestForBadCount(t *testing.T) {
+	for _, n := range []int{0, -1} {
+		if got := For([]byte("k"), n); got != -1 {
+			t.Fatalf("For(k, %d) = %d, want -1", n, got)
+		}
+	}
+	if For(nil, 7) != For([]byte{}, 7) {
+		t.Fatal("a nil key must hash as an empty one")
+	}
+}
+
+type order struct{ id string }
+
+func (o order) PartitionKey() string { return o.id }
+
+func TestKeyOf(t *testing.T) {
+	k, err := KeyOf(order{"o-1"})
+	if err != nil || string(k) != "o-1" {
+		t.Fatalf("KeyOf = %q, %v", k, err)
+	}
+	if _, err := KeyOf(order{}); !errors.Is(err, ErrNoKey) {
+		t.Fatalf("KeyOf(empty) err = %v, want ErrNoKey", err)
+	}
+}

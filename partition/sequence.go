@@ -1,0 +1,152 @@
+package partition
+
+import (
+	"sync"
+
+	"github.com/ordo-go/ordo/internal/lru"
+)
+
+// DefaultMaxKeys is the number of keys a [Stamper] or [Checker] remembers
+// when given a bound of zero or less.
+const DefaultMaxKeys = 1 << 16
+
+// Stamper hands out a per-key sequence number on the producer side: 1 for
+// the first event of a key, then 2, 3, and so on. Written into the ordo-seq
+// header together with the producer's instance ID, it lets a consumer see
+// when a key's events arrive reordered or with a gap.
+//
+// Memory is bounded: the stamper remembers the most recently used keys only.
+// A key it has forgotten starts again at 1, which a [Checker] reads as a new
+// run rather than a reordering.
+//
+// A Stamper is safe for concurrent use. Callers that need the stamp order to
+// match the publish order of a key must stamp and enqueue under one lock, or
+// from one goroutine per key.
+type Stamper struct {
+	mu   sync.Mutex
+	seqs *lru.Cache[string, uint64]
+}
+
+// NewStamper returns a stamper that remembers up to maxKeys keys
+// ([DefaultMaxKeys] if maxKeys <= 0).
+func NewStamper(maxKeys int) *Stamper {
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	return &Stamper{seqs: lru.New[string, uint64](maxKeys)}
+}
+
+// Next returns the next sequence number for key.
+func (s *Stamper) Next(key []byte) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, _ := s.seqs.Get(string(key))
+	n++
+	s.seqs.Put(string(key), n)
+	return n
+}
+
+// Verdict is what a [Checker] concludes about one observed sequence number.
+type Verdict int
+
+const (
+	// First is the first sequence seen for the producer and key (or the
+	// first after the checker forgot the key).
+	First Verdict = iota
+	// InOrder is exactly one more than the previous sequence.
+	InOrder
+	// Restarted is sequence 1 after a higher one: the producer forgot the
+	// key (its memory is bounded) or restarted with the same instance ID.
+	Restarted
+	// Gap is more than one ahead of the previous sequence: events of the key
+	// are missing between the two, or were written to another partition.
+	Gap
+	// Regressed is at or below the previous sequence: a duplicate, or an
+	// event consumed after a later one of the same key.
+	Regressed
+)
+
+var verdictNames = [...]string{"first", "in order", "restarted", "gap", "regressed"}
+
+func (v Verdict) String() string {
+	if v < 0 || int(v) >= len(verdictNames) {
+		return "unknown"
+	}
+	return verdictNames[v]
+}
+
+// Violation reports whether v breaks per-key order (a gap or a regression).
+func (v Verdict) Violation() bool { return v == Gap || v == Regressed }
+
+// SeqStats counts a checker's verdicts for one producer.
+type SeqStats struct {
+	InOrder, Gaps, Regressions, Restarts uint64
+}
+
+type seqKey struct{ producer, key string }
+
+// Checker checks, on the consumer side, that the sequence numbers of each
+// (producer, key) pair arrive in order: each one more than the last. It
+// remembers a bounded number of pairs and forgets the least recently seen;
+// a forgotten pair starts afresh.
+//
+// Keep one Checker per assigned partition and drop it when the partition is
+// revoked: another consumer may handle the records in between, and a stale
+// memory would report them as a gap.
+//
+// A Checker is safe for concurrent use.
+type Checker struct {
+	mu    sync.Mutex
+	last  *lru.Cache[seqKey, uint64]
+	stats map[string]*SeqStats
+}
+
+// NewChecker returns a checker that remembers up to maxKeys (producer, key)
+// pairs ([DefaultMaxKeys] if maxKeys <= 0).
+func NewChecker(maxKeys int) *Checker {
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	return &Checker{last: lru.New[seqKey, uint64](maxKeys), stats: make(map[string]*SeqStats)}
+}
+
+// Observe records seq for producer and key and returns its verdict.
+func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := seqKey{producer, string(key)}
+	prev, seen := c.last.Get(k)
+	c.last.Put(k, seq)
+	st := c.stats[producer]
+	if st == nil {
+		st = new(SeqStats)
+		c.stats[producer] = st
+	}
+	switch {
+	case !seen:
+		return First
+	case seq == prev+1:
+		st.InOrder++
+		return InOrder
+	case seq == 1:
+		st.Restarts++
+		return Restarted
+	case seq > prev:
+		st.Gaps++
+		return Gap
+	default:
+		st.Regressions++
+		return Regressed
+	}
+}
+
+// Stats returns a copy of the verdict counts per producer ID.
+func (c *Checker) Stats() map[string]SeqStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]SeqStats, len(c.stats))
+	for p, st := range c.stats {
+		out[p] = *st
+	}
+	return out
+}

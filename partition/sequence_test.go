@@ -1,0 +1,92 @@
+package partition
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestStamper(t *testing.T) {
+	s := NewStamper(0)
+	for want := uint64(1); want <= 3; want++ {
+		if got := s.Next([]byte("a")); got != want {
+			t.Fatalf("Next(a) = %d, want %d", got, want)
+		}
+	}
+	if got := s.Next([]byte("b")); got != 1 {
+		t.Fatalf("Next(b) = %d, want 1: keys must count separately", got)
+	}
+}
+
+// TestStamperBounded protects the memory bound: a forgotten key restarts at
+// 1, and the checker reads that as a restart, not a violation.
+func TestStamperBounded(t *testing.T) {
+	s := NewStamper(2)
+	c := NewChecker(0)
+	obs := func(key string) Verdict { return c.Observe("p", []byte(key), s.Next([]byte(key))) }
+	obs("a")
+	obs("a")
+	obs("b")
+	obs("c") // evicts a from the stamper
+	if got := s.seqs.Len(); got != 2 {
+		t.Fatalf("stamper holds %d keys, want 2", got)
+	}
+	if v := obs("a"); v != Restarted {
+		t.Fatalf("forgotten key: verdict %v, want restarted", v)
+	}
+	if v := obs("a"); v != InOrder {
+		t.Fatalf("after restart: verdict %v, want in order", v)
+	}
+}
+
+func TestChecker(t *testing.T) {
+	tests := []struct {
+		name string
+		seqs []uint64
+		want []Verdict
+	}{
+		{"in order", []uint64{1, 2, 3}, []Verdict{First, InOrder, InOrder}},
+		{"gap", []uint64{1, 2, 4}, []Verdict{First, InOrder, Gap}},
+		{"duplicate", []uint64{1, 2, 2}, []Verdict{First, InOrder, Regressed}},
+		{"reordered", []uint64{1, 3, 2}, []Verdict{First, Gap, Regressed}},
+		{"restart", []uint64{5, 6, 1, 2}, []Verdict{First, InOrder, Restarted, InOrder}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewChecker(0)
+			for i, seq := range tt.seqs {
+				if got := c.Observe("p1", []byte("k"), seq); got != tt.want[i] {
+					t.Fatalf("seq %d (#%d): verdict %v, want %v", seq, i, got, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestCheckerSeparatesProducersAndKeys(t *testing.T) {
+	c := NewChecker(0)
+	c.Observe("p1", []byte("k"), 1)
+	if v := c.Observe("p2", []byte("k"), 7); v != First {
+		t.Fatalf("other producer: %v, want first", v)
+	}
+	if v := c.Observe("p1", []byte("k2"), 9); v != First {
+		t.Fatalf("other key: %v, want first", v)
+	}
+	c.Observe("p1", []byte("k"), 3)
+	st := c.Stats()
+	if st["p1"].Gaps != 1 || st["p2"].Gaps != 0 {
+		t.Fatalf("stats = %+v", st)
+	}
+	if !Gap.Violation() || !Regressed.Violation() || InOrder.Violation() || Restarted.Violation() {
+		t.Fatal("Violation() misclassifies verdicts")
+	}
+}
+
+func TestCheckerBounded(t *testing.T) {
+	c := NewChecker(100)
+	for i := 0; i < 10_000; i++ {
+		c.Observe("p", []byte(fmt.Sprint(i)), 1)
+	}
+	if n := c.last.Len(); n != 100 {
+		t.Fatalf("checker holds %d pairs, want 100", n)
+	}
+}
