@@ -1,0 +1,206 @@
+package schema
+
+// This file, bind.go and compat.go are the seam to hamba/avro/v2: the only
+// files that import it. hamba is archived upstream; replacing it means
+// rewriting these three files, nothing exported changes.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"unsafe"
+
+	"github.com/hamba/avro/v2"
+	"github.com/modern-go/reflect2"
+)
+
+// parsed is a schema parsed once, with the texts and identity ordo needs.
+type parsed struct {
+	sch  avro.Schema
+	name string   // full name of the top-level named type, "" if unnamed
+	text string   // normalized JSON (defaults, aliases, logical types kept)
+	fp   [32]byte // SHA-256 of the Parsing Canonical Form: the binary layout
+}
+
+// parse parses avsc with a fresh name cache. hamba's Parse shares a global
+// cache of named types between every call, so a schema that refers to an
+// undefined name could silently pick up a type from an unrelated schema
+// parsed earlier in the process; a fresh cache makes each parse hermetic.
+func parse(avsc string) (p parsed, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: parser panic: %v", ErrInvalid, r)
+		}
+	}()
+	sch, err := avro.ParseWithCache(avsc, "", &avro.SchemaCache{})
+	if err != nil {
+		return parsed{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	text, err := json.Marshal(sch)
+	if err != nil {
+		return parsed{}, fmt.Errorf("%w: normalize: %v", ErrInvalid, err)
+	}
+	p = parsed{sch: sch, text: string(text), fp: sch.Fingerprint()}
+	if n, ok := sch.(avro.NamedSchema); ok {
+		p.name = n.FullName()
+	}
+	return p, nil
+}
+
+// parseRecord parses avsc and requires a named record at the top.
+func parseRecord(avsc string) (parsed, error) {
+	p, err := parse(avsc)
+	if err != nil {
+		return parsed{}, err
+	}
+	if p.sch.Type() != avro.Record {
+		return parsed{}, fmt.Errorf("%w: top-level type is %s, want a named record", ErrInvalid, p.sch.Type())
+	}
+	return p, nil
+}
+
+// Decoding limits. A length prefix in a hostile body can claim any size, and
+// hamba allocates what a prefix claims before it notices the body is too
+// short. No string, bytes or array in a body can legitimately be longer than
+// the body (an array of nulls aside), so each decode uses the limits of the
+// smallest tier that holds the body: a prefix can make the decoder allocate
+// at most 16 times the body (or 256 bytes), and never more than maxTier.
+// Array lengths are bounded the same way (element count, not bytes).
+const (
+	minTier = 1 << 8
+	maxTier = 1 << 28 // 256 MiB: far above any Kafka record size in use
+)
+
+// readerTier is a pool of hamba readers bound to one set of limits.
+type readerTier struct {
+	limit int
+	pool  sync.Pool
+}
+
+var readerTiers = func() []*readerTier {
+	var tiers []*readerTier
+	for limit := minTier; limit <= maxTier; limit <<= 4 {
+		api := avro.Config{MaxByteSliceSize: limit, MaxSliceAllocSize: limit}.Freeze()
+		t := &readerTier{limit: limit}
+		t.pool.New = func() any { return avro.NewReader(nil, 0, avro.WithReaderConfig(api)) }
+		tiers = append(tiers, t)
+	}
+	return tiers
+}()
+
+func tierFor(n int) *readerTier {
+	for _, t := range readerTiers {
+		if n <= t.limit {
+			return t
+		}
+	}
+	return readerTiers[len(readerTiers)-1]
+}
+
+// binding is a Go type bound to a schema: hamba's encoder and decoder for it,
+// built in an API of its own. hamba caches encoders by the schema's
+// canonical fingerprint, which ignores defaults, so two schemas that differ
+// only in a default would share an encoder (and write the wrong default)
+// inside one API.
+type binding struct {
+	api avro.API
+	typ reflect2.Type // *T
+	enc avro.ValEncoder
+	dec avro.ValDecoder
+}
+
+func newBinding(p parsed, ptrType reflect2.Type) (b *binding, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: building codec: %v", ErrSchemaMismatch, r)
+		}
+	}()
+	api := avro.Config{}.Freeze()
+	return &binding{
+		api: api,
+		typ: ptrType,
+		enc: api.EncoderOf(p.sch, ptrType),
+		dec: api.DecoderOf(p.sch, ptrType),
+	}, nil
+}
+
+// decoderFor builds the decoder that reads data written with writer into the
+// bound type, resolving writer into the reader schema r.
+func (b *binding) decoderFor(r, w parsed) (dec avro.ValDecoder, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("resolving writer schema: %v", p)
+		}
+	}()
+	// A fresh checker per resolution: hamba's checker caches verdicts by
+	// canonical fingerprint, which ignores defaults (see compat.go).
+	res, err := avro.NewSchemaCompatibility().Resolve(r.sch, w.sch)
+	if err != nil {
+		return nil, err
+	}
+	return b.api.DecoderOf(res, b.typ), nil
+}
+
+var writerPool = sync.Pool{New: func() any { return avro.NewWriter(nil, 512) }}
+
+// maxPooledWriter bounds the buffer a pooled writer may keep.
+const maxPooledWriter = 1 << 20
+
+// encode appends the Avro encoding of the value at ptr to dst.
+func (b *binding) encode(dst []byte, ptr unsafe.Pointer) (out []byte, err error) {
+	w := writerPool.Get().(*avro.Writer)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("encoder panic: %v", r)
+			out = dst
+		}
+		if cap(w.Buffer()) <= maxPooledWriter {
+			w.Reset(nil)
+			w.Error = nil
+			writerPool.Put(w)
+		}
+	}()
+	w.Reset(nil)
+	w.Error = nil
+	b.enc.Encode(ptr, w)
+	if w.Error != nil {
+		return dst, w.Error
+	}
+	return append(dst, w.Buffer()...), nil
+}
+
+// decode decodes body with dec into the value at ptr. It reports truncation
+// (hamba's Unmarshal silently accepts a body that ends early), trailing
+// bytes, and recovers from any panic in the decoder.
+func decode(dec avro.ValDecoder, body []byte, ptr unsafe.Pointer) (err error) {
+	tier := tierFor(len(body))
+	r := tier.pool.Get().(*avro.Reader)
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, p)
+		}
+		r.Reset(nil)
+		r.Error = nil
+		tier.pool.Put(r)
+	}()
+	r.Reset(body)
+	r.Error = nil
+	dec.Decode(ptr, r)
+	if r.Error != nil {
+		return classify(r.Error)
+	}
+	// Peek sets io.EOF exactly when every byte was consumed.
+	if r.Peek(); r.Error == nil {
+		return fmt.Errorf("%w: trailing bytes after the record", ErrCorrupt)
+	}
+	return nil
+}
+
+func classify(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: body ends early (%v)", ErrTruncated, err)
+	}
+	return fmt.Errorf("%w: %v", ErrCorrupt, err)
+}
