@@ -1,0 +1,323 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Consumer consumes typed events as a member of a consumer group: records
+// of one key one at a time in offset order, records of different keys in
+// parallel on a bounded number of lanes, offsets committed only up to the
+// lowest record not yet finished.
+//
+// Create one with [New], register handlers with [On], call [Consumer.Run],
+// and stop it with [Consumer.Shutdown] (graceful) or [Consumer.Close]
+// (immediate). A Consumer is safe for concurrent use.
+type Consumer struct {
+	cfg      config
+	cl       *kgo.Client
+	handlers map[string]binding
+
+	// mu guards everything below it, and is the lock of the conditions.
+	mu       sync.Mutex
+	work     *sync.Cond // ready has keys, or stopping
+	space    *sync.Cond // buffered fell below the cap, or stopping
+	idle     *sync.Cond // inflight changed
+	parts    map[tp]*partState
+	ready    []*keyQueue
+	buffered int // records dispatched and not finished or dropped
+	inflight int // records a lane is handling now
+	stopping bool
+	closing  bool // immediate stop: do not wait for in-flight work
+	fatal    error
+	timers   map[*time.Timer]struct{}
+
+	stats counters
+
+	running    atomic.Bool
+	closeOnce  sync.Once
+	closed     chan struct{} // closed by Close
+	runDone    chan struct{} // closed when Run returns
+	stopPoll   context.CancelFunc
+	drainCtx   context.Context // set by Shutdown
+	handlerCtx context.Context
+	cancelWork context.CancelFunc
+	lanes      sync.WaitGroup
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// New returns a consumer configured by opts. It validates the options and
+// returns an error wrapping [ErrInvalidConfig] if they are incomplete or
+// inconsistent; it does not contact the brokers.
+func New(opts ...Option) (*Consumer, error) {
+	cfg := defaults()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := &Consumer{
+		cfg:      cfg,
+		handlers: make(map[string]binding, len(cfg.handlers)),
+		parts:    make(map[tp]*partState),
+		timers:   make(map[*time.Timer]struct{}),
+		closed:   make(chan struct{}),
+		runDone:  make(chan struct{}),
+	}
+	for _, h := range cfg.handlers {
+		c.handlers[h.name] = h
+	}
+	c.work = sync.NewCond(&c.mu)
+	c.space = sync.NewCond(&c.mu)
+	c.idle = sync.NewCond(&c.mu)
+	cl, err := kgo.NewClient(c.kgoOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	c.cl = cl
+	return c, nil
+}
+
+func (c *Consumer) kgoOpts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.cfg.brokers...),
+		kgo.ConsumerGroup(c.cfg.group),
+		kgo.ConsumeTopics(c.cfg.topics...),
+		// Offsets are marked by the lanes as records finish and committed
+		// from the marks only, never from what was merely polled.
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(c.cfg.commitEvery),
+		// A rebalance waits while polled records are being dispatched, so
+		// a revoke never races a record that is between poll and queue.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(c.assigned),
+		kgo.OnPartitionsRevoked(c.revoked),
+		kgo.OnPartitionsLost(c.lost),
+	}
+	if c.cfg.resetToStart {
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	} else {
+		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	}
+	if c.cfg.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(c.cfg.tls))
+	}
+	if c.cfg.sasl != nil {
+		opts = append(opts, kgo.SASL(c.cfg.sasl))
+	}
+	return append(opts, c.cfg.kgoOpts...)
+}
+
+// Run joins the group and consumes until the consumer is stopped. It blocks.
+//
+// Cancelling ctx stops the consumer gracefully: fetching stops, records in
+// flight get up to the drain timeout (see [DrainTimeout]) to finish, their
+// offsets are committed, and the consumer leaves the group; Run then
+// returns nil. [Consumer.Shutdown] does the same with its own deadline and
+// [Consumer.Close] without waiting. Under the [Halt] policy, a record that
+// cannot be handled stops the consumer the same graceful way and Run returns
+// its [*RecordError]. Run may be called once; later calls return
+// [ErrRunning], or [ErrClosed] after Close.
+func (c *Consumer) Run(ctx context.Context) error {
+	select {
+	case <-c.closed:
+		return ErrClosed
+	default:
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer close(c.runDone)
+
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	handlerCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	c.mu.Lock()
+	c.stopPoll, c.handlerCtx, c.cancelWork = stopPoll, handlerCtx, cancelWork
+	stopped, closing := c.stopping, c.closing
+	c.mu.Unlock()
+	defer cancelWork()
+	if stopped { // Shutdown or Close came first
+		stopPoll()
+	}
+	if closing {
+		cancelWork()
+	}
+	stopOnCancel := context.AfterFunc(pollCtx, c.wakeAll)
+	defer stopOnCancel()
+
+	for i := 0; i < c.cfg.concurrency; i++ {
+		c.lanes.Add(1)
+		go c.lane()
+	}
+	c.poll(pollCtx)
+	return c.stop()
+}
+
+// poll fetches records and hands them to the key queues until pollCtx is
+// cancelled.
+func (c *Consumer) poll(pollCtx context.Context) {
+	for {
+		c.mu.Lock()
+		for c.buffered >= c.cfg.maxBuffered && !c.stopping && pollCtx.Err() == nil {
+			c.space.Wait()
+		}
+		room := c.cfg.maxBuffered - c.buffered
+		c.mu.Unlock()
+		if pollCtx.Err() != nil {
+			return
+		}
+		fs := c.cl.PollRecords(pollCtx, room)
+		if fs.IsClientClosed() {
+			c.cl.AllowRebalance()
+			return
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				c.cfg.logger.Warn("fetch error", "topic", topic, "partition", p, "error", err)
+			}
+		})
+		c.mu.Lock()
+		fs.EachRecord(c.dispatch)
+		c.mu.Unlock()
+		c.cl.AllowRebalance()
+	}
+}
+
+// Shutdown stops the consumer gracefully: it stops fetching, lets the
+// records in flight finish, commits their offsets and leaves the group.
+// Records fetched but not started are not handled; they are delivered again
+// to whoever consumes the partition next. If ctx ends first, in-flight
+// handlers are cancelled, their offsets are not committed, and Shutdown
+// returns [ErrDrainTimeout]. Shutdown waits for Run to return; if Run was
+// never called it closes the consumer.
+func (c *Consumer) Shutdown(ctx context.Context) error {
+	if !c.running.Load() {
+		c.Close()
+		return nil
+	}
+	c.mu.Lock()
+	if c.drainCtx == nil {
+		c.drainCtx = ctx
+	}
+	c.requestStopLocked()
+	c.mu.Unlock()
+	select {
+	case <-c.runDone:
+	case <-ctx.Done():
+		c.Close()
+		<-c.runDone
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inflightTimedOut() {
+		return ErrDrainTimeout
+	}
+	return nil
+}
+
+// Close stops the consumer at once: handler contexts are cancelled, records
+// in flight are abandoned (their offsets are not committed, so they are
+// delivered again), finished offsets are committed, and the consumer leaves
+// the group. Close waits for running handlers to return. It is idempotent;
+// afterwards Run returns [ErrClosed].
+func (c *Consumer) Close() {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.mu.Lock()
+		c.closing = true
+		c.requestStopLocked()
+		cancel := c.cancelWork
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		if !c.running.Load() {
+			c.cl.Close()
+			return
+		}
+	})
+	if c.running.Load() {
+		<-c.runDone
+	}
+}
+
+func (c *Consumer) requestStopLocked() {
+	c.stopping = true
+	if c.stopPoll != nil {
+		c.stopPoll()
+	}
+	c.work.Broadcast()
+	c.space.Broadcast()
+	c.idle.Broadcast()
+}
+
+func (c *Consumer) wakeAll() {
+	c.mu.Lock()
+	c.requestStopLocked()
+	c.mu.Unlock()
+}
+
+// stop runs after polling ends: it waits for in-flight records (bounded),
+// stops the lanes, commits what finished and closes the client.
+func (c *Consumer) stop() error {
+	c.mu.Lock()
+	c.requestStopLocked()
+	drain := c.drainCtx
+	c.mu.Unlock()
+	if drain == nil {
+		var cancel context.CancelFunc
+		drain, cancel = context.WithTimeout(context.Background(), c.cfg.drainTimeout)
+		defer cancel()
+	}
+	c.waitIdle(drain, func() bool { return c.inflight == 0 })
+	c.cancelWork()
+	c.lanes.Wait()
+
+	c.mu.Lock()
+	for t := range c.timers {
+		t.Stop()
+	}
+	clear(c.timers)
+	marks := c.marksLocked(nil)
+	fatal := c.fatal
+	c.mu.Unlock()
+
+	commitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.cl.MarkCommitOffsets(marks)
+	if err := c.cl.CommitMarkedOffsets(commitCtx); err != nil {
+		c.cfg.logger.Warn("final commit failed", "group", c.cfg.group, "error", err)
+	}
+	c.cl.Close()
+	return fatal
+}
+
+func (c *Consumer) inflightTimedOut() bool { return c.stats.abandoned.Load() > 0 }
+
+// waitIdle waits until done() holds (checked under c.mu) or ctx ends or the
+// consumer is closing. It reports whether done() held.
+func (c *Consumer) waitIdle(ctx context.Context, done func() bool) bool {
+	stopWait := context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		c.idle.Broadcast()
+		c.mu.Unlock()
+	})
+	defer stopWait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !done() && ctx.Err() == nil && !c.closing {
+		c.idle.Wait()
+	}
+	return done()
+}

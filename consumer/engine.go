@@ -1,0 +1,439 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/partition"
+	"github.com/ordo-go/ordo/schema"
+)
+
+// partState is one assigned partition: its offset tracker, its key queues
+// and its sequence checker. It lives from assignment to revocation.
+type partState struct {
+	tp       tp
+	tracker  *tracker
+	keys     map[string]*keyQueue
+	keyless  map[*keyQueue]struct{} // nil-key records, one queue each
+	checker  *partition.Checker
+	inflight int
+	revoked  bool
+}
+
+// keyQueue holds the records of one key of one partition that are
+// dispatched and not finished. Only its head is ever handled, and by one
+// lane at a time: that is the whole per-key ordering guarantee. A queue is
+// scheduled while it sits in the ready list, runs on a lane, or waits for a
+// retry timer; an unscheduled queue with records is put on the ready list.
+type keyQueue struct {
+	ps        *partState
+	key       string
+	keyless   bool // a nil-key record: no order to keep, queued alone
+	items     []*item
+	scheduled bool
+	running   bool
+}
+
+type item struct {
+	rec      *kgo.Record
+	attempts int
+	retry    *backoff.ExponentialBackOff // handler retries, made on first failure
+	outage   *backoff.ExponentialBackOff // registry retries, made on first outage
+}
+
+// outcome is what a lane decided about a record.
+type outcome struct {
+	done  bool          // finished (handled or skipped): mark it
+	after time.Duration // not ready: try again after this long
+	fatal error         // halt the consumer
+}
+
+// dispatch queues a polled record behind its key. Called with c.mu held,
+// in offset order per partition.
+func (c *Consumer) dispatch(r *kgo.Record) {
+	c.stats.fetched.Add(1)
+	ps := c.parts[tp{r.Topic, r.Partition}]
+	if ps == nil || ps.revoked || c.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch) {
+		c.stats.dropped.Add(1)
+		return
+	}
+	c.buffered++
+	c.checkSeq(ps, r)
+	var kq *keyQueue
+	if r.Key == nil {
+		kq = &keyQueue{ps: ps, keyless: true}
+		ps.keyless[kq] = struct{}{}
+	} else if kq = ps.keys[string(r.Key)]; kq == nil {
+		kq = &keyQueue{ps: ps, key: string(r.Key)}
+		ps.keys[kq.key] = kq
+	}
+	kq.items = append(kq.items, &item{rec: r})
+	if !kq.scheduled {
+		kq.scheduled = true
+		c.ready = append(c.ready, kq)
+		c.work.Signal()
+	}
+}
+
+func (c *Consumer) checkSeq(ps *partState, r *kgo.Record) {
+	prod, ok := header.Get(r.Headers, header.Producer)
+	if !ok {
+		return
+	}
+	s, _ := header.Get(r.Headers, header.Seq)
+	seq, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return
+	}
+	if v := ps.checker.Observe(prod, r.Key, seq); v.Violation() {
+		c.stats.orderViolations.Add(1)
+		c.cfg.logger.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
+			"partition", r.Partition, "offset", r.Offset, "producer", prod, "seq", seq)
+	}
+}
+
+// lane runs until the consumer stops, handling the head record of one
+// ready key at a time.
+func (c *Consumer) lane() {
+	defer c.lanes.Done()
+	for {
+		c.mu.Lock()
+		for len(c.ready) == 0 && !c.stopping {
+			c.work.Wait()
+		}
+		if c.stopping {
+			c.mu.Unlock()
+			return
+		}
+		kq := c.ready[0]
+		c.ready[0] = nil
+		c.ready = c.ready[1:]
+		if kq.ps.revoked || len(kq.items) == 0 {
+			kq.scheduled = false
+			c.mu.Unlock()
+			continue
+		}
+		it := kq.items[0]
+		kq.running = true
+		kq.ps.inflight++
+		c.inflight++
+		ctx := c.handlerCtx
+		c.mu.Unlock()
+
+		out := c.process(ctx, kq.ps.tp, it)
+		c.settle(kq, it, out)
+	}
+}
+
+// settle applies a lane's outcome to the record's key queue and partition.
+func (c *Consumer) settle(kq *keyQueue, it *item, out outcome) {
+	c.mu.Lock()
+	ps := kq.ps
+	kq.running = false
+	ps.inflight--
+	c.inflight--
+	var mark map[string]map[int32]kgo.EpochOffset
+	switch {
+	case out.fatal != nil:
+		if c.fatal == nil {
+			c.fatal = out.fatal
+		}
+		c.requestStopLocked() // the key stays stuck at its head: nothing passes it
+	case out.done:
+		kq.items[0] = nil
+		kq.items = kq.items[1:]
+		c.buffered--
+		c.space.Signal()
+		if ps.tracker.finish(it.rec.Offset) && !ps.revoked {
+			mark = c.marksLocked([]*partState{ps})
+		}
+		if len(kq.items) > 0 {
+			c.ready = append(c.ready, kq)
+			c.work.Signal()
+		} else {
+			kq.scheduled = false
+			ps.forget(kq)
+		}
+	case out.after > 0 && !c.stopping && !ps.revoked:
+		c.afterLocked(out.after, kq)
+	default: // abandoned: stopping, or revoked while it ran
+		c.dropLocked(kq, 0)
+		kq.scheduled = false
+	}
+	c.idle.Broadcast()
+	c.mu.Unlock()
+	if mark != nil {
+		c.cl.MarkCommitOffsets(mark)
+	}
+}
+
+// afterLocked puts kq back on the ready list after d: the "not ready until"
+// seam. The key's later records wait with it; other keys keep their lanes.
+func (c *Consumer) afterLocked(d time.Duration, kq *keyQueue) {
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if _, ok := c.timers[t]; !ok {
+			return // stopped
+		}
+		delete(c.timers, t)
+		if c.stopping || kq.ps.revoked {
+			kq.scheduled = false
+			return
+		}
+		c.ready = append(c.ready, kq)
+		c.work.Signal()
+	})
+	c.timers[t] = struct{}{}
+}
+
+// marksLocked returns the commit points of parts (all if nil).
+func (c *Consumer) marksLocked(parts []*partState) map[string]map[int32]kgo.EpochOffset {
+	marks := make(map[string]map[int32]kgo.EpochOffset)
+	add := func(ps *partState) {
+		off, epoch, ok := ps.tracker.commitPoint()
+		if !ok {
+			return
+		}
+		if marks[ps.tp.topic] == nil {
+			marks[ps.tp.topic] = make(map[int32]kgo.EpochOffset)
+		}
+		marks[ps.tp.topic][ps.tp.partition] = kgo.EpochOffset{Epoch: epoch, Offset: off}
+	}
+	if parts == nil {
+		for _, ps := range c.parts {
+			add(ps)
+		}
+	}
+	for _, ps := range parts {
+		add(ps)
+	}
+	return marks
+}
+
+// process takes one record through unframe, schema lookup, dispatch,
+// decode and the handler.
+func (c *Consumer) process(ctx context.Context, at tp, it *item) outcome {
+	r := it.rec
+	id, body, err := schema.Unframe(r.Value)
+	if err != nil {
+		return c.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: err})
+	}
+	w, err := c.cfg.registry.Writer(ctx, id)
+	if err != nil {
+		if errors.Is(err, schema.ErrUnknownSchema) {
+			return c.fail(ctx, it, &RecordError{Stage: StageSchema, SchemaID: id, Err: err})
+		}
+		if ctx.Err() != nil {
+			return outcome{}
+		}
+		// A registry outage is retried for as long as it lasts: the
+		// record is fine, the registry is not.
+		if it.outage == nil {
+			it.outage = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+		}
+		d := it.outage.NextBackOff()
+		c.cfg.logger.Warn("schema registry unavailable, will retry", "topic", at.topic,
+			"partition", at.partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", err)
+		return outcome{after: d}
+	}
+	b, ok := c.handlers[w.Name()]
+	if !ok {
+		return c.fail(ctx, it, &RecordError{Stage: StageDispatch, Type: w.Name(), SchemaID: id, Err: ErrNoHandler})
+	}
+	it.attempts++
+	m := meta(r, w, it.attempts)
+	decErr, hErr := c.call(ctx, b, w, body, m)
+	switch {
+	case decErr != nil:
+		it.attempts--
+		return c.fail(ctx, it, &RecordError{Stage: StageDecode, Type: w.Name(), SchemaID: id, Err: decErr})
+	case hErr == nil:
+		c.stats.handled.Add(1)
+		return outcome{done: true}
+	case ctx.Err() != nil:
+		c.stats.abandoned.Add(1)
+		return outcome{}
+	case it.attempts >= c.cfg.maxAttempts:
+		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: w.Name(), SchemaID: id, Err: hErr})
+	}
+	c.stats.retries.Add(1)
+	if it.retry == nil {
+		it.retry = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+	}
+	d := it.retry.NextBackOff()
+	c.cfg.logger.Info("handler failed, will retry", "type", w.Name(), "topic", at.topic, "partition", at.partition,
+		"offset", r.Offset, "attempt", it.attempts, "retry_in", d, "error", hErr)
+	return outcome{after: d}
+}
+
+// call runs the handler, turning a panic into a failed attempt.
+func (c *Consumer) call(ctx context.Context, b binding, w *schema.Writer, body []byte, m Meta) (decErr, hErr error) {
+	defer func() {
+		if v := recover(); v != nil {
+			hErr = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return b.handle(ctx, w, body, m)
+}
+
+// fail completes re with the record's coordinates, reports it, and applies
+// the failure policy.
+func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome {
+	r := it.rec
+	re.Topic, re.Partition, re.Offset, re.Key, re.Attempts = r.Topic, r.Partition, r.Offset, r.Key, it.attempts
+	c.stats.failed.Add(1)
+	if c.cfg.errorHook != nil {
+		c.cfg.errorHook(ctx, re)
+	}
+	if c.cfg.policy == Skip {
+		c.stats.skipped.Add(1)
+		c.cfg.logger.Warn("record skipped", "error", re)
+		return outcome{done: true}
+	}
+	return outcome{fatal: re}
+}
+
+func meta(r *kgo.Record, w *schema.Writer, attempt int) Meta {
+	m := Meta{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
+		Timestamp: r.Timestamp, Headers: r.Headers, Type: w.Name(), SchemaID: w.ID(), Attempt: attempt,
+	}
+	m.EventID, _ = header.Get(r.Headers, header.ID)
+	m.Producer, _ = header.Get(r.Headers, header.Producer)
+	if s, ok := header.Get(r.Headers, header.Seq); ok {
+		m.Seq, _ = strconv.ParseUint(s, 10, 64)
+	}
+	return m
+}
+
+func newBackoff(min, max time.Duration) *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(min),
+		backoff.WithMaxInterval(max),
+		backoff.WithMaxElapsedTime(0), // attempts are bounded by count, not time
+	)
+	return b
+}
+
+// assigned starts tracking newly assigned partitions. kgo calls it before
+// fetching from them.
+func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, ps := range added {
+		for _, p := range ps {
+			k := tp{topic, p}
+			c.parts[k] = &partState{
+				tp: k, tracker: newTracker(), checker: partition.NewChecker(0),
+				keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{}),
+			}
+		}
+	}
+	c.cfg.logger.Info("partitions assigned", "group", c.cfg.group, "partitions", fmt.Sprint(added))
+}
+
+// revoked is kgo's revoke callback: records of the revoked partitions that
+// have not started are dropped (the next owner reads them again), records in
+// flight get up to the drain timeout to finish, and the partitions' commit
+// points are committed before kgo hands them over. It never closes the
+// client or leaves the group: kgo forbids that from a rebalance callback.
+func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	parts := c.release(revoked)
+	if len(parts) == 0 {
+		return
+	}
+	drain, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
+	defer cancel()
+	c.waitIdle(drain, func() bool {
+		for _, ps := range parts {
+			if ps.inflight > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	c.mu.Lock()
+	marks := c.marksLocked(parts)
+	c.mu.Unlock()
+	cl.MarkCommitOffsets(marks)
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		c.cfg.logger.Warn("commit on revoke failed", "group", c.cfg.group, "error", err)
+	}
+	c.cfg.logger.Info("partitions revoked", "group", c.cfg.group, "partitions", fmt.Sprint(revoked))
+}
+
+// dropLocked drops kq's records after the first keep (the one a lane is
+// running, if any). They were never started; whoever reads the partition
+// next handles them.
+func (c *Consumer) dropLocked(kq *keyQueue, keep int) {
+	n := len(kq.items) - keep
+	if n <= 0 {
+		return
+	}
+	c.buffered -= n
+	c.stats.dropped.Add(int64(n))
+	clear(kq.items[keep:])
+	kq.items = kq.items[:keep]
+	c.space.Broadcast()
+}
+
+func (kq *keyQueue) runningCount() int {
+	if kq.running {
+		return 1
+	}
+	return 0
+}
+
+// forget removes an empty queue from its partition.
+func (ps *partState) forget(kq *keyQueue) {
+	if kq.keyless {
+		delete(ps.keyless, kq)
+	} else if ps.keys[kq.key] == kq {
+		delete(ps.keys, kq.key)
+	}
+}
+
+// lost drops partitions that were taken away without a clean revoke: their
+// offsets may already belong to someone else, so nothing is committed.
+func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	c.release(lost)
+	c.cfg.logger.Warn("partitions lost", "group", c.cfg.group, "partitions", fmt.Sprint(lost))
+}
+
+// release marks partitions revoked, drops their records that have not
+// started, and forgets them. It returns their states.
+func (c *Consumer) release(m map[string][]int32) []*partState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*partState
+	for topic, ps := range m {
+		for _, p := range ps {
+			k := tp{topic, p}
+			st := c.parts[k]
+			if st == nil {
+				continue
+			}
+			delete(c.parts, k)
+			st.revoked = true
+			for _, kq := range st.keys {
+				c.dropLocked(kq, kq.runningCount())
+			}
+			for kq := range st.keyless {
+				c.dropLocked(kq, kq.runningCount())
+			}
+			out = append(out, st)
+		}
+	}
+	c.space.Broadcast()
+	return out
+}

@@ -1,0 +1,58 @@
+package consumer
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/schema"
+)
+
+// Handler handles one event of type T. It is called for the records of one
+// key one at a time, in offset order; records of different keys run in
+// parallel on the consumer's lanes. Returning an error retries the record
+// with backoff (see [Retry]); ctx is cancelled when the consumer closes or
+// its drain deadline passes.
+type Handler[T any] func(ctx context.Context, ev T, m Meta) error
+
+// Meta describes the record an event came from.
+type Meta struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Timestamp time.Time
+	Headers   []kgo.RecordHeader
+	Type      string // full Avro name of the writer's record
+	SchemaID  int    // writer schema ID
+	EventID   string // ordo-id header, if any
+	Producer  string // ordo-producer header, if any
+	Seq       uint64 // ordo-seq header, if any
+	Attempt   int    // 1 for the first try
+}
+
+// binding is a handler with its type erased: it decodes a body written with
+// w into the handler's type and calls the handler.
+type binding struct {
+	name   string
+	handle func(ctx context.Context, w *schema.Writer, body []byte, m Meta) (decodeErr, handleErr error)
+}
+
+// On registers h for events of codec's type. Records are dispatched by the
+// writer schema's full name, and each body is resolved from the writer's
+// schema into the codec's (reader) schema, so events written with an older
+// or newer compatible schema decode into T.
+func On[T any](codec *schema.Codec[T], h Handler[T]) Option {
+	b := binding{
+		name: codec.Name(),
+		handle: func(ctx context.Context, w *schema.Writer, body []byte, m Meta) (error, error) {
+			var v T
+			if err := codec.DecodeFrom(w, body, &v); err != nil {
+				return err, nil
+			}
+			return nil, h(ctx, v, m)
+		},
+	}
+	return optionFunc(func(c *config) { c.handlers = append(c.handlers, b) })
+}

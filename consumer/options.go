@@ -1,0 +1,198 @@
+package consumer
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+
+	"github.com/ordo-go/ordo/schema"
+)
+
+// An Option configures a [Consumer]. Options are made only by this package.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// Policy says what happens to a record that cannot be handled: one that
+// cannot be decoded, has no handler, or whose handler failed every attempt.
+type Policy int
+
+const (
+	// Halt stops the consumer: Run returns the [*RecordError], and nothing
+	// is committed at or past the record, so a restarted consumer sees it
+	// again. This is the default: no record is ever passed over silently.
+	Halt Policy = iota
+	// Skip reports the record to the error hook (see [ErrorHook]) and then
+	// treats it as finished, so its offset is committed.
+	Skip
+)
+
+func (p Policy) String() string {
+	switch p {
+	case Halt:
+		return "halt"
+	case Skip:
+		return "skip"
+	}
+	return fmt.Sprintf("Policy(%d)", int(p))
+}
+
+type config struct {
+	brokers      []string
+	group        string
+	topics       []string
+	registry     *schema.Registry
+	tls          *tls.Config
+	sasl         sasl.Mechanism
+	kgoOpts      []kgo.Opt
+	concurrency  int
+	maxBuffered  int
+	maxAttempts  int
+	backoffMin   time.Duration
+	backoffMax   time.Duration
+	policy       Policy
+	errorHook    func(context.Context, *RecordError)
+	drainTimeout time.Duration
+	commitEvery  time.Duration
+	logger       *slog.Logger
+	handlers     []binding
+	resetToStart bool
+}
+
+func defaults() config {
+	return config{
+		concurrency:  16,
+		maxBuffered:  10_000,
+		maxAttempts:  5,
+		backoffMin:   100 * time.Millisecond,
+		backoffMax:   10 * time.Second,
+		drainTimeout: 30 * time.Second,
+		commitEvery:  time.Second,
+		logger:       slog.New(slog.DiscardHandler),
+		resetToStart: true,
+	}
+}
+
+// Brokers sets the seed brokers (host:port). Required.
+func Brokers(addrs ...string) Option {
+	addrs = append([]string(nil), addrs...)
+	return optionFunc(func(c *config) { c.brokers = addrs })
+}
+
+// Group sets the consumer group. Required.
+func Group(name string) Option { return optionFunc(func(c *config) { c.group = name }) }
+
+// Topics sets the topics to consume. Required.
+func Topics(names ...string) Option {
+	names = append([]string(nil), names...)
+	return optionFunc(func(c *config) { c.topics = names })
+}
+
+// Registry sets the schema registry that writer schemas are read from.
+// Required. The caller owns the registry; the consumer does not close it.
+func Registry(r *schema.Registry) Option { return optionFunc(func(c *config) { c.registry = r }) }
+
+// TLS dials the brokers with TLS. Default: plaintext.
+func TLS(cfg *tls.Config) Option { return optionFunc(func(c *config) { c.tls = cfg.Clone() }) }
+
+// SASL authenticates to the brokers with m. Default: no authentication.
+func SASL(m sasl.Mechanism) Option { return optionFunc(func(c *config) { c.sasl = m }) }
+
+// KgoOpts passes options straight to the underlying franz-go client. It is
+// an escape hatch: options that change group, commit or rebalance behaviour
+// can break the consumer's guarantees.
+func KgoOpts(opts ...kgo.Opt) Option {
+	opts = append([]kgo.Opt(nil), opts...)
+	return optionFunc(func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) })
+}
+
+// Concurrency sets the number of lanes: records of different keys handled
+// at the same time. It may exceed the number of partitions; records of one
+// key are always handled one at a time. Default 16.
+func Concurrency(n int) Option { return optionFunc(func(c *config) { c.concurrency = n }) }
+
+// MaxBuffered caps the records fetched but not yet finished. When the cap
+// is reached the consumer stops fetching until records finish, which
+// bounds memory. Default 10000.
+func MaxBuffered(n int) Option { return optionFunc(func(c *config) { c.maxBuffered = n }) }
+
+// Retry sets how often a failing handler is tried (attempts, at least 1)
+// and the exponential backoff between tries. While a record waits, later
+// records of its key wait too; other keys flow. Default 5 attempts, 100ms
+// doubling to at most 10s.
+func Retry(attempts int, min, max time.Duration) Option {
+	return optionFunc(func(c *config) { c.maxAttempts, c.backoffMin, c.backoffMax = attempts, min, max })
+}
+
+// OnFailure sets the policy for records that cannot be handled. Default
+// [Halt].
+func OnFailure(p Policy) Option { return optionFunc(func(c *config) { c.policy = p }) }
+
+// ErrorHook is called for every record that cannot be handled, before the
+// failure policy applies. It runs on the lane that handled the record and
+// should not block for long. Default: none.
+func ErrorHook(fn func(context.Context, *RecordError)) Option {
+	return optionFunc(func(c *config) { c.errorHook = fn })
+}
+
+// DrainTimeout bounds how long a revoked partition's in-flight records, or
+// all records when Run's context is cancelled, may take to finish before
+// their offsets are committed and the consumer moves on. Default 30s.
+func DrainTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.drainTimeout = d }) }
+
+// CommitInterval sets how often finished offsets are committed while the
+// consumer runs. Offsets are also committed on revoke and on shutdown.
+// Default 1s.
+func CommitInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.commitEvery = d }) }
+
+// StartAtEnd makes a group without committed offsets start at the end of
+// each partition. Default: it starts at the beginning, so nothing written
+// before the group's first run is missed.
+func StartAtEnd() Option { return optionFunc(func(c *config) { c.resetToStart = false }) }
+
+// WithLogger sets the logger. Default: discard.
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
+
+func (c *config) validate() error {
+	switch {
+	case len(c.brokers) == 0:
+		return fmt.Errorf("%w: no brokers", ErrInvalidConfig)
+	case c.group == "":
+		return fmt.Errorf("%w: no group", ErrInvalidConfig)
+	case len(c.topics) == 0:
+		return fmt.Errorf("%w: no topics", ErrInvalidConfig)
+	case c.registry == nil:
+		return fmt.Errorf("%w: no registry", ErrInvalidConfig)
+	case len(c.handlers) == 0:
+		return fmt.Errorf("%w: no handlers: register at least one with On", ErrInvalidConfig)
+	case c.concurrency < 1:
+		return fmt.Errorf("%w: concurrency %d < 1", ErrInvalidConfig, c.concurrency)
+	case c.maxBuffered < 1:
+		return fmt.Errorf("%w: max buffered %d < 1", ErrInvalidConfig, c.maxBuffered)
+	case c.maxAttempts < 1:
+		return fmt.Errorf("%w: retry attempts %d < 1", ErrInvalidConfig, c.maxAttempts)
+	case c.backoffMin <= 0 || c.backoffMax < c.backoffMin:
+		return fmt.Errorf("%w: retry backoff %v..%v", ErrInvalidConfig, c.backoffMin, c.backoffMax)
+	case c.drainTimeout <= 0 || c.commitEvery <= 0:
+		return fmt.Errorf("%w: drain timeout and commit interval must be positive", ErrInvalidConfig)
+	case c.policy != Halt && c.policy != Skip:
+		return fmt.Errorf("%w: unknown failure policy %v", ErrInvalidConfig, c.policy)
+	case c.logger == nil:
+		return fmt.Errorf("%w: nil logger", ErrInvalidConfig)
+	}
+	seen := make(map[string]bool)
+	for _, h := range c.handlers {
+		if seen[h.name] {
+			return fmt.Errorf("%w: two handlers for %s", ErrInvalidConfig, h.name)
+		}
+		seen[h.name] = true
+	}
+	return nil
+}

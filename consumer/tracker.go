@@ -1,0 +1,83 @@
+package consumer
+
+import "sort"
+
+// tracker follows the records of one partition from dispatch to finish and
+// says how far the partition may be committed: up to, not including, the
+// lowest record not yet finished. Records finish out of order (keys run in
+// parallel), so a finished record past an unfinished one waits in the
+// tracker until everything before it is done.
+//
+// Offsets are added in increasing order but need not be contiguous
+// (compaction and transaction markers leave holes). Not safe for concurrent
+// use; the engine holds its lock.
+type tracker struct {
+	entries  []trackEntry // entries[head:] are pending, in offset order
+	head     int
+	next     int64 // commit point: the offset to resume from
+	epoch    int32 // leader epoch of the record before next
+	advanced bool  // next has moved past a finished record
+}
+
+type trackEntry struct {
+	offset int64
+	epoch  int32
+	done   bool
+}
+
+// newTracker starts a tracker whose commit point is unknown until the first
+// record arrives.
+func newTracker() *tracker { return &tracker{next: -1} }
+
+// add registers a dispatched record. It reports false, and ignores the
+// record, if the offset is not above every offset added so far.
+func (t *tracker) add(offset int64, epoch int32) bool {
+	if n := len(t.entries); n > t.head && t.entries[n-1].offset >= offset {
+		return false
+	}
+	if t.next > offset {
+		return false
+	}
+	if t.head == len(t.entries) {
+		t.entries, t.head = t.entries[:0], 0
+		if t.next < 0 {
+			t.next = offset
+		}
+	}
+	t.entries = append(t.entries, trackEntry{offset: offset, epoch: epoch})
+	return true
+}
+
+// finish marks offset done and advances the commit point over every
+// finished record at the front. It reports whether the point moved.
+func (t *tracker) finish(offset int64) bool {
+	pending := t.entries[t.head:]
+	i := sort.Search(len(pending), func(i int) bool { return pending[i].offset >= offset })
+	if i == len(pending) || pending[i].offset != offset {
+		return false
+	}
+	pending[i].done = true
+	moved := false
+	for t.head < len(t.entries) && t.entries[t.head].done {
+		e := t.entries[t.head]
+		t.next, t.epoch = e.offset+1, e.epoch
+		t.head++
+		moved, t.advanced = true, true
+	}
+	if t.head > 1024 && t.head*2 > len(t.entries) { // reclaim the finished front
+		n := copy(t.entries, t.entries[t.head:])
+		t.entries, t.head = t.entries[:n], 0
+	}
+	return moved
+}
+
+// pending is the number of records added and not yet passed by the commit
+// point.
+func (t *tracker) pending() int { return len(t.entries) - t.head }
+
+// commitPoint returns the offset to commit (the next record to read after a
+// restart) and the leader epoch of the record before it. ok is false until
+// some record has finished.
+func (t *tracker) commitPoint() (offset int64, epoch int32, ok bool) {
+	return t.next, t.epoch, t.advanced
+}

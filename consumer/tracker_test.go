@@ -1,0 +1,76 @@
+package consumer
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestTrackerNeverPassesUnfinished protects the commit rule: the commit
+// point never moves past a record that has not finished, whatever order
+// records finish in.
+func TestTrackerNeverPassesUnfinished(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	for round := 0; round < 200; round++ {
+		tr := newTracker()
+		var offsets []int64
+		off := int64(rng.IntN(100))
+		for i := 0; i < 300; i++ {
+			off += 1 + int64(rng.IntN(3)) // holes, as compaction leaves
+			if !tr.add(off, 1) {
+				t.Fatalf("add(%d) refused an increasing offset", off)
+			}
+			offsets = append(offsets, off)
+		}
+		done := make(map[int64]bool)
+		for _, i := range rng.Perm(len(offsets)) {
+			tr.finish(offsets[i])
+			done[offsets[i]] = true
+			next, _, ok := tr.commitPoint()
+			// Every offset below the point is finished; the one at the
+			// point, if tracked, is not.
+			for _, o := range offsets {
+				if o < next && !done[o] {
+					t.Fatalf("commit point %d passes unfinished offset %d", next, o)
+				}
+				if o == next && done[o] {
+					t.Fatalf("commit point %d stops at a finished offset", next)
+				}
+			}
+			if ok != (next > offsets[0]) {
+				t.Fatalf("ok = %v with point %d, first %d", ok, next, offsets[0])
+			}
+		}
+		if next, _, _ := tr.commitPoint(); next != offsets[len(offsets)-1]+1 || tr.pending() != 0 {
+			t.Fatalf("all finished: point %d pending %d, want %d and 0", next, tr.pending(), offsets[len(offsets)-1]+1)
+		}
+	}
+}
+
+func TestTrackerRefusesRewind(t *testing.T) {
+	tr := newTracker()
+	tr.add(10, 0)
+	if tr.add(10, 0) || tr.add(5, 0) {
+		t.Fatal("add accepted a non-increasing offset")
+	}
+	tr.finish(10)
+	if tr.add(9, 0) {
+		t.Fatal("add accepted an offset below the commit point")
+	}
+	if !tr.add(11, 0) {
+		t.Fatal("add refused the next offset")
+	}
+	if tr.finish(99) {
+		t.Fatal("finish of an unknown offset moved the point")
+	}
+}
+
+func TestTrackerReclaims(t *testing.T) {
+	tr := newTracker()
+	for o := int64(0); o < 10_000; o++ {
+		tr.add(o, 0)
+		tr.finish(o)
+	}
+	if cap(tr.entries) > 4096 {
+		t.Fatalf("tracker kept %d entries for a fully finished stream", cap(tr.entries))
+	}
+}
