@@ -1,0 +1,226 @@
+package producer
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+
+	"github.com/ordo-go/ordo/schema"
+)
+
+// Option configures a [Producer]. Only this package can mint options; pass
+// them to [New].
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// CountChangePolicy says what a producer does when a topic's partition count
+// changes under it. Adding partitions moves keys to other partitions, so
+// events of one key written before and after the change can be consumed out
+// of order.
+type CountChangePolicy int
+
+const (
+	// Refuse fails every keyed record for the topic with a
+	// [*partition.CountChangedError] until the producer is restarted (and so
+	// adopts the new count). This is the default.
+	Refuse CountChangePolicy = iota
+	// Warn logs the change once (at slog.LevelWarn) and adopts the new
+	// count: records keep flowing to the keys' new partitions.
+	Warn
+)
+
+func (p CountChangePolicy) String() string {
+	switch p {
+	case Refuse:
+		return "refuse"
+	case Warn:
+		return "warn"
+	}
+	return fmt.Sprintf("CountChangePolicy(%d)", int(p))
+}
+
+// Defaults of the options that have one.
+const (
+	DefaultMaxBufferedRecords = 10000
+	DefaultLinger             = 10 * time.Millisecond
+	DefaultMetadataMaxAge     = time.Minute
+)
+
+type config struct {
+	brokers     []string
+	registry    *schema.Registry
+	tls         *tls.Config
+	sasl        []sasl.Mechanism
+	kgoOpts     []kgo.Opt
+	maxBuffered int
+	linger      time.Duration
+	subjects    schema.SubjectStrategy
+	policy      CountChangePolicy
+	instanceID  string
+	idSet       bool
+	logger      *slog.Logger
+	errs        []error // option errors, reported by New
+}
+
+func defaultConfig() config {
+	return config{
+		maxBuffered: DefaultMaxBufferedRecords,
+		linger:      DefaultLinger,
+		subjects:    schema.TopicName,
+		policy:      Refuse,
+	}
+}
+
+func (c *config) fail(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+}
+
+// Brokers sets the seed brokers ("host:port"). Required: there is no
+// default. The slice is copied.
+func Brokers(addrs ...string) Option {
+	addrs = append([]string(nil), addrs...)
+	return optionFunc(func(c *config) { c.brokers = append(c.brokers, addrs...) })
+}
+
+// Registry sets the schema registry the producer registers event schemas in
+// (see [NewPublisher]). Required: there is no default. The caller owns the
+// registry: closing the producer does not close it, and it may be shared
+// with other producers and consumers.
+func Registry(r *schema.Registry) Option {
+	return optionFunc(func(c *config) { c.registry = r })
+}
+
+// TLS makes the producer dial brokers over TLS with a clone of cfg. The
+// default is plaintext.
+func TLS(cfg *tls.Config) Option {
+	return optionFunc(func(c *config) {
+		if cfg == nil {
+			c.fail("TLS: nil *tls.Config")
+			return
+		}
+		c.tls = cfg.Clone()
+	})
+}
+
+// SASL authenticates to brokers with m (for example plain.Auth{...}.AsMechanism()
+// or scram.Auth{...}.AsSha512Mechanism() from franz-go's pkg/sasl). The
+// default is no authentication. Given more than once, the mechanisms are
+// tried in order, as kgo.SASL does.
+func SASL(m sasl.Mechanism) Option {
+	return optionFunc(func(c *config) {
+		if m == nil {
+			c.fail("SASL: nil mechanism")
+			return
+		}
+		c.sasl = append(c.sasl, m)
+	})
+}
+
+// KgoOpts passes raw franz-go client options through. It is an escape
+// hatch: options given here are applied after ordo's own and can weaken
+// ordo's guarantees (kgo.RequiredAcks, kgo.DisableIdempotentWrite), replace
+// the partitioner (kgo.RecordPartitioner disables the partition-count guard
+// and murmur2 placement) or break the client. kgo.MaxBufferedRecords is the
+// exception: [MaxBufferedRecords] owns it. The default is none.
+func KgoOpts(opts ...kgo.Opt) Option {
+	opts = append([]kgo.Opt(nil), opts...)
+	return optionFunc(func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) })
+}
+
+// MaxBufferedRecords bounds the records a producer holds that Kafka has not
+// acknowledged yet, across all its publishers. When the bound is reached,
+// Publish, PublishAsync and PublishAll block until records are acknowledged
+// (or their ctx ends), and TryPublishAsync fails with [ErrBufferFull]. The
+// default is [DefaultMaxBufferedRecords]; n must be positive.
+func MaxBufferedRecords(n int) Option {
+	return optionFunc(func(c *config) {
+		if n <= 0 {
+			c.fail("MaxBufferedRecords: %d, want > 0", n)
+			return
+		}
+		c.maxBuffered = n
+	})
+}
+
+// Linger sets how long a partition's batch may wait for more records
+// before it is sent (kgo.ProducerLinger). Longer lingers make bigger
+// batches at the cost of latency. The default is [DefaultLinger]; 0
+// sends as soon as possible; d must not be negative.
+func Linger(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 0 {
+			c.fail("Linger: %v, want >= 0", d)
+			return
+		}
+		c.linger = d
+	})
+}
+
+// Subjects sets the subject-name strategy under which event schemas are
+// registered. The default is schema.TopicName (the Confluent default), which
+// allows one event type per topic; to publish several types to one topic
+// (an order's Created, Paid and Shipped on one key, in order), use
+// schema.RecordName or schema.TopicRecordName.
+func Subjects(s schema.SubjectStrategy) Option {
+	return optionFunc(func(c *config) {
+		switch s {
+		case schema.TopicName, schema.RecordName, schema.TopicRecordName:
+			c.subjects = s
+		default:
+			c.fail("Subjects: unknown strategy %d", int(s))
+		}
+	})
+}
+
+// OnPartitionCountChange sets what happens when a topic's partition count
+// changes while the producer publishes keyed events to it. The default is
+// [Refuse].
+//
+// The producer notices a change only when its client refreshes the topic's
+// metadata: every [DefaultMetadataMaxAge] unless kgo.MetadataMaxAge is
+// given through [KgoOpts], or sooner after a produce error.
+func OnPartitionCountChange(p CountChangePolicy) Option {
+	return optionFunc(func(c *config) {
+		if p != Refuse && p != Warn {
+			c.fail("OnPartitionCountChange: unknown policy %d", int(p))
+			return
+		}
+		c.policy = p
+	})
+}
+
+// InstanceID names this producer instance in the ordo-producer header of
+// every record, next to its per-key ordo-seq. Consumers check sequences
+// per (instance, key), so two live producers must not share an ID. The
+// default is a random UUID, new for every [New]; id must not be empty.
+func InstanceID(id string) Option {
+	return optionFunc(func(c *config) {
+		if id == "" {
+			c.fail("InstanceID: empty")
+			return
+		}
+		c.instanceID, c.idSet = id, true
+	})
+}
+
+// WithLogger sets the logger for the producer's own events (a
+// partition-count change under [Warn]) and for franz-go's warnings and
+// errors. The default is slog.Default() at the time [New] is called.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l == nil {
+			c.fail("WithLogger: nil logger")
+			return
+		}
+		c.logger = l
+	})
+}

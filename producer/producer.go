@@ -1,0 +1,276 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/partition"
+	"github.com/ordo-go/ordo/schema"
+)
+
+// numStripes is the number of per-key locks. Stamping a key's sequence and
+// handing its record to kgo happen under the key's stripe, so sequence
+// order is produce order for every key; distinct keys rarely share one.
+const numStripes = 64
+
+// kgoSlack is how far kgo's own record limit sits above the producer's.
+// The producer frees a buffer slot in the record's promise, and kgo
+// decrements its count just after the promise returns; without slack a
+// record could find kgo full for that instant and block inside the key's
+// stripe lock.
+const kgoSlack = 64
+
+// Producer publishes typed, keyed events to Kafka through publishers made
+// with [NewPublisher] and [NewUnorderedPublisher]. It owns one franz-go
+// client: idempotent, acks from all in-sync replicas, murmur2 key
+// placement guarded against partition-count changes, and a bounded buffer
+// that pushes back.
+//
+// A Producer is safe for concurrent use. Close it (or Shutdown it) when
+// done; the schema registry it was given stays open.
+type Producer struct {
+	cl       *kgo.Client
+	reg      *schema.Registry
+	subjects schema.SubjectStrategy
+	instance []byte // ordo-producer header value
+	log      *slog.Logger
+	stamper  *partition.Stamper
+	slots    chan struct{} // one token per record not yet acknowledged
+	seed     maphash.Seed
+	stripes  [numStripes]stripe
+
+	// mu orders handing records to kgo (read lock) against closing
+	// (write lock): once closed is set no record reaches the client, so
+	// kgo's Close fails every record it holds and pending drains.
+	mu        sync.RWMutex
+	closed    bool
+	isClosed  atomic.Bool   // lock-free early check
+	done      chan struct{} // closed by Close: wakes waits for a slot
+	pending   sync.WaitGroup
+	closeOnce sync.Once
+
+	typesMu sync.Mutex
+	types   map[string]string // TopicName subject → record name, this producer's
+}
+
+type stripe struct {
+	sync.Mutex
+	_ [56]byte // keep stripes on separate cache lines
+}
+
+// New returns a producer configured by opts. [Brokers] and [Registry] are
+// required. New does not contact the brokers: the client connects on first
+// use, and an unreachable cluster shows up as publish errors or, with
+// Publish and a deadline, as a context error.
+//
+// Errors wrap [ErrInvalidConfig] (every configuration problem found is
+// reported, joined).
+func New(opts ...Option) (*Producer, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			cfg.fail("nil Option")
+			continue
+		}
+		o.apply(&cfg)
+	}
+	if len(cfg.brokers) == 0 {
+		cfg.fail("no brokers: use Brokers")
+	}
+	if cfg.registry == nil {
+		cfg.fail("no schema registry: use Registry")
+	}
+	if len(cfg.errs) > 0 {
+		return nil, errors.Join(cfg.errs...)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if !cfg.idSet {
+		cfg.instanceID = uuid.NewString()
+	}
+	cl, err := kgo.NewClient(kgoOptions(&cfg)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return &Producer{
+		cl:       cl,
+		reg:      cfg.registry,
+		subjects: cfg.subjects,
+		instance: []byte(cfg.instanceID),
+		log:      cfg.logger,
+		stamper:  partition.NewStamper(0),
+		slots:    make(chan struct{}, cfg.maxBuffered),
+		seed:     maphash.MakeSeed(),
+		done:     make(chan struct{}),
+		types:    make(map[string]string),
+	}, nil
+}
+
+func kgoOptions(cfg *config) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.brokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(newGuarded(cfg.policy, cfg.logger)),
+		kgo.ProducerLinger(cfg.linger),
+		kgo.MetadataMaxAge(DefaultMetadataMaxAge),
+		kgo.WithLogger(kgoLogger{cfg.logger}),
+	}
+	if cfg.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(cfg.tls))
+	}
+	if len(cfg.sasl) > 0 {
+		opts = append(opts, kgo.SASL(cfg.sasl...))
+	}
+	opts = append(opts, cfg.kgoOpts...)
+	return append(opts, kgo.MaxBufferedRecords(cfg.maxBuffered+kgoSlack))
+}
+
+// InstanceID returns the ID written into the ordo-producer header.
+func (p *Producer) InstanceID() string { return string(p.instance) }
+
+// Flush blocks until every record handed to Kafka before the call is
+// acknowledged or failed (their done callbacks have run), or ctx ends
+// (returning ctx's error; the records stay buffered). Records still waiting
+// for buffer space are not waited for. After Close it returns [ErrClosed].
+//
+// Do not call Flush from a done callback: callbacks run one at a time and
+// Flush would wait on itself.
+func (p *Producer) Flush(ctx context.Context) error {
+	if p.isClosed.Load() {
+		return ErrClosed
+	}
+	if err := p.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("producer: flush: %w", err)
+	}
+	return nil
+}
+
+// Close stops the producer without waiting for buffered records: each one
+// fails with an error matching [ErrClosed], publishers blocked waiting for
+// buffer space return [ErrClosed], and so does every later call. Close
+// returns once every done callback has run. It is idempotent and safe to
+// call concurrently; it must not be called from a done callback. Use
+// [Producer.Shutdown] to deliver buffered records first.
+func (p *Producer) Close() {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.isClosed.Store(true)
+		close(p.done)
+		p.mu.Unlock()
+		p.cl.Close()
+		p.pending.Wait()
+	})
+}
+
+// Shutdown flushes buffered records, waiting until they are acknowledged or
+// ctx ends, then closes the producer. It returns ctx's error if the flush
+// was cut short (the records left fail with [ErrClosed]) and [ErrClosed] if
+// the producer was already closed.
+func (p *Producer) Shutdown(ctx context.Context) error {
+	if p.isClosed.Load() {
+		return ErrClosed
+	}
+	err := p.cl.Flush(ctx)
+	p.Close()
+	if err != nil {
+		return fmt.Errorf("producer: shutdown: %w", err)
+	}
+	return nil
+}
+
+// acquire takes a buffer slot, waiting for one if wait is set.
+func (p *Producer) acquire(ctx context.Context, wait bool) error {
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	if !wait {
+		return ErrBufferFull
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-p.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Producer) release() { <-p.slots }
+
+// send hands one prepared record to kgo: the one path every event takes,
+// ordered or not, sync or async. A tracer wraps this function; ctx is the
+// caller's (in.parent), in.rec.Context carries its values to kgo's hooks.
+//
+// The sequence is stamped and the record handed to kgo under the key's
+// stripe lock, so for every key the order of ordo-seq is the order kgo
+// receives the records, which (idempotent, one partition per key) is the
+// order they are written.
+func (p *Producer) send(ctx context.Context, in *inflight, wait bool) error {
+	if p.isClosed.Load() {
+		return ErrClosed
+	}
+	if err := p.acquire(ctx, wait); err != nil {
+		return err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		p.release()
+		return ErrClosed
+	}
+	p.pending.Add(1)
+	if !in.ordered {
+		in.seal()
+		p.cl.Produce(ctx, &in.rec, promise)
+		return nil
+	}
+	s := &p.stripes[maphash.Bytes(p.seed, in.seqKey())%numStripes]
+	s.Lock()
+	in.seq = p.stamper.Next(in.seqKey())
+	in.seal()
+	p.cl.Produce(ctx, &in.rec, promise)
+	s.Unlock()
+	return nil
+}
+
+// promise is kgo's callback for every record: it reports the outcome to
+// the record's done and recycles its buffer. kgo runs promises one at a
+// time on its own goroutine.
+func promise(r *kgo.Record, err error) {
+	in := r.Context.(*inflight)
+	p := in.p
+	if in.refused != nil {
+		err = in.refused // the guard's reason, not kgo's "invalid partitioning choice"
+	}
+	res := Result{
+		Topic:     r.Topic,
+		Partition: r.Partition,
+		Offset:    r.Offset,
+		EventID:   in.id.String(),
+		Seq:       in.seq,
+	}
+	if err != nil {
+		res.Partition, res.Offset = -1, -1
+		if errors.Is(err, kgo.ErrClientClosed) {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		err = &PublishError{Topic: in.topic, Type: in.typ, Err: err}
+	}
+	p.release()
+	in.done(res, err)
+	in.free()
+	p.pending.Done()
+}

@@ -1,0 +1,246 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/ordo-go/ordo/schema"
+)
+
+var errNilDone = errors.New("nil done callback")
+
+// topicNameHint says what to do when a second event type meets the
+// TopicName strategy's one-type-per-topic subject.
+const topicNameHint = "under the TopicName subject strategy a topic carries one event type; " +
+	"to publish several event types to one topic, use producer.Subjects(schema.RecordName) " +
+	"or producer.Subjects(schema.TopicRecordName)"
+
+// core is what a publisher of any type shares: where its events go and
+// under which schema ID.
+type core struct {
+	p       *Producer
+	topic   string
+	typ     string
+	typHdr  []byte
+	id      int
+	ordered bool
+}
+
+func (c *core) fail(err error) error {
+	return &PublishError{Topic: c.topic, Type: c.typ, Err: err}
+}
+
+// begin starts the inflight of one event. For an ordered event the store
+// begins with topic, a zero byte and the key: the key is the record's key,
+// and the whole prefix is the key the sequence is stamped under, so a key
+// used on two topics has a sequence per topic (a consumer checks sequences
+// per partition, so one shared sequence would read as gaps).
+func (c *core) begin(ctx context.Context, key string, done func(Result, error)) (*inflight, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("event ID: %w", err)
+	}
+	in := &inflight{
+		p: c.p, parent: ctx, topic: c.topic, typ: c.typ, typHdr: c.typHdr,
+		done: done, id: id, ordered: c.ordered,
+	}
+	in.buf = bufPool.Get().(*[]byte)
+	b := (*in.buf)[:0]
+	if c.ordered {
+		b = append(b, c.topic...)
+		b = append(b, 0)
+		in.keyAt = len(b)
+		b = append(b, key...)
+	}
+	in.valAt = len(b)
+	*in.buf = b
+	return in, nil
+}
+
+// register registers a publisher's schema under the producer's subject
+// strategy and returns its ID.
+func (p *Producer) register(ctx context.Context, topic, name, avsc string) (int, error) {
+	if p.isClosed.Load() {
+		return 0, ErrClosed
+	}
+	subject := p.subjects.Subject(topic, name)
+	byTopic := p.subjects == schema.TopicName
+	if byTopic {
+		p.typesMu.Lock()
+		have, ok := p.types[subject]
+		p.typesMu.Unlock()
+		if ok && have != name {
+			return 0, fmt.Errorf("producer: %s on topic %q: subject %q already holds %s: %w (%s)",
+				name, topic, subject, have, schema.ErrIncompatible, topicNameHint)
+		}
+	}
+	id, err := p.reg.Register(ctx, subject, avsc)
+	if err != nil {
+		if byTopic && errors.Is(err, schema.ErrIncompatible) {
+			return 0, fmt.Errorf("producer: register %s for topic %q under subject %q: %w (if the topic carries another event type: %s)",
+				name, topic, subject, err, topicNameHint)
+		}
+		return 0, fmt.Errorf("producer: register %s for topic %q under subject %q: %w", name, topic, subject, err)
+	}
+	if byTopic {
+		p.typesMu.Lock()
+		if _, ok := p.types[subject]; !ok {
+			p.types[subject] = name
+		}
+		p.typesMu.Unlock()
+	}
+	return id, nil
+}
+
+// encoder is a core bound to the codec of T: the typed half of publishing,
+// shared by [Publisher] and [UnorderedPublisher].
+type encoder[T any] struct {
+	core
+	codec *schema.Codec[T]
+}
+
+func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], ordered bool) (encoder[T], error) {
+	switch {
+	case p == nil:
+		return encoder[T]{}, fmt.Errorf("%w: nil *Producer", ErrInvalidConfig)
+	case codec == nil:
+		return encoder[T]{}, fmt.Errorf("%w: nil codec for topic %q", ErrInvalidConfig, topic)
+	case topic == "":
+		return encoder[T]{}, fmt.Errorf("%w: empty topic for %s", ErrInvalidConfig, codec.Name())
+	}
+	id, err := p.register(ctx, topic, codec.Name(), codec.Schema())
+	if err != nil {
+		return encoder[T]{}, err
+	}
+	c := core{p: p, topic: topic, typ: codec.Name(), typHdr: []byte(codec.Name()), id: id, ordered: ordered}
+	return encoder[T]{core: c, codec: codec}, nil
+}
+
+// prepare encodes ev into a new inflight.
+func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(Result, error)) (*inflight, error) {
+	in, err := e.begin(ctx, key, done)
+	if err != nil {
+		return nil, e.fail(err)
+	}
+	b, err := e.codec.AppendFramed(*in.buf, e.id, ev)
+	if err != nil {
+		in.free()
+		return nil, e.fail(err)
+	}
+	*in.buf = b
+	return in, nil
+}
+
+func (e *encoder[T]) async(ctx context.Context, ev *T, key string, done func(Result, error), wait bool) error {
+	if done == nil {
+		return e.fail(errNilDone)
+	}
+	in, err := e.prepare(ctx, ev, key, done)
+	if err != nil {
+		return err
+	}
+	if err := e.p.send(ctx, in, wait); err != nil {
+		in.free()
+		return e.fail(err)
+	}
+	return nil
+}
+
+type outcome struct {
+	res Result
+	err error
+}
+
+func (e *encoder[T]) publish(ctx context.Context, ev *T, key string) (Result, error) {
+	ch := make(chan outcome, 1)
+	err := e.async(ctx, ev, key, func(r Result, err error) { ch <- outcome{r, err} }, true)
+	if err != nil {
+		return unwritten, err
+	}
+	select {
+	case o := <-ch:
+		return o.res, o.err
+	case <-ctx.Done():
+		return unwritten, e.fail(fmt.Errorf("%w (the event was handed to Kafka and may still be written)", ctx.Err()))
+	}
+}
+
+// all publishes evs (keys[i] is the key of evs[i]; keys is nil when
+// unordered). Every event is encoded before any is sent, so an encoding
+// error publishes nothing. A send error (closed, ctx ended while waiting
+// for buffer space) stops the sending: the events not sent get the same
+// error.
+func (e *encoder[T]) all(ctx context.Context, evs []T, keys []string) ([]Result, error) {
+	ins := make([]*inflight, len(evs))
+	for i := range evs {
+		key := ""
+		if keys != nil {
+			key = keys[i]
+		}
+		in, err := e.prepare(ctx, &evs[i], key, nil)
+		if err != nil {
+			for _, in := range ins[:i] {
+				in.free()
+			}
+			return nil, fmt.Errorf("event %d: %w", i, err)
+		}
+		ins[i] = in
+	}
+	ch := make(chan indexed, len(evs))
+	res := make([]Result, len(evs))
+	errs := make([]error, len(evs))
+	sent := 0
+	for i, in := range ins {
+		in.done = func(r Result, err error) { ch <- indexed{i, outcome{r, err}} }
+		if err := e.p.send(ctx, in, true); err != nil {
+			for j := i; j < len(ins); j++ {
+				ins[j].free()
+				res[j], errs[j] = unwritten, e.fail(err)
+			}
+			break
+		}
+		sent++
+	}
+	e.collect(ctx, ch, res[:sent], errs[:sent])
+	return res, joinIndexed(errs)
+}
+
+type indexed struct {
+	i int
+	outcome
+}
+
+// collect waits for the outcomes of the len(res) events sent, or for ctx to
+// end; the events not heard from then get ctx's error.
+func (e *encoder[T]) collect(ctx context.Context, ch <-chan indexed, res []Result, errs []error) {
+	got := make([]bool, len(res))
+	for range res {
+		select {
+		case x := <-ch:
+			res[x.i], errs[x.i], got[x.i] = x.res, x.err, true
+		case <-ctx.Done():
+			err := e.fail(fmt.Errorf("%w (the event was handed to Kafka and may still be written)", ctx.Err()))
+			for i := range res {
+				if !got[i] {
+					res[i], errs[i] = unwritten, err
+				}
+			}
+			return
+		}
+	}
+}
+
+// joinIndexed joins the non-nil errors, each prefixed with its event's
+// index.
+func joinIndexed(errs []error) error {
+	var out []error
+	for i, err := range errs {
+		if err != nil {
+			out = append(out, fmt.Errorf("event %d: %w", i, err))
+		}
+	}
+	return errors.Join(out...)
+}

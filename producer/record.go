@@ -1,0 +1,121 @@
+package producer
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/internal/header"
+)
+
+// Result describes a published event.
+type Result struct {
+	Topic     string
+	Partition int32 // -1 if the event was not written
+	Offset    int64 // -1 if the event was not written
+	// EventID and Seq are set once the event was handed to Kafka, even if
+	// it then failed.
+	EventID string // the ordo-id header: a UUIDv7
+	Seq     uint64 // the ordo-seq header; 0 for unordered events
+}
+
+// inflight is one event from encoding to its promise: the kgo record, the
+// backing store of its bytes, and what the promise needs to report.
+//
+// It is also the record's Context. kgo and its hooks see the values of the
+// publishing call's ctx (trace context, for one) but never its
+// cancellation: once handed over, a record is delivered or failed by the
+// client, and one caller's cancelled ctx cannot fail other callers'
+// records batched with it. The promise finds the inflight through it.
+type inflight struct {
+	rec     kgo.Record
+	hdrs    [4]kgo.RecordHeader
+	p       *Producer
+	parent  context.Context
+	topic   string
+	typ     string
+	typHdr  []byte
+	done    func(Result, error)
+	buf     *[]byte // topic, 0, key | framed value | id text | seq text
+	keyAt   int     // start of the key in buf; 0 when unordered
+	valAt   int     // start of the value in buf
+	id      uuid.UUID
+	seq     uint64
+	ordered bool
+	refused error // set by the partitioner when the guard refuses
+}
+
+var _ context.Context = (*inflight)(nil)
+
+// unwritten is the Result of an event refused before it was handed over.
+var unwritten = Result{Partition: -1, Offset: -1}
+
+func (in *inflight) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (in *inflight) Done() <-chan struct{}       { return nil }
+func (in *inflight) Err() error                  { return nil }
+func (in *inflight) Value(key any) any           { return in.parent.Value(key) }
+func (in *inflight) seqKey() []byte              { return (*in.buf)[:in.valAt] }
+
+// seal appends the event ID and sequence to the backing store and points
+// the record's key, value and headers into it. It runs once the sequence
+// is known; nothing appends to the store afterwards, so the slices stay
+// valid until the promise frees it.
+func (in *inflight) seal() {
+	b := *in.buf
+	valEnd := len(b)
+	b = appendUUID(b, in.id)
+	idEnd := len(b)
+	if in.ordered {
+		b = strconv.AppendUint(b, in.seq, 10)
+	}
+	*in.buf = b
+	in.rec.Topic = in.topic
+	in.rec.Value = b[in.valAt:valEnd:valEnd]
+	in.rec.Context = in
+	in.hdrs[0] = kgo.RecordHeader{Key: header.Type, Value: in.typHdr}
+	in.hdrs[1] = kgo.RecordHeader{Key: header.ID, Value: b[valEnd:idEnd:idEnd]}
+	in.hdrs[2] = kgo.RecordHeader{Key: header.Producer, Value: in.p.instance}
+	if !in.ordered {
+		in.rec.Headers = in.hdrs[:3:3]
+		return
+	}
+	in.rec.Key = b[in.keyAt:in.valAt:in.valAt]
+	in.hdrs[3] = kgo.RecordHeader{Key: header.Seq, Value: b[idEnd:]}
+	in.rec.Headers = in.hdrs[:4:4]
+}
+
+// free returns the backing store to the pool. kgo holds no reference to a
+// record once its promise has run.
+func (in *inflight) free() {
+	if in.buf == nil {
+		return
+	}
+	if cap(*in.buf) <= maxPooledBuf {
+		*in.buf = (*in.buf)[:0]
+		bufPool.Put(in.buf)
+	}
+	in.buf = nil
+}
+
+// maxPooledBuf bounds the stores kept for reuse, so one huge event does not
+// pin its memory for good.
+const maxPooledBuf = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// appendUUID appends u in its canonical 36-character form without the
+// allocation of u.String.
+func appendUUID(dst []byte, u uuid.UUID) []byte {
+	const hex = "0123456789abcdef"
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hex[c>>4], hex[c&0xf])
+	}
+	return dst
+}

@@ -1,0 +1,159 @@
+package producer
+
+import (
+	"context"
+
+	"github.com/ordo-go/ordo/partition"
+	"github.com/ordo-go/ordo/schema"
+)
+
+// Publisher publishes events of type T to one topic, in order per key:
+// every event goes to the partition of its PartitionKey (murmur2, as every
+// Kafka client computes it) and carries the ordo-type, ordo-id,
+// ordo-producer and ordo-seq headers. Events of one key published one after
+// another (not concurrently) are written in that order, with sequences 1,
+// 2, 3, ... per (topic, key), across every publisher of the producer.
+//
+// T must implement [partition.Keyed], so an event type without a key does
+// not compile; events that need no order use [UnorderedPublisher].
+//
+// A Publisher is safe for concurrent use. It has no resources of its own:
+// closing its [Producer] closes it.
+type Publisher[T partition.Keyed] struct {
+	e encoder[T]
+}
+
+// NewPublisher registers codec's schema for topic under p's subject
+// strategy (see [Subjects]) and returns a publisher for it. Registering now
+// means a breaking schema change, or a second event type on a topic under
+// the TopicName strategy, is refused here rather than at the first
+// publish. ctx bounds the registry calls.
+//
+// Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic),
+// [ErrClosed], schema.ErrIncompatible (the message says which subject and,
+// under TopicName, what to do) or the registry's errors.
+func NewPublisher[T partition.Keyed](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T]) (*Publisher[T], error) {
+	e, err := newEncoder(ctx, p, topic, codec, true)
+	if err != nil {
+		return nil, err
+	}
+	return &Publisher[T]{e: e}, nil
+}
+
+// Topic returns the topic the publisher writes to.
+func (pub *Publisher[T]) Topic() string { return pub.e.topic }
+
+// SchemaID returns the registry ID of the schema the publisher frames
+// events with.
+func (pub *Publisher[T]) SchemaID() int { return pub.e.id }
+
+// Publish publishes ev and waits until Kafka acknowledges it. It blocks
+// while the producer's buffer is full. Cancelling ctx ends the wait: before
+// the event is handed to Kafka nothing is written; after, Publish returns
+// ctx's error but the event may still be written (its ordo-id lets a
+// consumer drop the duplicate if the caller publishes it again).
+//
+// Errors are a [*PublishError] wrapping the cause: partition.ErrNoKey for
+// an empty key, a schema error, [ErrClosed], a [*partition.CountChangedError],
+// a broker error, ctx's error.
+func (pub *Publisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
+	key := ev.PartitionKey()
+	if key == "" {
+		return unwritten, pub.e.fail(partition.ErrNoKey)
+	}
+	return pub.e.publish(ctx, &ev, key)
+}
+
+// PublishAsync hands ev to the producer and returns; done is called exactly
+// once with the outcome, unless PublishAsync returns an error (an empty key,
+// an encoding error, [ErrClosed], ctx's error), in which case it is never
+// called. It blocks while the producer's buffer is full; cancelling ctx
+// ends that wait and nothing more (see [Publisher.Publish]).
+//
+// done runs on the producer's delivery goroutine, one callback at a time:
+// it must be quick and must not block on the producer (no Publish,
+// PublishAsync, PublishAll, Flush, Shutdown or Close; TryPublishAsync is
+// allowed). done must not be nil.
+func (pub *Publisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
+	key := ev.PartitionKey()
+	if key == "" {
+		return pub.e.fail(partition.ErrNoKey)
+	}
+	return pub.e.async(ctx, &ev, key, done, true)
+}
+
+// TryPublishAsync is [Publisher.PublishAsync] without the wait: when the
+// buffer is full it returns a [*PublishError] wrapping [ErrBufferFull] at
+// once, and done is not called.
+func (pub *Publisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
+	key := ev.PartitionKey()
+	if key == "" {
+		return pub.e.fail(partition.ErrNoKey)
+	}
+	return pub.e.async(ctx, &ev, key, done, false)
+}
+
+// PublishAll publishes evs, in order, and waits until Kafka has answered
+// for all of them (or ctx ends, see [Publisher.Publish]). Every event is
+// checked and encoded first: if one has an empty key or does not encode,
+// nothing is published and the error names its index. Otherwise the
+// results are in the order of evs, and the error joins one error per
+// failed event, each prefixed with its index ("event 3: ..."); errors.Is
+// and errors.As see through the join.
+func (pub *Publisher[T]) PublishAll(ctx context.Context, evs ...T) ([]Result, error) {
+	keys := make([]string, len(evs))
+	for i := range evs {
+		if keys[i] = evs[i].PartitionKey(); keys[i] == "" {
+			return nil, joinIndexed(append(make([]error, i), pub.e.fail(partition.ErrNoKey)))
+		}
+	}
+	return pub.e.all(ctx, evs, keys)
+}
+
+// UnorderedPublisher publishes events of type T to one topic with no key:
+// Kafka spreads them over partitions and their order is not kept. It is
+// the explicit opt-out from per-key order, for events that truly need none
+// (metrics samples, audit noise). Records carry the ordo-type, ordo-id and
+// ordo-producer headers but no ordo-seq.
+//
+// Its methods behave as [Publisher]'s. An UnorderedPublisher is safe for
+// concurrent use.
+type UnorderedPublisher[T any] struct {
+	e encoder[T]
+}
+
+// NewUnorderedPublisher is [NewPublisher] for an [UnorderedPublisher].
+func NewUnorderedPublisher[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T]) (*UnorderedPublisher[T], error) {
+	e, err := newEncoder(ctx, p, topic, codec, false)
+	if err != nil {
+		return nil, err
+	}
+	return &UnorderedPublisher[T]{e: e}, nil
+}
+
+// Topic returns the topic the publisher writes to.
+func (pub *UnorderedPublisher[T]) Topic() string { return pub.e.topic }
+
+// SchemaID returns the registry ID of the schema the publisher frames
+// events with.
+func (pub *UnorderedPublisher[T]) SchemaID() int { return pub.e.id }
+
+// Publish is [Publisher.Publish] without a key.
+func (pub *UnorderedPublisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
+	return pub.e.publish(ctx, &ev, "")
+}
+
+// PublishAsync is [Publisher.PublishAsync] without a key.
+func (pub *UnorderedPublisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
+	return pub.e.async(ctx, &ev, "", done, true)
+}
+
+// TryPublishAsync is [Publisher.TryPublishAsync] without a key.
+func (pub *UnorderedPublisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
+	return pub.e.async(ctx, &ev, "", done, false)
+}
+
+// PublishAll is [Publisher.PublishAll] without keys.
+func (pub *UnorderedPublisher[T]) PublishAll(ctx context.Context, evs ...T) ([]Result, error) {
+	return pub.e.all(ctx, evs, nil)
+}
