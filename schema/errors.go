@@ -58,9 +58,6 @@ var (
 // an unknown compatibility level, an out-of-range option.
 var ErrInvalidConfig = errors.New("schema: invalid configuration")
 
-// ErrClosed is returned by calls on a closed [Registry].
-var ErrClosed = errors.New("schema: registry closed")
-
 // registryCode is a sentinel that matches a registry error code.
 type registryCode struct {
 	code int
