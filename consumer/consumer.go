@@ -25,18 +25,19 @@ type Consumer struct {
 	handlers map[string]binding
 
 	// mu guards everything below it, and is the lock of the conditions.
-	mu       sync.Mutex
-	work     *sync.Cond // ready has keys, or stopping
-	space    *sync.Cond // buffered fell below the cap, or stopping
-	idle     *sync.Cond // inflight changed
-	parts    map[tp]*partState
-	ready    []*keyQueue
-	buffered int // records dispatched and not finished or dropped
-	inflight int // records a lane is handling now
-	stopping bool
-	closing  bool // immediate stop: do not wait for in-flight work
-	fatal    error
-	timers   map[*time.Timer]struct{}
+	mu         sync.Mutex
+	work       *sync.Cond // ready has keys, or stopping
+	space      *sync.Cond // buffered fell below the cap, or stopping
+	idle       *sync.Cond // inflight changed
+	parts      map[tp]*partState
+	ready      readyQueue
+	dispatched uint64 // records ever dispatched; numbers them
+	buffered   int    // records dispatched and not finished or dropped
+	inflight   int    // records a lane is handling now
+	stopping   bool
+	closing    bool // immediate stop: do not wait for in-flight work
+	fatal      error
+	timers     map[*time.Timer]struct{}
 
 	stats counters
 

@@ -44,6 +44,7 @@ type keyQueue struct {
 
 type item struct {
 	rec      *kgo.Record
+	seq      uint64 // dispatch order across all partitions
 	attempts int
 	retry    *backoff.ExponentialBackOff // handler retries, made on first failure
 	outage   *backoff.ExponentialBackOff // registry retries, made on first outage
@@ -75,10 +76,11 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 		kq = &keyQueue{ps: ps, key: string(r.Key)}
 		ps.keys[kq.key] = kq
 	}
-	kq.items = append(kq.items, &item{rec: r})
+	c.dispatched++
+	kq.items = append(kq.items, &item{rec: r, seq: c.dispatched})
 	if !kq.scheduled {
 		kq.scheduled = true
-		c.ready = append(c.ready, kq)
+		c.ready.push(kq)
 		c.work.Signal()
 	}
 }
@@ -106,16 +108,14 @@ func (c *Consumer) lane() {
 	defer c.lanes.Done()
 	for {
 		c.mu.Lock()
-		for len(c.ready) == 0 && !c.stopping {
+		for c.ready.len() == 0 && !c.stopping {
 			c.work.Wait()
 		}
 		if c.stopping {
 			c.mu.Unlock()
 			return
 		}
-		kq := c.ready[0]
-		c.ready[0] = nil
-		c.ready = c.ready[1:]
+		kq := c.ready.pop()
 		if kq.ps.revoked || len(kq.items) == 0 {
 			kq.scheduled = false
 			c.mu.Unlock()
@@ -156,7 +156,7 @@ func (c *Consumer) settle(kq *keyQueue, it *item, out outcome) {
 			mark = c.marksLocked([]*partState{ps})
 		}
 		if len(kq.items) > 0 {
-			c.ready = append(c.ready, kq)
+			c.ready.push(kq)
 			c.work.Signal()
 		} else {
 			kq.scheduled = false
@@ -190,7 +190,7 @@ func (c *Consumer) afterLocked(d time.Duration, kq *keyQueue) {
 			kq.scheduled = false
 			return
 		}
-		c.ready = append(c.ready, kq)
+		c.ready.push(kq)
 		c.work.Signal()
 	})
 	c.timers[t] = struct{}{}
@@ -385,6 +385,14 @@ func (c *Consumer) dropLocked(kq *keyQueue, keep int) {
 	clear(kq.items[keep:])
 	kq.items = kq.items[:keep]
 	c.space.Broadcast()
+}
+
+// headSeq is the dispatch number of the head record; 0 for an empty queue.
+func (kq *keyQueue) headSeq() uint64 {
+	if len(kq.items) == 0 {
+		return 0
+	}
+	return kq.items[0].seq
 }
 
 func (kq *keyQueue) runningCount() int {

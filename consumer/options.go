@@ -148,8 +148,8 @@ func ErrorHook(fn func(context.Context, *RecordError)) Option {
 func DrainTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.drainTimeout = d }) }
 
 // CommitInterval sets how often finished offsets are committed while the
-// consumer runs. Offsets are also committed on revoke and on shutdown.
-// Default 1s.
+// consumer runs (at least 100ms). Offsets are also committed on revoke and
+// on shutdown. Default 1s.
 func CommitInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.commitEvery = d }) }
 
 // StartAtEnd makes a group without committed offsets start at the end of
@@ -180,8 +180,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: retry attempts %d < 1", ErrInvalidConfig, c.maxAttempts)
 	case c.backoffMin <= 0 || c.backoffMax < c.backoffMin:
 		return fmt.Errorf("%w: retry backoff %v..%v", ErrInvalidConfig, c.backoffMin, c.backoffMax)
-	case c.drainTimeout <= 0 || c.commitEvery <= 0:
-		return fmt.Errorf("%w: drain timeout and commit interval must be positive", ErrInvalidConfig)
+	case c.drainTimeout <= 0:
+		return fmt.Errorf("%w: drain timeout %v must be positive", ErrInvalidConfig, c.drainTimeout)
+	case c.commitEvery < 100*time.Millisecond:
+		return fmt.Errorf("%w: commit interval %v is below 100ms", ErrInvalidConfig, c.commitEvery)
 	case c.policy != Halt && c.policy != Skip:
 		return fmt.Errorf("%w: unknown failure policy %v", ErrInvalidConfig, c.policy)
 	case c.logger == nil:
