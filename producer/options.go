@@ -154,11 +154,12 @@ func MaxBufferedRecords(n int) Option {
 // Linger sets how long a partition's batch may wait for more records
 // before it is sent (kgo.ProducerLinger). Longer lingers make bigger
 // batches at the cost of latency. The default is [DefaultLinger]; 0
-// sends as soon as possible; d must not be negative.
+// sends as soon as possible; d must be between 0 and a minute (kgo's
+// bound).
 func Linger(d time.Duration) Option {
 	return optionFunc(func(c *config) {
-		if d < 0 {
-			c.fail("Linger: %v, want >= 0", d)
+		if d < 0 || d > time.Minute {
+			c.fail("Linger: %v, want 0 to 1m", d)
 			return
 		}
 		c.linger = d
