@@ -137,10 +137,74 @@ func canRead(reader, writer parsed) string {
 			"(use the RecordName or TopicRecordName subject strategy to put several types on one topic)",
 			orUnnamed(reader.name, reader.sch), orUnnamed(writer.name, writer.sch))
 	}
-	if err := avro.NewSchemaCompatibility().Compatible(reader.sch, writer.sch); err != nil {
+	if err := compatErr(reader.sch, writer.sch); err != nil {
+		if path := where(reader.sch, writer.sch, ""); path != "" {
+			return "field " + path + ": " + err.Error()
+		}
 		return err.Error()
 	}
 	return ""
+}
+
+// compatErr asks hamba, with a fresh checker, whether data written with
+// writer can be read with reader.
+func compatErr(reader, writer avro.Schema) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("compatibility checker panic: %v", r)
+		}
+	}()
+	return avro.NewSchemaCompatibility().Compatible(reader, writer)
+}
+
+// where returns the path of the first field that makes reader unable to
+// read writer, or "" if the clash is not inside a record's field. hamba's
+// messages name types but not fields; this puts the field in the reason.
+func where(reader, writer avro.Schema, path string) string {
+	reader, writer = deref(reader), deref(writer)
+	switch r := reader.(type) {
+	case *avro.ArraySchema:
+		if w, ok := writer.(*avro.ArraySchema); ok {
+			return where(r.Items(), w.Items(), path+"[]")
+		}
+	case *avro.MapSchema:
+		if w, ok := writer.(*avro.MapSchema); ok {
+			return where(r.Values(), w.Values(), path+"{}")
+		}
+	case *avro.RecordSchema:
+		w, ok := writer.(*avro.RecordSchema)
+		if !ok {
+			return path
+		}
+		for _, rf := range r.Fields() {
+			wf := writerField(w, rf)
+			switch {
+			case wf == nil && !rf.HasDefault():
+				return join(path, rf.Name())
+			case wf != nil && compatErr(rf.Type(), wf.Type()) != nil:
+				return where(rf.Type(), wf.Type(), join(path, rf.Name()))
+			}
+		}
+	}
+	return path
+}
+
+func deref(s avro.Schema) avro.Schema {
+	if ref, ok := s.(*avro.RefSchema); ok {
+		return ref.Schema()
+	}
+	return s
+}
+
+// writerField finds the writer's field for a reader field, by name or by
+// one of the reader field's aliases.
+func writerField(w *avro.RecordSchema, rf *avro.Field) *avro.Field {
+	for _, wf := range w.Fields() {
+		if wf.Name() == rf.Name() || slices.Contains(rf.Aliases(), wf.Name()) {
+			return wf
+		}
+	}
+	return nil
 }
 
 func aliases(s avro.Schema, fullName string) bool {
