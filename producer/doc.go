@@ -1,0 +1,79 @@
+// Package producer publishes typed, keyed events to Kafka: each event a Go
+// value bound to an Avro schema, framed in the Confluent wire format, on the
+// partition its key maps to, with headers that let consumers check order.
+//
+// # Producer and publishers
+//
+// [New] builds a [Producer]: one franz-go client plus the producer's shared
+// state (buffer bound, per-key sequences, partition-count guard). A
+// [Publisher] publishes one event type to one topic:
+//
+//	p, err := producer.New(producer.Brokers("127.0.0.1:9092"), producer.Registry(reg))
+//	...
+//	defer p.Close()
+//	created, err := schema.NewCodec[OrderCreated](orderCreatedAvsc)
+//	...
+//	pub, err := producer.NewPublisher(ctx, p, "orders", created)
+//	...
+//	res, err := pub.Publish(ctx, OrderCreated{OrderID: "o-1", Amount: 42})
+//
+// [NewPublisher] registers the schema at once, so a type that cannot cross
+// the wire or a breaking schema change fails there, not at the first
+// publish.
+//
+// # Order
+//
+// An event type must implement partition.Keyed: [NewPublisher] does not
+// compile for a type without PartitionKey, and an empty key is refused with
+// partition.ErrNoKey. Keys are placed with murmur2, as the Java client and
+// librdkafka place them. The client is idempotent and waits for all
+// in-sync replicas (acks=all), so retries neither reorder nor duplicate a
+// partition's records. Events that need no order opt out by name with
+// [NewUnorderedPublisher].
+//
+// Adding partitions to a topic moves keys. The producer notices a changed
+// count at its next metadata refresh (at most [DefaultMetadataMaxAge] later)
+// and, by default, refuses keyed records for the topic with a
+// *partition.CountChangedError; see [OnPartitionCountChange].
+//
+// # Several event types on one topic
+//
+// An order's Created, Paid and Shipped events share its key and must stay
+// in order, so they share a topic. Under the default subject strategy
+// (schema.TopicName, one type per topic) a second type is refused by
+// [NewPublisher] with schema.ErrIncompatible; use
+// [Subjects](schema.RecordName) or [Subjects](schema.TopicRecordName).
+//
+// # Headers
+//
+// Every record carries ordo-type (the event's full Avro name), ordo-id (a
+// UUIDv7) and ordo-producer (the [InstanceID]); keyed records also carry
+// ordo-seq, the decimal sequence of the event within its (topic, key) for
+// this producer instance, shared by all its publishers. A sequence is
+// stamped and the record handed to the client under the key's lock, so
+// sequence order is write order.
+//
+// # Sync, async and back-pressure
+//
+// [Publisher.Publish] waits for Kafka's acknowledgement;
+// [Publisher.PublishAsync] returns once the client holds the record and
+// reports the outcome to a callback, exactly once; [Publisher.PublishAll]
+// publishes a batch and waits for all of it. The producer holds at most
+// [MaxBufferedRecords] unacknowledged records: beyond that, publishing
+// blocks until space frees up or ctx ends, and
+// [Publisher.TryPublishAsync] fails fast with [ErrBufferFull].
+//
+// # Shutting down
+//
+// [Producer.Shutdown] delivers what is buffered, then closes.
+// [Producer.Close] fails what is buffered with [ErrClosed]. After either,
+// every call returns [ErrClosed].
+//
+// # Errors
+//
+// A publish error is a [*PublishError] naming topic and event type; its
+// cause is reachable with errors.Is and errors.As: partition.ErrNoKey, a
+// *partition.CountChangedError, schema errors, franz-go's kerr errors,
+// [ErrClosed], [ErrBufferFull], context errors. Configuration errors wrap
+// [ErrInvalidConfig].
+package producer
