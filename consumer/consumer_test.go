@@ -327,3 +327,33 @@ func TestPanicIsRetried(t *testing.T) {
 }
 
 var _ = schema.ErrUnknownSchema
+
+// TestCommitWaitsForSlowKey pins the commit rule down deterministically:
+// while the oldest record's handler is still running, every later record
+// of other keys finishes, yet nothing past the slow record is committed.
+func TestCommitWaitsForSlowKey(t *testing.T) {
+	f := newFixture(t, 1)
+	f.produceRaw("slow", f.record(Step{Key: "slow", Seq: 1}).Value) // offset 0
+	total := 1 + f.publish(20, 3)
+	release := make(chan struct{})
+	rec := newRecorder(nil)
+	h := func(ctx context.Context, s Step, m Meta) error {
+		if s.Key == "slow" {
+			<-release
+		}
+		return rec.handle(ctx, s, m)
+	}
+	c := f.consumer("slowkey", h, Concurrency(4))
+	wait := runConsumer(t, c)
+	waitFor(t, 10*time.Second, "the fast keys", func() bool { return rec.distinct() == total-1 })
+	time.Sleep(300 * time.Millisecond) // three commit intervals
+	if got := f.committed("slowkey")[0]; got != 0 {
+		t.Fatalf("committed %d while offset 0 is unfinished", got)
+	}
+	close(release)
+	waitFor(t, 10*time.Second, "commit of everything", func() bool { return f.committed("slowkey")[0] == int64(total) })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+}
