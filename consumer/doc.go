@@ -1,0 +1,63 @@
+// Package consumer consumes typed, keyed events from Kafka as a member of a
+// consumer group, in order per key and in parallel across keys.
+//
+// # Handlers
+//
+// Each event type gets a [Handler], registered with [On] and the type's
+// schema codec. A record is dispatched by the full name of the schema it
+// was written with, and its body is resolved from that writer schema into
+// the handler's type, so events written by an older or newer producer
+// decode as long as the schemas are compatible.
+//
+//	c, err := consumer.New(
+//		consumer.Brokers("127.0.0.1:9092"),
+//		consumer.Group("fulfilment"),
+//		consumer.Topics("orders"),
+//		consumer.Registry(reg),
+//		consumer.Concurrency(64),
+//		consumer.On(paidCodec, func(ctx context.Context, ev OrderPaid, m consumer.Meta) error {
+//			return ship(ctx, ev)
+//		}),
+//	)
+//
+// # Order and parallelism
+//
+// Records of one key are handled one at a time, in offset order. Records
+// of different keys run at the same time on up to [Concurrency] lanes,
+// which may be many more than the topic has partitions. A key is never
+// bound to a lane: a slow or retrying key holds up only its own later
+// records. Among the keys that are ready, the one with the oldest record
+// goes first, so work stays close to log order.
+//
+// # Commits
+//
+// A partition is committed only up to its lowest record that has not
+// finished, however many later records have: a crash never loses a record
+// that was fetched but not handled, and redelivers only records that
+// finished after that point. Commits happen every [CommitInterval], when a
+// partition is revoked (after its in-flight records finish, bounded by
+// [DrainTimeout]) and on shutdown.
+//
+// # Failures
+//
+// A failing handler is retried with exponential backoff ([Retry]); while
+// it waits, its key's later records wait too and other keys flow. A
+// registry outage is retried for as long as it lasts. A record that cannot
+// be handled (not a Confluent frame, an unknown schema ID, no handler for
+// its type, a body that does not decode, or a handler that failed every
+// attempt) is reported as a [*RecordError] to the [ErrorHook], and then the
+// [Policy] applies: [Halt] (the default) stops the consumer without
+// committing past the record; [Skip] commits past it.
+//
+// # Lifecycle
+//
+// [Consumer.Run] blocks while the consumer works. [Consumer.Shutdown] stops
+// fetching, lets in-flight records finish, commits and leaves the group;
+// [Consumer.Close] does the same without waiting for in-flight records.
+//
+// # Order checks
+//
+// Records written by ordo's producer carry the producer's ID and a per-key
+// sequence. The consumer checks them per partition and counts gaps and
+// regressions in [Stats].OrderViolations.
+package consumer
