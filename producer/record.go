@@ -105,7 +105,7 @@ func (in *inflight) free() {
 // pin its memory for good.
 const maxPooledBuf = 64 << 10
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
 
 // appendUUID appends u in its canonical 36-character form without the
 // allocation of u.String.
