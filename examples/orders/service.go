@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ordo-go/ordo/producer"
+	"github.com/ordo-go/ordo/schema"
+)
+
+// publishOrders is the order service: it moves every order through its
+// lifecycle, picking the next order at random so that the events of
+// different orders interleave as they would in production, and publishes
+// asynchronously. It returns the number of events published.
+func publishOrders(ctx context.Context, cfg config, reg *schema.Registry, c codecs, log *slog.Logger) (int, error) {
+	p, err := producer.New(
+		producer.Brokers(cfg.brokers...),
+		producer.Registry(reg),
+		producer.Subjects(schema.TopicRecordName), // three event types share the topic
+		producer.WithLogger(log),
+	)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	created, err := producer.NewPublisher(ctx, p, cfg.topic, c.created)
+	if err != nil {
+		return 0, err
+	}
+	paid, err := producer.NewPublisher(ctx, p, cfg.topic, c.paid)
+	if err != nil {
+		return 0, err
+	}
+	shipped, err := producer.NewPublisher(ctx, p, cfg.topic, c.shipped)
+	if err != nil {
+		return 0, err
+	}
+
+	var (
+		mu      sync.Mutex
+		failure error
+		n       int
+	)
+	done := func(_ producer.Result, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failure = errors.Join(failure, err)
+			return
+		}
+		n++
+	}
+	rng := rand.New(rand.NewPCG(42, 7))
+	stage := make([]int, cfg.orders)
+	open := make([]int, cfg.orders) // orders not yet shipped
+	for i := range open {
+		open[i] = i
+	}
+	methods := []string{"CARD", "TRANSFER", "VOUCHER"}
+	for len(open) > 0 {
+		j := rng.IntN(len(open))
+		i := open[j]
+		id := fmt.Sprintf("order-%05d", i)
+		switch stage[i] {
+		case 0:
+			cents := int64(100 + rng.IntN(10_000))
+			err = created.PublishAsync(ctx, OrderCreated{OrderID: id, Customer: fmt.Sprintf("customer-%d", i%97),
+				Items: []Item{{SKU: "sku-1", Quantity: 1, Cents: cents}}, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}, done)
+		case 1:
+			err = paid.PublishAsync(ctx, OrderPaid{OrderID: id, Cents: int64(rng.IntN(10_000)), Method: methods[i%3]}, done)
+		case 2:
+			tracking := fmt.Sprintf("TRK%08d", i)
+			err = shipped.PublishAsync(ctx, OrderShipped{OrderID: id, Carrier: "acme", Tracking: &tracking}, done)
+			open[j] = open[len(open)-1]
+			open = open[:len(open)-1]
+		}
+		if err != nil {
+			return 0, err
+		}
+		stage[i]++
+	}
+	if err := p.Flush(ctx); err != nil {
+		return 0, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return n, failure
+}
