@@ -177,3 +177,44 @@ func TestShutdownDelivers(t *testing.T) {
 	}
 	e.readAll(t, "orders", n)
 }
+
+// TestRegistryDown protects NewPublisher's promise to fail early: with the
+// registry unreachable it returns an error (not a publisher that fails
+// later), and the error is not a configuration error.
+func TestRegistryDown(t *testing.T) {
+	reg, err := schema.NewRegistry([]string{"http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Brokers("127.0.0.1:1"), Registry(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pub, err := NewPublisher(ctx, p, "orders", codec[Created](t, createdAvsc))
+	if err == nil || pub != nil || errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("NewPublisher with registry down: %v, %v", pub, err)
+	}
+}
+
+// TestCancelledContext protects the early refusal of a ctx that has
+// already ended: nothing is sent even when the buffer has room.
+func TestCancelledContext(t *testing.T) {
+	e := startEnv(t, map[string]int32{"orders": 1})
+	p := e.producer(t)
+	pub, err := NewPublisher(context.Background(), p, "orders", codec[Created](t, createdAvsc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := pub.Publish(ctx, Created{"k", 1}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Publish: %v, want context.Canceled", err)
+	}
+	r, err := pub.Publish(context.Background(), Created{"k", 2})
+	if err != nil || r.Offset != 0 || r.Seq != 1 {
+		t.Fatalf("next Publish: %+v, %v; want offset 0 seq 1 (nothing sent before)", r, err)
+	}
+}

@@ -222,6 +222,9 @@ func (p *Producer) send(ctx context.Context, in *inflight, wait bool) error {
 	if p.isClosed.Load() {
 		return ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return err // ended before the call: send nothing, even with room
+	}
 	if err := p.acquire(ctx, wait); err != nil {
 		return err
 	}
