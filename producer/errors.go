@@ -37,6 +37,7 @@ type PublishError struct {
 	Err   error  // the cause
 }
 
+// Error names the event type, the topic and the cause.
 func (e *PublishError) Error() string {
 	return fmt.Sprintf("producer: publish %s to %q: %v", e.Type, e.Topic, e.Err)
 }

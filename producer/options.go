@@ -38,6 +38,7 @@ const (
 	Warn
 )
 
+// String returns "refuse" or "warn".
 func (p CountChangePolicy) String() string {
 	switch p {
 	case Refuse:
@@ -50,9 +51,15 @@ func (p CountChangePolicy) String() string {
 
 // Defaults of the options that have one.
 const (
+	// DefaultMaxBufferedRecords is the default of [MaxBufferedRecords].
 	DefaultMaxBufferedRecords = 10000
-	DefaultLinger             = 10 * time.Millisecond
-	DefaultMetadataMaxAge     = time.Minute
+	// DefaultLinger is the default of [Linger] (franz-go's own).
+	DefaultLinger = 10 * time.Millisecond
+	// DefaultMetadataMaxAge is how often the producer's client refreshes
+	// topic metadata, and so the longest a partition-count change goes
+	// unnoticed (franz-go's default is 5 minutes). Override it with
+	// kgo.MetadataMaxAge through [KgoOpts].
+	DefaultMetadataMaxAge = time.Minute
 )
 
 type config struct {
