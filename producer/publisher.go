@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/google/uuid"
-
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -38,14 +36,10 @@ func (c *core) fail(err error) error {
 // and the whole prefix is the key the sequence is stamped under, so a key
 // used on two topics has a sequence per topic (a consumer checks sequences
 // per partition, so one shared sequence would read as gaps).
-func (c *core) begin(ctx context.Context, key string, done func(Result, error)) (*inflight, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, fmt.Errorf("event ID: %w", err)
-	}
+func (c *core) begin(ctx context.Context, key string, done func(Result, error)) *inflight {
 	in := &inflight{
 		p: c.p, parent: ctx, topic: c.topic, typ: c.typ, typHdr: c.typHdr,
-		done: done, id: id, ordered: c.ordered,
+		done: done, id: newEventID(), ordered: c.ordered,
 	}
 	in.buf = bufPool.Get().(*[]byte)
 	b := (*in.buf)[:0]
@@ -57,7 +51,7 @@ func (c *core) begin(ctx context.Context, key string, done func(Result, error)) 
 	}
 	in.valAt = len(b)
 	*in.buf = b
-	return in, nil
+	return in
 }
 
 // register registers a publisher's schema under the producer's subject
@@ -121,10 +115,7 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 
 // prepare encodes ev into a new inflight.
 func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(Result, error)) (*inflight, error) {
-	in, err := e.begin(ctx, key, done)
-	if err != nil {
-		return nil, e.fail(err)
-	}
+	in := e.begin(ctx, key, done)
 	b, err := e.codec.AppendFramed(*in.buf, e.id, ev)
 	if err != nil {
 		in.free()
