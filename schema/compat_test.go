@@ -239,3 +239,17 @@ func TestLevelNames(t *testing.T) {
 		t.Fatalf("ParseLevel(SOMETIMES) = %v", err)
 	}
 }
+
+// TestNamespaceCorrection documents where Check is stricter than hamba:
+// hamba (like Java's Avro) matches record names unqualified, so it calls a
+// namespace change compatible; ordo dispatches on full names and refuses it
+// unless the new schema aliases the old full name.
+func TestNamespaceCorrection(t *testing.T) {
+	oldS, newS := r("t", `{"name":"a","type":"int"}`), r("u", `{"name":"a","type":"int"}`)
+	if err := avro.NewSchemaCompatibility().Compatible(avro.MustParse(newS), avro.MustParse(oldS)); err != nil {
+		t.Fatalf("hamba now refuses a namespace change (%v): revisit the correction in compat.go", err)
+	}
+	if err := Check(Backward, newS, []string{oldS}); !errors.Is(err, ErrIncompatible) {
+		t.Fatalf("Check = %v, want ErrIncompatible", err)
+	}
+}
