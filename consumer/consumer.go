@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
 // Consumer consumes typed events as a member of a consumer group: records
@@ -23,6 +27,11 @@ type Consumer struct {
 	cfg      config
 	cl       *kgo.Client
 	handlers map[string]binding
+	log      *slog.Logger
+	tel      telemetry.Config
+	tracer   trace.Tracer
+	ins      instruments
+	stopped  chan struct{} // closed when stopping begins
 
 	// mu guards everything below it, and is the lock of the conditions.
 	mu         sync.Mutex
@@ -75,6 +84,12 @@ func New(opts ...Option) (*Consumer, error) {
 		timers:   make(map[*time.Timer]struct{}),
 		closed:   make(chan struct{}),
 		runDone:  make(chan struct{}),
+		stopped:  make(chan struct{}),
+		log:      telemetry.Logger(cfg.logger).With("group", cfg.group),
+		tel:      cfg.tel.Resolve(),
+	}
+	if err := c.initTelemetry(); err != nil {
+		return nil, fmt.Errorf("consumer: telemetry: %w", err)
 	}
 	for _, h := range cfg.handlers {
 		c.handlers[h.name] = h
@@ -84,6 +99,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c.idle = sync.NewCond(&c.mu)
 	cl, err := kgo.NewClient(c.kgoOpts()...)
 	if err != nil {
+		c.ins.reg.Unregister()
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	c.cl = cl
@@ -161,6 +177,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.lanes.Add(1)
 		go c.lane()
 	}
+	c.lanes.Add(1)
+	go c.watch()
 	c.poll(pollCtx)
 	return c.stop()
 }
@@ -185,10 +203,15 @@ func (c *Consumer) poll(pollCtx context.Context) {
 		}
 		fs.EachError(func(topic string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) {
-				c.cfg.logger.Warn("fetch error", "topic", topic, "partition", p, "error", err)
+				c.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
 			}
 		})
 		c.mu.Lock()
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if ps := c.parts[tp{p.Topic, p.Partition}]; ps != nil && p.Err == nil {
+				ps.hwm = p.HighWatermark
+			}
+		})
 		fs.EachRecord(c.dispatch)
 		c.mu.Unlock()
 		c.cl.AllowRebalance()
@@ -245,6 +268,7 @@ func (c *Consumer) Close() {
 		}
 		if !c.running.Load() {
 			c.cl.Close()
+			c.ins.reg.Unregister()
 			return
 		}
 	})
@@ -254,6 +278,9 @@ func (c *Consumer) Close() {
 }
 
 func (c *Consumer) requestStopLocked() {
+	if !c.stopping {
+		close(c.stopped)
+	}
 	c.stopping = true
 	if c.stopPoll != nil {
 		c.stopPoll()
@@ -298,9 +325,10 @@ func (c *Consumer) stop() error {
 	defer cancel()
 	c.cl.MarkCommitOffsets(marks)
 	if err := c.cl.CommitMarkedOffsets(commitCtx); err != nil {
-		c.cfg.logger.Warn("final commit failed", "group", c.cfg.group, "error", err)
+		c.log.Warn("final commit failed", "error", err)
 	}
 	c.cl.Close()
+	c.ins.reg.Unregister()
 	return fatal
 }
 

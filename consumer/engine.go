@@ -10,6 +10,9 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/header"
 	"github.com/ordo-go/ordo/partition"
@@ -26,7 +29,25 @@ type partState struct {
 	checker  *partition.Checker
 	inflight int
 	revoked  bool
+
+	attrs        attribute.Set // metric attributes of the partition
+	hwm          int64         // high watermark of the last fetch, -1 before
+	progressNext int64         // commit point at the last progress check
+	progressAt   time.Time     // when the commit point last moved
+	stuckSince   time.Time     // zero unless reported stuck
 }
+
+// lag is the number of records between the high watermark and the lowest
+// record not yet finished; ok is false until both are known.
+func (ps *partState) lag() (int64, bool) {
+	next := ps.tracker.next
+	if ps.hwm < 0 || next < 0 {
+		return 0, false
+	}
+	return max(ps.hwm-next, 0), true
+}
+
+func (ps *partState) oldestPending() (time.Time, bool) { return ps.tracker.oldest() }
 
 // keyQueue holds the records of one key of one partition that are
 // dispatched and not finished. Only its head is ever handled, and by one
@@ -48,13 +69,15 @@ type item struct {
 	attempts int
 	retry    *backoff.ExponentialBackOff // handler retries, made on first failure
 	outage   *backoff.ExponentialBackOff // registry retries, made on first outage
+	span     trace.Span                  // from the first attempt to the outcome
 }
 
 // outcome is what a lane decided about a record.
 type outcome struct {
-	done  bool          // finished (handled or skipped): mark it
-	after time.Duration // not ready: try again after this long
-	fatal error         // halt the consumer
+	outcome string        // for the record's span: handled, skipped, failed
+	done    bool          // finished (handled or skipped): mark it
+	after   time.Duration // not ready: try again after this long
+	fatal   error         // halt the consumer
 }
 
 // dispatch queues a polled record behind its key. Called with c.mu held,
@@ -62,11 +85,12 @@ type outcome struct {
 func (c *Consumer) dispatch(r *kgo.Record) {
 	c.stats.fetched.Add(1)
 	ps := c.parts[tp{r.Topic, r.Partition}]
-	if ps == nil || ps.revoked || c.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch) {
+	if ps == nil || ps.revoked || c.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch, r.Timestamp) {
 		c.stats.dropped.Add(1)
 		return
 	}
 	c.buffered++
+	c.ins.consumed.AddSet(context.Background(), 1, ps.attrs)
 	c.checkSeq(ps, r)
 	var kq *keyQueue
 	if r.Key == nil {
@@ -97,8 +121,9 @@ func (c *Consumer) checkSeq(ps *partState, r *kgo.Record) {
 	}
 	if v := ps.checker.Observe(prod, r.Key, seq); v.Violation() {
 		c.stats.orderViolations.Add(1)
-		c.cfg.logger.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
-			"partition", r.Partition, "offset", r.Offset, "producer", prod, "seq", seq)
+		c.ins.violations.Add(context.Background(), 1, metric.WithAttributeSet(ps.attrs))
+		c.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
+			"partition", r.Partition, "offset", r.Offset, c.tel.LogKey(r.Key), "producer", prod, "seq", seq)
 	}
 }
 
@@ -128,7 +153,7 @@ func (c *Consumer) lane() {
 		ctx := c.handlerCtx
 		c.mu.Unlock()
 
-		out := c.process(ctx, kq.ps.tp, it)
+		out := c.process(ctx, kq.ps, it)
 		c.settle(kq, it, out)
 	}
 }
@@ -167,6 +192,10 @@ func (c *Consumer) settle(kq *keyQueue, it *item, out outcome) {
 	default: // abandoned: stopping, or revoked while it ran
 		c.dropLocked(kq, 0)
 		kq.scheduled = false
+	}
+	if out.done || out.fatal != nil {
+		endRecord(it.span, out.outcome, out.fatal)
+		it.span = nil
 	}
 	c.idle.Broadcast()
 	c.mu.Unlock()
@@ -222,8 +251,11 @@ func (c *Consumer) marksLocked(parts []*partState) map[string]map[int32]kgo.Epoc
 
 // process takes one record through unframe, schema lookup, dispatch,
 // decode and the handler.
-func (c *Consumer) process(ctx context.Context, at tp, it *item) outcome {
+func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome {
 	r := it.rec
+	if it.span == nil {
+		it.span = c.startRecord(ctx, r)
+	}
 	id, body, err := schema.Unframe(r.Value)
 	if err != nil {
 		return c.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: err})
@@ -242,8 +274,8 @@ func (c *Consumer) process(ctx context.Context, at tp, it *item) outcome {
 			it.outage = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
 		}
 		d := it.outage.NextBackOff()
-		c.cfg.logger.Warn("schema registry unavailable, will retry", "topic", at.topic,
-			"partition", at.partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", err)
+		c.log.WarnContext(trace.ContextWithSpan(ctx, it.span), "schema registry unavailable, will retry",
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", err)
 		return outcome{after: d}
 	}
 	b, ok := c.handlers[w.Name()]
@@ -251,15 +283,17 @@ func (c *Consumer) process(ctx context.Context, at tp, it *item) outcome {
 		return c.fail(ctx, it, &RecordError{Stage: StageDispatch, Type: w.Name(), SchemaID: id, Err: ErrNoHandler})
 	}
 	it.attempts++
-	m := meta(r, w, it.attempts)
-	decErr, hErr := c.call(ctx, b, w, body, m)
+	actx, span := c.startAttempt(ctx, it, w.Name())
+	start := time.Now()
+	decErr, hErr := c.call(actx, b, w, body, meta(r, w, it.attempts))
+	c.endAttempt(actx, ps.attrs, span, start, errors.Join(decErr, hErr))
 	switch {
 	case decErr != nil:
 		it.attempts--
 		return c.fail(ctx, it, &RecordError{Stage: StageDecode, Type: w.Name(), SchemaID: id, Err: decErr})
 	case hErr == nil:
 		c.stats.handled.Add(1)
-		return outcome{done: true}
+		return outcome{done: true, outcome: "handled"}
 	case ctx.Err() != nil:
 		c.stats.abandoned.Add(1)
 		return outcome{}
@@ -267,12 +301,13 @@ func (c *Consumer) process(ctx context.Context, at tp, it *item) outcome {
 		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: w.Name(), SchemaID: id, Err: hErr})
 	}
 	c.stats.retries.Add(1)
+	c.ins.retries.Add(ctx, 1, metric.WithAttributeSet(ps.attrs))
 	if it.retry == nil {
 		it.retry = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
 	}
 	d := it.retry.NextBackOff()
-	c.cfg.logger.Info("handler failed, will retry", "type", w.Name(), "topic", at.topic, "partition", at.partition,
-		"offset", r.Offset, "attempt", it.attempts, "retry_in", d, "error", hErr)
+	c.log.InfoContext(actx, "handler failed, will retry", "type", w.Name(), "topic", r.Topic, "partition", r.Partition,
+		"offset", r.Offset, c.tel.LogKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr)
 	return outcome{after: d}
 }
 
@@ -295,12 +330,18 @@ func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome 
 	if c.cfg.errorHook != nil {
 		c.cfg.errorHook(ctx, re)
 	}
+	lctx := trace.ContextWithSpan(ctx, it.span)
 	if c.cfg.policy == Skip {
 		c.stats.skipped.Add(1)
-		c.cfg.logger.Warn("record skipped", "error", re)
+		c.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			c.tel.LogKey(r.Key), "type", re.Type, "error", re)
+		endRecord(it.span, "skipped", re)
+		it.span = nil
 		return outcome{done: true}
 	}
-	return outcome{fatal: re}
+	c.log.ErrorContext(lctx, "record cannot be handled, halting", "topic", r.Topic, "partition", r.Partition,
+		"offset", r.Offset, c.tel.LogKey(r.Key), "type", re.Type, "error", re)
+	return outcome{fatal: re, outcome: "failed"}
 }
 
 func meta(r *kgo.Record, w *schema.Writer, attempt int) Meta {
@@ -336,10 +377,11 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][
 			c.parts[k] = &partState{
 				tp: k, tracker: newTracker(), checker: partition.NewChecker(0),
 				keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{}),
+				attrs: c.partAttrs(k), hwm: -1, progressNext: -1, progressAt: time.Now(),
 			}
 		}
 	}
-	c.cfg.logger.Info("partitions assigned", "group", c.cfg.group, "partitions", fmt.Sprint(added))
+	c.log.Info("partitions assigned", "group", c.cfg.group, "partitions", fmt.Sprint(added))
 }
 
 // revoked is kgo's revoke callback: records of the revoked partitions that
@@ -367,9 +409,9 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	c.mu.Unlock()
 	cl.MarkCommitOffsets(marks)
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
-		c.cfg.logger.Warn("commit on revoke failed", "group", c.cfg.group, "error", err)
+		c.log.Warn("commit on revoke failed", "group", c.cfg.group, "error", err)
 	}
-	c.cfg.logger.Info("partitions revoked", "group", c.cfg.group, "partitions", fmt.Sprint(revoked))
+	c.log.Info("partitions revoked", "group", c.cfg.group, "partitions", fmt.Sprint(revoked))
 }
 
 // dropLocked drops kq's records after the first keep (the one a lane is
@@ -382,6 +424,9 @@ func (c *Consumer) dropLocked(kq *keyQueue, keep int) {
 	}
 	c.buffered -= n
 	c.stats.dropped.Add(int64(n))
+	for _, it := range kq.items[keep:] {
+		endRecord(it.span, "released", nil) // started, then released for redelivery
+	}
 	clear(kq.items[keep:])
 	kq.items = kq.items[:keep]
 	c.space.Broadcast()
@@ -415,7 +460,7 @@ func (ps *partState) forget(kq *keyQueue) {
 // offsets may already belong to someone else, so nothing is committed.
 func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	c.release(lost)
-	c.cfg.logger.Warn("partitions lost", "group", c.cfg.group, "partitions", fmt.Sprint(lost))
+	c.log.Warn("partitions lost", "group", c.cfg.group, "partitions", fmt.Sprint(lost))
 }
 
 // release marks partitions revoked, drops their records that have not

@@ -9,6 +9,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordo-go/ordo/internal/telemetry"
 
 	"github.com/ordo-go/ordo/schema"
 )
@@ -64,6 +69,8 @@ type config struct {
 	logger       *slog.Logger
 	handlers     []binding
 	resetToStart bool
+	tel          telemetry.Config
+	stuckAfter   time.Duration
 }
 
 func defaults() config {
@@ -77,6 +84,7 @@ func defaults() config {
 		commitEvery:  time.Second,
 		logger:       slog.New(slog.DiscardHandler),
 		resetToStart: true,
+		stuckAfter:   time.Minute,
 	}
 }
 
@@ -157,8 +165,41 @@ func CommitInterval(d time.Duration) Option { return optionFunc(func(c *config) 
 // before the group's first run is missed.
 func StartAtEnd() Option { return optionFunc(func(c *config) { c.resetToStart = false }) }
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Every line carries the record's topic,
+// partition, offset and event type where there is one, and trace_id and
+// span_id when the record is traced. Errors returned to the caller are not
+// logged again. Default: discard.
 func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
+
+// WithTracerProvider sets where spans go: one per record processed (kind
+// consumer, a child of the producer's span carried in the record's
+// headers) and one per handler attempt under it. Default: the global
+// provider, a no-op until an OpenTelemetry SDK is installed.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.tel.TracerProvider = tp })
+}
+
+// WithMeterProvider sets where metrics go. Default: the global provider.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.tel.MeterProvider = mp })
+}
+
+// WithPropagator sets how trace context is read from record headers.
+// Default: the global propagator (set it to propagation.TraceContext{} to
+// read W3C traceparent headers).
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) { c.tel.Propagator = p })
+}
+
+// RedactKeys leaves record keys out of spans and logs, for keys that are
+// personal data. Default: keys are included.
+func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
+
+// StuckAfter sets how long a partition with lag may go without its commit
+// point moving before it is reported stuck: a warning naming the partition,
+// the offset and the key it is stuck at, and the ordo.consumer.stuck
+// metric. Default 1 minute.
+func StuckAfter(d time.Duration) Option { return optionFunc(func(c *config) { c.stuckAfter = d }) }
 
 func (c *config) validate() error {
 	switch {
@@ -186,6 +227,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: commit interval %v is below 100ms", ErrInvalidConfig, c.commitEvery)
 	case c.policy != Halt && c.policy != Skip:
 		return fmt.Errorf("%w: unknown failure policy %v", ErrInvalidConfig, c.policy)
+	case c.stuckAfter <= 0:
+		return fmt.Errorf("%w: stuck threshold %v must be positive", ErrInvalidConfig, c.stuckAfter)
 	case c.logger == nil:
 		return fmt.Errorf("%w: nil logger", ErrInvalidConfig)
 	}

@@ -1,6 +1,9 @@
 package consumer
 
-import "sort"
+import (
+	"sort"
+	"time"
+)
 
 // tracker follows the records of one partition from dispatch to finish and
 // says how far the partition may be committed: up to, not including, the
@@ -21,6 +24,7 @@ type tracker struct {
 
 type trackEntry struct {
 	offset int64
+	ts     time.Time // the record's timestamp, for lag by time
 	epoch  int32
 	done   bool
 }
@@ -31,7 +35,7 @@ func newTracker() *tracker { return &tracker{next: -1} }
 
 // add registers a dispatched record. It reports false, and ignores the
 // record, if the offset is not above every offset added so far.
-func (t *tracker) add(offset int64, epoch int32) bool {
+func (t *tracker) add(offset int64, epoch int32, ts time.Time) bool {
 	if n := len(t.entries); n > t.head && t.entries[n-1].offset >= offset {
 		return false
 	}
@@ -44,7 +48,7 @@ func (t *tracker) add(offset int64, epoch int32) bool {
 			t.next = offset
 		}
 	}
-	t.entries = append(t.entries, trackEntry{offset: offset, epoch: epoch})
+	t.entries = append(t.entries, trackEntry{offset: offset, epoch: epoch, ts: ts})
 	return true
 }
 
@@ -74,6 +78,14 @@ func (t *tracker) finish(offset int64) bool {
 // pending is the number of records added and not yet passed by the commit
 // point.
 func (t *tracker) pending() int { return len(t.entries) - t.head }
+
+// oldest returns the timestamp of the lowest unfinished record.
+func (t *tracker) oldest() (time.Time, bool) {
+	if t.head == len(t.entries) {
+		return time.Time{}, false
+	}
+	return t.entries[t.head].ts, true
+}
 
 // commitPoint returns the offset to commit (the next record to read after a
 // restart) and the leader epoch of the record before it. ok is false until

@@ -3,6 +3,7 @@ package consumer
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestTrackerNeverPassesUnfinished protects the commit rule: the commit
@@ -16,7 +17,7 @@ func TestTrackerNeverPassesUnfinished(t *testing.T) {
 		off := int64(rng.IntN(100))
 		for i := 0; i < 300; i++ {
 			off += 1 + int64(rng.IntN(3)) // holes, as compaction leaves
-			if !tr.add(off, 1) {
+			if !tr.add(off, 1, time.Time{}) {
 				t.Fatalf("add(%d) refused an increasing offset", off)
 			}
 			offsets = append(offsets, off)
@@ -48,15 +49,15 @@ func TestTrackerNeverPassesUnfinished(t *testing.T) {
 
 func TestTrackerRefusesRewind(t *testing.T) {
 	tr := newTracker()
-	tr.add(10, 0)
-	if tr.add(10, 0) || tr.add(5, 0) {
+	tr.add(10, 0, time.Time{})
+	if tr.add(10, 0, time.Time{}) || tr.add(5, 0, time.Time{}) {
 		t.Fatal("add accepted a non-increasing offset")
 	}
 	tr.finish(10)
-	if tr.add(9, 0) {
+	if tr.add(9, 0, time.Time{}) {
 		t.Fatal("add accepted an offset below the commit point")
 	}
-	if !tr.add(11, 0) {
+	if !tr.add(11, 0, time.Time{}) {
 		t.Fatal("add refused the next offset")
 	}
 	if tr.finish(99) {
@@ -67,7 +68,7 @@ func TestTrackerRefusesRewind(t *testing.T) {
 func TestTrackerReclaims(t *testing.T) {
 	tr := newTracker()
 	for o := int64(0); o < 10_000; o++ {
-		tr.add(o, 0)
+		tr.add(o, 0, time.Time{})
 		tr.finish(o)
 	}
 	if cap(tr.entries) > 4096 {

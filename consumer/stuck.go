@@ -1,0 +1,85 @@
+package consumer
+
+import (
+	"time"
+)
+
+// stuckReport is what the watcher found about one partition.
+type stuckReport struct {
+	tp       tp
+	offset   int64
+	key      []byte
+	attempts int
+	since    time.Duration
+	lag      int64
+	resolved bool
+}
+
+// watch looks for stuck partitions until the consumer stops: a partition
+// with lag whose commit point has not moved for the stuck threshold. That
+// is a record whose handler hangs or keeps failing, or a key parked behind
+// one; the warning names the partition, the offset and the key.
+func (c *Consumer) watch() {
+	defer c.lanes.Done()
+	every := max(c.cfg.stuckAfter/4, 10*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stopped:
+			return
+		case now := <-t.C:
+			for _, r := range c.checkStuck(now) {
+				if r.resolved {
+					c.log.Info("partition moving again", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset)
+					continue
+				}
+				c.log.Warn("partition stuck", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset,
+					c.tel.LogKey(r.key), "attempts", r.attempts, "stuck_for", r.since.Round(time.Millisecond), "lag", r.lag)
+			}
+		}
+	}
+}
+
+// checkStuck updates each partition's progress and returns the partitions
+// that became stuck or recovered since the last check.
+func (c *Consumer) checkStuck(now time.Time) []stuckReport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []stuckReport
+	for _, ps := range c.parts {
+		next := ps.tracker.next
+		lag, ok := ps.lag()
+		if !ok || lag == 0 || next != ps.progressNext {
+			if ps.stuckSince != (time.Time{}) {
+				out = append(out, stuckReport{tp: ps.tp, offset: next, resolved: true})
+			}
+			ps.progressNext, ps.progressAt, ps.stuckSince = next, now, time.Time{}
+			continue
+		}
+		if ps.stuckSince == (time.Time{}) && now.Sub(ps.progressAt) >= c.cfg.stuckAfter {
+			ps.stuckSince = now
+			r := stuckReport{tp: ps.tp, offset: next, since: now.Sub(ps.progressAt), lag: lag}
+			if it := ps.itemAt(next); it != nil {
+				r.key, r.attempts = it.rec.Key, it.attempts
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// itemAt finds the queued record at offset, if any.
+func (ps *partState) itemAt(offset int64) *item {
+	for _, kq := range ps.keys {
+		if len(kq.items) > 0 && kq.items[0].rec.Offset == offset {
+			return kq.items[0]
+		}
+	}
+	for kq := range ps.keyless {
+		if len(kq.items) > 0 && kq.items[0].rec.Offset == offset {
+			return kq.items[0]
+		}
+	}
+	return nil
+}

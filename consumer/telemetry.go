@@ -1,0 +1,160 @@
+package consumer
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/internal/telemetry"
+)
+
+// instruments are the consumer's metrics. Lag and stuck partitions are
+// observed from the consumer's own positions and the high watermarks of its
+// fetches, without an admin round trip.
+type instruments struct {
+	consumed   messagingconv.ClientConsumedMessages
+	process    messagingconv.ProcessDuration
+	retries    metric.Int64Counter
+	violations metric.Int64Counter
+	lag        metric.Int64ObservableGauge
+	lagTime    metric.Float64ObservableGauge
+	stuck      metric.Int64ObservableGauge
+	reg        metric.Registration
+}
+
+func (c *Consumer) initTelemetry() error {
+	c.tracer = c.tel.Tracer()
+	m := c.tel.Meter()
+	ins := &c.ins
+	var err error
+	if ins.consumed, err = messagingconv.NewClientConsumedMessages(m); err != nil {
+		return err
+	}
+	if ins.process, err = messagingconv.NewProcessDuration(m); err != nil {
+		return err
+	}
+	if ins.retries, err = m.Int64Counter("ordo.retry.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Handler attempts that failed and were scheduled again.")); err != nil {
+		return err
+	}
+	if ins.violations, err = m.Int64Counter("ordo.order.violations", metric.WithUnit("{record}"),
+		metric.WithDescription("Per-key sequence gaps and regressions seen in consumed records.")); err != nil {
+		return err
+	}
+	if ins.lag, err = m.Int64ObservableGauge("ordo.consumer.lag", metric.WithUnit("{record}"),
+		metric.WithDescription("Records between the partition's high watermark and the lowest record not yet finished.")); err != nil {
+		return err
+	}
+	if ins.lagTime, err = m.Float64ObservableGauge("ordo.consumer.lag.time", metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest fetched record not yet finished.")); err != nil {
+		return err
+	}
+	if ins.stuck, err = m.Int64ObservableGauge("ordo.consumer.stuck", metric.WithUnit("{partition}"),
+		metric.WithDescription("1 for a partition with lag whose commit point has not moved for the stuck threshold.")); err != nil {
+		return err
+	}
+	ins.reg, err = m.RegisterCallback(c.observe, ins.lag, ins.lagTime, ins.stuck)
+	return err
+}
+
+// observe reports lag, lag by time and stuck partitions.
+func (c *Consumer) observe(_ context.Context, o metric.Observer) error {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ps := range c.parts {
+		lag, ok := ps.lag()
+		if !ok {
+			continue
+		}
+		set := metric.WithAttributeSet(ps.attrs)
+		o.ObserveInt64(c.ins.lag, lag, set)
+		if ts, ok := ps.oldestPending(); ok {
+			o.ObserveFloat64(c.ins.lagTime, now.Sub(ts).Seconds(), set)
+		} else {
+			o.ObserveFloat64(c.ins.lagTime, 0, set)
+		}
+		stuck := int64(0)
+		if ps.stuckSince != (time.Time{}) {
+			stuck = 1
+		}
+		o.ObserveInt64(c.ins.stuck, stuck, set)
+	}
+	return nil
+}
+
+func (c *Consumer) partAttrs(k tp) attribute.Set {
+	return attribute.NewSet(append(telemetry.Base(k.topic),
+		semconv.MessagingDestinationPartitionID(strconv.Itoa(int(k.partition))),
+		semconv.MessagingConsumerGroupName(c.cfg.group),
+	)...)
+}
+
+// startRecord opens the span that follows a record from its first attempt
+// to its outcome. It is a child of the producer's span, carried in the
+// record's headers: the conventions allow a process span to be the child of
+// the creation context when one message is processed, and it keeps publish,
+// every attempt and the outcome in one trace. A link to the same context is
+// added too, for backends that draw the producer-consumer hop from links.
+func (c *Consumer) startRecord(ctx context.Context, r *kgo.Record) trace.Span {
+	pctx := c.tel.Propagator.Extract(ctx, telemetry.Carrier{R: r})
+	typ, _ := header.Get(r.Headers, header.Type)
+	id, _ := header.Get(r.Headers, header.ID)
+	opts := []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(telemetry.Base(r.Topic)...),
+		trace.WithAttributes(c.tel.RecordAttrs(r, id, typ)...),
+		trace.WithAttributes(
+			semconv.MessagingOperationName("process"), semconv.MessagingOperationTypeProcess,
+			semconv.MessagingConsumerGroupName(c.cfg.group),
+		),
+	}
+	if psc := trace.SpanContextFromContext(pctx); psc.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: psc}))
+	}
+	_, span := c.tracer.Start(pctx, "process "+r.Topic, opts...)
+	return span
+}
+
+// endRecord closes a record's span with its outcome.
+func endRecord(span trace.Span, outcome string, err error) {
+	if span == nil {
+		return
+	}
+	span.SetAttributes(attribute.String("ordo.outcome", outcome))
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// startAttempt opens the span of one handler attempt under the record's
+// span, on the handler's context: the user's own spans nest under it.
+func (c *Consumer) startAttempt(ctx context.Context, it *item, typ string) (context.Context, trace.Span) {
+	ctx = trace.ContextWithSpan(ctx, it.span)
+	return c.tracer.Start(ctx, "handle "+typ, trace.WithAttributes(
+		attribute.Int("ordo.attempt", it.attempts), attribute.String("ordo.event.type", typ)))
+}
+
+// endAttempt closes an attempt's span and records its duration.
+func (c *Consumer) endAttempt(ctx context.Context, ps attribute.Set, span trace.Span, start time.Time, err error) {
+	d := time.Since(start).Seconds()
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		c.ins.process.Inst().Record(ctx, d, metric.WithAttributeSet(ps), metric.WithAttributes(telemetry.ErrorType(err)))
+	} else {
+		c.ins.process.Inst().Record(ctx, d, metric.WithAttributeSet(ps))
+	}
+	span.End()
+}
