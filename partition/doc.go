@@ -12,7 +12,7 @@
 // a type constraint, so an event without a key does not compile, and
 // [KeyOf] refuses an empty key at run time with [ErrNoKey]. Events that
 // truly need no order opt out by name at the call site (the producer's
-// PublishUnordered), never by default.
+// NewUnorderedPublisher), never by default.
 //
 // # Placement
 //
