@@ -9,7 +9,8 @@ type stuckReport struct {
 	tp       tp
 	offset   int64
 	key      []byte
-	attempts int
+	attempts int  // attempts so far, when not being handled now
+	running  bool // a lane is handling the record now
 	since    time.Duration
 	lag      int64
 	resolved bool
@@ -35,7 +36,7 @@ func (c *Consumer) watch() {
 					continue
 				}
 				c.log.Warn("partition stuck", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset,
-					c.tel.LogKey(r.key), "attempts", r.attempts, "stuck_for", r.since.Round(time.Millisecond), "lag", r.lag)
+					c.tel.LogKey(r.key), "in_handler", r.running, "attempts", r.attempts, "stuck_for", r.since.Round(time.Millisecond), "lag", r.lag)
 			}
 		}
 	}
@@ -60,8 +61,12 @@ func (c *Consumer) checkStuck(now time.Time) []stuckReport {
 		if ps.stuckSince == (time.Time{}) && now.Sub(ps.progressAt) >= c.cfg.stuckAfter {
 			ps.stuckSince = now
 			r := stuckReport{tp: ps.tp, offset: next, since: now.Sub(ps.progressAt), lag: lag}
-			if it := ps.itemAt(next); it != nil {
-				r.key, r.attempts = it.rec.Key, it.attempts
+			if kq := ps.queueAt(next); kq != nil {
+				// A running record's attempt count belongs to its lane.
+				r.key, r.running = kq.items[0].rec.Key, kq.running
+				if !kq.running {
+					r.attempts = kq.items[0].attempts
+				}
 			}
 			out = append(out, r)
 		}
@@ -69,16 +74,16 @@ func (c *Consumer) checkStuck(now time.Time) []stuckReport {
 	return out
 }
 
-// itemAt finds the queued record at offset, if any.
-func (ps *partState) itemAt(offset int64) *item {
+// queueAt finds the queue whose head record is at offset, if any.
+func (ps *partState) queueAt(offset int64) *keyQueue {
 	for _, kq := range ps.keys {
 		if len(kq.items) > 0 && kq.items[0].rec.Offset == offset {
-			return kq.items[0]
+			return kq
 		}
 	}
 	for kq := range ps.keyless {
 		if len(kq.items) > 0 && kq.items[0].rec.Offset == offset {
-			return kq.items[0]
+			return kq
 		}
 	}
 	return nil
