@@ -8,7 +8,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -75,6 +79,7 @@ type config struct {
 	instanceID  string
 	idSet       bool
 	logger      *slog.Logger
+	tel         telemetry.Config
 	errs        []error // option errors, reported by New
 }
 
@@ -222,7 +227,10 @@ func InstanceID(id string) Option {
 
 // WithLogger sets the logger for the producer's own events (a
 // partition-count change under [Warn]) and for franz-go's warnings and
-// errors. The default is slog.Default() at the time [New] is called.
+// errors. A line about a record carries its topic, event type and key (see
+// [RedactKeys]), and trace_id and span_id when the publish is traced.
+// Errors returned to the caller are not logged again. The default is
+// slog.Default() at the time [New] is called.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) {
 		if l == nil {
@@ -232,3 +240,50 @@ func WithLogger(l *slog.Logger) Option {
 		c.logger = l
 	})
 }
+
+// WithTracerProvider sets where spans go: one per event published ("send
+// <topic>", kind producer, a child of the span in the ctx given to
+// Publish, PublishAsync or PublishAll), ended when Kafka acknowledges or
+// fails the event. The default is the global provider, a no-op until an
+// OpenTelemetry SDK is installed. tp must not be nil.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) {
+		if tp == nil {
+			c.fail("WithTracerProvider: nil provider")
+			return
+		}
+		c.tel.TracerProvider = tp
+	})
+}
+
+// WithMeterProvider sets where metrics go: messaging.client.sent.messages
+// and messaging.client.operation.duration. The default is the global
+// provider, a no-op until an OpenTelemetry SDK is installed. mp must not
+// be nil.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		if mp == nil {
+			c.fail("WithMeterProvider: nil provider")
+			return
+		}
+		c.tel.MeterProvider = mp
+	})
+}
+
+// WithPropagator sets how trace context is written into record headers.
+// The default is the global propagator (set it to
+// propagation.TraceContext{} to write W3C traceparent headers). p must not
+// be nil.
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) {
+		if p == nil {
+			c.fail("WithPropagator: nil propagator")
+			return
+		}
+		c.tel.Propagator = p
+	})
+}
+
+// RedactKeys leaves record keys out of spans and logs, for keys that are
+// personal data. The default is that keys are included.
+func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }

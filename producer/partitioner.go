@@ -1,10 +1,12 @@
 package producer
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/partition"
 )
 
@@ -32,38 +34,45 @@ type guarded struct {
 	guard  *partition.Guard
 	policy CountChangePolicy
 	log    *slog.Logger
+	tel    telemetry.Config
 }
 
 var _ kgo.Partitioner = (*guarded)(nil)
 
-func newGuarded(policy CountChangePolicy, log *slog.Logger) *guarded {
+func newGuarded(policy CountChangePolicy, log *slog.Logger, tel telemetry.Config) *guarded {
 	return &guarded{
 		inner:  kgo.UniformBytesPartitioner(64<<10, true, true, nil),
 		guard:  new(partition.Guard),
 		policy: policy,
 		log:    log,
+		tel:    tel,
 	}
 }
 
 func (g *guarded) ForTopic(topic string) kgo.TopicPartitioner {
-	t := &guardedTopic{g: g, topic: topic, inner: g.inner.ForTopic(topic)}
+	t := &guardedTopic{g: g, inner: g.inner.ForTopic(topic)}
 	if b, ok := t.inner.(kgo.TopicBackupPartitioner); ok {
 		return &guardedBackup{guardedTopic: t, inner: b}
 	}
 	return t
 }
 
-// check runs the guard for topic at n partitions. Under Warn it logs the
-// change and adopts n.
-func (g *guarded) check(topic string, n int) error {
-	err := g.guard.Check(topic, n)
+// check runs the guard for r's topic at n partitions. Under Warn it logs
+// the change and adopts n. The warning is logged with r's context: it
+// carries the trace of the publish that noticed the change.
+func (g *guarded) check(r *kgo.Record, n int) error {
+	err := g.guard.Check(r.Topic, n)
 	if err == nil || g.policy == Refuse {
 		return err
 	}
-	was, _ := g.guard.Count(topic)
-	g.log.Warn("ordo producer: topic partition count changed; keys now map to other partitions and per-key order across the change is not guaranteed",
-		"topic", topic, "was", was, "now", n)
-	g.guard.Accept(topic, n)
+	was, _ := g.guard.Count(r.Topic)
+	ctx, typ := context.Background(), ""
+	if in, ok := r.Context.(*inflight); ok {
+		ctx, typ = in, in.typ
+	}
+	g.log.WarnContext(ctx, "ordo producer: topic partition count changed; keys now map to other partitions and per-key order across the change is not guaranteed",
+		"topic", r.Topic, "was", was, "now", n, "event_type", typ, g.tel.LogKey(r.Key))
+	g.guard.Accept(r.Topic, n)
 	return nil
 }
 
@@ -71,7 +80,6 @@ func (g *guarded) check(topic string, n int) error {
 // holds the topic's partitioner lock), so ok needs no lock of its own.
 type guardedTopic struct {
 	g     *guarded
-	topic string
 	inner kgo.TopicPartitioner
 	ok    int // the count last passed by the guard; 0 before the first
 }
@@ -94,7 +102,7 @@ func (t *guardedTopic) refuse(r *kgo.Record, n int) bool {
 	if r.Key == nil || n == t.ok {
 		return false
 	}
-	if err := t.g.check(t.topic, n); err != nil {
+	if err := t.g.check(r, n); err != nil {
 		if in, ok := r.Context.(*inflight); ok {
 			in.refused = err
 		}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/schema"
 )
@@ -42,6 +44,9 @@ type Producer struct {
 	subjects schema.SubjectStrategy
 	instance []byte // ordo-producer header value
 	log      *slog.Logger
+	tel      telemetry.Config
+	tracer   trace.Tracer
+	ins      instruments
 	stamper  *partition.Stamper
 	slots    chan struct{} // one token per record not yet acknowledged
 	seed     maphash.Seed
@@ -94,8 +99,14 @@ func New(opts ...Option) (*Producer, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
+	cfg.logger = telemetry.Logger(cfg.logger)
+	cfg.tel = cfg.tel.Resolve()
 	if !cfg.idSet {
 		cfg.instanceID = uuid.NewString()
+	}
+	ins, err := newInstruments(cfg.tel)
+	if err != nil {
+		return nil, fmt.Errorf("producer: metrics: %w", err)
 	}
 	cl, err := kgo.NewClient(kgoOptions(&cfg)...)
 	if err != nil {
@@ -107,6 +118,9 @@ func New(opts ...Option) (*Producer, error) {
 		subjects: cfg.subjects,
 		instance: []byte(cfg.instanceID),
 		log:      cfg.logger,
+		tel:      cfg.tel,
+		tracer:   cfg.tel.Tracer(),
+		ins:      ins,
 		stamper:  partition.NewStamper(0),
 		slots:    make(chan struct{}, cfg.maxBuffered),
 		seed:     maphash.MakeSeed(),
@@ -119,7 +133,7 @@ func kgoOptions(cfg *config) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(newGuarded(cfg.policy, cfg.logger)),
+		kgo.RecordPartitioner(newGuarded(cfg.policy, cfg.logger, cfg.tel)),
 		kgo.ProducerLinger(cfg.linger),
 		kgo.MetadataMaxAge(DefaultMetadataMaxAge),
 		kgo.WithLogger(kgoLogger{cfg.logger}),
@@ -211,14 +225,28 @@ func (p *Producer) acquire(ctx context.Context, wait bool) error {
 func (p *Producer) release() { <-p.slots }
 
 // send hands one prepared record to kgo: the one path every event takes,
-// ordered or not, sync or async. A tracer wraps this function; ctx is the
-// caller's (in.parent), in.rec.Context carries its values to kgo's hooks.
+// ordered or not, sync or async. ctx is the caller's; the event's span
+// starts here, a child of ctx, and becomes in.rec.Context's parent, so
+// kgo's hooks and the partitioner see the caller's values and the span. A
+// record refused here ends its span at once; one handed over ends it in
+// the promise.
+func (p *Producer) send(ctx context.Context, in *inflight, wait bool) error {
+	p.startSpan(ctx, in)
+	if err := p.handOver(ctx, in, wait); err != nil {
+		p.finish(in, "", false, err)
+		return err
+	}
+	return nil // in may be freed already: the promise can run before Produce returns
+}
+
+// handOver takes a buffer slot and gives the record to kgo.
 //
 // The sequence is stamped and the record handed to kgo under the key's
 // stripe lock, so for every key the order of ordo-seq is the order kgo
 // receives the records, which (idempotent, one partition per key) is the
-// order they are written.
-func (p *Producer) send(ctx context.Context, in *inflight, wait bool) error {
+// order they are written. Sealing and trace-context injection happen
+// before the lock: only the sequence needs it.
+func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error {
 	if p.isClosed.Load() {
 		return ErrClosed
 	}
@@ -234,23 +262,25 @@ func (p *Producer) send(ctx context.Context, in *inflight, wait bool) error {
 		p.release()
 		return ErrClosed
 	}
+	in.seal()
+	p.tel.Propagator.Inject(in.parent, telemetry.Carrier{R: &in.rec})
 	p.pending.Add(1)
 	if !in.ordered {
-		in.seal()
 		p.cl.Produce(ctx, &in.rec, promise)
 		return nil
 	}
 	s := &p.stripes[maphash.Bytes(p.seed, in.seqKey())%numStripes]
 	s.Lock()
-	in.seq = p.stamper.Next(in.seqKey())
-	in.seal()
+	in.stamp(p.stamper.Next(in.seqKey()))
 	p.cl.Produce(ctx, &in.rec, promise)
 	s.Unlock()
 	return nil
 }
 
-// promise is kgo's callback for every record: it reports the outcome to
-// the record's done and recycles its buffer. kgo runs promises one at a
+// promise is kgo's callback for every record: it ends the record's span,
+// records its metrics, reports the outcome to the record's done and
+// recycles its buffer. The span ends before done runs, so a caller of
+// Publish finds it ended. kgo runs promises one at a
 // time on its own goroutine.
 func promise(r *kgo.Record, err error) {
 	in := r.Context.(*inflight)
@@ -270,6 +300,9 @@ func promise(r *kgo.Record, err error) {
 		if errors.Is(err, kgo.ErrClientClosed) {
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 		}
+	}
+	p.finish(in, res.EventID, true, err)
+	if err != nil {
 		err = &PublishError{Topic: in.topic, Type: in.typ, Err: err}
 	}
 	p.release()

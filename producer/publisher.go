@@ -25,6 +25,7 @@ type core struct {
 	typHdr  []byte
 	id      int
 	ordered bool
+	tt      *topicTel
 }
 
 func (c *core) fail(err error) error {
@@ -39,7 +40,7 @@ func (c *core) fail(err error) error {
 func (c *core) begin(ctx context.Context, key string, done func(Result, error)) *inflight {
 	in := &inflight{
 		p: c.p, parent: ctx, topic: c.topic, typ: c.typ, typHdr: c.typHdr,
-		done: done, id: newEventID(), ordered: c.ordered,
+		done: done, id: newEventID(), ordered: c.ordered, tt: c.tt,
 	}
 	in.buf = bufPool.Get().(*[]byte)
 	b := (*in.buf)[:0]
@@ -109,7 +110,10 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 	if err != nil {
 		return encoder[T]{}, err
 	}
-	c := core{p: p, topic: topic, typ: codec.Name(), typHdr: []byte(codec.Name()), id: id, ordered: ordered}
+	c := core{
+		p: p, topic: topic, typ: codec.Name(), typHdr: []byte(codec.Name()), id: id, ordered: ordered,
+		tt: newTopicTel(topic, codec.Name()),
+	}
 	return encoder[T]{core: c, codec: codec}, nil
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/header"
 )
@@ -35,9 +37,12 @@ type Result struct {
 // records batched with it. The promise finds the inflight through it.
 type inflight struct {
 	rec     kgo.Record
-	hdrs    [4]kgo.RecordHeader
+	hdrs    [6]kgo.RecordHeader // ordo's three, trace context, ordo-seq
 	p       *Producer
-	parent  context.Context
+	parent  context.Context // the caller's ctx, then the span's
+	span    trace.Span
+	start   time.Time
+	tt      *topicTel
 	topic   string
 	typ     string
 	typHdr  []byte
@@ -62,18 +67,15 @@ func (in *inflight) Err() error                  { return nil }
 func (in *inflight) Value(key any) any           { return in.parent.Value(key) }
 func (in *inflight) seqKey() []byte              { return (*in.buf)[:in.valAt] }
 
-// seal appends the event ID and sequence to the backing store and points
-// the record's key, value and headers into it. It runs once the sequence
-// is known; nothing appends to the store afterwards, so the slices stay
-// valid until the promise frees it.
+// seal appends the event ID to the backing store and points the record's
+// key, value and headers into it, leaving room for [inflight.stamp].
+// Nothing but stamp appends to the store afterwards, and it fits in the
+// room reserved here, so the slices stay valid until the promise frees it.
 func (in *inflight) seal() {
-	b := *in.buf
+	b := slices.Grow(*in.buf, 36+maxSeqDigits)
 	valEnd := len(b)
 	b = appendUUID(b, in.id)
 	idEnd := len(b)
-	if in.ordered {
-		b = strconv.AppendUint(b, in.seq, 10)
-	}
 	*in.buf = b
 	in.rec.Topic = in.topic
 	in.rec.Value = b[in.valAt:valEnd:valEnd]
@@ -81,13 +83,32 @@ func (in *inflight) seal() {
 	in.hdrs[0] = kgo.RecordHeader{Key: header.Type, Value: in.typHdr}
 	in.hdrs[1] = kgo.RecordHeader{Key: header.ID, Value: b[valEnd:idEnd:idEnd]}
 	in.hdrs[2] = kgo.RecordHeader{Key: header.Producer, Value: in.p.instance}
-	if !in.ordered {
-		in.rec.Headers = in.hdrs[:3:3]
-		return
+	// Spare capacity takes the trace-context headers without an allocation.
+	in.rec.Headers = in.hdrs[:3:len(in.hdrs)]
+	if in.ordered {
+		in.rec.Key = b[in.keyAt:in.valAt:in.valAt]
 	}
-	in.rec.Key = b[in.keyAt:in.valAt:in.valAt]
-	in.hdrs[3] = kgo.RecordHeader{Key: header.Seq, Value: b[idEnd:]}
-	in.rec.Headers = in.hdrs[:4:4]
+}
+
+// maxSeqDigits is the length of the largest uint64 in decimal.
+const maxSeqDigits = 20
+
+// stamp records the event's sequence and adds the ordo-seq header.
+func (in *inflight) stamp(seq uint64) {
+	in.seq = seq
+	b := *in.buf
+	at := len(b)
+	b = strconv.AppendUint(b, seq, 10)
+	*in.buf = b
+	in.rec.Headers = append(in.rec.Headers, kgo.RecordHeader{Key: header.Seq, Value: b[at:len(b):len(b)]})
+}
+
+// key returns the event's key, nil when unordered.
+func (in *inflight) key() []byte {
+	if !in.ordered {
+		return nil
+	}
+	return (*in.buf)[in.keyAt:in.valAt]
 }
 
 // free returns the backing store to the pool. kgo holds no reference to a

@@ -1,0 +1,132 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordo-go/ordo/internal/telemetry"
+	"github.com/ordo-go/ordo/partition"
+)
+
+// instruments are the producer's metrics, from the messaging semantic
+// conventions.
+type instruments struct {
+	sent     messagingconv.ClientSentMessages
+	duration messagingconv.ClientOperationDuration
+}
+
+func newInstruments(tel telemetry.Config) (instruments, error) {
+	m := tel.Meter()
+	var ins instruments
+	var err error
+	if ins.sent, err = messagingconv.NewClientSentMessages(m); err != nil {
+		return ins, err
+	}
+	ins.duration, err = messagingconv.NewClientOperationDuration(m)
+	return ins, err
+}
+
+// topicTel is what a publisher computes once for its topic and event type,
+// so that no span option or metric attribute set is built per record.
+type topicTel struct {
+	spanName string
+	start    []trace.SpanStartOption
+	set      attribute.Set // metric attributes
+}
+
+func newTopicTel(topic, typ string) *topicTel {
+	common := append(telemetry.Base(topic),
+		semconv.MessagingOperationName("send"), semconv.MessagingOperationTypeSend)
+	span := append(common[:len(common):len(common)], attribute.String("ordo.event.type", typ))
+	return &topicTel{
+		spanName: "send " + topic,
+		start:    []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(span...)},
+		set:      attribute.NewSet(common...),
+	}
+}
+
+// startSpan opens the event's span, a child of ctx, and makes the span's
+// context the parent of the record's context.
+func (p *Producer) startSpan(ctx context.Context, in *inflight) {
+	in.start = time.Now()
+	in.parent, in.span = p.tracer.Start(ctx, in.tt.spanName, in.tt.start...)
+}
+
+// finish ends the event's span and records its metrics. id is the event ID
+// ("" to compute it if needed), sent says whether the record reached kgo
+// (only those count as sent messages), err is the cause of a failure.
+// Attributes are built only for a span that records: a span that is not
+// sampled costs no allocation here.
+func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
+	d := time.Since(in.start).Seconds()
+	span := in.span
+	if err == nil {
+		if span.IsRecording() {
+			span.SetAttributes(p.tel.RecordAttrs(&in.rec, id, in.typ)...)
+		}
+		span.End()
+		p.ins.sent.AddSet(in, 1, in.tt.set)
+		p.ins.duration.RecordSet(in, d, in.tt.set)
+		return
+	}
+	et := errorType(err)
+	if span.IsRecording() {
+		if id == "" {
+			id = in.id.String()
+		}
+		attrs := []attribute.KeyValue{et, semconv.MessagingMessageID(id)}
+		if k := in.key(); k != nil && !p.tel.RedactKeys {
+			attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(k)))
+		}
+		span.SetAttributes(attrs...)
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+	set, errAttr := metric.WithAttributeSet(in.tt.set), metric.WithAttributes(et)
+	if sent {
+		p.ins.sent.Inst().Add(in, 1, set, errAttr)
+	}
+	p.ins.duration.Inst().Record(in, d, set, errAttr)
+}
+
+// errorType names the class of a publish failure for the error.type
+// attribute: Kafka's error code name for a broker error, a short name for
+// ordo's and franz-go's states, the Go type otherwise. Each is of low
+// cardinality, as metric attributes must be.
+func errorType(err error) attribute.KeyValue {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return semconv.ErrorTypeKey.String(ke.Message)
+	}
+	for _, c := range errorClasses {
+		if errors.Is(err, c.err) {
+			return semconv.ErrorTypeKey.String(c.name)
+		}
+	}
+	return telemetry.ErrorType(err)
+}
+
+var errorClasses = []struct {
+	err  error
+	name string
+}{
+	{partition.ErrCountChanged, "partition_count_changed"},
+	{ErrClosed, "closed"},
+	{ErrBufferFull, "buffer_full"},
+	{context.Canceled, "canceled"},
+	{context.DeadlineExceeded, "timeout"},
+	{kgo.ErrRecordTimeout, "timeout"},
+	{kgo.ErrRecordRetries, "retries_exhausted"},
+	{kgo.ErrMaxBuffered, "buffer_full"},
+}
