@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/ordo-go/ordo/internal/header"
 )
@@ -25,32 +27,7 @@ func BenchmarkPublish(b *testing.B) {
 	for i := range keys {
 		keys[i] = fmt.Sprint("order-", i)
 	}
-	b.Run("ordo", func(b *testing.B) {
-		e := startEnv(b, map[string]int32{topic: 6})
-		p := e.producer(b)
-		ctx := context.Background()
-		pub, err := NewPublisher(ctx, p, topic, codec[Created](b, createdAvsc))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		done := func(_ Result, err error) {
-			if err != nil {
-				b.Error(err)
-			}
-			wg.Done()
-		}
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			wg.Add(1)
-			if err := pub.PublishAsync(ctx, Created{keys[i%len(keys)], int64(i)}, done); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-		wg.Wait()
-	})
+	b.Run("ordo", func(b *testing.B) { benchOrdo(b, topic, keys) })
 	for _, headers := range []bool{false, true} {
 		name := "raw"
 		if headers {
@@ -58,6 +35,76 @@ func BenchmarkPublish(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) { benchRaw(b, topic, keys, headers) })
 	}
+}
+
+// BenchmarkPublishTracing measures what tracing costs a publish: off (the
+// default global providers, no-ops), an SDK tracer that never samples, and
+// one that samples every span into a processor that drops it (the cost of
+// building spans without an exporter's). DESIGN.md's budget: never-sampling
+// at least 0.85 of off. Compare runs of one invocation (-count 6 and
+// benchstat -col /tracing).
+func BenchmarkPublishTracing(b *testing.B) {
+	const topic = "orders"
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = fmt.Sprint("order-", i)
+	}
+	cases := []struct {
+		name    string
+		sampler sdktrace.Sampler // nil: tracing off
+	}{
+		{"off", nil},
+		{"never", sdktrace.NeverSample()},
+		{"always", sdktrace.AlwaysSample()},
+	}
+	for _, c := range cases {
+		b.Run("tracing="+c.name, func(b *testing.B) {
+			var opts []Option
+			if c.sampler != nil {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(c.sampler), sdktrace.WithSpanProcessor(dropSpans{}))
+				defer func() { _ = tp.Shutdown(context.Background()) }()
+				opts = append(opts, WithTracerProvider(tp), WithPropagator(propagation.TraceContext{}))
+			}
+			benchOrdo(b, topic, keys, opts...)
+		})
+	}
+}
+
+// dropSpans is a span processor that discards every span.
+type dropSpans struct{}
+
+func (dropSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (dropSpans) OnEnd(sdktrace.ReadOnlySpan)                     {}
+func (dropSpans) Shutdown(context.Context) error                  { return nil }
+func (dropSpans) ForceFlush(context.Context) error                { return nil }
+
+// benchOrdo publishes asynchronously through ordo, keys in turn, on a
+// fresh in-process broker.
+func benchOrdo(b *testing.B, topic string, keys []string, opts ...Option) {
+	e := startEnv(b, map[string]int32{topic: 6})
+	p := e.producer(b, opts...)
+	ctx := context.Background()
+	pub, err := NewPublisher(ctx, p, topic, codec[Created](b, createdAvsc))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := func(_ Result, err error) {
+		if err != nil {
+			b.Error(err)
+		}
+		wg.Done()
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		wg.Add(1)
+		if err := pub.PublishAsync(ctx, Created{keys[i%len(keys)], int64(i)}, done); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	wg.Wait()
 }
 
 // benchRaw produces what ordo produces with franz-go alone: the codec's
