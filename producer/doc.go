@@ -69,6 +69,40 @@
 // [Producer.Close] fails what is buffered with [ErrClosed]. After either,
 // every call returns [ErrClosed].
 //
+// # Telemetry
+//
+// The producer reports through the OpenTelemetry API; until a program
+// installs an SDK (or passes providers with [WithTracerProvider],
+// [WithMeterProvider] and [WithPropagator]) the global providers are
+// no-ops and cost next to nothing.
+//
+// Every event published is a span named "send <topic>", kind producer, a
+// child of the span in the ctx given to Publish, PublishAsync or
+// PublishAll. It starts when the event is sent (waiting for buffer space
+// included) and ends when Kafka acknowledges or fails it, before the
+// caller hears of the outcome. It carries the messaging semantic
+// conventions' attributes (messaging.system=kafka,
+// messaging.destination.name, messaging.operation.name and .type "send",
+// messaging.destination.partition.id, messaging.kafka.offset,
+// messaging.message.id = ordo-id, messaging.kafka.message.key unless
+// [RedactKeys]) and ordo.event.type; a failure sets status Error, records
+// the error and sets error.type. The span's context is written into the
+// record's headers by the propagator (traceparent and tracestate with
+// propagation.TraceContext), replacing rather than adding headers, so
+// the consumer's spans continue the trace. Events refused before they are
+// sent (an empty key, an encoding error) have no span.
+//
+// Metrics: messaging.client.sent.messages counts events handed to Kafka
+// once Kafka answers (with error.type on failure); and
+// messaging.client.operation.duration measures, in seconds, from the send
+// to Kafka's answer (with error.type on failure, including events refused
+// before they were handed over: closed, buffer full, ctx ended). Both
+// carry messaging.system, messaging.destination.name and
+// messaging.operation.name and .type.
+//
+// Log lines about a record ([WithLogger]) carry its topic, event type and
+// key, and trace_id and span_id of its send span.
+//
 // # Errors
 //
 // A publish error is a [*PublishError] naming topic and event type; its

@@ -7,6 +7,10 @@ import (
 	"log"
 	"sync"
 
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/ordo-go/ordo/internal/embedded"
 	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/producer"
@@ -200,4 +204,56 @@ func ExamplePublisher_Publish_noKey() {
 	// Output:
 	// true
 	// producer: publish example.orders.OrderCreated to "orders": partition: event has an empty partition key
+}
+
+// Each publish is a span, a child of the caller's, and the record carries
+// it in a W3C traceparent header for the consumer to continue. Here an
+// OpenTelemetry SDK with an in-memory exporter stands in for a real one.
+func ExampleWithTracerProvider() {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer func() {
+		if err := tp.Shutdown(context.Background()); err != nil {
+			log.Print(err)
+		}
+	}()
+	p, stop, err := start(producer.WithTracerProvider(tp), producer.WithPropagator(propagation.TraceContext{}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer stop()
+	ctx, parent := tp.Tracer("checkout").Start(context.Background(), "checkout")
+	codec, err := schema.NewCodec[OrderCreated](orderCreatedAvsc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	pub, err := producer.NewPublisher(ctx, p, "orders", codec)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := pub.Publish(ctx, OrderCreated{"o-1", 10}); err != nil {
+		log.Fatal(err)
+	}
+	parent.End()
+
+	for _, s := range exp.GetSpans() {
+		if s.Name != "send orders" {
+			continue
+		}
+		fmt.Println(s.Name, s.SpanKind, "child of checkout:", s.Parent.SpanID() == parent.SpanContext().SpanID())
+		for _, a := range s.Attributes {
+			switch a.Key {
+			case "messaging.system", "messaging.destination.name", "messaging.operation.type",
+				"messaging.destination.partition.id", "messaging.kafka.message.key":
+				fmt.Printf("  %s=%s\n", a.Key, a.Value.String())
+			}
+		}
+	}
+	// Output:
+	// send orders producer child of checkout: true
+	//   messaging.system=kafka
+	//   messaging.destination.name=orders
+	//   messaging.operation.type=send
+	//   messaging.destination.partition.id=0
+	//   messaging.kafka.message.key=o-1
 }
