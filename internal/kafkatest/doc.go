@@ -8,8 +8,9 @@
 // factor 3, min.insync.replicas 2). Every container uses host networking and
 // listens and advertises on 127.0.0.1 only, on free loopback ports picked
 // when the cluster starts, so no test traffic leaves the loopback range.
-// [Cluster.Stop], [Cluster.Start], [Cluster.Pause] and [Cluster.Unpause] take
-// one node down and bring it back; a stopped node keeps its log.
+// [Cluster.Stop], [Cluster.Kill], [Cluster.Start], [Cluster.Pause] and
+// [Cluster.Unpause] take one node down and bring it back; a stopped node
+// keeps its log.
 //
 // Containers are removed by t.Cleanup; when the test failed, each node's
 // log is written to a file under the temporary directory and its tail is

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -153,6 +154,11 @@ func (c *Cluster) run(ctx context.Context, n *node, nodes int) error {
 		testcontainers.WithLabels(map[string]string{label: c.t.Name()}),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.NetworkMode = "host"
+		}),
+		// Host networking only. Where dockerd has no default bridge,
+		// testcontainers attaches its own bridge network; drop it.
+		testcontainers.WithEndpointSettingsModifier(func(m map[string]*network.EndpointSettings) {
+			clear(m)
 		}),
 	)
 	if ctr != nil {

@@ -22,13 +22,24 @@ import (
 // operator's restart would; the node keeps its log for [Cluster.Start]. It
 // blocks until the container has exited or ctx is done.
 func (c *Cluster) Stop(ctx context.Context, node int) error {
+	return c.stop(ctx, node, stopTimeout)
+}
+
+// Kill stops node at once (SIGKILL), as a process crash would: no
+// controlled shutdown. It is not a power loss: what the broker wrote is
+// still in the kernel's page cache. Start it again with [Cluster.Start]. It blocks until the container has exited
+// or ctx is done.
+func (c *Cluster) Kill(ctx context.Context, node int) error {
+	return c.stop(ctx, node, 0)
+}
+
+func (c *Cluster) stop(ctx context.Context, node int, timeout time.Duration) error {
 	n, err := c.node(node)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	timeout := stopTimeout
 	n.down = true
 	if err := n.ctr.Stop(ctx, &timeout); err != nil {
 		return fmt.Errorf("kafkatest: stop node %d: %w", node, err)
