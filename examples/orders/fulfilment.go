@@ -84,8 +84,8 @@ func (f *fulfilment) result() (consumed, violations int) {
 	return f.consumed, f.violations
 }
 
-// wait waits until want events are consumed, then shuts the consumer down.
-func (f *fulfilment) wait(ctx context.Context, want int, limit time.Duration) error {
+// waitFor waits until want events are consumed.
+func (f *fulfilment) waitFor(ctx context.Context, want int, limit time.Duration) error {
 	timeout := time.After(limit)
 	for {
 		if got, _ := f.result(); got >= want {
@@ -102,6 +102,11 @@ func (f *fulfilment) wait(ctx context.Context, want int, limit time.Duration) er
 			return ctx.Err()
 		}
 	}
+	return nil
+}
+
+// stop shuts the consumer down gracefully.
+func (f *fulfilment) stop() error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := f.consumer.Shutdown(sctx); err != nil {

@@ -15,6 +15,13 @@
 //	go run ./examples/orders -brokers 127.0.0.1:9092 -registry http://127.0.0.1:8081
 //
 // or set ORDO_BROKERS (comma-separated) and ORDO_REGISTRY.
+//
+// To see the telemetry: -trace prints the trace trees of the first orders'
+// events (publish, process, every handler attempt), and -metrics-addr serves
+// the metrics (lag, throughput, durations) for Prometheus:
+//
+//	go run ./examples/orders -trace
+//	go run ./examples/orders -metrics-addr 127.0.0.1:9464 -hold 1m
 package main
 
 import (
@@ -24,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,14 +39,18 @@ import (
 )
 
 type config struct {
-	brokers    []string
-	registry   string
-	topic      string
-	partitions int
-	orders     int
-	lanes      int
-	latency    time.Duration
-	verbose    bool
+	brokers     []string
+	registry    string
+	topic       string
+	partitions  int
+	orders      int
+	lanes       int
+	latency     time.Duration
+	verbose     bool
+	trace       bool
+	traceJSON   bool
+	metricsAddr string
+	hold        time.Duration
 }
 
 func main() {
@@ -66,6 +78,10 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.lanes, "lanes", 64, "consumer lanes (records of different keys handled at once)")
 	fs.DurationVar(&cfg.latency, "latency", 2*time.Millisecond, "maximum random handler latency")
 	fs.BoolVar(&cfg.verbose, "v", false, "log what the SDK does")
+	fs.BoolVar(&cfg.trace, "trace", false, "trace the first orders' events and print the span trees")
+	fs.BoolVar(&cfg.traceJSON, "trace-json", false, "like -trace, printing the spans with the OpenTelemetry stdout exporter")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address, e.g. 127.0.0.1:9464")
+	fs.DurationVar(&cfg.hold, "hold", 0, "with -metrics-addr, keep serving this long after the run")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -75,10 +91,22 @@ func parseFlags(args []string) (config, error) {
 	if (len(cfg.brokers) == 0) != (cfg.registry == "") {
 		return cfg, errors.New("give both -brokers and -registry, or neither for the embedded cluster")
 	}
+	if cfg.metricsAddr != "" && !loopback(cfg.metricsAddr) {
+		return cfg, errors.New("-metrics-addr must be a loopback address (127.0.0.1:port)")
+	}
 	if cfg.orders < 1 || cfg.lanes < 1 || cfg.partitions < 1 {
 		return cfg, errors.New("-orders, -lanes and -partitions must be positive")
 	}
 	return cfg, nil
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 func (c config) logger(w io.Writer) *slog.Logger {

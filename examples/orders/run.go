@@ -32,6 +32,10 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	defer cleanup()
 	fmt.Fprintf(out, "ordo orders example on %s\n", where)
+	flushTelemetry, err := observability(cfg, out)
+	if err != nil {
+		return err
+	}
 
 	reg, err := schema.NewRegistry([]string{cfg.registry})
 	if err != nil {
@@ -53,13 +57,28 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	s := summary{published: published, publishTime: time.Since(pubStart)}
-	if err := f.wait(ctx, published, time.Minute); err != nil {
+	if err := f.waitFor(ctx, published, time.Minute); err != nil {
+		return err
+	}
+	if cfg.metricsAddr != "" && cfg.hold > 0 { // the consumer keeps reporting lag meanwhile
+		fmt.Fprintf(out, "holding the metrics endpoint for %v\n", cfg.hold)
+		select {
+		case <-time.After(cfg.hold):
+		case <-ctx.Done():
+		}
+	}
+	if err := f.stop(); err != nil {
 		return err
 	}
 	s.consumed, s.violations = f.result()
 	s.seqViolations = f.consumer.Stats().OrderViolations
 	s.total = time.Since(start)
 	s.print(out, cfg)
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := flushTelemetry(sctx); err != nil {
+		return err
+	}
 	if s.violations > 0 || s.seqViolations > 0 || s.consumed != s.published {
 		return errors.New("events were lost or handled out of order")
 	}

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ordo-go/ordo/producer"
 	"github.com/ordo-go/ordo/schema"
 )
@@ -66,6 +69,7 @@ func publishOrders(ctx context.Context, cfg config, reg *schema.Registry, c code
 		j := rng.IntN(len(open))
 		i := open[j]
 		id := fmt.Sprintf("order-%05d", i)
+		ctx, span := traceOrder(ctx, i, id, stage[i])
 		switch stage[i] {
 		case 0:
 			cents := int64(100 + rng.IntN(10_000))
@@ -79,6 +83,7 @@ func publishOrders(ctx context.Context, cfg config, reg *schema.Registry, c code
 			open[j] = open[len(open)-1]
 			open = open[:len(open)-1]
 		}
+		span.End()
 		if err != nil {
 			return 0, err
 		}
@@ -90,4 +95,15 @@ func publishOrders(ctx context.Context, cfg config, reg *schema.Registry, c code
 	mu.Lock()
 	defer mu.Unlock()
 	return n, failure
+}
+
+var stageNames = [...]string{"created", "paid", "shipped"}
+
+// traceOrder opens the root span of a traced order's event (see -trace);
+// for other orders it returns a span that records nothing.
+func traceOrder(ctx context.Context, i int, id string, stage int) (context.Context, trace.Span) {
+	if i >= tracedOrders {
+		return ctx, trace.SpanFromContext(ctx)
+	}
+	return otel.Tracer("example.orders").Start(ctx, rootPrefix+id+" "+stageNames[stage])
 }
