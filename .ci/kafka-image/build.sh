@@ -88,8 +88,11 @@ fetch_jars() {
 	fi
 	log "resolving Kafka jars with mvn"
 	rm -rf "$dir"
-	mvn -q -B -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
-		-DoutputDirectory="$dir" >&2 || die "mvn dependency:copy-dependencies failed"
+	mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies \
+		-DoutputDirectory="$dir" >"$CACHE/mvn.log" 2>&1 || {
+		cat "$CACHE/mvn.log" >&2
+		die "mvn dependency:copy-dependencies failed"
+	}
 	touch "$dir/.ordo-complete"
 	echo "$dir"
 }
