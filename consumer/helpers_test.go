@@ -111,6 +111,16 @@ func (f *fixture) record(s Step) *kgo.Record {
 	}}
 }
 
+// codecFor binds the keyed variant of Step to the same schema.
+func (f *fixture) codecFor() *schema.Codec[keyedStep] {
+	f.t.Helper()
+	c, err := schema.NewCodec[keyedStep](stepSchema)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
 // committed returns the group's committed offsets of the topic.
 func (f *fixture) committed(group string) map[int32]int64 {
 	f.t.Helper()
