@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/partition"
@@ -45,7 +44,7 @@ type Producer struct {
 	instance []byte // ordo-producer header value
 	log      *slog.Logger
 	tel      telemetry.Config
-	tracer   trace.Tracer
+	tracer   *sendTracer
 	ins      instruments
 	stamper  *partition.Stamper
 	slots    chan struct{} // one token per record not yet acknowledged
@@ -119,7 +118,7 @@ func New(opts ...Option) (*Producer, error) {
 		instance: []byte(cfg.instanceID),
 		log:      cfg.logger,
 		tel:      cfg.tel,
-		tracer:   cfg.tel.Tracer(),
+		tracer:   newSendTracer(cfg.tel.TracerProvider),
 		ins:      ins,
 		stamper:  partition.NewStamper(0),
 		slots:    make(chan struct{}, cfg.maxBuffered),

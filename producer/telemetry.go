@@ -3,16 +3,20 @@ package producer
 import (
 	"context"
 	"errors"
+	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/partition"
@@ -65,10 +69,57 @@ func newTopicTel(topic, typ string) *topicTel {
 // context the parent of the record's context.
 func (p *Producer) startSpan(ctx context.Context, in *inflight) {
 	in.start = time.Now()
-	in.parent, in.span = p.tracer.Start(ctx, in.tt.spanName, startOpts...)
+	in.parent, in.span = p.tracer.start(ctx, in.tt.spanName)
 	if in.span.IsRecording() {
 		in.span.SetAttributes(in.tt.attrs...)
 	}
+}
+
+// sendTracer starts send spans.
+//
+// OpenTelemetry's default global provider, before a program installs an
+// SDK, makes spans that record nothing yet cost three allocations each,
+// about as much as an SDK's span that is not sampled. While that provider
+// is still the global one, sendTracer starts no span at all: the record's
+// context is the caller's (so its trace context, if any, is propagated and
+// logged exactly as the no-op span would have carried it) and the span is
+// a shared no-op. The check costs an atomic load per record. Once
+// otel.SetTracerProvider installs a provider, the global provider's
+// tracers delegate to it and sendTracer uses its tracer from then on.
+// (OpenTelemetry's eBPF auto-instrumentation, which hooks the default
+// provider's span creation, sees no send spans while it is idle.)
+type sendTracer struct {
+	t       trace.Tracer
+	idle    trace.TracerProvider // the default global provider, if resolved to it
+	dormant atomic.Bool
+}
+
+// offSpan is the span of an event while tracing is dormant.
+var offSpan trace.Span = noop.Span{}
+
+func newSendTracer(tp trace.TracerProvider) *sendTracer {
+	st := &sendTracer{t: tp.Tracer(telemetry.ScopeName)}
+	// The default global provider is the only one that starts delegating
+	// later; its type is internal to OpenTelemetry, so it is recognised by
+	// name and, should the name change, never treated as dormant.
+	if t := reflect.TypeOf(tp); t.Kind() == reflect.Pointer &&
+		t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" && otel.GetTracerProvider() == tp {
+		st.idle = tp
+		st.dormant.Store(true)
+	}
+	return st
+}
+
+func (st *sendTracer) start(ctx context.Context, name string) (context.Context, trace.Span) {
+	if st.dormant.Load() {
+		// idle is a pointer, so the comparison cannot panic on a
+		// provider of a type that is not comparable.
+		if otel.GetTracerProvider() == st.idle {
+			return ctx, offSpan
+		}
+		st.dormant.Store(false)
+	}
+	return st.t.Start(ctx, name, startOpts...)
 }
 
 // finish ends the event's span and records its metrics. id is the event ID

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -417,4 +420,55 @@ func points(t *testing.T, r sdkmetric.Reader, name string) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// TestGlobalProviderInstalledLater protects the dormant tracer: with the
+// default global providers a publish passes the caller's trace context on
+// unchanged (as OpenTelemetry's no-op span would), and once a program
+// installs an SDK with otel.SetTracerProvider, even after New, every
+// publish gets its send span. The OpenTelemetry globals can be set once
+// per process, so the test runs itself in a child process.
+func TestGlobalProviderInstalledLater(t *testing.T) {
+	if os.Getenv("ORDO_TEST_GLOBAL_OTEL") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGlobalProviderInstalledLater$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "ORDO_TEST_GLOBAL_OTEL=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	e := startEnv(t, map[string]int32{"orders": 1})
+	p := e.producer(t)
+	ctx := context.Background()
+	pub, err := NewPublisher(ctx, p, "orders", codec[Created](t, createdAvsc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	remote := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	if _, err := pub.Publish(trace.ContextWithRemoteSpanContext(ctx, remote), Created{"k", 1}); err != nil {
+		t.Fatal(err)
+	}
+
+	tp, exp := tracing(t)
+	otel.SetTracerProvider(tp)
+	if _, err := pub.Publish(ctx, Created{"k", 2}); err != nil {
+		t.Fatal(err)
+	}
+	spans := exp.GetSpans()
+	if len(spans) != 1 || spans[0].Name != "send orders" {
+		t.Fatalf("spans after SetTracerProvider: %v, want one send span", spanNames(spans))
+	}
+	sc := spans[0].SpanContext
+	recs := e.readAll(t, "orders", 2)
+	for i, want := range []string{
+		fmt.Sprintf("00-%s-%s-01", remote.TraceID(), remote.SpanID()),
+		fmt.Sprintf("00-%s-%s-01", sc.TraceID(), sc.SpanID()),
+	} {
+		if got, _ := header.Get(recs[i].Headers, header.TraceParent); got != want {
+			t.Fatalf("record %d traceparent %q, want %q", i, got, want)
+		}
+	}
 }
