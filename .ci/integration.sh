@@ -1,0 +1,142 @@
+#!/bin/bash
+# Runs ordo's integration tests (build tag integration) against real
+# Apache Kafka in Docker, with independent witnesses (kcat, the Java client).
+#
+#   bash .ci/integration.sh
+#
+# Steps, each skipped when already done: install the tools (kcat,
+# debootstrap, maven, a JDK) with apt; start Docker (.ci/docker.sh); build
+# the offline Kafka image (.ci/kafka-image/build.sh); regenerate the Java
+# partitioner vectors and fail if they differ from the checked-in ones;
+# start a schema registry on loopback (srfake, see
+# internal/kafkatest/srserver) and export ORDO_TEST_REGISTRY; then
+#
+#   go test -race -tags integration -count=1 -timeout 20m ./...
+#
+# On exit it stops the registry, removes test containers left behind, and
+# stops dockerd if this script started it (ORDO_KEEP_DOCKER=1 keeps it).
+# Caches live in $ORDO_CACHE (default ~/.cache/ordo).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+export ORDO_CACHE=${ORDO_CACHE:-$HOME/.cache/ordo}
+export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
+mkdir -p "$ORDO_CACHE/bin"
+
+log() { echo "integration: $*" >&2; }
+
+apt_install() {
+	export DEBIAN_FRONTEND=noninteractive
+	if [[ ! -f /tmp/.ordo-apt-updated ]]; then
+		apt-get update -q >&2 && touch /tmp/.ordo-apt-updated
+	fi
+	# Package lists may be stale on a long-lived machine: refresh, retry once.
+	apt-get install -y -q "$@" >&2 || {
+		apt-get update -q >&2
+		apt-get install -y -q "$@" >&2
+	}
+}
+
+install_tools() {
+	local need=()
+	command -v kcat >/dev/null || need+=(kcat)
+	command -v debootstrap >/dev/null || need+=(debootstrap)
+	command -v mvn >/dev/null || need+=(maven)
+	command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+	if ((${#need[@]} > 0)); then
+		log "installing ${need[*]}"
+		apt_install "${need[@]}"
+	fi
+}
+
+remove_test_containers() {
+	local ids
+	ids=$(docker ps -aq --filter label=ordo.kafkatest 2>/dev/null || true)
+	if [[ -n $ids ]]; then
+		log "removing test containers left behind: $(echo $ids)"
+		# shellcheck disable=SC2086
+		docker rm -f $ids >/dev/null || true
+	fi
+}
+
+REGISTRY_PID=
+STARTED_DOCKER=0
+cleanup() {
+	if [[ -n $REGISTRY_PID ]]; then
+		kill "$REGISTRY_PID" 2>/dev/null || true
+		wait "$REGISTRY_PID" 2>/dev/null || true
+	fi
+	remove_test_containers
+	if ((STARTED_DOCKER == 1)) && [[ ${ORDO_KEEP_DOCKER:-0} != 1 ]]; then
+		local pid
+		pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+		if [[ -n $pid ]]; then
+			log "stopping the dockerd this run started (pid $pid)"
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 30); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 1
+			done
+		fi
+	fi
+}
+trap cleanup EXIT
+
+start_registry() {
+	local url_file=$ORDO_CACHE/registry.url
+	rm -f "$url_file"
+	go build -o "$ORDO_CACHE/bin/srserver" ./internal/kafkatest/srserver
+	"$ORDO_CACHE/bin/srserver" -addr 127.0.0.1:0 -url-file "$url_file" >/dev/null &
+	REGISTRY_PID=$!
+	for _ in $(seq 100); do
+		[[ -s $url_file ]] && break
+		kill -0 "$REGISTRY_PID" 2>/dev/null || {
+			log "error: srserver exited"
+			exit 1
+		}
+		sleep 0.1
+	done
+	[[ -s $url_file ]] || {
+		log "error: srserver wrote no URL in 10s"
+		exit 1
+	}
+	ORDO_TEST_REGISTRY=$(cat "$url_file")
+	export ORDO_TEST_REGISTRY
+	log "schema registry: srfake (srserver) at $ORDO_TEST_REGISTRY"
+}
+
+check_java_vectors() {
+	local fresh=$ORDO_CACHE/java_murmur2.tsv want=internal/witness/testdata/java_murmur2.tsv
+	bash internal/witness/java/gen.sh "$fresh"
+	if ! cmp -s "$fresh" "$want"; then
+		log "error: the Java client's partitioner vectors differ from $want:"
+		diff "$want" "$fresh" | head -n 20 >&2 || true
+		exit 1
+	fi
+	log "Java client vectors match $want"
+}
+
+main() {
+	local t0=$SECONDS
+	install_tools
+	docker info >/dev/null 2>&1 || STARTED_DOCKER=1
+	bash .ci/docker.sh
+	remove_test_containers
+	local t=$SECONDS image=${ORDO_KAFKA_IMAGE:-ordo/kafka:4}
+	if [[ $image == ordo/* ]]; then
+		bash .ci/kafka-image/build.sh
+		log "Kafka image $image ready in $((SECONDS - t))s"
+	else
+		log "using image $image as it is (ORDO_KAFKA_IMAGE)"
+	fi
+	check_java_vectors
+	start_registry
+	log "setup took $((SECONDS - t0))s; running go test -race -tags integration ./..."
+	local rc=0
+	go test -race -tags integration -count=1 -timeout 20m ./... || rc=$?
+	log "go test exited $rc; total $((SECONDS - t0))s"
+	return "$rc"
+}
+
+main "$@"
