@@ -68,7 +68,9 @@ func newTopicTel(topic, typ string) *topicTel {
 // startSpan opens the event's span, a child of ctx, and makes the span's
 // context the parent of the record's context.
 func (p *Producer) startSpan(ctx context.Context, in *inflight) {
-	in.start = time.Now()
+	if p.ins.duration.Enabled(ctx) {
+		in.start = time.Now() // the clock costs more than the rest of an idle span here
+	}
 	in.parent, in.span = p.tracer.start(ctx, in.tt.spanName)
 	if in.span.IsRecording() {
 		in.span.SetAttributes(in.tt.attrs...)
@@ -126,9 +128,14 @@ func (st *sendTracer) start(ctx context.Context, name string) (context.Context, 
 // ("" to compute it if needed), sent says whether the record reached kgo
 // (only those count as sent messages), err is the cause of a failure.
 // Attributes are built only for a span that records: a span that is not
-// sampled costs no allocation here.
+// sampled costs no allocation here. The duration is recorded if the
+// histogram was enabled when the span started (in.start is set).
 func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
-	d := time.Since(in.start).Seconds()
+	var d float64
+	timed := !in.start.IsZero()
+	if timed {
+		d = time.Since(in.start).Seconds()
+	}
 	span := in.span
 	if err == nil {
 		if span.IsRecording() {
@@ -136,7 +143,9 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 		}
 		span.End()
 		p.ins.sent.AddSet(in, 1, in.tt.set)
-		p.ins.duration.RecordSet(in, d, in.tt.set)
+		if timed {
+			p.ins.duration.RecordSet(in, d, in.tt.set)
+		}
 		return
 	}
 	et := errorType(err)
@@ -157,7 +166,9 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 	if sent {
 		p.ins.sent.Inst().Add(in, 1, set, errAttr)
 	}
-	p.ins.duration.Inst().Record(in, d, set, errAttr)
+	if timed {
+		p.ins.duration.Inst().Record(in, d, set, errAttr)
+	}
 }
 
 // errorType names the class of a publish failure for the error.type
