@@ -279,8 +279,8 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 // promise is kgo's callback for every record: it ends the record's span,
 // records its metrics, reports the outcome to the record's done and
 // recycles its buffer. The span ends before done runs, so a caller of
-// Publish finds it ended. kgo runs promises one at a
-// time on its own goroutine.
+// Publish finds it ended. kgo runs promises one at a time on its own
+// goroutine.
 func promise(r *kgo.Record, err error) {
 	in := r.Context.(*inflight)
 	p := in.p
