@@ -71,7 +71,7 @@ func (g *guarded) check(r *kgo.Record, n int) error {
 		ctx, typ = in, in.typ
 	}
 	g.log.WarnContext(ctx, "ordo producer: topic partition count changed; keys now map to other partitions and per-key order across the change is not guaranteed",
-		"topic", r.Topic, "was", was, "now", n, "event_type", typ, g.tel.LogKey(r.Key))
+		"topic", r.Topic, "was", was, "now", n, "type", typ, g.tel.LogKey(r.Key))
 	g.guard.Accept(r.Topic, n)
 	return nil
 }

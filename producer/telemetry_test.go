@@ -305,7 +305,7 @@ func TestWarnLogCarriesTrace(t *testing.T) {
 				wantKey = "key=[redacted]"
 			}
 			for _, want := range []string{"trace_id=" + parent.SpanContext().TraceID().String(),
-				"topic=orders", "event_type=ordo.test.orders.Created", wantKey} {
+				"topic=orders", "type=ordo.test.orders.Created", wantKey} {
 				if !strings.Contains(line, want) {
 					t.Fatalf("warning lacks %q: %s", want, line)
 				}
