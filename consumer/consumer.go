@@ -24,14 +24,18 @@ import (
 // and stop it with [Consumer.Shutdown] (graceful) or [Consumer.Close]
 // (immediate). A Consumer is safe for concurrent use.
 type Consumer struct {
-	cfg      config
-	cl       *kgo.Client
-	handlers map[string]binding
-	log      *slog.Logger
-	tel      telemetry.Config
-	tracer   trace.Tracer
-	ins      instruments
-	stopped  chan struct{} // closed when stopping begins
+	cfg            config
+	cl             *kgo.Client
+	handlers       map[string]binding
+	log            *slog.Logger
+	tel            telemetry.Config
+	tracer         trace.Tracer
+	ins            instruments
+	spanNames      sync.Map // topic -> "process <topic>"
+	recordSpanOpts []trace.SpanStartOption
+	probeCount     atomic.Uint64 // records since the tracing probe
+	noTracing      atomic.Bool   // the last probe found a no-op provider
+	stopped        chan struct{} // closed when stopping begins
 
 	// mu guards everything below it, and is the lock of the conditions.
 	mu         sync.Mutex
@@ -78,15 +82,16 @@ func New(opts ...Option) (*Consumer, error) {
 		return nil, err
 	}
 	c := &Consumer{
-		cfg:      cfg,
-		handlers: make(map[string]binding, len(cfg.handlers)),
-		parts:    make(map[tp]*partState),
-		timers:   make(map[*time.Timer]struct{}),
-		closed:   make(chan struct{}),
-		runDone:  make(chan struct{}),
-		stopped:  make(chan struct{}),
-		log:      telemetry.Logger(cfg.logger).With("group", cfg.group),
-		tel:      cfg.tel.Resolve(),
+		cfg:            cfg,
+		handlers:       make(map[string]binding, len(cfg.handlers)),
+		parts:          make(map[tp]*partState),
+		timers:         make(map[*time.Timer]struct{}),
+		closed:         make(chan struct{}),
+		runDone:        make(chan struct{}),
+		stopped:        make(chan struct{}),
+		log:            telemetry.Logger(cfg.logger).With("group", cfg.group),
+		tel:            cfg.tel.Resolve(),
+		recordSpanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)},
 	}
 	if err := c.initTelemetry(); err != nil {
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
@@ -212,7 +217,14 @@ func (c *Consumer) poll(pollCtx context.Context) {
 				ps.hwm = p.HighWatermark
 			}
 		})
-		fs.EachRecord(c.dispatch)
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			c.dispatch(r)
+			if n++; n%128 == 0 { // let the lanes in during a large fetch
+				c.mu.Unlock()
+				c.mu.Lock()
+			}
+		})
 		c.mu.Unlock()
 		c.cl.AllowRebalance()
 	}

@@ -29,12 +29,15 @@ type partState struct {
 	checker  *partition.Checker
 	inflight int
 	revoked  bool
+	dirty    bool // the commit point moved since it was last marked
 
-	attrs        attribute.Set // metric attributes of the partition
-	hwm          int64         // high watermark of the last fetch, -1 before
-	progressNext int64         // commit point at the last progress check
-	progressAt   time.Time     // when the commit point last moved
-	stuckSince   time.Time     // zero unless reported stuck
+	attrs        attribute.Set         // metric attributes of the partition
+	record       []metric.RecordOption // the same, made once
+	add          []metric.AddOption
+	hwm          int64     // high watermark of the last fetch, -1 before
+	progressNext int64     // commit point at the last progress check
+	progressAt   time.Time // when the commit point last moved
+	stuckSince   time.Time // zero unless reported stuck
 }
 
 // lag is the number of records between the high watermark and the lowest
@@ -121,51 +124,70 @@ func (c *Consumer) checkSeq(ps *partState, r *kgo.Record) {
 	}
 	if v := ps.checker.Observe(prod, r.Key, seq); v.Violation() {
 		c.stats.orderViolations.Add(1)
-		c.ins.violations.Add(context.Background(), 1, metric.WithAttributeSet(ps.attrs))
+		c.ins.violations.Add(context.Background(), 1, ps.add...)
 		c.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
 			"partition", r.Partition, "offset", r.Offset, c.tel.LogKey(r.Key), "producer", prod, "seq", seq)
 	}
 }
 
 // lane runs until the consumer stops, handling the head record of one
-// ready key at a time.
+// ready key at a time. Settling a record and taking the next happen in one
+// critical section: a lane that puts its key back and takes the oldest
+// ready key leaves the ready count as it was, so it wakes nobody.
 func (c *Consumer) lane() {
 	defer c.lanes.Done()
+	var (
+		kq  *keyQueue
+		it  *item
+		out outcome
+	)
+	c.mu.Lock()
 	for {
+		if kq != nil {
+			c.settleLocked(kq, it, out)
+		}
+		if kq, it = c.nextLocked(); kq == nil {
+			c.mu.Unlock()
+			return
+		}
+		ctx := c.handlerCtx
+		c.mu.Unlock()
+		out = c.process(ctx, kq.ps, it)
 		c.mu.Lock()
+	}
+}
+
+// nextLocked waits for a ready key and claims its head record; it returns
+// nil when the consumer stops.
+func (c *Consumer) nextLocked() (*keyQueue, *item) {
+	for {
 		for c.ready.len() == 0 && !c.stopping {
 			c.work.Wait()
 		}
 		if c.stopping {
-			c.mu.Unlock()
-			return
+			return nil, nil
 		}
 		kq := c.ready.pop()
 		if kq.ps.revoked || len(kq.items) == 0 {
 			kq.scheduled = false
-			c.mu.Unlock()
 			continue
 		}
-		it := kq.items[0]
 		kq.running = true
 		kq.ps.inflight++
 		c.inflight++
-		ctx := c.handlerCtx
-		c.mu.Unlock()
-
-		out := c.process(ctx, kq.ps, it)
-		c.settle(kq, it, out)
+		return kq, kq.items[0]
 	}
 }
 
-// settle applies a lane's outcome to the record's key queue and partition.
-func (c *Consumer) settle(kq *keyQueue, it *item, out outcome) {
-	c.mu.Lock()
+// settleLocked applies a lane's outcome to the record's key queue and
+// partition. The partition's new commit point is marked to kgo in batches
+// by the marker, not here: a mark per record would cost a lock and two
+// maps each.
+func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 	ps := kq.ps
 	kq.running = false
 	ps.inflight--
 	c.inflight--
-	var mark map[string]map[int32]kgo.EpochOffset
 	switch {
 	case out.fatal != nil:
 		if c.fatal == nil {
@@ -177,12 +199,11 @@ func (c *Consumer) settle(kq *keyQueue, it *item, out outcome) {
 		kq.items = kq.items[1:]
 		c.buffered--
 		c.space.Signal()
-		if ps.tracker.finish(it.rec.Offset) && !ps.revoked {
-			mark = c.marksLocked([]*partState{ps})
+		if ps.tracker.finish(it.rec.Offset) {
+			ps.dirty = true
 		}
 		if len(kq.items) > 0 {
-			c.ready.push(kq)
-			c.work.Signal()
+			c.ready.push(kq) // this lane takes the oldest next: no signal
 		} else {
 			kq.scheduled = false
 			ps.forget(kq)
@@ -198,9 +219,26 @@ func (c *Consumer) settle(kq *keyQueue, it *item, out outcome) {
 		it.span = nil
 	}
 	c.idle.Broadcast()
+}
+
+// markDirty hands the commit points of partitions that moved to kgo, whose
+// autocommit sends them every CommitInterval.
+func (c *Consumer) markDirty() {
+	c.mu.Lock()
+	var moved []*partState
+	for _, ps := range c.parts {
+		if ps.dirty && !ps.revoked {
+			ps.dirty = false
+			moved = append(moved, ps)
+		}
+	}
+	var marks map[string]map[int32]kgo.EpochOffset
+	if len(moved) > 0 {
+		marks = c.marksLocked(moved)
+	}
 	c.mu.Unlock()
-	if mark != nil {
-		c.cl.MarkCommitOffsets(mark)
+	if marks != nil {
+		c.cl.MarkCommitOffsets(marks)
 	}
 }
 
@@ -283,10 +321,10 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 		return c.fail(ctx, it, &RecordError{Stage: StageDispatch, Type: w.Name(), SchemaID: id, Err: ErrNoHandler})
 	}
 	it.attempts++
-	actx, span := c.startAttempt(ctx, it, w.Name())
+	actx, span := c.startAttempt(ctx, it, b)
 	start := time.Now()
 	decErr, hErr := c.call(actx, b, w, body, meta(r, w, it.attempts))
-	c.endAttempt(actx, ps.attrs, span, start, errors.Join(decErr, hErr))
+	c.endAttempt(actx, ps, span, start, errors.Join(decErr, hErr))
 	switch {
 	case decErr != nil:
 		it.attempts--
@@ -301,7 +339,7 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: w.Name(), SchemaID: id, Err: hErr})
 	}
 	c.stats.retries.Add(1)
-	c.ins.retries.Add(ctx, 1, metric.WithAttributeSet(ps.attrs))
+	c.ins.retries.Add(ctx, 1, ps.add...)
 	if it.retry == nil {
 		it.retry = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
 	}
@@ -374,11 +412,15 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][
 	for topic, ps := range added {
 		for _, p := range ps {
 			k := tp{topic, p}
-			c.parts[k] = &partState{
+			ps := &partState{
 				tp: k, tracker: newTracker(), checker: partition.NewChecker(0),
 				keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{}),
-				attrs: c.partAttrs(k), hwm: -1, progressNext: -1, progressAt: time.Now(),
+				hwm: -1, progressNext: -1, progressAt: time.Now(),
 			}
+			ps.attrs = c.partAttrs(k)
+			set := metric.WithAttributeSet(ps.attrs)
+			ps.record, ps.add = []metric.RecordOption{set}, []metric.AddOption{set}
+			c.parts[k] = ps
 		}
 	}
 	c.log.Info("partitions assigned", "group", c.cfg.group, "partitions", fmt.Sprint(added))

@@ -35,8 +35,9 @@ type Meta struct {
 // binding is a handler with its type erased: it decodes a body written with
 // w into the handler's type and calls the handler.
 type binding struct {
-	name   string
-	handle func(ctx context.Context, w *schema.Writer, body []byte, m Meta) (decodeErr, handleErr error)
+	name     string
+	spanName string // "handle <name>"
+	handle   func(ctx context.Context, w *schema.Writer, body []byte, m Meta) (decodeErr, handleErr error)
 }
 
 // On registers h for events of codec's type. Records are dispatched by the
@@ -45,7 +46,8 @@ type binding struct {
 // or newer compatible schema decode into T.
 func On[T any](codec *schema.Codec[T], h Handler[T]) Option {
 	b := binding{
-		name: codec.Name(),
+		name:     codec.Name(),
+		spanName: "handle " + codec.Name(),
 		handle: func(ctx context.Context, w *schema.Writer, body []byte, m Meta) (error, error) {
 			var v T
 			if err := codec.DecodeFrom(w, body, &v); err != nil {

@@ -107,27 +107,66 @@ func (c *Consumer) partAttrs(k tp) attribute.Set {
 // added too, for backends that draw the producer-consumer hop from links.
 func (c *Consumer) startRecord(ctx context.Context, r *kgo.Record) trace.Span {
 	pctx := c.tel.Propagator.Extract(ctx, telemetry.Carrier{R: r})
-	typ, _ := header.Get(r.Headers, header.Type)
-	id, _ := header.Get(r.Headers, header.ID)
-	opts := []trace.SpanStartOption{
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(telemetry.Base(r.Topic)...),
-		trace.WithAttributes(c.tel.RecordAttrs(r, id, typ)...),
-		trace.WithAttributes(
-			semconv.MessagingOperationName("process"), semconv.MessagingOperationTypeProcess,
-			semconv.MessagingConsumerGroupName(c.cfg.group),
-		),
+	psc := trace.SpanContextFromContext(pctx)
+	if !psc.IsValid() && c.tracingOff() {
+		return noSpan
 	}
-	if psc := trace.SpanContextFromContext(pctx); psc.IsValid() {
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: psc}))
+	opts := c.recordSpanOpts
+	if psc.IsValid() {
+		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: psc}))
 	}
-	_, span := c.tracer.Start(pctx, "process "+r.Topic, opts...)
+	_, span := c.tracer.Start(pctx, c.spanName(r.Topic), opts...)
+	if span.IsRecording() { // attributes cost allocations: only for spans that keep them
+		typ, _ := header.Get(r.Headers, header.Type)
+		id, _ := header.Get(r.Headers, header.ID)
+		span.SetAttributes(telemetry.Base(r.Topic)...)
+		span.SetAttributes(c.tel.RecordAttrs(r, id, typ)...)
+		span.SetAttributes(semconv.MessagingOperationName("process"), semconv.MessagingOperationTypeProcess,
+			semconv.MessagingConsumerGroupName(c.cfg.group))
+	}
 	return span
+}
+
+// noSpan stands in for a record's span when tracing is off.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// probeEvery is how many records pass between two checks of whether the
+// tracer provider records anything.
+const probeEvery = 4096
+
+// tracingOff reports whether the tracer provider is a no-op: the default
+// global provider before an OpenTelemetry SDK is installed. Its spans carry
+// no trace and record nothing, yet cost allocations, so a record without a
+// parent trace gets none. The answer is probed with one real span every
+// probeEvery records, so an SDK installed later is picked up.
+func (c *Consumer) tracingOff() bool {
+	if c.probeCount.Add(1)%probeEvery != 1 {
+		return c.noTracing.Load()
+	}
+	// The probe is never ended, so an SDK never exports it: span
+	// processors export on End.
+	_, span := c.tracer.Start(context.Background(), "ordo.probe")
+	off := !span.SpanContext().IsValid() && !span.IsRecording()
+	c.noTracing.Store(off)
+	return off
+}
+
+// spanName is "process <topic>", built once per topic.
+func (c *Consumer) spanName(topic string) string {
+	if n, ok := c.spanNames.Load(topic); ok {
+		return n.(string)
+	}
+	n, _ := c.spanNames.LoadOrStore(topic, "process "+topic)
+	return n.(string)
 }
 
 // endRecord closes a record's span with its outcome.
 func endRecord(span trace.Span, outcome string, err error) {
 	if span == nil {
+		return
+	}
+	if !span.IsRecording() {
+		span.End()
 		return
 	}
 	span.SetAttributes(attribute.String("ordo.outcome", outcome))
@@ -139,22 +178,37 @@ func endRecord(span trace.Span, outcome string, err error) {
 }
 
 // startAttempt opens the span of one handler attempt under the record's
-// span, on the handler's context: the user's own spans nest under it.
-func (c *Consumer) startAttempt(ctx context.Context, it *item, typ string) (context.Context, trace.Span) {
+// span, on the handler's context: the user's own spans nest under it. It
+// returns a nil span when tracing is off.
+//
+// When the record's span records nothing and belongs to no trace, tracing
+// is off (no SDK, or a no-op provider): the attempt span is skipped, which
+// saves its allocations on every record.
+func (c *Consumer) startAttempt(ctx context.Context, it *item, b binding) (context.Context, trace.Span) {
+	if !it.span.IsRecording() && !it.span.SpanContext().IsValid() {
+		return ctx, nil // tracing is off
+	}
 	ctx = trace.ContextWithSpan(ctx, it.span)
-	return c.tracer.Start(ctx, "handle "+typ, trace.WithAttributes(
-		attribute.Int("ordo.attempt", it.attempts), attribute.String("ordo.event.type", typ)))
+	ctx, span := c.tracer.Start(ctx, b.spanName)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("ordo.attempt", it.attempts), attribute.String("ordo.event.type", b.name))
+	}
+	return ctx, span
 }
 
 // endAttempt closes an attempt's span and records its duration.
-func (c *Consumer) endAttempt(ctx context.Context, ps attribute.Set, span trace.Span, start time.Time, err error) {
+func (c *Consumer) endAttempt(ctx context.Context, ps *partState, span trace.Span, start time.Time, err error) {
 	d := time.Since(start).Seconds()
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
-		c.ins.process.Inst().Record(ctx, d, metric.WithAttributeSet(ps), metric.WithAttributes(telemetry.ErrorType(err)))
+		if span != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		c.ins.process.Inst().Record(ctx, d, ps.record[0], metric.WithAttributes(telemetry.ErrorType(err)))
 	} else {
-		c.ins.process.Inst().Record(ctx, d, metric.WithAttributeSet(ps))
+		c.ins.process.Inst().Record(ctx, d, ps.record...)
 	}
-	span.End()
+	if span != nil {
+		span.End()
+	}
 }

@@ -1,0 +1,197 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/ordo-go/ordo/producer"
+	"github.com/ordo-go/ordo/schema"
+)
+
+// The benchmarks report ns per record and records/s. Compare variants of
+// one benchmark within one run (benchstat), never across machines.
+
+// fill produces n framed Step records over keys keys, in batches.
+func (f *fixture) fill(b *testing.B, n, keys int) {
+	b.Helper()
+	const batch = 5000
+	for done := 0; done < n; {
+		m := min(batch, n-done)
+		recs := make([]*kgo.Record, m)
+		for i := range recs {
+			k := (done + i) % keys
+			recs[i] = f.record(Step{Key: "key-" + strconv.Itoa(k), Seq: int64((done+i)/keys + 1)})
+		}
+		if err := f.cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+		done += m
+	}
+}
+
+// BenchmarkConsume compares ordo's consumer with a raw franz-go group
+// consumer doing the same Avro decoding by hand and committing after each
+// poll: the budget is ordo >= 0.90 of raw.
+func BenchmarkConsume(b *testing.B) {
+	b.Run("raw", func(b *testing.B) {
+		f := newFixture(b, 6)
+		f.fill(b, b.N, 1000)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(f.cluster.Brokers()...), kgo.ConsumerGroup("raw"),
+			kgo.ConsumeTopics(f.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		for n := 0; n < b.N; {
+			fs := cl.PollFetches(context.Background())
+			fs.EachRecord(func(r *kgo.Record) {
+				id, body, err := schema.Unframe(r.Value)
+				if err != nil || id != f.id {
+					b.Fatal(err)
+				}
+				var s Step
+				if err := f.codec.Decode(body, &s); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			})
+			cl.MarkCommitRecords(fs.Records()...)
+		}
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	})
+	for _, lanes := range []int{1, 4, 16} {
+		b.Run(fmt.Sprintf("ordo/lanes=%d", lanes), func(b *testing.B) { benchOrdoConsume(b, lanes) })
+	}
+}
+
+func benchOrdoConsume(b *testing.B, lanes int) {
+	{
+		f := newFixture(b, 6)
+		f.fill(b, b.N, 1000)
+		var n atomic.Int64
+		done := make(chan struct{})
+		c := f.consumer("ordo", func(context.Context, Step, Meta) error {
+			if n.Add(1) == int64(b.N) {
+				close(done)
+			}
+			return nil
+		}, Concurrency(lanes))
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		go c.Run(context.Background())
+		<-done
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+		b.StopTimer()
+		c.Close()
+	}
+}
+
+// BenchmarkLanes measures key-parallelism on one partition with a 1ms
+// handler: the budget is 64 lanes >= 40x one lane.
+func BenchmarkLanes(b *testing.B) {
+	for _, lanes := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) {
+			f := newFixture(b, 1)
+			f.fill(b, b.N, 512)
+			var n atomic.Int64
+			done := make(chan struct{})
+			c := f.consumer("lanes", func(context.Context, Step, Meta) error {
+				time.Sleep(time.Millisecond)
+				if n.Add(1) == int64(b.N) {
+					close(done)
+				}
+				return nil
+			}, Concurrency(lanes))
+			b.ResetTimer()
+			start := time.Now()
+			go c.Run(context.Background())
+			<-done
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+			b.StopTimer()
+			c.Close()
+		})
+	}
+}
+
+// BenchmarkTracing measures publish and consume end to end through ordo's
+// producer and consumer with tracing off, with a tracer that never samples,
+// and with one that samples everything (spans dropped after End). Budget:
+// never-sampling >= 0.85 of off.
+func BenchmarkTracing(b *testing.B) {
+	discard := sdktrace.NewSimpleSpanProcessor(nopExporter{})
+	variants := []struct {
+		name string
+		tp   func() trace.TracerProvider
+	}{
+		{"off", func() trace.TracerProvider { return noop.NewTracerProvider() }},
+		{"never", func() trace.TracerProvider {
+			return sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+		}},
+		{"always", func() trace.TracerProvider {
+			return sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(discard))
+		}},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			f := newFixture(b, 6)
+			tp := v.tp()
+			prop := propagation.TraceContext{}
+			p, err := producer.New(producer.Brokers(f.cluster.Brokers()...), producer.Registry(f.reg),
+				producer.WithTracerProvider(tp), producer.WithPropagator(prop))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			codec := f.codecFor()
+			pub, err := producer.NewPublisher(context.Background(), p, f.topic, codec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n atomic.Int64
+			done := make(chan struct{})
+			c, err := New(Brokers(f.cluster.Brokers()...), Group("tracing"), Topics(f.topic), Registry(f.reg),
+				WithTracerProvider(tp), WithPropagator(prop), Concurrency(16),
+				On(codec, func(context.Context, keyedStep, Meta) error {
+					if n.Add(1) == int64(b.N) {
+						close(done)
+					}
+					return nil
+				}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			go c.Run(context.Background())
+			defer c.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			ctx := context.Background()
+			for i := 0; i < b.N; i++ {
+				if err := pub.PublishAsync(ctx, keyedStep{Key: "key-" + strconv.Itoa(i%1000), Seq: int64(i)}, func(producer.Result, error) {}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-done
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+		})
+	}
+}
+
+type nopExporter struct{}
+
+func (nopExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (nopExporter) Shutdown(context.Context) error                             { return nil }
