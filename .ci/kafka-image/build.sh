@@ -127,6 +127,8 @@ main() {
 		-c "LABEL ordo.inputs=$want" \
 		-c "LABEL org.apache.kafka.version=$version" \
 		- "$IMAGE" >/dev/null
+	# The image this one replaces is left untagged: drop it.
+	docker image prune -f --filter label=ordo.inputs >/dev/null || true
 	log "built $IMAGE (Kafka $version, inputs $want)"
 }
 
