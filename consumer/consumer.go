@@ -33,8 +33,7 @@ type Consumer struct {
 	ins            instruments
 	spanNames      sync.Map // topic -> "process <topic>"
 	recordSpanOpts []trace.SpanStartOption
-	probeCount     atomic.Uint64 // records since the tracing probe
-	noTracing      atomic.Bool   // the last probe found a no-op provider
+	traceIdle      *telemetry.Idle
 	stopped        chan struct{} // closed when stopping begins
 
 	// mu guards everything below it, and is the lock of the conditions.

@@ -33,6 +33,7 @@ type instruments struct {
 
 func (c *Consumer) initTelemetry() error {
 	c.tracer = c.tel.Tracer()
+	c.traceIdle = telemetry.NewIdle(c.tel.TracerProvider)
 	m := c.tel.Meter()
 	ins := &c.ins
 	var err error
@@ -108,7 +109,7 @@ func (c *Consumer) partAttrs(k tp) attribute.Set {
 func (c *Consumer) startRecord(ctx context.Context, r *kgo.Record) trace.Span {
 	pctx := c.tel.Propagator.Extract(ctx, telemetry.Carrier{R: r})
 	psc := trace.SpanContextFromContext(pctx)
-	if !psc.IsValid() && c.tracingOff() {
+	if !psc.IsValid() && c.traceIdle.Now() { // no SDK yet, and no trace to continue
 		return noSpan
 	}
 	opts := c.recordSpanOpts
@@ -127,29 +128,8 @@ func (c *Consumer) startRecord(ctx context.Context, r *kgo.Record) trace.Span {
 	return span
 }
 
-// noSpan stands in for a record's span when tracing is off.
+// noSpan stands in for a record's span while tracing is idle.
 var noSpan = trace.SpanFromContext(context.Background())
-
-// probeEvery is how many records pass between two checks of whether the
-// tracer provider records anything.
-const probeEvery = 4096
-
-// tracingOff reports whether the tracer provider is a no-op: the default
-// global provider before an OpenTelemetry SDK is installed. Its spans carry
-// no trace and record nothing, yet cost allocations, so a record without a
-// parent trace gets none. The answer is probed with one real span every
-// probeEvery records, so an SDK installed later is picked up.
-func (c *Consumer) tracingOff() bool {
-	if c.probeCount.Add(1)%probeEvery != 1 {
-		return c.noTracing.Load()
-	}
-	// The probe is never ended, so an SDK never exports it: span
-	// processors export on End.
-	_, span := c.tracer.Start(context.Background(), "ordo.probe")
-	off := !span.SpanContext().IsValid() && !span.IsRecording()
-	c.noTracing.Store(off)
-	return off
-}
 
 // spanName is "process <topic>", built once per topic.
 func (c *Consumer) spanName(topic string) string {

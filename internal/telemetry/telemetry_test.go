@@ -8,8 +8,10 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // TestCarrierRoundTrip protects propagation through record headers, and
@@ -56,5 +58,22 @@ func TestRedactedKeys(t *testing.T) {
 	}
 	if (Config{RedactKeys: true}).LogKey([]byte("secret")).Value.String() == "secret" {
 		t.Fatal("log key not redacted")
+	}
+}
+
+// TestIdle: the default global provider is idle until an SDK is installed;
+// any other provider never is.
+func TestIdle(t *testing.T) {
+	global := otel.GetTracerProvider()
+	idle := NewIdle(global)
+	if !idle.Now() {
+		t.Fatal("default global provider not idle")
+	}
+	if NewIdle(noop.NewTracerProvider()).Now() {
+		t.Fatal("an explicit provider taken for idle")
+	}
+	otel.SetTracerProvider(noop.NewTracerProvider())
+	if idle.Now() {
+		t.Fatal("still idle after SetTracerProvider")
 	}
 }
