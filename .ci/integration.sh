@@ -54,7 +54,7 @@ remove_test_containers() {
 	local ids
 	ids=$(docker ps -aq --filter label=ordo.kafkatest 2>/dev/null || true)
 	if [[ -n $ids ]]; then
-		log "removing test containers left behind: $(echo $ids)"
+		log "removing test containers left behind: ${ids//$'\n'/ }"
 		# shellcheck disable=SC2086
 		docker rm -f $ids >/dev/null || true
 	fi

@@ -80,7 +80,8 @@ make_rootfs() {
 }
 
 fetch_jars() {
-	local dir=$CACHE/kafka-jars-$(sha256sum "$HERE/pom.xml" | cut -c1-16)
+	local dir
+	dir=$CACHE/kafka-jars-$(sha256sum "$HERE/pom.xml" | cut -c1-16)
 	if [[ -f $dir/.ordo-complete ]]; then
 		log "reusing Kafka jars $dir"
 		echo "$dir"
