@@ -53,10 +53,14 @@ func BenchmarkPublishTracing(b *testing.B) {
 	cases := []struct {
 		name    string
 		sampler sdktrace.Sampler // nil: tracing off
+		prop    propagation.TextMapPropagator
 	}{
-		{"off", nil},
-		{"never", sdktrace.NeverSample()},
-		{"always", sdktrace.AlwaysSample()},
+		{"off", nil, nil},
+		{"never", sdktrace.NeverSample(), propagation.TraceContext{}},
+		// The span without the traceparent header: what the header costs
+		// the in-process broker and client apart from the span.
+		{"never-noheader", sdktrace.NeverSample(), propagation.NewCompositeTextMapPropagator()},
+		{"always", sdktrace.AlwaysSample(), propagation.TraceContext{}},
 	}
 	for _, c := range cases {
 		b.Run("tracing="+c.name, func(b *testing.B) {
@@ -64,7 +68,7 @@ func BenchmarkPublishTracing(b *testing.B) {
 			if c.sampler != nil {
 				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(c.sampler), sdktrace.WithSpanProcessor(dropSpans{}))
 				defer func() { _ = tp.Shutdown(context.Background()) }()
-				opts = append(opts, WithTracerProvider(tp), WithPropagator(propagation.TraceContext{}))
+				opts = append(opts, WithTracerProvider(tp), WithPropagator(c.prop))
 			}
 			benchOrdo(b, topic, keys, opts...)
 		})
