@@ -31,7 +31,7 @@ type Result struct {
 // backing store of its bytes, and what the promise needs to report.
 //
 // It is also the record's Context. kgo and its hooks see the values of the
-// publishing call's ctx (trace context, for one) but never its
+// publishing call's ctx and the event's send span, but never its
 // cancellation: once handed over, a record is delivered or failed by the
 // client, and one caller's cancelled ctx cannot fail other callers'
 // records batched with it. The promise finds the inflight through it.
@@ -39,9 +39,9 @@ type inflight struct {
 	rec     kgo.Record
 	hdrs    [6]kgo.RecordHeader // ordo's three, trace context, ordo-seq
 	p       *Producer
-	parent  context.Context // the caller's ctx, then the span's
-	span    trace.Span
-	start   time.Time
+	parent  context.Context // the caller's ctx, then the send span's
+	span    trace.Span      // the send span, ended by finish
+	start   time.Time       // when the send began; zero if not timed
 	tt      *topicTel
 	topic   string
 	typ     string
