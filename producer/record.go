@@ -37,11 +37,11 @@ type Result struct {
 // records batched with it. The promise finds the inflight through it.
 type inflight struct {
 	rec     kgo.Record
-	hdrs    [6]kgo.RecordHeader // ordo's three, trace context, ordo-seq
+	hdrs    [5]kgo.RecordHeader // ordo's three, traceparent, ordo-seq
 	p       *Producer
 	parent  context.Context // the caller's ctx, then the send span's
 	span    trace.Span      // the send span, ended by finish
-	start   time.Time       // when the send began; zero if not timed
+	start   time.Duration   // when the send began, on the monotonic clock (monoNow)
 	tt      *topicTel
 	topic   string
 	typ     string
@@ -53,6 +53,7 @@ type inflight struct {
 	id      uuid.UUID
 	seq     uint64
 	ordered bool
+	timed   bool  // start is set: the duration histogram is enabled
 	refused error // set by the partitioner when the guard refuses
 }
 
@@ -83,7 +84,8 @@ func (in *inflight) seal() {
 	in.hdrs[0] = kgo.RecordHeader{Key: header.Type, Value: in.typHdr}
 	in.hdrs[1] = kgo.RecordHeader{Key: header.ID, Value: b[valEnd:idEnd:idEnd]}
 	in.hdrs[2] = kgo.RecordHeader{Key: header.Producer, Value: in.p.instance}
-	// Spare capacity takes the trace-context headers without an allocation.
+	// Spare capacity takes traceparent without an allocation (a tracestate
+	// or other propagators' headers grow the slice).
 	in.rec.Headers = in.hdrs[:3:len(in.hdrs)]
 	if in.ordered {
 		in.rec.Key = b[in.keyAt:in.valAt:in.valAt]
