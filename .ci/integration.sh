@@ -54,7 +54,8 @@ remove_test_containers() {
 	local ids
 	ids=$(docker ps -aq --filter label=ordo.kafkatest 2>/dev/null || true)
 	if [[ -n $ids ]]; then
-		log "removing test containers left behind: ${ids//$'\n'/ }"
+		log "removing test containers left behind (id, test):"
+		docker ps -a --filter label=ordo.kafkatest --format '  {{.ID}} {{.Label "ordo.kafkatest"}} {{.Status}}' >&2 || true
 		# shellcheck disable=SC2086
 		docker rm -f $ids >/dev/null || true
 	fi
