@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/ordo-go/ordo/consumer"
 	"github.com/ordo-go/ordo/internal/kafkatest"
 	"github.com/ordo-go/ordo/producer"
@@ -180,7 +178,6 @@ func (e *env) consumer(group string, opts ...consumer.Option) *consumer.Consumer
 	base := []consumer.Option{
 		consumer.Brokers(e.cluster.Brokers()...), consumer.Group(group), consumer.Topics(e.topic),
 		consumer.Registry(e.reg), consumer.CommitInterval(200 * time.Millisecond),
-		consumer.KgoOpts(kgo.MetadataMaxAge(2 * time.Second)),
 	}
 	c, err := consumer.New(append(base, opts...)...)
 	if err != nil {
