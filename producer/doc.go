@@ -86,7 +86,9 @@
 // messaging.destination.partition.id, messaging.kafka.offset,
 // messaging.message.id = ordo-id, messaging.kafka.message.key unless
 // [RedactKeys]) and ordo.event.type; a failure sets status Error, records
-// the error and sets error.type. The span's context is written into the
+// the error and sets error.type. Samplers see the span's name and kind:
+// the attributes are set once a span is sampled, so that a span that is
+// not costs no attribute copies. The span's context is written into the
 // record's headers by the propagator (traceparent and tracestate with
 // propagation.TraceContext), replacing rather than adding headers, so
 // the consumer's spans continue the trace. Events refused before they are
