@@ -3,13 +3,10 @@ package producer
 import (
 	"context"
 	"errors"
-	"reflect"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -86,49 +83,27 @@ var epoch = time.Now()
 // of the size of a time.Time in every inflight.
 func monoNow() time.Duration { return time.Since(epoch) }
 
-// sendTracer starts send spans.
-//
-// OpenTelemetry's default global provider, before a program installs an
-// SDK, makes spans that record nothing yet cost three allocations each,
-// about as much as an SDK's span that is not sampled. While that provider
-// is still the global one, sendTracer starts no span at all: the record's
-// context is the caller's (so its trace context, if any, is propagated and
-// logged exactly as the no-op span would have carried it) and the span is
-// a shared no-op. The check costs an atomic load per record. Once
-// otel.SetTracerProvider installs a provider, the global provider's
-// tracers delegate to it and sendTracer uses its tracer from then on.
-// (OpenTelemetry's eBPF auto-instrumentation, which hooks the default
-// provider's span creation, sees no send spans while it is idle.)
+// sendTracer starts send spans. While the tracer provider is OpenTelemetry's
+// default global one with no SDK behind it (see telemetry.Idle), it starts
+// no span at all: the record's context is the caller's, so its trace
+// context, if any, is propagated and logged as a no-op span would have
+// carried it, and the span is a shared no-op. That saves the three
+// allocations per record the default provider's no-op spans cost.
 type sendTracer struct {
-	t       trace.Tracer
-	idle    trace.TracerProvider // the default global provider, if resolved to it
-	dormant atomic.Bool
+	t    trace.Tracer
+	idle *telemetry.Idle
 }
 
-// offSpan is the span of an event while tracing is dormant.
+// offSpan is the span of an event while tracing is idle.
 var offSpan trace.Span = noop.Span{}
 
 func newSendTracer(tp trace.TracerProvider) *sendTracer {
-	st := &sendTracer{t: tp.Tracer(telemetry.ScopeName)}
-	// The default global provider is the only one that starts delegating
-	// later; its type is internal to OpenTelemetry, so it is recognised by
-	// name and, should the name change, never treated as dormant.
-	if t := reflect.TypeOf(tp); t.Kind() == reflect.Pointer &&
-		t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" && otel.GetTracerProvider() == tp {
-		st.idle = tp
-		st.dormant.Store(true)
-	}
-	return st
+	return &sendTracer{t: tp.Tracer(telemetry.ScopeName), idle: telemetry.NewIdle(tp)}
 }
 
 func (st *sendTracer) start(ctx context.Context, name string) (context.Context, trace.Span) {
-	if st.dormant.Load() {
-		// idle is a pointer, so the comparison cannot panic on a
-		// provider of a type that is not comparable.
-		if otel.GetTracerProvider() == st.idle {
-			return ctx, offSpan
-		}
-		st.dormant.Store(false)
+	if st.idle.Now() {
+		return ctx, offSpan
 	}
 	return st.t.Start(ctx, name, startOpts...)
 }
