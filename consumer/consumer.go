@@ -111,8 +111,7 @@ func New(opts ...Option) (*Consumer, error) {
 }
 
 func (c *Consumer) kgoOpts() []kgo.Opt {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(c.cfg.brokers...),
+	opts := append(c.cfg.conn.Opts(),
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.topics...),
 		// Offsets are marked by the lanes as records finish and committed
@@ -125,17 +124,11 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		kgo.OnPartitionsAssigned(c.assigned),
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
-	}
+	)
 	if c.cfg.resetToStart {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	} else {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-	}
-	if c.cfg.tls != nil {
-		opts = append(opts, kgo.DialTLSConfig(c.cfg.tls))
-	}
-	if c.cfg.sasl != nil {
-		opts = append(opts, kgo.SASL(c.cfg.sasl))
 	}
 	return append(opts, c.cfg.kgoOpts...)
 }

@@ -194,6 +194,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad backoff", append(good[:5:5], Retry(3, time.Second, time.Millisecond))},
 		{"tiny commit interval", append(good[:5:5], CommitInterval(time.Millisecond))},
 		{"bad policy", append(good[:5:5], OnFailure(Policy(9)))},
+		{"nil TLS", append(good[:5:5], TLS(nil))},
+		{"nil SASL", append(good[:5:5], SASL(nil))},
+		{"broker without port", append(good[1:5:5], Brokers("127.0.0.1"))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordo-go/ordo/internal/client"
 	"github.com/ordo-go/ordo/internal/telemetry"
 
 	"github.com/ordo-go/ordo/schema"
@@ -50,12 +52,11 @@ func (p Policy) String() string {
 }
 
 type config struct {
-	brokers      []string
+	conn         client.Conn
+	optErrs      []error // from options, reported by New
 	group        string
 	topics       []string
 	registry     *schema.Registry
-	tls          *tls.Config
-	sasl         sasl.Mechanism
 	kgoOpts      []kgo.Opt
 	concurrency  int
 	maxBuffered  int
@@ -88,10 +89,10 @@ func defaults() config {
 	}
 }
 
-// Brokers sets the seed brokers (host:port). Required.
+// Brokers sets the seed brokers (host:port). Required. The slice is copied.
 func Brokers(addrs ...string) Option {
 	addrs = append([]string(nil), addrs...)
-	return optionFunc(func(c *config) { c.brokers = addrs })
+	return optionFunc(func(c *config) { c.conn.AddBrokers(addrs...) })
 }
 
 // Group sets the consumer group. Required.
@@ -107,11 +108,17 @@ func Topics(names ...string) Option {
 // Required. The caller owns the registry; the consumer does not close it.
 func Registry(r *schema.Registry) Option { return optionFunc(func(c *config) { c.registry = r }) }
 
-// TLS dials the brokers with TLS. Default: plaintext.
-func TLS(cfg *tls.Config) Option { return optionFunc(func(c *config) { c.tls = cfg.Clone() }) }
+// TLS dials the brokers with TLS, using a clone of cfg. Default: plaintext.
+func TLS(cfg *tls.Config) Option {
+	return optionFunc(func(c *config) { c.optErrs = append(c.optErrs, c.conn.SetTLS(cfg)) })
+}
 
-// SASL authenticates to the brokers with m. Default: no authentication.
-func SASL(m sasl.Mechanism) Option { return optionFunc(func(c *config) { c.sasl = m }) }
+// SASL authenticates to the brokers with m (from franz-go's pkg/sasl).
+// Given more than once, the mechanisms are tried in order. Default: no
+// authentication.
+func SASL(m sasl.Mechanism) Option {
+	return optionFunc(func(c *config) { c.optErrs = append(c.optErrs, c.conn.AddSASL(m)) })
+}
 
 // KgoOpts passes options straight to the underlying franz-go client. It is
 // an escape hatch: options that change group, commit or rebalance behaviour
@@ -202,9 +209,13 @@ func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys 
 func StuckAfter(d time.Duration) Option { return optionFunc(func(c *config) { c.stuckAfter = d }) }
 
 func (c *config) validate() error {
+	if err := errors.Join(c.optErrs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := c.conn.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	switch {
-	case len(c.brokers) == 0:
-		return fmt.Errorf("%w: no brokers", ErrInvalidConfig)
 	case c.group == "":
 		return fmt.Errorf("%w: no group", ErrInvalidConfig)
 	case len(c.topics) == 0:

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordo-go/ordo/internal/client"
 	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/schema"
 )
@@ -67,10 +68,8 @@ const (
 )
 
 type config struct {
-	brokers     []string
+	conn        client.Conn
 	registry    *schema.Registry
-	tls         *tls.Config
-	sasl        []sasl.Mechanism
 	kgoOpts     []kgo.Opt
 	maxBuffered int
 	linger      time.Duration
@@ -100,7 +99,7 @@ func (c *config) fail(format string, args ...any) {
 // default. The slice is copied.
 func Brokers(addrs ...string) Option {
 	addrs = append([]string(nil), addrs...)
-	return optionFunc(func(c *config) { c.brokers = append(c.brokers, addrs...) })
+	return optionFunc(func(c *config) { c.conn.AddBrokers(addrs...) })
 }
 
 // Registry sets the schema registry the producer registers event schemas in
@@ -115,11 +114,9 @@ func Registry(r *schema.Registry) Option {
 // default is plaintext.
 func TLS(cfg *tls.Config) Option {
 	return optionFunc(func(c *config) {
-		if cfg == nil {
-			c.fail("TLS: nil *tls.Config")
-			return
+		if err := c.conn.SetTLS(cfg); err != nil {
+			c.fail("%v", err)
 		}
-		c.tls = cfg.Clone()
 	})
 }
 
@@ -129,11 +126,9 @@ func TLS(cfg *tls.Config) Option {
 // tried in order, as kgo.SASL does.
 func SASL(m sasl.Mechanism) Option {
 	return optionFunc(func(c *config) {
-		if m == nil {
-			c.fail("SASL: nil mechanism")
-			return
+		if err := c.conn.AddSASL(m); err != nil {
+			c.fail("%v", err)
 		}
-		c.sasl = append(c.sasl, m)
 	})
 }
 

@@ -86,8 +86,8 @@ func New(opts ...Option) (*Producer, error) {
 		}
 		o.apply(&cfg)
 	}
-	if len(cfg.brokers) == 0 {
-		cfg.fail("no brokers: use Brokers")
+	if err := cfg.conn.Validate(); err != nil {
+		cfg.fail("%v: use Brokers", err)
 	}
 	if cfg.registry == nil {
 		cfg.fail("no schema registry: use Registry")
@@ -129,20 +129,13 @@ func New(opts ...Option) (*Producer, error) {
 }
 
 func kgoOptions(cfg *config) []kgo.Opt {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.brokers...),
+	opts := append(cfg.conn.Opts(),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(newGuarded(cfg.policy, cfg.logger, cfg.tel)),
 		kgo.ProducerLinger(cfg.linger),
 		kgo.MetadataMaxAge(DefaultMetadataMaxAge),
 		kgo.WithLogger(kgoLogger{cfg.logger}),
-	}
-	if cfg.tls != nil {
-		opts = append(opts, kgo.DialTLSConfig(cfg.tls))
-	}
-	if len(cfg.sasl) > 0 {
-		opts = append(opts, kgo.SASL(cfg.sasl...))
-	}
+	)
 	opts = append(opts, cfg.kgoOpts...)
 	return append(opts, kgo.MaxBufferedRecords(cfg.maxBuffered+kgoSlack))
 }

@@ -1,0 +1,67 @@
+// Package client holds the connection settings that ordo's producer and
+// consumer share (seed brokers, TLS, SASL) and turns them into franz-go
+// client options, so both packages validate and apply them the same way.
+package client
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+)
+
+// Conn is how a client reaches the cluster. The zero value has no brokers.
+type Conn struct {
+	brokers []string
+	tls     *tls.Config
+	sasl    []sasl.Mechanism
+}
+
+// AddBrokers appends seed brokers ("host:port"); the slice is copied.
+func (c *Conn) AddBrokers(addrs ...string) { c.brokers = append(c.brokers, addrs...) }
+
+// SetTLS dials the brokers with TLS, using a clone of cfg.
+func (c *Conn) SetTLS(cfg *tls.Config) error {
+	if cfg == nil {
+		return errors.New("TLS: nil *tls.Config")
+	}
+	c.tls = cfg.Clone()
+	return nil
+}
+
+// AddSASL adds an authentication mechanism; several are tried in order.
+func (c *Conn) AddSASL(m sasl.Mechanism) error {
+	if m == nil {
+		return errors.New("SASL: nil mechanism")
+	}
+	c.sasl = append(c.sasl, m)
+	return nil
+}
+
+// Validate reports missing or malformed brokers.
+func (c *Conn) Validate() error {
+	if len(c.brokers) == 0 {
+		return errors.New("no brokers")
+	}
+	for _, b := range c.brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("broker %q is not host:port", b)
+		}
+	}
+	return nil
+}
+
+// Opts returns the franz-go options for the connection.
+func (c *Conn) Opts() []kgo.Opt {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.brokers...)}
+	if c.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(c.tls))
+	}
+	if len(c.sasl) > 0 {
+		opts = append(opts, kgo.SASL(c.sasl...))
+	}
+	return opts
+}

@@ -1,0 +1,34 @@
+package client
+
+import (
+	"crypto/tls"
+	"testing"
+)
+
+func TestConn(t *testing.T) {
+	var c Conn
+	if c.Validate() == nil {
+		t.Fatal("no brokers accepted")
+	}
+	c.AddBrokers("127.0.0.1")
+	if c.Validate() == nil {
+		t.Fatal("a broker without a port accepted")
+	}
+	c = Conn{}
+	c.AddBrokers("127.0.0.1:9092", "localhost:9093")
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.SetTLS(nil) == nil || c.AddSASL(nil) == nil {
+		t.Fatal("nil TLS or SASL accepted")
+	}
+	if n := len(c.Opts()); n != 1 {
+		t.Fatalf("%d options for plaintext, want 1", n)
+	}
+	if err := c.SetTLS(&tls.Config{ServerName: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.Opts()); n != 2 {
+		t.Fatalf("%d options with TLS, want 2", n)
+	}
+}
