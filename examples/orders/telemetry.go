@@ -136,7 +136,7 @@ func printSpan(w io.Writer, s sdktrace.ReadOnlySpan, children map[trace.SpanID][
 	for _, a := range s.Attributes() {
 		switch a.Key {
 		case "messaging.destination.partition.id", "messaging.kafka.offset", "ordo.attempt", "ordo.outcome", "messaging.consumer.group.name":
-			attrs = append(attrs, fmt.Sprintf("%s=%s", a.Key, a.Value.Emit()))
+			attrs = append(attrs, fmt.Sprintf("%s=%s", a.Key, a.Value.String()))
 		}
 	}
 	status := ""
