@@ -377,8 +377,7 @@ func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome 
 		it.span = nil
 		return outcome{done: true}
 	}
-	c.log.ErrorContext(lctx, "record cannot be handled, halting", "topic", r.Topic, "partition", r.Partition,
-		"offset", r.Offset, c.tel.LogKey(r.Key), "type", re.Type, "error", re)
+	// Not logged: Run returns the error, and the hook has seen it.
 	return outcome{fatal: re, outcome: "failed"}
 }
 
