@@ -159,14 +159,17 @@ func endRecord(span trace.Span, outcome string, err error) {
 
 // startAttempt opens the span of one handler attempt under the record's
 // span, on the handler's context: the user's own spans nest under it. It
-// returns a nil span when tracing is off.
-//
-// When the record's span records nothing and belongs to no trace, tracing
-// is off (no SDK, or a no-op provider): the attempt span is skipped, which
-// saves its allocations on every record.
+// returns a nil span when the record's span is not recorded (not sampled,
+// or tracing idle): the handler's context then carries the record's span
+// context, so the trace still propagates, and the attempt costs no span.
+// (Under a parent-based sampler, the default, an attempt of an unsampled
+// record would not be sampled anyway.)
 func (c *Consumer) startAttempt(ctx context.Context, it *item, b binding) (context.Context, trace.Span) {
-	if !it.span.IsRecording() && !it.span.SpanContext().IsValid() {
-		return ctx, nil // tracing is off
+	if !it.span.IsRecording() {
+		if it.span.SpanContext().IsValid() {
+			ctx = trace.ContextWithSpan(ctx, it.span)
+		}
+		return ctx, nil
 	}
 	ctx = trace.ContextWithSpan(ctx, it.span)
 	ctx, span := c.tracer.Start(ctx, b.spanName)
