@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strconv"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -22,14 +21,15 @@ import (
 // partState is one assigned partition: its offset tracker, its key queues
 // and its sequence checker. It lives from assignment to revocation.
 type partState struct {
-	tp       tp
-	tracker  *tracker
-	keys     map[string]*keyQueue
-	keyless  map[*keyQueue]struct{} // nil-key records, one queue each
-	checker  *partition.Checker
-	inflight int
-	revoked  bool
-	dirty    bool // the commit point moved since it was last marked
+	tp        tp
+	tracker   *tracker
+	keys      map[string]*keyQueue
+	keyless   map[*keyQueue]struct{} // nil-key records, one queue each
+	checker   *partition.Checker
+	inflight  int
+	revoked   bool
+	dirty     bool              // the commit point moved since it was last marked
+	producers map[string]string // interned producer IDs
 
 	attrs        attribute.Set         // metric attributes of the partition
 	record       []metric.RecordOption // the same, made once
@@ -68,7 +68,10 @@ type keyQueue struct {
 
 type item struct {
 	rec      *kgo.Record
-	seq      uint64 // dispatch order across all partitions
+	order    uint64 // dispatch order across all partitions
+	producer string // ordo-producer header
+	seq      uint64 // ordo-seq header
+	eventID  string // ordo-id header
 	attempts int
 	retry    *backoff.ExponentialBackOff // handler retries, made on first failure
 	outage   *backoff.ExponentialBackOff // registry retries, made on first outage
@@ -94,7 +97,6 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 	}
 	c.buffered++
 	c.ins.consumed.AddSet(context.Background(), 1, ps.attrs)
-	c.checkSeq(ps, r)
 	var kq *keyQueue
 	if r.Key == nil {
 		kq = &keyQueue{ps: ps, keyless: true}
@@ -104,7 +106,9 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 		ps.keys[kq.key] = kq
 	}
 	c.dispatched++
-	kq.items = append(kq.items, &item{rec: r, seq: c.dispatched})
+	it := &item{rec: r, order: c.dispatched}
+	c.checkSeq(ps, it)
+	kq.items = append(kq.items, it)
 	if !kq.scheduled {
 		kq.scheduled = true
 		c.ready.push(kq)
@@ -112,14 +116,22 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 	}
 }
 
-func (c *Consumer) checkSeq(ps *partState, r *kgo.Record) {
-	prod, ok := header.Get(r.Headers, header.Producer)
-	if !ok {
-		return
+// checkSeq reads the record's ordo headers once, for the sequence check
+// here and for the handler's Meta later.
+func (c *Consumer) checkSeq(ps *partState, it *item) {
+	r := it.rec
+	for _, h := range r.Headers {
+		switch h.Key {
+		case header.Producer:
+			it.producer = ps.intern(h.Value)
+		case header.Seq:
+			it.seq = parseSeq(h.Value)
+		case header.ID:
+			it.eventID = string(h.Value)
+		}
 	}
-	s, _ := header.Get(r.Headers, header.Seq)
-	seq, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
+	prod, seq := it.producer, it.seq
+	if prod == "" || seq == 0 {
 		return
 	}
 	if v := ps.checker.Observe(prod, r.Key, seq); v.Violation() {
@@ -323,7 +335,7 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 	it.attempts++
 	actx, span := c.startAttempt(ctx, it, b)
 	start := time.Now()
-	decErr, hErr := c.call(actx, b, w, body, meta(r, w, it.attempts))
+	decErr, hErr := c.call(actx, b, w, body, meta(it, w))
 	c.endAttempt(actx, ps, span, start, errors.Join(decErr, hErr))
 	switch {
 	case decErr != nil:
@@ -381,17 +393,43 @@ func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome 
 	return outcome{fatal: re, outcome: "failed"}
 }
 
-func meta(r *kgo.Record, w *schema.Writer, attempt int) Meta {
-	m := Meta{
+// intern returns the producer ID b as a string, shared by every record of
+// that producer in the partition (a handful of IDs, many records).
+func (ps *partState) intern(b []byte) string {
+	if s, ok := ps.producers[string(b)]; ok {
+		return s
+	}
+	if len(ps.producers) >= 1024 { // producers restart with new IDs: stay bounded
+		clear(ps.producers)
+	}
+	s := string(b)
+	ps.producers[s] = s
+	return s
+}
+
+// parseSeq reads a decimal sequence number without allocating; anything
+// else (empty, non-digits, overflow) is 0, which is never stamped.
+func parseSeq(b []byte) uint64 {
+	if len(b) == 0 || len(b) > 19 {
+		return 0
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n
+}
+
+func meta(it *item, w *schema.Writer) Meta {
+	r := it.rec
+	return Meta{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
-		Timestamp: r.Timestamp, Headers: r.Headers, Type: w.Name(), SchemaID: w.ID(), Attempt: attempt,
+		Timestamp: r.Timestamp, Headers: r.Headers, Type: w.Name(), SchemaID: w.ID(), Attempt: it.attempts,
+		EventID: it.eventID, Producer: it.producer, Seq: it.seq,
 	}
-	m.EventID, _ = header.Get(r.Headers, header.ID)
-	m.Producer, _ = header.Get(r.Headers, header.Producer)
-	if s, ok := header.Get(r.Headers, header.Seq); ok {
-		m.Seq, _ = strconv.ParseUint(s, 10, 64)
-	}
-	return m
 }
 
 func newBackoff(min, max time.Duration) *backoff.ExponentialBackOff {
@@ -414,7 +452,8 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][
 			ps := &partState{
 				tp: k, tracker: newTracker(), checker: partition.NewChecker(0),
 				keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{}),
-				hwm: -1, progressNext: -1, progressAt: time.Now(),
+				producers: make(map[string]string),
+				hwm:       -1, progressNext: -1, progressAt: time.Now(),
 			}
 			ps.attrs = c.partAttrs(k)
 			set := metric.WithAttributeSet(ps.attrs)
@@ -478,7 +517,7 @@ func (kq *keyQueue) headSeq() uint64 {
 	if len(kq.items) == 0 {
 		return 0
 	}
-	return kq.items[0].seq
+	return kq.items[0].order
 }
 
 func (kq *keyQueue) runningCount() int {

@@ -75,3 +75,11 @@ func TestTrackerReclaims(t *testing.T) {
 		t.Fatalf("tracker kept %d entries for a fully finished stream", cap(tr.entries))
 	}
 }
+
+func TestParseSeq(t *testing.T) {
+	for in, want := range map[string]uint64{"1": 1, "42": 42, "18446744073709551": 18446744073709551, "": 0, "x1": 0, "-1": 0, "12345678901234567890": 0} {
+		if got := parseSeq([]byte(in)); got != want {
+			t.Errorf("parseSeq(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
