@@ -60,6 +60,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := f.waitFor(ctx, published, time.Minute); err != nil {
 		return err
 	}
+	s.total = time.Since(start)
 	if cfg.metricsAddr != "" && cfg.hold > 0 { // the consumer keeps reporting lag meanwhile
 		fmt.Fprintf(out, "holding the metrics endpoint for %v\n", cfg.hold)
 		select {
@@ -72,7 +73,6 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	s.consumed, s.violations = f.result()
 	s.seqViolations = f.consumer.Stats().OrderViolations
-	s.total = time.Since(start)
 	s.print(out, cfg)
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
