@@ -85,6 +85,10 @@ type SeqStats struct {
 
 type seqKey struct{ producer, key string }
 
+// maxProducers bounds the producer IDs a Checker keeps counts for; past it
+// the counts start over.
+const maxProducers = 1024
+
 // Checker checks, on the consumer side, that the sequence numbers of each
 // (producer, key) pair arrive in order: each one more than the last. It
 // remembers a bounded number of pairs and forgets the least recently seen;
@@ -119,6 +123,9 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 	c.last.Put(k, seq)
 	st := c.stats[producer]
 	if st == nil {
+		if len(c.stats) >= maxProducers { // restarted producers leave old IDs: stay bounded
+			clear(c.stats)
+		}
 		st = new(SeqStats)
 		c.stats[producer] = st
 	}
@@ -140,7 +147,8 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 	}
 }
 
-// Stats returns a copy of the verdict counts per producer ID.
+// Stats returns a copy of the verdict counts per producer ID, for the
+// most recent producers (at most 1024 IDs are kept).
 func (c *Checker) Stats() map[string]SeqStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()

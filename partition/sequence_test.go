@@ -90,3 +90,13 @@ func TestCheckerBounded(t *testing.T) {
 		t.Fatalf("checker holds %d pairs, want 100", n)
 	}
 }
+
+func TestCheckerStatsBounded(t *testing.T) {
+	c := NewChecker(10)
+	for i := 0; i < 5000; i++ {
+		c.Observe(fmt.Sprint("p", i), []byte("k"), 1)
+	}
+	if n := len(c.Stats()); n > maxProducers {
+		t.Fatalf("stats for %d producers, want at most %d", n, maxProducers)
+	}
+}
