@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -117,8 +118,12 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 	return encoder[T]{core: c, codec: codec}, nil
 }
 
-// prepare encodes ev into a new inflight.
+// prepare encodes ev into a new inflight. An ordered event with an empty
+// key is refused here, the one place every publishing path passes.
 func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(Result, error)) (*inflight, error) {
+	if e.ordered && key == "" {
+		return nil, e.fail(partition.ErrNoKey)
+	}
 	in := e.begin(ctx, key, done)
 	b, err := e.codec.AppendFramed(*in.buf, e.id, ev)
 	if err != nil {

@@ -57,11 +57,7 @@ func (pub *Publisher[T]) SchemaID() int { return pub.e.id }
 // an empty key, a schema error, [ErrClosed], a [*partition.CountChangedError],
 // a broker error, ctx's error.
 func (pub *Publisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
-	key := ev.PartitionKey()
-	if key == "" {
-		return unwritten, pub.e.fail(partition.ErrNoKey)
-	}
-	return pub.e.publish(ctx, &ev, key)
+	return pub.e.publish(ctx, &ev, ev.PartitionKey())
 }
 
 // PublishAsync hands ev to the producer and returns; done is called exactly
@@ -75,22 +71,14 @@ func (pub *Publisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
 // PublishAsync, PublishAll, Flush, Shutdown or Close; TryPublishAsync is
 // allowed). done must not be nil.
 func (pub *Publisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	key := ev.PartitionKey()
-	if key == "" {
-		return pub.e.fail(partition.ErrNoKey)
-	}
-	return pub.e.async(ctx, &ev, key, done, true)
+	return pub.e.async(ctx, &ev, ev.PartitionKey(), done, true)
 }
 
 // TryPublishAsync is [Publisher.PublishAsync] without the wait: when the
 // buffer is full it returns a [*PublishError] wrapping [ErrBufferFull] at
 // once, and done is not called.
 func (pub *Publisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	key := ev.PartitionKey()
-	if key == "" {
-		return pub.e.fail(partition.ErrNoKey)
-	}
-	return pub.e.async(ctx, &ev, key, done, false)
+	return pub.e.async(ctx, &ev, ev.PartitionKey(), done, false)
 }
 
 // PublishAll publishes evs, in order, and waits until Kafka has answered
@@ -103,9 +91,7 @@ func (pub *Publisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Re
 func (pub *Publisher[T]) PublishAll(ctx context.Context, evs ...T) ([]Result, error) {
 	keys := make([]string, len(evs))
 	for i := range evs {
-		if keys[i] = evs[i].PartitionKey(); keys[i] == "" {
-			return nil, joinIndexed(append(make([]error, i), pub.e.fail(partition.ErrNoKey)))
-		}
+		keys[i] = evs[i].PartitionKey()
 	}
 	return pub.e.all(ctx, evs, keys)
 }
