@@ -80,6 +80,9 @@ func New(opts ...Option) (*Consumer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
 	c := &Consumer{
 		cfg:            cfg,
 		handlers:       make(map[string]binding, len(cfg.handlers)),

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -142,6 +143,7 @@ func (f *fixture) consumer(group string, h Handler[Step], opts ...Option) *Consu
 	base := []Option{
 		Brokers(f.cluster.Brokers()...), Group(group), Topics(f.topic), Registry(f.reg),
 		On(f.codec, h), CommitInterval(100 * time.Millisecond),
+		WithLogger(slog.New(slog.DiscardHandler)),
 	}
 	c, err := New(append(base, opts...)...)
 	if err != nil {

@@ -68,6 +68,7 @@ type config struct {
 	drainTimeout time.Duration
 	commitEvery  time.Duration
 	logger       *slog.Logger
+	loggerSet    bool
 	handlers     []binding
 	resetToStart bool
 	tel          telemetry.Config
@@ -83,7 +84,6 @@ func defaults() config {
 		backoffMax:   10 * time.Second,
 		drainTimeout: 30 * time.Second,
 		commitEvery:  time.Second,
-		logger:       slog.New(slog.DiscardHandler),
 		resetToStart: true,
 		stuckAfter:   time.Minute,
 	}
@@ -175,8 +175,12 @@ func StartAtEnd() Option { return optionFunc(func(c *config) { c.resetToStart = 
 // WithLogger sets the logger. Every line carries the record's topic,
 // partition, offset and event type where there is one, and trace_id and
 // span_id when the record is traced. Errors returned to the caller are not
-// logged again. Default: discard.
-func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
+// logged again. Default: slog.Default() at the time [New] is called, as for
+// the producer: a stuck partition is worth a line even where nobody
+// configured logging.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) { c.logger, c.loggerSet = l, true })
+}
 
 // WithTracerProvider sets where spans go: one per record processed (kind
 // consumer, a child of the producer's span carried in the record's
@@ -240,7 +244,7 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: unknown failure policy %v", ErrInvalidConfig, c.policy)
 	case c.stuckAfter <= 0:
 		return fmt.Errorf("%w: stuck threshold %v must be positive", ErrInvalidConfig, c.stuckAfter)
-	case c.logger == nil:
+	case c.logger == nil && c.loggerSet:
 		return fmt.Errorf("%w: nil logger", ErrInvalidConfig)
 	}
 	seen := make(map[string]bool)

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -178,6 +179,7 @@ func (e *env) consumer(group string, opts ...consumer.Option) *consumer.Consumer
 	base := []consumer.Option{
 		consumer.Brokers(e.cluster.Brokers()...), consumer.Group(group), consumer.Topics(e.topic),
 		consumer.Registry(e.reg), consumer.CommitInterval(200 * time.Millisecond),
+		consumer.WithLogger(slog.New(slog.DiscardHandler)),
 	}
 	c, err := consumer.New(append(base, opts...)...)
 	if err != nil {
