@@ -2,11 +2,8 @@ package producer
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -156,32 +153,14 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 }
 
 // errorType names the class of a publish failure for the error.type
-// attribute: Kafka's error code name for a broker error, a short name for
-// ordo's and franz-go's states, the Go type otherwise. Each is of low
-// cardinality, as metric attributes must be.
+// attribute through the classifier the consumer shares, with the
+// producer's own states first.
 func errorType(err error) attribute.KeyValue {
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		return semconv.ErrorTypeKey.String(ke.Message)
-	}
-	for _, c := range errorClasses {
-		if errors.Is(err, c.err) {
-			return semconv.ErrorTypeKey.String(c.name)
-		}
-	}
-	return telemetry.ErrorType(err)
+	return telemetry.ErrorType(err, errorClasses...)
 }
 
-var errorClasses = []struct {
-	err  error
-	name string
-}{
-	{partition.ErrCountChanged, "partition_count_changed"},
-	{ErrClosed, "closed"},
-	{ErrBufferFull, "buffer_full"},
-	{context.Canceled, "canceled"},
-	{context.DeadlineExceeded, "timeout"},
-	{kgo.ErrRecordTimeout, "timeout"},
-	{kgo.ErrRecordRetries, "retries_exhausted"},
-	{kgo.ErrMaxBuffered, "buffer_full"},
+var errorClasses = []telemetry.Class{
+	{Err: partition.ErrCountChanged, Name: "partition_count_changed"},
+	{Err: ErrClosed, Name: "closed"},
+	{Err: ErrBufferFull, Name: "buffer_full"},
 }

@@ -33,6 +33,12 @@ var (
 	ErrSchemaMismatch = errors.New("schema: Go type does not match schema")
 	// ErrInvalid: the schema text does not parse, or is not a named record.
 	ErrInvalid = errors.New("schema: invalid schema")
+	// ErrUnusableSchema: a writer schema the registry has, but that this
+	// reader cannot decode with: another schema type (JSON Schema,
+	// Protobuf), or Avro that does not parse. A record written with it is
+	// poison, not a registry outage: retrying cannot help. Errors matching
+	// it also match [ErrInvalid] when the text does not parse.
+	ErrUnusableSchema = errors.New("schema: unusable writer schema")
 )
 
 // ErrIncompatible is matched by every *[IncompatibleError]: a schema change

@@ -246,8 +246,9 @@ func (r *Registry) registryLevel(ctx context.Context, subject string) Level {
 // warm no registry call is made, and concurrent first calls share one
 // request. An ID the registry does not know is an error matching
 // [ErrUnknownSchema] (dead-letter the record); a transport failure or a 5xx
-// is a *[RegistryError] that does not (retry it). A schema that is not a
-// parsable Avro schema wraps [ErrInvalid]. Cancelling ctx abandons the
+// is a *[RegistryError] that does not (retry it). A schema this reader
+// cannot use (not Avro, references, does not parse) matches
+// [ErrUnusableSchema]: the record is poison, not an outage. Cancelling ctx abandons the
 // request this call is making.
 func (r *Registry) Writer(ctx context.Context, id int) (*Writer, error) {
 	r.mu.RLock()
@@ -262,14 +263,14 @@ func (r *Registry) Writer(ctx context.Context, id int) (*Writer, error) {
 			return nil, wrap(fmt.Sprintf("fetch schema %d", id), err)
 		}
 		if s.Type != sr.TypeAvro {
-			return nil, fmt.Errorf("schema: schema %d: %w: type %s, not Avro", id, ErrInvalid, s.Type)
+			return nil, fmt.Errorf("schema: schema %d: %w: type %s, not Avro", id, ErrUnusableSchema, s.Type)
 		}
 		if len(s.References) > 0 {
-			return nil, fmt.Errorf("schema: schema %d: %w: schema references are not supported", id, ErrInvalid)
+			return nil, fmt.Errorf("schema: schema %d: %w: schema references are not supported", id, ErrUnusableSchema)
 		}
 		w, err := NewWriter(id, s.Schema)
 		if err != nil {
-			return nil, fmt.Errorf("schema: schema %d: %w", id, err)
+			return nil, fmt.Errorf("schema: schema %d: %w: %w", id, ErrUnusableSchema, err)
 		}
 		return w, nil
 	})

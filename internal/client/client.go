@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -46,12 +47,13 @@ func (c *Conn) Validate() error {
 	if len(c.brokers) == 0 {
 		return errors.New("no brokers")
 	}
+	var errs []error
 	for _, b := range c.brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			return fmt.Errorf("broker %q is not host:port", b)
+		if err := checkHostPort(b); err != nil {
+			errs = append(errs, fmt.Errorf("broker %q: %w", b, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Opts returns the franz-go options for the connection.
@@ -64,4 +66,21 @@ func (c *Conn) Opts() []kgo.Opt {
 		opts = append(opts, kgo.SASL(c.sasl...))
 	}
 	return opts
+}
+
+// checkHostPort accepts "host:port" with a non-empty host and a port from
+// 1 to 65535.
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("not host:port")
+	}
+	if host == "" {
+		return errors.New("no host")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
 }

@@ -14,6 +14,11 @@ const (
 	Producer = "ordo-producer"
 	// Seq is the per-key sequence number from that producer instance.
 	Seq = "ordo-seq"
+	// Partitions is the topic's partition count as the producer knew it
+	// when it placed the record (decimal). It makes the count an ordered
+	// stream was written under durable in the topic itself: a producer
+	// that starts later, and every consumer, can see that it changed.
+	Partitions = "ordo-partitions"
 	// Attempts is the number of handler attempts a dead-lettered record had.
 	Attempts = "ordo-attempts"
 	// Reason says why a record was dead-lettered.

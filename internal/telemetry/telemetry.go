@@ -126,9 +126,6 @@ func (c Config) LogKey(key []byte) slog.Attr {
 	return slog.String("key", string(key))
 }
 
-// ErrorType is the error.type attribute for err.
-func ErrorType(err error) attribute.KeyValue { return semconv.ErrorType(err) }
-
 // Logger wraps l's handler so that every record logged with a context that
 // carries a span gets trace_id and span_id attributes.
 func Logger(l *slog.Logger) *slog.Logger {
