@@ -8,10 +8,15 @@
 # debootstrap, maven, a JDK) with apt; start Docker (.ci/docker.sh); build
 # the offline Kafka image (.ci/kafka-image/build.sh); regenerate the Java
 # partitioner vectors and fail if they differ from the checked-in ones;
-# start a schema registry on loopback (srfake, see
-# internal/kafkatest/srserver) and export ORDO_TEST_REGISTRY; then
+# start a real schema registry on loopback (Apicurio Registry serving the
+# Confluent API, .ci/apicurio.sh) and export ORDO_TEST_REGISTRY; then
 #
 #   go test -race -tags integration -count=1 -timeout 20m ./...
+#
+# on the newest Kafka (ordo/kafka:4, Kafka 4.4.0), and the restart and
+# rebalance tests again on the older supported line (ordo/kafka:4.1, Kafka
+# 4.1.2). ORDO_TEST_REGISTRY_KIND=srfake serves franz-go's srfake instead
+# (it answers "compatible" to every check: never for CI).
 #
 # On exit it stops the registry, removes test containers left behind, and
 # stops dockerd if this script started it (ORDO_KEEP_DOCKER=1 keeps it).
@@ -62,11 +67,15 @@ remove_test_containers() {
 }
 
 REGISTRY_PID=
+APICURIO=0
 STARTED_DOCKER=0
 cleanup() {
 	if [[ -n $REGISTRY_PID ]]; then
 		kill "$REGISTRY_PID" 2>/dev/null || true
 		wait "$REGISTRY_PID" 2>/dev/null || true
+	fi
+	if ((APICURIO == 1)); then
+		bash .ci/apicurio.sh stop || true
 	fi
 	remove_test_containers
 	if ((STARTED_DOCKER == 1)) && [[ ${ORDO_KEEP_DOCKER:-0} != 1 ]]; then
@@ -85,6 +94,17 @@ cleanup() {
 trap cleanup EXIT
 
 start_registry() {
+	if [[ ${ORDO_TEST_REGISTRY_KIND:-apicurio} == srfake ]]; then
+		start_srfake
+		return
+	fi
+	APICURIO=1
+	ORDO_TEST_REGISTRY=$(bash .ci/apicurio.sh start)
+	export ORDO_TEST_REGISTRY
+	log "schema registry: Apicurio at $ORDO_TEST_REGISTRY"
+}
+
+start_srfake() {
 	local url_file=$ORDO_CACHE/registry.url
 	rm -f "$url_file"
 	go build -o "$ORDO_CACHE/bin/srserver" ./internal/kafkatest/srserver
@@ -124,10 +144,11 @@ main() {
 	docker info >/dev/null 2>&1 || STARTED_DOCKER=1
 	bash .ci/docker.sh
 	remove_test_containers
-	local t=$SECONDS image=${ORDO_KAFKA_IMAGE:-ordo/kafka:4}
+	local t=$SECONDS image=${ORDO_KAFKA_IMAGE:-ordo/kafka:4} older=${ORDO_KAFKA_OLDER_IMAGE:-ordo/kafka:4.1}
 	if [[ $image == ordo/* ]]; then
 		bash .ci/kafka-image/build.sh
-		log "Kafka image $image ready in $((SECONDS - t))s"
+		ORDO_KAFKA_IMAGE=$older ORDO_KAFKA_VERSION=4.1.2 bash .ci/kafka-image/build.sh
+		log "Kafka images $image and $older ready in $((SECONDS - t))s"
 	else
 		log "using image $image as it is (ORDO_KAFKA_IMAGE)"
 	fi
@@ -137,6 +158,12 @@ main() {
 	local rc=0
 	go test -race -tags integration -count=1 -timeout 20m ./... || rc=$?
 	log "go test exited $rc; total $((SECONDS - t0))s"
+	if [[ $image == ordo/* ]] && ((rc == 0)); then
+		log "restart and rebalance tests on the older line ($older)"
+		ORDO_KAFKA_IMAGE=$older go test -race -tags integration -count=1 -timeout 10m \
+			-run 'TestRestartAndRebalance|TestClusterNoAckedLossAcrossRestart' ./internal/e2e/ ./internal/kafkatest/ || rc=$?
+		log "older line exited $rc; total $((SECONDS - t0))s"
+	fi
 	return "$rc"
 }
 

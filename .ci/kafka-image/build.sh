@@ -10,13 +10,15 @@
 # packed with `docker import`. Every step is cached under $ORDO_CACHE
 # (default ~/.cache/ordo), and the image carries a label with the hash of
 # its inputs: when an image with the same inputs exists, the script exits at
-# once. ORDO_KAFKA_IMAGE overrides the image name; ORDO_REBUILD=1 forces a
-# rebuild. Needs root (debootstrap), docker, mvn.
+# once. ORDO_KAFKA_VERSION picks the Kafka release (default: pom.xml's,
+# the newest on Maven Central); ORDO_KAFKA_IMAGE overrides the image name;
+# ORDO_REBUILD=1 forces a rebuild. Needs root (debootstrap), docker, mvn.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 IMAGE=${ORDO_KAFKA_IMAGE:-ordo/kafka:4}
 CACHE=${ORDO_CACHE:-$HOME/.cache/ordo}
+VERSION=${ORDO_KAFKA_VERSION:-}
 SUITE=bookworm
 JRE=openjdk-17-jre-headless
 
@@ -27,9 +29,14 @@ die() {
 }
 
 inputs_hash() {
-	cat "$HERE/pom.xml" "$HERE/start.sh" "$HERE/log4j2.properties" "$HERE/build.sh" |
-		sha256sum | cut -c1-16
+	{
+		cat "$HERE/pom.xml" "$HERE/start.sh" "$HERE/log4j2.properties" "$HERE/build.sh"
+		echo "$VERSION"
+	} | sha256sum | cut -c1-16
 }
+
+# mvn_version passes ORDO_KAFKA_VERSION to Maven, if set.
+mvn_version() { [[ -z $VERSION ]] || echo "-Dkafka.version=$VERSION"; }
 
 # debian_mirror prints the first Debian archive URI of apt's own sources
 # (deb822 .sources files or one-line .list files), skipping the security
@@ -81,7 +88,7 @@ make_rootfs() {
 
 fetch_jars() {
 	local dir
-	dir=$CACHE/kafka-jars-$(sha256sum "$HERE/pom.xml" | cut -c1-16)
+	dir=$CACHE/kafka-jars-$( (cat "$HERE/pom.xml" && echo "$VERSION") | sha256sum | cut -c1-16)
 	if [[ -f $dir/.ordo-complete ]]; then
 		log "reusing Kafka jars $dir"
 		echo "$dir"
@@ -89,7 +96,8 @@ fetch_jars() {
 	fi
 	log "resolving Kafka jars with mvn"
 	rm -rf "$dir"
-	mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies \
+	# shellcheck disable=SC2046
+	mvn -q -B -f "$HERE/pom.xml" $(mvn_version) dependency:copy-dependencies \
 		-DoutputDirectory="$dir" >"$CACHE/mvn.log" 2>&1 || {
 		cat "$CACHE/mvn.log" >&2
 		die "mvn dependency:copy-dependencies failed"

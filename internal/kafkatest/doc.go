@@ -21,7 +21,7 @@
 // The image comes from the environment variable ORDO_KAFKA_IMAGE, by default
 // ordo/kafka:4, the image .ci/kafka-image/build.sh builds offline. Brokers are
 // configured only through the KAFKA_* environment contract of the official
-// image, so on a machine that can pull, ORDO_KAFKA_IMAGE=apache/kafka:4.1.2
+// image, so on a machine that can pull, ORDO_KAFKA_IMAGE=apache/kafka:4.4.0
 // runs the same tests.
 //
 // Docker must answer: a test that asks for a broker fails (it does not skip)
