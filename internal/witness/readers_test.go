@@ -234,4 +234,3 @@ func cut(t *testing.T, b []byte, sep byte) (string, []byte) {
 	}
 	return string(b[:i]), b[i+1:]
 }
-
