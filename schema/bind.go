@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hamba/avro/v2"
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // The binder walks a Go type against a schema before any value crosses the

@@ -7,8 +7,9 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/hamba/avro/v2"
 	"github.com/modern-go/reflect2"
+
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // ErrInvalidValue is wrapped by encoding errors: a value the bound type
@@ -64,7 +65,7 @@ func NewCodec[T any](avsc string) (*Codec[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema: codec for %s: %w", t, err)
 	}
-	if berr := bind(t, p.sch); berr != nil {
+	if berr := bind(t, p.fs); berr != nil {
 		return nil, berr
 	}
 	b, err := newBinding(p, reflect2.TypeOf((*T)(nil)))
