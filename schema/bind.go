@@ -144,8 +144,12 @@ func (b *binder) union(t reflect.Type, s *avro.UnionSchema, path string) *BindEr
 	switch t.Kind() {
 	case reflect.Pointer:
 		return b.walk(t.Elem(), other, path)
-	case reflect.Slice, reflect.Map:
+	case reflect.Slice:
 		return b.walk(t, other, path)
+	case reflect.Map:
+		// hamba encodes a nil map as null but cannot decode a union into
+		// a map: every encode and decode would fail.
+		return b.mismatch(t, s, path, fmt.Sprintf("a nullable map needs a pointer (*%s)", t))
 	}
 	return b.mismatch(t, s, path, fmt.Sprintf("a nullable union needs a pointer (*%s)", t))
 }
