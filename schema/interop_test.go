@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -408,4 +409,34 @@ func TestLocalTimestampWallClock(t *testing.T) {
 			t.Errorf("local %s read back as %s, want %s", in, got.Local, want)
 		}
 	}
+}
+
+// TestFixedUint64Concurrent protects a uint64 bound to fixed(8) under
+// concurrent use: hamba's codec kept its 8-byte buffer in the codec itself,
+// shared by every goroutine (a data race that -race reports, and bytes
+// from another goroutine's value on the wire).
+func TestFixedUint64Concurrent(t *testing.T) {
+	type u struct {
+		N uint64 `avro:"n"`
+	}
+	c := mustCodec[u](t, `{"type":"record","name":"U","fields":[{"name":"n","type":{"type":"fixed","name":"U8","size":8}}]}`)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				want := uint64(g)<<32 | uint64(i)
+				body, err := c.AppendEncode(nil, &u{N: want})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var got u
+				if err := c.Decode(body, &got); err != nil || got.N != want {
+					t.Errorf("got %d, %v; want %d", got.N, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -98,16 +98,18 @@ func createEncoderOfFixed(fixed *FixedSchema, typ reflect2.Type) ValEncoder {
 
 type fixedUint64Codec [8]byte
 
+// ordo fork: the buffer is on the stack; upstream used the codec's own
+// array, shared by every goroutine encoding or decoding with it (a race).
 func (c *fixedUint64Codec) Decode(ptr unsafe.Pointer, r *Reader) {
-	buffer := c[:]
-	r.Read(buffer)
-	*(*uint64)(ptr) = binary.BigEndian.Uint64(buffer)
+	var buffer [8]byte
+	r.Read(buffer[:])
+	*(*uint64)(ptr) = binary.BigEndian.Uint64(buffer[:])
 }
 
 func (c *fixedUint64Codec) Encode(ptr unsafe.Pointer, w *Writer) {
-	buffer := c[:]
-	binary.BigEndian.PutUint64(buffer, *(*uint64)(ptr))
-	_, _ = w.Write(buffer)
+	var buffer [8]byte
+	binary.BigEndian.PutUint64(buffer[:], *(*uint64)(ptr))
+	_, _ = w.Write(buffer[:])
 }
 
 type fixedCodec struct {
