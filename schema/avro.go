@@ -170,7 +170,13 @@ func (b *binding) decoderFor(r, w parsed) (dec favro.ValDecoder, err error) {
 	return b.api.DecoderOf(res, b.typ), nil
 }
 
-var writerPool = sync.Pool{New: func() any { return favro.NewWriter(nil, 512) }}
+// writerAPI writes arrays and maps as Java and fastavro write them: a
+// block count, not the negative count and byte size hamba writes by default
+// (which the spec allows, but then equal values are other bytes in other
+// clients).
+var writerAPI = favro.Config{DisableBlockSizeHeader: true}.Freeze()
+
+var writerPool = sync.Pool{New: func() any { return favro.NewWriter(nil, 512, favro.WithWriterConfig(writerAPI)) }}
 
 // maxPooledWriter bounds the buffer a pooled writer may keep.
 const maxPooledWriter = 1 << 20

@@ -252,7 +252,7 @@ func (b *binder) fixed(t reflect.Type, s *avro.FixedSchema, path string) *BindEr
 		return nil
 	case t.Kind() == reflect.Uint64 && s.Size() == 8:
 		return nil
-	case t.Kind() == reflect.Pointer && t.Elem() == ratType && logical(s) == avro.Decimal:
+	case (t == ratType || t.Kind() == reflect.Pointer && t.Elem() == ratType) && logical(s) == avro.Decimal:
 		return nil
 	}
 	return b.mismatch(t, s, path, fmt.Sprintf("a fixed of size %d needs a Go [%d]byte", s.Size(), s.Size()))

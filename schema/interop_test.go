@@ -440,3 +440,53 @@ func TestFixedUint64Concurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestDecimalValuesDecode protects decimals held in a big.Rat value and in
+// a *big.Rat under ["null", decimal]: hamba stored a pointer over the
+// big.Rat value, so they read back as 0 (or garbage); and a nullable fixed
+// decimal, which the binder refused, binds and round-trips.
+func TestDecimalValuesDecode(t *testing.T) {
+	type decBytes struct {
+		Val      big.Rat  `avro:"val"`
+		OptBytes *big.Rat `avro:"opt_bytes"`
+	}
+	const bytesSchema = `{"type":"record","name":"Dec","fields":[
+		{"name":"val","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}},
+		{"name":"opt_bytes","type":["null",{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}]}]}`
+	type decFixed struct {
+		Val      big.Rat  `avro:"val"`
+		OptFixed *big.Rat `avro:"opt_fixed"`
+	}
+	const fixedSchema = `{"type":"record","name":"Dec","fields":[
+		{"name":"val","type":{"type":"fixed","name":"D4","size":4,"logicalType":"decimal","precision":9,"scale":2}},
+		{"name":"opt_fixed","type":["null",{"type":"fixed","name":"D8","size":8,"logicalType":"decimal","precision":12,"scale":3}]}]}`
+	t.Run("bytes", func(t *testing.T) {
+		decimalRoundTrip(t, mustCodec[decBytes](t, bytesSchema), []decBytes{
+			{Val: *big.NewRat(-101, 100), OptBytes: big.NewRat(5, 100)},
+			{Val: *big.NewRat(123456789, 100)},
+		}, func(d decBytes) string { return d.Val.RatString() + " " + fmt.Sprint(d.OptBytes) })
+	})
+	t.Run("fixed", func(t *testing.T) {
+		decimalRoundTrip(t, mustCodec[decFixed](t, fixedSchema), []decFixed{
+			{Val: *big.NewRat(-101, 100), OptFixed: big.NewRat(-1, 1000)},
+			{Val: *big.NewRat(7, 1)},
+		}, func(d decFixed) string { return d.Val.RatString() + " " + fmt.Sprint(d.OptFixed) })
+	})
+}
+
+func decimalRoundTrip[T any](t *testing.T, c *Codec[T], vals []T, show func(T) string) {
+	t.Helper()
+	for _, in := range vals {
+		body, err := c.AppendEncode(nil, &in)
+		if err != nil {
+			t.Fatalf("encode %s: %v", show(in), err)
+		}
+		var got T
+		if err := c.Decode(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		if show(got) != show(in) {
+			t.Fatalf("got %s, want %s", show(got), show(in))
+		}
+	}
+}

@@ -42,6 +42,9 @@ func createDecoderOfFixed(fixed *FixedSchema, typ reflect2.Type) ValDecoder {
 			break
 		}
 		typ1 := typ.Type1()
+		if typ1.ConvertibleTo(ratType) && ls.Type() == Decimal {
+			return newFixedDecimalValCodec(fixed) // ordo fork
+		}
 		if !typ1.ConvertibleTo(durType) || ls.Type() != Duration {
 			break
 		}
@@ -86,6 +89,9 @@ func createEncoderOfFixed(fixed *FixedSchema, typ reflect2.Type) ValEncoder {
 			break
 		}
 		typ1 := typ.Type1()
+		if typ1.ConvertibleTo(ratType) && ls.Type() == Decimal {
+			return newFixedDecimalValCodec(fixed) // ordo fork
+		}
 		if typ1.ConvertibleTo(durType) && ls.Type() == Duration {
 			return &fixedDurationCodec{}
 		}
@@ -211,4 +217,27 @@ func (*fixedDurationCodec) Encode(ptr unsafe.Pointer, w *Writer) {
 	_, _ = w.Write(b)
 	binary.LittleEndian.PutUint32(b, duration.Milliseconds)
 	_, _ = w.Write(b)
+}
+
+// fixedDecimalValCodec is a fixed decimal in a big.Rat value (ordo fork).
+// Upstream had none, so a *big.Rat in ["null", fixed decimal], which the
+// union codec hands over as a big.Rat, failed every encode and decode.
+type fixedDecimalValCodec struct{ inner *fixedDecimalCodec }
+
+func newFixedDecimalValCodec(fixed *FixedSchema) *fixedDecimalValCodec {
+	dec := fixed.Logical().(*DecimalLogicalSchema)
+	return &fixedDecimalValCodec{inner: &fixedDecimalCodec{prec: dec.Precision(), scale: dec.Scale(), size: fixed.Size()}}
+}
+
+func (c *fixedDecimalValCodec) Decode(ptr unsafe.Pointer, r *Reader) {
+	var p *big.Rat
+	c.inner.Decode(unsafe.Pointer(&p), r)
+	if p != nil {
+		(*big.Rat)(ptr).Set(p)
+	}
+}
+
+func (c *fixedDecimalValCodec) Encode(ptr unsafe.Pointer, w *Writer) {
+	p := (*big.Rat)(ptr)
+	c.inner.Encode(unsafe.Pointer(&p), w)
 }

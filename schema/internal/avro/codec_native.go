@@ -583,12 +583,12 @@ type bytesDecimalCodec struct {
 	scale int
 }
 
+// ordo fork: ptr points at a big.Rat value, not at a *big.Rat; upstream
+// stored a pointer over the value's first word (a zero or garbage value
+// for a big.Rat field, and for a *big.Rat in ["null", bytes decimal]).
 func (c *bytesDecimalCodec) Decode(ptr unsafe.Pointer, r *Reader) {
 	b := r.ReadBytes()
-	if i := (&big.Int{}).SetBytes(b); len(b) > 0 && b[0]&0x80 > 0 {
-		i.Sub(i, new(big.Int).Lsh(one, uint(len(b))*8))
-	}
-	*((**big.Rat)(ptr)) = ratFromBytes(b, c.scale)
+	(*big.Rat)(ptr).Set(ratFromBytes(b, c.scale))
 }
 
 func ratFromBytes(b []byte, scale int) *big.Rat {
