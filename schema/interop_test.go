@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/big"
@@ -224,6 +225,27 @@ func TestSchemaTextIsTheUsers(t *testing.T) {
 	}
 	if string(got.B) != "\xff\x00A\xe9" || got.F != [2]byte{0xe9, 1} || got.L != 9223372036854775807 {
 		t.Fatalf("defaults read as %+v", got)
+	}
+}
+
+// TestRegisterSendsUsersText protects what other clients fetch: the text
+// Register sends to the registry is the user's schema with whitespace
+// removed, so the bytes default, the fixed default and the big long
+// default every client reads are the user's.
+func TestRegisterSendsUsersText(t *testing.T) {
+	reg, _, _ := newTestRegistry(t)
+	avsc := `{"type":"record","name":"D","fields":[
+		{"name":"b","type":"bytes","default":"\u00ff\u0000A\u00e9"},
+		{"name":"f","type":{"type":"fixed","name":"F2","size":2},"default":"\u00e9\u0001"},
+		{"name":"l","type":"long","default":9007199254740993}]}`
+	want := `{"type":"record","name":"D","fields":[{"name":"b","type":"bytes","default":"\u00ff\u0000A\u00e9"},{"name":"f","type":{"type":"fixed","name":"F2","size":2},"default":"\u00e9\u0001"},{"name":"l","type":"long","default":9007199254740993}]}`
+	ctx := context.Background()
+	if _, err := reg.Register(ctx, "d-value", avsc); err != nil {
+		t.Fatal(err)
+	}
+	texts, err := reg.Versions(ctx, "d-value")
+	if err != nil || len(texts) != 1 || texts[0] != want {
+		t.Fatalf("registered %q (%v), want %q", texts, err, want)
 	}
 }
 
