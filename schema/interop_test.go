@@ -397,6 +397,31 @@ func TestLogicalDomainRefused(t *testing.T) {
 	}
 }
 
+// TestLogicalInMapValues protects the value checks on map values, which
+// are not addressable: they must check, not panic.
+func TestLogicalInMapValues(t *testing.T) {
+	type m struct {
+		At  map[string]time.Time `avro:"at"`
+		Dec map[string]big.Rat   `avro:"dec"`
+	}
+	c := mustCodec[m](t, `{"type":"record","name":"M","fields":[
+		{"name":"at","type":{"type":"map","values":{"type":"long","logicalType":"timestamp-millis"}}},
+		{"name":"dec","type":{"type":"map","values":{"type":"bytes","logicalType":"decimal","precision":4,"scale":1}}}]}`)
+	ok := m{At: map[string]time.Time{"a": time.Unix(1, 0)}, Dec: map[string]big.Rat{"d": *big.NewRat(1, 2)}}
+	if _, err := c.AppendEncode(nil, &ok); err != nil {
+		t.Fatalf("valid value refused: %v", err)
+	}
+	bad := m{Dec: map[string]big.Rat{"d": *big.NewRat(1, 3)}}
+	var ve *ValueError
+	if _, err := c.AppendEncode(nil, &bad); !errors.As(err, &ve) || ve.Field != `Dec["d"]` {
+		t.Fatalf("AppendEncode = %v, want a *ValueError on Dec[\"d\"]", err)
+	}
+	bad = m{At: map[string]time.Time{"x": time.Date(300000000, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	if _, err := c.AppendEncode(nil, &bad); !errors.As(err, &ve) || ve.Field != `At["x"]` {
+		t.Fatalf("AppendEncode = %v, want a *ValueError on At[\"x\"]", err)
+	}
+}
+
 // TestLocalTimestampWallClock protects local-timestamp-millis, a wall
 // clock with no zone: it was written in the producer's time.Local and
 // shifted on read, an hour off on a daylight-saving day. The wall clock of

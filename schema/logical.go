@@ -229,8 +229,11 @@ func decimalCheck(t reflect.Type, d *avro.DecimalLogicalSchema) valueCheck {
 				return nil // [null, decimal] writes null; a bare one is hamba's
 			}
 			r = (*big.Rat)(v.UnsafePointer())
-		} else {
+		} else if v.CanAddr() {
 			r = (*big.Rat)(unsafe.Pointer(v.UnsafeAddr()))
+		} else { // a map value
+			c := v.Convert(ratType).Interface().(big.Rat)
+			r = &c
 		}
 		n := new(big.Int).Mul(r.Num(), scale)
 		rem := new(big.Int)
@@ -298,6 +301,9 @@ func timeOfDayCheck(t reflect.Type, unit time.Duration) valueCheck {
 }
 
 func timeOf(v reflect.Value) time.Time {
+	if !v.CanAddr() { // a map value
+		return v.Convert(timeType).Interface().(time.Time)
+	}
 	return *(*time.Time)(unsafe.Pointer(v.UnsafeAddr()))
 }
 
