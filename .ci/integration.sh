@@ -167,4 +167,19 @@ main() {
 	return "$rc"
 }
 
+# --- avro interop witnesses ---
+# internal/witness/avro_interop_test.go runs Python fastavro (installed here
+# from PyPI) and Apache Avro Java (resolved by mvn from Maven Central in
+# internal/witness/avrojava/run.sh); it fails, never skips, without them.
+install_avro_witnesses() {
+	command -v python3 >/dev/null || apt_install python3 python3-pip
+	if ! python3 -c 'import fastavro' 2>/dev/null; then
+		log "installing fastavro"
+		python3 -m pip install -q fastavro >&2 ||
+			python3 -m pip install -q --break-system-packages fastavro >&2
+	fi
+}
+install_avro_witnesses
+# --- end avro interop witnesses ---
+
 main "$@"

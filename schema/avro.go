@@ -1,10 +1,15 @@
 package schema
 
-// This file, bind.go and compat.go are the seam to hamba/avro/v2: the only
-// files that import it. hamba is archived upstream; replacing it means
-// rewriting these three files, nothing exported changes.
+// This file, bind.go, codec.go and compat.go are the seam to the Avro
+// library: the only files that import it. The codecs (encoding, decoding,
+// writer-to-reader resolution) run on ordo's fork of hamba/avro/v2 in
+// internal/avro (hamba is archived upstream; FORK.md there lists what the
+// fork fixes); the compatibility gate in compat.go still runs on upstream
+// hamba's parsed schema. Replacing the library means rewriting these files,
+// nothing exported changes.
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,14 +19,17 @@ import (
 
 	"github.com/hamba/avro/v2"
 	"github.com/modern-go/reflect2"
+
+	favro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // parsed is a schema parsed once, with the texts and identity ordo needs.
 type parsed struct {
-	sch  avro.Schema
-	name string   // full name of the top-level named type, "" if unnamed
-	text string   // normalized JSON (defaults, aliases, logical types kept)
-	fp   [32]byte // SHA-256 of the Parsing Canonical Form: the binary layout
+	sch  avro.Schema  // upstream hamba's, for the compatibility gate
+	fs   favro.Schema // the fork's, for the codecs
+	name string       // full name of the top-level named type, "" if unnamed
+	text string       // the user's JSON, whitespace removed (see compactSchema)
+	fp   [32]byte     // SHA-256 of the Parsing Canonical Form: the binary layout
 }
 
 // parse parses avsc with a fresh name cache. hamba's Parse shares a global
@@ -38,15 +46,34 @@ func parse(avsc string) (p parsed, err error) {
 	if err != nil {
 		return parsed{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	text, err := json.Marshal(sch)
+	fs, err := favro.ParseWithCache(avsc, "", &favro.SchemaCache{})
+	if err != nil {
+		return parsed{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	text, err := compactSchema(avsc)
 	if err != nil {
 		return parsed{}, fmt.Errorf("%w: normalize: %v", ErrInvalid, err)
 	}
-	p = parsed{sch: sch, text: string(text), fp: sch.Fingerprint()}
-	if n, ok := sch.(avro.NamedSchema); ok {
+	p = parsed{sch: sch, fs: fs, text: text, fp: fs.Fingerprint()}
+	if n, ok := fs.(favro.NamedSchema); ok {
 		p.name = n.FullName()
 	}
 	return p, nil
+}
+
+// compactSchema is the text ordo registers: the user's own JSON with the
+// insignificant whitespace removed, a normalisation every JSON parser
+// agrees with. It is not a re-serialisation of the parsed schema, which
+// would turn a bytes default "\u00ff" into base64, a fixed default into a
+// list of numbers and a long default above 2^53 into a float: every client
+// that fetched the schema from the registry would then read another schema.
+// A primitive given as a bare name ("string") is a JSON string too.
+func compactSchema(avsc string) (string, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(avsc)); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
 }
 
 // parseRecord parses avsc and requires a named record at the top.
@@ -82,9 +109,9 @@ type readerTier struct {
 var readerTiers = func() []*readerTier {
 	var tiers []*readerTier
 	for limit := minTier; limit <= maxTier; limit <<= 4 {
-		api := avro.Config{MaxByteSliceSize: limit, MaxSliceAllocSize: limit}.Freeze()
+		api := favro.Config{MaxByteSliceSize: limit, MaxSliceAllocSize: limit}.Freeze()
 		t := &readerTier{limit: limit}
-		t.pool.New = func() any { return avro.NewReader(nil, 0, avro.WithReaderConfig(api)) }
+		t.pool.New = func() any { return favro.NewReader(nil, 0, favro.WithReaderConfig(api)) }
 		tiers = append(tiers, t)
 	}
 	return tiers
@@ -105,10 +132,10 @@ func tierFor(n int) *readerTier {
 // only in a default would share an encoder (and write the wrong default)
 // inside one API.
 type binding struct {
-	api avro.API
+	api favro.API
 	typ reflect2.Type // *T
-	enc avro.ValEncoder
-	dec avro.ValDecoder
+	enc favro.ValEncoder
+	dec favro.ValDecoder
 }
 
 func newBinding(p parsed, ptrType reflect2.Type) (b *binding, err error) {
@@ -117,18 +144,18 @@ func newBinding(p parsed, ptrType reflect2.Type) (b *binding, err error) {
 			err = fmt.Errorf("%w: building codec: %v", ErrSchemaMismatch, r)
 		}
 	}()
-	api := avro.Config{}.Freeze()
+	api := favro.Config{}.Freeze()
 	return &binding{
 		api: api,
 		typ: ptrType,
-		enc: api.EncoderOf(p.sch, ptrType),
-		dec: api.DecoderOf(p.sch, ptrType),
+		enc: api.EncoderOf(p.fs, ptrType),
+		dec: api.DecoderOf(p.fs, ptrType),
 	}, nil
 }
 
 // decoderFor builds the decoder that reads data written with writer into the
 // bound type, resolving writer into the reader schema r.
-func (b *binding) decoderFor(r, w parsed) (dec avro.ValDecoder, err error) {
+func (b *binding) decoderFor(r, w parsed) (dec favro.ValDecoder, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("resolving writer schema: %v", p)
@@ -136,21 +163,27 @@ func (b *binding) decoderFor(r, w parsed) (dec avro.ValDecoder, err error) {
 	}()
 	// A fresh checker per resolution: hamba's checker caches verdicts by
 	// canonical fingerprint, which ignores defaults (see compat.go).
-	res, err := avro.NewSchemaCompatibility().Resolve(r.sch, w.sch)
+	res, err := favro.NewSchemaCompatibility().Resolve(r.fs, w.fs)
 	if err != nil {
 		return nil, err
 	}
 	return b.api.DecoderOf(res, b.typ), nil
 }
 
-var writerPool = sync.Pool{New: func() any { return avro.NewWriter(nil, 512) }}
+// writerAPI writes arrays and maps as Java and fastavro write them: a
+// block count, not the negative count and byte size hamba writes by default
+// (which the spec allows, but then equal values are other bytes in other
+// clients).
+var writerAPI = favro.Config{DisableBlockSizeHeader: true}.Freeze()
+
+var writerPool = sync.Pool{New: func() any { return favro.NewWriter(nil, 512, favro.WithWriterConfig(writerAPI)) }}
 
 // maxPooledWriter bounds the buffer a pooled writer may keep.
 const maxPooledWriter = 1 << 20
 
 // encode appends the Avro encoding of the value at ptr to dst.
 func (b *binding) encode(dst []byte, ptr unsafe.Pointer) (out []byte, err error) {
-	w := writerPool.Get().(*avro.Writer)
+	w := writerPool.Get().(*favro.Writer)
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("encoder panic: %v", r)
@@ -174,9 +207,9 @@ func (b *binding) encode(dst []byte, ptr unsafe.Pointer) (out []byte, err error)
 // decode decodes body with dec into the value at ptr. It reports truncation
 // (hamba's Unmarshal silently accepts a body that ends early), trailing
 // bytes, and recovers from any panic in the decoder.
-func decode(dec avro.ValDecoder, body []byte, ptr unsafe.Pointer) (err error) {
+func decode(dec favro.ValDecoder, body []byte, ptr unsafe.Pointer) (err error) {
 	tier := tierFor(len(body))
-	r := tier.pool.Get().(*avro.Reader)
+	r := tier.pool.Get().(*favro.Reader)
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, p)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hamba/avro/v2"
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // The binder walks a Go type against a schema before any value crosses the
@@ -144,8 +144,12 @@ func (b *binder) union(t reflect.Type, s *avro.UnionSchema, path string) *BindEr
 	switch t.Kind() {
 	case reflect.Pointer:
 		return b.walk(t.Elem(), other, path)
-	case reflect.Slice, reflect.Map:
+	case reflect.Slice:
 		return b.walk(t, other, path)
+	case reflect.Map:
+		// hamba encodes a nil map as null but cannot decode a union into
+		// a map: every encode and decode would fail.
+		return b.mismatch(t, s, path, fmt.Sprintf("a nullable map needs a pointer (*%s)", t))
 	}
 	return b.mismatch(t, s, path, fmt.Sprintf("a nullable union needs a pointer (*%s)", t))
 }
@@ -248,7 +252,7 @@ func (b *binder) fixed(t reflect.Type, s *avro.FixedSchema, path string) *BindEr
 		return nil
 	case t.Kind() == reflect.Uint64 && s.Size() == 8:
 		return nil
-	case t.Kind() == reflect.Pointer && t.Elem() == ratType && logical(s) == avro.Decimal:
+	case (t == ratType || t.Kind() == reflect.Pointer && t.Elem() == ratType) && logical(s) == avro.Decimal:
 		return nil
 	}
 	return b.mismatch(t, s, path, fmt.Sprintf("a fixed of size %d needs a Go [%d]byte", s.Size(), s.Size()))

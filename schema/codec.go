@@ -7,8 +7,9 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/hamba/avro/v2"
 	"github.com/modern-go/reflect2"
+
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // ErrInvalidValue is wrapped by encoding errors: a value the bound type
@@ -27,6 +28,8 @@ type Codec[T any] struct {
 	p        parsed
 	typeName string
 	b        *binding
+	goType   reflect.Type
+	check    valueCheck // logical-type domains; nil when T has none
 
 	// resolved maps a writer schema ID to its *resolution. Entries are only
 	// added; a duplicate computation under a race is harmless.
@@ -49,7 +52,15 @@ type resolution struct {
 // [N]byte and fixed(N), []byte and bytes, time.Time with the date and
 // timestamp logical types, time.Duration with time-millis/time-micros,
 // *big.Rat with decimal, and the integer and floating-point types that hold
-// their Avro type both ways.
+// their Avro type both ways. A nullable map needs a *map.
+//
+// Times: a date is the UTC calendar day of the time.Time (floor of its
+// Unix seconds / 86400) and decodes to midnight UTC. A timestamp-millis or
+// -micros is the instant. A local-timestamp-millis or -micros is a wall
+// clock with no zone, as the spec says: the year-to-nanosecond fields of
+// the time.Time in its own location are written (neither converted to UTC
+// nor to the producer's time.Local), and it decodes to that wall clock in
+// time.UTC.
 //
 // A schema that does not parse, or is not a record, is an error wrapping
 // [ErrInvalid]. A type that cannot cross the wire is a *[BindError] naming
@@ -64,33 +75,43 @@ func NewCodec[T any](avsc string) (*Codec[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema: codec for %s: %w", t, err)
 	}
-	if berr := bind(t, p.sch); berr != nil {
+	if berr := bind(t, p.fs); berr != nil {
 		return nil, berr
 	}
 	b, err := newBinding(p, reflect2.TypeOf((*T)(nil)))
 	if err != nil {
 		return nil, &BindError{Type: t.String(), Reason: err.Error(), err: ErrSchemaMismatch}
 	}
-	return &Codec[T]{p: p, typeName: t.String(), b: b}, nil
+	return &Codec[T]{p: p, typeName: t.String(), b: b, goType: t, check: planChecks(t, p.fs)}, nil
 }
 
 // Name returns the full name of the schema's record, e.g.
 // "com.example.orders.Created".
 func (c *Codec[T]) Name() string { return c.p.name }
 
-// Schema returns the schema as normalized JSON: names fully qualified,
-// whitespace removed, defaults, aliases, doc and logical types kept. This is
-// the text to register. (It is not the Parsing Canonical Form, which drops
-// defaults and so would change what the schema means to a reader.)
+// Schema returns the schema text as the user gave it to [NewCodec], with
+// the insignificant whitespace removed and nothing else changed: defaults
+// (bytes, fixed, longs above 2^53), names, aliases, doc and logical types
+// stay exactly as written, so every client in every language that fetches
+// it from the registry reads the same schema. This is the text to
+// register. (It is not the Parsing Canonical Form, which drops defaults
+// and so would change what the schema means to a reader.)
 func (c *Codec[T]) Schema() string { return c.p.text }
 
 // AppendEncode appends the Avro encoding of *v to dst and returns the
 // extended slice. With a dst of sufficient capacity it does not allocate.
 // On error dst is returned unchanged, with an error wrapping
-// [ErrInvalidValue].
+// [ErrInvalidValue]; a value outside its logical type's domain is a
+// *[ValueError] naming the field: a decimal with more fraction digits than
+// its scale (never rounded) or more digits than its precision, a uuid
+// string not in the 8-4-4-4-12 form, a time of day outside [0, 24h), a
+// date or timestamp that does not fit its int or long.
 func (c *Codec[T]) AppendEncode(dst []byte, v *T) ([]byte, error) {
 	if v == nil {
 		return dst, fmt.Errorf("schema: encode %s: %w: nil value", c.typeName, ErrInvalidValue)
+	}
+	if err := checkValue(c.check, c.goType, c.typeName, unsafe.Pointer(v)); err != nil {
+		return dst, err
 	}
 	out, err := c.b.encode(dst, unsafe.Pointer(v))
 	if err != nil {
