@@ -349,14 +349,14 @@ func (r *Registry) registryLevel(ctx context.Context, subject string) Level {
 //
 // Cancelling ctx abandons the request this call is making.
 func (r *Registry) Writer(ctx context.Context, id int) (*Writer, error) {
+	if !r.made() {
+		return nil, errNotMade
+	}
 	r.mu.RLock()
 	w, ok := r.writers[id]
 	r.mu.RUnlock()
 	if ok {
 		return w, nil
-	}
-	if !r.made() {
-		return nil, errNotMade
 	}
 	v, err := r.do(ctx, "writer\x00"+strconv.Itoa(id), func(ctx context.Context) (any, error) {
 		s, err := r.cl.SchemaByID(ctx, id)

@@ -137,29 +137,35 @@ func redactText(s string) string {
 		return s
 	}
 	return urlWithUserinfo.ReplaceAllStringFunc(s, func(u string) string {
-		if r := telemetry.RedactURL(u); r != u {
-			return r
+		if _, err := url.Parse(u); err == nil {
+			return telemetry.RedactURL(u)
 		}
 		// Not a URL the parser takes: drop the whole user part.
 		scheme, rest, _ := strings.Cut(u, "://")
-		if strings.Contains(rest[:strings.LastIndex(rest, "@")], ":") {
-			return scheme + "://xxxxx@" + rest[strings.LastIndex(rest, "@")+1:]
-		}
-		return u
+		at := strings.LastIndex(rest, "@")
+		return scheme + "://xxxxx@" + rest[at+1:]
 	})
 }
 
-// redactErr returns err, or when its text carries a password, an error
-// with the text redacted that unwraps to redacted copies of the typed
-// errors below it (franz-go's *sr.ResponseError, net/http's *url.Error),
-// so errors.As keeps working and nothing reachable holds the password.
+// redactErr returns err, or when its text or a URL field of an error in
+// its chain carries a password, an error with the text redacted that
+// unwraps to redacted copies of the typed errors in the chain (franz-go's
+// *sr.ResponseError, net/http's *url.Error), so errors.As keeps working
+// and nothing reachable holds the password.
 func redactErr(err error) error {
-	if err == nil || redactText(err.Error()) == err.Error() {
+	if err == nil {
+		return nil
+	}
+	msg, inner := redactText(err.Error()), redactedInner(err)
+	if msg == err.Error() && inner == err {
 		return err
 	}
-	return &redactedError{msg: redactText(err.Error()), err: redactedInner(err)}
+	return &redactedError{msg: msg, err: inner}
 }
 
+// redactedInner returns the first error in err's chain that is safe to
+// expose: err itself if its text is clean and it holds no typed error, else
+// a redacted copy of the first typed one, else the first clean error below.
 func redactedInner(err error) error {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		switch t := e.(type) {
@@ -170,7 +176,9 @@ func redactedInner(err error) error {
 		case *url.Error:
 			return &url.Error{Op: t.Op, URL: redactText(t.URL), Err: redactErr(t.Err)}
 		}
-		if redactText(e.Error()) == e.Error() {
+		var resp *sr.ResponseError
+		var ue *url.Error
+		if redactText(e.Error()) == e.Error() && !errors.As(e, &resp) && !errors.As(e, &ue) {
 			return e
 		}
 	}
