@@ -68,17 +68,32 @@ func (l Level) forward() bool {
 // not parse is an error wrapping [ErrInvalid]. Check is pure and safe for
 // concurrent use.
 //
-// Check applies the Avro specification's resolution rules through hamba's
-// checker, with two corrections, both tested in compat_test.go:
+// Check applies the Avro specification's resolution rules (type
+// promotions, defaults for missing fields, field and name aliases, enum
+// defaults, union branches) with ordo's own checker, not hamba's. It
+// returns for every pair of schemas, recursive ones included (a record
+// reached again through a field, an array, a map, a union, or another
+// record): see the checker in compat.go. Where it departs from a literal
+// reading of the specification, on purpose:
 //
-//   - hamba caches verdicts by the schemas' canonical fingerprints, which
-//     leave out defaults and aliases, so a reused checker can return a
-//     verdict computed for a different schema; Check uses a fresh checker
-//     for every comparison.
-//   - hamba (like Java's Avro) matches record names by their unqualified
-//     name. Check requires the top-level full names to match (or the
-//     reader to alias the writer's full name): ordo dispatches records by
-//     full name, and a subject holds one record type.
+//   - Record names: nested named types match by unqualified name or a
+//     reader alias of the writer's full name, as in Java's Avro. The
+//     top-level full names must match (or the reader alias the writer's
+//     full name): ordo dispatches records by full name, and a subject holds
+//     one record type.
+//   - A writer union read by a narrower reader (a union lacking one of the
+//     writer's branches, or a non-union type): the specification fails only
+//     the records written with the branch that has no match; Check refuses
+//     the change as a whole, as the registry's own BACKWARD and FORWARD
+//     checks do, and says so in the reason. A gate that let the change
+//     through would let the registry refuse it anyway, or leave the
+//     consumers failing record by record once the new branch is used.
+//     [Codec.DecodeFrom] applies the same verdict to a writer schema, so
+//     every record written with it fails to decode, not only those on the
+//     missing branch.
+//   - A reader union reading a non-union writer type picks any branch that
+//     can read it (Java's checker and the registry do the same), not only
+//     the first branch whose type matches.
 func Check(level Level, candidate string, existing []string) error {
 	if level < None || level > FullTransitive {
 		return fmt.Errorf("%w: compatibility level %d", ErrInvalidConfig, int(level))
@@ -137,56 +152,232 @@ func canRead(reader, writer parsed) string {
 			"(use the RecordName or TopicRecordName subject strategy to put several types on one topic)",
 			orUnnamed(reader.name, reader.sch), orUnnamed(writer.name, writer.sch))
 	}
-	if err := compatErr(reader.sch, writer.sch); err != nil {
-		if path := where(reader.sch, writer.sch, ""); path != "" {
-			return "field " + path + ": " + err.Error()
-		}
-		return err.Error()
+	if why := compatReason(reader.sch, writer.sch); why != nil {
+		return why.String()
 	}
 	return ""
 }
 
-// compatErr asks hamba, with a fresh checker, whether data written with
-// writer can be read with reader.
-func compatErr(reader, writer avro.Schema) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("compatibility checker panic: %v", r)
-		}
-	}()
-	return avro.NewSchemaCompatibility().Compatible(reader, writer)
+// unionNote ends the reason of a writer union branch the reader cannot
+// read: the decision documented on [Check].
+const unionNote = "; the change is refused as a whole, as the registry's own check refuses it, " +
+	"although only the records written with that branch would fail to decode"
+
+// reason says why a reader cannot read a writer: msg, at the field path
+// (e.g. "kids[].x", "" for the schemas themselves). noMatch marks a writer
+// type that has no counterpart in the reader at path (as opposed to a
+// counterpart that differs deeper down).
+type reason struct {
+	path, msg string
+	noMatch   bool
 }
 
-// where returns the path of the first field that makes reader unable to
-// read writer, or "" if the clash is not inside a record's field. hamba's
-// messages name types but not fields; this puts the field in the reason.
-func where(reader, writer avro.Schema, path string) string {
-	reader, writer = deref(reader), deref(writer)
-	switch r := reader.(type) {
-	case *avro.ArraySchema:
-		if w, ok := writer.(*avro.ArraySchema); ok {
-			return where(r.Items(), w.Items(), path+"[]")
+func (r *reason) String() string {
+	if r.path == "" {
+		return r.msg
+	}
+	return "field " + r.path + ": " + r.msg
+}
+
+// pairKey is a reader named type and a writer named type compared with each
+// other. hamba's parser makes every reference to a name point to the one
+// definition, so pointer identity is name identity within a schema.
+type pairKey struct{ r, w avro.NamedSchema }
+
+// checker applies the Avro specification's schema resolution rules to a
+// reader and a writer schema. Avro types recurse only through named types
+// (records, enums, fixed), so the verdict is computed per pair of named
+// types as a greatest fixed point: every pair met is assumed readable, each
+// is evaluated against the current assumptions, a refuted pair is marked
+// and the rest are evaluated again until nothing changes. Each round either
+// refutes a pair or ends, so a check takes at most (pairs + 1) rounds of
+// one pass over the pairs met: it always returns, whatever the recursion
+// (direct, through arrays, maps or unions, or mutual).
+//
+// hamba's checker is not used: it breaks recursion by caching an
+// "in progress" pair as compatible, and keeps verdicts computed under that
+// assumption after the pair is refuted, so a reader union branch tried and
+// abandoned can leave a wrong "compatible" behind (TestCheckRecursive, case
+// "reader union poisoned by an abandoned branch").
+type checker struct {
+	why   map[pairKey]*reason // nil: readable, as far as known
+	pairs []pairKey           // in the order met
+}
+
+// compatReason returns why data written with writer cannot be read with
+// reader, or nil.
+func compatReason(reader, writer avro.Schema) (why *reason) {
+	defer func() {
+		if r := recover(); r != nil {
+			why = &reason{msg: fmt.Sprintf("compatibility checker panic: %v", r)}
 		}
-	case *avro.MapSchema:
-		if w, ok := writer.(*avro.MapSchema); ok {
-			return where(r.Values(), w.Values(), path+"{}")
-		}
-	case *avro.RecordSchema:
-		w, ok := writer.(*avro.RecordSchema)
-		if !ok {
-			return path
-		}
-		for _, rf := range r.Fields() {
-			wf := writerField(w, rf)
-			switch {
-			case wf == nil && !rf.HasDefault():
-				return join(path, rf.Name())
-			case wf != nil && compatErr(rf.Type(), wf.Type()) != nil:
-				return where(rf.Type(), wf.Type(), join(path, rf.Name()))
+	}()
+	c := &checker{why: map[pairKey]*reason{}}
+	c.match(reader, writer, "") // meet the pairs reachable from the top
+	for changed := true; changed; {
+		changed = false
+		for i := 0; i < len(c.pairs); i++ { // evaluating a pair may meet more
+			p := c.pairs[i]
+			if c.why[p] != nil {
+				continue
+			}
+			if why := c.named(p.r, p.w); why != nil {
+				c.why[p] = why
+				changed = true
 			}
 		}
 	}
-	return path
+	return c.match(reader, writer, "")
+}
+
+// match checks reader against writer at path, under the current verdicts
+// of named pairs.
+func (c *checker) match(reader, writer avro.Schema, path string) *reason {
+	reader, writer = deref(reader), deref(writer)
+	if wu, ok := writer.(*avro.UnionSchema); ok {
+		// Every branch the writer may have written must be readable.
+		for _, b := range wu.Types() {
+			if why := c.match(reader, b, path); why != nil {
+				if why.noMatch && why.path == path {
+					// The reader is narrower than the writer's union.
+					return &reason{path: path, msg: fmt.Sprintf("writer's union branch %s: %s%s", typeName(b), why.msg, unionNote)}
+				}
+				return why
+			}
+		}
+		return nil
+	}
+	if ru, ok := reader.(*avro.UnionSchema); ok {
+		// The writer's type must be readable as one of the reader's
+		// branches. If none can, the reason is the first branch of the
+		// writer's kind (and name), else the union's.
+		var first *reason
+		for _, b := range ru.Types() {
+			why := c.match(b, writer, path)
+			if why == nil {
+				return nil
+			}
+			if first == nil && !why.noMatch {
+				first = why
+			}
+		}
+		if first != nil {
+			return first
+		}
+		return &reason{path: path, noMatch: true, msg: fmt.Sprintf("reader union %s lacking writer schema %s", typeName(reader), typeName(writer))}
+	}
+	if reader.Type() != writer.Type() {
+		if promotable(writer.Type(), reader.Type()) {
+			return nil
+		}
+		return &reason{path: path, noMatch: true, msg: fmt.Sprintf("reader schema %s not compatible with writer schema %s", typeName(reader), typeName(writer))}
+	}
+	switch r := reader.(type) {
+	case *avro.ArraySchema:
+		return c.match(r.Items(), writer.(*avro.ArraySchema).Items(), path+"[]")
+	case *avro.MapSchema:
+		return c.match(r.Values(), writer.(*avro.MapSchema).Values(), path+"{}")
+	case avro.NamedSchema:
+		return c.pair(r, writer.(avro.NamedSchema), path)
+	}
+	return nil // the same primitive type; logical types do not change the encoding
+}
+
+// pair returns the current verdict on a pair of named types, meeting it
+// (assumed readable) the first time.
+func (c *checker) pair(r, w avro.NamedSchema, path string) *reason {
+	k := pairKey{r, w}
+	why, met := c.why[k]
+	if !met {
+		c.why[k] = nil
+		c.pairs = append(c.pairs, k)
+	}
+	if why == nil {
+		return nil
+	}
+	return &reason{path: joinPath(path, why.path), msg: why.msg, noMatch: why.noMatch && why.path == ""}
+}
+
+// named evaluates a pair of named types of the same kind.
+func (c *checker) named(r, w avro.NamedSchema) *reason {
+	// Nested names match unqualified, as in Java's Avro and hamba; the
+	// top-level full name is checked by canRead.
+	if r.Name() != w.Name() && !slices.Contains(r.Aliases(), w.FullName()) {
+		return &reason{noMatch: true, msg: fmt.Sprintf("reader schema %s and writer schema %s names do not match", r.FullName(), w.FullName())}
+	}
+	switch rs := r.(type) {
+	case *avro.RecordSchema:
+		ws := w.(*avro.RecordSchema)
+		for _, rf := range rs.Fields() {
+			wf := writerField(ws, rf)
+			if wf == nil {
+				if rf.HasDefault() {
+					continue
+				}
+				return &reason{path: rf.Name(), msg: fmt.Sprintf("reader field %s is missing in writer schema and has no default", rf.Name())}
+			}
+			if why := c.match(rf.Type(), wf.Type(), rf.Name()); why != nil {
+				return why
+			}
+		}
+	case *avro.EnumSchema:
+		ws := w.(*avro.EnumSchema)
+		for _, sym := range ws.Symbols() {
+			if !slices.Contains(rs.Symbols(), sym) && !rs.HasDefault() {
+				return &reason{msg: fmt.Sprintf("reader %s is missing symbol %s and has no default", rs.FullName(), sym)}
+			}
+		}
+	case *avro.FixedSchema:
+		if ws := w.(*avro.FixedSchema); rs.Size() != ws.Size() {
+			return &reason{msg: fmt.Sprintf("%s reader and writer fixed sizes do not match (%d, %d)", rs.FullName(), rs.Size(), ws.Size())}
+		}
+	}
+	return nil
+}
+
+// promotable reports whether a writer's primitive type is read as the
+// reader's by the specification's promotions.
+func promotable(writer, reader avro.Type) bool {
+	switch writer {
+	case avro.Int:
+		return reader == avro.Long || reader == avro.Float || reader == avro.Double
+	case avro.Long:
+		return reader == avro.Float || reader == avro.Double
+	case avro.Float:
+		return reader == avro.Double
+	case avro.String:
+		return reader == avro.Bytes
+	case avro.Bytes:
+		return reader == avro.String
+	}
+	return false
+}
+
+// typeName names a type in a reason: a named type by its full name, a
+// union by its branches, anything else by its type.
+func typeName(s avro.Schema) string {
+	s = deref(s)
+	switch t := s.(type) {
+	case avro.NamedSchema:
+		return string(t.Type()) + " " + t.FullName()
+	case *avro.UnionSchema:
+		names := make([]string, len(t.Types()))
+		for i, b := range t.Types() {
+			names[i] = typeName(b)
+		}
+		return "[" + strings.Join(names, ", ") + "]"
+	}
+	return string(s.Type())
+}
+
+func joinPath(path, rel string) string {
+	switch {
+	case path == "":
+		return rel
+	case rel == "":
+		return path
+	}
+	return path + "." + rel
 }
 
 func deref(s avro.Schema) avro.Schema {

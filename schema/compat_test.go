@@ -187,10 +187,11 @@ func TestCheckLongLived(t *testing.T) {
 	}
 }
 
-// TestHambaSharedCheckerIsStale documents why compat.go creates a fresh
-// hamba checker per comparison: a shared one answers from a cache keyed by
-// canonical fingerprints, which leave out defaults. If this test starts
-// failing, hamba has fixed its cache and the workaround may go.
+// TestHambaSharedCheckerIsStale documents why avro.go creates a fresh
+// hamba checker per resolution (compat.go no longer uses hamba's checker):
+// a shared one answers from a cache keyed by canonical fingerprints, which
+// leave out defaults. If this test starts failing, hamba has fixed its
+// cache and the workaround may go.
 func TestHambaSharedCheckerIsStale(t *testing.T) {
 	old := avro.MustParse(f(`{"name":"a","type":"int"}`))
 	withDefault, err := avro.ParseWithCache(f(`{"name":"a","type":"int"},{"name":"b","type":"int","default":0}`), "", &avro.SchemaCache{})
@@ -210,7 +211,7 @@ func TestHambaSharedCheckerIsStale(t *testing.T) {
 	}
 	if err := shared.Compatible(noDefault, old); err != nil {
 		t.Logf("hamba's shared checker now gives the right verdict: %v", err)
-		t.Fatal("hamba no longer serves stale verdicts; the fresh-checker workaround in compat.go may be dropped")
+		t.Fatal("hamba no longer serves stale verdicts; the fresh-checker workaround in avro.go may be dropped")
 	}
 	// And ours, after the same sequence:
 	if err := Check(Backward, f(`{"name":"a","type":"int"},{"name":"b","type":"int","default":0}`), []string{f(`{"name":"a","type":"int"}`)}); err != nil {

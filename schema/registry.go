@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/sr"
 	"golang.org/x/sync/singleflight"
@@ -21,9 +23,19 @@ import (
 //
 // A Registry is safe for concurrent use. It holds no goroutines and needs no
 // closing; its HTTP client belongs to it unless passed in with [ClientOpts].
+//
+// Every call that reaches the registry (a cache miss of [Registry.Writer] or
+// [Registry.Register], every [Registry.Check] and [Registry.Versions]) is
+// bounded by the [LookupTimeout], whatever the number of requests and URLs
+// it goes through; a call that runs out of it fails with a *[RegistryError]
+// for which [IsTransient] is true.
 type Registry struct {
-	cl    *sr.Client
-	level Level
+	cl      *sr.Client
+	level   Level
+	timeout time.Duration
+	// timedOut is the cause of a context that ran out of the lookup bound,
+	// told apart from the caller's own cancellation or deadline.
+	timedOut error
 
 	flight singleflight.Group
 
@@ -40,6 +52,12 @@ type RegistryOption interface{ apply(*registryConfig) }
 type registryConfig struct {
 	clientOpts []sr.ClientOpt
 	level      Level
+	timeout    time.Duration
+	errs       []error
+}
+
+func (c *registryConfig) fail(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 }
 
 type registryOpt func(*registryConfig)
@@ -49,10 +67,33 @@ func (f registryOpt) apply(c *registryConfig) { f(c) }
 // ClientOpts passes options straight to franz-go's registry client
 // (sr.BasicAuth, sr.BearerToken, sr.DialTLSConfig, sr.HTTPClient, ...). It
 // is an escape hatch: the options are applied after the URLs given to
-// [NewRegistry], so an sr.URLs here replaces them. Default: none.
+// [NewRegistry] and ordo's HTTP client, so an sr.URLs here replaces them
+// and an sr.HTTPClient replaces the client (its own Timeout, if any, bounds
+// each HTTP request; the [LookupTimeout] still bounds each call). A nil
+// entry is a configuration error. Default: none.
 func ClientOpts(opts ...sr.ClientOpt) RegistryOption {
 	opts = slices.Clone(opts)
-	return registryOpt(func(c *registryConfig) { c.clientOpts = append(c.clientOpts, opts...) })
+	return registryOpt(func(c *registryConfig) {
+		for i, o := range opts {
+			if o == nil {
+				c.fail("ClientOpts: option %d is nil", i+1)
+				continue
+			}
+			c.clientOpts = append(c.clientOpts, o)
+		}
+	})
+}
+
+// DefaultLookupTimeout is the default [LookupTimeout].
+const DefaultLookupTimeout = 5 * time.Second
+
+// LookupTimeout bounds the registry round trip of one call: a cache miss of
+// [Registry.Writer] or [Registry.Register], a [Registry.Check] or a
+// [Registry.Versions], all its HTTP requests (and every URL they try)
+// included. The caller's ctx can only shorten it. It must be positive.
+// Default: [DefaultLookupTimeout] (5 s).
+func LookupTimeout(d time.Duration) RegistryOption {
+	return registryOpt(func(c *registryConfig) { c.timeout = d })
 }
 
 // GateLevel sets the compatibility level the local gate enforces in
@@ -64,32 +105,73 @@ func GateLevel(l Level) RegistryOption {
 }
 
 // NewRegistry returns a client of the registry at urls (tried in order). It
-// does no I/O. Each URL must be absolute http or https; a bad URL, an
-// invalid level or a client option error is an error wrapping
+// does no I/O and never panics. Each URL must be absolute http or https; it
+// may carry credentials (http://user:password@host), which no error of the
+// Registry ever shows. Every problem (no URL, a bad URL, a nil option, an
+// invalid [GateLevel] or [LookupTimeout], a nil or failing client option)
+// is reported at once in one error, an [errors.Join] of errors wrapping
 // [ErrInvalidConfig]. The urls slice is copied.
 func NewRegistry(urls []string, opts ...RegistryOption) (*Registry, error) {
+	cfg := registryConfig{level: Backward, timeout: DefaultLookupTimeout}
 	if len(urls) == 0 {
-		return nil, fmt.Errorf("%w: no registry URLs", ErrInvalidConfig)
+		cfg.fail("no registry URLs")
 	}
 	urls = slices.Clone(urls)
-	for _, u := range urls {
+	for i, u := range urls {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return nil, fmt.Errorf("%w: registry URL %q: want http(s)://host[:port]", ErrInvalidConfig, u)
+			cfg.fail("registry URL %d %q: want http(s)://host[:port]", i+1, redactText(u))
 		}
 	}
-	cfg := registryConfig{level: Backward}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			cfg.fail("RegistryOption %d is nil", i+1)
+			continue
+		}
 		o.apply(&cfg)
 	}
 	if cfg.level < None || cfg.level > FullTransitive {
-		return nil, fmt.Errorf("%w: gate level %d", ErrInvalidConfig, int(cfg.level))
+		cfg.fail("gate level %d", int(cfg.level))
 	}
-	cl, err := sr.NewClient(append([]sr.ClientOpt{sr.URLs(urls...)}, cfg.clientOpts...)...)
+	if cfg.timeout <= 0 {
+		cfg.fail("lookup timeout %v must be positive", cfg.timeout)
+	}
+	if len(cfg.errs) > 0 {
+		return nil, errors.Join(cfg.errs...)
+	}
+	cl, err := newClient(urls, cfg.clientOpts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, redactText(err.Error()))
 	}
-	return &Registry{cl: cl, level: cfg.level, ids: map[regKey]int{}, writers: map[int]*Writer{}}, nil
+	return &Registry{
+		cl: cl, level: cfg.level, timeout: cfg.timeout,
+		timedOut: fmt.Errorf("no answer within the lookup timeout of %v", cfg.timeout),
+		ids:      map[regKey]int{}, writers: map[int]*Writer{},
+	}, nil
+}
+
+// newClient builds franz-go's client. Its default HTTP client has a 5 s
+// timeout of its own per request; ordo's has none, so the one bound on a
+// call is the LookupTimeout, which also covers franz-go going through the
+// next URL after a transport failure.
+func newClient(urls []string, opts []sr.ClientOpt) (cl *sr.Client, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("registry client option panic: %v", r)
+		}
+	}()
+	return sr.NewClient(append([]sr.ClientOpt{sr.URLs(urls...), sr.HTTPClient(&http.Client{})}, opts...)...)
+}
+
+// errNotMade is returned by the methods of a Registry not made by
+// NewRegistry (nil or the zero value).
+var errNotMade = fmt.Errorf("%w: schema.Registry not made by NewRegistry", ErrInvalidConfig)
+
+func (r *Registry) made() bool { return r != nil && r.cl != nil }
+
+// bound returns ctx bounded by the lookup timeout.
+func (r *Registry) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, r.timeout, r.timedOut)
 }
 
 // Register returns the ID of avsc under subject, registering it if needed.
@@ -102,9 +184,12 @@ func NewRegistry(urls []string, opts ...RegistryOption) (*Registry, error) {
 // compatibility check before it is registered. A refusal is an
 // *[IncompatibleError] (errors.Is [ErrIncompatible]) naming the subject,
 // level and reason. A schema that does not parse wraps [ErrInvalid]; a
-// registry failure is a *[RegistryError]. Cancelling ctx abandons the
-// requests this call is making.
+// registry failure is a *[RegistryError] (see [IsTransient]). Cancelling
+// ctx abandons the requests this call is making.
 func (r *Registry) Register(ctx context.Context, subject, avsc string) (int, error) {
+	if !r.made() {
+		return 0, errNotMade
+	}
 	p, err := parse(avsc)
 	if err != nil {
 		return 0, fmt.Errorf("schema: register under %q: %w", subject, err)
@@ -116,7 +201,7 @@ func (r *Registry) Register(ctx context.Context, subject, avsc string) (int, err
 	if ok {
 		return id, nil
 	}
-	v, err := r.do(ctx, "register\x00"+subject+"\x00"+p.text, func() (any, error) {
+	v, err := r.do(ctx, "register\x00"+subject+"\x00"+p.text, func(ctx context.Context) (any, error) {
 		return r.register(ctx, subject, p)
 	})
 	if err != nil {
@@ -135,7 +220,7 @@ func (r *Registry) register(ctx context.Context, subject string, p parsed) (int,
 	if err == nil {
 		return ss.ID, nil // already registered: nothing to check
 	}
-	if err = wrap("look up schema under "+strconv.Quote(subject), err); !errors.Is(err, ErrUnknownSchema) && !errors.Is(err, ErrSubjectNotFound) {
+	if err = wrap(ctx, "look up schema under "+strconv.Quote(subject), err); !errors.Is(err, ErrUnknownSchema) && !errors.Is(err, ErrSubjectNotFound) {
 		return 0, err
 	}
 	if err := r.check(ctx, subject, p, r.level); err != nil {
@@ -143,7 +228,7 @@ func (r *Registry) register(ctx context.Context, subject string, p parsed) (int,
 	}
 	id, err := r.cl.RegisterSchema(ctx, subject, s, -1, -1)
 	if err != nil {
-		err = wrap("register under "+strconv.Quote(subject), err)
+		err = wrap(ctx, "register under "+strconv.Quote(subject), err)
 		if errors.Is(err, ErrIncompatible) {
 			return 0, &IncompatibleError{Subject: subject, Level: r.registryLevel(ctx, subject), Reason: "refused by the registry: " + err.Error()}
 		}
@@ -155,8 +240,12 @@ func (r *Registry) register(ctx context.Context, subject string, p parsed) (int,
 // Check runs the compatibility gate alone: avsc against the schemas
 // registered under subject at level, locally and with the registry's own
 // compatibility endpoint. It registers nothing. A subject with no versions
-// passes. Errors are as for [Registry.Register].
+// passes. Errors are as for [Registry.Register]; the registry round trip is
+// bounded by the [LookupTimeout].
 func (r *Registry) Check(ctx context.Context, subject, avsc string, level Level) error {
+	if !r.made() {
+		return errNotMade
+	}
 	if level < None || level > FullTransitive {
 		return fmt.Errorf("%w: compatibility level %d", ErrInvalidConfig, int(level))
 	}
@@ -164,6 +253,8 @@ func (r *Registry) Check(ctx context.Context, subject, avsc string, level Level)
 	if err != nil {
 		return fmt.Errorf("schema: check against %q: %w", subject, err)
 	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	return r.check(ctx, subject, p, level)
 }
 
@@ -181,7 +272,7 @@ func (r *Registry) check(ctx context.Context, subject string, p parsed, level Le
 	}
 	res, err := r.cl.CheckCompatibility(ctx, subject, -1, sr.Schema{Schema: p.text, Type: sr.TypeAvro})
 	if err != nil {
-		return wrap("check compatibility with "+strconv.Quote(subject), err)
+		return wrap(ctx, "check compatibility with "+strconv.Quote(subject), err)
 	}
 	if !res.Is {
 		reason := "refused by the registry"
@@ -201,12 +292,12 @@ func (r *Registry) existing(ctx context.Context, subject string, all bool) ([]pa
 	if all {
 		var err error
 		if sss, err = r.cl.Schemas(ctx, subject); err != nil {
-			return notFoundIsEmpty(wrap("list versions of "+strconv.Quote(subject), err))
+			return notFoundIsEmpty(wrap(ctx, "list versions of "+strconv.Quote(subject), err))
 		}
 	} else {
 		ss, err := r.cl.SchemaByVersion(ctx, subject, -1)
 		if err != nil {
-			return notFoundIsEmpty(wrap("latest version of "+strconv.Quote(subject), err))
+			return notFoundIsEmpty(wrap(ctx, "latest version of "+strconv.Quote(subject), err))
 		}
 		sss = []sr.SubjectSchema{ss}
 	}
@@ -244,23 +335,33 @@ func (r *Registry) registryLevel(ctx context.Context, subject string) Level {
 
 // Writer returns the writer schema registered under id. It is cached: once
 // warm no registry call is made, and concurrent first calls share one
-// request. An ID the registry does not know is an error matching
-// [ErrUnknownSchema] (dead-letter the record); a transport failure or a 5xx
-// is a *[RegistryError] that does not (retry it). A schema this reader
-// cannot use (not Avro, references, does not parse) matches
-// [ErrUnusableSchema]: the record is poison, not an outage. Cancelling ctx abandons the
-// request this call is making.
+// request, bounded by the [LookupTimeout]. Its errors, as [IsTransient]
+// classifies them:
+//
+//   - an ID the registry does not know matches [ErrUnknownSchema]: permanent
+//     (the registry is not asked to confirm it again; a caller that wants
+//     a confirmation window retries it itself);
+//   - a writer schema this reader cannot use (not Avro, references, does
+//     not parse) matches [ErrUnusableSchema]: permanent, the record is
+//     poison;
+//   - a transport failure, no answer within the [LookupTimeout], a 5xx or
+//     a 429 is a *[RegistryError] that is transient: an outage, retry it.
+//
+// Cancelling ctx abandons the request this call is making.
 func (r *Registry) Writer(ctx context.Context, id int) (*Writer, error) {
+	if !r.made() {
+		return nil, errNotMade
+	}
 	r.mu.RLock()
 	w, ok := r.writers[id]
 	r.mu.RUnlock()
 	if ok {
 		return w, nil
 	}
-	v, err := r.do(ctx, "writer\x00"+strconv.Itoa(id), func() (any, error) {
+	v, err := r.do(ctx, "writer\x00"+strconv.Itoa(id), func(ctx context.Context) (any, error) {
 		s, err := r.cl.SchemaByID(ctx, id)
 		if err != nil {
-			return nil, wrap(fmt.Sprintf("fetch schema %d", id), err)
+			return nil, wrap(ctx, fmt.Sprintf("fetch schema %d", id), err)
 		}
 		if s.Type != sr.TypeAvro {
 			return nil, fmt.Errorf("schema: schema %d: %w: type %s, not Avro", id, ErrUnusableSchema, s.Type)
@@ -285,12 +386,17 @@ func (r *Registry) Writer(ctx context.Context, id int) (*Writer, error) {
 }
 
 // Versions returns the schema texts registered under subject, oldest
-// first. It always asks the registry. A missing subject matches
-// [ErrSubjectNotFound].
+// first. It always asks the registry, within the [LookupTimeout]. A missing
+// subject matches [ErrSubjectNotFound].
 func (r *Registry) Versions(ctx context.Context, subject string) ([]string, error) {
+	if !r.made() {
+		return nil, errNotMade
+	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	sss, err := r.cl.Schemas(ctx, subject)
 	if err != nil {
-		return nil, wrap("list versions of "+strconv.Quote(subject), err)
+		return nil, wrap(ctx, "list versions of "+strconv.Quote(subject), err)
 	}
 	out := make([]string, len(sss))
 	for i, ss := range sss {
@@ -299,17 +405,37 @@ func (r *Registry) Versions(ctx context.Context, subject string) ([]string, erro
 	return out, nil
 }
 
-// do runs fn once for all concurrent callers with the same key. fn runs
-// with the first caller's ctx; if that caller gives up, the others would
-// see its cancellation, so a caller whose own ctx is alive runs the flight
-// again (at most twice) instead of returning an error that is not its own.
-func (r *Registry) do(ctx context.Context, key string, fn func() (any, error)) (any, error) {
+// do runs fn once for all concurrent callers with the same key, bounded by
+// the lookup timeout from the moment this caller arrived. fn runs with the
+// first caller's ctx. If that caller gives up (its ctx cancelled or past
+// its own deadline), the others would see an error that is not theirs, so a
+// caller whose own ctx is alive runs the flight again (at most twice). A
+// flight that ran out of the lookup timeout, or whose HTTP client timed out
+// on its own, is not run again: every caller gets the failure, so a lookup
+// against a hanging registry takes one lookup timeout, not three.
+func (r *Registry) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	for attempt := 1; ; attempt++ {
-		v, err, _ := r.flight.Do(key, fn)
-		if err != nil && ctx.Err() == nil && attempt < 3 &&
-			(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-			continue
+		v, err, _ := r.flight.Do(key, func() (any, error) {
+			v, err := fn(ctx)
+			if err != nil && ctx.Err() != nil && context.Cause(ctx) != r.timedOut {
+				return nil, &abandoned{err}
+			}
+			return v, err
+		})
+		var ab *abandoned
+		if errors.As(err, &ab) {
+			if ctx.Err() == nil && attempt < 3 {
+				continue
+			}
+			err = ab.err
 		}
 		return v, err
 	}
 }
+
+// abandoned carries the error of a flight whose caller went away.
+type abandoned struct{ err error }
+
+func (a *abandoned) Error() string { return a.err.Error() }

@@ -3,8 +3,11 @@ package schematest
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordo-go/ordo/schema"
 )
@@ -140,5 +143,51 @@ func TestNaturalOrder(t *testing.T) {
 	want := []string{"testdata/orders/v1.avsc", "testdata/orders/v2.avsc", "testdata/orders/v10.avsc"}
 	if strings.Join(files, ",") != strings.Join(want, ",") {
 		t.Fatalf("baselines = %q, want %q", files, want)
+	}
+}
+
+// TestHelpersNilInputs protects the helpers against nil inputs: a nil
+// option or a nil registry is a t.Fatalf, not a panic.
+func TestHelpersNilInputs(t *testing.T) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("helper panicked: %v", r)
+		}
+	}()
+	ft := &fakeTB{TB: t}
+	if reg := NewRegistry(ft, nil); reg != nil || len(ft.fatals) != 1 || !strings.Contains(ft.fatals[0], "nil") {
+		t.Fatalf("NewRegistry(t, nil) = %v, fatals %q", reg, ft.fatals)
+	}
+	ft = &fakeTB{TB: t}
+	AssertCompatible(ft, nil, "s", readsNewest, schema.Backward)
+	if len(ft.fatals) != 1 {
+		t.Fatalf("AssertCompatible(nil registry): fatals %q, errors %q", ft.fatals, ft.errors)
+	}
+}
+
+// TestAssertCompatibleWithFilesRecursive protects the baseline helper on
+// recursive schemas: it returns, and reports the field reached through the
+// recursion.
+func TestAssertCompatibleWithFilesRecursive(t *testing.T) {
+	dir := t.TempDir()
+	node := func(x string) string {
+		return `{"type":"record","name":"Node","fields":[{"name":"kids","type":{"type":"array","items":"Node"}},{"name":"x","type":"` + x + `"}]}`
+	}
+	if err := os.WriteFile(filepath.Join(dir, "v1.avsc"), []byte(node("int")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *fakeTB, 1)
+	go func() {
+		ft := &fakeTB{TB: t}
+		AssertCompatibleWithFiles(ft, schema.Backward, node("string"), filepath.Join(dir, "*.avsc"))
+		done <- ft
+	}()
+	select {
+	case ft := <-done:
+		if len(ft.errors) != 1 || !strings.Contains(ft.errors[0], "field x") || len(ft.fatals) != 0 {
+			t.Fatalf("errors %q, fatals %q; want one error naming field x", ft.errors, ft.fatals)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("AssertCompatibleWithFiles on a recursive schema still running after 5s")
 	}
 }
