@@ -114,7 +114,7 @@ func (p planner) record(t reflect.Type, s *avro.RecordSchema) valueCheck {
 				continue // through a nil embedded pointer: hamba reports it
 			}
 			if e := fc.check(fv); e != nil {
-				e.Field = joinPath(fc.name, e.Field)
+				e.Field = fieldPath(fc.name, e.Field)
 				return e
 			}
 		}
@@ -122,7 +122,7 @@ func (p planner) record(t reflect.Type, s *avro.RecordSchema) valueCheck {
 	}
 }
 
-func joinPath(name, below string) string {
+func fieldPath(name, below string) string {
 	switch {
 	case below == "":
 		return name
@@ -151,7 +151,7 @@ func sliceCheck(c valueCheck) valueCheck {
 	return func(v reflect.Value) *ValueError {
 		for i := range v.Len() {
 			if e := c(v.Index(i)); e != nil {
-				e.Field = joinPath("["+strconv.Itoa(i)+"]", e.Field)
+				e.Field = fieldPath("["+strconv.Itoa(i)+"]", e.Field)
 				return e
 			}
 		}
@@ -167,7 +167,7 @@ func mapCheck(c valueCheck) valueCheck {
 		it := v.MapRange()
 		for it.Next() {
 			if e := c(it.Value()); e != nil {
-				e.Field = joinPath("["+strconv.Quote(fmt.Sprint(it.Key().Interface()))+"]", e.Field)
+				e.Field = fieldPath("["+strconv.Quote(fmt.Sprint(it.Key().Interface()))+"]", e.Field)
 				return e
 			}
 		}
