@@ -2,6 +2,7 @@ package avro
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 )
 
@@ -32,7 +33,12 @@ func createSkipDecoder(schema Schema) ValDecoder {
 		return skipDecoderOfRecord(schema)
 
 	case Ref:
-		return createSkipDecoder(schema.(*RefSchema).Schema())
+		// ordo fork: a reference is how a schema recurses (a Node whose
+		// field holds Nodes). Building its skip decoder eagerly never
+		// ends, and a writer schema that recurses through a field the
+		// reader does not have crashed the process with a stack overflow.
+		// Build it when data first needs it: the data is finite.
+		return &refSkipDecoder{schema: schema.(*RefSchema).Schema()}
 
 	case Enum:
 		return &enumSkipDecoder{symbols: schema.(*EnumSchema).Symbols()}
@@ -52,6 +58,19 @@ func createSkipDecoder(schema Schema) ValDecoder {
 	default:
 		return &errorDecoder{err: fmt.Errorf("avro: schema type %s is unsupported", schema.Type())}
 	}
+}
+
+// refSkipDecoder skips a referenced named type, building its decoder on
+// first use (ordo fork).
+type refSkipDecoder struct {
+	schema Schema
+	once   sync.Once
+	dec    ValDecoder
+}
+
+func (d *refSkipDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
+	d.once.Do(func() { d.dec = createSkipDecoder(d.schema) })
+	d.dec.Decode(ptr, r)
 }
 
 type boolSkipDecoder struct{}
