@@ -19,6 +19,13 @@
 // *[DecodeError] wrapping [ErrTruncated], [ErrCorrupt] or an
 // *[IncompatibleError].
 //
+// Encoding refuses a value outside its logical type's domain with a
+// *[ValueError] naming the field (a decimal with more fraction digits than
+// its scale, which is never rounded; a uuid that is not one; a time of day
+// past 24 h; a timestamp or date out of range). What ordo writes, Apache
+// Avro Java and Python's fastavro read value by value, and the other way
+// round (the interop witnesses in the integration suite).
+//
 // # Wire format
 //
 // A framed value is [MagicByte], the schema ID as a 4-byte big-endian
@@ -32,9 +39,15 @@
 // franz-go's sr client. [Registry.Register] returns a schema's ID,
 // registering it under a subject if needed; [Registry.Writer] returns the
 // writer schema for an ID. Both are cached and single-flight: once warm
-// they make no registry call. Registry errors match [ErrSubjectNotFound],
+// they make no registry call. The text registered is the user's own schema
+// text (whitespace removed), so every client that fetches it reads the
+// same defaults. Registry errors match [ErrSubjectNotFound],
 // [ErrVersionNotFound], [ErrUnknownSchema] and [ErrInvalidSchema] through
-// [errors.Is], by the registry's error code.
+// [errors.Is], by the registry's error code. Each call is bounded by
+// [LookupTimeout] (default [DefaultLookupTimeout]); [IsTransient] tells an
+// outage worth waiting out (no answer, a timeout, 5xx, 429) from a final
+// answer (an unknown ID, a schema this reader cannot use). A password in a
+// registry URL never appears in an error.
 //
 // The subject a schema is registered under follows a [SubjectStrategy]:
 // [TopicName] ("<topic>-value", one record type per topic), [RecordName] or
@@ -55,9 +68,15 @@
 // every version instead of the latest. A subject holds one record type: a
 // different top-level record name is incompatible.
 //
+// The compatibility checker is ordo's own, and it returns for every pair of
+// schemas, recursive ones included. A writer union read by a narrower
+// reader union is refused as a whole, as the registry's own check refuses
+// it, although only the records written with the missing branch would fail.
+//
 // # Avro library
 //
-// The codecs run on github.com/hamba/avro/v2, kept behind a seam (avro.go,
-// bind.go and compat.go are the only files that import it); no hamba type
-// appears in this package's API.
+// The codecs run on a fork of github.com/hamba/avro/v2 (archived upstream)
+// kept in schema/internal/avro with its licence; FORK.md there lists each
+// change and why. The compatibility gate reads schemas with upstream hamba's
+// parser. No Avro library type appears in this package's API.
 package schema
