@@ -89,14 +89,16 @@
 //     last to its offset.
 //  3. K quarantined under S, and ordo-redrive-chain is S: handle it (the
 //     operator asked for it; it is the chain's next record in order).
-//     - If it is dead-lettered again, a new chain starts at it: K's
-//       quarantine becomes (its own offset, its own offset). The chain's
-//       later redriven records then fall under rule 2, behind it.
-//     - If it finishes and carries ordo-redrive-lift L: when last <= L
-//       every record quarantined under S has been redriven, so the
-//       quarantine is lifted (K's later records are handled); when last > L
-//       records of K were quarantined after the redrive read the chain, and
-//       K stays quarantined until they are redriven too.
+//  4. If a record handled by rule 3 is dead-lettered again, a new chain
+//     starts at it: K's quarantine becomes (its own offset, its own
+//     offset), and the chain's later redriven records fall under rule 2,
+//     behind it.
+//  5. If a record handled by rule 3 finishes and carries
+//     ordo-redrive-lift L: when last <= L every record quarantined under S
+//     has been redriven, so the quarantine is lifted and K's later records
+//     are handled; when last > L, records of K were quarantined after the
+//     redrive read the chain, and K stays quarantined until they are
+//     redriven too.
 //
 // The lift is therefore applied in order, in the partition, by the record
 // that completes the chain, and is idempotent: a duplicate redrive finds K
