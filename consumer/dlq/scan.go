@@ -2,10 +2,12 @@ package dlq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -35,6 +37,11 @@ func bounds(ctx context.Context, adm *kadm.Client, topic, group string) (map[int
 	if group != "" {
 		if committed, err = adm.FetchOffsetsForTopics(ctx, group, topic); err == nil {
 			err = committed.Error()
+		}
+		// A group that never committed is new: Kafka answers with no
+		// offsets, kfake with GROUP_ID_NOT_FOUND.
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			committed, err = nil, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("dlq: fetch offsets of group %q: %w", group, err)
