@@ -40,3 +40,7 @@ func (f Filter) Match(d *kgo.Record, info Info) bool {
 	}
 	return true
 }
+
+func (f Filter) isZero() bool {
+	return len(f.Topics) == 0 && len(f.Keys) == 0 && len(f.Reasons) == 0 && f.From.IsZero() && f.To.IsZero()
+}

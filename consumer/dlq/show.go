@@ -36,7 +36,8 @@ type Entry struct {
 
 // Show returns up to limit dead letters of topic that f selects, oldest
 // first per partition (limit <= 0: all), reading up to the end offsets at
-// the call. Values are decoded through the [Registry] option's registry;
+// the call. Records whose dead-letter headers do not parse are shown, with
+// ParseError, only when f is the zero Filter. Values are decoded through the [Registry] option's registry;
 // a value that does not decode is shown raw with the reason, never an
 // error. Cancelling ctx stops it with ctx's error.
 func (c *Client) Show(ctx context.Context, topic string, f Filter, limit int) ([]Entry, error) {
@@ -44,8 +45,8 @@ func (c *Client) Show(ctx context.Context, topic string, f Filter, limit int) ([
 	dec := &jsonDecoder{reg: c.registry, schemas: make(map[int]avro.Schema)}
 	err := c.read(ctx, topic, func(d *kgo.Record) error {
 		info, perr := Parse(d)
-		if perr == nil && !f.Match(d, info) {
-			return nil
+		if perr == nil && !f.Match(d, info) || perr != nil && !f.isZero() {
+			return nil // a record that does not parse matches only no filter
 		}
 		e := Entry{Partition: d.Partition, Offset: d.Offset, Time: d.Timestamp, Key: d.Key, Info: info, Headers: d.Headers, Raw: d.Value}
 		if perr != nil {
