@@ -277,3 +277,30 @@ func TestRedriveConfig(t *testing.T) {
 }
 
 func kadmFor(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
+
+// TestRedriveUnwritableTopic protects "never lose": when the original
+// topic cannot be written, Redrive fails, commits nothing, and a later run
+// redrives the record once the topic exists.
+func TestRedriveUnwritableTopic(t *testing.T) {
+	e := newEnv(t)
+	e.deadLetter("gone", "k", Failure{Reason: Permanent})
+	cfg := RedriveConfig{Topic: dlt, Group: "ops"}
+	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
+	defer cancel()
+	if _, err := e.dlq.Redrive(ctx, cfg); err == nil {
+		t.Fatal("redrive to a missing topic reported success")
+	}
+	if err := e.cluster.Kafka().CreateTopic("gone", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.dlq.Redrive(e.ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Redriven != 1 {
+		t.Fatalf("after the topic exists: %+v, want the record redriven", rep)
+	}
+	if r := e.read("gone", 0, 1)[0]; string(r.Key) != "k" {
+		t.Fatalf("got key %q", r.Key)
+	}
+}
