@@ -164,10 +164,13 @@ func (w *rewriter) write(ctx context.Context, batch []*kgo.Record) error {
 	if failed != nil {
 		return failed // nothing of this batch is committed: it is redriven again
 	}
-	resp, err := w.adm.CommitOffsets(ctx, w.cfg.Group, commits)
-	if err == nil {
-		err = resp.Error()
-	}
+	err := retry(ctx, func() error {
+		resp, err := w.adm.CommitOffsets(ctx, w.cfg.Group, commits)
+		if err == nil {
+			err = resp.Error()
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("dlq: commit progress to group %q: %w", w.cfg.Group, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -35,9 +36,13 @@ func bounds(ctx context.Context, adm *kadm.Client, topic, group string) (map[int
 	}
 	var committed kadm.OffsetResponses
 	if group != "" {
-		if committed, err = adm.FetchOffsetsForTopics(ctx, group, topic); err == nil {
-			err = committed.Error()
-		}
+		err = retry(ctx, func() error {
+			var err error
+			if committed, err = adm.FetchOffsetsForTopics(ctx, group, topic); err == nil {
+				err = committed.Error()
+			}
+			return err
+		})
 		// A group that never committed is new: Kafka answers with no
 		// offsets, kfake with GROUP_ID_NOT_FOUND.
 		if errors.Is(err, kerr.GroupIDNotFound) {
@@ -106,4 +111,24 @@ func scan(ctx context.Context, cl *kgo.Client, topic string, spans map[int32]spa
 		}
 	}
 	return nil
+}
+
+// retry runs fn until it succeeds, fails with an error Kafka does not call
+// retriable, or about 30 s have passed. A group's coordinator is not
+// available for a moment when the broker first creates
+// __consumer_offsets, and kadm hands such answers back rather than
+// retrying them.
+func retry(ctx context.Context, fn func() error) error {
+	const pause, tries = 250 * time.Millisecond, 120
+	for i := 0; ; i++ {
+		err := fn()
+		if err == nil || !kerr.IsRetriable(err) || i == tries-1 {
+			return err
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+	}
 }
