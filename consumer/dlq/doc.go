@@ -108,11 +108,15 @@
 //
 // # Progress and resumption
 //
-// Redrive reads through a consumer group: it commits a batch of dead
-// letters only after the records it republished for them are
-// acknowledged, so an interrupted run resumes from the last commit and a
-// finished run, repeated, republishes nothing (at worst the batch in flight
-// when it was interrupted is republished twice; the consumer sees a
+// Redrive records its progress as a consumer group's committed offsets on
+// the dead-letter topic (it commits as a group without members, through
+// the admin API, so run one redrive per group at a time). It commits a
+// batch of dead letters only after the records it republished for them
+// are acknowledged, so an interrupted run resumes from the last commit and
+// a finished run, repeated, republishes nothing (at worst the batch in
+// flight when it was interrupted is republished twice; the consumer sees a
 // duplicate, never a gap). Writes are idempotent with acks=all, in
-// dead-letter order, and paced by RedriveConfig.Rate.
+// dead-letter order, and paced by RedriveConfig.Rate (a token bucket with a
+// burst of one). If the original topic cannot be written, Redrive returns
+// the error and commits nothing for that batch.
 package dlq

@@ -52,7 +52,7 @@ type RedriveReport struct {
 	LoopGuarded int            // at the loop guard: redriven MaxRedrives times already
 	Held        int            // behind a loop-guarded record of their chain, kept for order
 	Malformed   int            // dead-letter headers did not parse; left alone
-	Lifted      int            // chains whose last republished record carries the lift
+	Lifted      int            // chains whose last record carries the lift (planned, if the run stopped early)
 	ByTopic     map[string]int // republished per original topic
 }
 
