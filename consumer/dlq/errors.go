@@ -1,0 +1,52 @@
+package dlq
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+var (
+	// ErrNotDeadLetter: the record carries no kafka_dlt-original-topic
+	// header, so it was not written by a dead-letter publisher.
+	ErrNotDeadLetter = errors.New("dlq: not a dead-letter record")
+	// ErrMalformed: a dead-letter header is present but not in its
+	// encoding (a wrong length, not a number, a negative count).
+	ErrMalformed = errors.New("dlq: malformed dead-letter header")
+	// ErrInvalidConfig: [New] or a call's configuration is incomplete or
+	// contradictory; the error says which setting.
+	ErrInvalidConfig = errors.New("dlq: invalid configuration")
+	// ErrClosed: the [Client] was closed.
+	ErrClosed = errors.New("dlq: client closed")
+)
+
+// HeaderError says which dead-letter header is malformed and how. It
+// matches [ErrMalformed].
+type HeaderError struct {
+	Header string // header name
+	Reason string // what is wrong, e.g. "4 bytes, want 8"
+}
+
+func (e *HeaderError) Error() string {
+	return fmt.Sprintf("dlq: header %s: %s", e.Header, e.Reason)
+}
+
+// Unwrap returns [ErrMalformed].
+func (e *HeaderError) Unwrap() error { return ErrMalformed }
+
+// ErrorClass is the error.type for telemetry.
+func (e *HeaderError) ErrorClass() string { return "dlq_malformed_header" }
+
+// QuarantinedError is the failure recorded for a record dead-lettered with
+// reason [Quarantined]: it did not fail itself, an earlier record of its
+// key did. [Build] uses it when the failure has no error of its own.
+type QuarantinedError struct {
+	Offset int64 // original-partition offset that started the quarantine
+}
+
+func (e *QuarantinedError) Error() string {
+	return "quarantined behind offset " + strconv.FormatInt(e.Offset, 10)
+}
+
+// ErrorClass is the error.type for telemetry.
+func (e *QuarantinedError) ErrorClass() string { return string(Quarantined) }
