@@ -23,6 +23,10 @@ var (
 	ErrInvalidConfig = errors.New("producer: invalid configuration")
 )
 
+// errNotMade is returned by the methods of a Producer or publisher that
+// was not made by its constructor (nil or the zero value).
+var errNotMade = fmt.Errorf("%w: not made by New, NewPublisher or NewUnorderedPublisher", ErrInvalidConfig)
+
 // PublishError reports an event that was not published: refused before it
 // was handed to Kafka (no key, encode error, closed producer, full buffer,
 // cancelled wait) or failed by the client afterwards (partition-count

@@ -140,7 +140,15 @@ func SASL(m sasl.Mechanism) Option {
 // exception: [MaxBufferedRecords] owns it. The default is none.
 func KgoOpts(opts ...kgo.Opt) Option {
 	opts = append([]kgo.Opt(nil), opts...)
-	return optionFunc(func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) })
+	return optionFunc(func(c *config) {
+		for i, o := range opts {
+			if o == nil {
+				c.fail("KgoOpts: option %d is nil", i)
+				continue
+			}
+			c.kgoOpts = append(c.kgoOpts, o)
+		}
+	})
 }
 
 // MaxBufferedRecords bounds the records a producer holds that Kafka has not
@@ -228,8 +236,8 @@ func InstanceID(id string) Option {
 // slog.Default() at the time [New] is called.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) {
-		if l == nil {
-			c.fail("WithLogger: nil logger")
+		if l == nil || l.Handler() == nil {
+			c.fail("WithLogger: nil logger or handler")
 			return
 		}
 		c.logger = l

@@ -141,7 +141,16 @@ func kgoOptions(cfg *config) []kgo.Opt {
 }
 
 // InstanceID returns the ID written into the ordo-producer header.
-func (p *Producer) InstanceID() string { return string(p.instance) }
+func (p *Producer) InstanceID() string {
+	if p == nil {
+		return ""
+	}
+	return string(p.instance)
+}
+
+// made reports whether p was made by [New]: a nil or zero Producer has no
+// client, and its methods return errNotMade rather than panic.
+func (p *Producer) made() bool { return p != nil && p.cl != nil }
 
 // Flush blocks until every record handed to Kafka before the call is
 // acknowledged or failed (their done callbacks have run), or ctx ends
@@ -151,6 +160,9 @@ func (p *Producer) InstanceID() string { return string(p.instance) }
 // Do not call Flush from a done callback: callbacks run one at a time and
 // Flush would wait on itself.
 func (p *Producer) Flush(ctx context.Context) error {
+	if !p.made() {
+		return errNotMade
+	}
 	if p.isClosed.Load() {
 		return ErrClosed
 	}
@@ -167,6 +179,9 @@ func (p *Producer) Flush(ctx context.Context) error {
 // call concurrently; it must not be called from a done callback. Use
 // [Producer.Shutdown] to deliver buffered records first.
 func (p *Producer) Close() {
+	if !p.made() {
+		return
+	}
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true
@@ -183,6 +198,9 @@ func (p *Producer) Close() {
 // was cut short (the records left fail with [ErrClosed]) and [ErrClosed] if
 // the producer was already closed.
 func (p *Producer) Shutdown(ctx context.Context) error {
+	if !p.made() {
+		return errNotMade
+	}
 	if p.isClosed.Load() {
 		return ErrClosed
 	}

@@ -100,8 +100,10 @@ type encoder[T any] struct {
 
 func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], ordered bool) (encoder[T], error) {
 	switch {
-	case p == nil:
-		return encoder[T]{}, fmt.Errorf("%w: nil *Producer", ErrInvalidConfig)
+	case ctx == nil:
+		return encoder[T]{}, fmt.Errorf("%w: nil context", ErrInvalidConfig)
+	case !p.made():
+		return encoder[T]{}, fmt.Errorf("%w: nil or zero *Producer (use New)", ErrInvalidConfig)
 	case codec == nil:
 		return encoder[T]{}, fmt.Errorf("%w: nil codec for topic %q", ErrInvalidConfig, topic)
 	case topic == "":
@@ -134,7 +136,14 @@ func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(R
 	return in, nil
 }
 
+// made reports whether e belongs to a publisher made by its constructor;
+// a nil or zero publisher's methods fail with errNotMade.
+func (e *encoder[T]) made() bool { return e != nil && e.p != nil }
+
 func (e *encoder[T]) async(ctx context.Context, ev *T, key string, done func(Result, error), wait bool) error {
+	if !e.made() {
+		return &PublishError{Err: errNotMade}
+	}
 	if done == nil {
 		return e.fail(errNilDone)
 	}
@@ -174,6 +183,9 @@ func (e *encoder[T]) publish(ctx context.Context, ev *T, key string) (Result, er
 // for buffer space) stops the sending: the events not sent get the same
 // error.
 func (e *encoder[T]) all(ctx context.Context, evs []T, keys []string) ([]Result, error) {
+	if !e.made() {
+		return nil, &PublishError{Err: errNotMade}
+	}
 	ins := make([]*inflight, len(evs))
 	for i := range evs {
 		key := ""

@@ -40,12 +40,31 @@ func NewPublisher[T partition.Keyed](ctx context.Context, p *Producer, topic str
 	return &Publisher[T]{e: e}, nil
 }
 
-// Topic returns the topic the publisher writes to.
-func (pub *Publisher[T]) Topic() string { return pub.e.topic }
+// Topic returns the topic the publisher writes to ("" for a nil publisher).
+func (pub *Publisher[T]) Topic() string {
+	if pub == nil {
+		return ""
+	}
+	return pub.e.topic
+}
 
 // SchemaID returns the registry ID of the schema the publisher frames
-// events with.
-func (pub *Publisher[T]) SchemaID() int { return pub.e.id }
+// events with (0 for a nil publisher).
+func (pub *Publisher[T]) SchemaID() int {
+	if pub == nil {
+		return 0
+	}
+	return pub.e.id
+}
+
+// enc returns the publisher's encoder, nil for a nil publisher (whose
+// methods then fail with an error wrapping [ErrInvalidConfig]).
+func (pub *Publisher[T]) enc() *encoder[T] {
+	if pub == nil {
+		return nil
+	}
+	return &pub.e
+}
 
 // Publish publishes ev and waits until Kafka acknowledges it. It blocks
 // while the producer's buffer is full. Cancelling ctx ends the wait: before
@@ -57,7 +76,7 @@ func (pub *Publisher[T]) SchemaID() int { return pub.e.id }
 // an empty key, a schema error, [ErrClosed], a [*partition.CountChangedError],
 // a broker error, ctx's error.
 func (pub *Publisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
-	return pub.e.publish(ctx, &ev, ev.PartitionKey())
+	return pub.enc().publish(ctx, &ev, ev.PartitionKey())
 }
 
 // PublishAsync hands ev to the producer and returns; done is called exactly
@@ -71,14 +90,14 @@ func (pub *Publisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
 // PublishAsync, PublishAll, Flush, Shutdown or Close; TryPublishAsync is
 // allowed). done must not be nil.
 func (pub *Publisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.e.async(ctx, &ev, ev.PartitionKey(), done, true)
+	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, true)
 }
 
 // TryPublishAsync is [Publisher.PublishAsync] without the wait: when the
 // buffer is full it returns a [*PublishError] wrapping [ErrBufferFull] at
 // once, and done is not called.
 func (pub *Publisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.e.async(ctx, &ev, ev.PartitionKey(), done, false)
+	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, false)
 }
 
 // PublishAll publishes evs, in order, and waits until Kafka has answered
@@ -93,7 +112,7 @@ func (pub *Publisher[T]) PublishAll(ctx context.Context, evs ...T) ([]Result, er
 	for i := range evs {
 		keys[i] = evs[i].PartitionKey()
 	}
-	return pub.e.all(ctx, evs, keys)
+	return pub.enc().all(ctx, evs, keys)
 }
 
 // UnorderedPublisher publishes events of type T to one topic with no key:
@@ -117,29 +136,48 @@ func NewUnorderedPublisher[T any](ctx context.Context, p *Producer, topic string
 	return &UnorderedPublisher[T]{e: e}, nil
 }
 
-// Topic returns the topic the publisher writes to.
-func (pub *UnorderedPublisher[T]) Topic() string { return pub.e.topic }
+// Topic returns the topic the publisher writes to ("" for a nil publisher).
+func (pub *UnorderedPublisher[T]) Topic() string {
+	if pub == nil {
+		return ""
+	}
+	return pub.e.topic
+}
 
 // SchemaID returns the registry ID of the schema the publisher frames
-// events with.
-func (pub *UnorderedPublisher[T]) SchemaID() int { return pub.e.id }
+// events with (0 for a nil publisher).
+func (pub *UnorderedPublisher[T]) SchemaID() int {
+	if pub == nil {
+		return 0
+	}
+	return pub.e.id
+}
+
+// enc returns the publisher's encoder, nil for a nil publisher (whose
+// methods then fail with an error wrapping [ErrInvalidConfig]).
+func (pub *UnorderedPublisher[T]) enc() *encoder[T] {
+	if pub == nil {
+		return nil
+	}
+	return &pub.e
+}
 
 // Publish is [Publisher.Publish] without a key.
 func (pub *UnorderedPublisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
-	return pub.e.publish(ctx, &ev, "")
+	return pub.enc().publish(ctx, &ev, "")
 }
 
 // PublishAsync is [Publisher.PublishAsync] without a key.
 func (pub *UnorderedPublisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.e.async(ctx, &ev, "", done, true)
+	return pub.enc().async(ctx, &ev, "", done, true)
 }
 
 // TryPublishAsync is [Publisher.TryPublishAsync] without a key.
 func (pub *UnorderedPublisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.e.async(ctx, &ev, "", done, false)
+	return pub.enc().async(ctx, &ev, "", done, false)
 }
 
 // PublishAll is [Publisher.PublishAll] without keys.
 func (pub *UnorderedPublisher[T]) PublishAll(ctx context.Context, evs ...T) ([]Result, error) {
-	return pub.e.all(ctx, evs, nil)
+	return pub.enc().all(ctx, evs, nil)
 }
