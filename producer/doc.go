@@ -63,6 +63,11 @@
 // blocks until space frees up or ctx ends, and
 // [Publisher.TryPublishAsync] fails fast with [ErrBufferFull].
 //
+// A ctx bounds its caller's wait and nothing else: cancelling ctx stops
+// waiting; the record may still be written. Once handed to the client an
+// event is delivered or failed on its own terms, so one caller's deadline
+// never fails another caller's event batched with it.
+//
 // # Shutting down
 //
 // [Producer.Shutdown] delivers what is buffered, then closes.

@@ -276,16 +276,27 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 	p.tel.Propagator.Inject(in.parent, telemetry.Carrier{R: &in.rec})
 	p.pending.Add(1)
 	if !in.ordered {
-		p.cl.Produce(ctx, &in.rec, promise)
+		p.cl.Produce(produceCtx, &in.rec, promise)
 		return nil
 	}
 	s := &p.stripes[maphash.Bytes(p.seed, in.seqKey())%numStripes]
 	s.Lock()
 	in.stamp(p.stamper.Next(in.seqKey()))
-	p.cl.Produce(ctx, &in.rec, promise)
+	p.cl.Produce(produceCtx, &in.rec, promise)
 	s.Unlock()
 	return nil
 }
+
+// produceCtx is the ctx every record is handed to kgo with; never the
+// caller's. kgo keeps records for a topic whose partitions are not known
+// yet in one queue and fails the whole queue when the ctx given with its
+// FIRST record ends: with the caller's ctx, one caller's 1 s deadline
+// failed a concurrent caller's record published with no deadline at all.
+// A caller's ctx bounds only that caller's wait (see encoder.publish). The
+// producer's lifetime needs no ctx of its own: kgo's Close fails every
+// record it holds. kgo never blocks on this ctx for buffer space either:
+// the producer's slots keep kgo below its own limit (kgoSlack).
+var produceCtx = context.Background()
 
 // promise is kgo's callback for every record: it ends the record's span,
 // records its metrics, reports the outcome to the record's done and

@@ -67,10 +67,15 @@ func (pub *Publisher[T]) enc() *encoder[T] {
 }
 
 // Publish publishes ev and waits until Kafka acknowledges it. It blocks
-// while the producer's buffer is full. Cancelling ctx ends the wait: before
+// while the producer's buffer is full.
+//
+// Cancelling ctx stops waiting; the record may still be written. Before
 // the event is handed to Kafka nothing is written; after, Publish returns
-// ctx's error but the event may still be written (its ordo-id lets a
-// consumer drop the duplicate if the caller publishes it again).
+// a [*PublishError] wrapping ctx's error while the client goes on
+// delivering the event (its ordo-id lets a consumer drop the duplicate if
+// the caller publishes it again). ctx bounds this caller's wait only: it
+// never fails another caller's event, and the event's own delivery is
+// bounded by [DeliveryTimeout].
 //
 // Errors are a [*PublishError] wrapping the cause: partition.ErrNoKey for
 // an empty key, a schema error, [ErrClosed], a [*partition.CountChangedError],
