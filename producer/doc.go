@@ -68,6 +68,16 @@
 // event is delivered or failed on its own terms, so one caller's deadline
 // never fails another caller's event batched with it.
 //
+// # When Kafka cannot be reached
+//
+// Every event handed to the client is delivered or failed within the
+// [DeliveryTimeout] ([DefaultDeliveryTimeout], as the Java client's
+// delivery.timeout.ms): brokers down, a wrong password or a topic without
+// leaders end in a [*PublishError] wrapping [ErrDeliveryTimeout], not an
+// endless wait. Long before that, the logger says why: franz-go's
+// warnings and errors ("unable to open connection to broker", a failed
+// SASL login) are passed to it ([ClientLogLevel] sets the level).
+//
 // # Shutting down
 //
 // [Producer.Shutdown] delivers what is buffered, then closes.
@@ -115,6 +125,6 @@
 // A publish error is a [*PublishError] naming topic and event type; its
 // cause is reachable with errors.Is and errors.As: partition.ErrNoKey, a
 // *partition.CountChangedError, schema errors, franz-go's kerr errors,
-// [ErrClosed], [ErrBufferFull], context errors. Configuration errors wrap
+// [ErrClosed], [ErrBufferFull], [ErrDeliveryTimeout], context errors. Configuration errors wrap
 // [ErrInvalidConfig].
 package producer

@@ -72,8 +72,10 @@ type stripe struct {
 
 // New returns a producer configured by opts. [Brokers] and [Registry] are
 // required. New does not contact the brokers: the client connects on first
-// use, and an unreachable cluster shows up as publish errors or, with
-// Publish and a deadline, as a context error.
+// use. An unreachable cluster or a refused login shows up within seconds
+// as a warning or error on the logger ([WithLogger]) and, once the
+// [DeliveryTimeout] has passed, as publish errors wrapping
+// [ErrDeliveryTimeout].
 //
 // Errors wrap [ErrInvalidConfig] (every configuration problem found is
 // reported, joined).
@@ -134,7 +136,9 @@ func kgoOptions(cfg *config) []kgo.Opt {
 		kgo.RecordPartitioner(newGuarded(cfg.policy, cfg.logger, cfg.tel)),
 		kgo.ProducerLinger(cfg.linger),
 		kgo.MetadataMaxAge(DefaultMetadataMaxAge),
-		kgo.WithLogger(kgoLogger{cfg.logger}),
+		kgo.RecordDeliveryTimeout(cfg.delivery),
+		kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog)),
+		kgo.WithHooks(&authWatch{log: cfg.logger}),
 	)
 	opts = append(opts, cfg.kgoOpts...)
 	return append(opts, kgo.MaxBufferedRecords(cfg.maxBuffered+kgoSlack))
@@ -318,8 +322,11 @@ func promise(r *kgo.Record, err error) {
 	}
 	if err != nil {
 		res.Partition, res.Offset = -1, -1
-		if errors.Is(err, kgo.ErrClientClosed) {
+		switch {
+		case errors.Is(err, kgo.ErrClientClosed):
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		case errors.Is(err, kgo.ErrRecordTimeout):
+			err = &timeoutError{err}
 		}
 	}
 	p.finish(in, res.EventID, true, err)

@@ -163,4 +163,5 @@ var errorClasses = []telemetry.Class{
 	{Err: partition.ErrCountChanged, Name: "partition_count_changed"},
 	{Err: ErrClosed, Name: "closed"},
 	{Err: ErrBufferFull, Name: "buffer_full"},
+	{Err: ErrDeliveryTimeout, Name: "delivery_timeout"},
 }
