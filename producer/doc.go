@@ -34,7 +34,17 @@
 // Adding partitions to a topic moves keys. The producer notices a changed
 // count at its next metadata refresh (at most [DefaultMetadataMaxAge] later)
 // and, by default, refuses keyed records for the topic with a
-// *partition.CountChangedError; see [OnPartitionCountChange].
+// *partition.CountChangedError until [Producer.AcceptPartitionCount]; see
+// [OnPartitionCountChange].
+//
+// The count is durable in the topic itself, so the guard holds across
+// restarts: every keyed record carries ordo-partitions, the decimal
+// partition count it was placed under, and [NewPublisher] reads it from
+// the topic's latest records. A producer started after partitions were
+// added finds a stamped count that differs from the topic's and refuses
+// (or warns) exactly as one that saw the change while running. Records
+// without the header (other producers, unkeyed events) are ignored.
+// Consumers read the same header to notice the change on their side.
 //
 // # Several event types on one topic
 //
@@ -49,9 +59,10 @@
 // Every record carries ordo-type (the event's full Avro name), ordo-id (a
 // UUIDv7) and ordo-producer (the [InstanceID]); keyed records also carry
 // ordo-seq, the decimal sequence of the event within its (topic, key) for
-// this producer instance, shared by all its publishers. A sequence is
-// stamped and the record handed to the client under the key's lock, so
-// sequence order is write order.
+// this producer instance, shared by all its publishers, and
+// ordo-partitions, the topic's partition count the record was placed
+// under. A sequence is stamped and the record handed to the client under
+// the key's lock, so sequence order is write order.
 //
 // # Sync, async and back-pressure
 //

@@ -35,11 +35,14 @@ type CountChangePolicy int
 
 const (
 	// Refuse fails every keyed record for the topic with a
-	// [*partition.CountChangedError] until the producer is restarted (and so
-	// adopts the new count). This is the default.
+	// [*partition.CountChangedError] until [Producer.AcceptPartitionCount]
+	// accepts the new count. Restarting the producer does not end it: the
+	// count is stamped into the topic (see [NewPublisher]). This is the
+	// default.
 	Refuse CountChangePolicy = iota
 	// Warn logs the change once (at slog.LevelWarn) and adopts the new
-	// count: records keep flowing to the keys' new partitions.
+	// count: records keep flowing to the keys' new partitions, stamped
+	// with the new count.
 	Warn
 )
 
@@ -246,9 +249,11 @@ func Subjects(s schema.SubjectStrategy) Option {
 // changes while the producer publishes keyed events to it. The default is
 // [Refuse].
 //
-// The producer notices a change only when its client refreshes the topic's
-// metadata: every [DefaultMetadataMaxAge] unless kgo.MetadataMaxAge is
-// given through [KgoOpts], or sooner after a produce error.
+// A running producer notices a change when its client refreshes the
+// topic's metadata: every [DefaultMetadataMaxAge] unless kgo.MetadataMaxAge
+// is given through [KgoOpts], or sooner after a produce error. A producer
+// started after a change notices it at [NewPublisher], from the count
+// stamped on the topic's latest records.
 func OnPartitionCountChange(p CountChangePolicy) Option {
 	return optionFunc(func(c *config) {
 		if p != Refuse && p != Warn {

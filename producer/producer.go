@@ -47,7 +47,9 @@ type Producer struct {
 	tracer   *sendTracer
 	ins      instruments
 	stamper  *partition.Stamper
-	slots    chan struct{} // one token per record not yet acknowledged
+	guard    *guarded
+	connOpts func() []kgo.Opt // how to reach the cluster, for count.go's reads
+	slots    chan struct{}    // one token per record not yet acknowledged
 	seed     maphash.Seed
 	stripes  [numStripes]stripe
 
@@ -109,7 +111,8 @@ func New(opts ...Option) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("producer: metrics: %w", err)
 	}
-	cl, err := kgo.NewClient(kgoOptions(&cfg)...)
+	guard := newGuarded(cfg.policy, cfg.logger, cfg.tel)
+	cl, err := kgo.NewClient(kgoOptions(&cfg, guard)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -123,17 +126,21 @@ func New(opts ...Option) (*Producer, error) {
 		tracer:   newSendTracer(cfg.tel.TracerProvider),
 		ins:      ins,
 		stamper:  partition.NewStamper(0),
-		slots:    make(chan struct{}, cfg.maxBuffered),
-		seed:     maphash.MakeSeed(),
-		done:     make(chan struct{}),
-		types:    make(map[string]string),
+		guard:    guard,
+		connOpts: func() []kgo.Opt {
+			return append(append(cfg.conn.Opts(), kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog))), cfg.kgoOpts...)
+		},
+		slots: make(chan struct{}, cfg.maxBuffered),
+		seed:  maphash.MakeSeed(),
+		done:  make(chan struct{}),
+		types: make(map[string]string),
 	}, nil
 }
 
-func kgoOptions(cfg *config) []kgo.Opt {
+func kgoOptions(cfg *config, guard *guarded) []kgo.Opt {
 	opts := append(cfg.conn.Opts(),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(newGuarded(cfg.policy, cfg.logger, cfg.tel)),
+		kgo.RecordPartitioner(guard),
 		kgo.ProducerLinger(cfg.linger),
 		kgo.MetadataMaxAge(DefaultMetadataMaxAge),
 		kgo.RecordDeliveryTimeout(cfg.delivery),

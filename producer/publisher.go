@@ -27,6 +27,7 @@ type core struct {
 	id      int
 	ordered bool
 	tt      *topicTel
+	count   *topicCount // the topic's stamped count; nil when unordered
 }
 
 func (c *core) fail(err error) error {
@@ -46,6 +47,7 @@ func (c *core) begin(ctx context.Context, key string, done func(Result, error)) 
 	in.buf = bufPool.Get().(*[]byte)
 	b := (*in.buf)[:0]
 	if c.ordered {
+		in.count = c.count.value()
 		b = append(b, c.topic...)
 		b = append(b, 0)
 		in.keyAt = len(b)
@@ -116,6 +118,12 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 	c := core{
 		p: p, topic: topic, typ: codec.Name(), typHdr: []byte(codec.Name()), id: id, ordered: ordered,
 		tt: newTopicTel(topic, codec.Name()),
+	}
+	if ordered {
+		if err := p.learnCount(ctx, topic); err != nil {
+			return encoder[T]{}, err
+		}
+		c.count = p.guard.count(topic)
 	}
 	return encoder[T]{core: c, codec: codec}, nil
 }

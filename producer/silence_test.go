@@ -29,7 +29,9 @@ func closedPort(t *testing.T) string {
 }
 
 // TestUnreachableBrokersAreReported protects callers from silence: with
-// no broker listening, a Publish without a deadline fails with
+// no broker listening, NewPublisher (which reads the topic's stamped
+// partition count) fails within its bound, and a Publish without a
+// deadline fails with
 // ErrDeliveryTimeout once the delivery timeout has passed (it used to
 // wait for ever), and franz-go's warning that it cannot connect reaches
 // the producer's logger within seconds.
@@ -42,13 +44,14 @@ func TestUnreachableBrokersAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	pub, err := NewPublisher(context.Background(), p, "orders", codec[Created](t, createdAvsc))
+	checkOrderedRefused(t, p)
+	pub, err := NewUnorderedPublisher(context.Background(), p, "metrics", codec[Metric](t, metricAvsc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	done := make(chan error, 1)
-	go func() { _, err := pub.Publish(context.Background(), Created{"k", 1}); done <- err }()
+	go func() { _, err := pub.Publish(context.Background(), Metric{"m", 1}); done <- err }()
 	var got error
 	select {
 	case got = <-done:
@@ -106,12 +109,13 @@ func TestWrongPasswordIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	pub, err := NewPublisher(context.Background(), p, "orders", codec[Created](t, createdAvsc))
+	checkOrderedRefused(t, p)
+	pub, err := NewUnorderedPublisher(context.Background(), p, "metrics", codec[Metric](t, metricAvsc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { _, err := pub.Publish(context.Background(), Created{"k", 1}); done <- err }()
+	go func() { _, err := pub.Publish(context.Background(), Metric{"m", 1}); done <- err }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrDeliveryTimeout) {
@@ -128,5 +132,21 @@ func TestWrongPasswordIsReported(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "wrong") {
 		t.Fatalf("the password reached the log:\n%s", logs.String())
+	}
+}
+
+// checkOrderedRefused checks that NewPublisher, which must read the
+// topic's stamped partition count, fails within its bound when the
+// cluster cannot be used, with an error that is not a configuration
+// error.
+func checkOrderedRefused(t *testing.T, p *Producer) {
+	t.Helper()
+	start := time.Now()
+	_, err := NewPublisher(context.Background(), p, "orders", codec[Created](t, createdAvsc))
+	if err == nil || errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("NewPublisher: %v, want an error reading the partition count", err)
+	}
+	if took := time.Since(start); took > countReadTimeout+2*time.Second {
+		t.Fatalf("NewPublisher took %v", took)
 	}
 }

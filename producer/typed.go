@@ -27,11 +27,21 @@ type Publisher[T partition.Keyed] struct {
 // strategy (see [Subjects]) and returns a publisher for it. Registering now
 // means a breaking schema change, or a second event type on a topic under
 // the TopicName strategy, is refused here rather than at the first
-// publish. ctx bounds the registry calls.
+// publish.
+//
+// NewPublisher also reads the partition count stamped (ordo-partitions) on
+// the latest records of up to 64 of the topic's partitions: if it differs
+// from the topic's count now, partitions were added since ordo last wrote
+// there and the producer treats it as a change seen while running (see
+// [OnPartitionCountChange]). Records without the header, from other
+// producers, are ignored; a topic that does not exist yet has nothing to
+// read. ctx bounds the registry calls and the read, which gives up after
+// 10 s and needs the cluster reachable.
 //
 // Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic),
 // [ErrClosed], schema.ErrIncompatible (the message says which subject and,
-// under TopicName, what to do) or the registry's errors.
+// under TopicName, what to do), the registry's errors, or the cluster's
+// errors from reading the stamped count.
 func NewPublisher[T partition.Keyed](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T]) (*Publisher[T], error) {
 	e, err := newEncoder(ctx, p, topic, codec, true)
 	if err != nil {
