@@ -108,20 +108,14 @@ func (p *Producer) learnCount(ctx context.Context, topic string) error {
 // producers are ignored).
 func (p *Producer) readCount(ctx context.Context, topic string) (now, stamped int, err error) {
 	adm := kadm.NewClient(p.cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+	ends, err := listOffsets(ctx, topic, adm.ListEndOffsets)
+	if errors.Is(err, errNoTopic) {
 		return 0, 0, nil
 	}
 	if err != nil {
 		return 0, 0, err
 	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	starts, err := listOffsets(ctx, topic, adm.ListStartOffsets)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -182,4 +176,32 @@ func (p *Producer) newestStamp(ctx context.Context, topic string, ends []kadm.Li
 		return 0, ctx.Err()
 	}
 	return stamped, nil
+}
+
+var errNoTopic = errors.New("no such topic")
+
+// listOffsets lists topic's offsets with list, retrying while a partition
+// answers with a retriable error (a partition just created or changing
+// leader), until ctx ends. A topic that does not exist is errNoTopic:
+// kadm reports it as partition -1 alone.
+func listOffsets(ctx context.Context, topic string,
+	list func(context.Context, ...string) (kadm.ListedOffsets, error),
+) (kadm.ListedOffsets, error) {
+	for {
+		los, err := list(ctx, topic)
+		if err == nil {
+			err = los.Error()
+		}
+		if lo, ok := los.Lookup(topic, -1); ok && len(los[topic]) == 1 && errors.Is(lo.Err, kerr.UnknownTopicOrPartition) {
+			return nil, errNoTopic
+		}
+		if err == nil || !kerr.IsRetriable(err) {
+			return los, err
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		}
+	}
 }
