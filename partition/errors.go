@@ -34,3 +34,8 @@ func (e *CountChangedError) Error() string {
 
 // Unwrap returns [ErrCountChanged].
 func (e *CountChangedError) Unwrap() error { return ErrCountChanged }
+
+// ErrorClass names the error's class for telemetry (the error.type
+// attribute): "partition_count_changed", on the producer's side and the
+// consumer's alike.
+func (e *CountChangedError) ErrorClass() string { return "partition_count_changed" }
