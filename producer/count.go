@@ -40,6 +40,7 @@ type topicCount struct {
 	mu      sync.Mutex
 	learned bool
 	dec     atomic.Pointer[[]byte] // the count on record, in decimal; nil before any
+	epoch   atomic.Uint64          // bumped by every accept: the partitioner re-checks
 }
 
 // value returns the count to stamp before placement; the partitioner

@@ -129,3 +129,25 @@ func (e *env) produceRaw(t *testing.T, topic string, part int32) {
 		t.Fatal(err)
 	}
 }
+
+// TestAcceptOtherCountRefuses protects AcceptPartitionCount's contract:
+// accepting a count the topic does not have makes keyed records refused,
+// even while they were flowing under the real count.
+func TestAcceptOtherCountRefuses(t *testing.T) {
+	e := startEnv(t, map[string]int32{"orders": 3})
+	p := e.producer(t)
+	pub := newCreatedPublisher(t, p)
+	ctx := context.Background()
+	if _, err := pub.Publish(ctx, Created{"k", 1}); err != nil {
+		t.Fatal(err)
+	}
+	p.AcceptPartitionCount("orders", 4)
+	var cc *partition.CountChangedError
+	if _, err := pub.Publish(ctx, Created{"k", 2}); !errors.As(err, &cc) || cc.Was != 4 || cc.Now != 3 {
+		t.Fatalf("after accepting 4 on a 3-partition topic: %v, want CountChangedError 4 -> 3", err)
+	}
+	p.AcceptPartitionCount("orders", 3)
+	if _, err := pub.Publish(ctx, Created{"k", 3}); err != nil {
+		t.Fatalf("after accepting 3 again: %v", err)
+	}
+}

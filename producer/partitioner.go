@@ -79,7 +79,9 @@ func (g *guarded) count(topic string) *topicCount {
 // stamps.
 func (g *guarded) accept(topic string, n int) {
 	g.guard.Accept(topic, n)
-	g.count(topic).set(n)
+	tc := g.count(topic)
+	tc.set(n)
+	tc.epoch.Add(1)
 }
 
 func (g *guarded) ForTopic(topic string) kgo.TopicPartitioner {
@@ -117,6 +119,7 @@ type guardedTopic struct {
 	tc    *topicCount
 	ok    int    // the count last passed by the guard; 0 before the first
 	okDec []byte // ok in decimal, the ordo-partitions value
+	epoch uint64 // tc.epoch when ok was passed: an accept since voids ok
 }
 
 func (t *guardedTopic) RequiresConsistency(r *kgo.Record) bool {
@@ -138,7 +141,8 @@ func (t *guardedTopic) refuse(r *kgo.Record, n int) bool {
 		return false
 	}
 	in, _ := r.Context.(*inflight)
-	if n != t.ok {
+	if epoch := t.tc.epoch.Load(); n != t.ok || epoch != t.epoch {
+		t.ok, t.epoch = 0, epoch
 		if err := t.g.check(r, n); err != nil {
 			if in != nil {
 				in.refused = err
