@@ -25,8 +25,16 @@
 //
 // Adding partitions to a topic moves keys to other partitions, and events
 // of one key written before and after the change can then be read out of
-// order. A [Guard] remembers each topic's count as first seen and reports a
-// change as a [*CountChangedError].
+// order. A [Guard] remembers each topic's count as first seen (or as
+// accepted) and reports a change as a [*CountChangedError].
+//
+// A Guard lives in one process; the count outlives it in the topic. ordo's
+// producer stamps every keyed record with the partition count it was
+// placed under (the ordo-partitions header, decimal) and, when it starts
+// publishing to a topic, seeds its Guard with the count stamped on the
+// topic's latest records ([Guard.Accept]); a count that differs from the
+// topic's is then reported by the next Check as if it had changed in
+// flight. A change stays refused, across restarts, until accepted.
 //
 // # Sequences
 //

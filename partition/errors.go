@@ -14,6 +14,10 @@ var ErrNoKey = errors.New("partition: event has an empty partition key")
 // partition count differs from the one first seen.
 var ErrCountChanged = errors.New("partition: topic partition count changed")
 
+// ErrNilGuard is returned by Check on a nil *[Guard]: it has nowhere to
+// keep counts, so it cannot vouch for any.
+var ErrNilGuard = errors.New("partition: nil *Guard")
+
 // CountChangedError reports that a topic's partition count changed while an
 // ordered stream was using it. Adding partitions moves keys to other
 // partitions, so records of one key written before and after the change may
@@ -30,3 +34,8 @@ func (e *CountChangedError) Error() string {
 
 // Unwrap returns [ErrCountChanged].
 func (e *CountChangedError) Unwrap() error { return ErrCountChanged }
+
+// ErrorClass names the error's class for telemetry (the error.type
+// attribute): "partition_count_changed", on the producer's side and the
+// consumer's alike.
+func (e *CountChangedError) ErrorClass() string { return "partition_count_changed" }

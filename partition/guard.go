@@ -8,7 +8,8 @@ import "sync"
 // key written before and after may be consumed out of order. The guard turns
 // that silent change into an error.
 //
-// The zero value is ready to use. A Guard is safe for concurrent use.
+// The zero value is ready to use. A Guard is safe for concurrent use. A nil
+// *Guard guards nothing and says so: its Check returns [ErrNilGuard].
 type Guard struct {
 	mu     sync.Mutex
 	counts map[string]int
@@ -19,6 +20,9 @@ type Guard struct {
 // record is not updated by a mismatch: the guard keeps refusing until
 // [Guard.Accept] adopts the new count.
 func (g *Guard) Check(topic string, n int) error {
+	if g == nil {
+		return ErrNilGuard
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	was, ok := g.counts[topic]
@@ -37,8 +41,11 @@ func (g *Guard) Check(topic string, n int) error {
 
 // Accept makes n the count on record for topic, after an operator has
 // decided that the change is safe (for example, once the old partitions are
-// drained).
+// drained). On a nil *Guard it does nothing.
 func (g *Guard) Accept(topic string, n int) {
+	if g == nil {
+		return
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.counts == nil {
@@ -47,8 +54,12 @@ func (g *Guard) Accept(topic string, n int) {
 	g.counts[topic] = n
 }
 
-// Count returns the partition count on record for topic.
+// Count returns the partition count on record for topic (none on a nil
+// *Guard).
 func (g *Guard) Count(topic string) (int, bool) {
+	if g == nil {
+		return 0, false
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n, ok := g.counts[topic]

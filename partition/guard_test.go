@@ -2,8 +2,11 @@ package partition
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
 // TestGuard protects the promise that a change of partition count is
@@ -55,4 +58,15 @@ func TestGuardConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestCountChangedErrorClass protects the label both sides' telemetry give
+// a count change: the error names its own class, so the shared classifier
+// says partition_count_changed however it is wrapped, without each side
+// listing the sentinel.
+func TestCountChangedErrorClass(t *testing.T) {
+	err := fmt.Errorf("publish: %w", &CountChangedError{Topic: "t", Was: 3, Now: 6})
+	if got := telemetry.ErrorClass(err); got != "partition_count_changed" {
+		t.Fatalf("ErrorClass = %q, want partition_count_changed", got)
+	}
 }

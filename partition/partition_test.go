@@ -98,3 +98,56 @@ func TestKeyOf(t *testing.T) {
 		t.Fatalf("KeyOf(empty) err = %v, want ErrNoKey", err)
 	}
 }
+
+// TestNilAndZeroValues protects the promise that nothing in the package
+// panics on a nil or zero input: a nil Guard refuses with an error, zero
+// Stampers and Checkers work with the default bound, nil ones report
+// nothing.
+func TestNilAndZeroValues(t *testing.T) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("panic: %v", r)
+		}
+	}()
+	var g *Guard
+	if err := g.Check("t", 3); err == nil {
+		t.Fatal("nil Guard: Check accepted")
+	}
+	g.Accept("t", 3)
+	if _, ok := g.Count("t"); ok {
+		t.Fatal("nil Guard: Count found a count")
+	}
+	var zs Stamper
+	if a, b := zs.Next([]byte("k")), zs.Next([]byte("k")); a != 1 || b != 2 {
+		t.Fatalf("zero Stamper: %d, %d; want 1, 2", a, b)
+	}
+	var ns *Stamper
+	if got := ns.Next([]byte("k")); got != 0 {
+		t.Fatalf("nil Stamper: %d, want 0 (no sequence)", got)
+	}
+	var zc Checker
+	if v := zc.Observe("p", []byte("k"), 1); v != First {
+		t.Fatalf("zero Checker: %v", v)
+	}
+	if v := zc.Observe("p", []byte("k"), 3); v != Gap {
+		t.Fatalf("zero Checker: %v", v)
+	}
+	if zc.Stats()["p"].Gaps != 1 {
+		t.Fatalf("zero Checker stats: %+v", zc.Stats())
+	}
+	var nc *Checker
+	if v := nc.Observe("p", []byte("k"), 1); v != First {
+		t.Fatalf("nil Checker: %v", v)
+	}
+	if len(nc.Stats()) != 0 {
+		t.Fatal("nil Checker has stats")
+	}
+	for _, n := range []int{0, -1, -1 << 40} {
+		if For(nil, n) != -1 {
+			t.Fatalf("For(nil, %d) != -1", n)
+		}
+	}
+	if NewStamper(-5).Next(nil) != 1 || NewChecker(-5).Observe("", nil, 0) != First {
+		t.Fatal("negative bounds")
+	}
+}

@@ -19,9 +19,11 @@ const DefaultMaxKeys = 1 << 16
 // A key it has forgotten starts again at 1, which a [Checker] reads as a new
 // run rather than a reordering.
 //
-// A Stamper is safe for concurrent use. Callers that need the stamp order to
-// match the publish order of a key must stamp and enqueue under one lock, or
-// from one goroutine per key.
+// The zero value is ready to use, remembering [DefaultMaxKeys] keys. A nil
+// *Stamper hands out 0, which is never a sequence. A Stamper is safe for
+// concurrent use. Callers that need the stamp order to match the publish
+// order of a key must stamp and enqueue under one lock, or from one
+// goroutine per key.
 type Stamper struct {
 	mu   sync.Mutex
 	seqs *lru.Cache[string, uint64]
@@ -38,8 +40,14 @@ func NewStamper(maxKeys int) *Stamper {
 
 // Next returns the next sequence number for key.
 func (s *Stamper) Next(key []byte) uint64 {
+	if s == nil {
+		return 0
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.seqs == nil {
+		s.seqs = lru.New[string, uint64](DefaultMaxKeys)
+	}
 	n, _ := s.seqs.Get(string(key))
 	n++
 	s.seqs.Put(string(key), n)
@@ -98,7 +106,9 @@ const maxProducers = 1024
 // revoked: another consumer may handle the records in between, and a stale
 // memory would report them as a gap.
 //
-// A Checker is safe for concurrent use.
+// The zero value is ready to use, remembering [DefaultMaxKeys] pairs. A
+// nil *Checker remembers nothing: every sequence is [First]. A Checker is
+// safe for concurrent use.
 type Checker struct {
 	mu    sync.Mutex
 	last  *lru.Cache[seqKey, uint64]
@@ -116,8 +126,14 @@ func NewChecker(maxKeys int) *Checker {
 
 // Observe records seq for producer and key and returns its verdict.
 func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
+	if c == nil {
+		return First
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.last == nil {
+		c.last, c.stats = lru.New[seqKey, uint64](DefaultMaxKeys), make(map[string]*SeqStats)
+	}
 	k := seqKey{producer, string(key)}
 	prev, seen := c.last.Get(k)
 	c.last.Put(k, seq)
@@ -150,6 +166,9 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 // Stats returns a copy of the verdict counts per producer ID, for the
 // most recent producers (at most 1024 IDs are kept).
 func (c *Checker) Stats() map[string]SeqStats {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]SeqStats, len(c.stats))

@@ -141,6 +141,7 @@ func benchRaw(b *testing.B, topic string, keys []string, headers bool) {
 		wg.Done()
 	}
 	typ, producerID := []byte(cc.Name()), []byte(uuid.NewString())
+	partitions := []byte("6") // the topic's count, as ordo stamps it
 	seqs := make(map[string]uint64)
 	b.ReportAllocs()
 	i := 0
@@ -157,6 +158,7 @@ func benchRaw(b *testing.B, topic string, keys []string, headers bool) {
 				{Key: header.Type, Value: typ},
 				{Key: header.ID, Value: []byte(uuid.Must(uuid.NewV7()).String())},
 				{Key: header.Producer, Value: producerID},
+				{Key: header.Partitions, Value: partitions},
 				{Key: header.Seq, Value: strconv.AppendUint(nil, seqs[ev.OrderID], 10)},
 			}
 		}

@@ -34,7 +34,17 @@
 // Adding partitions to a topic moves keys. The producer notices a changed
 // count at its next metadata refresh (at most [DefaultMetadataMaxAge] later)
 // and, by default, refuses keyed records for the topic with a
-// *partition.CountChangedError; see [OnPartitionCountChange].
+// *partition.CountChangedError until [Producer.AcceptPartitionCount]; see
+// [OnPartitionCountChange].
+//
+// The count is durable in the topic itself, so the guard holds across
+// restarts: every keyed record carries ordo-partitions, the decimal
+// partition count it was placed under, and [NewPublisher] reads it from
+// the topic's latest records. A producer started after partitions were
+// added finds a stamped count that differs from the topic's and refuses
+// (or warns) exactly as one that saw the change while running. Records
+// without the header (other producers, unkeyed events) are ignored.
+// Consumers read the same header to notice the change on their side.
 //
 // # Several event types on one topic
 //
@@ -49,9 +59,10 @@
 // Every record carries ordo-type (the event's full Avro name), ordo-id (a
 // UUIDv7) and ordo-producer (the [InstanceID]); keyed records also carry
 // ordo-seq, the decimal sequence of the event within its (topic, key) for
-// this producer instance, shared by all its publishers. A sequence is
-// stamped and the record handed to the client under the key's lock, so
-// sequence order is write order.
+// this producer instance, shared by all its publishers, and
+// ordo-partitions, the topic's partition count the record was placed
+// under. A sequence is stamped and the record handed to the client under
+// the key's lock, so sequence order is write order.
 //
 // # Sync, async and back-pressure
 //
@@ -62,6 +73,21 @@
 // [MaxBufferedRecords] unacknowledged records: beyond that, publishing
 // blocks until space frees up or ctx ends, and
 // [Publisher.TryPublishAsync] fails fast with [ErrBufferFull].
+//
+// A ctx bounds its caller's wait and nothing else: cancelling ctx stops
+// waiting; the record may still be written. Once handed to the client an
+// event is delivered or failed on its own terms, so one caller's deadline
+// never fails another caller's event batched with it.
+//
+// # When Kafka cannot be reached
+//
+// Every event handed to the client is delivered or failed within the
+// [DeliveryTimeout] ([DefaultDeliveryTimeout], as the Java client's
+// delivery.timeout.ms): brokers down, a wrong password or a topic without
+// leaders end in a [*PublishError] wrapping [ErrDeliveryTimeout], not an
+// endless wait. Long before that, the logger says why: franz-go's
+// warnings and errors ("unable to open connection to broker", a failed
+// SASL login) are passed to it ([ClientLogLevel] sets the level).
 //
 // # Shutting down
 //
@@ -110,6 +136,6 @@
 // A publish error is a [*PublishError] naming topic and event type; its
 // cause is reachable with errors.Is and errors.As: partition.ErrNoKey, a
 // *partition.CountChangedError, schema errors, franz-go's kerr errors,
-// [ErrClosed], [ErrBufferFull], context errors. Configuration errors wrap
+// [ErrClosed], [ErrBufferFull], [ErrDeliveryTimeout], context errors. Configuration errors wrap
 // [ErrInvalidConfig].
 package producer

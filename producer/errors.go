@@ -18,10 +18,22 @@ var (
 	// acknowledged.
 	ErrBufferFull = errors.New("producer: buffer full")
 
+	// ErrDeliveryTimeout is delivered to an event Kafka did not acknowledge
+	// within the [DeliveryTimeout] (brokers unreachable, login refused,
+	// partitions without a leader); the error also matches franz-go's
+	// kgo.ErrRecordTimeout and keeps its last cause. It is deliberately not
+	// context.DeadlineExceeded: that is the caller's own deadline, after
+	// which the event may still be written; after this one it was not.
+	ErrDeliveryTimeout = errors.New("producer: delivery timeout")
+
 	// ErrInvalidConfig is wrapped by every error [New] and the publisher
 	// constructors return for bad configuration.
 	ErrInvalidConfig = errors.New("producer: invalid configuration")
 )
+
+// errNotMade is returned by the methods of a Producer or publisher that
+// was not made by its constructor (nil or the zero value).
+var errNotMade = fmt.Errorf("%w: not made by New, NewPublisher or NewUnorderedPublisher", ErrInvalidConfig)
 
 // PublishError reports an event that was not published: refused before it
 // was handed to Kafka (no key, encode error, closed producer, full buffer,
@@ -30,7 +42,8 @@ var (
 //
 // Unwrap returns the cause, so [errors.Is] and [errors.As] see through it:
 // [partition.ErrNoKey], a [*partition.CountChangedError], schema errors,
-// franz-go's kerr errors, [ErrClosed], [ErrBufferFull], context errors.
+// franz-go's kerr errors, [ErrClosed], [ErrBufferFull],
+// [ErrDeliveryTimeout], context errors.
 type PublishError struct {
 	Topic string // the topic the event was for
 	Type  string // the full Avro name of the event type
@@ -44,3 +57,13 @@ func (e *PublishError) Error() string {
 
 // Unwrap returns the cause.
 func (e *PublishError) Unwrap() error { return e.Err }
+
+// timeoutError is the cause of an event failed by the [DeliveryTimeout]:
+// [ErrDeliveryTimeout] and kgo's error, whose last cause may be a broker's
+// error code. It names its own class, so error.type says
+// "delivery_timeout" rather than that code.
+type timeoutError struct{ err error }
+
+func (e *timeoutError) Error() string      { return ErrDeliveryTimeout.Error() + ": " + e.err.Error() }
+func (e *timeoutError) Unwrap() []error    { return []error{ErrDeliveryTimeout, e.err} }
+func (e *timeoutError) ErrorClass() string { return "delivery_timeout" }

@@ -7,6 +7,8 @@ import (
 	"log"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -256,4 +258,67 @@ func ExampleWithTracerProvider() {
 	//   messaging.operation.type=send
 	//   messaging.destination.partition.id=0
 	//   messaging.kafka.message.key=o-1
+}
+
+// A topic's partition count is stamped into its records, so a producer
+// started after partitions were added refuses keyed events until the new
+// count is accepted, just as one that saw the change while running.
+func ExampleProducer_AcceptPartitionCount() {
+	cluster, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{"orders": 3}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cluster.Close()
+	reg, err := schema.NewRegistry([]string{cluster.RegistryURL()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	codec, err := schema.NewCodec[OrderCreated](orderCreatedAvsc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	publish := func(p *producer.Producer, id string) error {
+		pub, err := producer.NewPublisher(ctx, p, "orders", codec)
+		if err != nil {
+			return err
+		}
+		_, err = pub.Publish(ctx, OrderCreated{OrderID: id, Amount: 1})
+		return err
+	}
+	newProducer := func() *producer.Producer {
+		p, err := producer.New(producer.Brokers(cluster.Brokers()...), producer.Registry(reg))
+		if err != nil {
+			log.Fatal(err)
+		}
+		return p
+	}
+
+	before := newProducer()
+	fmt.Println("before:", publish(before, "order-1"))
+	before.Close()
+
+	// An operator adds three partitions while no producer runs.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.Brokers()...))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := kadm.NewClient(cl).CreatePartitions(ctx, 3, "orders"); err != nil {
+		log.Fatal(err)
+	}
+	cl.Close()
+
+	after := newProducer()
+	defer after.Close()
+	err = publish(after, "order-1")
+	var changed *partition.CountChangedError
+	if errors.As(err, &changed) {
+		fmt.Println("after:", changed.Was, "->", changed.Now)
+		after.AcceptPartitionCount(changed.Topic, changed.Now)
+	}
+	fmt.Println("accepted:", publish(after, "order-1"))
+	// Output:
+	// before: <nil>
+	// after: 3 -> 6
+	// accepted: <nil>
 }

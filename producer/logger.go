@@ -1,27 +1,40 @@
 package producer
 
 import (
-	"context"
 	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// kgoLogger forwards franz-go's warnings and errors to the producer's
-// logger. franz-go's info and debug chatter stays out: it logs every
-// metadata refresh and connection.
-type kgoLogger struct{ l *slog.Logger }
+// authWarnEvery bounds how often authWatch warns.
+const authWarnEvery = 30 * time.Second
 
-var _ kgo.Logger = kgoLogger{}
+// authWatch warns when a broker drops the connection in the middle of SASL
+// authentication. A broker that answers with an error code gets franz-go's
+// own error line; one that just closes the connection (as some brokers do
+// for a wrong password) reads to franz-go as a retryable network error,
+// logged at debug only, and without this a wrong password meant a minute
+// of silence.
+type authWatch struct {
+	log  *slog.Logger
+	last atomic.Int64 // when it last warned, Unix nanoseconds
+}
 
-func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+var _ kgo.HookBrokerRead = (*authWatch)(nil)
 
-func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	lvl := slog.LevelWarn
-	if level == kgo.LogLevelError {
-		lvl = slog.LevelError
-	} else if level != kgo.LogLevelWarn {
+func (w *authWatch) OnBrokerRead(meta kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err == nil || key != int16(kmsg.SASLAuthenticate) {
 		return
 	}
-	k.l.Log(context.Background(), lvl, "kgo: "+msg, keyvals...)
+	now, last := time.Now().UnixNano(), w.last.Load()
+	if now-last < int64(authWarnEvery) || !w.last.CompareAndSwap(last, now) {
+		return
+	}
+	w.log.Warn("ordo producer: broker closed the connection during SASL authentication: are the credentials right?",
+		"broker", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), "err", err)
 }

@@ -35,11 +35,14 @@ type CountChangePolicy int
 
 const (
 	// Refuse fails every keyed record for the topic with a
-	// [*partition.CountChangedError] until the producer is restarted (and so
-	// adopts the new count). This is the default.
+	// [*partition.CountChangedError] until [Producer.AcceptPartitionCount]
+	// accepts the new count. Restarting the producer does not end it: the
+	// count is stamped into the topic (see [NewPublisher]). This is the
+	// default.
 	Refuse CountChangePolicy = iota
 	// Warn logs the change once (at slog.LevelWarn) and adopts the new
-	// count: records keep flowing to the keys' new partitions.
+	// count: records keep flowing to the keys' new partitions, stamped
+	// with the new count.
 	Warn
 )
 
@@ -65,6 +68,11 @@ const (
 	// unnoticed (franz-go's default is 5 minutes). Override it with
 	// kgo.MetadataMaxAge through [KgoOpts].
 	DefaultMetadataMaxAge = time.Minute
+	// DefaultDeliveryTimeout is the default of [DeliveryTimeout]: the Java
+	// client's delivery.timeout.ms default (franz-go's own is no limit).
+	DefaultDeliveryTimeout = 2 * time.Minute
+	// DefaultClientLogLevel is the default of [ClientLogLevel].
+	DefaultClientLogLevel = slog.LevelWarn
 )
 
 type config struct {
@@ -73,6 +81,8 @@ type config struct {
 	kgoOpts     []kgo.Opt
 	maxBuffered int
 	linger      time.Duration
+	delivery    time.Duration
+	clientLog   slog.Level
 	subjects    schema.SubjectStrategy
 	policy      CountChangePolicy
 	instanceID  string
@@ -86,6 +96,8 @@ func defaultConfig() config {
 	return config{
 		maxBuffered: DefaultMaxBufferedRecords,
 		linger:      DefaultLinger,
+		delivery:    DefaultDeliveryTimeout,
+		clientLog:   DefaultClientLogLevel,
 		subjects:    schema.TopicName,
 		policy:      Refuse,
 	}
@@ -140,7 +152,15 @@ func SASL(m sasl.Mechanism) Option {
 // exception: [MaxBufferedRecords] owns it. The default is none.
 func KgoOpts(opts ...kgo.Opt) Option {
 	opts = append([]kgo.Opt(nil), opts...)
-	return optionFunc(func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) })
+	return optionFunc(func(c *config) {
+		for i, o := range opts {
+			if o == nil {
+				c.fail("KgoOpts: option %d is nil", i)
+				continue
+			}
+			c.kgoOpts = append(c.kgoOpts, o)
+		}
+	})
 }
 
 // MaxBufferedRecords bounds the records a producer holds that Kafka has not
@@ -173,6 +193,42 @@ func Linger(d time.Duration) Option {
 	})
 }
 
+// DeliveryTimeout bounds how long an event may take from the moment it is
+// handed to the client until Kafka acknowledges it (kgo.RecordDeliveryTimeout,
+// the Java client's delivery.timeout.ms), linger and retries included.
+// Past it the event fails with a [*PublishError] wrapping
+// [ErrDeliveryTimeout], even for a caller whose ctx has no deadline: an
+// unreachable cluster or a rejected login is reported, not waited on for
+// ever. The default is [DefaultDeliveryTimeout]; d must be positive.
+//
+// What it costs: an event that times out fails together with every event
+// buffered behind it for the same partition (so that no later event of a
+// key is written after an earlier one failed), and a timeout shorter than
+// a broker restart or leader election fails events that retrying would
+// have delivered. The timeout is checked only when that is safe for
+// idempotent writes (before a request is sent or after its answer), so it
+// can run over by up to a request's round trip; an event that timed out
+// was not written.
+func DeliveryTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.fail("DeliveryTimeout: %v, want > 0", d)
+			return
+		}
+		c.delivery = d
+	})
+}
+
+// ClientLogLevel sets the lowest level of franz-go's own log lines passed
+// to the producer's logger (see [WithLogger]), for example slog.LevelInfo
+// to see every connection and metadata refresh, or slog.LevelError to keep
+// only errors. The default is [DefaultClientLogLevel]: warnings such as
+// "unable to open connection to broker" and errors such as a failed SASL
+// login show up within seconds.
+func ClientLogLevel(l slog.Level) Option {
+	return optionFunc(func(c *config) { c.clientLog = l })
+}
+
 // Subjects sets the subject-name strategy under which event schemas are
 // registered. The default is schema.TopicName (the Confluent default), which
 // allows one event type per topic; to publish several types to one topic
@@ -193,9 +249,11 @@ func Subjects(s schema.SubjectStrategy) Option {
 // changes while the producer publishes keyed events to it. The default is
 // [Refuse].
 //
-// The producer notices a change only when its client refreshes the topic's
-// metadata: every [DefaultMetadataMaxAge] unless kgo.MetadataMaxAge is
-// given through [KgoOpts], or sooner after a produce error.
+// A running producer notices a change when its client refreshes the
+// topic's metadata: every [DefaultMetadataMaxAge] unless kgo.MetadataMaxAge
+// is given through [KgoOpts], or sooner after a produce error. A producer
+// started after a change notices it at [NewPublisher], from the count
+// stamped on the topic's latest records.
 func OnPartitionCountChange(p CountChangePolicy) Option {
 	return optionFunc(func(c *config) {
 		if p != Refuse && p != Warn {
@@ -221,15 +279,16 @@ func InstanceID(id string) Option {
 }
 
 // WithLogger sets the logger for the producer's own events (a
-// partition-count change under [Warn]) and for franz-go's warnings and
-// errors. A line about a record carries its topic, event type and key (see
+// partition-count change under [Warn], a broker closing the connection
+// during SASL authentication) and for franz-go's warnings and errors (see
+// [ClientLogLevel]; URLs with credentials are redacted). A line about a record carries its topic, event type and key (see
 // [RedactKeys]), and trace_id and span_id when the publish is traced.
 // Errors returned to the caller are not logged again. The default is
 // slog.Default() at the time [New] is called.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) {
-		if l == nil {
-			c.fail("WithLogger: nil logger")
+		if l == nil || l.Handler() == nil {
+			c.fail("WithLogger: nil logger or handler")
 			return
 		}
 		c.logger = l

@@ -1,8 +1,11 @@
 package producer
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"strconv"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -29,12 +32,21 @@ import (
 // -1, and the promise reports that error instead. kgo calls the promise
 // after the partitioner, through its promise queue (a mutex), so the write
 // is visible to the promise goroutine.
+//
+// Keyed records carry the ordo-partitions header (see count.go): the
+// publisher stamps the count on record before handing a record over, so
+// that kgo sizes the record with the header in place, and the
+// partitioner sets it to the count the record is actually placed under,
+// which differs only for records caught in a change.
 type guarded struct {
 	inner  kgo.Partitioner
 	guard  *partition.Guard
 	policy CountChangePolicy
 	log    *slog.Logger
 	tel    telemetry.Config
+
+	countsMu sync.Mutex
+	counts   map[string]*topicCount
 }
 
 var _ kgo.Partitioner = (*guarded)(nil)
@@ -46,11 +58,34 @@ func newGuarded(policy CountChangePolicy, log *slog.Logger, tel telemetry.Config
 		policy: policy,
 		log:    log,
 		tel:    tel,
+		counts: make(map[string]*topicCount),
 	}
 }
 
+// count returns topic's count state, shared by its publishers and its
+// partitioner.
+func (g *guarded) count(topic string) *topicCount {
+	g.countsMu.Lock()
+	defer g.countsMu.Unlock()
+	tc := g.counts[topic]
+	if tc == nil {
+		tc = new(topicCount)
+		g.counts[topic] = tc
+	}
+	return tc
+}
+
+// accept makes n the count on record for topic, in the guard and in the
+// stamps.
+func (g *guarded) accept(topic string, n int) {
+	g.guard.Accept(topic, n)
+	tc := g.count(topic)
+	tc.set(n)
+	tc.epoch.Add(1)
+}
+
 func (g *guarded) ForTopic(topic string) kgo.TopicPartitioner {
-	t := &guardedTopic{g: g, inner: g.inner.ForTopic(topic)}
+	t := &guardedTopic{g: g, inner: g.inner.ForTopic(topic), tc: g.count(topic)}
 	if b, ok := t.inner.(kgo.TopicBackupPartitioner); ok {
 		return &guardedBackup{guardedTopic: t, inner: b}
 	}
@@ -72,7 +107,7 @@ func (g *guarded) check(r *kgo.Record, n int) error {
 	}
 	g.log.WarnContext(ctx, "ordo producer: topic partition count changed; keys now map to other partitions and per-key order across the change is not guaranteed",
 		"topic", r.Topic, "was", was, "now", n, "type", typ, g.tel.LogKey(r.Key))
-	g.guard.Accept(r.Topic, n)
+	g.accept(r.Topic, n)
 	return nil
 }
 
@@ -81,7 +116,10 @@ func (g *guarded) check(r *kgo.Record, n int) error {
 type guardedTopic struct {
 	g     *guarded
 	inner kgo.TopicPartitioner
-	ok    int // the count last passed by the guard; 0 before the first
+	tc    *topicCount
+	ok    int    // the count last passed by the guard; 0 before the first
+	okDec []byte // ok in decimal, the ordo-partitions value
+	epoch uint64 // tc.epoch when ok was passed: an accept since voids ok
 }
 
 func (t *guardedTopic) RequiresConsistency(r *kgo.Record) bool {
@@ -99,16 +137,29 @@ func (t *guardedTopic) Partition(r *kgo.Record, n int) int {
 // Records without a key carry no order to protect, and kgo may offer them
 // only the writable subset of partitions: their n is not the count.
 func (t *guardedTopic) refuse(r *kgo.Record, n int) bool {
-	if r.Key == nil || n == t.ok {
+	if r.Key == nil {
 		return false
 	}
-	if err := t.g.check(r, n); err != nil {
-		if in, ok := r.Context.(*inflight); ok {
-			in.refused = err
+	in, _ := r.Context.(*inflight)
+	if epoch := t.tc.epoch.Load(); n != t.ok || epoch != t.epoch {
+		t.ok, t.epoch = 0, epoch
+		if err := t.g.check(r, n); err != nil {
+			if in != nil {
+				in.refused = err
+			}
+			return true
 		}
-		return true
+		t.ok, t.okDec = n, strconv.AppendInt(nil, int64(n), 10)
+		if !bytes.Equal(t.tc.value(), t.okDec) {
+			t.tc.set(n) // the first count seen: later records are stamped right
+		}
 	}
-	t.ok = n
+	if in != nil && in.countAt > 0 {
+		// A record stamped just before a change gets the count it is
+		// placed under; its size then differs from the size kgo counted
+		// by a digit or so, which matters only to kgo.MaxBufferedBytes.
+		r.Headers[in.countAt].Value = t.okDec
+	}
 	return false
 }
 

@@ -47,7 +47,9 @@ type Producer struct {
 	tracer   *sendTracer
 	ins      instruments
 	stamper  *partition.Stamper
-	slots    chan struct{} // one token per record not yet acknowledged
+	guard    *guarded
+	connOpts func() []kgo.Opt // how to reach the cluster, for count.go's reads
+	slots    chan struct{}    // one token per record not yet acknowledged
 	seed     maphash.Seed
 	stripes  [numStripes]stripe
 
@@ -72,8 +74,10 @@ type stripe struct {
 
 // New returns a producer configured by opts. [Brokers] and [Registry] are
 // required. New does not contact the brokers: the client connects on first
-// use, and an unreachable cluster shows up as publish errors or, with
-// Publish and a deadline, as a context error.
+// use. An unreachable cluster or a refused login shows up within seconds
+// as a warning or error on the logger ([WithLogger]) and, once the
+// [DeliveryTimeout] has passed, as publish errors wrapping
+// [ErrDeliveryTimeout].
 //
 // Errors wrap [ErrInvalidConfig] (every configuration problem found is
 // reported, joined).
@@ -107,7 +111,8 @@ func New(opts ...Option) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("producer: metrics: %w", err)
 	}
-	cl, err := kgo.NewClient(kgoOptions(&cfg)...)
+	guard := newGuarded(cfg.policy, cfg.logger, cfg.tel)
+	cl, err := kgo.NewClient(kgoOptions(&cfg, guard)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -121,27 +126,42 @@ func New(opts ...Option) (*Producer, error) {
 		tracer:   newSendTracer(cfg.tel.TracerProvider),
 		ins:      ins,
 		stamper:  partition.NewStamper(0),
-		slots:    make(chan struct{}, cfg.maxBuffered),
-		seed:     maphash.MakeSeed(),
-		done:     make(chan struct{}),
-		types:    make(map[string]string),
+		guard:    guard,
+		connOpts: func() []kgo.Opt {
+			return append(append(cfg.conn.Opts(), kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog))), cfg.kgoOpts...)
+		},
+		slots: make(chan struct{}, cfg.maxBuffered),
+		seed:  maphash.MakeSeed(),
+		done:  make(chan struct{}),
+		types: make(map[string]string),
 	}, nil
 }
 
-func kgoOptions(cfg *config) []kgo.Opt {
+func kgoOptions(cfg *config, guard *guarded) []kgo.Opt {
 	opts := append(cfg.conn.Opts(),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(newGuarded(cfg.policy, cfg.logger, cfg.tel)),
+		kgo.RecordPartitioner(guard),
 		kgo.ProducerLinger(cfg.linger),
 		kgo.MetadataMaxAge(DefaultMetadataMaxAge),
-		kgo.WithLogger(kgoLogger{cfg.logger}),
+		kgo.RecordDeliveryTimeout(cfg.delivery),
+		kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog)),
+		kgo.WithHooks(&authWatch{log: cfg.logger}),
 	)
 	opts = append(opts, cfg.kgoOpts...)
 	return append(opts, kgo.MaxBufferedRecords(cfg.maxBuffered+kgoSlack))
 }
 
 // InstanceID returns the ID written into the ordo-producer header.
-func (p *Producer) InstanceID() string { return string(p.instance) }
+func (p *Producer) InstanceID() string {
+	if p == nil {
+		return ""
+	}
+	return string(p.instance)
+}
+
+// made reports whether p was made by [New]: a nil or zero Producer has no
+// client, and its methods return errNotMade rather than panic.
+func (p *Producer) made() bool { return p != nil && p.cl != nil }
 
 // Flush blocks until every record handed to Kafka before the call is
 // acknowledged or failed (their done callbacks have run), or ctx ends
@@ -151,6 +171,9 @@ func (p *Producer) InstanceID() string { return string(p.instance) }
 // Do not call Flush from a done callback: callbacks run one at a time and
 // Flush would wait on itself.
 func (p *Producer) Flush(ctx context.Context) error {
+	if !p.made() {
+		return errNotMade
+	}
 	if p.isClosed.Load() {
 		return ErrClosed
 	}
@@ -167,6 +190,9 @@ func (p *Producer) Flush(ctx context.Context) error {
 // call concurrently; it must not be called from a done callback. Use
 // [Producer.Shutdown] to deliver buffered records first.
 func (p *Producer) Close() {
+	if !p.made() {
+		return
+	}
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true
@@ -183,6 +209,9 @@ func (p *Producer) Close() {
 // was cut short (the records left fail with [ErrClosed]) and [ErrClosed] if
 // the producer was already closed.
 func (p *Producer) Shutdown(ctx context.Context) error {
+	if !p.made() {
+		return errNotMade
+	}
 	if p.isClosed.Load() {
 		return ErrClosed
 	}
@@ -258,16 +287,27 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 	p.tel.Propagator.Inject(in.parent, telemetry.Carrier{R: &in.rec})
 	p.pending.Add(1)
 	if !in.ordered {
-		p.cl.Produce(ctx, &in.rec, promise)
+		p.cl.Produce(produceCtx, &in.rec, promise)
 		return nil
 	}
 	s := &p.stripes[maphash.Bytes(p.seed, in.seqKey())%numStripes]
 	s.Lock()
 	in.stamp(p.stamper.Next(in.seqKey()))
-	p.cl.Produce(ctx, &in.rec, promise)
+	p.cl.Produce(produceCtx, &in.rec, promise)
 	s.Unlock()
 	return nil
 }
+
+// produceCtx is the ctx every record is handed to kgo with; never the
+// caller's. kgo keeps records for a topic whose partitions are not known
+// yet in one queue and fails the whole queue when the ctx given with its
+// FIRST record ends: with the caller's ctx, one caller's 1 s deadline
+// failed a concurrent caller's record published with no deadline at all.
+// A caller's ctx bounds only that caller's wait (see encoder.publish). The
+// producer's lifetime needs no ctx of its own: kgo's Close fails every
+// record it holds. kgo never blocks on this ctx for buffer space either:
+// the producer's slots keep kgo below its own limit (kgoSlack).
+var produceCtx = context.Background()
 
 // promise is kgo's callback for every record: it ends the record's span,
 // records its metrics, reports the outcome to the record's done and
@@ -289,8 +329,11 @@ func promise(r *kgo.Record, err error) {
 	}
 	if err != nil {
 		res.Partition, res.Offset = -1, -1
-		if errors.Is(err, kgo.ErrClientClosed) {
+		switch {
+		case errors.Is(err, kgo.ErrClientClosed):
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		case errors.Is(err, kgo.ErrRecordTimeout):
+			err = &timeoutError{err}
 		}
 	}
 	p.finish(in, res.EventID, true, err)

@@ -27,6 +27,7 @@ type core struct {
 	id      int
 	ordered bool
 	tt      *topicTel
+	count   *topicCount // the topic's stamped count; nil when unordered
 }
 
 func (c *core) fail(err error) error {
@@ -46,6 +47,7 @@ func (c *core) begin(ctx context.Context, key string, done func(Result, error)) 
 	in.buf = bufPool.Get().(*[]byte)
 	b := (*in.buf)[:0]
 	if c.ordered {
+		in.count = c.count.value()
 		b = append(b, c.topic...)
 		b = append(b, 0)
 		in.keyAt = len(b)
@@ -100,8 +102,10 @@ type encoder[T any] struct {
 
 func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], ordered bool) (encoder[T], error) {
 	switch {
-	case p == nil:
-		return encoder[T]{}, fmt.Errorf("%w: nil *Producer", ErrInvalidConfig)
+	case ctx == nil:
+		return encoder[T]{}, fmt.Errorf("%w: nil context", ErrInvalidConfig)
+	case !p.made():
+		return encoder[T]{}, fmt.Errorf("%w: nil or zero *Producer (use New)", ErrInvalidConfig)
 	case codec == nil:
 		return encoder[T]{}, fmt.Errorf("%w: nil codec for topic %q", ErrInvalidConfig, topic)
 	case topic == "":
@@ -114,6 +118,12 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 	c := core{
 		p: p, topic: topic, typ: codec.Name(), typHdr: []byte(codec.Name()), id: id, ordered: ordered,
 		tt: newTopicTel(topic, codec.Name()),
+	}
+	if ordered {
+		if err := p.learnCount(ctx, topic); err != nil {
+			return encoder[T]{}, err
+		}
+		c.count = p.guard.count(topic)
 	}
 	return encoder[T]{core: c, codec: codec}, nil
 }
@@ -134,7 +144,14 @@ func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(R
 	return in, nil
 }
 
+// made reports whether e belongs to a publisher made by its constructor;
+// a nil or zero publisher's methods fail with errNotMade.
+func (e *encoder[T]) made() bool { return e != nil && e.p != nil }
+
 func (e *encoder[T]) async(ctx context.Context, ev *T, key string, done func(Result, error), wait bool) error {
+	if !e.made() {
+		return &PublishError{Err: errNotMade}
+	}
 	if done == nil {
 		return e.fail(errNilDone)
 	}
@@ -174,6 +191,9 @@ func (e *encoder[T]) publish(ctx context.Context, ev *T, key string) (Result, er
 // for buffer space) stops the sending: the events not sent get the same
 // error.
 func (e *encoder[T]) all(ctx context.Context, evs []T, keys []string) ([]Result, error) {
+	if !e.made() {
+		return nil, &PublishError{Err: errNotMade}
+	}
 	ins := make([]*inflight, len(evs))
 	for i := range evs {
 		key := ""

@@ -37,7 +37,7 @@ type Result struct {
 // records batched with it. The promise finds the inflight through it.
 type inflight struct {
 	rec     kgo.Record
-	hdrs    [5]kgo.RecordHeader // ordo's three, traceparent, ordo-seq
+	hdrs    [6]kgo.RecordHeader // ordo's three, ordo-partitions, traceparent, ordo-seq
 	p       *Producer
 	parent  context.Context // the caller's ctx, then the send span's
 	span    trace.Span      // the send span, ended by finish
@@ -49,6 +49,8 @@ type inflight struct {
 	done    func(Result, error)
 	buf     *[]byte // topic, 0, key | framed value | id text | seq text
 	keyAt   int     // start of the key in buf; 0 when unordered
+	count   []byte  // the ordo-partitions value to stamp; shared, never written
+	countAt int     // index of the ordo-partitions header; 0 when unordered
 	valAt   int     // start of the value in buf
 	id      uuid.UUID
 	seq     uint64
@@ -89,6 +91,8 @@ func (in *inflight) seal() {
 	in.rec.Headers = in.hdrs[:3:len(in.hdrs)]
 	if in.ordered {
 		in.rec.Key = b[in.keyAt:in.valAt:in.valAt]
+		in.hdrs[3] = kgo.RecordHeader{Key: header.Partitions, Value: in.count}
+		in.rec.Headers, in.countAt = in.hdrs[:4:len(in.hdrs)], 3
 	}
 }
 

@@ -161,6 +161,8 @@ func errorType(err error) attribute.KeyValue {
 
 var errorClasses = []telemetry.Class{
 	{Err: partition.ErrCountChanged, Name: "partition_count_changed"},
+	{Err: ErrInvalidConfig, Name: "invalid_config"},
 	{Err: ErrClosed, Name: "closed"},
 	{Err: ErrBufferFull, Name: "buffer_full"},
+	{Err: ErrDeliveryTimeout, Name: "delivery_timeout"},
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -469,6 +470,31 @@ func TestGlobalProviderInstalledLater(t *testing.T) {
 	} {
 		if got, _ := header.Get(recs[i].Headers, header.TraceParent); got != want {
 			t.Fatalf("record %d traceparent %q, want %q", i, got, want)
+		}
+	}
+}
+
+// TestErrorType protects the error.type labels of the producer's failures:
+// the shared classifier with the producer's classes, never a Go type name
+// for a state the producer knows.
+func TestErrorType(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("x: %w", ErrClosed), "closed"},
+		{ErrBufferFull, "buffer_full"},
+		{&timeoutError{kgo.ErrRecordTimeout}, "delivery_timeout"},
+		{&timeoutError{fmt.Errorf("%w, last err: %w", kgo.ErrRecordTimeout, kerr.UnknownTopicOrPartition)}, "delivery_timeout"},
+		{&partition.CountChangedError{Topic: "t", Was: 3, Now: 6}, "partition_count_changed"},
+		{errNotMade, "invalid_config"},
+		{errors.Join(ErrClosed, errors.New("other")), "closed"},
+		{context.DeadlineExceeded, "timeout"},
+		{kerr.NotLeaderForPartition, "NOT_LEADER_FOR_PARTITION"},
+	}
+	for _, tt := range tests {
+		if got := errorType(tt.err).Value.AsString(); got != tt.want {
+			t.Errorf("errorType(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }

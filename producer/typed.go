@@ -27,11 +27,21 @@ type Publisher[T partition.Keyed] struct {
 // strategy (see [Subjects]) and returns a publisher for it. Registering now
 // means a breaking schema change, or a second event type on a topic under
 // the TopicName strategy, is refused here rather than at the first
-// publish. ctx bounds the registry calls.
+// publish.
+//
+// NewPublisher also reads the partition count stamped (ordo-partitions) on
+// the latest records of up to 64 of the topic's partitions: if it differs
+// from the topic's count now, partitions were added since ordo last wrote
+// there and the producer treats it as a change seen while running (see
+// [OnPartitionCountChange]). Records without the header, from other
+// producers, are ignored; a topic that does not exist yet has nothing to
+// read. ctx bounds the registry calls and the read, which gives up after
+// 10 s and needs the cluster reachable.
 //
 // Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic),
 // [ErrClosed], schema.ErrIncompatible (the message says which subject and,
-// under TopicName, what to do) or the registry's errors.
+// under TopicName, what to do), the registry's errors, or the cluster's
+// errors from reading the stamped count.
 func NewPublisher[T partition.Keyed](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T]) (*Publisher[T], error) {
 	e, err := newEncoder(ctx, p, topic, codec, true)
 	if err != nil {
@@ -40,24 +50,48 @@ func NewPublisher[T partition.Keyed](ctx context.Context, p *Producer, topic str
 	return &Publisher[T]{e: e}, nil
 }
 
-// Topic returns the topic the publisher writes to.
-func (pub *Publisher[T]) Topic() string { return pub.e.topic }
+// Topic returns the topic the publisher writes to ("" for a nil publisher).
+func (pub *Publisher[T]) Topic() string {
+	if pub == nil {
+		return ""
+	}
+	return pub.e.topic
+}
 
 // SchemaID returns the registry ID of the schema the publisher frames
-// events with.
-func (pub *Publisher[T]) SchemaID() int { return pub.e.id }
+// events with (0 for a nil publisher).
+func (pub *Publisher[T]) SchemaID() int {
+	if pub == nil {
+		return 0
+	}
+	return pub.e.id
+}
+
+// enc returns the publisher's encoder, nil for a nil publisher (whose
+// methods then fail with an error wrapping [ErrInvalidConfig]).
+func (pub *Publisher[T]) enc() *encoder[T] {
+	if pub == nil {
+		return nil
+	}
+	return &pub.e
+}
 
 // Publish publishes ev and waits until Kafka acknowledges it. It blocks
-// while the producer's buffer is full. Cancelling ctx ends the wait: before
+// while the producer's buffer is full.
+//
+// Cancelling ctx stops waiting; the record may still be written. Before
 // the event is handed to Kafka nothing is written; after, Publish returns
-// ctx's error but the event may still be written (its ordo-id lets a
-// consumer drop the duplicate if the caller publishes it again).
+// a [*PublishError] wrapping ctx's error while the client goes on
+// delivering the event (its ordo-id lets a consumer drop the duplicate if
+// the caller publishes it again). ctx bounds this caller's wait only: it
+// never fails another caller's event, and the event's own delivery is
+// bounded by [DeliveryTimeout].
 //
 // Errors are a [*PublishError] wrapping the cause: partition.ErrNoKey for
 // an empty key, a schema error, [ErrClosed], a [*partition.CountChangedError],
 // a broker error, ctx's error.
 func (pub *Publisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
-	return pub.e.publish(ctx, &ev, ev.PartitionKey())
+	return pub.enc().publish(ctx, &ev, ev.PartitionKey())
 }
 
 // PublishAsync hands ev to the producer and returns; done is called exactly
@@ -71,14 +105,14 @@ func (pub *Publisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
 // PublishAsync, PublishAll, Flush, Shutdown or Close; TryPublishAsync is
 // allowed). done must not be nil.
 func (pub *Publisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.e.async(ctx, &ev, ev.PartitionKey(), done, true)
+	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, true)
 }
 
 // TryPublishAsync is [Publisher.PublishAsync] without the wait: when the
 // buffer is full it returns a [*PublishError] wrapping [ErrBufferFull] at
 // once, and done is not called.
 func (pub *Publisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.e.async(ctx, &ev, ev.PartitionKey(), done, false)
+	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, false)
 }
 
 // PublishAll publishes evs, in order, and waits until Kafka has answered
@@ -93,7 +127,7 @@ func (pub *Publisher[T]) PublishAll(ctx context.Context, evs ...T) ([]Result, er
 	for i := range evs {
 		keys[i] = evs[i].PartitionKey()
 	}
-	return pub.e.all(ctx, evs, keys)
+	return pub.enc().all(ctx, evs, keys)
 }
 
 // UnorderedPublisher publishes events of type T to one topic with no key:
@@ -117,29 +151,48 @@ func NewUnorderedPublisher[T any](ctx context.Context, p *Producer, topic string
 	return &UnorderedPublisher[T]{e: e}, nil
 }
 
-// Topic returns the topic the publisher writes to.
-func (pub *UnorderedPublisher[T]) Topic() string { return pub.e.topic }
+// Topic returns the topic the publisher writes to ("" for a nil publisher).
+func (pub *UnorderedPublisher[T]) Topic() string {
+	if pub == nil {
+		return ""
+	}
+	return pub.e.topic
+}
 
 // SchemaID returns the registry ID of the schema the publisher frames
-// events with.
-func (pub *UnorderedPublisher[T]) SchemaID() int { return pub.e.id }
+// events with (0 for a nil publisher).
+func (pub *UnorderedPublisher[T]) SchemaID() int {
+	if pub == nil {
+		return 0
+	}
+	return pub.e.id
+}
+
+// enc returns the publisher's encoder, nil for a nil publisher (whose
+// methods then fail with an error wrapping [ErrInvalidConfig]).
+func (pub *UnorderedPublisher[T]) enc() *encoder[T] {
+	if pub == nil {
+		return nil
+	}
+	return &pub.e
+}
 
 // Publish is [Publisher.Publish] without a key.
 func (pub *UnorderedPublisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
-	return pub.e.publish(ctx, &ev, "")
+	return pub.enc().publish(ctx, &ev, "")
 }
 
 // PublishAsync is [Publisher.PublishAsync] without a key.
 func (pub *UnorderedPublisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.e.async(ctx, &ev, "", done, true)
+	return pub.enc().async(ctx, &ev, "", done, true)
 }
 
 // TryPublishAsync is [Publisher.TryPublishAsync] without a key.
 func (pub *UnorderedPublisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.e.async(ctx, &ev, "", done, false)
+	return pub.enc().async(ctx, &ev, "", done, false)
 }
 
 // PublishAll is [Publisher.PublishAll] without keys.
 func (pub *UnorderedPublisher[T]) PublishAll(ctx context.Context, evs ...T) ([]Result, error) {
-	return pub.e.all(ctx, evs, nil)
+	return pub.enc().all(ctx, evs, nil)
 }

@@ -2,8 +2,9 @@
 // lifecycle events of a few thousand orders (created, paid, shipped), keyed
 // by order ID on one topic, and a fulfilment consumer handles them with more
 // lanes than the topic has partitions and a handler of random latency. It
-// prints what was published and consumed and how many events arrived out of
-// order for their order (it should be zero), and exits non-zero otherwise.
+// prints a summary of what was published and consumed that ends with how
+// many events arrived out of order for their order (it should be zero), and
+// exits 1 otherwise (2 for bad flags, 0 for -h).
 //
 // With no flags it runs on an embedded Kafka (kfake) and schema registry
 // (srfake) inside the process:
@@ -14,7 +15,10 @@
 //
 //	go run ./examples/orders -brokers 127.0.0.1:9092 -registry http://127.0.0.1:8081
 //
-// or set ORDO_BROKERS (comma-separated) and ORDO_REGISTRY.
+// or set ORDO_BROKERS (comma-separated) and ORDO_REGISTRY. Each run on a real
+// cluster creates a topic of its own and waits until its partitions
+// answer; -topic names one to create or reuse (events of earlier runs on it
+// are consumed but not counted).
 //
 // To see the telemetry: -trace prints the trace trees of the first orders'
 // events (publish, process, every handler attempt), and -metrics-addr serves
@@ -26,6 +30,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,28 +57,41 @@ type config struct {
 	traceJSON   bool
 	metricsAddr string
 	hold        time.Duration
+	runID       string // names this run's producer (and its topic on a real cluster)
 }
 
 func main() {
-	cfg, err := parseFlags(os.Args[1:])
+	os.Exit(mainCode(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// mainCode runs the example and returns its exit code: 0 when every event
+// was consumed in order (or for -h), 1 when not, 2 for bad flags.
+func mainCode(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // the usage was asked for and printed
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, err)
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, cfg, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "orders:", err)
-		os.Exit(1)
+	if err := run(ctx, cfg, stdout); err != nil {
+		fmt.Fprintln(stderr, "orders:", err)
+		return 1
 	}
+	return 0
 }
 
-func parseFlags(args []string) (config, error) {
+// parseFlags parses args; usage and flag errors are written to w.
+func parseFlags(args []string, w io.Writer) (config, error) {
 	fs := flag.NewFlagSet("orders", flag.ContinueOnError)
-	var cfg config
+	fs.SetOutput(w)
+	cfg := config{runID: newRunID()}
 	brokers := fs.String("brokers", os.Getenv("ORDO_BROKERS"), "comma-separated Kafka brokers (default: embedded cluster; env ORDO_BROKERS)")
 	fs.StringVar(&cfg.registry, "registry", os.Getenv("ORDO_REGISTRY"), "schema registry URL (default: embedded registry; env ORDO_REGISTRY)")
-	fs.StringVar(&cfg.topic, "topic", "", `topic (default "orders" embedded, a fresh "orders-<time>" on a real cluster)`)
+	fs.StringVar(&cfg.topic, "topic", "", `topic, created if missing (default "orders" embedded, a fresh "orders-<time>-<random>" on a real cluster)`)
 	fs.IntVar(&cfg.partitions, "partitions", 6, "partitions of the topic if it is created")
 	fs.IntVar(&cfg.orders, "orders", 3000, "number of orders")
 	fs.IntVar(&cfg.lanes, "lanes", 64, "consumer lanes (records of different keys handled at once)")
@@ -81,7 +100,7 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.trace, "trace", false, "trace the first orders' events and print the span trees")
 	fs.BoolVar(&cfg.traceJSON, "trace-json", false, "like -trace, printing the spans with the OpenTelemetry stdout exporter")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address, e.g. 127.0.0.1:9464")
-	fs.DurationVar(&cfg.hold, "hold", 0, "with -metrics-addr, keep serving this long after the run")
+	fs.DurationVar(&cfg.hold, "hold", 0, "with -metrics-addr, keep serving this long after the summary (Ctrl-C ends it)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -98,6 +117,14 @@ func parseFlags(args []string) (config, error) {
 		return cfg, errors.New("-orders, -lanes and -partitions must be positive")
 	}
 	return cfg, nil
+}
+
+// newRunID returns a random name for one run: two runs started in the same
+// second get different topics and producer IDs.
+func newRunID() string {
+	var b [4]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }
 
 func loopback(addr string) bool {

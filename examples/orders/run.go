@@ -7,10 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/ordo-go/ordo/internal/embedded"
 	"github.com/ordo-go/ordo/schema"
 )
@@ -18,6 +14,7 @@ import (
 // summary is what a run reports.
 type summary struct {
 	published, consumed int
+	earlier             int   // events of earlier runs on the topic, not counted
 	violations          int   // lifecycle order broken, as the handler saw it
 	seqViolations       int64 // per-key sequence gaps/regressions seen by the SDK
 	publishTime         time.Duration
@@ -26,7 +23,7 @@ type summary struct {
 
 func run(ctx context.Context, cfg config, out io.Writer) error {
 	start := time.Now()
-	where, cleanup, err := setup(&cfg)
+	where, cleanup, err := setup(ctx, &cfg)
 	if err != nil {
 		return err
 	}
@@ -61,19 +58,19 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	s.total = time.Since(start)
+	s.consumed, s.earlier, s.violations = f.result()
+	s.seqViolations = f.consumer.Stats().OrderViolations
+	s.print(out, cfg)
 	if cfg.metricsAddr != "" && cfg.hold > 0 { // the consumer keeps reporting lag meanwhile
 		fmt.Fprintf(out, "holding the metrics endpoint for %v\n", cfg.hold)
 		select {
 		case <-time.After(cfg.hold):
-		case <-ctx.Done():
+		case <-ctx.Done(): // Ctrl-C ends the hold, not the run
 		}
 	}
-	if err := f.stop(); err != nil {
+	if err := f.stop(); err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 		return err
 	}
-	s.consumed, s.violations = f.result()
-	s.seqViolations = f.consumer.Stats().OrderViolations
-	s.print(out, cfg)
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := flushTelemetry(sctx); err != nil {
@@ -85,17 +82,23 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	return nil
 }
 
+// print writes the summary; its last line is the number of order
+// violations, the figure the example exists to show.
 func (s summary) print(w io.Writer, cfg config) {
 	fmt.Fprintf(w, "published        %d events (%d orders x 3) to %q (%d partitions) in %v\n",
 		s.published, cfg.orders, cfg.topic, cfg.partitions, s.publishTime.Round(time.Millisecond))
 	fmt.Fprintf(w, "consumed         %d events with %d lanes, handler latency up to %v\n", s.consumed, cfg.lanes, cfg.latency)
-	fmt.Fprintf(w, "order violations %d (lifecycle seen by the handler), %d (per-key sequence checks)\n", s.violations, s.seqViolations)
+	if s.earlier > 0 {
+		fmt.Fprintf(w, "                 (and %d events of earlier runs on the topic, not counted)\n", s.earlier)
+	}
 	fmt.Fprintf(w, "duration         %v\n", s.total.Round(time.Millisecond))
+	fmt.Fprintf(w, "order violations %d (lifecycle seen by the handler), %d (per-key sequence checks)\n", s.violations, s.seqViolations)
 }
 
 // setup starts the embedded cluster when no brokers are given, and makes
-// sure the topic exists. It returns a description of where the run happens.
-func setup(cfg *config) (string, func(), error) {
+// sure the topic exists and answers. It returns a description of where the
+// run happens.
+func setup(ctx context.Context, cfg *config) (string, func(), error) {
 	cleanup := func() {}
 	where := "Kafka at " + fmt.Sprint(cfg.brokers) + ", registry at " + cfg.registry
 	if len(cfg.brokers) == 0 {
@@ -110,29 +113,15 @@ func setup(cfg *config) (string, func(), error) {
 		cleanup = func() { c.Close() }
 		where = "the embedded cluster (kfake, 3 brokers) and registry (srfake)"
 	} else if cfg.topic == "" {
-		cfg.topic = fmt.Sprintf("orders-%d", time.Now().Unix())
+		cfg.topic = fmt.Sprintf("orders-%d-%s", time.Now().Unix(), cfg.runID)
 	}
-	if err := ensureTopic(*cfg); err != nil {
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	n, err := ensureTopic(tctx, cfg.brokers, cfg.topic, cfg.partitions)
+	if err != nil {
 		cleanup()
 		return "", nil, err
 	}
+	cfg.partitions = n // an existing topic keeps its count
 	return where, cleanup, nil
-}
-
-func ensureTopic(cfg config) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.brokers...))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(cfg.partitions), -1, nil, cfg.topic)
-	if err != nil {
-		return fmt.Errorf("create topic %q: %w", cfg.topic, err)
-	}
-	if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %q: %w", cfg.topic, resp.Err)
-	}
-	return nil
 }

@@ -33,7 +33,7 @@ func (s *syncBuffer) String() string {
 // consumer's process span and the handler's attempt span sit under the
 // producer's send span, all in one trace.
 func TestTraceFlag(t *testing.T) {
-	cfg, err := parseFlags([]string{"-orders", "50", "-trace", "-latency", "0"})
+	cfg, err := parseFlags([]string{"-orders", "50", "-trace", "-latency", "0"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,14 +52,18 @@ func TestTraceFlag(t *testing.T) {
 
 // TestMetricsEndpoint scrapes the Prometheus endpoint while the example
 // holds it open and finds the consumer's lag and the messaging counters.
+// The summary is printed before the hold, not held back by it, and
+// Ctrl-C (ctx cancelled) ends the hold without failing the run.
 func TestMetricsEndpoint(t *testing.T) {
-	cfg, err := parseFlags([]string{"-orders", "100", "-latency", "0", "-metrics-addr", "127.0.0.1:0", "-hold", "3s"})
+	cfg, err := parseFlags([]string{"-orders", "100", "-latency", "0", "-metrics-addr", "127.0.0.1:0", "-hold", "10m"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(context.Background(), cfg, &out) }()
+	go func() { done <- run(ctx, cfg, &out) }()
 	addr := regexp.MustCompile(`serving metrics at (http://127\.0\.0\.1:\d+/metrics)`)
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "holding the metrics endpoint") {
@@ -67,6 +71,9 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Fatalf("the example did not reach its hold:\n%s", out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`order violations 0 .*\nholding the metrics endpoint`).MatchString(out.String()) {
+		t.Errorf("the summary does not come before the hold:\n%s", out.String())
 	}
 	m := addr.FindStringSubmatch(out.String())
 	if m == nil {
@@ -94,8 +101,14 @@ func TestMetricsEndpoint(t *testing.T) {
 	if !regexp.MustCompile(`messaging_client_consumed_messages_total\{[^}]*messaging_destination_name="orders"[^}]*\} \d+`).Match(body) {
 		t.Errorf("consumed counter lacks its destination:\n%s", grep(string(body), "consumed"))
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	cancel() // Ctrl-C ends the hold
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after Ctrl-C during the hold: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Ctrl-C did not end the hold")
 	}
 }
 
