@@ -71,10 +71,15 @@ type tp struct {
 
 // New returns a consumer configured by opts. It validates the options and
 // returns an error wrapping [ErrInvalidConfig] if they are incomplete or
-// inconsistent; it does not contact the brokers.
+// inconsistent, reporting every problem found (errors.Join); it never
+// panics, whatever the options. It does not contact the brokers.
 func New(opts ...Option) (*Consumer, error) {
 	cfg := defaults()
 	for _, o := range opts {
+		if o == nil {
+			cfg.fail("nil Option")
+			continue
+		}
 		o.apply(&cfg)
 	}
 	if err := cfg.validate(); err != nil {

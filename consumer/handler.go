@@ -43,8 +43,20 @@ type binding struct {
 // On registers h for events of codec's type. Records are dispatched by the
 // writer schema's full name, and each body is resolved from the writer's
 // schema into the codec's (reader) schema, so events written with an older
-// or newer compatible schema decode into T.
+// or newer compatible schema decode into T. A nil codec or handler is a
+// configuration error reported by [New].
 func On[T any](codec *schema.Codec[T], h Handler[T]) Option {
+	if codec == nil || h == nil {
+		return optionFunc(func(c *config) {
+			c.handlersTried = true
+			if codec == nil {
+				c.fail("On: nil codec")
+			}
+			if h == nil {
+				c.fail("On: nil handler")
+			}
+		})
+	}
 	b := binding{
 		name:     codec.Name(),
 		spanName: "handle " + codec.Name(),

@@ -52,27 +52,27 @@ func (p Policy) String() string {
 }
 
 type config struct {
-	conn         client.Conn
-	optErrs      []error // from options, reported by New
-	group        string
-	topics       []string
-	registry     *schema.Registry
-	kgoOpts      []kgo.Opt
-	concurrency  int
-	maxBuffered  int
-	maxAttempts  int
-	backoffMin   time.Duration
-	backoffMax   time.Duration
-	policy       Policy
-	errorHook    func(context.Context, *RecordError)
-	drainTimeout time.Duration
-	commitEvery  time.Duration
-	logger       *slog.Logger
-	loggerSet    bool
-	handlers     []binding
-	resetToStart bool
-	tel          telemetry.Config
-	stuckAfter   time.Duration
+	conn          client.Conn
+	optErrs       []error // from options, reported by New
+	group         string
+	topics        []string
+	registry      *schema.Registry
+	kgoOpts       []kgo.Opt
+	concurrency   int
+	maxBuffered   int
+	maxAttempts   int
+	backoffMin    time.Duration
+	backoffMax    time.Duration
+	policy        Policy
+	errorHook     func(context.Context, *RecordError)
+	drainTimeout  time.Duration
+	commitEvery   time.Duration
+	logger        *slog.Logger
+	handlers      []binding
+	handlersTried bool // On was given, if with bad arguments
+	resetToStart  bool
+	tel           telemetry.Config
+	stuckAfter    time.Duration
 }
 
 func defaults() config {
@@ -106,18 +106,34 @@ func Topics(names ...string) Option {
 
 // Registry sets the schema registry that writer schemas are read from.
 // Required. The caller owns the registry; the consumer does not close it.
-func Registry(r *schema.Registry) Option { return optionFunc(func(c *config) { c.registry = r }) }
+func Registry(r *schema.Registry) Option {
+	return optionFunc(func(c *config) {
+		if r == nil {
+			c.fail("Registry: nil registry")
+			return
+		}
+		c.registry = r
+	})
+}
 
 // TLS dials the brokers with TLS, using a clone of cfg. Default: plaintext.
 func TLS(cfg *tls.Config) Option {
-	return optionFunc(func(c *config) { c.optErrs = append(c.optErrs, c.conn.SetTLS(cfg)) })
+	return optionFunc(func(c *config) {
+		if err := c.conn.SetTLS(cfg); err != nil {
+			c.fail("%v", err)
+		}
+	})
 }
 
 // SASL authenticates to the brokers with m (from franz-go's pkg/sasl).
 // Given more than once, the mechanisms are tried in order. Default: no
 // authentication.
 func SASL(m sasl.Mechanism) Option {
-	return optionFunc(func(c *config) { c.optErrs = append(c.optErrs, c.conn.AddSASL(m)) })
+	return optionFunc(func(c *config) {
+		if err := c.conn.AddSASL(m); err != nil {
+			c.fail("%v", err)
+		}
+	})
 }
 
 // KgoOpts passes options straight to the underlying franz-go client. It is
@@ -179,7 +195,13 @@ func StartAtEnd() Option { return optionFunc(func(c *config) { c.resetToStart = 
 // the producer: a stuck partition is worth a line even where nobody
 // configured logging.
 func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) { c.logger, c.loggerSet = l, true })
+	return optionFunc(func(c *config) {
+		if l == nil {
+			c.fail("WithLogger: nil logger")
+			return
+		}
+		c.logger = l
+	})
 }
 
 // WithTracerProvider sets where spans go: one per record processed (kind
@@ -187,19 +209,37 @@ func WithLogger(l *slog.Logger) Option {
 // headers) and one per handler attempt under it. Default: the global
 // provider, a no-op until an OpenTelemetry SDK is installed.
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) { c.tel.TracerProvider = tp })
+	return optionFunc(func(c *config) {
+		if tp == nil {
+			c.fail("WithTracerProvider: nil provider")
+			return
+		}
+		c.tel.TracerProvider = tp
+	})
 }
 
 // WithMeterProvider sets where metrics go. Default: the global provider.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) { c.tel.MeterProvider = mp })
+	return optionFunc(func(c *config) {
+		if mp == nil {
+			c.fail("WithMeterProvider: nil provider")
+			return
+		}
+		c.tel.MeterProvider = mp
+	})
 }
 
 // WithPropagator sets how trace context is read from record headers.
 // Default: the global propagator (set it to propagation.TraceContext{} to
 // read W3C traceparent headers).
 func WithPropagator(p propagation.TextMapPropagator) Option {
-	return optionFunc(func(c *config) { c.tel.Propagator = p })
+	return optionFunc(func(c *config) {
+		if p == nil {
+			c.fail("WithPropagator: nil propagator")
+			return
+		}
+		c.tel.Propagator = p
+	})
 }
 
 // RedactKeys leaves record keys out of spans and logs, for keys that are
@@ -212,47 +252,72 @@ func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys 
 // metric. Default 1 minute.
 func StuckAfter(d time.Duration) Option { return optionFunc(func(c *config) { c.stuckAfter = d }) }
 
+// fail records a configuration problem; New reports them all at once.
+func (c *config) fail(format string, args ...any) {
+	c.optErrs = append(c.optErrs, fmt.Errorf(format, args...))
+}
+
+// validate returns every configuration problem, joined, wrapping
+// [ErrInvalidConfig]; nil if there is none.
 func (c *config) validate() error {
-	if err := errors.Join(c.optErrs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
+	errs := c.optErrs
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if err := c.conn.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		bad("%v: use Brokers", err)
 	}
-	switch {
-	case c.group == "":
-		return fmt.Errorf("%w: no group", ErrInvalidConfig)
-	case len(c.topics) == 0:
-		return fmt.Errorf("%w: no topics", ErrInvalidConfig)
-	case c.registry == nil:
-		return fmt.Errorf("%w: no registry", ErrInvalidConfig)
-	case len(c.handlers) == 0:
-		return fmt.Errorf("%w: no handlers: register at least one with On", ErrInvalidConfig)
-	case c.concurrency < 1:
-		return fmt.Errorf("%w: concurrency %d < 1", ErrInvalidConfig, c.concurrency)
-	case c.maxBuffered < 1:
-		return fmt.Errorf("%w: max buffered %d < 1", ErrInvalidConfig, c.maxBuffered)
-	case c.maxAttempts < 1:
-		return fmt.Errorf("%w: retry attempts %d < 1", ErrInvalidConfig, c.maxAttempts)
-	case c.backoffMin <= 0 || c.backoffMax < c.backoffMin:
-		return fmt.Errorf("%w: retry backoff %v..%v", ErrInvalidConfig, c.backoffMin, c.backoffMax)
-	case c.drainTimeout <= 0:
-		return fmt.Errorf("%w: drain timeout %v must be positive", ErrInvalidConfig, c.drainTimeout)
-	case c.commitEvery < 100*time.Millisecond:
-		return fmt.Errorf("%w: commit interval %v is below 100ms", ErrInvalidConfig, c.commitEvery)
-	case c.policy != Halt && c.policy != Skip:
-		return fmt.Errorf("%w: unknown failure policy %v", ErrInvalidConfig, c.policy)
-	case c.stuckAfter <= 0:
-		return fmt.Errorf("%w: stuck threshold %v must be positive", ErrInvalidConfig, c.stuckAfter)
-	case c.logger == nil && c.loggerSet:
-		return fmt.Errorf("%w: nil logger", ErrInvalidConfig)
+	if c.group == "" {
+		bad("no group: use Group")
+	}
+	if len(c.topics) == 0 {
+		bad("no topics: use Topics")
+	}
+	for _, t := range c.topics {
+		if t == "" {
+			bad("empty topic name")
+		}
+	}
+	if c.registry == nil {
+		bad("no registry: use Registry")
+	}
+	if len(c.handlers) == 0 && !c.handlersTried {
+		bad("no handlers: register at least one with On")
+	}
+	if c.concurrency < 1 {
+		bad("concurrency %d < 1", c.concurrency)
+	}
+	if c.maxBuffered < 1 {
+		bad("max buffered %d < 1", c.maxBuffered)
+	}
+	if c.maxAttempts < 1 {
+		bad("retry attempts %d < 1", c.maxAttempts)
+	}
+	if c.backoffMin <= 0 || c.backoffMax < c.backoffMin {
+		bad("retry backoff %v..%v", c.backoffMin, c.backoffMax)
+	}
+	if c.drainTimeout <= 0 {
+		bad("drain timeout %v must be positive", c.drainTimeout)
+	}
+	if c.commitEvery < 100*time.Millisecond {
+		bad("commit interval %v is below 100ms", c.commitEvery)
+	}
+	if c.policy != Halt && c.policy != Skip {
+		bad("unknown failure policy %v", c.policy)
+	}
+	if c.stuckAfter <= 0 {
+		bad("stuck threshold %v must be positive", c.stuckAfter)
 	}
 	seen := make(map[string]bool)
 	for _, h := range c.handlers {
 		if seen[h.name] {
-			return fmt.Errorf("%w: two handlers for %s", ErrInvalidConfig, h.name)
+			bad("two handlers for %s", h.name)
 		}
 		seen[h.name] = true
 	}
-	return nil
+	if len(errs) == 0 {
+		return nil
+	}
+	for i, err := range errs {
+		errs[i] = fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return errors.Join(errs...)
 }
