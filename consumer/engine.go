@@ -312,21 +312,7 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 	}
 	w, err := c.cfg.registry.Writer(ctx, id)
 	if err != nil {
-		if errors.Is(err, schema.ErrUnknownSchema) {
-			return c.fail(ctx, it, &RecordError{Stage: StageSchema, SchemaID: id, Err: err})
-		}
-		if ctx.Err() != nil {
-			return outcome{}
-		}
-		// A registry outage is retried for as long as it lasts: the
-		// record is fine, the registry is not.
-		if it.outage == nil {
-			it.outage = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
-		}
-		d := it.outage.NextBackOff()
-		c.log.WarnContext(trace.ContextWithSpan(ctx, it.span), "schema registry unavailable, will retry",
-			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", err)
-		return outcome{after: d}
+		return c.lookupFailed(ctx, it, id, err)
 	}
 	b, ok := c.handlers[w.Name()]
 	if !ok {
@@ -359,6 +345,52 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 	c.log.InfoContext(actx, "handler failed, will retry", "type", w.Name(), "topic", r.Topic, "partition", r.Partition,
 		"offset", r.Offset, c.tel.LogKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr)
 	return outcome{after: d}
+}
+
+// lookupFailed decides what a failed writer-schema lookup means for the
+// record. A registry outage (no answer, a timeout, a 5xx or 429) says
+// nothing about the record: it waits, with backoff, for as long as the
+// outage lasts; so does a 401 or 403. Anything else is about the record (an
+// unknown ID, a schema that is not usable Avro, another 4xx) and goes to the failure policy at once:
+// retrying it would wedge its partition for ever.
+func (c *Consumer) lookupFailed(ctx context.Context, it *item, id int, err error) outcome {
+	if ctx.Err() != nil {
+		return outcome{} // stopping: abandoned, read again by the next owner
+	}
+	if !isOutage(err) {
+		return c.fail(ctx, it, &RecordError{Stage: StageSchema, SchemaID: id, Err: err})
+	}
+	if it.outage == nil {
+		it.outage = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+	}
+	d := it.outage.NextBackOff()
+	r := it.rec
+	c.log.WarnContext(trace.ContextWithSpan(ctx, it.span), "schema registry unavailable, will retry",
+		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", err)
+	return outcome{after: d}
+}
+
+// isOutage reports whether a lookup failure is the registry's, not the
+// record's: a transport error, a timeout of the lookup (the caller has
+// checked that the consumer's own ctx is alive), or a 5xx/429 answer. An
+// error matching schema.ErrUnusableSchema or schema.ErrUnknownSchema, or
+// any other answer, is final.
+func isOutage(err error) bool {
+	if errors.Is(err, schema.ErrUnusableSchema) || errors.Is(err, schema.ErrUnknownSchema) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var re *schema.RegistryError
+	if errors.As(err, &re) {
+		// 401 and 403 are this consumer's credentials, not the record:
+		// skipping every record until someone fixes them would lose
+		// them all, so they wait like an outage (and the partition is
+		// reported stuck).
+		return re.Temporary() || re.Status == 401 || re.Status == 403
+	}
+	return true // not an answer from the registry: a transport failure
 }
 
 // call runs the handler, turning a panic into a failed attempt.

@@ -25,7 +25,7 @@ type Stage string
 
 const (
 	StageUnframe  Stage = "unframe"  // the value is not a Confluent frame
-	StageSchema   Stage = "schema"   // the writer schema is unknown
+	StageSchema   Stage = "schema"   // the writer schema is unknown or not usable Avro
 	StageDispatch Stage = "dispatch" // no handler for the event type
 	StageDecode   Stage = "decode"   // the body does not decode into the handler's type
 	StageHandle   Stage = "handle"   // the handler failed every attempt

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/ordo-go/ordo/schema"
 )
@@ -271,5 +272,43 @@ func TestShutdownDeadline(t *testing.T) {
 	}
 	if got, ok := f.committed("deadline")[0]; ok && got != 0 {
 		t.Fatalf("committed %d for an unfinished record", got)
+	}
+}
+
+// TestUnusableSchemaIsPoison: a record framed with the ID of a schema that
+// is not Avro (JSON Schema, Protobuf) used to be taken for a registry
+// outage and retried for ever, wedging its partition. It is poison: the
+// failure policy applies at once, and under Skip the partition moves on.
+func TestUnusableSchemaIsPoison(t *testing.T) {
+	for _, typ := range []sr.SchemaType{sr.TypeJSON, sr.TypeProtobuf} {
+		t.Run(typ.String(), func(t *testing.T) {
+			f := newFixture(t, 1)
+			text := `{"type":"object"}`
+			if typ == sr.TypeProtobuf {
+				text = `syntax = "proto3"; message M { int32 x = 1; }`
+			}
+			id, _, err := f.cluster.Registry().RegisterSchema("other-value", sr.Schema{Schema: text, Type: typ})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.publish(1, 1)                                                  // offset 0
+			f.produceRaw("key-000", append(schema.AppendHeader(nil, id), 2)) // offset 1: poison
+			f.publish(2, 1)                                                  // offsets 2, 3
+			var hooked atomic.Pointer[RecordError]
+			rec := newRecorder(nil)
+			c := f.consumer("unusable", rec.handle, OnFailure(Skip),
+				ErrorHook(func(_ context.Context, re *RecordError) { hooked.Store(re) }))
+			wait := runConsumer(t, c)
+			waitFor(t, 10*time.Second, "the good records", func() bool { return rec.distinct() == 3 })
+			waitFor(t, 10*time.Second, "commit past the poison", func() bool { return f.committed("unusable")[0] == 4 })
+			c.Close()
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			re := hooked.Load()
+			if re == nil || !errors.Is(re, schema.ErrUnusableSchema) || re.Stage != StageSchema || re.Offset != 1 {
+				t.Fatalf("hook saw %v", re)
+			}
+		})
 	}
 }
