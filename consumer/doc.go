@@ -42,10 +42,13 @@
 //
 // A failing handler is retried with exponential backoff ([Retry]); while
 // it waits, its key's later records wait too and other keys flow. A
-// registry outage is retried for as long as it lasts. A record that cannot
-// be handled (not a Confluent frame, an unknown schema ID, no handler for
-// its type, a body that does not decode, or a handler that failed every
-// attempt) is reported as a [*RecordError] to the [ErrorHook], and then the
+// registry outage (no answer, a timeout, a 5xx or 429; also a 401 or 403,
+// which are the consumer's credentials, not the record) is retried for as
+// long as it lasts. A schema ID the registry does not know is looked up
+// again over [UnknownSchemaWindow] before it is final. A record that cannot
+// be handled (not a Confluent frame, an unknown schema ID, a writer schema
+// that is not usable Avro, no handler for its type, a body that does not
+// decode, or a handler that failed every attempt) is reported as a [*RecordError] to the [ErrorHook], and then the
 // [Policy] applies: [Halt] (the default) stops the consumer without
 // committing past the record; [Skip] commits past it.
 //

@@ -67,15 +67,17 @@ type keyQueue struct {
 }
 
 type item struct {
-	rec      *kgo.Record
-	order    uint64 // dispatch order across all partitions
-	producer string // ordo-producer header
-	seq      uint64 // ordo-seq header
-	eventID  string // ordo-id header
-	attempts int
-	retry    *backoff.ExponentialBackOff // handler retries, made on first failure
-	outage   *backoff.ExponentialBackOff // registry retries, made on first outage
-	span     trace.Span                  // from the first attempt to the outcome
+	rec          *kgo.Record
+	order        uint64 // dispatch order across all partitions
+	producer     string // ordo-producer header
+	seq          uint64 // ordo-seq header
+	eventID      string // ordo-id header
+	attempts     int
+	retry        *backoff.ExponentialBackOff // handler retries, made on first failure
+	outage       *backoff.ExponentialBackOff // registry retries, made on first outage
+	unknownSince time.Time                   // first lookup that found the schema ID unknown
+	unknownTries int                         // lookups that found it unknown
+	span         trace.Span                  // from the first attempt to the outcome
 }
 
 // outcome is what a lane decided about a record.
@@ -357,6 +359,11 @@ func (c *Consumer) lookupFailed(ctx context.Context, it *item, id int, err error
 	if ctx.Err() != nil {
 		return outcome{} // stopping: abandoned, read again by the next owner
 	}
+	if errors.Is(err, schema.ErrUnknownSchema) {
+		if d, wait := c.confirmUnknown(it); wait {
+			return outcome{after: d}
+		}
+	}
 	if !isOutage(err) {
 		return c.fail(ctx, it, &RecordError{Stage: StageSchema, SchemaID: id, Err: err})
 	}
@@ -368,6 +375,29 @@ func (c *Consumer) lookupFailed(ctx context.Context, it *item, id int, err error
 	c.log.WarnContext(trace.ContextWithSpan(ctx, it.span), "schema registry unavailable, will retry",
 		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", err)
 	return outcome{after: d}
+}
+
+// unknownConfirmations is how many more times an unknown schema ID is
+// looked up, spread over the UnknownSchemaWindow, before it is final.
+const unknownConfirmations = 4
+
+// confirmUnknown says whether a record whose schema ID the registry does
+// not know should be looked up again, and after how long. A registry
+// behind a load balancer can answer 40403 for an ID that exists, from a
+// replica that has not caught up: taking the first answer as final made
+// Skip discard good records. The record waits through the "not ready
+// until" seam, so its key waits without holding a lane.
+func (c *Consumer) confirmUnknown(it *item) (time.Duration, bool) {
+	now := time.Now()
+	if it.unknownTries == 0 {
+		it.unknownSince = now
+	}
+	it.unknownTries++
+	w := c.cfg.unknownWindow
+	if w <= 0 || it.unknownTries > unknownConfirmations || now.Sub(it.unknownSince) >= w {
+		return 0, false
+	}
+	return w / unknownConfirmations, true
 }
 
 // isOutage reports whether a lookup failure is the registry's, not the

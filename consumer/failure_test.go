@@ -312,3 +312,66 @@ func TestUnusableSchemaIsPoison(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownSchemaIsConfirmed: a registry that briefly answers 40403 for
+// an ID that exists (a replica not caught up) used to make Skip discard
+// every record looked up meanwhile. The ID is confirmed over the window
+// first; here every record is handled and none skipped.
+func TestUnknownSchemaIsConfirmed(t *testing.T) {
+	f := newFixture(t, 2)
+	total := f.publish(40, 5)
+	var lookups atomic.Int32
+	f.cluster.Registry().Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasPrefix(r.URL.Path, "/schemas/ids/") && lookups.Add(1) <= 3 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error_code":40403,"message":"Schema not found"}`))
+			return true
+		}
+		return false
+	})
+	reg, err := schema.NewRegistry([]string{f.cluster.RegistryURL()}) // nothing cached
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder(nil)
+	c := f.consumer("unknown", rec.handle, Registry(reg), OnFailure(Skip), UnknownSchemaWindow(time.Second))
+	wait := runConsumer(t, c)
+	waitFor(t, 20*time.Second, "every record", func() bool { return int(c.Stats().Handled+c.Stats().Skipped) == total })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Skipped != 0 || st.Handled != int64(total) {
+		t.Fatalf("stats = %+v: records skipped for a schema the registry did know", st)
+	}
+	if lookups.Load() < 4 {
+		t.Fatalf("%d lookups: the stub never answered", lookups.Load())
+	}
+}
+
+// TestUnknownSchemaBecomesFinal: an ID the registry keeps not knowing is
+// final after the window, not before a few confirmations.
+func TestUnknownSchemaBecomesFinal(t *testing.T) {
+	f := newFixture(t, 1)
+	f.produceRaw("key-000", schema.AppendHeader(nil, 9999))
+	var lookups atomic.Int32
+	f.cluster.Registry().Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasPrefix(r.URL.Path, "/schemas/ids/") {
+			lookups.Add(1)
+		}
+		return false
+	})
+	start := time.Now()
+	c := f.consumer("final", newRecorder(nil).handle, UnknownSchemaWindow(400*time.Millisecond))
+	err := runConsumer(t, c)()
+	if !errors.Is(err, schema.ErrUnknownSchema) {
+		t.Fatalf("Run = %v, want ErrUnknownSchema", err)
+	}
+	if n := lookups.Load(); n != 1+unknownConfirmations {
+		t.Fatalf("%d lookups, want %d", n, 1+unknownConfirmations)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("final after %v, before the window", d)
+	}
+}

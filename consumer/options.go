@@ -73,19 +73,21 @@ type config struct {
 	resetToStart  bool
 	tel           telemetry.Config
 	stuckAfter    time.Duration
+	unknownWindow time.Duration
 }
 
 func defaults() config {
 	return config{
-		concurrency:  16,
-		maxBuffered:  10_000,
-		maxAttempts:  5,
-		backoffMin:   100 * time.Millisecond,
-		backoffMax:   10 * time.Second,
-		drainTimeout: 30 * time.Second,
-		commitEvery:  time.Second,
-		resetToStart: true,
-		stuckAfter:   time.Minute,
+		concurrency:   16,
+		maxBuffered:   10_000,
+		maxAttempts:   5,
+		backoffMin:    100 * time.Millisecond,
+		backoffMax:    10 * time.Second,
+		drainTimeout:  30 * time.Second,
+		commitEvery:   time.Second,
+		resetToStart:  true,
+		stuckAfter:    time.Minute,
+		unknownWindow: DefaultUnknownSchemaWindow,
 	}
 }
 
@@ -259,6 +261,28 @@ func (c *config) fail(format string, args ...any) {
 
 // validate returns every configuration problem, joined, wrapping
 // [ErrInvalidConfig]; nil if there is none.
+// DefaultUnknownSchemaWindow is the default of [UnknownSchemaWindow].
+const DefaultUnknownSchemaWindow = 3 * time.Second
+
+// UnknownSchemaWindow sets how long a schema ID the registry answers as
+// unknown (error 40403) is confirmed before the record is final: it is
+// looked up again four more times, evenly over d, and only if every answer
+// is "unknown" does the failure policy apply (a [*RecordError] at
+// [StageSchema] matching schema.ErrUnknownSchema). A replicated registry
+// can briefly not know an ID that exists; without the window, [Skip]
+// would discard good records. While a record waits, later records of its
+// key wait with it; other keys flow. 0 makes the first answer final.
+// Default [DefaultUnknownSchemaWindow]; d must not be negative.
+func UnknownSchemaWindow(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 0 {
+			c.fail("UnknownSchemaWindow: %v, want >= 0", d)
+			return
+		}
+		c.unknownWindow = d
+	})
+}
+
 func (c *config) validate() error {
 	errs := c.optErrs
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
