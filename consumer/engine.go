@@ -140,7 +140,7 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 		c.stats.orderViolations.Add(1)
 		c.ins.violations.Add(context.Background(), 1, ps.add...)
 		c.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
-			"partition", r.Partition, "offset", r.Offset, c.tel.LogKey(r.Key), "producer", prod, "seq", seq)
+			"partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "producer", prod, "seq", seq)
 	}
 }
 
@@ -345,7 +345,7 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 	}
 	d := it.retry.NextBackOff()
 	c.log.InfoContext(actx, "handler failed, will retry", "type", w.Name(), "topic", r.Topic, "partition", r.Partition,
-		"offset", r.Offset, c.tel.LogKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr)
+		"offset", r.Offset, c.logKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr)
 	return outcome{after: d}
 }
 
@@ -373,7 +373,7 @@ func (c *Consumer) lookupFailed(ctx context.Context, it *item, id int, err error
 	d := it.outage.NextBackOff()
 	r := it.rec
 	c.log.WarnContext(trace.ContextWithSpan(ctx, it.span), "schema registry unavailable, will retry",
-		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", err)
+		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", redactURLs(err.Error()))
 	return outcome{after: d}
 }
 
@@ -438,6 +438,7 @@ func (c *Consumer) call(ctx context.Context, b binding, w *schema.Writer, body [
 func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome {
 	r := it.rec
 	re.Topic, re.Partition, re.Offset, re.Key, re.Attempts = r.Topic, r.Partition, r.Offset, r.Key, it.attempts
+	re.redactKey = c.tel.RedactKeys
 	c.stats.failed.Add(1)
 	if c.cfg.errorHook != nil {
 		c.cfg.errorHook(ctx, re)
@@ -446,7 +447,7 @@ func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome 
 	if c.cfg.policy == Skip {
 		c.stats.skipped.Add(1)
 		c.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-			c.tel.LogKey(r.Key), "type", re.Type, "error", re)
+			c.logKey(r.Key), "type", re.Type, "error", re)
 		endRecord(it.span, "skipped", re)
 		it.span = nil
 		return outcome{done: true}

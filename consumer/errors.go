@@ -3,6 +3,10 @@ package consumer
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
 var (
@@ -32,7 +36,8 @@ const (
 )
 
 // RecordError reports a record that could not be handled: where it is, what
-// it is, how far it got and why. Unwrap returns the cause, so errors.Is
+// it is, how far it got and why. Under [RedactKeys], Error leaves the key
+// out (the Key field still holds it, for the error hook). Unwrap returns the cause, so errors.Is
 // matches schema errors (schema.ErrBadMagic, schema.ErrUnknownSchema, ...),
 // [ErrNoHandler], and whatever the handler returned.
 type RecordError struct {
@@ -45,6 +50,8 @@ type RecordError struct {
 	Stage     Stage
 	Attempts  int // handler attempts made (0 if it never reached the handler)
 	Err       error
+
+	redactKey bool // RedactKeys: Error leaves the key out
 }
 
 func (e *RecordError) Error() string {
@@ -52,11 +59,11 @@ func (e *RecordError) Error() string {
 	if typ == "" {
 		typ = "record"
 	}
-	s := fmt.Sprintf("consumer: %s %s/%d@%d key %q: %s", typ, e.Topic, e.Partition, e.Offset, e.Key, e.Stage)
+	s := fmt.Sprintf("consumer: %s %s/%d@%d key %s: %s", typ, e.Topic, e.Partition, e.Offset, formatKey(e.Key, e.redactKey), e.Stage)
 	if e.Attempts > 0 {
 		s += fmt.Sprintf(" after %d attempts", e.Attempts)
 	}
-	return s + ": " + e.Err.Error()
+	return s + ": " + redactURLs(e.Err.Error())
 }
 
 // Unwrap returns the cause.
@@ -70,3 +77,40 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("handler panic: %v", e.Value) }
+
+// formatKey is the one place a record key is turned into text, for log
+// lines and error messages: quoted, or a marker under RedactKeys.
+func formatKey(key []byte, redact bool) string {
+	if redact {
+		return "[redacted]"
+	}
+	return strconv.Quote(string(key))
+}
+
+// redactURLs hides the password of every URL with credentials in s (a
+// registry error quotes the URL it called, and a registry URL may carry
+// "user:password@"), through telemetry.RedactURL.
+func redactURLs(s string) string {
+	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return s
+	}
+	isSep := func(r rune) bool { return r == ' ' || r == '"' || r == '\'' || r == '`' }
+	var b strings.Builder
+	for rest := s; ; {
+		i := strings.Index(rest, "://")
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String()
+		}
+		start := strings.LastIndexFunc(rest[:i], isSep) + 1
+		end := strings.IndexFunc(rest[i:], isSep)
+		if end < 0 {
+			end = len(rest)
+		} else {
+			end += i
+		}
+		b.WriteString(rest[:start])
+		b.WriteString(telemetry.RedactURL(rest[start:end]))
+		rest = rest[end:]
+	}
+}

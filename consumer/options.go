@@ -244,8 +244,10 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 	})
 }
 
-// RedactKeys leaves record keys out of spans and logs, for keys that are
-// personal data. Default: keys are included.
+// RedactKeys leaves record keys out of spans, logs and error texts
+// ([RecordError.Error]), for keys that are personal data. The key is still
+// given to handlers (Meta.Key) and to the error hook (RecordError.Key).
+// Default: keys are included.
 func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
 
 // StuckAfter sets how long a partition with lag may go without its commit

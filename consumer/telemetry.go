@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -194,4 +195,12 @@ func (c *Consumer) endAttempt(ctx context.Context, ps *partState, span trace.Spa
 	if span != nil {
 		span.End()
 	}
+}
+
+// logKey is a record key as a log attribute, through [formatKey].
+func (c *Consumer) logKey(key []byte) slog.Attr {
+	if c.tel.RedactKeys {
+		return slog.String("key", formatKey(key, true))
+	}
+	return slog.String("key", string(key))
 }
