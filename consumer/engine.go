@@ -82,10 +82,11 @@ type item struct {
 
 // outcome is what a lane decided about a record.
 type outcome struct {
-	outcome string        // for the record's span: handled, skipped, failed
-	done    bool          // finished (handled or skipped): mark it
-	after   time.Duration // not ready: try again after this long
-	fatal   error         // halt the consumer
+	outcome   string        // for the record's span: handled, skipped, failed
+	done      bool          // finished (handled or skipped): mark it
+	after     time.Duration // not ready: try again after this long
+	fatal     error         // halt the consumer
+	abandoned bool          // its handler was cancelled by a stop: counted as abandoned, not dropped
 }
 
 // dispatch queues a polled record behind its key. Called with c.mu held,
@@ -225,6 +226,13 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 	case out.after > 0 && !c.stopping && !ps.revoked:
 		c.afterLocked(out.after, kq)
 	default: // abandoned: stopping, or revoked while it ran
+		if out.abandoned { // counted once, as abandoned; the rest are dropped
+			endRecord(it.span, "abandoned", nil)
+			it.span = nil
+			kq.items[0] = nil
+			kq.items = kq.items[1:]
+			c.buffered--
+		}
 		c.dropLocked(kq, 0)
 		kq.scheduled = false
 	}
@@ -334,7 +342,7 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 		return outcome{done: true, outcome: "handled"}
 	case ctx.Err() != nil:
 		c.stats.abandoned.Add(1)
-		return outcome{}
+		return outcome{abandoned: true}
 	case it.attempts >= c.cfg.maxAttempts:
 		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: w.Name(), SchemaID: id, Err: hErr})
 	}

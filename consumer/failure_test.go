@@ -267,8 +267,8 @@ func TestShutdownDeadline(t *testing.T) {
 	if err := c.Shutdown(ctx); !errors.Is(err, ErrDrainTimeout) {
 		t.Fatalf("Shutdown = %v, want ErrDrainTimeout", err)
 	}
-	if err := wait(); err != nil {
-		t.Fatal(err)
+	if err := wait(); !errors.Is(err, ErrDrainTimeout) {
+		t.Fatalf("Run = %v, want ErrDrainTimeout", err)
 	}
 	if got, ok := f.committed("deadline")[0]; ok && got != 0 {
 		t.Fatalf("committed %d for an unfinished record", got)
