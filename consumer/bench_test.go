@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -151,7 +152,7 @@ func BenchmarkTracing(b *testing.B) {
 			tp := v.tp()
 			prop := propagation.TraceContext{}
 			p, err := producer.New(producer.Brokers(f.cluster.Brokers()...), producer.Registry(f.reg),
-				producer.WithTracerProvider(tp), producer.WithPropagator(prop))
+				producer.WithTracerProvider(tp), producer.WithPropagator(prop), producer.WithLogger(quiet))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -164,7 +165,7 @@ func BenchmarkTracing(b *testing.B) {
 			var n atomic.Int64
 			done := make(chan struct{})
 			c, err := New(Brokers(f.cluster.Brokers()...), Group("tracing"), Topics(f.topic), Registry(f.reg),
-				WithTracerProvider(tp), WithPropagator(prop), Concurrency(16),
+				WithTracerProvider(tp), WithPropagator(prop), Concurrency(16), WithLogger(quiet),
 				On(codec, func(context.Context, keyedStep, Meta) error {
 					if n.Add(1) == int64(b.N) {
 						close(done)
@@ -190,6 +191,10 @@ func BenchmarkTracing(b *testing.B) {
 		})
 	}
 }
+
+// discard is the benchmarks' logger: a benchmark prints nothing but its
+// results, or benchstat cannot parse them.
+var quiet = slog.New(slog.DiscardHandler)
 
 type nopExporter struct{}
 

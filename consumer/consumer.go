@@ -219,7 +219,10 @@ func (c *Consumer) poll(pollCtx context.Context) {
 			return
 		}
 		fs.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			// A stop ends the poll with ctx's error (Canceled, or
+			// DeadlineExceeded when Run's ctx had a deadline) or
+			// ErrClientClosed: not worth a warning.
+			if pollCtx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {
 				c.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
 			}
 		})

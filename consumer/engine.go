@@ -532,7 +532,7 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][
 			c.parts[k] = ps
 		}
 	}
-	c.log.Info("partitions assigned", "group", c.cfg.group, "partitions", fmt.Sprint(added))
+	c.log.Info("partitions assigned", "partitions", fmt.Sprint(added))
 }
 
 // revoked is kgo's revoke callback: records of the revoked partitions that
@@ -560,9 +560,9 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	c.mu.Unlock()
 	cl.MarkCommitOffsets(marks)
 	if err := cl.CommitMarkedOffsets(ctx); err != nil {
-		c.log.Warn("commit on revoke failed", "group", c.cfg.group, "error", err)
+		c.log.Warn("commit on revoke failed", "error", err)
 	}
-	c.log.Info("partitions revoked", "group", c.cfg.group, "partitions", fmt.Sprint(revoked))
+	c.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))
 }
 
 // dropLocked drops kq's records after the first keep (the one a lane is
@@ -611,7 +611,7 @@ func (ps *partState) forget(kq *keyQueue) {
 // offsets may already belong to someone else, so nothing is committed.
 func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	c.release(lost)
-	c.log.Warn("partitions lost", "group", c.cfg.group, "partitions", fmt.Sprint(lost))
+	c.log.Warn("partitions lost", "partitions", fmt.Sprint(lost))
 }
 
 // release marks partitions revoked, drops their records that have not
