@@ -63,4 +63,32 @@
 // Records written by ordo's producer carry the producer's ID and a per-key
 // sequence. The consumer checks them per partition and counts gaps and
 // regressions in [Stats].OrderViolations.
+//
+// # Telemetry
+//
+// Spans: "process <topic>" (kind consumer) per record, from the first time
+// a lane takes it to its outcome (attribute ordo.outcome: handled,
+// skipped, failed, released, abandoned), a child of the producer's span
+// carried in the record's headers; and "handle <type>" per handler attempt
+// under it. Log lines carry trace_id and span_id.
+//
+// Metrics (OpenTelemetry, from the [WithMeterProvider] provider). Every
+// one carries messaging.system ("kafka"), messaging.destination.name,
+// messaging.destination.partition.id and messaging.consumer.group.name:
+//
+//	messaging.client.consumed.messages  {message}    counter    records fetched; messaging.operation.name "poll", messaging.operation.type "receive"
+//	messaging.process.duration          s            histogram  per record, like its process span: first attempt to outcome, retries and backoff included (not per attempt); messaging.operation.name "process", error.type when it failed
+//	ordo.retry.attempts                 {attempt}    counter    failed handler attempts that were retried; error.type
+//	ordo.records.failed                 {record}     counter    records that could not be handled; error.type (the stage, or the handler's error class)
+//	ordo.records.skipped                {record}     counter    failed records passed over under Skip; error.type
+//	ordo.order.violations               {record}     counter    per-key sequence gaps and regressions
+//	ordo.consumer.lag                   {record}     gauge      high watermark minus the commit point
+//	ordo.consumer.lag.time              s            gauge      age of the oldest record not yet finished
+//	ordo.consumer.stuck                 {partition}  gauge      1 while the partition is reported stuck (see [StuckAfter])
+//
+// error.type comes from the classifier ordo's producer uses too: a
+// [*RecordError] is labelled by its stage ("unframe", "schema",
+// "dispatch", "decode"), a handler's failure by its error's class
+// ("panic" for a [*PanicError], "timeout", "canceled", or the error's Go
+// type).
 package consumer

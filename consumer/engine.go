@@ -11,9 +11,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/schema"
 )
@@ -32,12 +34,13 @@ type partState struct {
 	producers map[string]string // interned producer IDs
 
 	attrs        attribute.Set         // metric attributes of the partition
-	record       []metric.RecordOption // the same, made once
-	add          []metric.AddOption
-	hwm          int64     // high watermark of the last fetch, -1 before
-	progressNext int64     // commit point at the last progress check
-	progressAt   time.Time // when the commit point last moved
-	stuckSince   time.Time // zero unless reported stuck
+	record       []metric.RecordOption // the same with messaging.operation.name "process", made once
+	add          []metric.AddOption    // attrs, made once
+	consumedSet  attribute.Set         // attrs with messaging.operation.name "poll"
+	hwm          int64                 // high watermark of the last fetch, -1 before
+	progressNext int64                 // commit point at the last progress check
+	progressAt   time.Time             // when the commit point last moved
+	stuckSince   time.Time             // zero unless reported stuck
 }
 
 // lag is the number of records between the high watermark and the lowest
@@ -78,6 +81,8 @@ type item struct {
 	unknownSince time.Time                   // first lookup that found the schema ID unknown
 	unknownTries int                         // lookups that found it unknown
 	span         trace.Span                  // from the first attempt to the outcome
+	start        time.Time                   // when a lane first took it: its process duration starts
+	ps           *partState
 }
 
 // outcome is what a lane decided about a record.
@@ -87,6 +92,7 @@ type outcome struct {
 	after     time.Duration // not ready: try again after this long
 	fatal     error         // halt the consumer
 	abandoned bool          // its handler was cancelled by a stop: counted as abandoned, not dropped
+	err       error         // why a finished record failed (skipped or fatal)
 }
 
 // dispatch queues a polled record behind its key. Called with c.mu held,
@@ -99,7 +105,7 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 		return
 	}
 	c.buffered++
-	c.ins.consumed.AddSet(context.Background(), 1, ps.attrs)
+	c.ins.consumed.AddSet(context.Background(), 1, ps.consumedSet)
 	var kq *keyQueue
 	if r.Key == nil {
 		kq = &keyQueue{ps: ps, keyless: true}
@@ -109,7 +115,7 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 		ps.keys[kq.key] = kq
 	}
 	c.dispatched++
-	it := &item{rec: r, order: c.dispatched}
+	it := &item{rec: r, order: c.dispatched, ps: ps}
 	c.checkSeq(ps, it)
 	kq.items = append(kq.items, it)
 	if !kq.scheduled {
@@ -168,6 +174,9 @@ func (c *Consumer) lane() {
 		ctx := c.handlerCtx
 		c.mu.Unlock()
 		out = c.process(ctx, kq.ps, it)
+		if out.done || out.fatal != nil {
+			c.recordDuration(ctx, kq.ps, it, out.err)
+		}
 		c.mu.Lock()
 	}
 }
@@ -316,6 +325,9 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 	if it.span == nil {
 		it.span = c.startRecord(ctx, r)
 	}
+	if it.start.IsZero() {
+		it.start = time.Now()
+	}
 	id, body, err := schema.Unframe(r.Value)
 	if err != nil {
 		return c.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: err})
@@ -330,9 +342,8 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 	}
 	it.attempts++
 	actx, span := c.startAttempt(ctx, it, b)
-	start := time.Now()
 	decErr, hErr := c.call(actx, b, w, body, meta(it, w))
-	c.endAttempt(actx, ps, span, start, errors.Join(decErr, hErr))
+	endAttempt(span, decErr, hErr)
 	switch {
 	case decErr != nil:
 		it.attempts--
@@ -347,7 +358,7 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: w.Name(), SchemaID: id, Err: hErr})
 	}
 	c.stats.retries.Add(1)
-	c.ins.retries.Add(ctx, 1, ps.add...)
+	c.ins.retries.Add(ctx, 1, ps.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
 	if it.retry == nil {
 		it.retry = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
 	}
@@ -448,20 +459,22 @@ func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome 
 	re.Topic, re.Partition, re.Offset, re.Key, re.Attempts = r.Topic, r.Partition, r.Offset, r.Key, it.attempts
 	re.redactKey = c.tel.RedactKeys
 	c.stats.failed.Add(1)
+	c.ins.failed.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 	if c.cfg.errorHook != nil {
 		c.cfg.errorHook(ctx, re)
 	}
 	lctx := trace.ContextWithSpan(ctx, it.span)
 	if c.cfg.policy == Skip {
 		c.stats.skipped.Add(1)
+		c.ins.skipped.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 		c.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			c.logKey(r.Key), "type", re.Type, "error", re)
 		endRecord(it.span, "skipped", re)
 		it.span = nil
-		return outcome{done: true}
+		return outcome{done: true, err: re}
 	}
 	// Not logged: Run returns the error, and the hook has seen it.
-	return outcome{fatal: re, outcome: "failed"}
+	return outcome{fatal: re, outcome: "failed", err: re}
 }
 
 // intern returns the producer ID b as a string, shared by every record of
@@ -527,8 +540,9 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][
 				hwm:       -1, progressNext: -1, progressAt: time.Now(),
 			}
 			ps.attrs = c.partAttrs(k)
-			set := metric.WithAttributeSet(ps.attrs)
-			ps.record, ps.add = []metric.RecordOption{set}, []metric.AddOption{set}
+			ps.consumedSet = c.opAttrs(ps.attrs, "poll", semconv.MessagingOperationTypeReceive)
+			ps.record = []metric.RecordOption{metric.WithAttributeSet(c.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
+			ps.add = []metric.AddOption{metric.WithAttributeSet(ps.attrs)}
 			c.parts[k] = ps
 		}
 	}

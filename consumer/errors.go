@@ -69,6 +69,17 @@ func (e *RecordError) Error() string {
 // Unwrap returns the cause.
 func (e *RecordError) Unwrap() error { return e.Err }
 
+// ErrorClass names the error for the error.type attribute: the stage
+// ("unframe", "schema", "dispatch", "decode"), or for a handler that
+// failed every attempt the class of what it returned ("panic", "timeout",
+// its error's type, ...).
+func (e *RecordError) ErrorClass() string {
+	if e.Stage == StageHandle {
+		return telemetry.ErrorClass(e.Err)
+	}
+	return string(e.Stage)
+}
+
 // PanicError is the cause recorded when a handler panics. The panic is
 // recovered and treated as a failed attempt.
 type PanicError struct {
@@ -77,6 +88,9 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("handler panic: %v", e.Value) }
+
+// ErrorClass is "panic", for the error.type attribute.
+func (e *PanicError) ErrorClass() string { return "panic" }
 
 // formatKey is the one place a record key is turned into text, for log
 // lines and error messages: quoted, or a marker under RedactKeys.
