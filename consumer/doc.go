@@ -82,6 +82,7 @@
 //	ordo.records.failed                 {record}     counter    records that could not be handled; error.type (the stage, or the handler's error class)
 //	ordo.records.skipped                {record}     counter    failed records passed over under Skip; error.type
 //	ordo.order.violations               {record}     counter    per-key sequence gaps and regressions
+//	ordo.consumer.handover.running      {record}     counter    handlers still running when their partition was handed over (they ignored ctx)
 //	ordo.consumer.lag                   {record}     gauge      high watermark minus the commit point
 //	ordo.consumer.lag.time              s            gauge      age of the oldest record not yet finished
 //	ordo.consumer.stuck                 {partition}  gauge      1 while the partition is reported stuck (see [StuckAfter])

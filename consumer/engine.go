@@ -33,6 +33,13 @@ type partState struct {
 	dirty     bool              // the commit point moved since it was last marked
 	producers map[string]string // interned producer IDs
 
+	// ctx is the handlers' context for this partition's records, made
+	// on first use (a partition can be assigned before Run): revoking the
+	// partition cancels it at the drain deadline without touching other
+	// partitions' handlers. Guarded by the consumer's mu.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	attrs        attribute.Set         // metric attributes of the partition
 	record       []metric.RecordOption // the same with messaging.operation.name "process", made once
 	add          []metric.AddOption    // attrs, made once
@@ -171,7 +178,7 @@ func (c *Consumer) lane() {
 			c.mu.Unlock()
 			return
 		}
-		ctx := c.handlerCtx
+		ctx := kq.ps.handlerCtx(c.handlerCtx)
 		c.mu.Unlock()
 		out = c.process(ctx, kq.ps, it)
 		if out.done || out.fatal != nil {
@@ -199,6 +206,9 @@ func (c *Consumer) nextLocked() (*keyQueue, *item) {
 		kq.running = true
 		kq.ps.inflight++
 		c.inflight++
+		if it := kq.items[0]; it.start.IsZero() {
+			it.start = time.Now() // under mu: a revoke reads it
+		}
 		return kq, kq.items[0]
 	}
 }
@@ -324,9 +334,6 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 	r := it.rec
 	if it.span == nil {
 		it.span = c.startRecord(ctx, r)
-	}
-	if it.start.IsZero() {
-		it.start = time.Now()
 	}
 	id, body, err := schema.Unframe(r.Value)
 	if err != nil {
@@ -554,21 +561,38 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][
 // flight get up to the drain timeout to finish, and the partitions' commit
 // points are committed before kgo hands them over. It never closes the
 // client or leaves the group: kgo forbids that from a rebalance callback.
+//
+// Per-key order across owners rests on this callback: the next owner may
+// start a key's later records as soon as it returns. So a handler still
+// running at the drain deadline has its ctx cancelled (only the revoked
+// partitions' handlers), and the callback waits up to revokeGrace more for
+// it to return. A handler that ignores its ctx is still running when the
+// partition is handed over: it is logged and counted, and it may overlap
+// with the next owner's handling of the same key.
 func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	parts := c.release(revoked)
 	if len(parts) == 0 {
 		return
 	}
-	drain, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
-	defer cancel()
-	c.waitIdle(drain, func() bool {
+	idle := func() bool {
 		for _, ps := range parts {
 			if ps.inflight > 0 {
 				return false
 			}
 		}
 		return true
-	})
+	}
+	drain, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
+	defer cancel()
+	if !c.waitIdle(drain, idle) {
+		c.cancelHandlers(parts)
+		grace, cancel := context.WithTimeout(ctx, revokeGrace)
+		defer cancel()
+		if !c.waitIdle(grace, idle) {
+			c.reportHandover(parts)
+		}
+	}
+	c.cancelHandlers(parts)
 	c.mu.Lock()
 	marks := c.marksLocked(parts)
 	c.mu.Unlock()
@@ -577,6 +601,62 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 		c.log.Warn("commit on revoke failed", "error", err)
 	}
 	c.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))
+}
+
+// handlerCtx returns the context for handlers of ps's records. Called
+// with the consumer's mu held.
+func (ps *partState) handlerCtx(parent context.Context) context.Context {
+	if ps.ctx == nil {
+		ps.ctx, ps.cancel = context.WithCancel(parent)
+	}
+	return ps.ctx
+}
+
+// cancelHandlers cancels the contexts of parts' handlers.
+func (c *Consumer) cancelHandlers(parts []*partState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ps := range parts {
+		if ps.cancel != nil {
+			ps.cancel()
+		}
+	}
+}
+
+// revokeGrace is how long a revoke waits, after cancelling the handlers
+// that outlived the drain timeout, for them to return.
+const revokeGrace = time.Second
+
+// reportHandover logs and counts every handler of parts still running as
+// its partition is handed over.
+func (c *Consumer) reportHandover(parts []*partState) {
+	type running struct {
+		r     *kgo.Record
+		since time.Duration
+	}
+	var rs []running
+	c.mu.Lock()
+	for _, ps := range parts {
+		each := func(kq *keyQueue) {
+			if kq.running && len(kq.items) > 0 {
+				it := kq.items[0]
+				rs = append(rs, running{it.rec, time.Since(it.start)})
+			}
+		}
+		for _, kq := range ps.keys {
+			each(kq)
+		}
+		for kq := range ps.keyless {
+			each(kq)
+		}
+	}
+	c.mu.Unlock()
+	for _, x := range rs {
+		c.stats.handedOver.Add(1)
+		c.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(c.partAttrs(tp{x.r.Topic, x.r.Partition})))
+		c.log.Warn("handler still running as its partition is handed over: it ignored its cancelled ctx, and may overlap with the next owner",
+			"topic", x.r.Topic, "partition", x.r.Partition, "offset", x.r.Offset, c.logKey(x.r.Key), "running_for", x.since.Round(time.Millisecond))
+	}
 }
 
 // dropLocked drops kq's records after the first keep (the one a lane is
@@ -624,7 +704,7 @@ func (ps *partState) forget(kq *keyQueue) {
 // lost drops partitions that were taken away without a clean revoke: their
 // offsets may already belong to someone else, so nothing is committed.
 func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	c.release(lost)
+	c.cancelHandlers(c.release(lost)) // someone else may own them already
 	c.log.Warn("partitions lost", "partitions", fmt.Sprint(lost))
 }
 

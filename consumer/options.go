@@ -177,7 +177,10 @@ func ErrorHook(fn func(context.Context, *RecordError)) Option {
 
 // DrainTimeout bounds how long a revoked partition's in-flight records, or
 // all records when Run's context is cancelled, may take to finish before
-// their offsets are committed and the consumer moves on. Default 30s.
+// their offsets are committed and the consumer moves on. At the deadline
+// the handlers still running are cancelled (on a revoke, only the revoked
+// partitions'); see [Handler] for what a handler that ignores that can
+// cause. Keep it below the group's rebalance timeout. Default 30s.
 func DrainTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.drainTimeout = d }) }
 
 // CommitInterval sets how often finished offsets are committed while the

@@ -27,6 +27,7 @@ type instruments struct {
 	process    messagingconv.ProcessDuration
 	retries    metric.Int64Counter
 	failed     metric.Int64Counter
+	handedOver metric.Int64Counter
 	skipped    metric.Int64Counter
 	violations metric.Int64Counter
 	lag        metric.Int64ObservableGauge
@@ -57,6 +58,10 @@ func (c *Consumer) initTelemetry() error {
 	}
 	if ins.skipped, err = m.Int64Counter("ordo.records.skipped", metric.WithUnit("{record}"),
 		metric.WithDescription("Failed records passed over under the Skip policy.")); err != nil {
+		return err
+	}
+	if ins.handedOver, err = m.Int64Counter("ordo.consumer.handover.running", metric.WithUnit("{record}"),
+		metric.WithDescription("Handlers still running when their partition was handed over to another member.")); err != nil {
 		return err
 	}
 	if ins.violations, err = m.Int64Counter("ordo.order.violations", metric.WithUnit("{record}"),
