@@ -34,7 +34,9 @@ type Consumer struct {
 	spanNames      sync.Map // topic -> "process <topic>"
 	recordSpanOpts []trace.SpanStartOption
 	traceIdle      *telemetry.Idle
-	stopped        chan struct{} // closed when stopping begins
+	stopped        chan struct{}   // closed when stopping begins
+	probeCtx       context.Context // cancelled when stopping begins
+	endProbe       context.CancelFunc
 
 	// mu guards everything below it, and is the lock of the conditions.
 	mu         sync.Mutex
@@ -114,6 +116,7 @@ func New(opts ...Option) (*Consumer, error) {
 		c.handlers[h.name] = h
 	}
 	c.stopCtx, c.endStop = context.WithCancelCause(context.Background())
+	c.probeCtx, c.endProbe = context.WithCancel(context.Background())
 	c.work = sync.NewCond(&c.mu)
 	c.space = sync.NewCond(&c.mu)
 	c.idle = sync.NewCond(&c.mu)
@@ -128,6 +131,7 @@ func New(opts ...Option) (*Consumer, error) {
 
 func (c *Consumer) kgoOpts() []kgo.Opt {
 	opts := append(c.cfg.conn.Opts(),
+		kgo.WithLogger(telemetry.KgoLogger(c.log, c.cfg.kgoLogLevel)),
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.topics...),
 		// Offsets are marked by the lanes as records finish and committed
@@ -196,6 +200,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.lanes.Add(1)
 	go c.watch()
+	c.lanes.Add(1)
+	go c.watchConnect()
 	c.poll(pollCtx)
 	return c.stop()
 }
@@ -333,6 +339,7 @@ func (c *Consumer) abort() {
 func (c *Consumer) requestStopLocked() {
 	if !c.stopping {
 		close(c.stopped)
+		c.endProbe()
 	}
 	c.stopping = true
 	if c.stopPoll != nil {

@@ -22,6 +22,10 @@ var (
 	// ErrDrainTimeout is returned by Shutdown when records were still
 	// in flight at its deadline; their offsets were not committed.
 	ErrDrainTimeout = errors.New("consumer: drain timed out")
+	// ErrUnreachable is matched by the error Run returns when no broker
+	// answered (unreachable, refusing the credentials, TLS mismatch) for
+	// [UnreachableAfter] from the start; it wraps the last failure.
+	ErrUnreachable = errors.New("consumer: cluster unreachable")
 )
 
 // Stage names where in the pipeline a record failed.

@@ -52,49 +52,57 @@ func (p Policy) String() string {
 }
 
 type config struct {
-	conn          client.Conn
-	optErrs       []error // from options, reported by New
-	group         string
-	topics        []string
-	registry      *schema.Registry
-	kgoOpts       []kgo.Opt
-	concurrency   int
-	maxBuffered   int
-	maxAttempts   int
-	backoffMin    time.Duration
-	backoffMax    time.Duration
-	policy        Policy
-	errorHook     func(context.Context, *RecordError)
-	drainTimeout  time.Duration
-	commitEvery   time.Duration
-	logger        *slog.Logger
-	handlers      []binding
-	handlersTried bool // On was given, if with bad arguments
-	resetToStart  bool
-	tel           telemetry.Config
-	stuckAfter    time.Duration
-	unknownWindow time.Duration
+	conn             client.Conn
+	optErrs          []error // from options, reported by New
+	group            string
+	topics           []string
+	registry         *schema.Registry
+	kgoOpts          []kgo.Opt
+	concurrency      int
+	maxBuffered      int
+	maxAttempts      int
+	backoffMin       time.Duration
+	backoffMax       time.Duration
+	policy           Policy
+	errorHook        func(context.Context, *RecordError)
+	drainTimeout     time.Duration
+	commitEvery      time.Duration
+	logger           *slog.Logger
+	handlers         []binding
+	handlersTried    bool // On was given, if with bad arguments
+	resetToStart     bool
+	tel              telemetry.Config
+	stuckAfter       time.Duration
+	unknownWindow    time.Duration
+	unreachableAfter time.Duration
+	kgoLogLevel      slog.Level
+	brokers          []string // for log lines; conn holds them for kgo
 }
 
 func defaults() config {
 	return config{
-		concurrency:   16,
-		maxBuffered:   10_000,
-		maxAttempts:   5,
-		backoffMin:    100 * time.Millisecond,
-		backoffMax:    10 * time.Second,
-		drainTimeout:  30 * time.Second,
-		commitEvery:   time.Second,
-		resetToStart:  true,
-		stuckAfter:    time.Minute,
-		unknownWindow: DefaultUnknownSchemaWindow,
+		concurrency:      16,
+		maxBuffered:      10_000,
+		maxAttempts:      5,
+		backoffMin:       100 * time.Millisecond,
+		backoffMax:       10 * time.Second,
+		drainTimeout:     30 * time.Second,
+		commitEvery:      time.Second,
+		resetToStart:     true,
+		stuckAfter:       time.Minute,
+		unknownWindow:    DefaultUnknownSchemaWindow,
+		unreachableAfter: DefaultUnreachableAfter,
+		kgoLogLevel:      slog.LevelWarn,
 	}
 }
 
 // Brokers sets the seed brokers (host:port). Required. The slice is copied.
 func Brokers(addrs ...string) Option {
 	addrs = append([]string(nil), addrs...)
-	return optionFunc(func(c *config) { c.conn.AddBrokers(addrs...) })
+	return optionFunc(func(c *config) {
+		c.conn.AddBrokers(addrs...)
+		c.brokers = append(c.brokers, addrs...)
+	})
 }
 
 // Group sets the consumer group. Required.
@@ -193,7 +201,8 @@ func CommitInterval(d time.Duration) Option { return optionFunc(func(c *config) 
 // before the group's first run is missed.
 func StartAtEnd() Option { return optionFunc(func(c *config) { c.resetToStart = false }) }
 
-// WithLogger sets the logger. Every line carries the record's topic,
+// WithLogger sets the logger, for the consumer's lines and franz-go's
+// (at [KgoLogLevel] and above). Every line carries the record's topic,
 // partition, offset and event type where there is one, and trace_id and
 // span_id when the record is traced. Errors returned to the caller are not
 // logged again. Default: slog.Default() at the time [New] is called, as for
@@ -287,6 +296,31 @@ func UnknownSchemaWindow(d time.Duration) Option {
 		c.unknownWindow = d
 	})
 }
+
+// DefaultUnreachableAfter is the default of [UnreachableAfter].
+const DefaultUnreachableAfter = 2 * time.Minute
+
+// UnreachableAfter sets how long Run keeps trying to reach the cluster at
+// start before it gives up and returns an error matching [ErrUnreachable]
+// (wrapping the last failure: connection refused, authentication failed,
+// a TLS error, ...). The first failure is logged at once. It applies only
+// until a broker first answers: a consumer that was connected and then
+// loses the cluster keeps trying, as kgo does, and logs kgo's warnings.
+// Default [DefaultUnreachableAfter]; d must be positive.
+func UnreachableAfter(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.fail("UnreachableAfter: %v, want > 0", d)
+			return
+		}
+		c.unreachableAfter = d
+	})
+}
+
+// KgoLogLevel sets the lowest level of franz-go's own log lines passed to
+// the logger (see [WithLogger]); they carry source=kgo. Default
+// slog.LevelWarn: franz-go's info lines are for its developers.
+func KgoLogLevel(l slog.Level) Option { return optionFunc(func(c *config) { c.kgoLogLevel = l }) }
 
 func (c *config) validate() error {
 	errs := c.optErrs
