@@ -52,6 +52,7 @@ type Consumer struct {
 	closing    bool // immediate stop: do not wait for in-flight work
 	fatal      error
 	timers     map[*time.Timer]struct{}
+	counts     map[string][]int // per topic, the stamped partition counts seen
 
 	stats counters
 
@@ -101,6 +102,7 @@ func New(opts ...Option) (*Consumer, error) {
 		handlers:       make(map[string]binding, len(cfg.handlers)),
 		parts:          make(map[tp]*partState),
 		timers:         make(map[*time.Timer]struct{}),
+		counts:         make(map[string][]int),
 		closed:         make(chan struct{}),
 		runDone:        make(chan struct{}),
 		stopped:        make(chan struct{}),

@@ -64,6 +64,16 @@
 // sequence. The consumer checks them per partition and counts gaps and
 // regressions in [Stats].OrderViolations.
 //
+// They also carry the partition count the producer placed them under
+// (ordo-partitions). A record stamped with a count this consumer has not
+// seen for its topic means the topic's partition count changed under an
+// ordered stream: keys moved to other partitions, and a key's records
+// from before and after the change may be handled out of order. The
+// consumer logs a warning naming the topic, the old and new count and the
+// first record, and counts it ([Stats].PartitionCountChanges). A record
+// whose key does not hash to its partition under its stamped count was
+// placed by another partitioner ([Stats].PlacementViolations).
+//
 // # Telemetry
 //
 // Spans: "process <topic>" (kind consumer) per record, from the first time
@@ -83,6 +93,8 @@
 //	ordo.records.skipped                {record}     counter    failed records passed over under Skip; error.type
 //	ordo.order.violations               {record}     counter    per-key sequence gaps and regressions
 //	ordo.consumer.handover.running      {record}     counter    handlers still running when their partition was handed over (they ignored ctx)
+//	ordo.partition.count.changes        {change}     counter    a new stamped partition count seen for the topic (see Order checks)
+//	ordo.placement.violations           {record}     counter    stamped records not in the partition their key hashes to
 //	ordo.consumer.lag                   {record}     gauge      high watermark minus the commit point
 //	ordo.consumer.lag.time              s            gauge      age of the oldest record not yet finished
 //	ordo.consumer.stuck                 {partition}  gauge      1 while the partition is reported stuck (see [StuckAfter])

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -136,6 +138,7 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 // here and for the handler's Meta later.
 func (c *Consumer) checkSeq(ps *partState, it *item) {
 	r := it.rec
+	var count uint64
 	for _, h := range r.Headers {
 		switch h.Key {
 		case header.Producer:
@@ -144,7 +147,12 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 			it.seq = parseSeq(h.Value)
 		case header.ID:
 			it.eventID = string(h.Value)
+		case header.Partitions:
+			count = parseSeq(h.Value)
 		}
+	}
+	if count > 0 && count <= math.MaxInt32 {
+		c.checkPlacement(ps, r, int(count))
 	}
 	prod, seq := it.producer, it.seq
 	if prod == "" || seq == 0 {
@@ -157,6 +165,40 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 			"partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "producer", prod, "seq", seq)
 	}
 }
+
+// checkPlacement checks a record stamped with the partition count its
+// producer placed it under. A count this consumer has not seen for the
+// topic before means the topic's partition count changed under an ordered
+// stream: keys moved, and a key's records before and after the change
+// may be handled out of order. A key that does not hash to the record's
+// partition under the stamped count was placed by another partitioner or
+// count. Called with c.mu held.
+func (c *Consumer) checkPlacement(ps *partState, r *kgo.Record, n int) {
+	seen := c.counts[r.Topic]
+	if !slices.Contains(seen, n) {
+		if len(seen) > 0 {
+			c.stats.countChanges.Add(1)
+			c.ins.countChanges.Add(context.Background(), 1, ps.add...)
+			c.log.Warn("partition count changed under an ordered stream: keys moved, per-key order across the change is not guaranteed",
+				"topic", r.Topic, "old_count", seen[len(seen)-1], "new_count", n, "partition", r.Partition, "offset", r.Offset)
+		}
+		if len(seen) < 64 { // counts only grow; stay bounded anyway
+			c.counts[r.Topic] = append(seen, n)
+		}
+	}
+	if r.Key != nil && keyHasher.Partition(r, n) != int(r.Partition) {
+		if c.stats.placement.Add(1) == 1 {
+			c.log.Warn("record not in the partition its key hashes to under its stamped count (another partitioner?); further ones are only counted",
+				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "count", n)
+		}
+		c.ins.placement.Add(context.Background(), 1, ps.add...)
+	}
+}
+
+// keyHasher is partition.For's partitioner (murmur2, as Java's default),
+// called on the record itself: partition.For would allocate a record per
+// call. TestPlacementCheck holds the two to the same answers.
+var keyHasher = kgo.StickyKeyPartitioner(nil).ForTopic("")
 
 // lane runs until the consumer stops, handling the head record of one
 // ready key at a time. Settling a record and taking the next happen in one

@@ -23,17 +23,19 @@ import (
 // observed from the consumer's own positions and the high watermarks of its
 // fetches, without an admin round trip.
 type instruments struct {
-	consumed   messagingconv.ClientConsumedMessages
-	process    messagingconv.ProcessDuration
-	retries    metric.Int64Counter
-	failed     metric.Int64Counter
-	handedOver metric.Int64Counter
-	skipped    metric.Int64Counter
-	violations metric.Int64Counter
-	lag        metric.Int64ObservableGauge
-	lagTime    metric.Float64ObservableGauge
-	stuck      metric.Int64ObservableGauge
-	reg        metric.Registration
+	consumed     messagingconv.ClientConsumedMessages
+	process      messagingconv.ProcessDuration
+	retries      metric.Int64Counter
+	failed       metric.Int64Counter
+	handedOver   metric.Int64Counter
+	countChanges metric.Int64Counter
+	placement    metric.Int64Counter
+	skipped      metric.Int64Counter
+	violations   metric.Int64Counter
+	lag          metric.Int64ObservableGauge
+	lagTime      metric.Float64ObservableGauge
+	stuck        metric.Int64ObservableGauge
+	reg          metric.Registration
 }
 
 func (c *Consumer) initTelemetry() error {
@@ -62,6 +64,14 @@ func (c *Consumer) initTelemetry() error {
 	}
 	if ins.handedOver, err = m.Int64Counter("ordo.consumer.handover.running", metric.WithUnit("{record}"),
 		metric.WithDescription("Handlers still running when their partition was handed over to another member.")); err != nil {
+		return err
+	}
+	if ins.countChanges, err = m.Int64Counter("ordo.partition.count.changes", metric.WithUnit("{change}"),
+		metric.WithDescription("Partition counts stamped on consumed records that differ from the ones seen before for the topic.")); err != nil {
+		return err
+	}
+	if ins.placement, err = m.Int64Counter("ordo.placement.violations", metric.WithUnit("{record}"),
+		metric.WithDescription("Stamped records whose key does not hash to their partition under the stamped count.")); err != nil {
 		return err
 	}
 	if ins.violations, err = m.Int64Counter("ordo.order.violations", metric.WithUnit("{record}"),
