@@ -47,6 +47,7 @@ type Consumer struct {
 	ready      readyQueue
 	dispatched uint64 // records ever dispatched; numbers them
 	buffered   int    // records dispatched and not finished or dropped
+	bufBytes   int    // their keys' and values' bytes
 	inflight   int    // records a lane is handling now
 	stopping   bool
 	closing    bool // immediate stop: do not wait for in-flight work
@@ -147,6 +148,9 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 	)
+	fetch := int32(c.cfg.maxBufferedBytes / 8)
+	opts = append(opts, kgo.FetchMaxBytes(fetch), kgo.FetchMaxPartitionBytes(min(fetch, 1<<20)),
+		kgo.MaxConcurrentFetches(4))
 	if c.cfg.resetToStart {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	} else {
@@ -213,7 +217,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) poll(pollCtx context.Context) {
 	for {
 		c.mu.Lock()
-		for c.buffered >= c.cfg.maxBuffered && !c.stopping && pollCtx.Err() == nil {
+		for c.full() && !c.stopping && pollCtx.Err() == nil {
 			c.space.Wait()
 		}
 		room := c.cfg.maxBuffered - c.buffered
@@ -251,6 +255,12 @@ func (c *Consumer) poll(pollCtx context.Context) {
 		c.mu.Unlock()
 		c.cl.AllowRebalance()
 	}
+}
+
+// full reports whether the records buffered reach MaxBuffered or half of
+// MaxBufferedBytes (the other half is kgo's). Called with c.mu held.
+func (c *Consumer) full() bool {
+	return c.buffered >= c.cfg.maxBuffered || c.bufBytes >= c.cfg.maxBufferedBytes/2
 }
 
 // Shutdown stops the consumer gracefully: it stops fetching, lets the

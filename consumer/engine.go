@@ -114,6 +114,7 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 		return
 	}
 	c.buffered++
+	c.bufBytes += recordBytes(r)
 	c.ins.consumed.AddSet(context.Background(), 1, ps.consumedSet)
 	var kq *keyQueue
 	if r.Key == nil {
@@ -273,7 +274,7 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 	case out.done:
 		kq.items[0] = nil
 		kq.items = kq.items[1:]
-		c.buffered--
+		c.unbuffer(it)
 		c.space.Signal()
 		if ps.tracker.finish(it.rec.Offset) {
 			ps.dirty = true
@@ -292,7 +293,7 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 			it.span = nil
 			kq.items[0] = nil
 			kq.items = kq.items[1:]
-			c.buffered--
+			c.unbuffer(it)
 		}
 		c.dropLocked(kq, 0)
 		kq.scheduled = false
@@ -709,15 +710,27 @@ func (c *Consumer) dropLocked(kq *keyQueue, keep int) {
 	if n <= 0 {
 		return
 	}
-	c.buffered -= n
 	c.stats.dropped.Add(int64(n))
 	for _, it := range kq.items[keep:] {
+		c.unbuffer(it)
 		endRecord(it.span, "released", nil) // started, then released for redelivery
 	}
 	clear(kq.items[keep:])
 	kq.items = kq.items[:keep]
 	c.space.Broadcast()
 }
+
+// unbuffer takes a finished or dropped record off the buffer counts.
+func (c *Consumer) unbuffer(it *item) {
+	c.buffered--
+	c.bufBytes -= recordBytes(it.rec)
+}
+
+// recordBytes is what a buffered record is counted as against
+// MaxBufferedBytes: its key and value, and the bookkeeping around them
+// (kgo's Record, the item, the tracker entry), which for small records is
+// most of it.
+func recordBytes(r *kgo.Record) int { return len(r.Key) + len(r.Value) + 256 }
 
 // headSeq is the dispatch number of the head record; 0 for an empty queue.
 func (kq *keyQueue) headSeq() uint64 {

@@ -76,7 +76,8 @@ type config struct {
 	unknownWindow    time.Duration
 	unreachableAfter time.Duration
 	kgoLogLevel      slog.Level
-	brokers          []string // for log lines; conn holds them for kgo
+	brokers          []string
+	maxBufferedBytes int // for log lines; conn holds them for kgo
 }
 
 func defaults() config {
@@ -93,6 +94,7 @@ func defaults() config {
 		unknownWindow:    DefaultUnknownSchemaWindow,
 		unreachableAfter: DefaultUnreachableAfter,
 		kgoLogLevel:      slog.LevelWarn,
+		maxBufferedBytes: DefaultMaxBufferedBytes,
 	}
 }
 
@@ -160,8 +162,8 @@ func KgoOpts(opts ...kgo.Opt) Option {
 func Concurrency(n int) Option { return optionFunc(func(c *config) { c.concurrency = n }) }
 
 // MaxBuffered caps the records fetched but not yet finished. When the cap
-// is reached the consumer stops fetching until records finish, which
-// bounds memory. Default 10000.
+// is reached the consumer stops fetching until records finish. Memory is
+// bounded by [MaxBufferedBytes]. Default 10000.
 func MaxBuffered(n int) Option { return optionFunc(func(c *config) { c.maxBuffered = n }) }
 
 // Retry sets how often a failing handler is tried (attempts, at least 1)
@@ -294,6 +296,33 @@ func UnknownSchemaWindow(d time.Duration) Option {
 			return
 		}
 		c.unknownWindow = d
+	})
+}
+
+// DefaultMaxBufferedBytes is the default of [MaxBufferedBytes].
+const DefaultMaxBufferedBytes = 64 << 20
+
+// MaxBufferedBytes bounds the memory the consumer holds for records: half
+// of n for records fetched and not yet finished (each counted as its key
+// and value plus 256 bytes of bookkeeping; the consumer stops fetching
+// while they fill it, or [MaxBuffered] records),
+// half for franz-go's fetch buffers (kgo.MaxConcurrentFetches 4 of
+// kgo.FetchMaxBytes n/8 each, kgo.FetchMaxPartitionBytes min(n/8, 1MiB)).
+// Left to franz-go's defaults (50MiB per broker), a backlog took ~89MiB of
+// live heap. The fetch limits count bytes as Kafka sends them: compressed
+// batches take more once decompressed. Kafka returns a record batch larger than the fetch limits
+// whole, so one huge batch can exceed the bound. With more than four
+// brokers and quiet partitions, a fetch can wait up to kgo's FetchMaxWait
+// for a slot; raise kgo.MaxConcurrentFetches through [KgoOpts] if that
+// latency matters more than memory. Default [DefaultMaxBufferedBytes];
+// n must be at least 1MiB.
+func MaxBufferedBytes(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1<<20 {
+			c.fail("MaxBufferedBytes: %d, want at least 1MiB", n)
+			return
+		}
+		c.maxBufferedBytes = n
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -76,5 +78,42 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
+	}
+}
+
+// TestFetchLimitsFollowMemoryBound: the memory bound the docs state is the
+// real one: franz-go's fetch buffers are sized from MaxBufferedBytes
+// (they were left at 50MiB per broker, unbounded in count).
+func TestFetchLimitsFollowMemoryBound(t *testing.T) {
+	codec, err := schema.NewCodec[Step](stepSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := schema.NewRegistry([]string{"http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := func(context.Context, Step, Meta) error { return nil }
+	for _, tt := range []struct {
+		opts             []Option
+		fetch, partition int32
+	}{
+		{nil, DefaultMaxBufferedBytes / 8, 1 << 20},
+		{[]Option{MaxBufferedBytes(4 << 20)}, 512 << 10, 512 << 10},
+	} {
+		c, err := New(append([]Option{Brokers("127.0.0.1:1"), Group("g"), Topics("t"), Registry(reg), On(codec, h)}, tt.opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetch := c.cl.OptValue(kgo.FetchMaxBytes).(int32)
+		part := c.cl.OptValue(kgo.FetchMaxPartitionBytes).(int32)
+		conc := c.cl.OptValue(kgo.MaxConcurrentFetches).(int)
+		c.Close()
+		if fetch != tt.fetch || part != tt.partition || conc != 4 {
+			t.Errorf("fetch max %d, partition max %d, concurrent %d; want %d, %d, 4", fetch, part, conc, tt.fetch, tt.partition)
+		}
+	}
+	if _, err := New(MaxBufferedBytes(1000)); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("MaxBufferedBytes(1000): %v", err)
 	}
 }
