@@ -3,6 +3,8 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -151,7 +153,7 @@ func BenchmarkTracing(b *testing.B) {
 			tp := v.tp()
 			prop := propagation.TraceContext{}
 			p, err := producer.New(producer.Brokers(f.cluster.Brokers()...), producer.Registry(f.reg),
-				producer.WithTracerProvider(tp), producer.WithPropagator(prop))
+				producer.WithTracerProvider(tp), producer.WithPropagator(prop), producer.WithLogger(quiet))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -164,7 +166,7 @@ func BenchmarkTracing(b *testing.B) {
 			var n atomic.Int64
 			done := make(chan struct{})
 			c, err := New(Brokers(f.cluster.Brokers()...), Group("tracing"), Topics(f.topic), Registry(f.reg),
-				WithTracerProvider(tp), WithPropagator(prop), Concurrency(16),
+				WithTracerProvider(tp), WithPropagator(prop), Concurrency(16), WithLogger(quiet),
 				On(codec, func(context.Context, keyedStep, Meta) error {
 					if n.Add(1) == int64(b.N) {
 						close(done)
@@ -191,7 +193,92 @@ func BenchmarkTracing(b *testing.B) {
 	}
 }
 
+// discard is the benchmarks' logger: a benchmark prints nothing but its
+// results, or benchstat cannot parse them.
+var quiet = slog.New(slog.DiscardHandler)
+
 type nopExporter struct{}
 
 func (nopExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (nopExporter) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkBacklogMemory consumes a backlog of 1M records and reports the
+// consumer's live heap while it does: the peak of the heap after a GC,
+// sampled every 250ms, less the heap before the consumer started (the
+// embedded cluster holds the backlog in the same process; the fetch
+// responses it builds, which grow with the fetch limits, are counted).
+// Run it with -benchtime 1x; each iteration consumes the whole backlog.
+// "kgo-defaults" restores franz-go's fetch sizes, as before
+// MaxBufferedBytes: on 64 partitions, ~565 live-MiB against ~112.
+func BenchmarkBacklogMemory(b *testing.B) {
+	const backlog = 1_000_000
+	variants := []struct {
+		name string
+		opts []Option
+	}{
+		{"default", nil},
+		{"kgo-defaults", []Option{KgoOpts(kgo.FetchMaxBytes(50<<20), kgo.MaxConcurrentFetches(-1))}},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			f := newFixture(b, 64) // fetches span many partitions, as on a real topic
+			// Uncompressed, as payloads that do not compress 100-fold
+			// (these tiny, repetitive ones would) behave.
+			cl, err := kgo.NewClient(kgo.SeedBrokers(f.cluster.Brokers()...), kgo.DefaultProduceTopic(f.topic),
+				kgo.ProducerBatchCompression(kgo.NoCompression()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.cl = cl
+			f.fill(b, backlog, 1000)
+			cl.Close()
+			for i := 0; b.Loop(); i++ {
+				base := liveHeap()
+				var n atomic.Int64
+				done := make(chan struct{})
+				c := f.consumer(fmt.Sprintf("memory-%d", i), func(context.Context, Step, Meta) error {
+					if n.Add(1) == backlog {
+						close(done)
+					}
+					return nil
+				}, append([]Option{Concurrency(16)}, v.opts...)...)
+				var peak uint64
+				stopSample := make(chan struct{})
+				sampled := make(chan struct{})
+				go func() {
+					defer close(sampled)
+					t := time.NewTicker(250 * time.Millisecond)
+					defer t.Stop()
+					for {
+						select {
+						case <-stopSample:
+							return
+						case <-t.C:
+							peak = max(peak, liveHeap())
+						}
+					}
+				}()
+				start := time.Now()
+				wait := runConsumer(b, c)
+				<-done
+				elapsed := time.Since(start)
+				close(stopSample)
+				<-sampled
+				c.Close()
+				if err := wait(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(peak-min(peak, base))/(1<<20), "live-MiB")
+				b.ReportMetric(float64(backlog)/elapsed.Seconds(), "records/s")
+			}
+		})
+	}
+}
+
+// liveHeap is the heap in use after a full GC.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}

@@ -34,7 +34,9 @@ type Consumer struct {
 	spanNames      sync.Map // topic -> "process <topic>"
 	recordSpanOpts []trace.SpanStartOption
 	traceIdle      *telemetry.Idle
-	stopped        chan struct{} // closed when stopping begins
+	stopped        chan struct{}   // closed when stopping begins
+	probeCtx       context.Context // cancelled when stopping begins
+	endProbe       context.CancelFunc
 
 	// mu guards everything below it, and is the lock of the conditions.
 	mu         sync.Mutex
@@ -45,23 +47,31 @@ type Consumer struct {
 	ready      readyQueue
 	dispatched uint64 // records ever dispatched; numbers them
 	buffered   int    // records dispatched and not finished or dropped
+	bufBytes   int    // their keys' and values' bytes
 	inflight   int    // records a lane is handling now
 	stopping   bool
 	closing    bool // immediate stop: do not wait for in-flight work
 	fatal      error
 	timers     map[*time.Timer]struct{}
+	counts     map[string][]int // per topic, the stamped partition counts seen
 
 	stats counters
 
-	running    atomic.Bool
-	closeOnce  sync.Once
-	closed     chan struct{} // closed by Close
-	runDone    chan struct{} // closed when Run returns
-	stopPoll   context.CancelFunc
-	drainCtx   context.Context // set by Shutdown
-	handlerCtx context.Context
-	cancelWork context.CancelFunc
-	lanes      sync.WaitGroup
+	running      atomic.Bool
+	closeOnce    sync.Once
+	closed       chan struct{} // closed by Close
+	runDone      chan struct{} // closed when Run returns
+	stopPoll     context.CancelFunc
+	shutdown     bool            // Shutdown bounds the stop with its ctx
+	userClosed   bool            // Close was called: Run returns nil
+	drainMissed  bool            // handlers were running when the stop was made immediate
+	stopErr      error           // what Shutdown returns, set by stop
+	stopCtx      context.Context // bounds the stop; ended by Shutdown's ctx
+	endStop      context.CancelCauseFunc
+	clientClosed chan struct{} // closed when kgo's Close returns after Run
+	handlerCtx   context.Context
+	cancelWork   context.CancelFunc
+	lanes        sync.WaitGroup
 }
 
 type tp struct {
@@ -71,10 +81,15 @@ type tp struct {
 
 // New returns a consumer configured by opts. It validates the options and
 // returns an error wrapping [ErrInvalidConfig] if they are incomplete or
-// inconsistent; it does not contact the brokers.
+// inconsistent, reporting every problem found (errors.Join); it never
+// panics, whatever the options. It does not contact the brokers.
 func New(opts ...Option) (*Consumer, error) {
 	cfg := defaults()
 	for _, o := range opts {
+		if o == nil {
+			cfg.fail("nil Option")
+			continue
+		}
 		o.apply(&cfg)
 	}
 	if err := cfg.validate(); err != nil {
@@ -88,9 +103,11 @@ func New(opts ...Option) (*Consumer, error) {
 		handlers:       make(map[string]binding, len(cfg.handlers)),
 		parts:          make(map[tp]*partState),
 		timers:         make(map[*time.Timer]struct{}),
+		counts:         make(map[string][]int),
 		closed:         make(chan struct{}),
 		runDone:        make(chan struct{}),
 		stopped:        make(chan struct{}),
+		clientClosed:   make(chan struct{}),
 		log:            telemetry.Logger(cfg.logger).With("group", cfg.group),
 		tel:            cfg.tel.Resolve(),
 		recordSpanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)},
@@ -101,6 +118,8 @@ func New(opts ...Option) (*Consumer, error) {
 	for _, h := range cfg.handlers {
 		c.handlers[h.name] = h
 	}
+	c.stopCtx, c.endStop = context.WithCancelCause(context.Background())
+	c.probeCtx, c.endProbe = context.WithCancel(context.Background())
 	c.work = sync.NewCond(&c.mu)
 	c.space = sync.NewCond(&c.mu)
 	c.idle = sync.NewCond(&c.mu)
@@ -115,6 +134,7 @@ func New(opts ...Option) (*Consumer, error) {
 
 func (c *Consumer) kgoOpts() []kgo.Opt {
 	opts := append(c.cfg.conn.Opts(),
+		kgo.WithLogger(telemetry.KgoLogger(c.log, c.cfg.kgoLogLevel)),
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.topics...),
 		// Offsets are marked by the lanes as records finish and committed
@@ -128,6 +148,9 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 	)
+	fetch := int32(c.cfg.maxBufferedBytes / 8)
+	opts = append(opts, kgo.FetchMaxBytes(fetch), kgo.FetchMaxPartitionBytes(min(fetch, 1<<20)),
+		kgo.MaxConcurrentFetches(4))
 	if c.cfg.resetToStart {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	} else {
@@ -140,12 +163,16 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 //
 // Cancelling ctx stops the consumer gracefully: fetching stops, records in
 // flight get up to the drain timeout (see [DrainTimeout]) to finish, their
-// offsets are committed, and the consumer leaves the group; Run then
-// returns nil. [Consumer.Shutdown] does the same with its own deadline and
-// [Consumer.Close] without waiting. Under the [Halt] policy, a record that
-// cannot be handled stops the consumer the same graceful way and Run returns
-// its [*RecordError]. Run may be called once; later calls return
-// [ErrRunning], or [ErrClosed] after Close.
+// offsets are committed, and the consumer leaves the group (the commit and
+// the leave get 10s more). Run then returns nil; or an error matching
+// [ErrDrainTimeout] if handlers were still running at the drain deadline
+// (they are cancelled and their offsets not committed), joined with the
+// final commit's or the leave's failure, if any. [Consumer.Shutdown] does
+// the same within its own ctx. After [Consumer.Close] Run returns nil.
+// Under the [Halt] policy, a record that cannot be handled stops the
+// consumer the same graceful way and Run returns its [*RecordError]. Run
+// may be called once; later calls return [ErrRunning], or [ErrClosed]
+// after Close.
 func (c *Consumer) Run(ctx context.Context) error {
 	select {
 	case <-c.closed:
@@ -179,6 +206,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.lanes.Add(1)
 	go c.watch()
+	c.lanes.Add(1)
+	go c.watchConnect()
 	c.poll(pollCtx)
 	return c.stop()
 }
@@ -188,7 +217,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) poll(pollCtx context.Context) {
 	for {
 		c.mu.Lock()
-		for c.buffered >= c.cfg.maxBuffered && !c.stopping && pollCtx.Err() == nil {
+		for c.full() && !c.stopping && pollCtx.Err() == nil {
 			c.space.Wait()
 		}
 		room := c.cfg.maxBuffered - c.buffered
@@ -202,7 +231,10 @@ func (c *Consumer) poll(pollCtx context.Context) {
 			return
 		}
 		fs.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			// A stop ends the poll with ctx's error (Canceled, or
+			// DeadlineExceeded when Run's ctx had a deadline) or
+			// ErrClientClosed: not worth a warning.
+			if pollCtx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {
 				c.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
 			}
 		})
@@ -225,54 +257,70 @@ func (c *Consumer) poll(pollCtx context.Context) {
 	}
 }
 
+// full reports whether the records buffered reach MaxBuffered or half of
+// MaxBufferedBytes (the other half is kgo's). Called with c.mu held.
+func (c *Consumer) full() bool {
+	return c.buffered >= c.cfg.maxBuffered || c.bufBytes >= c.cfg.maxBufferedBytes/2
+}
+
 // Shutdown stops the consumer gracefully: it stops fetching, lets the
-// records in flight finish, commits their offsets and leaves the group.
-// Records fetched but not started are not handled; they are delivered again
-// to whoever consumes the partition next. If ctx ends first, in-flight
-// handlers are cancelled, their offsets are not committed, and Shutdown
-// returns [ErrDrainTimeout]. Shutdown waits for Run to return; if Run was
-// never called it closes the consumer.
+// records in flight finish, commits their offsets and leaves the group, all
+// within ctx. Records fetched but not started are not handled; they are
+// delivered again to whoever consumes the partition next.
+//
+// ctx bounds the whole of it, whatever the group is doing: if ctx ends
+// while records are in flight, their handlers are cancelled, their offsets
+// are not committed, and the error matches [ErrDrainTimeout]; if it ends
+// during the final commit or while leaving the group (a group waiting for a
+// dead member can hold a leave for its session timeout), Shutdown returns
+// an error matching ctx's (context.DeadlineExceeded) and the client
+// finishes closing in the background. A failed final commit is returned
+// too. Only a handler that ignores its ctx can hold Shutdown past ctx.
+//
+// Shutdown waits for Run to return; if Run was never called it closes the
+// consumer and returns nil. After [Consumer.Close] it returns [ErrClosed].
 func (c *Consumer) Shutdown(ctx context.Context) error {
+	select {
+	case <-c.closed:
+		return ErrClosed
+	default:
+	}
 	if !c.running.Load() {
 		c.Close()
 		return nil
 	}
 	c.mu.Lock()
-	if c.drainCtx == nil {
-		c.drainCtx = ctx
-	}
+	c.shutdown = true
 	c.requestStopLocked()
 	c.mu.Unlock()
+	// ctx's end bounds the stop: the drain, the final commit, the leave.
+	stopBound := context.AfterFunc(ctx, func() { c.endStop(context.Cause(ctx)) })
+	defer stopBound()
 	select {
 	case <-c.runDone:
 	case <-ctx.Done():
-		c.Close()
-		<-c.runDone
+		c.abort()
+		<-c.runDone // prompt: handlers are cancelled and the stop is bounded
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.inflightTimedOut() {
-		return ErrDrainTimeout
-	}
-	return nil
+	return c.stopErr
 }
 
 // Close stops the consumer at once: handler contexts are cancelled, records
 // in flight are abandoned (their offsets are not committed, so they are
-// delivered again), finished offsets are committed, and the consumer leaves
-// the group. Close waits for running handlers to return. It is idempotent;
-// afterwards Run returns [ErrClosed].
+// delivered again), finished offsets are committed (a failure is logged),
+// and the consumer leaves the group (bounded by 10s, then the client
+// finishes closing in the background). Close waits for running handlers to
+// return. It is idempotent; afterwards Run returns [ErrClosed], and a Run
+// that was running returns nil.
 func (c *Consumer) Close() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		c.mu.Lock()
-		c.closing = true
-		c.requestStopLocked()
-		cancel := c.cancelWork
+		c.userClosed = true
 		c.mu.Unlock()
-		if cancel != nil {
-			cancel()
-		}
+		c.abort()
 		if !c.running.Load() {
 			c.cl.Close()
 			c.ins.reg.Unregister()
@@ -284,9 +332,26 @@ func (c *Consumer) Close() {
 	}
 }
 
+// abort makes the stop immediate: in-flight handlers are cancelled and
+// nothing waits for them to finish.
+func (c *Consumer) abort() {
+	c.mu.Lock()
+	// Decided here, not after the wait: a cancelled handler returns at
+	// once, and the drain would then look complete.
+	c.drainMissed = c.drainMissed || c.inflight > 0
+	c.closing = true
+	c.requestStopLocked()
+	cancel := c.cancelWork
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
 func (c *Consumer) requestStopLocked() {
 	if !c.stopping {
 		close(c.stopped)
+		c.endProbe()
 	}
 	c.stopping = true
 	if c.stopPoll != nil {
@@ -303,19 +368,28 @@ func (c *Consumer) wakeAll() {
 	c.mu.Unlock()
 }
 
+// finalBudget bounds the final commit and the leave after Close, and after
+// Run's ctx is cancelled (Shutdown's ctx bounds them otherwise).
+const finalBudget = 10 * time.Second
+
 // stop runs after polling ends: it waits for in-flight records (bounded),
-// stops the lanes, commits what finished and closes the client.
+// stops the lanes, commits what finished and leaves the group. It returns
+// what Run returns, and records what Shutdown returns.
 func (c *Consumer) stop() error {
 	c.mu.Lock()
 	c.requestStopLocked()
-	drain := c.drainCtx
+	shutdown := c.shutdown
 	c.mu.Unlock()
-	if drain == nil {
+	drain := c.stopCtx
+	if !shutdown {
 		var cancel context.CancelFunc
-		drain, cancel = context.WithTimeout(context.Background(), c.cfg.drainTimeout)
+		drain, cancel = context.WithTimeout(c.stopCtx, c.cfg.drainTimeout)
 		defer cancel()
 	}
 	c.waitIdle(drain, func() bool { return c.inflight == 0 })
+	c.mu.Lock()
+	missed := c.inflight > 0 || c.drainMissed
+	c.mu.Unlock()
 	c.cancelWork()
 	c.lanes.Wait()
 
@@ -325,21 +399,76 @@ func (c *Consumer) stop() error {
 	}
 	clear(c.timers)
 	marks := c.marksLocked(nil)
-	fatal := c.fatal
+	fatal, userClosed := c.fatal, c.userClosed
+	shutdown = c.shutdown
 	c.mu.Unlock()
 
-	commitCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c.cl.MarkCommitOffsets(marks)
-	if err := c.cl.CommitMarkedOffsets(commitCtx); err != nil {
-		c.log.Warn("final commit failed", "error", err)
+	fin := c.stopCtx
+	if !shutdown {
+		var cancel context.CancelFunc
+		fin, cancel = context.WithTimeout(c.stopCtx, finalBudget)
+		defer cancel()
 	}
-	c.cl.Close()
+	var errs []error
+	if missed {
+		errs = append(errs, ErrDrainTimeout)
+	}
+	c.cl.MarkCommitOffsets(marks)
+	if err := c.cl.CommitMarkedOffsets(fin); err != nil {
+		errs = append(errs, fmt.Errorf("final commit: %w", c.cause(fin, err)))
+	}
+	if err := c.closeClient(fin); err != nil {
+		errs = append(errs, fmt.Errorf("leave group: %w", err))
+	}
 	c.ins.reg.Unregister()
-	return fatal
+	var err error
+	if len(errs) > 0 {
+		err = fmt.Errorf("consumer: stop: %w", errors.Join(errs...))
+	}
+	c.mu.Lock()
+	c.stopErr = err
+	c.mu.Unlock()
+	c.endStop(nil)
+	switch {
+	case fatal != nil:
+		return fatal
+	case userClosed:
+		if err != nil && !missed {
+			c.log.Warn("stop after Close", "error", err)
+		}
+		return nil
+	}
+	return err
 }
 
-func (c *Consumer) inflightTimedOut() bool { return c.stats.abandoned.Load() > 0 }
+// cause returns ctx's cause for an error that ctx's end produced, so that
+// a Shutdown deadline reads as context.DeadlineExceeded.
+func (c *Consumer) cause(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		if cause := context.Cause(ctx); cause != nil {
+			return cause
+		}
+	}
+	return err
+}
+
+// closeClient leaves the group and closes the client, returning when that
+// is done or ctx ends. kgo's Close waits for the leave, which a group in a
+// rebalance (waiting for a dead member's session to expire) can hold for
+// as long as that session lasts; if ctx ends first, the close goes on in
+// the background and ctx's cause is returned.
+func (c *Consumer) closeClient(ctx context.Context) error {
+	go func() {
+		defer close(c.clientClosed)
+		c.cl.Close()
+	}()
+	select {
+	case <-c.clientClosed:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
 
 // waitIdle waits until done() holds (checked under c.mu) or ctx ends or the
 // consumer is closing. It reports whether done() held.

@@ -42,10 +42,13 @@
 //
 // A failing handler is retried with exponential backoff ([Retry]); while
 // it waits, its key's later records wait too and other keys flow. A
-// registry outage is retried for as long as it lasts. A record that cannot
-// be handled (not a Confluent frame, an unknown schema ID, no handler for
-// its type, a body that does not decode, or a handler that failed every
-// attempt) is reported as a [*RecordError] to the [ErrorHook], and then the
+// registry outage (no answer, a timeout, a 5xx or 429; also a 401 or 403,
+// which are the consumer's credentials, not the record) is retried for as
+// long as it lasts. A schema ID the registry does not know is looked up
+// again over [UnknownSchemaWindow] before it is final. A record that cannot
+// be handled (not a Confluent frame, an unknown schema ID, a writer schema
+// that is not usable Avro, no handler for its type, a body that does not
+// decode, or a handler that failed every attempt) is reported as a [*RecordError] to the [ErrorHook], and then the
 // [Policy] applies: [Halt] (the default) stops the consumer without
 // committing past the record; [Skip] commits past it.
 //
@@ -60,4 +63,45 @@
 // Records written by ordo's producer carry the producer's ID and a per-key
 // sequence. The consumer checks them per partition and counts gaps and
 // regressions in [Stats].OrderViolations.
+//
+// They also carry the partition count the producer placed them under
+// (ordo-partitions). A record stamped with a count this consumer has not
+// seen for its topic means the topic's partition count changed under an
+// ordered stream: keys moved to other partitions, and a key's records
+// from before and after the change may be handled out of order. The
+// consumer logs a warning naming the topic, the old and new count and the
+// first record, and counts it ([Stats].PartitionCountChanges). A record
+// whose key does not hash to its partition under its stamped count was
+// placed by another partitioner ([Stats].PlacementViolations).
+//
+// # Telemetry
+//
+// Spans: "process <topic>" (kind consumer) per record, from the first time
+// a lane takes it to its outcome (attribute ordo.outcome: handled,
+// skipped, failed, released, abandoned), a child of the producer's span
+// carried in the record's headers; and "handle <type>" per handler attempt
+// under it. Log lines carry trace_id and span_id.
+//
+// Metrics (OpenTelemetry, from the [WithMeterProvider] provider). Every
+// one carries messaging.system ("kafka"), messaging.destination.name,
+// messaging.destination.partition.id and messaging.consumer.group.name:
+//
+//	messaging.client.consumed.messages  {message}    counter    records fetched; messaging.operation.name "poll", messaging.operation.type "receive"
+//	messaging.process.duration          s            histogram  per record, like its process span: first attempt to outcome, retries and backoff included (not per attempt); messaging.operation.name "process", error.type when it failed
+//	ordo.retry.attempts                 {attempt}    counter    failed handler attempts that were retried; error.type
+//	ordo.records.failed                 {record}     counter    records that could not be handled; error.type (the stage, or the handler's error class)
+//	ordo.records.skipped                {record}     counter    failed records passed over under Skip; error.type
+//	ordo.order.violations               {record}     counter    per-key sequence gaps and regressions
+//	ordo.consumer.handover.running      {record}     counter    handlers still running when their partition was handed over (they ignored ctx)
+//	ordo.partition.count.changes        {change}     counter    a new stamped partition count seen for the topic (see Order checks)
+//	ordo.placement.violations           {record}     counter    stamped records not in the partition their key hashes to
+//	ordo.consumer.lag                   {record}     gauge      high watermark minus the commit point
+//	ordo.consumer.lag.time              s            gauge      age of the oldest record not yet finished
+//	ordo.consumer.stuck                 {partition}  gauge      1 while the partition is reported stuck (see [StuckAfter])
+//
+// error.type comes from the classifier ordo's producer uses too: a
+// [*RecordError] is labelled by its stage ("unframe", "schema",
+// "dispatch", "decode"), a handler's failure by its error's class
+// ("panic" for a [*PanicError], "timeout", "canceled", or the error's Go
+// type).
 package consumer

@@ -3,6 +3,10 @@ package consumer
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
 var (
@@ -18,6 +22,10 @@ var (
 	// ErrDrainTimeout is returned by Shutdown when records were still
 	// in flight at its deadline; their offsets were not committed.
 	ErrDrainTimeout = errors.New("consumer: drain timed out")
+	// ErrUnreachable is matched by the error Run returns when no broker
+	// answered (unreachable, refusing the credentials, TLS mismatch) for
+	// [UnreachableAfter] from the start; it wraps the last failure.
+	ErrUnreachable = errors.New("consumer: cluster unreachable")
 )
 
 // Stage names where in the pipeline a record failed.
@@ -25,14 +33,15 @@ type Stage string
 
 const (
 	StageUnframe  Stage = "unframe"  // the value is not a Confluent frame
-	StageSchema   Stage = "schema"   // the writer schema is unknown
+	StageSchema   Stage = "schema"   // the writer schema is unknown or not usable Avro
 	StageDispatch Stage = "dispatch" // no handler for the event type
 	StageDecode   Stage = "decode"   // the body does not decode into the handler's type
 	StageHandle   Stage = "handle"   // the handler failed every attempt
 )
 
 // RecordError reports a record that could not be handled: where it is, what
-// it is, how far it got and why. Unwrap returns the cause, so errors.Is
+// it is, how far it got and why. Under [RedactKeys], Error leaves the key
+// out (the Key field still holds it, for the error hook). Unwrap returns the cause, so errors.Is
 // matches schema errors (schema.ErrBadMagic, schema.ErrUnknownSchema, ...),
 // [ErrNoHandler], and whatever the handler returned.
 type RecordError struct {
@@ -45,6 +54,8 @@ type RecordError struct {
 	Stage     Stage
 	Attempts  int // handler attempts made (0 if it never reached the handler)
 	Err       error
+
+	redactKey bool // RedactKeys: Error leaves the key out
 }
 
 func (e *RecordError) Error() string {
@@ -52,15 +63,26 @@ func (e *RecordError) Error() string {
 	if typ == "" {
 		typ = "record"
 	}
-	s := fmt.Sprintf("consumer: %s %s/%d@%d key %q: %s", typ, e.Topic, e.Partition, e.Offset, e.Key, e.Stage)
+	s := fmt.Sprintf("consumer: %s %s/%d@%d key %s: %s", typ, e.Topic, e.Partition, e.Offset, formatKey(e.Key, e.redactKey), e.Stage)
 	if e.Attempts > 0 {
 		s += fmt.Sprintf(" after %d attempts", e.Attempts)
 	}
-	return s + ": " + e.Err.Error()
+	return s + ": " + redactURLs(e.Err.Error())
 }
 
 // Unwrap returns the cause.
 func (e *RecordError) Unwrap() error { return e.Err }
+
+// ErrorClass names the error for the error.type attribute: the stage
+// ("unframe", "schema", "dispatch", "decode"), or for a handler that
+// failed every attempt the class of what it returned ("panic", "timeout",
+// its error's type, ...).
+func (e *RecordError) ErrorClass() string {
+	if e.Stage == StageHandle {
+		return telemetry.ErrorClass(e.Err)
+	}
+	return string(e.Stage)
+}
 
 // PanicError is the cause recorded when a handler panics. The panic is
 // recovered and treated as a failed attempt.
@@ -70,3 +92,43 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("handler panic: %v", e.Value) }
+
+// ErrorClass is "panic", for the error.type attribute.
+func (e *PanicError) ErrorClass() string { return "panic" }
+
+// formatKey is the one place a record key is turned into text, for log
+// lines and error messages: quoted, or a marker under RedactKeys.
+func formatKey(key []byte, redact bool) string {
+	if redact {
+		return "[redacted]"
+	}
+	return strconv.Quote(string(key))
+}
+
+// redactURLs hides the password of every URL with credentials in s (a
+// registry error quotes the URL it called, and a registry URL may carry
+// "user:password@"), through telemetry.RedactURL.
+func redactURLs(s string) string {
+	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return s
+	}
+	isSep := func(r rune) bool { return r == ' ' || r == '"' || r == '\'' || r == '`' }
+	var b strings.Builder
+	for rest := s; ; {
+		i := strings.Index(rest, "://")
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String()
+		}
+		start := strings.LastIndexFunc(rest[:i], isSep) + 1
+		end := strings.IndexFunc(rest[i:], isSep)
+		if end < 0 {
+			end = len(rest)
+		} else {
+			end += i
+		}
+		b.WriteString(rest[:start])
+		b.WriteString(telemetry.RedactURL(rest[start:end]))
+		rest = rest[end:]
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/ordo-go/ordo/schema"
 )
@@ -266,10 +267,111 @@ func TestShutdownDeadline(t *testing.T) {
 	if err := c.Shutdown(ctx); !errors.Is(err, ErrDrainTimeout) {
 		t.Fatalf("Shutdown = %v, want ErrDrainTimeout", err)
 	}
-	if err := wait(); err != nil {
-		t.Fatal(err)
+	if err := wait(); !errors.Is(err, ErrDrainTimeout) {
+		t.Fatalf("Run = %v, want ErrDrainTimeout", err)
 	}
 	if got, ok := f.committed("deadline")[0]; ok && got != 0 {
 		t.Fatalf("committed %d for an unfinished record", got)
+	}
+}
+
+// TestUnusableSchemaIsPoison: a record framed with the ID of a schema that
+// is not Avro (JSON Schema, Protobuf) used to be taken for a registry
+// outage and retried for ever, wedging its partition. It is poison: the
+// failure policy applies at once, and under Skip the partition moves on.
+func TestUnusableSchemaIsPoison(t *testing.T) {
+	for _, typ := range []sr.SchemaType{sr.TypeJSON, sr.TypeProtobuf} {
+		t.Run(typ.String(), func(t *testing.T) {
+			f := newFixture(t, 1)
+			text := `{"type":"object"}`
+			if typ == sr.TypeProtobuf {
+				text = `syntax = "proto3"; message M { int32 x = 1; }`
+			}
+			id, _, err := f.cluster.Registry().RegisterSchema("other-value", sr.Schema{Schema: text, Type: typ})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.publish(1, 1)                                                  // offset 0
+			f.produceRaw("key-000", append(schema.AppendHeader(nil, id), 2)) // offset 1: poison
+			f.publish(2, 1)                                                  // offsets 2, 3
+			var hooked atomic.Pointer[RecordError]
+			rec := newRecorder(nil)
+			c := f.consumer("unusable", rec.handle, OnFailure(Skip),
+				ErrorHook(func(_ context.Context, re *RecordError) { hooked.Store(re) }))
+			wait := runConsumer(t, c)
+			waitFor(t, 10*time.Second, "the good records", func() bool { return rec.distinct() == 3 })
+			waitFor(t, 10*time.Second, "commit past the poison", func() bool { return f.committed("unusable")[0] == 4 })
+			c.Close()
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			re := hooked.Load()
+			if re == nil || !errors.Is(re, schema.ErrUnusableSchema) || re.Stage != StageSchema || re.Offset != 1 {
+				t.Fatalf("hook saw %v", re)
+			}
+		})
+	}
+}
+
+// TestUnknownSchemaIsConfirmed: a registry that briefly answers 40403 for
+// an ID that exists (a replica not caught up) used to make Skip discard
+// every record looked up meanwhile. The ID is confirmed over the window
+// first; here every record is handled and none skipped.
+func TestUnknownSchemaIsConfirmed(t *testing.T) {
+	f := newFixture(t, 2)
+	total := f.publish(40, 5)
+	var lookups atomic.Int32
+	f.cluster.Registry().Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasPrefix(r.URL.Path, "/schemas/ids/") && lookups.Add(1) <= 3 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error_code":40403,"message":"Schema not found"}`))
+			return true
+		}
+		return false
+	})
+	reg, err := schema.NewRegistry([]string{f.cluster.RegistryURL()}) // nothing cached
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder(nil)
+	c := f.consumer("unknown", rec.handle, Registry(reg), OnFailure(Skip), UnknownSchemaWindow(time.Second))
+	wait := runConsumer(t, c)
+	waitFor(t, 20*time.Second, "every record", func() bool { return int(c.Stats().Handled+c.Stats().Skipped) == total })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Skipped != 0 || st.Handled != int64(total) {
+		t.Fatalf("stats = %+v: records skipped for a schema the registry did know", st)
+	}
+	if lookups.Load() < 4 {
+		t.Fatalf("%d lookups: the stub never answered", lookups.Load())
+	}
+}
+
+// TestUnknownSchemaBecomesFinal: an ID the registry keeps not knowing is
+// final after the window, not before a few confirmations.
+func TestUnknownSchemaBecomesFinal(t *testing.T) {
+	f := newFixture(t, 1)
+	f.produceRaw("key-000", schema.AppendHeader(nil, 9999))
+	var lookups atomic.Int32
+	f.cluster.Registry().Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasPrefix(r.URL.Path, "/schemas/ids/") {
+			lookups.Add(1)
+		}
+		return false
+	})
+	start := time.Now()
+	c := f.consumer("final", newRecorder(nil).handle, UnknownSchemaWindow(400*time.Millisecond))
+	err := runConsumer(t, c)()
+	if !errors.Is(err, schema.ErrUnknownSchema) {
+		t.Fatalf("Run = %v, want ErrUnknownSchema", err)
+	}
+	if n := lookups.Load(); n != 1+unknownConfirmations {
+		t.Fatalf("%d lookups, want %d", n, 1+unknownConfirmations)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("final after %v, before the window", d)
 	}
 }

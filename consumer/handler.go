@@ -12,8 +12,16 @@ import (
 // Handler handles one event of type T. It is called for the records of one
 // key one at a time, in offset order; records of different keys run in
 // parallel on the consumer's lanes. Returning an error retries the record
-// with backoff (see [Retry]); ctx is cancelled when the consumer closes or
-// its drain deadline passes.
+// with backoff (see [Retry]).
+//
+// ctx is cancelled when the consumer closes, when its drain deadline
+// passes, and when the record's partition is revoked and the handler is
+// still running at the [DrainTimeout]: honour it. A revoke waits a second
+// more for a cancelled handler to return; one that ignores ctx and keeps
+// running is logged, counted ([Stats].HandedOver and the
+// ordo.consumer.handover.running metric), and can overlap with the
+// partition's next owner handling later records of the same key, which
+// breaks per-key order for that key. Its result is discarded.
 type Handler[T any] func(ctx context.Context, ev T, m Meta) error
 
 // Meta describes the record an event came from.
@@ -43,8 +51,20 @@ type binding struct {
 // On registers h for events of codec's type. Records are dispatched by the
 // writer schema's full name, and each body is resolved from the writer's
 // schema into the codec's (reader) schema, so events written with an older
-// or newer compatible schema decode into T.
+// or newer compatible schema decode into T. A nil codec or handler is a
+// configuration error reported by [New].
 func On[T any](codec *schema.Codec[T], h Handler[T]) Option {
+	if codec == nil || h == nil {
+		return optionFunc(func(c *config) {
+			c.handlersTried = true
+			if codec == nil {
+				c.fail("On: nil codec")
+			}
+			if h == nil {
+				c.fail("On: nil handler")
+			}
+		})
+	}
 	b := binding{
 		name:     codec.Name(),
 		spanName: "handle " + codec.Name(),

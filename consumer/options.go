@@ -52,47 +52,59 @@ func (p Policy) String() string {
 }
 
 type config struct {
-	conn         client.Conn
-	optErrs      []error // from options, reported by New
-	group        string
-	topics       []string
-	registry     *schema.Registry
-	kgoOpts      []kgo.Opt
-	concurrency  int
-	maxBuffered  int
-	maxAttempts  int
-	backoffMin   time.Duration
-	backoffMax   time.Duration
-	policy       Policy
-	errorHook    func(context.Context, *RecordError)
-	drainTimeout time.Duration
-	commitEvery  time.Duration
-	logger       *slog.Logger
-	loggerSet    bool
-	handlers     []binding
-	resetToStart bool
-	tel          telemetry.Config
-	stuckAfter   time.Duration
+	conn             client.Conn
+	optErrs          []error // from options, reported by New
+	group            string
+	topics           []string
+	registry         *schema.Registry
+	kgoOpts          []kgo.Opt
+	concurrency      int
+	maxBuffered      int
+	maxAttempts      int
+	backoffMin       time.Duration
+	backoffMax       time.Duration
+	policy           Policy
+	errorHook        func(context.Context, *RecordError)
+	drainTimeout     time.Duration
+	commitEvery      time.Duration
+	logger           *slog.Logger
+	handlers         []binding
+	handlersTried    bool // On was given, if with bad arguments
+	resetToStart     bool
+	tel              telemetry.Config
+	stuckAfter       time.Duration
+	unknownWindow    time.Duration
+	unreachableAfter time.Duration
+	kgoLogLevel      slog.Level
+	brokers          []string
+	maxBufferedBytes int // for log lines; conn holds them for kgo
 }
 
 func defaults() config {
 	return config{
-		concurrency:  16,
-		maxBuffered:  10_000,
-		maxAttempts:  5,
-		backoffMin:   100 * time.Millisecond,
-		backoffMax:   10 * time.Second,
-		drainTimeout: 30 * time.Second,
-		commitEvery:  time.Second,
-		resetToStart: true,
-		stuckAfter:   time.Minute,
+		concurrency:      16,
+		maxBuffered:      10_000,
+		maxAttempts:      5,
+		backoffMin:       100 * time.Millisecond,
+		backoffMax:       10 * time.Second,
+		drainTimeout:     30 * time.Second,
+		commitEvery:      time.Second,
+		resetToStart:     true,
+		stuckAfter:       time.Minute,
+		unknownWindow:    DefaultUnknownSchemaWindow,
+		unreachableAfter: DefaultUnreachableAfter,
+		kgoLogLevel:      slog.LevelWarn,
+		maxBufferedBytes: DefaultMaxBufferedBytes,
 	}
 }
 
 // Brokers sets the seed brokers (host:port). Required. The slice is copied.
 func Brokers(addrs ...string) Option {
 	addrs = append([]string(nil), addrs...)
-	return optionFunc(func(c *config) { c.conn.AddBrokers(addrs...) })
+	return optionFunc(func(c *config) {
+		c.conn.AddBrokers(addrs...)
+		c.brokers = append(c.brokers, addrs...)
+	})
 }
 
 // Group sets the consumer group. Required.
@@ -106,18 +118,34 @@ func Topics(names ...string) Option {
 
 // Registry sets the schema registry that writer schemas are read from.
 // Required. The caller owns the registry; the consumer does not close it.
-func Registry(r *schema.Registry) Option { return optionFunc(func(c *config) { c.registry = r }) }
+func Registry(r *schema.Registry) Option {
+	return optionFunc(func(c *config) {
+		if r == nil {
+			c.fail("Registry: nil registry")
+			return
+		}
+		c.registry = r
+	})
+}
 
 // TLS dials the brokers with TLS, using a clone of cfg. Default: plaintext.
 func TLS(cfg *tls.Config) Option {
-	return optionFunc(func(c *config) { c.optErrs = append(c.optErrs, c.conn.SetTLS(cfg)) })
+	return optionFunc(func(c *config) {
+		if err := c.conn.SetTLS(cfg); err != nil {
+			c.fail("%v", err)
+		}
+	})
 }
 
 // SASL authenticates to the brokers with m (from franz-go's pkg/sasl).
 // Given more than once, the mechanisms are tried in order. Default: no
 // authentication.
 func SASL(m sasl.Mechanism) Option {
-	return optionFunc(func(c *config) { c.optErrs = append(c.optErrs, c.conn.AddSASL(m)) })
+	return optionFunc(func(c *config) {
+		if err := c.conn.AddSASL(m); err != nil {
+			c.fail("%v", err)
+		}
+	})
 }
 
 // KgoOpts passes options straight to the underlying franz-go client. It is
@@ -134,8 +162,8 @@ func KgoOpts(opts ...kgo.Opt) Option {
 func Concurrency(n int) Option { return optionFunc(func(c *config) { c.concurrency = n }) }
 
 // MaxBuffered caps the records fetched but not yet finished. When the cap
-// is reached the consumer stops fetching until records finish, which
-// bounds memory. Default 10000.
+// is reached the consumer stops fetching until records finish. Memory is
+// bounded by [MaxBufferedBytes]. Default 10000.
 func MaxBuffered(n int) Option { return optionFunc(func(c *config) { c.maxBuffered = n }) }
 
 // Retry sets how often a failing handler is tried (attempts, at least 1)
@@ -159,7 +187,10 @@ func ErrorHook(fn func(context.Context, *RecordError)) Option {
 
 // DrainTimeout bounds how long a revoked partition's in-flight records, or
 // all records when Run's context is cancelled, may take to finish before
-// their offsets are committed and the consumer moves on. Default 30s.
+// their offsets are committed and the consumer moves on. At the deadline
+// the handlers still running are cancelled (on a revoke, only the revoked
+// partitions'); see [Handler] for what a handler that ignores that can
+// cause. Keep it below the group's rebalance timeout. Default 30s.
 func DrainTimeout(d time.Duration) Option { return optionFunc(func(c *config) { c.drainTimeout = d }) }
 
 // CommitInterval sets how often finished offsets are committed while the
@@ -172,14 +203,21 @@ func CommitInterval(d time.Duration) Option { return optionFunc(func(c *config) 
 // before the group's first run is missed.
 func StartAtEnd() Option { return optionFunc(func(c *config) { c.resetToStart = false }) }
 
-// WithLogger sets the logger. Every line carries the record's topic,
+// WithLogger sets the logger, for the consumer's lines and franz-go's
+// (at [KgoLogLevel] and above). Every line carries the record's topic,
 // partition, offset and event type where there is one, and trace_id and
 // span_id when the record is traced. Errors returned to the caller are not
 // logged again. Default: slog.Default() at the time [New] is called, as for
 // the producer: a stuck partition is worth a line even where nobody
 // configured logging.
 func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) { c.logger, c.loggerSet = l, true })
+	return optionFunc(func(c *config) {
+		if l == nil {
+			c.fail("WithLogger: nil logger")
+			return
+		}
+		c.logger = l
+	})
 }
 
 // WithTracerProvider sets where spans go: one per record processed (kind
@@ -187,23 +225,43 @@ func WithLogger(l *slog.Logger) Option {
 // headers) and one per handler attempt under it. Default: the global
 // provider, a no-op until an OpenTelemetry SDK is installed.
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) { c.tel.TracerProvider = tp })
+	return optionFunc(func(c *config) {
+		if tp == nil {
+			c.fail("WithTracerProvider: nil provider")
+			return
+		}
+		c.tel.TracerProvider = tp
+	})
 }
 
 // WithMeterProvider sets where metrics go. Default: the global provider.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) { c.tel.MeterProvider = mp })
+	return optionFunc(func(c *config) {
+		if mp == nil {
+			c.fail("WithMeterProvider: nil provider")
+			return
+		}
+		c.tel.MeterProvider = mp
+	})
 }
 
 // WithPropagator sets how trace context is read from record headers.
 // Default: the global propagator (set it to propagation.TraceContext{} to
 // read W3C traceparent headers).
 func WithPropagator(p propagation.TextMapPropagator) Option {
-	return optionFunc(func(c *config) { c.tel.Propagator = p })
+	return optionFunc(func(c *config) {
+		if p == nil {
+			c.fail("WithPropagator: nil propagator")
+			return
+		}
+		c.tel.Propagator = p
+	})
 }
 
-// RedactKeys leaves record keys out of spans and logs, for keys that are
-// personal data. Default: keys are included.
+// RedactKeys leaves record keys out of spans, logs and error texts
+// ([RecordError.Error]), for keys that are personal data. The key is still
+// given to handlers (Meta.Key) and to the error hook (RecordError.Key).
+// Default: keys are included.
 func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
 
 // StuckAfter sets how long a partition with lag may go without its commit
@@ -212,47 +270,146 @@ func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys 
 // metric. Default 1 minute.
 func StuckAfter(d time.Duration) Option { return optionFunc(func(c *config) { c.stuckAfter = d }) }
 
+// fail records a configuration problem; New reports them all at once.
+func (c *config) fail(format string, args ...any) {
+	c.optErrs = append(c.optErrs, fmt.Errorf(format, args...))
+}
+
+// validate returns every configuration problem, joined, wrapping
+// [ErrInvalidConfig]; nil if there is none.
+// DefaultUnknownSchemaWindow is the default of [UnknownSchemaWindow].
+const DefaultUnknownSchemaWindow = 3 * time.Second
+
+// UnknownSchemaWindow sets how long a schema ID the registry answers as
+// unknown (error 40403) is confirmed before the record is final: it is
+// looked up again four more times, evenly over d, and only if every answer
+// is "unknown" does the failure policy apply (a [*RecordError] at
+// [StageSchema] matching schema.ErrUnknownSchema). A replicated registry
+// can briefly not know an ID that exists; without the window, [Skip]
+// would discard good records. While a record waits, later records of its
+// key wait with it; other keys flow. 0 makes the first answer final.
+// Default [DefaultUnknownSchemaWindow]; d must not be negative.
+func UnknownSchemaWindow(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 0 {
+			c.fail("UnknownSchemaWindow: %v, want >= 0", d)
+			return
+		}
+		c.unknownWindow = d
+	})
+}
+
+// DefaultMaxBufferedBytes is the default of [MaxBufferedBytes].
+const DefaultMaxBufferedBytes = 64 << 20
+
+// MaxBufferedBytes bounds the memory the consumer holds for records: half
+// of n for records fetched and not yet finished (each counted as its key
+// and value plus 256 bytes of bookkeeping; the consumer stops fetching
+// while they fill it, or [MaxBuffered] records),
+// half for franz-go's fetch buffers (kgo.MaxConcurrentFetches 4 of
+// kgo.FetchMaxBytes n/8 each, kgo.FetchMaxPartitionBytes min(n/8, 1MiB)).
+// Left to franz-go's defaults (50MiB per broker), a backlog took ~89MiB of
+// live heap. The fetch limits count bytes as Kafka sends them: compressed
+// batches take more once decompressed. Kafka returns a record batch larger than the fetch limits
+// whole, so one huge batch can exceed the bound. With more than four
+// brokers and quiet partitions, a fetch can wait up to kgo's FetchMaxWait
+// for a slot; raise kgo.MaxConcurrentFetches through [KgoOpts] if that
+// latency matters more than memory. Default [DefaultMaxBufferedBytes];
+// n must be at least 1MiB.
+func MaxBufferedBytes(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1<<20 {
+			c.fail("MaxBufferedBytes: %d, want at least 1MiB", n)
+			return
+		}
+		c.maxBufferedBytes = n
+	})
+}
+
+// DefaultUnreachableAfter is the default of [UnreachableAfter].
+const DefaultUnreachableAfter = 2 * time.Minute
+
+// UnreachableAfter sets how long Run keeps trying to reach the cluster at
+// start before it gives up and returns an error matching [ErrUnreachable]
+// (wrapping the last failure: connection refused, authentication failed,
+// a TLS error, ...). The first failure is logged at once. It applies only
+// until a broker first answers: a consumer that was connected and then
+// loses the cluster keeps trying, as kgo does, and logs kgo's warnings.
+// Default [DefaultUnreachableAfter]; d must be positive.
+func UnreachableAfter(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.fail("UnreachableAfter: %v, want > 0", d)
+			return
+		}
+		c.unreachableAfter = d
+	})
+}
+
+// KgoLogLevel sets the lowest level of franz-go's own log lines passed to
+// the logger (see [WithLogger]); they carry source=kgo. Default
+// slog.LevelWarn: franz-go's info lines are for its developers.
+func KgoLogLevel(l slog.Level) Option { return optionFunc(func(c *config) { c.kgoLogLevel = l }) }
+
 func (c *config) validate() error {
-	if err := errors.Join(c.optErrs...); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
+	errs := c.optErrs
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if err := c.conn.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		bad("%v: use Brokers", err)
 	}
-	switch {
-	case c.group == "":
-		return fmt.Errorf("%w: no group", ErrInvalidConfig)
-	case len(c.topics) == 0:
-		return fmt.Errorf("%w: no topics", ErrInvalidConfig)
-	case c.registry == nil:
-		return fmt.Errorf("%w: no registry", ErrInvalidConfig)
-	case len(c.handlers) == 0:
-		return fmt.Errorf("%w: no handlers: register at least one with On", ErrInvalidConfig)
-	case c.concurrency < 1:
-		return fmt.Errorf("%w: concurrency %d < 1", ErrInvalidConfig, c.concurrency)
-	case c.maxBuffered < 1:
-		return fmt.Errorf("%w: max buffered %d < 1", ErrInvalidConfig, c.maxBuffered)
-	case c.maxAttempts < 1:
-		return fmt.Errorf("%w: retry attempts %d < 1", ErrInvalidConfig, c.maxAttempts)
-	case c.backoffMin <= 0 || c.backoffMax < c.backoffMin:
-		return fmt.Errorf("%w: retry backoff %v..%v", ErrInvalidConfig, c.backoffMin, c.backoffMax)
-	case c.drainTimeout <= 0:
-		return fmt.Errorf("%w: drain timeout %v must be positive", ErrInvalidConfig, c.drainTimeout)
-	case c.commitEvery < 100*time.Millisecond:
-		return fmt.Errorf("%w: commit interval %v is below 100ms", ErrInvalidConfig, c.commitEvery)
-	case c.policy != Halt && c.policy != Skip:
-		return fmt.Errorf("%w: unknown failure policy %v", ErrInvalidConfig, c.policy)
-	case c.stuckAfter <= 0:
-		return fmt.Errorf("%w: stuck threshold %v must be positive", ErrInvalidConfig, c.stuckAfter)
-	case c.logger == nil && c.loggerSet:
-		return fmt.Errorf("%w: nil logger", ErrInvalidConfig)
+	if c.group == "" {
+		bad("no group: use Group")
+	}
+	if len(c.topics) == 0 {
+		bad("no topics: use Topics")
+	}
+	for _, t := range c.topics {
+		if t == "" {
+			bad("empty topic name")
+		}
+	}
+	if c.registry == nil {
+		bad("no registry: use Registry")
+	}
+	if len(c.handlers) == 0 && !c.handlersTried {
+		bad("no handlers: register at least one with On")
+	}
+	if c.concurrency < 1 {
+		bad("concurrency %d < 1", c.concurrency)
+	}
+	if c.maxBuffered < 1 {
+		bad("max buffered %d < 1", c.maxBuffered)
+	}
+	if c.maxAttempts < 1 {
+		bad("retry attempts %d < 1", c.maxAttempts)
+	}
+	if c.backoffMin <= 0 || c.backoffMax < c.backoffMin {
+		bad("retry backoff %v..%v", c.backoffMin, c.backoffMax)
+	}
+	if c.drainTimeout <= 0 {
+		bad("drain timeout %v must be positive", c.drainTimeout)
+	}
+	if c.commitEvery < 100*time.Millisecond {
+		bad("commit interval %v is below 100ms", c.commitEvery)
+	}
+	if c.policy != Halt && c.policy != Skip {
+		bad("unknown failure policy %v", c.policy)
+	}
+	if c.stuckAfter <= 0 {
+		bad("stuck threshold %v must be positive", c.stuckAfter)
 	}
 	seen := make(map[string]bool)
 	for _, h := range c.handlers {
 		if seen[h.name] {
-			return fmt.Errorf("%w: two handlers for %s", ErrInvalidConfig, h.name)
+			bad("two handlers for %s", h.name)
 		}
 		seen[h.name] = true
 	}
-	return nil
+	if len(errs) == 0 {
+		return nil
+	}
+	for i, err := range errs {
+		errs[i] = fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return errors.Join(errs...)
 }

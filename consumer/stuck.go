@@ -39,7 +39,7 @@ func (c *Consumer) watch() {
 					continue
 				}
 				c.log.Warn("partition stuck", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset,
-					c.tel.LogKey(r.key), "in_handler", r.running, "attempts", r.attempts, "stuck_for", r.since.Round(time.Millisecond), "lag", r.lag)
+					c.logKey(r.key), "in_handler", r.running, "attempts", r.attempts, "stuck_for", r.since.Round(time.Millisecond), "lag", r.lag)
 			}
 		}
 	}

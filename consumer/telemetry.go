@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -21,14 +23,19 @@ import (
 // observed from the consumer's own positions and the high watermarks of its
 // fetches, without an admin round trip.
 type instruments struct {
-	consumed   messagingconv.ClientConsumedMessages
-	process    messagingconv.ProcessDuration
-	retries    metric.Int64Counter
-	violations metric.Int64Counter
-	lag        metric.Int64ObservableGauge
-	lagTime    metric.Float64ObservableGauge
-	stuck      metric.Int64ObservableGauge
-	reg        metric.Registration
+	consumed     messagingconv.ClientConsumedMessages
+	process      messagingconv.ProcessDuration
+	retries      metric.Int64Counter
+	failed       metric.Int64Counter
+	handedOver   metric.Int64Counter
+	countChanges metric.Int64Counter
+	placement    metric.Int64Counter
+	skipped      metric.Int64Counter
+	violations   metric.Int64Counter
+	lag          metric.Int64ObservableGauge
+	lagTime      metric.Float64ObservableGauge
+	stuck        metric.Int64ObservableGauge
+	reg          metric.Registration
 }
 
 func (c *Consumer) initTelemetry() error {
@@ -45,6 +52,26 @@ func (c *Consumer) initTelemetry() error {
 	}
 	if ins.retries, err = m.Int64Counter("ordo.retry.attempts", metric.WithUnit("{attempt}"),
 		metric.WithDescription("Handler attempts that failed and were scheduled again.")); err != nil {
+		return err
+	}
+	if ins.failed, err = m.Int64Counter("ordo.records.failed", metric.WithUnit("{record}"),
+		metric.WithDescription("Records that could not be handled, before the failure policy applied.")); err != nil {
+		return err
+	}
+	if ins.skipped, err = m.Int64Counter("ordo.records.skipped", metric.WithUnit("{record}"),
+		metric.WithDescription("Failed records passed over under the Skip policy.")); err != nil {
+		return err
+	}
+	if ins.handedOver, err = m.Int64Counter("ordo.consumer.handover.running", metric.WithUnit("{record}"),
+		metric.WithDescription("Handlers still running when their partition was handed over to another member.")); err != nil {
+		return err
+	}
+	if ins.countChanges, err = m.Int64Counter("ordo.partition.count.changes", metric.WithUnit("{change}"),
+		metric.WithDescription("Partition counts stamped on consumed records that differ from the ones seen before for the topic.")); err != nil {
+		return err
+	}
+	if ins.placement, err = m.Int64Counter("ordo.placement.violations", metric.WithUnit("{record}"),
+		metric.WithDescription("Stamped records whose key does not hash to their partition under the stamped count.")); err != nil {
 		return err
 	}
 	if ins.violations, err = m.Int64Counter("ordo.order.violations", metric.WithUnit("{record}"),
@@ -179,19 +206,39 @@ func (c *Consumer) startAttempt(ctx context.Context, it *item, b binding) (conte
 	return ctx, span
 }
 
-// endAttempt closes an attempt's span and records its duration.
-func (c *Consumer) endAttempt(ctx context.Context, ps *partState, span trace.Span, start time.Time, err error) {
-	d := time.Since(start).Seconds()
+// endAttempt closes an attempt's span, if it has one.
+func endAttempt(span trace.Span, decErr, hErr error) {
+	if span == nil {
+		return
+	}
+	if err := errors.Join(decErr, hErr); err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// recordDuration records a finished record's messaging.process.duration:
+// from the first time a lane took it to its outcome, every attempt and
+// backoff included, as its "process" span. err is why it failed, if it did.
+func (c *Consumer) recordDuration(ctx context.Context, ps *partState, it *item, err error) {
+	d := time.Since(it.start).Seconds()
 	if err != nil {
-		if span != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
 		c.ins.process.Inst().Record(ctx, d, ps.record[0], metric.WithAttributes(telemetry.ErrorType(err)))
-	} else {
-		c.ins.process.Inst().Record(ctx, d, ps.record...)
+		return
 	}
-	if span != nil {
-		span.End()
+	c.ins.process.Inst().Record(ctx, d, ps.record...)
+}
+
+// opAttrs is base with the messaging operation's name and type.
+func (c *Consumer) opAttrs(base attribute.Set, name string, typ attribute.KeyValue) attribute.Set {
+	return attribute.NewSet(append(base.ToSlice(), semconv.MessagingOperationName(name), typ)...)
+}
+
+// logKey is a record key as a log attribute, through [formatKey].
+func (c *Consumer) logKey(key []byte) slog.Attr {
+	if c.tel.RedactKeys {
+		return slog.String("key", formatKey(key, true))
 	}
+	return slog.String("key", string(key))
 }

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/schema"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger shared by lanes.
@@ -178,8 +179,8 @@ func TestMetrics(t *testing.T) {
 	if got := sumInt(t, reader, "messaging.client.consumed.messages"); got != 21 {
 		t.Fatalf("consumed messages = %d, want 21", got)
 	}
-	if got := histCount(t, reader, "messaging.process.duration"); got != 22 {
-		t.Fatalf("process duration count = %d, want 22 (21 records + 1 retry)", got)
+	if got := histCount(t, reader, "messaging.process.duration"); got != 21 {
+		t.Fatalf("process duration count = %d, want 21: one per record, as the process span", got)
 	}
 	if got := sumInt(t, reader, "ordo.retry.attempts"); got != 1 {
 		t.Fatalf("retries = %d, want 1", got)
@@ -363,4 +364,79 @@ func histCount(t *testing.T, r sdkmetric.Reader, name string) uint64 {
 		}
 	}
 	return n
+}
+
+// attrSets returns the attribute sets of every data point of the metric.
+func attrSets(t *testing.T, r sdkmetric.Reader, name string) []map[string]string {
+	t.Helper()
+	var out []map[string]string
+	add := func(set attribute.Set) {
+		m := make(map[string]string)
+		for _, kv := range set.ToSlice() {
+			m[string(kv.Key)] = kv.Value.String()
+		}
+		out = append(out, m)
+	}
+	for _, d := range collect(t, r, name) {
+		switch d := d.(type) {
+		case metricdata.Sum[int64]:
+			for _, p := range d.DataPoints {
+				add(p.Attributes)
+			}
+		case metricdata.Histogram[float64]:
+			for _, p := range d.DataPoints {
+				add(p.Attributes)
+			}
+		}
+	}
+	return out
+}
+
+// TestMetricLabels: failures are labelled by the shared classifier (the
+// stage, or "panic"; never "*errors.joinError" or a consumer type), the
+// messaging metrics carry messaging.operation.name, and failed and skipped
+// records are counted.
+func TestMetricLabels(t *testing.T) {
+	f := newFixture(t, 1)
+	f.publish(1, 1)                                                       // key-000: panics once
+	f.produceRaw("key-001", append(schema.AppendHeader(nil, f.id), 0xff)) // does not decode
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	var panicked atomic.Bool
+	h := func(ctx context.Context, s Step, m Meta) error {
+		if panicked.CompareAndSwap(false, true) {
+			panic("boom")
+		}
+		return nil
+	}
+	c := f.consumer("labels", h, WithMeterProvider(mp), OnFailure(Skip), Retry(2, time.Millisecond, time.Millisecond))
+	wait := runConsumer(t, c)
+	waitFor(t, 10*time.Second, "both records", func() bool { st := c.Stats(); return st.Handled+st.Skipped == 2 })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	has := func(name, key, want string) {
+		t.Helper()
+		sets := attrSets(t, reader, name)
+		for _, m := range sets {
+			if m[key] == want {
+				return
+			}
+		}
+		t.Errorf("%s: no point with %s=%q among %v", name, key, want, sets)
+	}
+	has("ordo.retry.attempts", "error.type", "panic")
+	has("ordo.records.failed", "error.type", "decode")
+	has("ordo.records.skipped", "error.type", "decode")
+	has("messaging.process.duration", "error.type", "decode")
+	has("messaging.process.duration", "messaging.operation.name", "process")
+	has("messaging.client.consumed.messages", "messaging.operation.name", "poll")
+	if got := sumInt(t, reader, "ordo.records.failed"); got != 1 {
+		t.Errorf("ordo.records.failed = %d, want 1", got)
+	}
+	if got := sumInt(t, reader, "ordo.records.skipped"); got != 1 {
+		t.Errorf("ordo.records.skipped = %d, want 1", got)
+	}
 }

@@ -1,0 +1,74 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// probeEvery is how often an unreached cluster is probed, and probeTimeout
+// how long one probe may take; warnEvery spaces the repeated warnings.
+const (
+	probeEvery   = time.Second
+	probeTimeout = 5 * time.Second
+	warnEvery    = 30 * time.Second
+)
+
+// watchConnect makes a cluster the consumer cannot reach or authenticate
+// with visible. kgo retries for ever and, without this, a consumer with a
+// wrong address, a wrong SASL password or a TLS mismatch logs nothing and
+// Run never returns. Until some broker first answers a request, it probes
+// the cluster (a broker-only metadata request, through the same dialer,
+// TLS and SASL as the consumer): the first failure is logged at once (and
+// every warnEvery after), and if no broker has answered after
+// UnreachableAfter, Run stops with an error matching [ErrUnreachable] that
+// wraps the last failure. Once a broker has answered, it stops probing:
+// losing the cluster later is an outage that kgo rides out (its own
+// warnings reach the logger), not a configuration error.
+func (c *Consumer) watchConnect() {
+	defer c.lanes.Done()
+	start := time.Now()
+	var warned time.Time
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stopped:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(c.probeCtx, probeTimeout)
+		err := c.cl.Ping(ctx)
+		cancel()
+		if c.probeCtx.Err() != nil {
+			return
+		}
+		if err == nil {
+			if !warned.IsZero() {
+				c.log.Info("cluster reachable", "after", time.Since(start).Round(time.Millisecond))
+			}
+			return
+		}
+		down := time.Since(start)
+		if down >= c.cfg.unreachableAfter {
+			c.stopWith(fmt.Errorf("%w: no broker answered for %v: %w", ErrUnreachable, down.Round(time.Millisecond), err))
+			return
+		}
+		if warned.IsZero() || time.Since(warned) >= warnEvery {
+			warned = time.Now()
+			c.log.Warn("cannot reach the cluster", "brokers", c.cfg.brokers, "for", down.Round(time.Millisecond),
+				"giving_up_in", (c.cfg.unreachableAfter - down).Round(time.Second), "error", err)
+		}
+		t.Reset(probeEvery)
+	}
+}
+
+// stopWith stops the consumer gracefully; Run returns err.
+func (c *Consumer) stopWith(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fatal == nil {
+		c.fatal = err
+	}
+	c.requestStopLocked()
+}
