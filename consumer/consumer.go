@@ -54,6 +54,7 @@ type Consumer struct {
 	fatal      error
 	timers     map[*time.Timer]struct{}
 	counts     map[string][]int // per topic, the stamped partition counts seen
+	gate       gate             // dispatch gate; nil gates nothing
 
 	stats counters
 
@@ -206,6 +207,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.lanes.Add(1)
 	go c.watch()
+	c.lanes.Add(1)
+	go c.marker()
 	c.lanes.Add(1)
 	go c.watchConnect()
 	c.poll(pollCtx)

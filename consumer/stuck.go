@@ -16,22 +16,18 @@ type stuckReport struct {
 	resolved bool
 }
 
-// watch marks finished offsets for commit and looks for stuck partitions
-// until the consumer stops. A stuck partition is one with lag whose commit point has not moved for the stuck threshold. That
-// is a record whose handler hangs or keeps failing, or a key parked behind
+// watch looks for stuck partitions until the consumer stops. A stuck
+// partition is one with lag whose commit point has not moved for the stuck
+// threshold. That is a record whose handler hangs or keeps failing, or a key parked behind
 // one; the warning names the partition, the offset and the key.
 func (c *Consumer) watch() {
 	defer c.lanes.Done()
 	t := time.NewTicker(max(c.cfg.stuckAfter/4, 10*time.Millisecond))
 	defer t.Stop()
-	mark := time.NewTicker(c.cfg.commitEvery / 4)
-	defer mark.Stop()
 	for {
 		select {
 		case <-c.stopped:
 			return
-		case <-mark.C:
-			c.markDirty()
 		case now := <-t.C:
 			for _, r := range c.checkStuck(now) {
 				if r.resolved {

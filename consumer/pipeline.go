@@ -1,0 +1,189 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordo-go/ordo/internal/telemetry"
+	"github.com/ordo-go/ordo/schema"
+)
+
+// process takes one record through unframe, schema lookup, dispatch,
+// decode and the handler.
+func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome {
+	r := it.rec
+	if it.span == nil {
+		it.span = c.startRecord(ctx, r)
+	}
+	id, body, err := schema.Unframe(r.Value)
+	if err != nil {
+		return c.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: err})
+	}
+	w, err := c.cfg.registry.Writer(ctx, id)
+	if err != nil {
+		return c.lookupFailed(ctx, it, id, err)
+	}
+	b, ok := c.handlers[w.Name()]
+	if !ok {
+		return c.fail(ctx, it, &RecordError{Stage: StageDispatch, Type: w.Name(), SchemaID: id, Err: ErrNoHandler})
+	}
+	it.attempts++
+	actx, span := c.startAttempt(ctx, it, b)
+	decErr, hErr := c.call(actx, b, w, body, meta(it, w))
+	endAttempt(span, decErr, hErr)
+	switch {
+	case decErr != nil:
+		it.attempts--
+		return c.fail(ctx, it, &RecordError{Stage: StageDecode, Type: w.Name(), SchemaID: id, Err: decErr})
+	case hErr == nil:
+		c.stats.handled.Add(1)
+		return outcome{done: true, outcome: "handled"}
+	case ctx.Err() != nil:
+		c.stats.abandoned.Add(1)
+		return outcome{abandoned: true}
+	case it.attempts >= c.cfg.maxAttempts:
+		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: w.Name(), SchemaID: id, Err: hErr})
+	}
+	c.stats.retries.Add(1)
+	c.ins.retries.Add(ctx, 1, ps.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
+	if it.retry == nil {
+		it.retry = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+	}
+	d := it.retry.NextBackOff()
+	c.log.InfoContext(actx, "handler failed, will retry", "type", w.Name(), "topic", r.Topic, "partition", r.Partition,
+		"offset", r.Offset, c.logKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr)
+	return outcome{after: d}
+}
+
+// lookupFailed decides what a failed writer-schema lookup means for the
+// record. A registry outage (no answer, a timeout, a 5xx or 429) says
+// nothing about the record: it waits, with backoff, for as long as the
+// outage lasts; so does a 401 or 403. Anything else is about the record (an
+// unknown ID, a schema that is not usable Avro, another 4xx) and goes to the failure policy at once:
+// retrying it would wedge its partition for ever.
+func (c *Consumer) lookupFailed(ctx context.Context, it *item, id int, err error) outcome {
+	if ctx.Err() != nil {
+		return outcome{} // stopping: abandoned, read again by the next owner
+	}
+	if errors.Is(err, schema.ErrUnknownSchema) {
+		if d, wait := c.confirmUnknown(it); wait {
+			return outcome{after: d}
+		}
+	}
+	if !isOutage(err) {
+		return c.fail(ctx, it, &RecordError{Stage: StageSchema, SchemaID: id, Err: err})
+	}
+	if it.outage == nil {
+		it.outage = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+	}
+	d := it.outage.NextBackOff()
+	r := it.rec
+	c.log.WarnContext(trace.ContextWithSpan(ctx, it.span), "schema registry unavailable, will retry",
+		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", redactURLs(err.Error()))
+	return outcome{after: d}
+}
+
+// unknownConfirmations is how many more times an unknown schema ID is
+// looked up, spread over the UnknownSchemaWindow, before it is final.
+const unknownConfirmations = 4
+
+// confirmUnknown says whether a record whose schema ID the registry does
+// not know should be looked up again, and after how long. A registry
+// behind a load balancer can answer 40403 for an ID that exists, from a
+// replica that has not caught up: taking the first answer as final made
+// Skip discard good records. The record waits through the "not ready
+// until" seam, so its key waits without holding a lane.
+func (c *Consumer) confirmUnknown(it *item) (time.Duration, bool) {
+	now := time.Now()
+	if it.unknownTries == 0 {
+		it.unknownSince = now
+	}
+	it.unknownTries++
+	w := c.cfg.unknownWindow
+	if w <= 0 || it.unknownTries > unknownConfirmations || now.Sub(it.unknownSince) >= w {
+		return 0, false
+	}
+	return w / unknownConfirmations, true
+}
+
+// isOutage reports whether a lookup failure is the registry's, not the
+// record's: a transport error, a timeout of the lookup (the caller has
+// checked that the consumer's own ctx is alive), or a 5xx/429 answer. An
+// error matching schema.ErrUnusableSchema or schema.ErrUnknownSchema, or
+// any other answer, is final.
+func isOutage(err error) bool {
+	if errors.Is(err, schema.ErrUnusableSchema) || errors.Is(err, schema.ErrUnknownSchema) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var re *schema.RegistryError
+	if errors.As(err, &re) {
+		// 401 and 403 are this consumer's credentials, not the record:
+		// skipping every record until someone fixes them would lose
+		// them all, so they wait like an outage (and the partition is
+		// reported stuck).
+		return re.Temporary() || re.Status == 401 || re.Status == 403
+	}
+	return true // not an answer from the registry: a transport failure
+}
+
+// call runs the handler, turning a panic into a failed attempt.
+func (c *Consumer) call(ctx context.Context, b binding, w *schema.Writer, body []byte, m Meta) (decErr, hErr error) {
+	defer func() {
+		if v := recover(); v != nil {
+			hErr = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return b.handle(ctx, w, body, m)
+}
+
+// fail completes re with the record's coordinates, reports it, and applies
+// the failure policy.
+func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome {
+	r := it.rec
+	re.Topic, re.Partition, re.Offset, re.Key, re.Attempts = r.Topic, r.Partition, r.Offset, r.Key, it.attempts
+	re.redactKey = c.tel.RedactKeys
+	c.stats.failed.Add(1)
+	c.ins.failed.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+	if c.cfg.errorHook != nil {
+		c.cfg.errorHook(ctx, re)
+	}
+	lctx := trace.ContextWithSpan(ctx, it.span)
+	if c.cfg.policy == Skip {
+		c.stats.skipped.Add(1)
+		c.ins.skipped.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+		c.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			c.logKey(r.Key), "type", re.Type, "error", re)
+		endRecord(it.span, "skipped", re)
+		it.span = nil
+		return finishedElsewhere("skipped", re)
+	}
+	// Not logged: Run returns the error, and the hook has seen it.
+	return outcome{fatal: re, outcome: "failed", err: re}
+}
+
+func meta(it *item, w *schema.Writer) Meta {
+	r := it.rec
+	return Meta{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
+		Timestamp: r.Timestamp, Headers: r.Headers, Type: w.Name(), SchemaID: w.ID(), Attempt: it.attempts,
+		EventID: it.eventID, Producer: it.producer, Seq: it.seq,
+	}
+}
+
+func newBackoff(min, max time.Duration) *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(min),
+		backoff.WithMaxInterval(max),
+		backoff.WithMaxElapsedTime(0), // attempts are bounded by count, not time
+	)
+	return b
+}

@@ -1,0 +1,175 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.27.0"
+
+	"github.com/ordo-go/ordo/partition"
+)
+
+// assigned starts tracking newly assigned partitions. kgo calls it before
+// fetching from them.
+func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, ps := range added {
+		for _, p := range ps {
+			k := tp{topic, p}
+			ps := &partState{
+				tp: k, tracker: newTracker(), checker: partition.NewChecker(0),
+				keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{}),
+				producers: make(map[string]string),
+				hwm:       -1, progressNext: -1, progressAt: time.Now(),
+			}
+			ps.attrs = c.partAttrs(k)
+			ps.consumedSet = c.opAttrs(ps.attrs, "poll", semconv.MessagingOperationTypeReceive)
+			ps.record = []metric.RecordOption{metric.WithAttributeSet(c.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
+			ps.add = []metric.AddOption{metric.WithAttributeSet(ps.attrs)}
+			c.parts[k] = ps
+		}
+	}
+	c.log.Info("partitions assigned", "partitions", fmt.Sprint(added))
+}
+
+// revoked is kgo's revoke callback: records of the revoked partitions that
+// have not started are dropped (the next owner reads them again), records in
+// flight get up to the drain timeout to finish, and the partitions' commit
+// points are committed before kgo hands them over. It never closes the
+// client or leaves the group: kgo forbids that from a rebalance callback.
+//
+// Per-key order across owners rests on this callback: the next owner may
+// start a key's later records as soon as it returns. So a handler still
+// running at the drain deadline has its ctx cancelled (only the revoked
+// partitions' handlers), and the callback waits up to revokeGrace more for
+// it to return. A handler that ignores its ctx is still running when the
+// partition is handed over: it is logged and counted, and it may overlap
+// with the next owner's handling of the same key.
+func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	parts := c.release(revoked)
+	if len(parts) == 0 {
+		return
+	}
+	idle := func() bool {
+		for _, ps := range parts {
+			if ps.inflight > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	drain, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
+	defer cancel()
+	if !c.waitIdle(drain, idle) {
+		c.cancelHandlers(parts)
+		grace, cancel := context.WithTimeout(ctx, revokeGrace)
+		defer cancel()
+		if !c.waitIdle(grace, idle) {
+			c.reportHandover(parts)
+		}
+	}
+	c.cancelHandlers(parts)
+	c.mu.Lock()
+	marks := c.marksLocked(parts)
+	c.mu.Unlock()
+	cl.MarkCommitOffsets(marks)
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		c.log.Warn("commit on revoke failed", "error", err)
+	}
+	c.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))
+}
+
+// handlerCtx returns the context for handlers of ps's records. Called
+// with the consumer's mu held.
+func (ps *partState) handlerCtx(parent context.Context) context.Context {
+	if ps.ctx == nil {
+		ps.ctx, ps.cancel = context.WithCancel(parent)
+	}
+	return ps.ctx
+}
+
+// cancelHandlers cancels the contexts of parts' handlers.
+func (c *Consumer) cancelHandlers(parts []*partState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ps := range parts {
+		if ps.cancel != nil {
+			ps.cancel()
+		}
+	}
+}
+
+// revokeGrace is how long a revoke waits, after cancelling the handlers
+// that outlived the drain timeout, for them to return.
+const revokeGrace = time.Second
+
+// reportHandover logs and counts every handler of parts still running as
+// its partition is handed over.
+func (c *Consumer) reportHandover(parts []*partState) {
+	type running struct {
+		r     *kgo.Record
+		since time.Duration
+	}
+	var rs []running
+	c.mu.Lock()
+	for _, ps := range parts {
+		each := func(kq *keyQueue) {
+			if kq.running && len(kq.items) > 0 {
+				it := kq.items[0]
+				rs = append(rs, running{it.rec, time.Since(it.start)})
+			}
+		}
+		for _, kq := range ps.keys {
+			each(kq)
+		}
+		for kq := range ps.keyless {
+			each(kq)
+		}
+	}
+	c.mu.Unlock()
+	for _, x := range rs {
+		c.stats.handedOver.Add(1)
+		c.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(c.partAttrs(tp{x.r.Topic, x.r.Partition})))
+		c.log.Warn("handler still running as its partition is handed over: it ignored its cancelled ctx, and may overlap with the next owner",
+			"topic", x.r.Topic, "partition", x.r.Partition, "offset", x.r.Offset, c.logKey(x.r.Key), "running_for", x.since.Round(time.Millisecond))
+	}
+}
+
+// lost drops partitions that were taken away without a clean revoke: their
+// offsets may already belong to someone else, so nothing is committed.
+func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	c.cancelHandlers(c.release(lost)) // someone else may own them already
+	c.log.Warn("partitions lost", "partitions", fmt.Sprint(lost))
+}
+
+// release marks partitions revoked, drops their records that have not
+// started, and forgets them. It returns their states.
+func (c *Consumer) release(m map[string][]int32) []*partState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*partState
+	for topic, ps := range m {
+		for _, p := range ps {
+			k := tp{topic, p}
+			st := c.parts[k]
+			if st == nil {
+				continue
+			}
+			delete(c.parts, k)
+			st.revoked = true
+			for _, kq := range st.keys {
+				c.dropLocked(kq, kq.runningCount())
+			}
+			for kq := range st.keyless {
+				c.dropLocked(kq, kq.runningCount())
+			}
+			out = append(out, st)
+		}
+	}
+	c.space.Broadcast()
+	return out
+}
