@@ -387,4 +387,3 @@ func TestDeadLetterTopicUnavailable(t *testing.T) {
 		})
 	}
 }
-
