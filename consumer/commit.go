@@ -1,9 +1,13 @@
 package consumer
 
 import (
+	"context"
+	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // marker hands finished commit points to kgo every quarter of the commit
@@ -13,14 +17,123 @@ func (c *Consumer) marker() {
 	defer c.lanes.Done()
 	t := time.NewTicker(c.cfg.commitEvery / 4)
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-c.stopped:
 			return
 		case <-t.C:
-			c.markDirty()
+			if !c.quarantining() {
+				c.markDirty()
+			} else if n%4 == 0 { // the consumer commits itself, every CommitInterval
+				c.commitMoved(c.probeCtx)
+			}
 		}
 	}
+}
+
+// commitParts commits the commit points of parts (all partitions if nil)
+// at once, synchronously: on a revoke, before the partitions are handed
+// over, and at the final stop.
+func (c *Consumer) commitParts(ctx context.Context, parts []*partState) error {
+	c.mu.Lock()
+	marks := c.marksLocked(parts)
+	var md map[tp]string
+	if c.quarantining() {
+		md = c.metadataLocked(parts)
+	}
+	c.mu.Unlock()
+	if md == nil {
+		c.cl.MarkCommitOffsets(marks)
+		return c.cl.CommitMarkedOffsets(ctx)
+	}
+	return c.commitWithMetadata(ctx, marks, md)
+}
+
+// commitMoved commits the partitions whose commit point or quarantined
+// keys changed since their last commit, each with its quarantine set. A
+// failed commit is tried again at the next tick.
+func (c *Consumer) commitMoved(ctx context.Context) {
+	c.mu.Lock()
+	var moved []*partState
+	for _, ps := range c.parts {
+		if (ps.dirty || ps.qDirty) && !ps.revoked {
+			ps.dirty, ps.qDirty = false, false
+			moved = append(moved, ps)
+		}
+	}
+	if len(moved) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	marks := c.marksLocked(moved)
+	md := c.metadataLocked(moved)
+	c.mu.Unlock()
+	err := c.commitWithMetadata(ctx, marks, md)
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	c.log.Warn("commit failed, will retry", "error", err)
+	c.mu.Lock()
+	for _, ps := range moved {
+		ps.dirty, ps.qDirty = true, true
+	}
+	c.mu.Unlock()
+}
+
+// metadataLocked returns the encoded quarantine set of each of parts
+// (all partitions if nil): every commit of a partition carries its set,
+// or the set is lost. Revoked partitions are no longer in c.parts, so the
+// caller passes their states.
+func (c *Consumer) metadataLocked(parts []*partState) map[tp]string {
+	md := make(map[tp]string)
+	add := func(ps *partState) {
+		if ps.q != nil {
+			md[ps.tp] = ps.q.Encode()
+		}
+	}
+	if parts == nil {
+		for _, ps := range c.parts {
+			add(ps)
+		}
+	}
+	for _, ps := range parts {
+		add(ps)
+	}
+	return md
+}
+
+// commitWithMetadata commits marks synchronously, each partition with its
+// metadata in md (kgo.PreCommitFnContext sets it on the request).
+func (c *Consumer) commitWithMetadata(ctx context.Context, marks map[string]map[int32]kgo.EpochOffset, md map[tp]string) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	pctx := kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				p := &t.Partitions[j]
+				m := md[tp{t.Topic, p.Partition}]
+				p.Metadata = &m
+			}
+		}
+		return nil
+	})
+	var cerr error
+	c.cl.CommitOffsetsSync(pctx, marks, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
+					cerr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
+				}
+			}
+		}
+	})
+	return cerr
 }
 
 // markDirty hands the commit points of partitions that moved to kgo, whose

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/telemetry"
+	"github.com/ordo-go/ordo/schema"
 )
 
 // Consumer consumes typed events as a member of a consumer group: records
@@ -26,6 +27,8 @@ import (
 type Consumer struct {
 	cfg            config
 	cl             *kgo.Client
+	dlqCl          *kgo.Client // dead letters' producer; nil without DeadLetterTopic
+	tombstone      binding     // the Tombstones handler, if any
 	handlers       map[string]binding
 	log            *slog.Logger
 	tel            telemetry.Config
@@ -130,6 +133,18 @@ func New(opts ...Option) (*Consumer, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	c.cl = cl
+	if cfg.tombstones != nil {
+		fn := cfg.tombstones
+		c.tombstone = binding{name: "tombstone", spanName: "handle tombstone",
+			handle: func(ctx context.Context, _ *schema.Writer, _ []byte, m Meta) (error, error) { return nil, fn(ctx, m) }}
+	}
+	if cfg.dlqTopic != "" {
+		if c.dlqCl, err = c.newDeadLetterClient(); err != nil {
+			cl.Close()
+			c.ins.reg.Unregister()
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	}
 	return c, nil
 }
 
@@ -138,10 +153,6 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		kgo.WithLogger(telemetry.KgoLogger(c.log, c.cfg.kgoLogLevel)),
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.topics...),
-		// Offsets are marked by the lanes as records finish and committed
-		// from the marks only, never from what was merely polled.
-		kgo.AutoCommitMarks(),
-		kgo.AutoCommitInterval(c.cfg.commitEvery),
 		// A rebalance waits while polled records are being dispatched, so
 		// a revoke never races a record that is between poll and queue.
 		kgo.BlockRebalanceOnPoll(),
@@ -149,6 +160,16 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 	)
+	if c.quarantining() {
+		// Every commit carries the partition's quarantined keys in its
+		// metadata; kgo's own commits would replace them with its member
+		// ID, so the consumer commits itself (commit.go).
+		opts = append(opts, kgo.DisableAutoCommit())
+	} else {
+		// Offsets are marked by the lanes as records finish and committed
+		// from the marks only, never from what was merely polled.
+		opts = append(opts, kgo.AutoCommitMarks(), kgo.AutoCommitInterval(c.cfg.commitEvery))
+	}
 	fetch := int32(c.cfg.maxBufferedBytes / 8)
 	opts = append(opts, kgo.FetchMaxBytes(fetch), kgo.FetchMaxPartitionBytes(min(fetch, 1<<20)),
 		kgo.MaxConcurrentFetches(4))
@@ -326,6 +347,9 @@ func (c *Consumer) Close() {
 		c.abort()
 		if !c.running.Load() {
 			c.cl.Close()
+			if c.dlqCl != nil {
+				c.dlqCl.Close()
+			}
 			c.ins.reg.Unregister()
 			return
 		}
@@ -401,7 +425,6 @@ func (c *Consumer) stop() error {
 		t.Stop()
 	}
 	clear(c.timers)
-	marks := c.marksLocked(nil)
 	fatal, userClosed := c.fatal, c.userClosed
 	shutdown = c.shutdown
 	c.mu.Unlock()
@@ -416,8 +439,10 @@ func (c *Consumer) stop() error {
 	if missed {
 		errs = append(errs, ErrDrainTimeout)
 	}
-	c.cl.MarkCommitOffsets(marks)
-	if err := c.cl.CommitMarkedOffsets(fin); err != nil {
+	if c.dlqCl != nil {
+		c.dlqCl.Close() // the lanes are done: no write is in flight
+	}
+	if err := c.commitParts(fin, nil); err != nil {
 		errs = append(errs, fmt.Errorf("final commit: %w", c.cause(fin, err)))
 	}
 	if err := c.closeClient(fin); err != nil {

@@ -91,6 +91,10 @@
 //	ordo.retry.attempts                 {attempt}    counter    failed handler attempts that were retried; error.type
 //	ordo.records.failed                 {record}     counter    records that could not be handled; error.type (the stage, or the handler's error class)
 //	ordo.records.skipped                {record}     counter    failed records passed over under Skip; error.type
+//	ordo.deadletter.records             {record}     counter    records written to the dead-letter topic; ordo.reason, ordo.stage
+//	ordo.keys.parked                    {key}        gauge      keys whose head record waits to be tried again
+//	ordo.keys.quarantined               {key}        gauge      keys quarantined behind a dead letter
+//	ordo.keys.quarantine.full           {key}        counter    keys dead-lettered while the quarantine was full (not quarantined)
 //	ordo.order.violations               {record}     counter    per-key sequence gaps and regressions
 //	ordo.consumer.handover.running      {record}     counter    handlers still running when their partition was handed over (they ignored ctx)
 //	ordo.partition.count.changes        {change}     counter    a new stamped partition count seen for the topic (see Order checks)

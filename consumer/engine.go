@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordo-go/ordo/internal/quarantine"
 	"github.com/ordo-go/ordo/partition"
 )
 
@@ -65,6 +66,13 @@ type partState struct {
 	revoked   bool
 	dirty     bool              // the commit point moved since it was last marked
 	producers map[string]string // interned producer IDs
+	parked    int               // keys waiting in afterLocked
+
+	// q is the partition's quarantined keys (nil unless quarantining),
+	// read from the commit metadata at assignment; qDirty says it changed
+	// since it was last committed.
+	q      *quarantine.Set
+	qDirty bool
 
 	// ctx is the handlers' context for this partition's records, made
 	// on first use (a partition can be assigned before Run): revoking the
@@ -122,6 +130,9 @@ type item struct {
 	unknownTries int                         // lookups that found it unknown
 	span         trace.Span                  // from the first attempt to the outcome
 	start        time.Time                   // when a lane first took it: its process duration starts
+	firstTry     time.Time                   // its first handler attempt: the retry budget's time runs from here
+	dl           *deadState                  // being dead-lettered: the write is pending
+	q            qmark                       // its key's quarantine, as decided when a lane took it
 	ps           *partState
 }
 
@@ -133,6 +144,15 @@ type outcome struct {
 	fatal     error         // halt the consumer
 	abandoned bool          // its handler was cancelled by a stop: counted as abandoned, not dropped
 	err       error         // why a finished record failed (skipped or fatal)
+	dead      bool          // finished by an acknowledged dead letter
+}
+
+// deadLettered is the outcome of a record whose dead letter was
+// acknowledged: finished elsewhere, and its key's quarantine follows.
+func deadLettered(re *RecordError) outcome {
+	out := finishedElsewhere("dead-lettered", re)
+	out.dead = true
+	return out
 }
 
 // finishedElsewhere is the outcome of a record that is finished without

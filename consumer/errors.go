@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/consumer/dlq"
 	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
@@ -22,6 +25,16 @@ var (
 	// ErrDrainTimeout is returned by Shutdown when records were still
 	// in flight at its deadline; their offsets were not committed.
 	ErrDrainTimeout = errors.New("consumer: drain timed out")
+	// ErrDeadLetterUnavailable is matched by the [*DeadLetterError] Run
+	// returns when a record could not be written to the dead-letter topic
+	// (missing, unauthorised, brokers down) within [DeadLetterTopic]'s
+	// patience. The record is not lost: its offset is not committed.
+	ErrDeadLetterUnavailable = errors.New("consumer: dead-letter topic unavailable")
+	// ErrQuarantineUnknown is returned by Run when the quarantined keys of
+	// an assigned partition could not be read from the group's committed
+	// offsets: handling the partition without them could break a
+	// quarantined key's order.
+	ErrQuarantineUnknown = errors.New("consumer: quarantine of an assigned partition unknown")
 	// ErrUnreachable is matched by the error Run returns when no broker
 	// answered (unreachable, refusing the credentials, TLS mismatch) for
 	// [UnreachableAfter] from the start; it wraps the last failure.
@@ -36,7 +49,12 @@ const (
 	StageSchema   Stage = "schema"   // the writer schema is unknown or not usable Avro
 	StageDispatch Stage = "dispatch" // no handler for the event type
 	StageDecode   Stage = "decode"   // the body does not decode into the handler's type
-	StageHandle   Stage = "handle"   // the handler failed every attempt
+	StageHandle   Stage = "handle"   // the handler failed every attempt, or permanently
+
+	// StageQuarantine: the record did not fail itself; an earlier record
+	// of its key in its partition was dead-lettered and the key is
+	// quarantined (see [DeadLetterTopic]).
+	StageQuarantine Stage = "quarantine"
 )
 
 // RecordError reports a record that could not be handled: where it is, what
@@ -54,6 +72,16 @@ type RecordError struct {
 	Stage     Stage
 	Attempts  int // handler attempts made (0 if it never reached the handler)
 	Err       error
+
+	// Record is the record as it was fetched: key, value, headers,
+	// timestamp. The hook may read it, and keep it, but must not modify it.
+	Record *kgo.Record
+	// Class says whether the failure could ever succeed: [ClassTransient] for
+	// a handler whose retry budget ran out, [ClassPermanent] otherwise.
+	Class Class
+	// Reason is the dead-letter reason the failure maps to (written to the
+	// ordo-reason header when the record is dead-lettered).
+	Reason dlq.Reason
 
 	redactKey bool // RedactKeys: Error leaves the key out
 }
@@ -132,3 +160,27 @@ func redactURLs(s string) string {
 		rest = rest[end:]
 	}
 }
+
+// DeadLetterError reports a record that should have been dead-lettered but
+// could not be: the dead-letter topic kept refusing or timing out the
+// write. It matches [ErrDeadLetterUnavailable] and, through Record, the
+// record's own failure.
+type DeadLetterError struct {
+	Topic  string       // the dead-letter topic
+	Record *RecordError // why the record was being dead-lettered
+	Tries  int          // writes tried
+	Err    error        // the last write's error
+}
+
+func (e *DeadLetterError) Error() string {
+	return fmt.Sprintf("consumer: dead-letter topic %s: %d writes failed, last: %v (record: %v)", e.Topic, e.Tries, e.Err, e.Record)
+}
+
+// Unwrap returns [ErrDeadLetterUnavailable], the write's error and the
+// record's failure.
+func (e *DeadLetterError) Unwrap() []error {
+	return []error{ErrDeadLetterUnavailable, e.Err, e.Record}
+}
+
+// ErrorClass is "deadletter_unavailable", for the error.type attribute.
+func (e *DeadLetterError) ErrorClass() string { return "deadletter_unavailable" }

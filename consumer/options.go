@@ -37,8 +37,13 @@ const (
 	// again. This is the default: no record is ever passed over silently.
 	Halt Policy = iota
 	// Skip reports the record to the error hook (see [ErrorHook]) and then
-	// treats it as finished, so its offset is committed.
+	// treats it as finished, so its offset is committed. Skipped records
+	// are counted (Stats.Skipped, ordo.records.skipped).
 	Skip
+	// DeadLetter writes the record to the dead-letter topic (see
+	// [DeadLetterTopic]) and, once the write is acknowledged, treats it as
+	// finished. It is the default when a dead-letter topic is set.
+	DeadLetter
 )
 
 func (p Policy) String() string {
@@ -47,6 +52,8 @@ func (p Policy) String() string {
 		return "halt"
 	case Skip:
 		return "skip"
+	case DeadLetter:
+		return "dead-letter"
 	}
 	return fmt.Sprintf("Policy(%d)", int(p))
 }
@@ -64,6 +71,14 @@ type config struct {
 	backoffMin       time.Duration
 	backoffMax       time.Duration
 	policy           Policy
+	policySet        bool
+	retryFor         time.Duration
+	attemptTimeout   time.Duration
+	dlqTopic         string
+	dlqPatience      time.Duration
+	noQuarantine     bool
+	quarantineBytes  int
+	tombstones       func(context.Context, Meta) error
 	errorHook        func(context.Context, *RecordError)
 	drainTimeout     time.Duration
 	commitEvery      time.Duration
@@ -84,9 +99,11 @@ func defaults() config {
 	return config{
 		concurrency:      16,
 		maxBuffered:      10_000,
-		maxAttempts:      5,
-		backoffMin:       100 * time.Millisecond,
-		backoffMax:       10 * time.Second,
+		maxAttempts:      DefaultRetryAttempts,
+		backoffMin:       200 * time.Millisecond,
+		backoffMax:       30 * time.Second,
+		retryFor:         DefaultRetryFor,
+		dlqPatience:      DefaultDeadLetterPatience,
 		drainTimeout:     30 * time.Second,
 		commitEvery:      time.Second,
 		resetToStart:     true,
@@ -166,21 +183,136 @@ func Concurrency(n int) Option { return optionFunc(func(c *config) { c.concurren
 // bounded by [MaxBufferedBytes]. Default 10000.
 func MaxBuffered(n int) Option { return optionFunc(func(c *config) { c.maxBuffered = n }) }
 
-// Retry sets how often a failing handler is tried (attempts, at least 1)
-// and the exponential backoff between tries. While a record waits, later
-// records of its key wait too; other keys flow. Default 5 attempts, 100ms
-// doubling to at most 10s.
+// DefaultRetryAttempts and DefaultRetryFor are the defaults of [Retry]
+// and [RetryFor]: sized for a dependency that restarts (with the default
+// backoff, 10 attempts span about 80 seconds), not for a blip.
+const (
+	DefaultRetryAttempts = 10
+	DefaultRetryFor      = 5 * time.Minute
+)
+
+// Retry sets how often a handler failing with transient errors is tried
+// (attempts, at least 1) and the exponential backoff between tries (with
+// jitter). The budget ends at the attempts or at [RetryFor], whichever
+// comes first; a [Permanent] error ends it at once. While a record waits,
+// later records of its key wait too (ordo.keys.parked); other keys flow.
+// Default [DefaultRetryAttempts], 200ms doubling to at most 30s.
 func Retry(attempts int, min, max time.Duration) Option {
 	return optionFunc(func(c *config) { c.maxAttempts, c.backoffMin, c.backoffMax = attempts, min, max })
 }
 
+// RetryFor bounds a record's retry budget by time: no attempt starts once
+// d has passed since the first, and none is scheduled whose wait would
+// end past it. Default [DefaultRetryFor]; d must be positive.
+func RetryFor(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.fail("RetryFor: %v, want > 0", d)
+			return
+		}
+		c.retryFor = d
+	})
+}
+
+// AttemptTimeout bounds each handler attempt: its ctx is cancelled after
+// d, and a handler that returns then has failed that attempt (a transient
+// failure, retried within the budget). Default: no bound; d must not be
+// negative (0 is no bound).
+func AttemptTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 0 {
+			c.fail("AttemptTimeout: %v, want >= 0", d)
+			return
+		}
+		c.attemptTimeout = d
+	})
+}
+
 // OnFailure sets the policy for records that cannot be handled. Default
-// [Halt].
-func OnFailure(p Policy) Option { return optionFunc(func(c *config) { c.policy = p }) }
+// [DeadLetter] when a dead-letter topic is set ([DeadLetterTopic]),
+// otherwise [Halt]: without somewhere to put a record, stopping is the
+// only choice that loses nothing.
+func OnFailure(p Policy) Option {
+	return optionFunc(func(c *config) { c.policy, c.policySet = p, true })
+}
+
+// DefaultDeadLetterPatience is how long a record waits for the
+// dead-letter topic by default (see [DeadLetterTopic]).
+const DefaultDeadLetterPatience = 2 * time.Minute
+
+// DeadLetterTopic enables the dead-letter topic: under the [DeadLetter]
+// policy (then the default), a record that cannot be handled is written
+// to topic with its original key, value and headers plus the dead-letter
+// headers (see package consumer/dlq), by an idempotent producer with
+// acks=all, carrying the record's trace context; its offset is marked
+// only once the write is acknowledged. The topic must exist.
+//
+// Later records of the same key in the same partition follow it to the
+// dead-letter topic (reason "quarantined") until the key is redriven (see
+// consumer/dlq's Client.Redrive), so a key's events stay together and in
+// order; other keys never wait. See [ContinueAfterDeadLetter] to handle
+// them instead. The quarantined keys are committed with the partition's
+// offsets, so the next owner of a partition, after a restart or a
+// rebalance, knows them. At most 95 keys per partition are quarantined
+// (the commit metadata's bound); a key dead-lettered beyond that is not
+// quarantined, its later records are handled (its order across the dead
+// letter is broken, nothing is lost), and the event is logged and counted
+// (Stats.QuarantineFull).
+//
+// If a write fails (the topic is missing, not authorised, the brokers are
+// down), the record waits and the write is retried with backoff; its key
+// waits, other keys flow. After [DeadLetterPatience] (default
+// [DefaultDeadLetterPatience]) the consumer halts: Run returns a
+// [*DeadLetterError] and the record's offset is not committed.
+func DeadLetterTopic(topic string) Option {
+	return optionFunc(func(c *config) {
+		if topic == "" {
+			c.fail("DeadLetterTopic: empty topic name")
+			return
+		}
+		c.dlqTopic = topic
+	})
+}
+
+// DeadLetterPatience sets how long a record keeps trying to reach the
+// dead-letter topic before the consumer halts with a [*DeadLetterError].
+// Default [DefaultDeadLetterPatience]; d must be positive.
+func DeadLetterPatience(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.fail("DeadLetterPatience: %v, want > 0", d)
+			return
+		}
+		c.dlqPatience = d
+	})
+}
+
+// ContinueAfterDeadLetter turns key quarantine off: after a record is
+// dead-lettered, the later records of its key are handled as usual. That
+// breaks the key's order (a redriven record lands after events that
+// followed it) and is the caller's choice to make.
+func ContinueAfterDeadLetter() Option { return optionFunc(func(c *config) { c.noQuarantine = true }) }
+
+// Tombstones registers fn for records with a null value (tombstones, as
+// compaction uses them to delete a key). Without it a tombstone is poison:
+// a [*RecordError] at [StageUnframe] matching [ErrTombstone], under the
+// failure policy. Meta.Type is empty and Meta.SchemaID 0 for a tombstone.
+func Tombstones(fn func(ctx context.Context, m Meta) error) Option {
+	return optionFunc(func(c *config) {
+		if fn == nil {
+			c.fail("Tombstones: nil handler")
+			return
+		}
+		c.tombstones = fn
+	})
+}
 
 // ErrorHook is called for every record that cannot be handled, before the
-// failure policy applies. It runs on the lane that handled the record and
-// should not block for long. Default: none.
+// failure policy applies, and for every record dead-lettered behind its
+// key's quarantine ([StageQuarantine]). The [*RecordError] carries the
+// whole record (value and headers included) and its class. The hook runs
+// on the lane that handled the record and should not block for long.
+// Default: none.
 func ErrorHook(fn func(context.Context, *RecordError)) Option {
 	return optionFunc(func(c *config) { c.errorHook = fn })
 }
@@ -392,8 +524,19 @@ func (c *config) validate() error {
 	if c.commitEvery < 100*time.Millisecond {
 		bad("commit interval %v is below 100ms", c.commitEvery)
 	}
-	if c.policy != Halt && c.policy != Skip {
+	if !c.policySet && c.dlqTopic != "" {
+		c.policy = DeadLetter
+	}
+	switch {
+	case c.policy == DeadLetter && c.dlqTopic == "":
+		bad("failure policy dead-letter needs a topic: use DeadLetterTopic")
+	case c.policy != Halt && c.policy != Skip && c.policy != DeadLetter:
 		bad("unknown failure policy %v", c.policy)
+	}
+	for _, t := range c.topics {
+		if t == c.dlqTopic {
+			bad("dead-letter topic %s is also consumed", t)
+		}
 	}
 	if c.stuckAfter <= 0 {
 		bad("stuck threshold %v must be positive", c.stuckAfter)

@@ -7,19 +7,34 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordo-go/ordo/consumer/dlq"
 	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/schema"
 )
 
 // process takes one record through unframe, schema lookup, dispatch,
-// decode and the handler.
+// decode and the handler. A record being dead-lettered goes straight to
+// the write, and one quarantined behind its key's dead letter is
+// dead-lettered without being decoded.
 func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome {
 	r := it.rec
 	if it.span == nil {
 		it.span = c.startRecord(ctx, r)
+	}
+	switch {
+	case it.dl != nil:
+		return c.deadLetter(ctx, it)
+	case it.q.kind == qBehind:
+		return c.fail(ctx, it, &RecordError{Stage: StageQuarantine, Err: &dlq.QuarantinedError{Offset: it.q.start}})
+	case r.Value == nil:
+		if c.tombstone.handle == nil {
+			return c.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: ErrTombstone})
+		}
+		return c.attempt(ctx, ps, it, c.tombstone, nil, nil)
 	}
 	id, body, err := schema.Unframe(r.Value)
 	if err != nil {
@@ -33,30 +48,59 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 	if !ok {
 		return c.fail(ctx, it, &RecordError{Stage: StageDispatch, Type: w.Name(), SchemaID: id, Err: ErrNoHandler})
 	}
+	return c.attempt(ctx, ps, it, b, w, body)
+}
+
+// attempt runs one handler attempt (w is nil for a tombstone) and decides
+// what follows: done, a retry after a backoff, or the failure policy for a
+// permanent error or a spent retry budget.
+func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b binding, w *schema.Writer, body []byte) outcome {
+	r := it.rec
 	it.attempts++
+	now := time.Now()
+	if it.firstTry.IsZero() {
+		it.firstTry = now
+	}
 	actx, span := c.startAttempt(ctx, it, b)
-	decErr, hErr := c.call(actx, b, w, body, meta(it, w))
+	hctx := actx
+	if c.cfg.attemptTimeout > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(actx, c.cfg.attemptTimeout)
+		defer cancel()
+	}
+	decErr, hErr := c.call(hctx, b, w, body, meta(it, w))
 	endAttempt(span, decErr, hErr)
+	typ, id := "", 0
+	if w != nil {
+		typ, id = w.Name(), w.ID()
+	}
 	switch {
 	case decErr != nil:
 		it.attempts--
-		return c.fail(ctx, it, &RecordError{Stage: StageDecode, Type: w.Name(), SchemaID: id, Err: decErr})
+		return c.fail(ctx, it, &RecordError{Stage: StageDecode, Type: typ, SchemaID: id, Err: decErr})
 	case hErr == nil:
 		c.stats.handled.Add(1)
 		return outcome{done: true, outcome: "handled"}
 	case ctx.Err() != nil:
 		c.stats.abandoned.Add(1)
 		return outcome{abandoned: true}
-	case it.attempts >= c.cfg.maxAttempts:
-		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: w.Name(), SchemaID: id, Err: hErr})
+	case IsPermanent(hErr) || it.attempts >= c.cfg.maxAttempts:
+		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
 	}
-	c.stats.retries.Add(1)
-	c.ins.retries.Add(ctx, 1, ps.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
 	if it.retry == nil {
 		it.retry = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
 	}
 	d := it.retry.NextBackOff()
-	c.log.InfoContext(actx, "handler failed, will retry", "type", w.Name(), "topic", r.Topic, "partition", r.Partition,
+	if time.Since(it.firstTry)+d > c.cfg.retryFor { // the next try would start past the budget
+		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
+	}
+	c.stats.retries.Add(1)
+	c.ins.retries.Add(ctx, 1, ps.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
+	if it.span.IsRecording() { // the wait shows in the record's span
+		it.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.Int("ordo.attempt", it.attempts),
+			attribute.Int64("ordo.retry.in_ms", d.Milliseconds())))
+	}
+	c.log.InfoContext(actx, "handler failed, will retry", "type", typ, "topic", r.Topic, "partition", r.Partition,
 		"offset", r.Offset, c.logKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr)
 	return outcome{after: d}
 }
@@ -145,19 +189,24 @@ func (c *Consumer) call(ctx context.Context, b binding, w *schema.Writer, body [
 	return b.handle(ctx, w, body, m)
 }
 
-// fail completes re with the record's coordinates, reports it, and applies
-// the failure policy.
+// fail completes re with the record's coordinates, the record itself and
+// its class, reports it, and applies the failure policy.
 func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome {
 	r := it.rec
 	re.Topic, re.Partition, re.Offset, re.Key, re.Attempts = r.Topic, r.Partition, r.Offset, r.Key, it.attempts
+	re.Record = r
 	re.redactKey = c.tel.RedactKeys
-	c.stats.failed.Add(1)
-	c.ins.failed.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+	classify(re)
+	if re.Stage != StageQuarantine { // it did not fail itself
+		c.stats.failed.Add(1)
+		c.ins.failed.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+	}
 	if c.cfg.errorHook != nil {
 		c.cfg.errorHook(ctx, re)
 	}
 	lctx := trace.ContextWithSpan(ctx, it.span)
-	if c.cfg.policy == Skip {
+	switch c.cfg.policy {
+	case Skip:
 		c.stats.skipped.Add(1)
 		c.ins.skipped.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 		c.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
@@ -165,25 +214,33 @@ func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome 
 		endRecord(it.span, "skipped", re)
 		it.span = nil
 		return finishedElsewhere("skipped", re)
+	case DeadLetter:
+		it.dl = &deadState{re: re, since: time.Now()}
+		return c.deadLetter(ctx, it)
 	}
 	// Not logged: Run returns the error, and the hook has seen it.
 	return outcome{fatal: re, outcome: "failed", err: re}
 }
 
+// meta describes it's record to its handler; w is nil for a tombstone.
 func meta(it *item, w *schema.Writer) Meta {
 	r := it.rec
-	return Meta{
+	m := Meta{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
-		Timestamp: r.Timestamp, Headers: r.Headers, Type: w.Name(), SchemaID: w.ID(), Attempt: it.attempts,
+		Timestamp: r.Timestamp, Headers: r.Headers, Attempt: it.attempts,
 		EventID: it.eventID, Producer: it.producer, Seq: it.seq,
 	}
+	if w != nil {
+		m.Type, m.SchemaID = w.Name(), w.ID()
+	}
+	return m
 }
 
 func newBackoff(min, max time.Duration) *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(min),
 		backoff.WithMaxInterval(max),
-		backoff.WithMaxElapsedTime(0), // attempts are bounded by count, not time
+		backoff.WithMaxElapsedTime(0), // the budget is checked by the caller (attempts, RetryFor)
 	)
 	return b
 }

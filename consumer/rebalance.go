@@ -7,14 +7,28 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/metric"
-	semconv "go.opentelemetry.io/otel/semconv/v1.27.0"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
+	"github.com/ordo-go/ordo/internal/quarantine"
 	"github.com/ordo-go/ordo/partition"
 )
 
 // assigned starts tracking newly assigned partitions. kgo calls it before
 // fetching from them.
-func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
+	var sets map[tp]*quarantine.Set
+	if c.quarantining() {
+		var err error
+		if sets, err = c.loadQuarantine(ctx, cl, added); err != nil {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.fatal == nil {
+				c.fatal = err
+			}
+			c.requestStopLocked() // no state for the partitions: nothing is dispatched
+			return
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for topic, ps := range added {
@@ -30,6 +44,7 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][
 			ps.consumedSet = c.opAttrs(ps.attrs, "poll", semconv.MessagingOperationTypeReceive)
 			ps.record = []metric.RecordOption{metric.WithAttributeSet(c.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
 			ps.add = []metric.AddOption{metric.WithAttributeSet(ps.attrs)}
+			ps.q = sets[k]
 			c.parts[k] = ps
 		}
 	}
@@ -49,7 +64,7 @@ func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][
 // it to return. A handler that ignores its ctx is still running when the
 // partition is handed over: it is logged and counted, and it may overlap
 // with the next owner's handling of the same key.
-func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	parts := c.release(revoked)
 	if len(parts) == 0 {
 		return
@@ -73,11 +88,7 @@ func (c *Consumer) revoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 		}
 	}
 	c.cancelHandlers(parts)
-	c.mu.Lock()
-	marks := c.marksLocked(parts)
-	c.mu.Unlock()
-	cl.MarkCommitOffsets(marks)
-	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+	if err := c.commitParts(ctx, parts); err != nil {
 		c.log.Warn("commit on revoke failed", "error", err)
 	}
 	c.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))

@@ -170,6 +170,9 @@ func (c *Consumer) nextLocked() (*keyQueue, *item) {
 				continue
 			}
 		}
+		if kq.ps.q != nil {
+			c.quarantineLocked(kq.ps, kq.items[0])
+		}
 		kq.running = true
 		kq.ps.inflight++
 		c.inflight++
@@ -196,6 +199,9 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 		}
 		c.requestStopLocked() // the key stays stuck at its head: nothing passes it
 	case out.done:
+		if ps.q != nil && (out.dead || it.q.kind == qRedriven) {
+			c.settleQuarantineLocked(ps, it, out)
+		}
 		c.finishLocked(kq, it)
 	case out.after > 0 && !c.stopping && !ps.revoked:
 		c.afterLocked(out.after, kq)
@@ -242,6 +248,7 @@ func (c *Consumer) finishLocked(kq *keyQueue, it *item) {
 // seam. The key's later records wait with it; other keys keep their lanes.
 func (c *Consumer) afterLocked(d time.Duration, kq *keyQueue) {
 	var t *time.Timer
+	kq.ps.parked++
 	t = time.AfterFunc(d, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -249,6 +256,7 @@ func (c *Consumer) afterLocked(d time.Duration, kq *keyQueue) {
 			return // stopped
 		}
 		delete(c.timers, t)
+		kq.ps.parked--
 		if c.stopping || kq.ps.revoked {
 			kq.scheduled = false
 			return

@@ -3,7 +3,7 @@ package consumer
 import "sync/atomic"
 
 type counters struct {
-	fetched, handled, retries, failed, skipped, dropped, abandoned, orderViolations, handedOver, countChanges, placement atomic.Int64
+	fetched, handled, retries, failed, skipped, dropped, abandoned, orderViolations, handedOver, countChanges, placement, deadLettered, quarantineFull atomic.Int64
 }
 
 // Stats counts what a consumer has done since it was created.
@@ -24,6 +24,12 @@ type Stats struct {
 	// PlacementViolations counts stamped records whose key does not hash
 	// to their partition under the stamped count.
 	PlacementViolations int64
+	// DeadLettered counts records written to the dead-letter topic,
+	// quarantined ones included.
+	DeadLettered int64
+	// QuarantineFull counts keys dead-lettered while their partition's
+	// quarantine was full: they were not quarantined.
+	QuarantineFull int64
 }
 
 // Stats returns the consumer's counters. It is safe to call at any time.
@@ -34,6 +40,7 @@ func (c *Consumer) Stats() Stats {
 		Failed: s.failed.Load(), Skipped: s.skipped.Load(), Dropped: s.dropped.Load(),
 		Abandoned: s.abandoned.Load(), OrderViolations: s.orderViolations.Load(),
 		HandedOver: s.handedOver.Load(), PartitionCountChanges: s.countChanges.Load(),
-		PlacementViolations: s.placement.Load(),
+		PlacementViolations: s.placement.Load(), DeadLettered: s.deadLettered.Load(),
+		QuarantineFull: s.quarantineFull.Load(),
 	}
 }

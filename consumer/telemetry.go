@@ -35,6 +35,10 @@ type instruments struct {
 	lag          metric.Int64ObservableGauge
 	lagTime      metric.Float64ObservableGauge
 	stuck        metric.Int64ObservableGauge
+	deadLettered metric.Int64Counter
+	qFull        metric.Int64Counter
+	parked       metric.Int64ObservableGauge
+	quarantined  metric.Int64ObservableGauge
 	reg          metric.Registration
 }
 
@@ -90,7 +94,23 @@ func (c *Consumer) initTelemetry() error {
 		metric.WithDescription("1 for a partition with lag whose commit point has not moved for the stuck threshold.")); err != nil {
 		return err
 	}
-	ins.reg, err = m.RegisterCallback(c.observe, ins.lag, ins.lagTime, ins.stuck)
+	if ins.deadLettered, err = m.Int64Counter("ordo.deadletter.records", metric.WithUnit("{record}"),
+		metric.WithDescription("Records written to the dead-letter topic, by ordo.reason and ordo.stage.")); err != nil {
+		return err
+	}
+	if ins.qFull, err = m.Int64Counter("ordo.keys.quarantine.full", metric.WithUnit("{key}"),
+		metric.WithDescription("Keys dead-lettered while their partition's quarantine was at its cap: not quarantined, their order across the dead letter is broken.")); err != nil {
+		return err
+	}
+	if ins.parked, err = m.Int64ObservableGauge("ordo.keys.parked", metric.WithUnit("{key}"),
+		metric.WithDescription("Keys whose head record waits to be tried again (a retry, a registry outage, a dead-letter write).")); err != nil {
+		return err
+	}
+	if ins.quarantined, err = m.Int64ObservableGauge("ordo.keys.quarantined", metric.WithUnit("{key}"),
+		metric.WithDescription("Keys of the partition quarantined behind a dead-lettered record.")); err != nil {
+		return err
+	}
+	ins.reg, err = m.RegisterCallback(c.observe, ins.lag, ins.lagTime, ins.stuck, ins.parked, ins.quarantined)
 	return err
 }
 
@@ -100,11 +120,15 @@ func (c *Consumer) observe(_ context.Context, o metric.Observer) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ps := range c.parts {
+		set := metric.WithAttributeSet(ps.attrs)
+		o.ObserveInt64(c.ins.parked, int64(ps.parked), set)
+		if ps.q != nil {
+			o.ObserveInt64(c.ins.quarantined, int64(ps.q.Len()), set)
+		}
 		lag, ok := ps.lag()
 		if !ok {
 			continue
 		}
-		set := metric.WithAttributeSet(ps.attrs)
 		o.ObserveInt64(c.ins.lag, lag, set)
 		if ts, ok := ps.oldestPending(); ok {
 			o.ObserveFloat64(c.ins.lagTime, now.Sub(ts).Seconds(), set)

@@ -1,0 +1,100 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ordo-go/ordo/consumer/dlq"
+	"github.com/ordo-go/ordo/internal/telemetry"
+)
+
+// deadState is a record on its way to the dead-letter topic: why, and how
+// the writes have gone so far. It is made on the failure path only.
+type deadState struct {
+	re    *RecordError
+	since time.Time // the first write: DeadLetterPatience runs from here
+	tries int
+	wait  *backoff.ExponentialBackOff
+}
+
+// deadLetterWriteTimeout bounds one dead-letter write; a write that takes
+// longer is retried (it may then land twice: a dead letter is at least
+// once, as its redrive is).
+const deadLetterWriteTimeout = 10 * time.Second
+
+// newDeadLetterClient is the producer the dead letters are written with:
+// the consumer's connection options, idempotent (kgo's default) with
+// acks=all, and keyed records placed by murmur2 so one key's dead letters
+// share a partition of the dead-letter topic, in order.
+func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
+	opts := append(c.cfg.conn.Opts(),
+		kgo.WithLogger(telemetry.KgoLogger(c.log.With("client", "dead-letter"), c.cfg.kgoLogLevel)),
+		kgo.DefaultProduceTopic(c.cfg.dlqTopic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.ProducerLinger(0),
+		kgo.UnknownTopicRetries(2), // a missing topic is an error to retry here, not in kgo for ever
+	)
+	return kgo.NewClient(opts...)
+}
+
+// deadLetter writes it's record to the dead-letter topic and waits for the
+// acknowledgement; the key waits with it, which keeps its dead letters in
+// order. Acknowledged, the record is finished elsewhere (its offset
+// becomes markable). A failed write is tried again after a backoff,
+// through the "not ready until" seam, until DeadLetterPatience has passed:
+// then the consumer halts with a *DeadLetterError, and the record, not
+// committed, is read again by the next run. Nothing is skipped.
+func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
+	dl, r := it.dl, it.rec
+	rec := dlq.Build(c.cfg.dlqTopic, r, dlq.Failure{
+		Reason: dl.re.Reason, Stage: dlq.Stage(dl.re.Stage), Attempts: it.attempts, Err: dl.re,
+		Group: c.cfg.group, QuarantineOffset: it.q.start,
+	})
+	// The dead letter continues the record's trace: its trace context is
+	// the record's span, replacing the producer's it carried.
+	sctx := trace.ContextWithSpan(ctx, it.span)
+	c.tel.Propagator.Inject(sctx, telemetry.Carrier{R: rec})
+	rec.Context = sctx
+	wctx, cancel := context.WithTimeout(ctx, deadLetterWriteTimeout)
+	err := c.dlqCl.ProduceSync(wctx, rec).FirstErr()
+	cancel()
+	lctx := trace.ContextWithSpan(ctx, it.span)
+	if err == nil {
+		c.stats.deadLettered.Add(1)
+		c.ins.deadLettered.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(
+			attribute.String("ordo.reason", string(dl.re.Reason)), attribute.String("ordo.stage", string(dl.re.Stage))))
+		c.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			c.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
+			"dead_letter_offset", rec.Offset, "error", dl.re)
+		it.dl = nil
+		endRecord(it.span, "dead-lettered", dl.re)
+		it.span = nil
+		return deadLettered(dl.re)
+	}
+	if ctx.Err() != nil {
+		return outcome{} // stopping or revoked: read again by the next owner
+	}
+	dl.tries++
+	if time.Since(dl.since) >= c.cfg.dlqPatience {
+		return outcome{fatal: &DeadLetterError{Topic: c.cfg.dlqTopic, Record: dl.re, Tries: dl.tries, Err: err},
+			outcome: "failed", err: dl.re}
+	}
+	if dl.wait == nil {
+		dl.wait = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+	}
+	d := dl.wait.NextBackOff()
+	if errors.Is(err, context.DeadlineExceeded) {
+		d = 0 // the write's own timeout was the wait
+	}
+	c.log.WarnContext(lctx, "dead-letter write failed, will retry", "topic", r.Topic, "partition", r.Partition,
+		"offset", r.Offset, c.logKey(r.Key), "dead_letter_topic", c.cfg.dlqTopic, "tries", dl.tries, "retry_in", d, "error", err)
+	return outcome{after: max(d, time.Millisecond)}
+}

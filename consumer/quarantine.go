@@ -1,0 +1,169 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/internal/quarantine"
+)
+
+// The consumer's side of the quarantine-lift contract (consumer/dlq's
+// package doc, rules 1 to 5). A partition's quarantined keys live in
+// partState.q, under c.mu; only the lane running a key changes that key's
+// entry, so the decision taken when a lane claims a record holds until the
+// record settles.
+
+// qkind is what a key's quarantine means for one record.
+type qkind uint8
+
+const (
+	qNone     qkind = iota // rule 1: handle as usual
+	qBehind                // rule 2: dead-letter behind the quarantine
+	qRedriven              // rule 3: redriven under the quarantine's chain: handle
+)
+
+type qmark struct {
+	kind  qkind
+	start int64 // the quarantine's start offset S
+}
+
+// quarantining reports whether dead letters quarantine their keys.
+func (c *Consumer) quarantining() bool {
+	return c.cfg.policy == DeadLetter && !c.cfg.noQuarantine
+}
+
+// quarantineLocked decides, as a lane claims it, what the record's key's
+// quarantine means for it. A record at or before the start offset came
+// before the quarantine (a commit can carry a set ahead of its offset):
+// it is handled as usual. Cheap when nothing is quarantined.
+func (c *Consumer) quarantineLocked(ps *partState, it *item) {
+	it.q = qmark{}
+	r := it.rec
+	if ps.q.Len() == 0 || r.Key == nil {
+		return
+	}
+	e, ok := ps.q.Get(r.Key)
+	if !ok || r.Offset <= e.Start {
+		return
+	}
+	if chain, ok := headerInt(r, header.RedriveChain); ok && chain == e.Start {
+		it.q = qmark{kind: qRedriven, start: e.Start}
+		return
+	}
+	it.q = qmark{kind: qBehind, start: e.Start}
+}
+
+// settleQuarantineLocked applies a finished record to its key's
+// quarantine: a dead letter behind it extends it (rule 2), a record that
+// failed itself starts it, or restarts it at itself (rule 4), and a
+// redriven record that completes its chain lifts it (rule 5).
+func (c *Consumer) settleQuarantineLocked(ps *partState, it *item, out outcome) {
+	r := it.rec
+	if r.Key == nil {
+		return
+	}
+	switch {
+	case out.dead && it.q.kind == qBehind:
+		ps.qDirty = ps.q.Follow(r.Key, r.Offset) || ps.qDirty
+	case out.dead:
+		if err := ps.q.Start(r.Key, r.Offset); err != nil {
+			c.stats.quarantineFull.Add(1)
+			c.ins.qFull.Add(context.Background(), 1, ps.add...)
+			c.log.Warn("quarantine full: key not quarantined, its later records will be handled (its order across this dead letter is broken)",
+				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "cap", ps.q.Cap())
+			return
+		}
+		ps.qDirty = true
+	case it.q.kind == qRedriven:
+		lift, ok := headerInt(r, header.RedriveLift)
+		if ok && ps.q.Lift(r.Key, it.q.start, lift) {
+			ps.qDirty = true
+			c.log.Info("quarantine lifted", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+				c.logKey(r.Key), "chain", it.q.start)
+		}
+	}
+}
+
+// headerInt reads a decimal header of r; ok is false when r lacks it or
+// it is not a non-negative number.
+func headerInt(r *kgo.Record, key string) (int64, bool) {
+	v, ok := header.Get(r.Headers, key)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// loadQuarantine reads the quarantined keys of newly assigned partitions
+// from the group's committed offsets' metadata, where every commit of this
+// consumer puts them. A coordinator that is briefly unavailable (a real
+// broker's, after a restart) is asked again for up to quarantineLoadFor;
+// then the sets stay unknown and the error matches ErrQuarantineUnknown.
+func (c *Consumer) loadQuarantine(ctx context.Context, cl *kgo.Client, added map[string][]int32) (map[tp]*quarantine.Set, error) {
+	ctx, cancel := context.WithTimeout(ctx, quarantineLoadFor)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	var (
+		resp kadm.OffsetResponses
+		err  error
+	)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		resp, err = adm.FetchOffsetsForTopics(ctx, c.cfg.group, topicsOf(added)...)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err == nil || !kerr.IsRetriable(err) && !errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrQuarantineUnknown, err)
+		case <-time.After(wait):
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrQuarantineUnknown, err)
+	}
+	sets := make(map[tp]*quarantine.Set)
+	for topic, ps := range added {
+		for _, p := range ps {
+			md := ""
+			if o, ok := resp.Lookup(topic, p); ok {
+				md = o.Metadata
+			}
+			set, err := quarantine.Decode(md, c.cfg.quarantineBytes)
+			if err != nil && !errors.Is(err, quarantine.ErrNoSet) {
+				// Corrupt or too large: nothing to follow; say so.
+				c.log.Error("quarantine set unreadable: partition starts with no quarantined keys",
+					"topic", topic, "partition", p, "error", err)
+				set, _ = quarantine.New(c.cfg.quarantineBytes)
+			}
+			sets[tp{topic, p}] = set
+			if set.Len() > 0 {
+				c.log.Info("quarantined keys restored", "topic", topic, "partition", p, "keys", set.Len())
+			}
+		}
+	}
+	return sets, nil
+}
+
+// quarantineLoadFor bounds loadQuarantine's retries; it runs in the
+// assignment callback, within the group's rebalance timeout.
+const quarantineLoadFor = 15 * time.Second
+
+func topicsOf(m map[string][]int32) []string {
+	ts := make([]string, 0, len(m))
+	for t := range m {
+		ts = append(ts, t)
+	}
+	return ts
+}
