@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -48,6 +49,8 @@ type Producer struct {
 	ins      instruments
 	stamper  *partition.Stamper
 	guard    *guarded
+	reserved []string         // header names a user may not set (see checkHeader)
+	delivery time.Duration    // the DeliveryTimeout, which bounds a Timestamp's age
 	connOpts func() []kgo.Opt // how to reach the cluster, for count.go's reads
 	slots    chan struct{}    // one token per record not yet acknowledged
 	seed     maphash.Seed
@@ -127,6 +130,8 @@ func New(opts ...Option) (*Producer, error) {
 		ins:      ins,
 		stamper:  partition.NewStamper(0),
 		guard:    guard,
+		reserved: reservedHeaders(cfg.tel.Propagator.Fields()),
+		delivery: cfg.delivery,
 		connOpts: func() []kgo.Opt {
 			return append(append(cfg.conn.Opts(), kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog))), cfg.kgoOpts...)
 		},

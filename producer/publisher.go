@@ -130,11 +130,19 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 
 // prepare encodes ev into a new inflight. An ordered event with an empty
 // key is refused here, the one place every publishing path passes.
-func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(Result, error)) (*inflight, error) {
+func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(Result, error), opts []PublishOption) (*inflight, error) {
 	if e.ordered && key == "" {
 		return nil, e.fail(partition.ErrNoKey)
 	}
+	var o eventOpts
+	if len(opts) > 0 { // no cost on the common path
+		var err error
+		if o, err = e.p.eventOptions(opts); err != nil {
+			return nil, e.fail(err)
+		}
+	}
 	in := e.begin(ctx, key, done)
+	in.extra, in.rec.Timestamp = o.hdrs, o.ts
 	b, err := e.codec.AppendFramed(*in.buf, e.id, ev)
 	if err != nil {
 		in.free()
@@ -148,14 +156,14 @@ func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(R
 // a nil or zero publisher's methods fail with errNotMade.
 func (e *encoder[T]) made() bool { return e != nil && e.p != nil }
 
-func (e *encoder[T]) async(ctx context.Context, ev *T, key string, done func(Result, error), wait bool) error {
+func (e *encoder[T]) async(ctx context.Context, ev *T, key string, done func(Result, error), wait bool, opts []PublishOption) error {
 	if !e.made() {
 		return &PublishError{Err: errNotMade}
 	}
 	if done == nil {
 		return e.fail(errNilDone)
 	}
-	in, err := e.prepare(ctx, ev, key, done)
+	in, err := e.prepare(ctx, ev, key, done, opts)
 	if err != nil {
 		return err
 	}
@@ -171,9 +179,9 @@ type outcome struct {
 	err error
 }
 
-func (e *encoder[T]) publish(ctx context.Context, ev *T, key string) (Result, error) {
+func (e *encoder[T]) publish(ctx context.Context, ev *T, key string, opts []PublishOption) (Result, error) {
 	ch := make(chan outcome, 1)
-	err := e.async(ctx, ev, key, func(r Result, err error) { ch <- outcome{r, err} }, true)
+	err := e.async(ctx, ev, key, func(r Result, err error) { ch <- outcome{r, err} }, true, opts)
 	if err != nil {
 		return unwritten, err
 	}
@@ -185,22 +193,23 @@ func (e *encoder[T]) publish(ctx context.Context, ev *T, key string) (Result, er
 	}
 }
 
-// all publishes evs (keys[i] is the key of evs[i]; keys is nil when
-// unordered). Every event is encoded before any is sent, so an encoding
-// error publishes nothing. A send error (closed, ctx ended while waiting
-// for buffer space) stops the sending: the events not sent get the same
-// error.
-func (e *encoder[T]) all(ctx context.Context, evs []T, keys []string) ([]Result, error) {
+// all publishes n events: get(i) returns the i-th and its options, and
+// key (nil when unordered) its key. Every event is encoded before any is
+// sent, so an encoding error or a bad option publishes nothing. A send
+// error (closed, ctx ended while waiting for buffer space) stops the
+// sending: the events not sent get the same error.
+func (e *encoder[T]) all(ctx context.Context, n int, get func(int) (*T, []PublishOption), key func(*T) string) ([]Result, error) {
 	if !e.made() {
 		return nil, &PublishError{Err: errNotMade}
 	}
-	ins := make([]*inflight, len(evs))
-	for i := range evs {
-		key := ""
-		if keys != nil {
-			key = keys[i]
+	ins := make([]*inflight, n)
+	for i := range n {
+		ev, opts := get(i)
+		k := ""
+		if key != nil {
+			k = key(ev)
 		}
-		in, err := e.prepare(ctx, &evs[i], key, nil)
+		in, err := e.prepare(ctx, ev, k, nil, opts)
 		if err != nil {
 			for _, in := range ins[:i] {
 				in.free()
@@ -209,9 +218,9 @@ func (e *encoder[T]) all(ctx context.Context, evs []T, keys []string) ([]Result,
 		}
 		ins[i] = in
 	}
-	ch := make(chan indexed, len(evs))
-	res := make([]Result, len(evs))
-	errs := make([]error, len(evs))
+	ch := make(chan indexed, n)
+	res := make([]Result, n)
+	errs := make([]error, n)
 	sent := 0
 	for i, in := range ins {
 		in.done = func(r Result, err error) { ch <- indexed{i, outcome{r, err}} }
