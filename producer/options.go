@@ -86,6 +86,7 @@ type config struct {
 	delivery    time.Duration
 	clientLog   slog.Level
 	subjects    schema.SubjectStrategy
+	mode        schema.Mode
 	policy      CountChangePolicy
 	instanceID  string
 	idSet       bool
@@ -354,3 +355,66 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 // RedactKeys leaves record keys out of spans and logs, for keys that are
 // personal data. The default is that keys are included.
 func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
+
+// PublisherOption configures one publisher: pass it to [NewPublisher] or
+// [NewUnorderedPublisher]. Only this package can mint one.
+type PublisherOption interface {
+	applyPublisher(*pubConfig)
+}
+
+type pubConfig struct {
+	mode    schema.Mode
+	modeSet bool
+}
+
+// RegistrationOption is both an [Option] (the producer's default) and a
+// [PublisherOption] (one publisher's override).
+type RegistrationOption interface {
+	Option
+	PublisherOption
+}
+
+type registrationOpt schema.Mode
+
+func (m registrationOpt) apply(c *config) {
+	if err := checkMode(schema.Mode(m)); err != nil {
+		c.errs = append(c.errs, err)
+		return
+	}
+	c.mode = schema.Mode(m)
+}
+
+func (m registrationOpt) applyPublisher(c *pubConfig) { c.mode, c.modeSet = schema.Mode(m), true }
+
+func checkMode(m schema.Mode) error {
+	switch m {
+	case schema.AutoRegister, schema.LookupOnly, schema.UseLatest:
+		return nil
+	}
+	return fmt.Errorf("%w: Registration: unknown mode %d", ErrInvalidConfig, int(m))
+}
+
+// Registration sets how a publisher finds the schema ID it frames events
+// with. Given to [New] it is the producer's default; given to
+// [NewPublisher] it overrides it for that publisher. The default is
+// schema.AutoRegister.
+//
+//   - schema.AutoRegister registers the codec's schema if needed, after
+//     the compatibility gate. Costs a registry round trip or three per
+//     publisher, once, and write access to the registry.
+//   - schema.LookupOnly finds the ID of the codec's exact schema under the
+//     subject and never registers: for a registry written only by CI or a
+//     schema owner, with read-only credentials for services. A schema not
+//     registered there fails [NewPublisher] with a *schema.ModeError
+//     wrapping schema.ErrNotRegistered. Costs one lookup per publisher.
+//   - schema.UseLatest writes with the subject's latest version, whatever
+//     the codec's own schema text, once the Go type is checked to bind to
+//     it: events are encoded with the latest schema (fields it lacks are
+//     not written; fields it has that the Go type lacks must have
+//     defaults). The version is the latest when the
+//     publisher is made; a version registered later is used by publishers
+//     made after it. A Go type that does not bind, or another record type
+//     than the codec's, fails NewPublisher with a *schema.ModeError. Costs
+//     a registry call or two per publisher, and every reference of the
+//     latest version once.
+func Registration(m schema.Mode) RegistrationOption { return registrationOpt(m) }

@@ -42,7 +42,8 @@ type Producer struct {
 	cl       *kgo.Client
 	reg      *schema.Registry
 	subjects schema.SubjectStrategy
-	instance []byte // ordo-producer header value
+	mode     schema.Mode // default Registration
+	instance []byte      // ordo-producer header value
 	log      *slog.Logger
 	tel      telemetry.Config
 	tracer   *sendTracer
@@ -123,6 +124,7 @@ func New(opts ...Option) (*Producer, error) {
 		cl:       cl,
 		reg:      cfg.registry,
 		subjects: cfg.subjects,
+		mode:     cfg.mode,
 		instance: []byte(cfg.instanceID),
 		log:      cfg.logger,
 		tel:      cfg.tel,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/schema"
@@ -58,9 +59,12 @@ func (c *core) begin(ctx context.Context, key string, done func(Result, error)) 
 	return in
 }
 
-// register registers a publisher's schema under the producer's subject
-// strategy and returns its ID.
-func (p *Producer) register(ctx context.Context, topic, name, avsc string) (int, error) {
+// register finds the ID of a publisher's schema under the producer's
+// subject strategy, in mode: registering it (AutoRegister) or looking it
+// up (LookupOnly). find does it for UseLatest, where the schema is the
+// subject's, not the codec's.
+func (p *Producer) register(ctx context.Context, topic, name, avsc string, refs []schema.Reference, mode schema.Mode,
+	find func(subject string) (int, error)) (int, error) {
 	if p.isClosed.Load() {
 		return 0, ErrClosed
 	}
@@ -75,13 +79,24 @@ func (p *Producer) register(ctx context.Context, topic, name, avsc string) (int,
 				name, topic, subject, have, schema.ErrIncompatible, topicNameHint)
 		}
 	}
-	id, err := p.reg.Register(ctx, subject, avsc)
+	var (
+		id  int
+		err error
+	)
+	switch mode {
+	case schema.LookupOnly:
+		id, err = p.reg.Lookup(ctx, subject, avsc, refs...)
+	case schema.UseLatest:
+		id, err = find(subject)
+	default:
+		id, err = p.reg.Register(ctx, subject, avsc, refs...)
+	}
 	if err != nil {
 		if byTopic && errors.Is(err, schema.ErrIncompatible) {
 			return 0, fmt.Errorf("producer: register %s for topic %q under subject %q: %w (if the topic carries another event type: %s)",
 				name, topic, subject, err, topicNameHint)
 		}
-		return 0, fmt.Errorf("producer: register %s for topic %q under subject %q: %w", name, topic, subject, err)
+		return 0, fmt.Errorf("producer: %s schema of %s for topic %q under subject %q: %w", mode, name, topic, subject, err)
 	}
 	if byTopic {
 		p.typesMu.Lock()
@@ -93,6 +108,28 @@ func (p *Producer) register(ctx context.Context, topic, name, avsc string) (int,
 	return id, nil
 }
 
+// latest returns the ID and a codec of T bound to subject's latest
+// version, for UseLatest: it must be a record of codec's name that T binds
+// to.
+func latest[T any](ctx context.Context, p *Producer, subject string, codec *schema.Codec[T]) (int, *schema.Codec[T], error) {
+	l, err := p.reg.Latest(ctx, subject)
+	if err != nil {
+		return 0, nil, err
+	}
+	fail := func(reason string, err error) (int, *schema.Codec[T], error) {
+		return 0, nil, &schema.ModeError{Mode: schema.UseLatest, Subject: subject, Reason: reason, Err: err}
+	}
+	c, err := schema.NewCodec[T](l.Schema, schema.WithReferences(l.References...))
+	if err != nil {
+		return fail(fmt.Sprintf("the Go type %s does not bind to version %d (ID %d)", reflect.TypeFor[T](), l.Version, l.ID), err)
+	}
+	if c.Name() != codec.Name() {
+		return fail(fmt.Sprintf("version %d (ID %d) is record %s, not %s", l.Version, l.ID, c.Name(), codec.Name()),
+			schema.ErrSchemaMismatch)
+	}
+	return l.ID, c, nil
+}
+
 // encoder is a core bound to the codec of T: the typed half of publishing,
 // shared by [Publisher] and [UnorderedPublisher].
 type encoder[T any] struct {
@@ -100,7 +137,7 @@ type encoder[T any] struct {
 	codec *schema.Codec[T]
 }
 
-func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], ordered bool) (encoder[T], error) {
+func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], ordered bool, opts []PublisherOption) (encoder[T], error) {
 	switch {
 	case ctx == nil:
 		return encoder[T]{}, fmt.Errorf("%w: nil context", ErrInvalidConfig)
@@ -111,7 +148,27 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 	case topic == "":
 		return encoder[T]{}, fmt.Errorf("%w: empty topic for %s", ErrInvalidConfig, codec.Name())
 	}
-	id, err := p.register(ctx, topic, codec.Name(), codec.Schema())
+	var pc pubConfig
+	for i, o := range opts {
+		if o == nil {
+			return encoder[T]{}, fmt.Errorf("%w: PublisherOption %d is nil", ErrInvalidConfig, i+1)
+		}
+		o.applyPublisher(&pc)
+	}
+	mode := p.mode
+	if pc.modeSet {
+		if err := checkMode(pc.mode); err != nil {
+			return encoder[T]{}, err
+		}
+		mode = pc.mode
+	}
+	id, err := p.register(ctx, topic, codec.Name(), codec.Schema(), codec.References(), mode, func(subject string) (int, error) {
+		id, c, err := latest(ctx, p, subject, codec)
+		if err == nil {
+			codec = c
+		}
+		return id, err
+	})
 	if err != nil {
 		return encoder[T]{}, err
 	}

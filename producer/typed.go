@@ -24,7 +24,9 @@ type Publisher[T partition.Keyed] struct {
 }
 
 // NewPublisher registers codec's schema for topic under p's subject
-// strategy (see [Subjects]) and returns a publisher for it. Registering now
+// strategy (see [Subjects]) and returns a publisher for it; opts override
+// the producer's [Registration] mode (a schema looked up rather than
+// registered, or the subject's latest version used). Registering now
 // means a breaking schema change, or a second event type on a topic under
 // the TopicName strategy, is refused here rather than at the first
 // publish.
@@ -38,12 +40,13 @@ type Publisher[T partition.Keyed] struct {
 // read. ctx bounds the registry calls and the read, which gives up after
 // 10 s and needs the cluster reachable.
 //
-// Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic),
-// [ErrClosed], schema.ErrIncompatible (the message says which subject and,
+// Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic, a
+// nil or bad option), [ErrClosed], a *schema.ModeError (the mode refused:
+// which, under which subject and why), schema.ErrIncompatible (the message says which subject and,
 // under TopicName, what to do), the registry's errors, or the cluster's
 // errors from reading the stamped count.
-func NewPublisher[T partition.Keyed](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T]) (*Publisher[T], error) {
-	e, err := newEncoder(ctx, p, topic, codec, true)
+func NewPublisher[T partition.Keyed](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], opts ...PublisherOption) (*Publisher[T], error) {
+	e, err := newEncoder(ctx, p, topic, codec, true, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -159,8 +162,8 @@ type UnorderedPublisher[T any] struct {
 }
 
 // NewUnorderedPublisher is [NewPublisher] for an [UnorderedPublisher].
-func NewUnorderedPublisher[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T]) (*UnorderedPublisher[T], error) {
-	e, err := newEncoder(ctx, p, topic, codec, false)
+func NewUnorderedPublisher[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], opts ...PublisherOption) (*UnorderedPublisher[T], error) {
+	e, err := newEncoder(ctx, p, topic, codec, false, opts)
 	if err != nil {
 		return nil, err
 	}
