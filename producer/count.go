@@ -137,7 +137,11 @@ func (p *Producer) readCount(ctx context.Context, topic string) (now, stamped in
 }
 
 // newestStamp fetches the record before each end offset in ends and
-// returns the ordo-partitions count of the newest that has one. It stops
+// returns the newest ordo-partitions count among them: the largest, since
+// a topic's partition count only grows (a topic deleted and made again
+// with fewer partitions starts with no records). Not the count of the
+// record with the latest timestamp: a caller's [Timestamp] can back-date
+// a record written after the change. It stops
 // when every partition answered or ctx ends; records it had by then
 // decide.
 func (p *Producer) newestStamp(ctx context.Context, topic string, ends []kadm.ListedOffset) (int, error) {
@@ -156,7 +160,6 @@ func (p *Producer) newestStamp(ctx context.Context, topic string, ends []kadm.Li
 	defer cl.Close()
 	var (
 		stamped  int
-		newest   time.Time
 		answered = make(map[int32]bool, len(ends))
 	)
 	for len(answered) < len(ends) {
@@ -168,8 +171,8 @@ func (p *Producer) newestStamp(ctx context.Context, topic string, ends []kadm.Li
 			answered[r.Partition] = true
 			v, ok := header.Get(r.Headers, header.Partitions)
 			n, err := strconv.Atoi(v)
-			if ok && err == nil && n > 0 && !r.Timestamp.Before(newest) {
-				stamped, newest = n, r.Timestamp
+			if ok && err == nil && n > stamped {
+				stamped = n
 			}
 		})
 	}

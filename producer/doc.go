@@ -64,12 +64,24 @@
 // under. A sequence is stamped and the record handed to the client under
 // the key's lock, so sequence order is write order.
 //
+// Callers add headers of their own to an event (a correlation ID, a
+// tenant) with [Header], and date it with [Timestamp]: options of
+// [Publisher.Publish], [Publisher.PublishAsync] and
+// [Publisher.TryPublishAsync], or per event in a [Message] for
+// [Publisher.PublishBatch]. A header ordo writes (ordo-*, or one the trace
+// propagator writes such as traceparent) is refused with
+// [ErrReservedHeader], never silently dropped or shadowed.
+//
 // # Sync, async and back-pressure
 //
 // [Publisher.Publish] waits for Kafka's acknowledgement;
 // [Publisher.PublishAsync] returns once the client holds the record and
 // reports the outcome to a callback, exactly once; [Publisher.PublishAll]
-// publishes a batch and waits for all of it. The producer holds at most
+// and [Publisher.PublishBatch] publish a batch and wait for all of it.
+// The producer does not linger by default ([Linger]), so a synchronous
+// Publish on a request path costs one round trip to the brokers, not a
+// batching delay; under load, franz-go batches what accumulates while
+// earlier requests are in flight. The producer holds at most
 // [MaxBufferedRecords] unacknowledged records: beyond that, publishing
 // blocks until space frees up or ctx ends, and
 // [Publisher.TryPublishAsync] fails fast with [ErrBufferFull].

@@ -26,6 +26,16 @@ var (
 	// which the event may still be written; after this one it was not.
 	ErrDeliveryTimeout = errors.New("producer: delivery timeout")
 
+	// ErrReservedHeader is wrapped by the error of an event given a
+	// [Header] ordo writes itself (ordo-*, or one of the trace
+	// propagator's, such as traceparent); the event is not published.
+	ErrReservedHeader = errors.New("producer: reserved header")
+
+	// ErrInvalidOption is wrapped by the error of an event given a bad
+	// [PublishOption] (a nil option, an empty header key, a timestamp
+	// before 1970); the event is not published.
+	ErrInvalidOption = errors.New("producer: invalid publish option")
+
 	// ErrInvalidConfig is wrapped by every error [New] and the publisher
 	// constructors return for bad configuration.
 	ErrInvalidConfig = errors.New("producer: invalid configuration")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -41,13 +42,16 @@ type Producer struct {
 	cl       *kgo.Client
 	reg      *schema.Registry
 	subjects schema.SubjectStrategy
-	instance []byte // ordo-producer header value
+	mode     schema.Mode // default Registration
+	instance []byte      // ordo-producer header value
 	log      *slog.Logger
 	tel      telemetry.Config
 	tracer   *sendTracer
 	ins      instruments
 	stamper  *partition.Stamper
 	guard    *guarded
+	reserved []string         // header names a user may not set (see checkHeader)
+	delivery time.Duration    // the DeliveryTimeout, which bounds a Timestamp's age
 	connOpts func() []kgo.Opt // how to reach the cluster, for count.go's reads
 	slots    chan struct{}    // one token per record not yet acknowledged
 	seed     maphash.Seed
@@ -120,6 +124,7 @@ func New(opts ...Option) (*Producer, error) {
 		cl:       cl,
 		reg:      cfg.registry,
 		subjects: cfg.subjects,
+		mode:     cfg.mode,
 		instance: []byte(cfg.instanceID),
 		log:      cfg.logger,
 		tel:      cfg.tel,
@@ -127,6 +132,8 @@ func New(opts ...Option) (*Producer, error) {
 		ins:      ins,
 		stamper:  partition.NewStamper(0),
 		guard:    guard,
+		reserved: reservedHeaders(cfg.tel.Propagator.Fields()),
+		delivery: cfg.delivery,
 		connOpts: func() []kgo.Opt {
 			return append(append(cfg.conn.Opts(), kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog))), cfg.kgoOpts...)
 		},

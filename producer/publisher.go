@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/schema"
@@ -58,9 +59,12 @@ func (c *core) begin(ctx context.Context, key string, done func(Result, error)) 
 	return in
 }
 
-// register registers a publisher's schema under the producer's subject
-// strategy and returns its ID.
-func (p *Producer) register(ctx context.Context, topic, name, avsc string) (int, error) {
+// register finds the ID of a publisher's schema under the producer's
+// subject strategy, in mode: registering it (AutoRegister) or looking it
+// up (LookupOnly). find does it for UseLatest, where the schema is the
+// subject's, not the codec's.
+func (p *Producer) register(ctx context.Context, topic, name, avsc string, refs []schema.Reference, mode schema.Mode,
+	find func(subject string) (int, error)) (int, error) {
 	if p.isClosed.Load() {
 		return 0, ErrClosed
 	}
@@ -75,13 +79,24 @@ func (p *Producer) register(ctx context.Context, topic, name, avsc string) (int,
 				name, topic, subject, have, schema.ErrIncompatible, topicNameHint)
 		}
 	}
-	id, err := p.reg.Register(ctx, subject, avsc)
+	var (
+		id  int
+		err error
+	)
+	switch mode {
+	case schema.LookupOnly:
+		id, err = p.reg.Lookup(ctx, subject, avsc, refs...)
+	case schema.UseLatest:
+		id, err = find(subject)
+	default:
+		id, err = p.reg.Register(ctx, subject, avsc, refs...)
+	}
 	if err != nil {
 		if byTopic && errors.Is(err, schema.ErrIncompatible) {
 			return 0, fmt.Errorf("producer: register %s for topic %q under subject %q: %w (if the topic carries another event type: %s)",
 				name, topic, subject, err, topicNameHint)
 		}
-		return 0, fmt.Errorf("producer: register %s for topic %q under subject %q: %w", name, topic, subject, err)
+		return 0, fmt.Errorf("producer: %s schema of %s for topic %q under subject %q: %w", mode, name, topic, subject, err)
 	}
 	if byTopic {
 		p.typesMu.Lock()
@@ -93,6 +108,28 @@ func (p *Producer) register(ctx context.Context, topic, name, avsc string) (int,
 	return id, nil
 }
 
+// latest returns the ID and a codec of T bound to subject's latest
+// version, for UseLatest: it must be a record of codec's name that T binds
+// to.
+func latest[T any](ctx context.Context, p *Producer, subject string, codec *schema.Codec[T]) (int, *schema.Codec[T], error) {
+	l, err := p.reg.Latest(ctx, subject)
+	if err != nil {
+		return 0, nil, err
+	}
+	fail := func(reason string, err error) (int, *schema.Codec[T], error) {
+		return 0, nil, &schema.ModeError{Mode: schema.UseLatest, Subject: subject, Reason: reason, Err: err}
+	}
+	c, err := schema.NewCodec[T](l.Schema, schema.WithReferences(l.References...))
+	if err != nil {
+		return fail(fmt.Sprintf("the Go type %s does not bind to version %d (ID %d)", reflect.TypeFor[T](), l.Version, l.ID), err)
+	}
+	if c.Name() != codec.Name() {
+		return fail(fmt.Sprintf("version %d (ID %d) is record %s, not %s", l.Version, l.ID, c.Name(), codec.Name()),
+			schema.ErrSchemaMismatch)
+	}
+	return l.ID, c, nil
+}
+
 // encoder is a core bound to the codec of T: the typed half of publishing,
 // shared by [Publisher] and [UnorderedPublisher].
 type encoder[T any] struct {
@@ -100,7 +137,7 @@ type encoder[T any] struct {
 	codec *schema.Codec[T]
 }
 
-func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], ordered bool) (encoder[T], error) {
+func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], ordered bool, opts []PublisherOption) (encoder[T], error) {
 	switch {
 	case ctx == nil:
 		return encoder[T]{}, fmt.Errorf("%w: nil context", ErrInvalidConfig)
@@ -111,7 +148,27 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 	case topic == "":
 		return encoder[T]{}, fmt.Errorf("%w: empty topic for %s", ErrInvalidConfig, codec.Name())
 	}
-	id, err := p.register(ctx, topic, codec.Name(), codec.Schema())
+	var pc pubConfig
+	for i, o := range opts {
+		if o == nil {
+			return encoder[T]{}, fmt.Errorf("%w: PublisherOption %d is nil", ErrInvalidConfig, i+1)
+		}
+		o.applyPublisher(&pc)
+	}
+	mode := p.mode
+	if pc.modeSet {
+		if err := checkMode(pc.mode); err != nil {
+			return encoder[T]{}, err
+		}
+		mode = pc.mode
+	}
+	id, err := p.register(ctx, topic, codec.Name(), codec.Schema(), codec.References(), mode, func(subject string) (int, error) {
+		id, c, err := latest(ctx, p, subject, codec)
+		if err == nil {
+			codec = c
+		}
+		return id, err
+	})
 	if err != nil {
 		return encoder[T]{}, err
 	}
@@ -130,11 +187,19 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 
 // prepare encodes ev into a new inflight. An ordered event with an empty
 // key is refused here, the one place every publishing path passes.
-func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(Result, error)) (*inflight, error) {
+func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(Result, error), opts []PublishOption) (*inflight, error) {
 	if e.ordered && key == "" {
 		return nil, e.fail(partition.ErrNoKey)
 	}
+	var o eventOpts
+	if len(opts) > 0 { // no cost on the common path
+		var err error
+		if o, err = e.p.eventOptions(opts); err != nil {
+			return nil, e.fail(err)
+		}
+	}
 	in := e.begin(ctx, key, done)
+	in.extra, in.rec.Timestamp = o.hdrs, o.ts
 	b, err := e.codec.AppendFramed(*in.buf, e.id, ev)
 	if err != nil {
 		in.free()
@@ -148,14 +213,14 @@ func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(R
 // a nil or zero publisher's methods fail with errNotMade.
 func (e *encoder[T]) made() bool { return e != nil && e.p != nil }
 
-func (e *encoder[T]) async(ctx context.Context, ev *T, key string, done func(Result, error), wait bool) error {
+func (e *encoder[T]) async(ctx context.Context, ev *T, key string, done func(Result, error), wait bool, opts []PublishOption) error {
 	if !e.made() {
 		return &PublishError{Err: errNotMade}
 	}
 	if done == nil {
 		return e.fail(errNilDone)
 	}
-	in, err := e.prepare(ctx, ev, key, done)
+	in, err := e.prepare(ctx, ev, key, done, opts)
 	if err != nil {
 		return err
 	}
@@ -171,9 +236,9 @@ type outcome struct {
 	err error
 }
 
-func (e *encoder[T]) publish(ctx context.Context, ev *T, key string) (Result, error) {
+func (e *encoder[T]) publish(ctx context.Context, ev *T, key string, opts []PublishOption) (Result, error) {
 	ch := make(chan outcome, 1)
-	err := e.async(ctx, ev, key, func(r Result, err error) { ch <- outcome{r, err} }, true)
+	err := e.async(ctx, ev, key, func(r Result, err error) { ch <- outcome{r, err} }, true, opts)
 	if err != nil {
 		return unwritten, err
 	}
@@ -185,22 +250,23 @@ func (e *encoder[T]) publish(ctx context.Context, ev *T, key string) (Result, er
 	}
 }
 
-// all publishes evs (keys[i] is the key of evs[i]; keys is nil when
-// unordered). Every event is encoded before any is sent, so an encoding
-// error publishes nothing. A send error (closed, ctx ended while waiting
-// for buffer space) stops the sending: the events not sent get the same
-// error.
-func (e *encoder[T]) all(ctx context.Context, evs []T, keys []string) ([]Result, error) {
+// all publishes n events: get(i) returns the i-th and its options, and
+// key (nil when unordered) its key. Every event is encoded before any is
+// sent, so an encoding error or a bad option publishes nothing. A send
+// error (closed, ctx ended while waiting for buffer space) stops the
+// sending: the events not sent get the same error.
+func (e *encoder[T]) all(ctx context.Context, n int, get func(int) (*T, []PublishOption), key func(*T) string) ([]Result, error) {
 	if !e.made() {
 		return nil, &PublishError{Err: errNotMade}
 	}
-	ins := make([]*inflight, len(evs))
-	for i := range evs {
-		key := ""
-		if keys != nil {
-			key = keys[i]
+	ins := make([]*inflight, n)
+	for i := range n {
+		ev, opts := get(i)
+		k := ""
+		if key != nil {
+			k = key(ev)
 		}
-		in, err := e.prepare(ctx, &evs[i], key, nil)
+		in, err := e.prepare(ctx, ev, k, nil, opts)
 		if err != nil {
 			for _, in := range ins[:i] {
 				in.free()
@@ -209,9 +275,9 @@ func (e *encoder[T]) all(ctx context.Context, evs []T, keys []string) ([]Result,
 		}
 		ins[i] = in
 	}
-	ch := make(chan indexed, len(evs))
-	res := make([]Result, len(evs))
-	errs := make([]error, len(evs))
+	ch := make(chan indexed, n)
+	res := make([]Result, n)
+	errs := make([]error, n)
 	sent := 0
 	for i, in := range ins {
 		in.done = func(r Result, err error) { ch <- indexed{i, outcome{r, err}} }

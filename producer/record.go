@@ -55,8 +55,9 @@ type inflight struct {
 	id      uuid.UUID
 	seq     uint64
 	ordered bool
-	timed   bool  // start is set: the duration histogram is enabled
-	refused error // set by the partitioner when the guard refuses
+	timed   bool               // start is set: the duration histogram is enabled
+	refused error              // set by the partitioner when the guard refuses
+	extra   []kgo.RecordHeader // the caller's headers (Header options)
 }
 
 var _ context.Context = (*inflight)(nil)
@@ -93,6 +94,14 @@ func (in *inflight) seal() {
 		in.rec.Key = b[in.keyAt:in.valAt:in.valAt]
 		in.hdrs[3] = kgo.RecordHeader{Key: header.Partitions, Value: in.count}
 		in.rec.Headers, in.countAt = in.hdrs[:4:len(in.hdrs)], 3
+	}
+	if len(in.extra) > 0 {
+		// The caller's headers follow ordo's fixed ones, with room for
+		// traceparent and ordo-seq; countAt stays valid.
+		n := len(in.rec.Headers)
+		hs := make([]kgo.RecordHeader, n, n+len(in.extra)+2)
+		copy(hs, in.rec.Headers)
+		in.rec.Headers = append(hs, in.extra...)
 	}
 }
 

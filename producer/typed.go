@@ -24,7 +24,9 @@ type Publisher[T partition.Keyed] struct {
 }
 
 // NewPublisher registers codec's schema for topic under p's subject
-// strategy (see [Subjects]) and returns a publisher for it. Registering now
+// strategy (see [Subjects]) and returns a publisher for it; opts override
+// the producer's [Registration] mode (a schema looked up rather than
+// registered, or the subject's latest version used). Registering now
 // means a breaking schema change, or a second event type on a topic under
 // the TopicName strategy, is refused here rather than at the first
 // publish.
@@ -38,12 +40,13 @@ type Publisher[T partition.Keyed] struct {
 // read. ctx bounds the registry calls and the read, which gives up after
 // 10 s and needs the cluster reachable.
 //
-// Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic),
-// [ErrClosed], schema.ErrIncompatible (the message says which subject and,
+// Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic, a
+// nil or bad option), [ErrClosed], a *schema.ModeError (the mode refused:
+// which, under which subject and why), schema.ErrIncompatible (the message says which subject and,
 // under TopicName, what to do), the registry's errors, or the cluster's
 // errors from reading the stamped count.
-func NewPublisher[T partition.Keyed](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T]) (*Publisher[T], error) {
-	e, err := newEncoder(ctx, p, topic, codec, true)
+func NewPublisher[T partition.Keyed](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], opts ...PublisherOption) (*Publisher[T], error) {
+	e, err := newEncoder(ctx, p, topic, codec, true, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +80,14 @@ func (pub *Publisher[T]) enc() *encoder[T] {
 }
 
 // Publish publishes ev and waits until Kafka acknowledges it. It blocks
-// while the producer's buffer is full.
+// while the producer's buffer is full. opts add headers ([Header]) or set
+// the event's timestamp ([Timestamp]); a bad option refuses the event.
+//
+// Publish does not wait for a batch to fill: with the default [Linger] of
+// 0 the event is sent as soon as a produce request can carry it, so a
+// request-path service pays one round trip to the brokers, not a batching
+// delay. A producer given a Linger of d makes every Publish wait up to d
+// longer (see [Linger]).
 //
 // Cancelling ctx stops waiting; the record may still be written. Before
 // the event is handed to Kafka nothing is written; after, Publish returns
@@ -88,31 +98,33 @@ func (pub *Publisher[T]) enc() *encoder[T] {
 // bounded by [DeliveryTimeout].
 //
 // Errors are a [*PublishError] wrapping the cause: partition.ErrNoKey for
-// an empty key, a schema error, [ErrClosed], a [*partition.CountChangedError],
+// an empty key, [ErrReservedHeader] or [ErrInvalidOption] for a bad
+// option, a schema error, [ErrClosed], a [*partition.CountChangedError],
 // a broker error, ctx's error.
-func (pub *Publisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
-	return pub.enc().publish(ctx, &ev, ev.PartitionKey())
+func (pub *Publisher[T]) Publish(ctx context.Context, ev T, opts ...PublishOption) (Result, error) {
+	return pub.enc().publish(ctx, &ev, ev.PartitionKey(), opts)
 }
 
 // PublishAsync hands ev to the producer and returns; done is called exactly
 // once with the outcome, unless PublishAsync returns an error (an empty key,
-// an encoding error, [ErrClosed], ctx's error), in which case it is never
-// called. It blocks while the producer's buffer is full; cancelling ctx
-// ends that wait and nothing more (see [Publisher.Publish]).
+// a bad option, an encoding error, [ErrClosed], ctx's error), in which case
+// it is never called. It blocks while the producer's buffer is full;
+// cancelling ctx ends that wait and nothing more (see [Publisher.Publish]).
+// opts are as for Publish.
 //
 // done runs on the producer's delivery goroutine, one callback at a time:
 // it must be quick and must not block on the producer (no Publish,
-// PublishAsync, PublishAll, Flush, Shutdown or Close; TryPublishAsync is
-// allowed). done must not be nil.
-func (pub *Publisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, true)
+// PublishAsync, PublishAll, PublishBatch, Flush, Shutdown or Close;
+// TryPublishAsync is allowed). done must not be nil.
+func (pub *Publisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error), opts ...PublishOption) error {
+	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, true, opts)
 }
 
 // TryPublishAsync is [Publisher.PublishAsync] without the wait: when the
 // buffer is full it returns a [*PublishError] wrapping [ErrBufferFull] at
 // once, and done is not called.
-func (pub *Publisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, false)
+func (pub *Publisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error), opts ...PublishOption) error {
+	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, false, opts)
 }
 
 // PublishAll publishes evs, in order, and waits until Kafka has answered
@@ -121,14 +133,21 @@ func (pub *Publisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Re
 // nothing is published and the error names its index. Otherwise the
 // results are in the order of evs, and the error joins one error per
 // failed event, each prefixed with its index ("event 3: ..."); errors.Is
-// and errors.As see through the join.
+// and errors.As see through the join. For per-event options use
+// [Publisher.PublishBatch].
 func (pub *Publisher[T]) PublishAll(ctx context.Context, evs ...T) ([]Result, error) {
-	keys := make([]string, len(evs))
-	for i := range evs {
-		keys[i] = evs[i].PartitionKey()
-	}
-	return pub.enc().all(ctx, evs, keys)
+	return pub.enc().all(ctx, len(evs), func(i int) (*T, []PublishOption) { return &evs[i], nil }, keyOf[T])
 }
+
+// PublishBatch is [Publisher.PublishAll] for events with options of their
+// own (headers, a timestamp; see [Message]): each message's Options apply
+// to its Event alone. A message with a bad option refuses the whole batch
+// before anything is published, as an event that does not encode does.
+func (pub *Publisher[T]) PublishBatch(ctx context.Context, msgs []Message[T]) ([]Result, error) {
+	return pub.enc().all(ctx, len(msgs), func(i int) (*T, []PublishOption) { return &msgs[i].Event, msgs[i].Options }, keyOf[T])
+}
+
+func keyOf[T partition.Keyed](ev *T) string { return (*ev).PartitionKey() }
 
 // UnorderedPublisher publishes events of type T to one topic with no key:
 // Kafka spreads them over partitions and their order is not kept. It is
@@ -143,8 +162,8 @@ type UnorderedPublisher[T any] struct {
 }
 
 // NewUnorderedPublisher is [NewPublisher] for an [UnorderedPublisher].
-func NewUnorderedPublisher[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T]) (*UnorderedPublisher[T], error) {
-	e, err := newEncoder(ctx, p, topic, codec, false)
+func NewUnorderedPublisher[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], opts ...PublisherOption) (*UnorderedPublisher[T], error) {
+	e, err := newEncoder(ctx, p, topic, codec, false, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -178,21 +197,26 @@ func (pub *UnorderedPublisher[T]) enc() *encoder[T] {
 }
 
 // Publish is [Publisher.Publish] without a key.
-func (pub *UnorderedPublisher[T]) Publish(ctx context.Context, ev T) (Result, error) {
-	return pub.enc().publish(ctx, &ev, "")
+func (pub *UnorderedPublisher[T]) Publish(ctx context.Context, ev T, opts ...PublishOption) (Result, error) {
+	return pub.enc().publish(ctx, &ev, "", opts)
 }
 
 // PublishAsync is [Publisher.PublishAsync] without a key.
-func (pub *UnorderedPublisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.enc().async(ctx, &ev, "", done, true)
+func (pub *UnorderedPublisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error), opts ...PublishOption) error {
+	return pub.enc().async(ctx, &ev, "", done, true, opts)
 }
 
 // TryPublishAsync is [Publisher.TryPublishAsync] without a key.
-func (pub *UnorderedPublisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error)) error {
-	return pub.enc().async(ctx, &ev, "", done, false)
+func (pub *UnorderedPublisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error), opts ...PublishOption) error {
+	return pub.enc().async(ctx, &ev, "", done, false, opts)
 }
 
 // PublishAll is [Publisher.PublishAll] without keys.
 func (pub *UnorderedPublisher[T]) PublishAll(ctx context.Context, evs ...T) ([]Result, error) {
-	return pub.enc().all(ctx, evs, nil)
+	return pub.enc().all(ctx, len(evs), func(i int) (*T, []PublishOption) { return &evs[i], nil }, nil)
+}
+
+// PublishBatch is [Publisher.PublishBatch] without keys.
+func (pub *UnorderedPublisher[T]) PublishBatch(ctx context.Context, msgs []Message[T]) ([]Result, error) {
+	return pub.enc().all(ctx, len(msgs), func(i int) (*T, []PublishOption) { return &msgs[i].Event, msgs[i].Options }, nil)
 }

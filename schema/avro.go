@@ -10,10 +10,12 @@ package schema
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -36,17 +38,34 @@ type parsed struct {
 // cache of named types between every call, so a schema that refers to an
 // undefined name could silently pick up a type from an unrelated schema
 // parsed earlier in the process; a fresh cache makes each parse hermetic.
-func parse(avsc string) (p parsed, err error) {
+//
+// refs are the texts of the schemas avsc references (schema references:
+// named types defined under other subjects), dependencies first: they are
+// parsed into the same cache first, so avsc can use their names and
+// nothing else.
+func parse(avsc string, refs ...string) (p parsed, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: parser panic: %v", ErrInvalid, r)
 		}
 	}()
-	sch, err := avro.ParseWithCache(avsc, "", &avro.SchemaCache{})
+	cache, fcache := &avro.SchemaCache{}, &favro.SchemaCache{}
+	fps := make([][32]byte, 0, len(refs))
+	for i, ref := range refs {
+		if _, err := avro.ParseWithCache(ref, "", cache); err != nil {
+			return parsed{}, fmt.Errorf("%w: reference %d: %v", ErrInvalid, i+1, err)
+		}
+		rs, err := favro.ParseWithCache(ref, "", fcache)
+		if err != nil {
+			return parsed{}, fmt.Errorf("%w: reference %d: %v", ErrInvalid, i+1, err)
+		}
+		fps = append(fps, rs.Fingerprint())
+	}
+	sch, err := avro.ParseWithCache(avsc, "", cache)
 	if err != nil {
 		return parsed{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	fs, err := favro.ParseWithCache(avsc, "", &favro.SchemaCache{})
+	fs, err := favro.ParseWithCache(avsc, "", fcache)
 	if err != nil {
 		return parsed{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -55,6 +74,22 @@ func parse(avsc string) (p parsed, err error) {
 		return parsed{}, fmt.Errorf("%w: normalize: %v", ErrInvalid, err)
 	}
 	p = parsed{sch: sch, fs: fs, text: text, fp: fs.Fingerprint()}
+	if len(refs) > 0 {
+		// The canonical form names a referenced type without its
+		// definition: two writers using different versions of a
+		// referenced type must not share a fingerprint (DecodeFrom
+		// decodes without resolution when fingerprints are equal). The
+		// references' order does not matter, only which they are.
+		slices.SortFunc(fps, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+		h := sha256.New()
+		for i, fp := range fps {
+			if i == 0 || fp != fps[i-1] {
+				h.Write(fp[:])
+			}
+		}
+		h.Write(p.fp[:])
+		copy(p.fp[:], h.Sum(nil))
+	}
 	if n, ok := fs.(favro.NamedSchema); ok {
 		p.name = n.FullName()
 	}
@@ -77,8 +112,8 @@ func compactSchema(avsc string) (string, error) {
 }
 
 // parseRecord parses avsc and requires a named record at the top.
-func parseRecord(avsc string) (parsed, error) {
-	p, err := parse(avsc)
+func parseRecord(avsc string, refs ...string) (parsed, error) {
+	p, err := parse(avsc, refs...)
 	if err != nil {
 		return parsed{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -26,6 +27,7 @@ var ErrInvalidValue = errors.New("schema: value cannot be encoded with its schem
 // writer schemas are cached in the Codec.
 type Codec[T any] struct {
 	p        parsed
+	refs     []Reference // schemas p references, dependencies first
 	typeName string
 	b        *binding
 	goType   reflect.Type
@@ -69,9 +71,24 @@ type resolution struct {
 // schema) or [ErrSchemaMismatch] (types differ, a schema field with no Go
 // field and no default, a Go field with no schema field, a multi-type
 // union).
-func NewCodec[T any](avsc string) (*Codec[T], error) {
+//
+// A schema that uses types defined by other registered schemas (schema
+// references) needs them: see [WithReferences]. A reference without a
+// Name or Subject, or with a Version below 1, wraps [ErrInvalidConfig].
+func NewCodec[T any](avsc string, opts ...CodecOption) (*Codec[T], error) {
 	t := reflect.TypeFor[T]()
-	p, err := parseRecord(avsc)
+	var cfg codecConfig
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("schema: codec for %s: %w: option %d is nil", t, ErrInvalidConfig, i+1)
+		}
+		o.applyCodec(&cfg)
+	}
+	texts, err := checkRefs(cfg.refs)
+	if err != nil {
+		return nil, fmt.Errorf("schema: codec for %s: %w", t, err)
+	}
+	p, err := parseRecord(avsc, texts...)
 	if err != nil {
 		return nil, fmt.Errorf("schema: codec for %s: %w", t, err)
 	}
@@ -82,8 +99,13 @@ func NewCodec[T any](avsc string) (*Codec[T], error) {
 	if err != nil {
 		return nil, &BindError{Type: t.String(), Reason: err.Error(), err: ErrSchemaMismatch}
 	}
-	return &Codec[T]{p: p, typeName: t.String(), b: b, goType: t, check: planChecks(t, p.fs)}, nil
+	return &Codec[T]{p: p, refs: cfg.refs, typeName: t.String(), b: b, goType: t, check: planChecks(t, p.fs)}, nil
 }
+
+// References returns the schemas the codec's schema references, as given
+// to [WithReferences] (a copy; nil when none). Pass them to
+// [Registry.Register] with [Codec.Schema].
+func (c *Codec[T]) References() []Reference { return slices.Clone(c.refs) }
 
 // Name returns the full name of the schema's record, e.g.
 // "com.example.orders.Created".

@@ -73,6 +73,31 @@
 // reader union is refused as a whole, as the registry's own check refuses
 // it, although only the records written with the missing branch would fail.
 //
+// # Registration modes
+//
+// A writer finds its schema ID in one of three [Mode]s: [AutoRegister]
+// ([Registry.Register], the default, gated by compatibility),
+// [LookupOnly] ([Registry.Lookup]: the exact schema must already be
+// registered, e.g. by CI; nothing is ever registered, so read-only
+// credentials do) and [UseLatest] ([Registry.Latest]: write with the
+// subject's latest version, after checking the Go type binds to it).
+// A refusal is a *[ModeError] naming the mode, the subject and why;
+// [ErrNotRegistered] when the schema or subject is not there.
+//
+// # Schema references
+//
+// A schema may use named types defined by schemas registered under other
+// subjects. [WithReferences] gives a codec those schemas (its Go type is
+// bound across all of them) and [Registry.Register] registers with the
+// references, checking them against the registry; the compatibility gate
+// compares with every version's referenced types as the registry holds
+// them. [Registry.Writer] resolves a writer schema's references through
+// the registry, recursively, each subject version fetched once. A
+// reference to a subject or version the registry does not have makes the
+// writer unusable ([ErrUnusableSchema]: the record is poison); a registry
+// that cannot be reached is transient ([IsTransient]). JSON Schema and
+// Protobuf writers are [ErrUnusableSchema] too: ordo decodes Avro only.
+//
 // # Avro library
 //
 // The codecs run on a fork of github.com/hamba/avro/v2 (archived upstream)

@@ -35,7 +35,8 @@ var (
 	ErrInvalid = errors.New("schema: invalid schema")
 	// ErrUnusableSchema: a writer schema the registry has, but that this
 	// reader cannot decode with: another schema type (JSON Schema,
-	// Protobuf), or Avro that does not parse. A record written with it is
+	// Protobuf), Avro that does not parse, or Avro whose references name
+	// a subject or version the registry answers it does not have. A record written with it is
 	// poison, not a registry outage: retrying cannot help. Errors matching
 	// it also match [ErrInvalid] when the text does not parse.
 	ErrUnusableSchema = errors.New("schema: unusable writer schema")

@@ -42,9 +42,10 @@ type Registry struct {
 	mu      sync.RWMutex
 	ids     map[regKey]int
 	writers map[int]*Writer
+	refs    map[refKey]sr.Schema // referenced schemas by subject and version
 }
 
-type regKey struct{ subject, text string }
+type regKey struct{ subject, text, refs string }
 
 // RegistryOption configures a [Registry]. Only this package can mint one.
 type RegistryOption interface{ apply(*registryConfig) }
@@ -146,7 +147,7 @@ func NewRegistry(urls []string, opts ...RegistryOption) (*Registry, error) {
 	return &Registry{
 		cl: cl, level: cfg.level, timeout: cfg.timeout,
 		timedOut: fmt.Errorf("no answer within the lookup timeout of %v", cfg.timeout),
-		ids:      map[regKey]int{}, writers: map[int]*Writer{},
+		ids:      map[regKey]int{}, writers: map[int]*Writer{}, refs: map[refKey]sr.Schema{},
 	}, nil
 }
 
@@ -186,15 +187,22 @@ func (r *Registry) bound(ctx context.Context) (context.Context, context.CancelFu
 // level and reason. A schema that does not parse wraps [ErrInvalid]; a
 // registry failure is a *[RegistryError] (see [IsTransient]). Cancelling
 // ctx abandons the requests this call is making.
-func (r *Registry) Register(ctx context.Context, subject, avsc string) (int, error) {
+//
+// refs are the schemas avsc references (see [Reference]), dependencies
+// first; they must already be registered at their subjects and versions
+// (a missing one matches [ErrSubjectNotFound] or [ErrVersionNotFound]),
+// with the texts given (else an error wrapping [ErrInvalid]). The
+// compatibility gate sees their types, and the types of the references of
+// every version it compares with, as the registry holds them.
+func (r *Registry) Register(ctx context.Context, subject, avsc string, refs ...Reference) (int, error) {
 	if !r.made() {
 		return 0, errNotMade
 	}
-	p, err := parse(avsc)
+	p, refs, err := parseWithRefs(avsc, refs)
 	if err != nil {
 		return 0, fmt.Errorf("schema: register under %q: %w", subject, err)
 	}
-	key := regKey{subject, p.text}
+	key := regKey{subject, p.text, refsKey(refs)}
 	r.mu.RLock()
 	id, ok := r.ids[key]
 	r.mu.RUnlock()
@@ -202,7 +210,7 @@ func (r *Registry) Register(ctx context.Context, subject, avsc string) (int, err
 		return id, nil
 	}
 	v, err := r.do(ctx, "register\x00"+subject+"\x00"+p.text, func(ctx context.Context) (any, error) {
-		return r.register(ctx, subject, p)
+		return r.register(ctx, subject, p, refs)
 	})
 	if err != nil {
 		return 0, err
@@ -214,8 +222,11 @@ func (r *Registry) Register(ctx context.Context, subject, avsc string) (int, err
 	return id, nil
 }
 
-func (r *Registry) register(ctx context.Context, subject string, p parsed) (int, error) {
-	s := sr.Schema{Schema: p.text, Type: sr.TypeAvro}
+func (r *Registry) register(ctx context.Context, subject string, p parsed, refs []Reference) (int, error) {
+	if err := r.checkLocalRefs(ctx, subject, p, refs); err != nil {
+		return 0, err
+	}
+	s := sr.Schema{Schema: p.text, Type: sr.TypeAvro, References: srRefs(refs)}
 	ss, err := r.cl.LookupSchema(ctx, subject, s)
 	if err == nil {
 		return ss.ID, nil // already registered: nothing to check
@@ -223,7 +234,7 @@ func (r *Registry) register(ctx context.Context, subject string, p parsed) (int,
 	if err = wrap(ctx, "look up schema under "+strconv.Quote(subject), err); !errors.Is(err, ErrUnknownSchema) && !errors.Is(err, ErrSubjectNotFound) {
 		return 0, err
 	}
-	if err := r.check(ctx, subject, p, r.level); err != nil {
+	if err := r.check(ctx, subject, p, refs, r.level); err != nil {
 		return 0, err
 	}
 	id, err := r.cl.RegisterSchema(ctx, subject, s, -1, -1)
@@ -255,10 +266,10 @@ func (r *Registry) Check(ctx context.Context, subject, avsc string, level Level)
 	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
-	return r.check(ctx, subject, p, level)
+	return r.check(ctx, subject, p, nil, level)
 }
 
-func (r *Registry) check(ctx context.Context, subject string, p parsed, level Level) error {
+func (r *Registry) check(ctx context.Context, subject string, p parsed, refs []Reference, level Level) error {
 	olds, versions, err := r.existing(ctx, subject, level.transitive())
 	if err != nil || len(olds) == 0 {
 		return err
@@ -270,7 +281,7 @@ func (r *Registry) check(ctx context.Context, subject string, p parsed, level Le
 		}
 		return err
 	}
-	res, err := r.cl.CheckCompatibility(ctx, subject, -1, sr.Schema{Schema: p.text, Type: sr.TypeAvro})
+	res, err := r.cl.CheckCompatibility(ctx, subject, -1, sr.Schema{Schema: p.text, Type: sr.TypeAvro, References: srRefs(refs)})
 	if err != nil {
 		return wrap(ctx, "check compatibility with "+strconv.Quote(subject), err)
 	}
@@ -304,7 +315,7 @@ func (r *Registry) existing(ctx context.Context, subject string, all bool) ([]pa
 	olds := make([]parsed, 0, len(sss))
 	versions := make([]int, 0, len(sss))
 	for _, ss := range sss {
-		p, err := parse(ss.Schema.Schema)
+		p, err := r.parseRegistered(ctx, ss.Schema)
 		if err != nil {
 			return nil, nil, fmt.Errorf("schema: %q version %d: %w", subject, ss.Version, err)
 		}
@@ -333,7 +344,9 @@ func (r *Registry) registryLevel(ctx context.Context, subject string) Level {
 	return Backward
 }
 
-// Writer returns the writer schema registered under id. It is cached: once
+// Writer returns the writer schema registered under id, with the schemas
+// it references (schema references, resolved through the registry,
+// recursively, each subject version fetched once). It is cached: once
 // warm no registry call is made, and concurrent first calls share one
 // request, bounded by the [LookupTimeout]. Its errors, as [IsTransient]
 // classifies them:
@@ -341,9 +354,10 @@ func (r *Registry) registryLevel(ctx context.Context, subject string) Level {
 //   - an ID the registry does not know matches [ErrUnknownSchema]: permanent
 //     (the registry is not asked to confirm it again; a caller that wants
 //     a confirmation window retries it itself);
-//   - a writer schema this reader cannot use (not Avro, references, does
-//     not parse) matches [ErrUnusableSchema]: permanent, the record is
-//     poison;
+//   - a writer schema this reader cannot use (not Avro, does not parse, a
+//     reference to a subject or version the registry answers does not
+//     exist, or to a schema that is not Avro) matches [ErrUnusableSchema]:
+//     permanent, the record is poison;
 //   - a transport failure, no answer within the [LookupTimeout], a 5xx or
 //     a 429 is a *[RegistryError] that is transient: an outage, retry it.
 //
@@ -366,14 +380,20 @@ func (r *Registry) Writer(ctx context.Context, id int) (*Writer, error) {
 		if s.Type != sr.TypeAvro {
 			return nil, fmt.Errorf("schema: schema %d: %w: type %s, not Avro", id, ErrUnusableSchema, s.Type)
 		}
-		if len(s.References) > 0 {
-			return nil, fmt.Errorf("schema: schema %d: %w: schema references are not supported", id, ErrUnusableSchema)
+		refs, err := r.resolveRefs(ctx, s.References)
+		if err != nil {
+			if IsTransient(err) {
+				return nil, fmt.Errorf("schema: schema %d: %w", id, err)
+			}
+			// A reference the registry answered does not exist: the
+			// record can never be decoded.
+			return nil, fmt.Errorf("schema: schema %d: %w: %w", id, ErrUnusableSchema, err)
 		}
-		w, err := NewWriter(id, s.Schema)
+		p, err := parse(s.Schema, refs...)
 		if err != nil {
 			return nil, fmt.Errorf("schema: schema %d: %w: %w", id, ErrUnusableSchema, err)
 		}
-		return w, nil
+		return &Writer{id: id, p: p}, nil
 	})
 	if err != nil {
 		return nil, err

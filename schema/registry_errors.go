@@ -84,8 +84,10 @@ func (e *RegistryError) Temporary() bool {
 //   - permanent: everything else, in particular [ErrUnknownSchema] (40403:
 //     the registry answered that no schema has this ID; ordo does not ask
 //     again, a caller wanting a confirmation window retries it itself),
-//     [ErrUnusableSchema] (a writer schema that is not Avro, has
-//     references or does not parse), [ErrInvalid], [ErrIncompatible],
+//     [ErrUnusableSchema] (a writer schema that is not Avro, does not
+//     parse, or references a subject or version the registry does not
+//     have; a reference the registry could not be asked about is
+//     transient), [ErrInvalid], [ErrIncompatible],
 //     [ErrInvalidConfig], and any other 4xx answer.
 //
 // IsTransient(nil) is false.

@@ -383,7 +383,7 @@ func TestIsTransient(t *testing.T) {
 		{"400", answer(400, e(40001)), false, nil},
 		{"422", answer(422, e(42201)), false, ErrInvalidSchema},
 		{"not Avro", schemaAnswer(map[string]any{"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"}), false, ErrUnusableSchema},
-		{"references", schemaAnswer(map[string]any{"schema": userV1Schema, "references": []map[string]any{{"name": "x", "subject": "x", "version": 1}}}), false, ErrUnusableSchema},
+		{"references in a cycle", schemaAnswer(map[string]any{"schema": userV1Schema, "references": []map[string]any{{"name": "x", "subject": "x", "version": 1}}}), false, ErrUnusableSchema},
 		{"does not parse", schemaAnswer(map[string]any{"schema": `{"type":`}), false, ErrUnusableSchema},
 	}
 	for _, tt := range tests {

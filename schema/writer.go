@@ -9,10 +9,16 @@ type Writer struct {
 	p  parsed
 }
 
-// NewWriter parses avsc as the writer schema registered under id. A schema
-// that does not parse is an error wrapping [ErrInvalid].
-func NewWriter(id int, avsc string) (*Writer, error) {
-	p, err := parse(avsc)
+// NewWriter parses avsc as the writer schema registered under id, with
+// the schemas it references, dependencies first (only their Schema texts
+// are used). A schema that does not parse is an error wrapping
+// [ErrInvalid].
+func NewWriter(id int, avsc string, refs ...Reference) (*Writer, error) {
+	texts := make([]string, len(refs))
+	for i, r := range refs {
+		texts[i] = r.Schema
+	}
+	p, err := parse(avsc, texts...)
 	if err != nil {
 		return nil, err
 	}
