@@ -160,6 +160,7 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(c.revoked),
 		kgo.OnPartitionsLost(c.lost),
 	)
+	opts = append(opts, c.cfg.membership.opts()...)
 	if c.quarantining() {
 		// Every commit carries the partition's quarantined keys in its
 		// metadata; kgo's own commits would replace them with its member

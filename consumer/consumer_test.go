@@ -112,9 +112,12 @@ func TestOrderedParallel(t *testing.T) {
 // TestRestartWithoutShutdown stops a consumer mid-stream with Close and
 // starts another in the same group: nothing is lost, and the only records
 // handled twice are ones the first consumer finished after its last commit.
-func TestRestartWithoutShutdown(t *testing.T) {
+func TestRestartWithoutShutdown(t *testing.T) { forEachProtocol(t, testRestartWithoutShutdown) }
+
+func testRestartWithoutShutdown(t *testing.T, proto Protocol) {
 	const keys, perKey = 100, 20
 	f := newFixture(t, 3)
+	f.protocol = proto
 	total := f.publish(keys, perKey)
 
 	first := newRecorder(func() time.Duration { return time.Millisecond })
@@ -181,9 +184,12 @@ func TestRestartWithoutShutdown(t *testing.T) {
 // no record is lost, and each key's records are handled in order across the
 // hand-offs (a record may be handled again, but never one ahead of a record
 // not yet handled).
-func TestRebalance(t *testing.T) {
+func TestRebalance(t *testing.T) { forEachProtocol(t, testRebalance) }
+
+func testRebalance(t *testing.T, proto Protocol) {
 	const keys, perKey = 200, 12
 	f := newFixture(t, 6)
+	f.protocol = proto
 	rec := newRecorder(func() time.Duration { return 500 * time.Microsecond })
 	var (
 		mu    sync.Mutex

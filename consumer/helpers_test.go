@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/embedded"
@@ -40,12 +41,17 @@ type fixture struct {
 	cl      *kgo.Client
 	adm     *kadm.Client
 	seqs    map[int]int64 // last seq published per key index
+
+	protocol Protocol // the group protocol of every consumer it makes
 }
 
 func newFixture(t testing.TB, partitions int32) *fixture {
 	t.Helper()
 	topic := "steps"
-	c, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{topic: partitions}})
+	c, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{topic: partitions},
+		// KIP-848 members learn of assignment changes through heartbeats:
+		// Kafka's 5 s interval would make each group test wait for them.
+		Kfake: []kfake.Opt{kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "250"})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +149,7 @@ func (f *fixture) consumer(group string, h Handler[Step], opts ...Option) *Consu
 	base := []Option{
 		Brokers(f.cluster.Brokers()...), Group(group), Topics(f.topic), Registry(f.reg),
 		On(f.codec, h), CommitInterval(100 * time.Millisecond),
-		WithLogger(slog.New(slog.DiscardHandler)),
+		WithLogger(slog.New(slog.DiscardHandler)), GroupProtocol(f.protocol),
 	}
 	c, err := New(append(base, opts...)...)
 	if err != nil {
@@ -243,5 +249,13 @@ func runConsumer(t testing.TB, c *Consumer) func() error {
 			t.Fatal("Run did not return")
 			return nil
 		}
+	}
+}
+
+// forEachProtocol runs a group test under each group protocol: the
+// promises (no loss, per-key order, bounded redelivery) hold under both.
+func forEachProtocol(t *testing.T, test func(t *testing.T, p Protocol)) {
+	for _, p := range []Protocol{ClassicProtocol, ConsumerProtocol} {
+		t.Run(p.String(), func(t *testing.T) { test(t, p) })
 	}
 }

@@ -62,6 +62,7 @@ type config struct {
 	conn             client.Conn
 	optErrs          []error // from options, reported by New
 	group            string
+	membership       membership
 	topics           []string
 	registry         *schema.Registry
 	kgoOpts          []kgo.Opt
@@ -492,6 +493,7 @@ func (c *config) validate() error {
 	if c.group == "" {
 		bad("no group: use Group")
 	}
+	errs = append(errs, c.membership.validate()...)
 	if len(c.topics) == 0 {
 		bad("no topics: use Topics")
 	}

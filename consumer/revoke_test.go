@@ -62,7 +62,9 @@ func (s *spans) overlaps() []string {
 // cancelled (its ctx used to stay alive), and the revoke waits for it, so
 // the partition's next owner never runs the same key at the same time.
 // A handler that ignores its ctx is logged and counted as handed over.
-func TestRevokeCancelsSlowHandlers(t *testing.T) {
+func TestRevokeCancelsSlowHandlers(t *testing.T) { forEachProtocol(t, testRevokeCancelsSlowHandlers) }
+
+func testRevokeCancelsSlowHandlers(t *testing.T, proto Protocol) {
 	for _, honour := range []bool{true, false} {
 		name := "honours ctx"
 		if !honour {
@@ -71,6 +73,7 @@ func TestRevokeCancelsSlowHandlers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			const keys = 8
 			f := newFixture(t, 2)
+			f.protocol = proto
 			f.publish(keys, 2)
 			s := &spans{runs: map[string][][2]time.Time{}, done: map[string]int{}}
 			const slow = 3 * time.Second

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ type env struct {
 // replication factor, on c.
 func newEnv(ctx context.Context, t *testing.T, c *kafkatest.Cluster, partitions int32, rf int16) *env {
 	t.Helper()
-	topic := fmt.Sprintf("e2e-%s-%d", t.Name(), time.Now().UnixNano())
+	topic := fmt.Sprintf("e2e-%s-%d", strings.ReplaceAll(t.Name(), "/", "."), time.Now().UnixNano())
 	if _, err := c.Admin(t).CreateTopic(ctx, partitions, rf, nil, topic); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}

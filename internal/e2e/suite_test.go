@@ -73,9 +73,17 @@ func TestOrderedRoundTrip(t *testing.T) {
 // handled, per-key order holds across the hand-offs, and duplicates stay
 // bounded by the work the closed members had not committed.
 func TestRestartAndRebalance(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	e := newEnv(ctx, t, kafkatest.StartBroker(ctx, t), 6, 1)
+	cluster := kafkatest.StartBroker(ctx, t)
+	for _, proto := range []consumer.Protocol{consumer.ClassicProtocol, consumer.ConsumerProtocol} {
+		t.Run(proto.String(), func(t *testing.T) { restartAndRebalance(ctx, t, cluster, proto) })
+	}
+}
+
+// restartAndRebalance is TestRestartAndRebalance under one group protocol.
+func restartAndRebalance(ctx context.Context, t *testing.T, cluster *kafkatest.Cluster, proto consumer.Protocol) {
+	e := newEnv(ctx, t, cluster, 6, 1)
 	codec := e.codec("Step")
 	pub, err := producer.NewPublisher(ctx, e.producer(), e.topic, codec)
 	if err != nil {
@@ -83,7 +91,8 @@ func TestRestartAndRebalance(t *testing.T) {
 	}
 	const keys, perKey = 200, 15
 	b := newBook()
-	opts := []consumer.Option{consumer.Concurrency(16), consumer.On(codec, b.handle(2*time.Millisecond))}
+	opts := []consumer.Option{consumer.Concurrency(16), consumer.On(codec, b.handle(2*time.Millisecond)),
+		consumer.GroupProtocol(proto)}
 
 	stopA := run(t, e.consumer("rebalance", opts...))
 	publishSteps(ctx, t, pub, keys, 5, 0)

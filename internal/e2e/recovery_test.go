@@ -1,0 +1,185 @@
+//go:build integration
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/consumer"
+	"github.com/ordo-go/ordo/internal/kafkatest"
+	"github.com/ordo-go/ordo/producer"
+)
+
+// partitionClock records, per partition, when a record published after a
+// moment was first handled.
+type partitionClock struct {
+	mu    sync.Mutex
+	since time.Time
+	first map[int32]time.Time
+	by    map[string]int // records handled since the start, per member
+}
+
+func (pc *partitionClock) handler(member string) consumer.Handler[Step] {
+	return func(ctx context.Context, s Step, m consumer.Meta) error {
+		pc.mu.Lock()
+		defer pc.mu.Unlock()
+		if !pc.since.IsZero() && m.Timestamp.After(pc.since) {
+			pc.by[member]++
+			if _, ok := pc.first[m.Partition]; !ok {
+				pc.first[m.Partition] = time.Now()
+			}
+		}
+		return nil
+	}
+}
+
+func (pc *partitionClock) handledBy(member string) int {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.by[member]
+}
+
+func (pc *partitionClock) start(t time.Time) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.since, pc.first, pc.by = t, map[int32]time.Time{}, map[string]int{}
+}
+
+// recovered returns how long after the start every one of n partitions had
+// a record published after the start handled, and whether all had.
+func (pc *partitionClock) recovered(n int) (time.Duration, bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if len(pc.first) < n {
+		return 0, false
+	}
+	var last time.Time
+	for _, at := range pc.first {
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last.Sub(pc.since), true
+}
+
+// TestRecoveryAfterKill measures how long a killed instance's partitions
+// sit unread, under each group protocol and membership: instance A is
+// frozen (a kill -9: no leave, no heartbeat), and one second later it is
+// "restarted" as a new consumer (with the same instance ID when static).
+// Recovery is the time from the kill until every partition has a record
+// published after the kill handled. Static membership gets the restarted
+// instance its partitions back within seconds under the classic protocol;
+// that bound is asserted, and a 6 s session bounds a dynamic member's
+// take-over. The cases that wait out Kafka's default 45 s session run with
+// ORDO_RECOVERY_LONG=1 (they only measure).
+func TestRecoveryAfterKill(t *testing.T) {
+	long := os.Getenv("ORDO_RECOVERY_LONG") == "1"
+	cases := []struct {
+		name   string
+		opts   []consumer.Option
+		static bool
+		bound  time.Duration // 0: measure only
+		long   bool
+	}{
+		{"classic-static", []consumer.Option{consumer.SessionTimeout(30 * time.Second)}, true, 10 * time.Second, false},
+		{"classic-session6s", []consumer.Option{consumer.SessionTimeout(6 * time.Second)}, false, 15 * time.Second, false},
+		// Under KIP-848 the broker refuses a static member's instance ID
+		// while the killed holder of it has not timed out
+		// (UNRELEASED_INSTANCE_ID): static membership speeds up restarts
+		// that leave, not crashes. Measured, not bounded.
+		{"kip848-static", []consumer.Option{consumer.GroupProtocol(consumer.ConsumerProtocol)}, true, 0, true},
+		{"classic-default", nil, false, 0, true},
+		{"kip848-default", []consumer.Option{consumer.GroupProtocol(consumer.ConsumerProtocol)}, false, 0, true},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cluster := kafkatest.StartBroker(ctx, t)
+	for _, tc := range cases {
+		if tc.long && !long {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			took := measureRecovery(ctx, t, cluster, tc.opts, tc.static)
+			t.Logf("RECOVERY %s: %v", tc.name, took.Round(100*time.Millisecond))
+			if tc.bound > 0 && took > tc.bound {
+				t.Fatalf("%s: partitions unread for %v after the kill, want at most %v", tc.name, took, tc.bound)
+			}
+		})
+	}
+}
+
+func measureRecovery(ctx context.Context, t *testing.T, cluster *kafkatest.Cluster, opts []consumer.Option, static bool) time.Duration {
+	const parts = 4
+	e := newEnv(ctx, t, cluster, parts, 1)
+	pub, err := producer.NewPublisher(ctx, e.producer(), e.topic, e.codec("Step"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a steady stream on every partition
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := pub.Publish(ctx, Step{Key: fmt.Sprintf("key-%02d", i%32), Seq: int64(i)}); err != nil && ctx.Err() == nil {
+				t.Errorf("publish: %v", err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	group := "recovery-" + e.topic
+	pc := &partitionClock{}
+	member := func(name string, fr *freezer) *consumer.Consumer {
+		o := append([]consumer.Option{consumer.On(e.codec("Step"), pc.handler(name)), consumer.StartAtEnd()}, opts...)
+		if static {
+			o = append(o, consumer.InstanceID(strings.TrimSuffix(name, "-restarted")))
+		}
+		if fr != nil {
+			o = append(o, consumer.KgoOpts(kgo.Dialer(fr.dial)))
+		}
+		return e.consumer(group, o...)
+	}
+	fr := newFreezer()
+	t.Cleanup(fr.unfreeze)
+	a := member("a", fr)
+	stopA := run(t, a)
+	b := member("b", nil)
+	run(t, b)
+	// Both members hold partitions and the stream flows through all:
+	// otherwise the kill would take nothing away.
+	waitFor(t, 2*time.Minute, "both members reading and all partitions flowing", func() bool {
+		pc.start(time.Now())
+		time.Sleep(time.Second)
+		_, ok := pc.recovered(parts)
+		return ok && pc.handledBy("a") > 0 && pc.handledBy("b") > 0
+	})
+
+	kill := time.Now()
+	fr.freeze()
+	pc.start(kill)
+	go stopA() // its Close cannot reach the broker: the leave never arrives
+	time.Sleep(time.Second)
+	run(t, member("a-restarted", nil)) // the restarted instance
+	var took time.Duration
+	waitFor(t, 3*time.Minute, "every partition read again", func() bool {
+		var ok bool
+		took, ok = pc.recovered(parts)
+		return ok
+	})
+	return took
+}
