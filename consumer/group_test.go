@@ -92,4 +92,3 @@ func TestMembershipOptions(t *testing.T) {
 		t.Fatalf("group members' instance IDs %v, want [instance-a]", ids)
 	}
 }
-
