@@ -30,6 +30,7 @@ type Consumer struct {
 	dlqCl          *kgo.Client // dead letters' producer; nil without DeadLetterTopic
 	tombstone      binding     // the Tombstones handler, if any
 	handlers       map[string]binding
+	mw             Middleware // the Use chain; nil for none
 	log            *slog.Logger
 	tel            telemetry.Config
 	tracer         trace.Tracer
@@ -58,6 +59,7 @@ type Consumer struct {
 	timers     map[*time.Timer]struct{}
 	counts     map[string][]int // per topic, the stamped partition counts seen
 	gate       gate             // dispatch gate; nil gates nothing
+	paused     pauses           // what Pause holds back (control.go)
 
 	stats counters
 
@@ -105,6 +107,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c := &Consumer{
 		cfg:            cfg,
 		handlers:       make(map[string]binding, len(cfg.handlers)),
+		mw:             chain(cfg.middleware),
 		parts:          make(map[tp]*partState),
 		timers:         make(map[*time.Timer]struct{}),
 		counts:         make(map[string][]int),
@@ -136,7 +139,12 @@ func New(opts ...Option) (*Consumer, error) {
 	if cfg.tombstones != nil {
 		fn := cfg.tombstones
 		c.tombstone = binding{name: "tombstone", spanName: "handle tombstone",
-			handle: func(ctx context.Context, _ *schema.Writer, _ []byte, m Meta) (error, error) { return nil, fn(ctx, m) }}
+			handle: func(ctx context.Context, _ *schema.Writer, _ []byte, m Meta, mw Middleware) (error, error) {
+				if mw == nil {
+					return nil, fn(ctx, m)
+				}
+				return nil, mw(ctx, m, func(ctx context.Context) error { return fn(ctx, m) })
+			}}
 	}
 	if cfg.dlqTopic != "" {
 		if c.dlqCl, err = c.newDeadLetterClient(); err != nil {
@@ -156,9 +164,9 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		// A rebalance waits while polled records are being dispatched, so
 		// a revoke never races a record that is between poll and queue.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsAssigned(c.assigned),
-		kgo.OnPartitionsRevoked(c.revoked),
-		kgo.OnPartitionsLost(c.lost),
+		kgo.OnPartitionsAssigned(c.withHook(c.assigned, c.cfg.onAssigned)),
+		kgo.OnPartitionsRevoked(c.withHook(c.revoked, c.cfg.onRevoked)),
+		kgo.OnPartitionsLost(c.withHook(c.lost, c.cfg.onRevoked)),
 	)
 	opts = append(opts, c.cfg.membership.opts()...)
 	if c.quarantining() {

@@ -20,6 +20,41 @@
 //		}),
 //	)
 //
+// # Middleware and batches
+//
+// [Use] wraps every handler with middleware that sees the record's [Meta]:
+// a transaction, a tenant or a deadline in ctx, custom metrics. It runs
+// once per attempt, after the event decoded, on the record's lane.
+//
+// There is no batch handler, on purpose. ordo's unit of order, retry,
+// dead-lettering and commit is the record: a batch that fails in part
+// would need an outcome per record, and one slow record would hold back
+// the batch's other keys. Bulk writes keep every promise without one: each
+// handler hands its event to a shared bulk writer and waits for the flush
+// that carries it (by size or by time), returning that write's result for
+// its own record. With [Concurrency] lanes, up to that many events of
+// different keys fill one flush, while each key still waits for its own
+// write before its next event.
+//
+// # Groups
+//
+// [GroupProtocol] picks the classic group protocol (the default) or
+// KIP-848's ([ConsumerProtocol], Kafka 4.0 and newer), where the broker
+// assigns partitions and a member joining or leaving does not stop the
+// others. [SessionTimeout] bounds how long a crashed member's partitions
+// sit unread; [InstanceID] makes a member static, so that an instance
+// restarted within the session timeout gets its partitions back at once.
+//
+// # Operating it
+//
+// [Consumer.Pause] and [Consumer.Resume] stop and restart topics or
+// partitions while the others flow. [Consumer.Assignment] and
+// [Consumer.Lag] show what the consumer holds and how far behind each
+// partition is, from its own state. [Consumer.Ready] answers a readiness
+// endpoint: in the group, no partition stuck, optionally caught up.
+// [OnAssigned] and [OnRevoked] let a service load and save its own state
+// per partition.
+//
 // # Order and parallelism
 //
 // Records of one key are handled one at a time, in offset order. Records

@@ -67,6 +67,7 @@ type partState struct {
 	dirty     bool              // the commit point moved since it was last marked
 	producers map[string]string // interned producer IDs
 	parked    int               // keys waiting in afterLocked
+	held      []*keyQueue       // keys parked while the partition is paused
 
 	// q is the partition's quarantined keys (nil unless quarantining),
 	// read from the commit metadata at assignment; qDirty says it changed

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/http"
+	"time"
 
 	"github.com/ordo-go/ordo/consumer"
-	"github.com/ordo-go/ordo/internal/embedded"
+	"github.com/ordo-go/ordo/consumer/consumertest"
 	"github.com/ordo-go/ordo/producer"
 	"github.com/ordo-go/ordo/schema"
 )
@@ -25,15 +27,13 @@ const orderPaidAvsc = `{"type": "record", "name": "OrderPaid", "namespace": "exa
 
 func Example() {
 	ctx := context.Background()
-	cluster, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{"orders": 3}})
+	// An embedded cluster and registry; a service uses its own.
+	cluster, err := consumertest.New(consumertest.Brokers(1), consumertest.Topic("orders", 3))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer cluster.Close()
-	reg, err := schema.NewRegistry([]string{cluster.RegistryURL()})
-	if err != nil {
-		log.Fatal(err)
-	}
+	reg := cluster.Registry()
 	codec, err := schema.NewCodec[OrderPaid](orderPaidAvsc)
 	if err != nil {
 		log.Fatal(err)
@@ -87,4 +87,35 @@ func Example() {
 	// o-1 paid 100 (example.orders.OrderPaid seq 1)
 	// o-1 paid 250 (example.orders.OrderPaid seq 2)
 	// o-1 paid 75 (example.orders.OrderPaid seq 3)
+}
+
+// Middleware wraps every handler: here it puts the tenant of the record's
+// header into ctx, as a database transaction or a timeout would be.
+func ExampleUse() {
+	type tenantKey struct{}
+	tenant := consumer.Use(func(ctx context.Context, m consumer.Meta, next func(context.Context) error) error {
+		for _, h := range m.Headers {
+			if h.Key == "tenant" {
+				ctx = context.WithValue(ctx, tenantKey{}, string(h.Value))
+			}
+		}
+		return next(ctx)
+	})
+	_ = tenant // pass it to consumer.New with the other options
+	fmt.Println("ok")
+	// Output: ok
+}
+
+// Ready serves a health endpoint: not ready until the consumer is in its
+// group, or while a partition is stuck or more than a minute behind.
+func ExampleConsumer_Ready() {
+	var c *consumer.Consumer // from consumer.New, running
+	health := func(w http.ResponseWriter, _ *http.Request) {
+		if err := c.Ready(time.Minute); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	}
+	_ = health // http.HandleFunc("/ready", health)
 }

@@ -45,7 +45,7 @@ type Meta struct {
 type binding struct {
 	name     string
 	spanName string // "handle <name>"
-	handle   func(ctx context.Context, w *schema.Writer, body []byte, m Meta) (decodeErr, handleErr error)
+	handle   func(ctx context.Context, w *schema.Writer, body []byte, m Meta, mw Middleware) (decodeErr, handleErr error)
 }
 
 // On registers h for events of codec's type. Records are dispatched by the
@@ -68,12 +68,15 @@ func On[T any](codec *schema.Codec[T], h Handler[T]) Option {
 	b := binding{
 		name:     codec.Name(),
 		spanName: "handle " + codec.Name(),
-		handle: func(ctx context.Context, w *schema.Writer, body []byte, m Meta) (error, error) {
+		handle: func(ctx context.Context, w *schema.Writer, body []byte, m Meta, mw Middleware) (error, error) {
 			var v T
 			if err := codec.DecodeFrom(w, body, &v); err != nil {
 				return err, nil
 			}
-			return nil, h(ctx, v, m)
+			if mw == nil {
+				return nil, h(ctx, v, m)
+			}
+			return nil, mw(ctx, m, func(ctx context.Context) error { return h(ctx, v, m) })
 		},
 	}
 	return optionFunc(func(c *config) { c.handlers = append(c.handlers, b) })

@@ -63,6 +63,9 @@ type config struct {
 	optErrs          []error // from options, reported by New
 	group            string
 	membership       membership
+	middleware       []Middleware
+	onAssigned       func(context.Context, map[string][]int32)
+	onRevoked        func(context.Context, map[string][]int32)
 	topics           []string
 	registry         *schema.Registry
 	kgoOpts          []kgo.Opt

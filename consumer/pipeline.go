@@ -186,7 +186,7 @@ func (c *Consumer) call(ctx context.Context, b binding, w *schema.Writer, body [
 			hErr = &PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
-	return b.handle(ctx, w, body, m)
+	return b.handle(ctx, w, body, m, c.mw)
 }
 
 // fail completes re with the record's coordinates, the record itself and

@@ -164,6 +164,9 @@ func (c *Consumer) nextLocked() (*keyQueue, *item) {
 			kq.scheduled = false
 			continue
 		}
+		if c.holdLocked(kq) {
+			continue // paused: Resume puts it back
+		}
 		if c.gate != nil {
 			if d := c.gate.holdLocked(kq.ps, kq.items[0]); d > 0 {
 				c.afterLocked(d, kq) // gated: the key waits, the lane moves on

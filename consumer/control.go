@@ -1,0 +1,267 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Operator controls: pause and resume, the assignment, per-partition lag,
+// health and readiness, and hooks on assignment and revocation.
+
+// pauses is what Pause holds back: whole topics, or single partitions.
+// Guarded by Consumer.mu.
+type pauses struct {
+	topics map[string]bool
+	parts  map[tp]bool
+}
+
+func (p *pauses) holds(k tp) bool { return p.topics[k.topic] || p.parts[k] }
+
+// Pause stops consuming topic's partitions (all of them if none are
+// given), until [Consumer.Resume]: fetching stops, and records already
+// fetched are not started (a record running finishes). Other partitions
+// flow. A pause outlasts rebalances: a paused partition assigned again
+// later stays paused. Safe for concurrent use; it does not block.
+func (c *Consumer) Pause(topic string, partitions ...int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(partitions) == 0 {
+		if c.paused.topics == nil {
+			c.paused.topics = make(map[string]bool)
+		}
+		c.paused.topics[topic] = true
+		c.cl.PauseFetchTopics(topic)
+		return
+	}
+	if c.paused.parts == nil {
+		c.paused.parts = make(map[tp]bool)
+	}
+	for _, p := range partitions {
+		c.paused.parts[tp{topic, p}] = true
+	}
+	c.cl.PauseFetchPartitions(map[string][]int32{topic: partitions})
+}
+
+// Resume undoes [Consumer.Pause] for topic's partitions (all of them if
+// none are given, including partitions paused one by one). Records held
+// back are dispatched again, oldest first.
+func (c *Consumer) Resume(topic string, partitions ...int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(partitions) == 0 {
+		delete(c.paused.topics, topic)
+		for k := range c.paused.parts {
+			if k.topic == topic {
+				partitions = append(partitions, k.partition)
+				delete(c.paused.parts, k)
+			}
+		}
+		c.cl.ResumeFetchTopics(topic)
+	} else {
+		for _, p := range partitions {
+			delete(c.paused.parts, tp{topic, p})
+		}
+	}
+	if len(partitions) > 0 {
+		c.cl.ResumeFetchPartitions(map[string][]int32{topic: partitions})
+	}
+	for k, ps := range c.parts {
+		if k.topic == topic && !c.paused.holds(k) {
+			c.releaseHeldLocked(ps)
+		}
+	}
+}
+
+// holdLocked parks kq while its partition is paused; it reports whether
+// it did. Called by nextLocked.
+func (c *Consumer) holdLocked(kq *keyQueue) bool {
+	if c.paused.topics == nil && c.paused.parts == nil || !c.paused.holds(kq.ps.tp) {
+		return false
+	}
+	kq.scheduled = false
+	kq.ps.held = append(kq.ps.held, kq)
+	return true
+}
+
+// releaseHeldLocked puts ps's parked keys back on the ready list.
+func (c *Consumer) releaseHeldLocked(ps *partState) {
+	for _, kq := range ps.held {
+		if !kq.scheduled && len(kq.items) > 0 {
+			kq.scheduled = true
+			c.ready.push(kq)
+		}
+	}
+	clear(ps.held)
+	ps.held = ps.held[:0]
+	c.work.Broadcast()
+}
+
+// Assignment returns the partitions this consumer holds now, by topic, in
+// ascending order.
+func (c *Consumer) Assignment() map[string][]int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string][]int32)
+	for k := range c.parts {
+		out[k.topic] = append(out[k.topic], k.partition)
+	}
+	for _, ps := range out {
+		slices.Sort(ps)
+	}
+	return out
+}
+
+// PartitionLag is one assigned partition's position.
+type PartitionLag struct {
+	Topic     string
+	Partition int32
+	// Next is the lowest offset not yet finished (the commit point), -1
+	// before the first record.
+	Next int64
+	// HighWatermark is the partition's end as of the last fetch, -1
+	// before the first fetch.
+	HighWatermark int64
+	// Records is HighWatermark − Next, or -1 while either is unknown.
+	Records int64
+	// Age is how long ago the oldest unfinished record was written; 0
+	// when none is buffered.
+	Age time.Duration
+	// Stuck says the partition's commit point has not moved for
+	// [StuckAfter] while records wait.
+	Stuck bool
+	// Paused says [Consumer.Pause] holds it.
+	Paused bool
+}
+
+// Lag returns the position of every assigned partition, sorted by topic
+// and partition. It reads the consumer's own state: no request is made.
+func (c *Consumer) Lag() []PartitionLag {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	out := make([]PartitionLag, 0, len(c.parts))
+	for k, ps := range c.parts {
+		pl := PartitionLag{Topic: k.topic, Partition: k.partition, Next: ps.tracker.next,
+			HighWatermark: ps.hwm, Records: -1, Stuck: !ps.stuckSince.IsZero(), Paused: c.paused.holds(k)}
+		if n, ok := ps.lag(); ok {
+			pl.Records = n
+		}
+		if at, ok := ps.oldestPending(); ok {
+			pl.Age = now.Sub(at)
+		}
+		out = append(out, pl)
+	}
+	slices.SortFunc(out, func(a, b PartitionLag) int {
+		if a.Topic != b.Topic {
+			return cmpString(a.Topic, b.Topic)
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// ErrNotReady is matched by the error [Consumer.Ready] returns.
+var ErrNotReady = errors.New("consumer: not ready")
+
+// Ready reports whether the consumer is doing its job, for a service's
+// readiness or health endpoint: nil when Run is running, the group has
+// given it an assignment (possibly empty: a group with more members than
+// partitions leaves some idle, and that is healthy), and no partition is
+// stuck (see [StuckAfter]). Otherwise an error matching [ErrNotReady] says
+// why. maxAge, if positive, also requires every partition to be caught up:
+// its oldest unfinished record written less than maxAge ago (pass 0 during
+// a known catch-up you are content to wait out). It makes no request.
+func (c *Consumer) Ready(maxAge time.Duration) error {
+	if !c.running.Load() {
+		return fmt.Errorf("%w: not running", ErrNotReady)
+	}
+	c.mu.Lock()
+	stopping := c.stopping
+	c.mu.Unlock()
+	member, _ := c.cl.GroupMetadata()
+	switch {
+	case stopping:
+		return fmt.Errorf("%w: stopping", ErrNotReady)
+	case member == "":
+		return fmt.Errorf("%w: not in the group yet", ErrNotReady)
+	}
+	var why []string
+	for _, pl := range c.Lag() {
+		if pl.Stuck {
+			why = append(why, fmt.Sprintf("%s/%d stuck at offset %d", pl.Topic, pl.Partition, pl.Next))
+		} else if maxAge > 0 && pl.Age > maxAge {
+			why = append(why, fmt.Sprintf("%s/%d behind by %v", pl.Topic, pl.Partition, pl.Age.Round(time.Millisecond)))
+		}
+	}
+	if len(why) > 0 {
+		return fmt.Errorf("%w: %v", ErrNotReady, why)
+	}
+	return nil
+}
+
+// OnAssigned calls fn with the partitions the group gives this consumer,
+// after ordo has set them up and before any of their records is handled,
+// so a service can load its own per-partition state. It runs on kgo's
+// rebalance goroutine: keep it short. Default: none.
+func OnAssigned(fn func(ctx context.Context, partitions map[string][]int32)) Option {
+	return optionFunc(func(c *config) {
+		if fn == nil {
+			c.fail("OnAssigned: nil function")
+		}
+		c.onAssigned = fn
+	})
+}
+
+// OnRevoked calls fn with the partitions taken from this consumer: on a
+// revoke after their in-flight records finished (bounded by
+// [DrainTimeout]) and their offsets were committed; when partitions are
+// lost (the member was thrown out of the group), with nothing committed.
+// Either way no record of them is handled by this consumer afterwards
+// (save a handler that ignored its cancelled ctx). It runs on kgo's
+// rebalance goroutine: keep it short. Default: none.
+func OnRevoked(fn func(ctx context.Context, partitions map[string][]int32)) Option {
+	return optionFunc(func(c *config) {
+		if fn == nil {
+			c.fail("OnRevoked: nil function")
+		}
+		c.onRevoked = fn
+	})
+}
+
+// withHook runs ordo's rebalance callback, then the user's hook (if any)
+// with a copy of the partitions.
+func (c *Consumer) withHook(own func(context.Context, *kgo.Client, map[string][]int32),
+	hook func(context.Context, map[string][]int32)) func(context.Context, *kgo.Client, map[string][]int32) {
+	if hook == nil {
+		return own
+	}
+	return func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+		own(ctx, cl, m)
+		hook(ctx, copyAssignment(m))
+	}
+}
+
+// copyAssignment copies a kgo assignment map for a user's hook.
+func copyAssignment(m map[string][]int32) map[string][]int32 {
+	out := maps.Clone(m)
+	for t, ps := range out {
+		out[t] = slices.Clone(ps)
+	}
+	return out
+}
