@@ -58,6 +58,8 @@ type config struct {
 	metricsAddr string
 	hold        time.Duration
 	runID       string // names this run's producer (and its topic on a real cluster)
+	dlt         string // the dead-letter topic: topic + ".dlt"
+	loseEvent   string // tests only: the order whose OrderShipped the handler "loses"
 }
 
 func main() {
@@ -75,6 +77,11 @@ func mainCode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	return runCode(cfg, stdout, stderr)
+}
+
+// runCode runs the example as parsed and returns its exit code.
+func runCode(cfg config, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, cfg, stdout); err != nil {
