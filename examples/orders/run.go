@@ -45,12 +45,25 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	s, err := story(ctx, cfg, out)
+	s, f2, err := story(ctx, cfg, out)
+	if f2 != nil {
+		defer f2.consumer.Close()
+	}
 	if err != nil {
 		return err
 	}
 	s.total = time.Since(start)
 	s.print(out, cfg)
+	if cfg.metricsAddr != "" && cfg.hold > 0 { // the consumer keeps reporting lag meanwhile
+		fmt.Fprintf(out, "holding the metrics endpoint for %v\n", cfg.hold)
+		select {
+		case <-time.After(cfg.hold):
+		case <-ctx.Done(): // Ctrl-C ends the hold, not the run
+		}
+	}
+	if err := f2.stop(); err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+		return err
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := flushTelemetry(sctx); err != nil {
@@ -65,14 +78,16 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	return nil
 }
 
-func story(ctx context.Context, cfg config, out io.Writer) (summary, error) {
+// story runs both acts and the account, and returns the summary and the
+// second fulfilment instance, still running, for the caller to stop.
+func story(ctx context.Context, cfg config, out io.Writer) (summary, *fulfilment, error) {
 	reg, err := schema.NewRegistry([]string{cfg.registry})
 	if err != nil {
-		return summary{}, err
+		return summary{}, nil, err
 	}
 	codecs, err := newCodecs()
 	if err != nil {
-		return summary{}, err
+		return summary{}, nil, err
 	}
 	log := cfg.logger(out)
 	led := newLedger(cfg.runID)
@@ -85,63 +100,52 @@ func story(ctx context.Context, cfg config, out io.Writer) (summary, error) {
 	// Act 1: the deployed code meets blips and poison.
 	f1, err := startFulfilment(ctx, cfg, fulfilmentConfig{group: group, rejected: s.rejected}, reg, codecs, led, log)
 	if err != nil {
-		return s, err
+		return s, nil, err
 	}
 	defer f1.consumer.Close()
 	if s.inj, err = newInjector(ctx, cfg, reg, codecs, led); err != nil {
-		return s, err
+		return s, nil, err
 	}
 	defer s.inj.close()
 	pubStart := time.Now()
 	if s.published, err = publishOrders(ctx, cfg, reg, codecs, log, plan, s.inj, led); err != nil {
-		return s, err
+		return s, nil, err
 	}
 	s.publishTime = time.Since(pubStart)
 	n, err := records(ctx, cfg.brokers, cfg.topic)
 	if err != nil {
-		return s, err
+		return s, nil, err
 	}
 	if err := f1.waitFinished(ctx, n, time.Minute); err != nil {
-		return s, err
+		return s, nil, err
 	}
 	s.retried, s.seqViolations = f1.consumer.Stats().Retries, f1.consumer.Stats().OrderViolations
 	if err := f1.stop(); err != nil { // commits the quarantined keys with the offsets
-		return s, err
+		return s, nil, err
 	}
 
 	// Act 2: the fix is deployed in the same group, and the operator
 	// redrives the dead letters to it.
 	f2, err := startFulfilment(ctx, cfg, fulfilmentConfig{group: group, fixed: true}, reg, codecs, led, log)
 	if err != nil {
-		return s, err
+		return s, nil, err
 	}
-	defer f2.consumer.Close()
 	if s.redrive, err = redrive(ctx, cfg, group, since, log); err != nil {
-		return s, err
+		return s, f2, err
 	}
 	if err := f2.waitFinished(ctx, int64(s.redrive.Redriven), time.Minute); err != nil {
-		return s, err
-	}
-	if cfg.metricsAddr != "" && cfg.hold > 0 { // the consumer keeps reporting lag meanwhile
-		fmt.Fprintf(out, "holding the metrics endpoint for %v\n", cfg.hold)
-		select {
-		case <-time.After(cfg.hold):
-		case <-ctx.Done(): // Ctrl-C ends the hold, not the run
-		}
+		return s, f2, err
 	}
 	st := f2.consumer.Stats()
 	s.retried += st.Retries
 	s.seqViolations += st.OrderViolations
-	if err := f2.stop(); err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
-		return s, err
-	}
 
 	// The account: every event is handled, or held in the dead-letter topic.
 	if s.dl, err = readDeadLetters(ctx, cfg, group); err != nil {
-		return s, err
+		return s, f2, err
 	}
 	s.acct = led.account(s.dl.ids)
-	return s, nil
+	return s, f2, nil
 }
 
 func orderID(i int) string {
