@@ -41,6 +41,12 @@ func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerLinger(0),
 		kgo.UnknownTopicRetries(2), // a missing topic is an error to retry here, not in kgo for ever
+		// Without it kgo never fails a write whose request went out and
+		// got no answer (the broker dropped the connection): the write's
+		// timeout was ignored, ProduceSync blocked for ever and the
+		// consumer never halted (TestDeadLetterBrokerDown). A dead letter
+		// is at least once anyway (see deadLetterWriteTimeout).
+		kgo.AllowIdempotentProduceCancellation(),
 	)
 	return kgo.NewClient(opts...)
 }

@@ -41,6 +41,17 @@ type OrderShipped struct {
 
 func (e OrderShipped) PartitionKey() string { return e.OrderID }
 
+// OrderAudited is not part of the lifecycle: an audit service started
+// writing it to the orders topic before fulfilment had a handler for it
+// (see poison.go). The second fulfilment instance handles it.
+type OrderAudited struct {
+	OrderID string `avro:"order_id"`
+	Auditor string `avro:"auditor"`
+	Note    string `avro:"note"`
+}
+
+func (e OrderAudited) PartitionKey() string { return e.OrderID }
+
 var (
 	//go:embed schemas/created.avsc
 	createdAvsc string
@@ -48,6 +59,8 @@ var (
 	paidAvsc string
 	//go:embed schemas/shipped.avsc
 	shippedAvsc string
+	//go:embed schemas/audited.avsc
+	auditedAvsc string
 )
 
 // codecs binds the event types to their schemas. A type that cannot cross
@@ -56,6 +69,7 @@ type codecs struct {
 	created *schema.Codec[OrderCreated]
 	paid    *schema.Codec[OrderPaid]
 	shipped *schema.Codec[OrderShipped]
+	audited *schema.Codec[OrderAudited]
 }
 
 func newCodecs() (codecs, error) {
@@ -67,6 +81,9 @@ func newCodecs() (codecs, error) {
 	if c.paid, err = schema.NewCodec[OrderPaid](paidAvsc); err != nil {
 		return c, err
 	}
-	c.shipped, err = schema.NewCodec[OrderShipped](shippedAvsc)
+	if c.shipped, err = schema.NewCodec[OrderShipped](shippedAvsc); err != nil {
+		return c, err
+	}
+	c.audited, err = schema.NewCodec[OrderAudited](auditedAvsc)
 	return c, err
 }

@@ -1,10 +1,24 @@
 // Command orders is ordo's main example: an order service publishes the
 // lifecycle events of a few thousand orders (created, paid, shipped), keyed
 // by order ID on one topic, and a fulfilment consumer handles them with more
-// lanes than the topic has partitions and a handler of random latency. It
-// prints a summary of what was published and consumed that ends with how
-// many events arrived out of order for their order (it should be zero), and
-// exits 1 otherwise (2 for bad flags, 0 for -h).
+// lanes than the topic has partitions and a handler of random latency.
+//
+// It also shows what happens when a record cannot be handled. The handler
+// fails transiently now and then (retried with backoff); three poison
+// records are written ahead of real orders' later events (one not Avro, two
+// of a type fulfilment has no handler for), and one order's payment is
+// rejected permanently. They are dead-lettered to "<topic>.dlt" with their
+// reasons, and their orders are quarantined: the later events follow them
+// there, in order. The fix (a second instance in the group, with the
+// missing handler and the payment accepted) takes over, and the dead
+// letters are redriven with consumer/dlq, all but the unreadable record's
+// chain, which stays in the dead-letter topic.
+//
+// The summary counts retries, dead letters by reason, quarantined keys,
+// redriven records and lost events (published, yet neither handled nor in
+// the dead-letter topic), and ends with how many events were handled out
+// of order for their order. The exit code is 1 if any event is lost or out
+// of order (2 for bad flags, 0 for -h).
 //
 // With no flags it runs on an embedded Kafka (kfake) and schema registry
 // (srfake) inside the process:
@@ -16,9 +30,9 @@
 //	go run ./examples/orders -brokers 127.0.0.1:9092 -registry http://127.0.0.1:8081
 //
 // or set ORDO_BROKERS (comma-separated) and ORDO_REGISTRY. Each run on a real
-// cluster creates a topic of its own and waits until its partitions
-// answer; -topic names one to create or reuse (events of earlier runs on it
-// are consumed but not counted).
+// cluster creates a topic of its own (and its dead-letter topic) and waits
+// until its partitions answer; -topic names one to create or reuse (events
+// of earlier runs on it are consumed but not counted).
 //
 // To see the telemetry: -trace prints the trace trees of the first orders'
 // events (publish, process, every handler attempt), and -metrics-addr serves
@@ -58,6 +72,8 @@ type config struct {
 	metricsAddr string
 	hold        time.Duration
 	runID       string // names this run's producer (and its topic on a real cluster)
+	dlt         string // the dead-letter topic: topic + ".dlt"
+	loseEvent   string // tests only: the order whose OrderShipped the handler "loses"
 }
 
 func main() {
@@ -75,6 +91,11 @@ func mainCode(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	return runCode(cfg, stdout, stderr)
+}
+
+// runCode runs the example as parsed and returns its exit code.
+func runCode(cfg config, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, cfg, stdout); err != nil {

@@ -12,8 +12,11 @@ import (
 	"github.com/ordo-go/ordo/internal/embedded"
 )
 
-// TestRun runs the example end to end on the embedded cluster: every event
-// published is consumed, and no order sees its lifecycle out of turn.
+// TestRun runs the example end to end on the embedded cluster and holds
+// its summary to the story the README and issue #10 tell: retries
+// happen, poison is dead-lettered with its reasons and quarantines its
+// orders, the redrive after the fix brings all but the unreadable record's
+// chain back, nothing is lost and no order sees its lifecycle out of turn.
 func TestRun(t *testing.T) {
 	cfg, err := parseFlags([]string{"-orders", "400", "-lanes", "32", "-latency", "1ms"}, io.Discard)
 	if err != nil {
@@ -26,10 +29,23 @@ func TestRun(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		`published\s+1200 events`,
-		`consumed\s+1200 events with 32 lanes`,
+		`\npublished 1200 events`,
+		`\ninjected 3 poison records .*1 not Avro \[order-00057\], 2 OrderAudited.*\[order-00171 order-00285\]\n`,
+		`\nrejected the payment of order-00200 `,
+		// 1200 lifecycle events and 3 injected: all handled but the
+		// unreadable record and the two events of its order behind it.
+		`\nconsumed 1200 events with 32 lanes`,
+		// 2% of about 1200 attempts: none at all is a broken handler.
+		`\nretried [1-9]\d* `,
+		// One dead letter per poison record and for the rejected payment;
+		// behind them 2 later events of each poisoned order and 1 of the
+		// rejected one.
+		`\ndead-lettered 11 \(permanent 1, unframe 1, no-handler 2, quarantined 7\) to "orders.dlt"\n`,
+		`\nquarantined keys 4 `,
+		`\nredriven 8 \(every chain but the unreadable record's; 3 quarantined keys lifted\)\n`,
+		`\nlost 0 \(of 1203 events: 1200 handled, 3 held in "orders.dlt"\)\n`,
 		// The README promises a summary ending in the violations.
-		`order violations 0 \(lifecycle seen by the handler\), 0 \(per-key sequence checks\)\n$`,
+		`\norder violations 0 \(lifecycle seen by the handler\), 0 \(per-key sequence checks\)\n$`,
 	} {
 		if !regexp.MustCompile(want).Match(out.Bytes()) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -37,10 +53,37 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestLossFails protects the exit code: an event that is neither handled
+// nor in the dead-letter topic (here a handler that acknowledges an
+// OrderShipped without recording it) is counted as lost, named, and the
+// command exits 1.
+func TestLossFails(t *testing.T) {
+	cfg, err := parseFlags([]string{"-orders", "100", "-latency", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.loseEvent = "order-00000"
+	var stdout, stderr bytes.Buffer
+	if code := runCode(cfg, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d with an event lost, want 1\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	if !regexp.MustCompile(`\nlost 1 \(of 303 events: 299 handled, 3 held in "orders.dlt"\)\n`).Match(stdout.Bytes()) {
+		t.Errorf("summary does not count the lost event:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "1 events lost, e.g. event ") {
+		t.Errorf("error does not name the lost event: %s", stderr.String())
+	}
+}
+
 // TestRunTwiceOnOneTopic protects a second run with the same -topic on one
-// cluster: the existing topic is reused (it used to fail with "topic
+// cluster: the existing topics are reused (it used to fail with "topic
 // already exists"), and the events of the first run, consumed again by the
-// second run's new group, are not counted as its own.
+// second run's new group, are not counted as its own. The first run's
+// redriven records, which the second run's group reads after their
+// originals, are no order violation. The first run's unreadable record
+// quarantines its order for the new group too, so the second run's three
+// events of that order are held in the dead-letter topic behind it: held,
+// not lost.
 func TestRunTwiceOnOneTopic(t *testing.T) {
 	c, err := embedded.Start(embedded.Config{Brokers: 1})
 	if err != nil {
@@ -49,7 +92,10 @@ func TestRunTwiceOnOneTopic(t *testing.T) {
 	defer c.Close()
 	args := []string{"-brokers", strings.Join(c.Brokers(), ","), "-registry", c.RegistryURL(),
 		"-topic", "shared", "-partitions", "4", "-orders", "100", "-latency", "0"}
-	for i, want := range []string{`consumed\s+300 events with 64 lanes.*\ndur`, `consumed\s+300 events .*\n\s+\(and 300 events of earlier runs`} {
+	for i, want := range []string{
+		`consumed 300 events with 64 lanes.*\nretried(.|\n)*\nlost 0 \(of 303 events: 300 handled, 3 held in "shared.dlt"\)\n`,
+		`consumed 299 events .*\n\s+\(and \d+ events of earlier runs(.|\n)*\nlost 0 \(of 303 events: 299 handled, 4 held in "shared.dlt"\)\n`,
+	} {
 		cfg, err := parseFlags(args, io.Discard)
 		if err != nil {
 			t.Fatal(err)

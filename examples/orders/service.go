@@ -19,8 +19,13 @@ import (
 // publishOrders is the order service: it moves every order through its
 // lifecycle, picking the next order at random so that the events of
 // different orders interleave as they would in production, and publishes
-// asynchronously. It returns the number of events published.
-func publishOrders(ctx context.Context, cfg config, reg *schema.Registry, c codecs, log *slog.Logger) (int, error) {
+// asynchronously. Before the OrderPaid of each order in plan.before it
+// waits for what it published so far and has inj write that order's
+// poison record, so the poison lands between the order's OrderCreated and
+// OrderPaid. Every acknowledged event is entered in led. It returns the
+// number of events published.
+func publishOrders(ctx context.Context, cfg config, reg *schema.Registry, c codecs, log *slog.Logger,
+	plan poisonPlan, inj *injector, led *ledger) (int, error) {
 	p, err := producer.New(
 		producer.Brokers(cfg.brokers...),
 		producer.Registry(reg),
@@ -50,13 +55,14 @@ func publishOrders(ctx context.Context, cfg config, reg *schema.Registry, c code
 		failure error
 		n       int
 	)
-	done := func(_ producer.Result, err error) {
+	done := func(res producer.Result, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			failure = errors.Join(failure, err)
 			return
 		}
+		led.publish(res.EventID)
 		n++
 	}
 	rng := rand.New(rand.NewPCG(42, 7))
@@ -77,6 +83,16 @@ func publishOrders(ctx context.Context, cfg config, reg *schema.Registry, c code
 			err = created.PublishAsync(ctx, OrderCreated{OrderID: id, Customer: fmt.Sprintf("customer-%d", i%97),
 				Items: []Item{{SKU: "sku-1", Quantity: 1, Cents: cents}}, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}, done)
 		case 1:
+			if kind, ok := plan.before[i]; ok {
+				// The order's OrderCreated must be in the log first.
+				if err = p.Flush(ctx); err == nil {
+					err = inj.inject(ctx, id, kind)
+				}
+				if err != nil {
+					span.End()
+					return 0, err
+				}
+			}
 			err = paid.PublishAsync(ctx, OrderPaid{OrderID: id, Cents: int64(rng.IntN(10_000)), Method: methods[i%3]}, done)
 		case 2:
 			tracking := fmt.Sprintf("TRK%08d", i)
