@@ -280,7 +280,9 @@ func DeadLetterTopic(topic string) Option {
 
 // DeadLetterPatience sets how long a record keeps trying to reach the
 // dead-letter topic before the consumer halts with a [*DeadLetterError].
-// Default [DefaultDeadLetterPatience]; d must be positive.
+// Default [DefaultDeadLetterPatience]; d must be positive. One write waits
+// up to 10 s for the broker's answer, so against a broker that swallows
+// writes the halt comes when the write that outlives the patience ends.
 func DeadLetterPatience(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d <= 0 {
