@@ -11,7 +11,7 @@
 # start a real schema registry on loopback (Apicurio Registry serving the
 # Confluent API, .ci/apicurio.sh) and export ORDO_TEST_REGISTRY; then
 #
-#   go test -race -tags integration -count=1 -timeout 20m ./...
+#   go test -race -tags integration -count=1 -timeout 20m ./... (every module)
 #
 # on the newest Kafka (ordo/kafka:4, Kafka 4.4.0), and the restart and
 # rebalance tests again on the older supported line (ordo/kafka:4.1, Kafka
@@ -156,7 +156,11 @@ main() {
 	start_registry
 	log "setup took $((SECONDS - t0))s; running go test -race -tags integration ./..."
 	local rc=0
-	go test -race -tags integration -count=1 -timeout 20m ./... || rc=$?
+	# Every module of the workspace (go.work): the SDK, the examples and
+	# the test harnesses.
+	local modules
+	mapfile -t modules < <(go list -f '{{.Dir}}/...' -m)
+	go test -race -tags integration -count=1 -timeout 20m "${modules[@]}" || rc=$?
 	log "go test exited $rc; total $((SECONDS - t0))s"
 	if [[ $image == ordo/* ]] && ((rc == 0)); then
 		log "restart and rebalance tests on the older line ($older)"
