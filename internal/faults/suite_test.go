@@ -1,0 +1,155 @@
+//go:build integration
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ordo-go/ordo/internal/faults/check"
+	"github.com/ordo-go/ordo/internal/kafkatest"
+)
+
+// scenario is one fault schedule. inject runs while the producer
+// publishes; it returns when its faults are done and every member is up.
+type scenario struct {
+	name    string
+	members int
+	inject  func(ctx context.Context, r *run)
+	// maxUnexplained bounds the duplicates no killed or stopped
+	// incarnation explains, as a function of the run's rate.
+	maxUnexplained func(f form) int
+	// wantFail marks a self-test: a deliberately broken consumer the
+	// checker must fail.
+	wantFail   bool
+	memberArgs []string
+}
+
+func noUnexplained(form) int { return 0 }
+
+var scenarios = []scenario{
+	{name: "consumer-sigkill", members: 1, maxUnexplained: noUnexplained, inject: func(ctx context.Context, r *run) {
+		for r.producing() {
+			r.waitHandled(0, 1, time.Minute)
+			time.Sleep(r.between(200*time.Millisecond, 2500*time.Millisecond))
+			r.kill(ctx, 0)
+			time.Sleep(r.between(0, time.Second))
+			r.startMember(0)
+		}
+	}},
+}
+
+// TestFaults runs every scenario on one three-node cluster. The seed comes
+// from ORDO_FAULTS_SEED, else the clock, and is logged for replay;
+// ORDO_FAULTS_LONG=1 runs the long form.
+func TestFaults(t *testing.T) {
+	ctx := context.Background()
+	f := shortForm
+	if os.Getenv("ORDO_FAULTS_LONG") == "1" {
+		f = longForm
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("ORDO_FAULTS_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("ORDO_FAULTS_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("faults: %s form, seed %d (replay: ORDO_FAULTS_SEED=%d)", f.name, seed, seed)
+	start := time.Now()
+	b := buildWorkers(t)
+	t.Logf("faults: workers built in %v", time.Since(start).Round(time.Millisecond))
+	cluster := kafkatest.StartCluster(ctx, t, 3)
+	reg := kafkatest.RegistryURL(t)
+	var rows []row
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			t0 := time.Now()
+			r := newRun(ctx, t, cluster, b, f, seed, reg)
+			r.startProducer()
+			for i := range sc.members {
+				r.startMember(i, sc.memberArgs...)
+			}
+			sc.inject(ctx, r)
+			rep := r.finish(ctx)
+			limit := sc.maxUnexplained(f)
+			verdict := rep.Verdict(limit)
+			rows = append(rows, row{sc.name, rep, verdict, sc.wantFail, time.Since(t0)})
+			logReport(t, rep, limit)
+			switch {
+			case sc.wantFail && verdict == nil:
+				t.Errorf("self-test: the checker passed a deliberately broken consumer")
+			case !sc.wantFail && verdict != nil:
+				t.Errorf("%v (replay: ORDO_FAULTS_SEED=%d)", verdict, seed)
+			}
+		})
+	}
+	t.Logf("faults: %s form, seed %d, total %v\n%s", f.name, seed, time.Since(start).Round(time.Second), table(rows))
+}
+
+type row struct {
+	name     string
+	rep      *check.Report
+	verdict  error
+	wantFail bool
+	took     time.Duration
+}
+
+func table(rows []row) string {
+	var sb strings.Builder
+	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tacked\tlost\tunhandled\tduplicates (unexplained)\torder violations\tfaults\trecovery max\tverdict\ttook")
+	for _, r := range rows {
+		v := "pass"
+		switch {
+		case r.wantFail && r.verdict != nil:
+			v = "fail as expected"
+		case r.wantFail:
+			v = "FAIL (broken consumer passed)"
+		case r.verdict != nil:
+			v = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%v\t%s\t%v\n", r.name, r.rep.Acked, len(r.rep.Lost),
+			len(r.rep.Unhandled), r.rep.Duplicates, r.rep.Unexplained, r.rep.ViolationCount(),
+			len(r.rep.Recoveries), r.rep.MaxRecovery().Round(time.Millisecond), v, r.took.Round(time.Second))
+	}
+	tw.Flush()
+	return sb.String()
+}
+
+func logReport(t *testing.T, r *check.Report, limit int) {
+	t.Helper()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "acked %d, in topic %d, handled %d (%d handlings), lost %d, unhandled %d, mismatched %d\n",
+		r.Acked, r.InLog, r.Handled, r.Handlings, len(r.Lost), len(r.Unhandled), len(r.Mismatched))
+	fmt.Fprintf(&sb, "duplicates %d: %d explained by a fault above the commit point, %d unexplained (bound %d)\n",
+		r.Duplicates, r.Explained, r.Unexplained, limit)
+	for _, k := range check.Kinds {
+		fmt.Fprintf(&sb, "order violations %s: %d\n", k, len(r.Violations[k]))
+		for i, v := range r.Violations[k] {
+			if i == 5 {
+				fmt.Fprintf(&sb, "  ...\n")
+				break
+			}
+			fmt.Fprintf(&sb, "  %s\n", v)
+		}
+	}
+	for i, l := range r.Lost {
+		if i == 5 {
+			fmt.Fprintf(&sb, "  ...\n")
+			break
+		}
+		fmt.Fprintf(&sb, "  lost: %s\n", l)
+	}
+	for _, rc := range r.Recoveries {
+		fmt.Fprintf(&sb, "recovery after %s %s: first handled %v, backlog done %v\n", rc.Fault, rc.Target,
+			rc.FirstHandled.Round(time.Millisecond), rc.CaughtUp.Round(time.Millisecond))
+	}
+	t.Log(sb.String())
+}
