@@ -1,4 +1,4 @@
-//go:build integration
+//go:build integration && faults
 
 package faults
 
@@ -129,6 +129,8 @@ type run struct {
 	mu      sync.Mutex
 	members []*proc // current incarnation per member slot
 	incs    []int   // incarnations started per slot
+
+	memberArgs []string // extra flags of every consumer incarnation
 
 	tailAt  int64          // how far waitHandled has read consumer.jsonl
 	handled map[string]int // handled lines per incarnation, as far as read
@@ -435,4 +437,18 @@ func keptDir(t *testing.T, name string) string {
 		os.RemoveAll(dir)
 	})
 	return dir
+}
+
+// brokerDown takes node down with down (kill or stop), journals the fault,
+// waits for d, and starts the node again (waiting until it serves).
+func (r *run) brokerDown(ctx context.Context, node int, fault string, down func(context.Context, int) error, d time.Duration) {
+	at := time.Now()
+	if err := down(ctx, node); err != nil {
+		r.t.Fatal(err)
+	}
+	r.journalFault(journal.Event{Kind: journal.Fault, Fault: fault, Target: fmt.Sprintf("node-%d", node), Time: at.UnixNano()})
+	time.Sleep(d)
+	if err := r.cluster.Start(ctx, node); err != nil {
+		r.t.Fatal(err)
+	}
 }
