@@ -452,3 +452,40 @@ func (r *run) brokerDown(ctx context.Context, node int, fault string, down func(
 		r.t.Fatal(err)
 	}
 }
+
+// pause freezes node for d (docker pause), journals the fault, and
+// unpauses it (waiting until it serves).
+func (r *run) pause(ctx context.Context, node int, fault string, d time.Duration) {
+	at := time.Now()
+	if err := r.cluster.Pause(ctx, node); err != nil {
+		r.t.Fatal(err)
+	}
+	r.journalFault(journal.Event{Kind: journal.Fault, Fault: fault, Target: fmt.Sprintf("node-%d", node), Time: at.UnixNano()})
+	time.Sleep(d)
+	if err := r.cluster.Unpause(ctx, node); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// waitProgress waits until the members together have journaled n more
+// handled records than when it was called, so that the next fault hits a
+// group that recovered from the last one. It gives up after timeout,
+// logging it.
+func (r *run) waitProgress(n int, timeout time.Duration) {
+	total := func() int {
+		sum := 0
+		for _, c := range r.scanHandled() {
+			sum += c
+		}
+		return sum
+	}
+	want := total() + n
+	deadline := time.Now().Add(timeout)
+	for total() < want {
+		if time.Now().After(deadline) {
+			r.t.Logf("the group handled fewer than %d records in %v; going on", n, timeout)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

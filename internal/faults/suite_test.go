@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ordo-go/ordo/internal/faults/check"
-	"github.com/ordo-go/ordo/internal/faults/journal"
 	"github.com/ordo-go/ordo/internal/kafkatest"
 )
 
@@ -25,21 +24,22 @@ type scenario struct {
 	inject  func(ctx context.Context, r *run)
 	// maxUnexplained bounds the duplicates no killed or stopped
 	// incarnation explains, as a function of the run's rate.
-	maxUnexplained func(f form) int
+	maxUnexplained func(f form, faults int) int
 	// wantFail marks a self-test: a deliberately broken consumer the
 	// checker must fail.
 	wantFail   bool
 	memberArgs []string
 }
 
-func noUnexplained(form) int { return 0 }
+func noUnexplained(form, int) int { return 0 }
 
 // brokerFaultSlack bounds the duplicates a broker fault may cause with no
-// consumer killed: a commit that fails while the coordinator moves, then a
-// rebalance, redelivers what was handled since the last commit that landed
-// (at most the records of the fault window plus two commit intervals).
-func brokerFaultSlack(window time.Duration) func(form) int {
-	return func(f form) int { return int(f.rate * (window + 2*time.Second).Seconds()) }
+// consumer killed: if a member loses its session while commits fail, its
+// partitions are redelivered from the last commit that landed, so up to
+// the records of one session timeout (6 s) plus two commit intervals, per
+// fault.
+func brokerFaultSlack(f form, faults int) int {
+	return faults * int(f.rate*(6*time.Second+2*time.Second).Seconds())
 }
 
 var scenarios = []scenario{
@@ -54,26 +54,22 @@ var scenarios = []scenario{
 		}
 	}},
 	{name: "two-members-one-killed", members: 2, maxUnexplained: noUnexplained, inject: killLoop(1)},
-	{name: "leader-killed-and-stopped", members: 2, maxUnexplained: brokerFaultSlack(20 * time.Second), inject: func(ctx context.Context, r *run) {
-		time.Sleep(r.between(2*time.Second, 4*time.Second))
-		r.brokerDown(ctx, r.leaderOf(ctx, 0), "leader-kill", r.cluster.Kill, r.between(2*time.Second, 5*time.Second))
-		time.Sleep(r.between(time.Second, 3*time.Second))
-		r.brokerDown(ctx, r.leaderOf(ctx, 1), "leader-stop", r.cluster.Stop, r.between(2*time.Second, 5*time.Second))
-	}},
-	{name: "coordinator-paused", members: 2, maxUnexplained: brokerFaultSlack(15 * time.Second), inject: func(ctx context.Context, r *run) {
-		r.waitHandled(0, 1, time.Minute)
-		time.Sleep(r.between(time.Second, 3*time.Second))
-		node := r.coordinatorOf(ctx)
-		// Longer than the broker session timeout (9 s): the controllers
-		// fence the node and the group moves to another coordinator.
-		pause := r.between(10*time.Second, 14*time.Second)
-		if err := r.cluster.Pause(ctx, node); err != nil {
-			r.t.Fatal(err)
+	{name: "leader-killed-and-stopped", members: 2, maxUnexplained: brokerFaultSlack, inject: func(ctx context.Context, r *run) {
+		for p := int32(0); r.producing(); p += 2 {
+			r.waitProgress(100, time.Minute)
+			time.Sleep(r.between(2*time.Second, 4*time.Second))
+			r.brokerDown(ctx, r.leaderOf(ctx, p%r.form.partitions), "leader-kill", r.cluster.Kill, r.between(2*time.Second, 5*time.Second))
+			time.Sleep(r.between(time.Second, 3*time.Second))
+			r.brokerDown(ctx, r.leaderOf(ctx, (p+1)%r.form.partitions), "leader-stop", r.cluster.Stop, r.between(2*time.Second, 5*time.Second))
 		}
-		r.journalFault(journal.Event{Kind: journal.Fault, Fault: "coordinator-pause", Target: fmt.Sprintf("node-%d", node), Time: time.Now().UnixNano()})
-		time.Sleep(pause)
-		if err := r.cluster.Unpause(ctx, node); err != nil {
-			r.t.Fatal(err)
+	}},
+	{name: "coordinator-paused", members: 2, maxUnexplained: brokerFaultSlack, inject: func(ctx context.Context, r *run) {
+		for r.producing() {
+			r.waitProgress(100, time.Minute)
+			time.Sleep(r.between(time.Second, 3*time.Second))
+			// Longer than the broker session timeout (9 s): the controllers
+			// fence the node and the group moves to another coordinator.
+			r.pause(ctx, r.coordinatorOf(ctx), "coordinator-pause", r.between(10*time.Second, 14*time.Second))
 		}
 	}},
 	// A self-test of the whole pipeline: a consumer that journals a record
@@ -132,7 +128,7 @@ func TestFaults(t *testing.T) {
 			}
 			sc.inject(ctx, r)
 			rep := r.finish(ctx)
-			limit := sc.maxUnexplained(f)
+			limit := sc.maxUnexplained(f, len(rep.Recoveries))
 			verdict := rep.Verdict(limit)
 			rows = append(rows, row{sc.name, rep, verdict, sc.wantFail, time.Since(t0)})
 			logReport(t, rep, limit)
@@ -180,8 +176,8 @@ func table(rows []row) string {
 func logReport(t *testing.T, r *check.Report, limit int) {
 	t.Helper()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "acked %d, in topic %d, handled %d (%d handlings), lost %d, unhandled %d, mismatched %d\n",
-		r.Acked, r.InLog, r.Handled, r.Handlings, len(r.Lost), len(r.Unhandled), len(r.Mismatched))
+	fmt.Fprintf(&sb, "acked %d (publish failed %d), in topic %d, handled %d (%d handlings, %d record errors), lost %d, unhandled %d, mismatched %d\n",
+		r.Acked, r.PublishFailed, r.InLog, r.Handled, r.Handlings, r.RecordErrors, len(r.Lost), len(r.Unhandled), len(r.Mismatched))
 	fmt.Fprintf(&sb, "duplicates %d: %d explained by a fault above the commit point, %d unexplained (bound %d)\n",
 		r.Duplicates, r.Explained, r.Unexplained, limit)
 	for _, k := range check.Kinds {

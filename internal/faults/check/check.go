@@ -80,6 +80,9 @@ type Report struct {
 	Handled   int // distinct records handled or dead-lettered
 	Handlings int // handled lines, duplicates included
 
+	PublishFailed int // publishes the producer saw fail (not acknowledged)
+	RecordErrors  int // records the consumer reported it could not handle
+
 	// Lost lists acknowledged records that were never handled nor
 	// dead-lettered, and acknowledged records missing from the topic.
 	Lost []string
@@ -178,6 +181,8 @@ type checker struct {
 	rebal    map[string][]journal.Event // by incarnation, in time order
 	faults   []journal.Event
 	logOrder []Record
+
+	failed, recordErrors int
 }
 
 func newChecker(events []journal.Event, log []Record) *checker {
@@ -208,6 +213,10 @@ func newChecker(events []journal.Event, log []Record) *checker {
 			c.acked = append(c.acked, e)
 		case journal.Handled:
 			c.handled = append(c.handled, e)
+		case journal.Failed:
+			c.failed++
+		case journal.RecordError:
+			c.recordErrors++
 		case journal.Dead:
 			at := ref{e.Partition, e.Offset}
 			if _, ok := c.dead[at]; !ok {
@@ -235,6 +244,7 @@ func (c *checker) done(at ref) bool {
 
 func (c *checker) loss(r *Report) {
 	r.Acked, r.InLog, r.Handlings = len(c.acked), len(c.log), len(c.handled)
+	r.PublishFailed, r.RecordErrors = c.failed, c.recordErrors
 	for _, a := range c.acked {
 		at := ref{a.Partition, a.Offset}
 		rec, ok := c.log[at]

@@ -21,16 +21,19 @@ import (
 
 // Kinds of events.
 const (
-	Start    = "start"    // a consumer incarnation began
-	Handled  = "handled"  // a handler finished a record (written before it returns)
-	Dead     = "dead"     // a record was dead-lettered (its write acknowledged)
-	Assigned = "assigned" // partitions assigned to an incarnation
-	Revoked  = "revoked"  // partitions revoked from an incarnation
-	Lost     = "lost"     // partitions lost by an incarnation
-	Acked    = "acked"    // Kafka acknowledged a published record
-	Failed   = "failed"   // a publish failed (the record may or may not exist)
-	Fault    = "fault"    // the runner injected a fault
-	Note     = "note"     // free text, for humans
+	Start   = "start"   // a consumer incarnation began
+	Handled = "handled" // a handler finished a record (written before it returns)
+	Dead    = "dead"    // a record was dead-lettered (its write acknowledged)
+	// RecordError: the consumer reported a record it could not handle
+	// (ordo's ErrorHook); not a finish.
+	RecordError = "record-error"
+	Assigned    = "assigned" // partitions assigned to an incarnation
+	Revoked     = "revoked"  // partitions revoked from an incarnation
+	Lost        = "lost"     // partitions lost by an incarnation
+	Acked       = "acked"    // Kafka acknowledged a published record
+	Failed      = "failed"   // a publish failed (the record may or may not exist)
+	Fault       = "fault"    // the runner injected a fault
+	Note        = "note"     // free text, for humans
 )
 
 // Event is one line. Which fields are set depends on Kind; times are Unix

@@ -93,6 +93,7 @@ func run(ctx context.Context, cfg config) error {
 		consumer.Concurrency(cfg.concurrency),
 		consumer.On(codec, h.handle),
 		consumer.WithLogger(logger),
+		consumer.ErrorHook(h.recordError),
 		// A SIGKILLed member never leaves the group: its partitions wait
 		// for the session timeout, so the suite shortens it (6 s is the
 		// broker's minimum by default).
@@ -137,6 +138,14 @@ func (h *handler) handle(ctx context.Context, ev tick.Tick, m consumer.Meta) err
 		return nil
 	}
 	return h.jw.Write(e)
+}
+
+// recordError journals a record ordo could not handle; under the default
+// Halt policy the consumer then stops, and the checker reports the record
+// as unhandled.
+func (h *handler) recordError(ctx context.Context, e *consumer.RecordError) {
+	h.jw.Write(journal.Event{Kind: journal.RecordError, Inc: h.cfg.inc, Partition: e.Partition,
+		Offset: e.Offset, Key: string(e.Key), Time: time.Now().UnixNano(), Text: e.Error()})
 }
 
 func (h *handler) flushLater(ctx context.Context) {
