@@ -166,7 +166,7 @@ func table(rows []row) string {
 			v = "FAIL"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%v\t%s\t%v\n", r.name, r.rep.Acked, len(r.rep.Lost),
-			len(r.rep.Unhandled), r.rep.Duplicates, r.rep.Unexplained, r.rep.ViolationCount(),
+			len(r.rep.Unhandled), r.rep.Duplicates, r.rep.Unexplained, r.rep.ViolationCount()+len(r.rep.Written),
 			len(r.rep.Recoveries), r.rep.MaxRecovery().Round(time.Millisecond), v, r.took.Round(time.Second))
 	}
 	tw.Flush()
@@ -178,6 +178,7 @@ func logReport(t *testing.T, r *check.Report, limit int) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "acked %d (publish failed %d), in topic %d, handled %d (%d handlings, %d record errors), lost %d, unhandled %d, mismatched %d\n",
 		r.Acked, r.PublishFailed, r.InLog, r.Handled, r.Handlings, r.RecordErrors, len(r.Lost), len(r.Unhandled), len(r.Mismatched))
+	fmt.Fprintf(&sb, "written out of order or twice (producer side): %d\n", len(r.Written))
 	fmt.Fprintf(&sb, "duplicates %d: %d explained by a fault above the commit point, %d unexplained (bound %d)\n",
 		r.Duplicates, r.Explained, r.Unexplained, limit)
 	for _, k := range check.Kinds {

@@ -1,25 +1,3 @@
-// Package check is the fault suite's checker. It reads what the workers
-// journaled (every acknowledged publish, every handled record, every
-// rebalance), what the runner journaled (every fault, with the group's
-// committed offsets once the faulted incarnation could no longer commit),
-// and the topic itself as a raw client read it back, and says whether ordo
-// kept its promises:
-//
-//   - no loss: every record acknowledged to the producer, and every record
-//     in the topic, was handled or dead-lettered;
-//   - per-key order, four ways (see the Violation kinds);
-//   - bounded duplicates: a record handled more than once is explained when
-//     an incarnation that handled it was killed or stopped with its
-//     committed offset at or below the record; other duplicates are not;
-//   - recovery: after each fault, how long until a record was handled
-//     again, and until the backlog present at the fault was worked off.
-//
-// # Rebalances
-//
-// ordo's consumer has no public rebalance hook; the consumer worker
-// journals its "partitions assigned / revoked / lost" log lines instead.
-// The checker also counts it as a reassignment of a partition when another
-// incarnation handled a record of that partition in between.
 package check
 
 import (
@@ -92,6 +70,10 @@ type Report struct {
 	// Mismatched lists handlings whose (key, seq) is not the record's at
 	// their (partition, offset).
 	Mismatched []string
+	// Written lists producer-side breaks of per-key order in the topic: a
+	// key's seq that does not grow with the offset (written out of order,
+	// or written twice).
+	Written []string
 
 	Duplicates  int // handlings beyond the first of a record
 	Explained   int // of those, explained by a fault above the commit point
@@ -133,6 +115,7 @@ func (r *Report) Verdict(maxUnexplained int) error {
 	add("lost", r.Lost)
 	add("unhandled", r.Unhandled)
 	add("mismatched", r.Mismatched)
+	add("written out of order", r.Written)
 	for _, k := range Kinds {
 		add("order violations "+k, r.Violations[k])
 	}
@@ -162,6 +145,7 @@ func Check(events []journal.Event, log []Record) *Report {
 	c := newChecker(events, log)
 	r := &Report{Violations: map[string][]string{}}
 	c.loss(r)
+	c.written(r)
 	c.duplicates(r)
 	c.predecessors(r)
 	c.incarnations(r)
@@ -271,6 +255,20 @@ func (c *checker) loss(r *Report) {
 			r.Mismatched = append(r.Mismatched, fmt.Sprintf("%s handled as %s#%d by %s", at, h.Key, h.Seq, h.Inc))
 		}
 	}
+}
+
+// written checks the producer's half of per-key order: in the topic, each
+// key's seqs grow with the offset. The producer numbers each key's events
+// 1, 2, 3, ... in publish order; an idempotent producer neither reorders
+// nor repeats them (gaps are publishes that failed).
+func (c *checker) written(r *Report) {
+	for at, prev := range c.prev {
+		rec, p := c.log[at], c.log[ref{at.p, prev}]
+		if rec.Seq <= p.Seq {
+			r.Written = append(r.Written, fmt.Sprintf("%s %s#%d after %s#%d at %s", at, rec.Key, rec.Seq, p.Key, p.Seq, ref{at.p, prev}))
+		}
+	}
+	slices.Sort(r.Written)
 }
 
 // duplicates counts handlings beyond a record's first, and explains as

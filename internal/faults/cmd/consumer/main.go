@@ -185,7 +185,11 @@ type rebalanceLog struct {
 
 var partitionList = regexp.MustCompile(`\[([0-9 ]*)\]`)
 
-func (l *rebalanceLog) Enabled(ctx context.Context, lv slog.Level) bool { return true }
+// Enabled admits what the next handler wants and every Info line, where
+// ordo reports rebalances.
+func (l *rebalanceLog) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= slog.LevelInfo || l.next.Enabled(ctx, lv)
+}
 
 func (l *rebalanceLog) Handle(ctx context.Context, r slog.Record) error {
 	kind := ""
