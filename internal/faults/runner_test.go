@@ -97,6 +97,16 @@ func startProc(t *testing.T, name, logPath, bin string, args ...string) *proc {
 	return p
 }
 
+// exit returns how the process ended, or "running".
+func (p *proc) exit() string {
+	select {
+	case <-p.done:
+		return fmt.Sprint(p.err)
+	default:
+		return "running"
+	}
+}
+
 // signal sends sig and waits up to timeout for the process to exit.
 func (p *proc) signal(sig syscall.Signal, timeout time.Duration) error {
 	if err := p.cmd.Process.Signal(sig); err != nil {
@@ -218,7 +228,7 @@ func (r *run) endMember(ctx context.Context, i int, fault string, sig syscall.Si
 	p := r.member(i)
 	at := time.Now()
 	if err := p.signal(sig, time.Minute); err != nil {
-		r.t.Fatal(err)
+		r.t.Fatalf("%v (exit: %v); consumer log:\n%s", err, p.exit(), r.tail("consumer.log"))
 	}
 	// A commit request sent just before the kill may still be applied.
 	time.Sleep(500 * time.Millisecond)
@@ -233,18 +243,39 @@ func (r *run) journalFault(e journal.Event) {
 	r.t.Logf("fault: %s %s at %s", e.Fault, e.Target, time.Unix(0, e.Time).Format("15:04:05.000"))
 }
 
+// committed returns the group's committed offsets of the run's topic.
 func (r *run) committed(ctx context.Context) map[int32]int64 {
-	offs, err := r.adm.FetchOffsets(ctx, r.group)
-	if err != nil {
-		r.t.Fatalf("fetch committed offsets: %v", err)
-	}
 	out := map[int32]int64{}
-	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == r.topic && o.Err == nil {
-			out[o.Partition] = o.At
+	r.retry("fetch committed offsets", func() error {
+		offs, err := r.adm.FetchOffsets(ctx, r.group)
+		if err == nil {
+			err = offs.Error()
 		}
+		if err != nil {
+			return err
+		}
+		clear(out)
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Topic == r.topic {
+				out[o.Partition] = o.At
+			}
+		})
+		return nil
 	})
 	return out
+}
+
+// retry calls f until it succeeds, for up to 15 s: a broker that was just
+// killed or restarted may fail an admin request or two (EOF, not
+// coordinator). It fails the test with the last error.
+func (r *run) retry(what string, f func() error) {
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		if err = f(); err == nil {
+			return
+		}
+	}
+	r.t.Fatalf("%s: %v", what, err)
 }
 
 // producing reports whether the producer is still publishing.
@@ -273,7 +304,7 @@ func (r *run) finish(ctx context.Context) *check.Report {
 	for i := range r.members {
 		if p := r.member(i); p != nil {
 			if err := p.signal(syscall.SIGTERM, time.Minute); err != nil {
-				r.t.Error(err)
+				r.t.Errorf("%v (exit: %v); consumer log:\n%s", err, p.exit(), r.tail("consumer.log"))
 			}
 		}
 	}
@@ -287,7 +318,8 @@ func (r *run) waitCaughtUp(ctx context.Context) {
 		com := r.committed(ctx)
 		lag := int64(0)
 		if err == nil {
-			ends.Each(func(o kadm.ListedOffset) { lag += o.Offset - com[o.Partition] })
+			// A partition with nothing committed has no entry: lag from 0.
+			ends.Each(func(o kadm.ListedOffset) { lag += o.Offset - max(com[o.Partition], 0) })
 		}
 		if err == nil && lag == 0 {
 			return
@@ -309,13 +341,22 @@ func (r *run) check(ctx context.Context) *check.Report {
 
 // readTopic reads every record of the topic back with a raw client.
 func (r *run) readTopic(ctx context.Context) []check.Record {
-	ends, err := r.adm.ListEndOffsets(ctx, r.topic)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	want := map[int32]int64{}
-	total := int64(0)
-	ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset; total += o.Offset })
+	var ends kadm.ListedOffsets
+	r.retry("list end offsets", func() (err error) {
+		ends, err = r.adm.ListEndOffsets(ctx, r.topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		return err
+	})
+	// Read until every partition's next offset reaches its end offset
+	// (offsets may have gaps, so counting records is not enough).
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
 	cl := r.cluster.Client(r.t, kgo.ConsumeTopics(r.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer cl.Close()
 	codec, err := schema.NewCodec[tick.Tick](tick.Avsc)
@@ -325,10 +366,10 @@ func (r *run) readTopic(ctx context.Context) []check.Record {
 	var out []check.Record
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for int64(len(out)) < total {
+	for len(left) > 0 {
 		fs := cl.PollFetches(rctx)
 		if err := rctx.Err(); err != nil {
-			r.t.Fatalf("read topic: %d of %d records: %v", len(out), total, err)
+			r.t.Fatalf("read topic: %d records, partitions not read to the end: %v: %v", len(out), left, err)
 		}
 		fs.EachError(func(t string, p int32, err error) { r.t.Logf("read topic: %s/%d: %v", t, p, err) })
 		fs.EachRecord(func(rec *kgo.Record) {
@@ -339,6 +380,9 @@ func (r *run) readTopic(ctx context.Context) []check.Record {
 				r.t.Errorf("p%d@%d: %v", rec.Partition, rec.Offset, err)
 			}
 			out = append(out, check.Record{Partition: rec.Partition, Offset: rec.Offset, Key: string(rec.Key), Seq: ev.Seq})
+			if end, ok := left[rec.Partition]; ok && rec.Offset+1 >= end {
+				delete(left, rec.Partition)
+			}
 		})
 	}
 	return out
@@ -355,10 +399,11 @@ func nodeOf(id int32) int { return int(id) - 1 }
 
 // leaderOf returns the node leading partition p of the run's topic.
 func (r *run) leaderOf(ctx context.Context, p int32) int {
-	md, err := r.adm.Metadata(ctx, r.topic)
-	if err != nil {
-		r.t.Fatal(err)
-	}
+	var md kadm.Metadata
+	r.retry("metadata", func() (err error) {
+		md, err = r.adm.Metadata(ctx, r.topic)
+		return err
+	})
 	pd, ok := md.Topics[r.topic].Partitions[p]
 	if !ok || pd.Leader < 0 {
 		r.t.Fatalf("no leader for %s/%d", r.topic, p)
@@ -368,15 +413,18 @@ func (r *run) leaderOf(ctx context.Context, p int32) int {
 
 // coordinatorOf returns the node coordinating the run's group.
 func (r *run) coordinatorOf(ctx context.Context) int {
-	resp := r.adm.FindGroupCoordinators(ctx, r.group)
-	for _, c := range resp {
-		if c.Err != nil {
-			r.t.Fatalf("find coordinator: %v", c.Err)
+	node := -1
+	r.retry("find coordinator", func() error {
+		for _, c := range r.adm.FindGroupCoordinators(ctx, r.group) {
+			if c.Err != nil {
+				return c.Err
+			}
+			node = nodeOf(c.NodeID)
+			return nil
 		}
-		return nodeOf(c.NodeID)
-	}
-	r.t.Fatal("find coordinator: no answer")
-	return -1
+		return fmt.Errorf("no answer")
+	})
+	return node
 }
 
 // waitHandled waits until member i's current incarnation has journaled n
