@@ -70,6 +70,11 @@ type Report struct {
 	// Mismatched lists handlings whose (key, seq) is not the record's at
 	// their (partition, offset).
 	Mismatched []string
+	// Unassigned lists incarnations that handled records but journaled no
+	// assignment: the consumer worker no longer recognises ordo's
+	// rebalance log lines, and the order checks would lose their
+	// reassignment evidence.
+	Unassigned []string
 	// Written lists producer-side breaks of per-key order in the topic: a
 	// key's seq that does not grow with the offset (written out of order,
 	// or written twice).
@@ -116,6 +121,7 @@ func (r *Report) Verdict(maxUnexplained int) error {
 	add("unhandled", r.Unhandled)
 	add("mismatched", r.Mismatched)
 	add("written out of order", r.Written)
+	add("incarnations without a journaled assignment", r.Unassigned)
 	for _, k := range Kinds {
 		add("order violations "+k, r.Violations[k])
 	}
@@ -146,6 +152,7 @@ func Check(events []journal.Event, log []Record) *Report {
 	r := &Report{Violations: map[string][]string{}}
 	c.loss(r)
 	c.written(r)
+	c.assignments(r)
 	c.duplicates(r)
 	c.predecessors(r)
 	c.incarnations(r)
@@ -255,6 +262,24 @@ func (c *checker) loss(r *Report) {
 			r.Mismatched = append(r.Mismatched, fmt.Sprintf("%s handled as %s#%d by %s", at, h.Key, h.Seq, h.Inc))
 		}
 	}
+}
+
+func (c *checker) assignments(r *Report) {
+	seen := map[string]bool{}
+	for _, h := range c.handled {
+		if seen[h.Inc] {
+			continue
+		}
+		seen[h.Inc] = true
+		assigned := false
+		for _, e := range c.rebal[h.Inc] {
+			assigned = assigned || e.Kind == journal.Assigned
+		}
+		if !assigned {
+			r.Unassigned = append(r.Unassigned, h.Inc)
+		}
+	}
+	slices.Sort(r.Unassigned)
 }
 
 // written checks the producer's half of per-key order: in the topic, each

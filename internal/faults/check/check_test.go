@@ -33,8 +33,17 @@ func good() []journal.Event {
 	return []journal.Event{h("A", 0, 10, 11), h("A", 1, 10, 12), h("A", 2, 12, 13), h("A", 3, 13, 14), h("A", 4, 14, 15)}
 }
 
+// assigned journals an assignment of partition 0 to A and B before
+// anything happens, as the consumer worker does from ordo's log line.
+func assigned() []journal.Event {
+	return []journal.Event{
+		{Kind: journal.Assigned, Inc: "A", Time: 1, Partitions: []int32{0}},
+		{Kind: journal.Assigned, Inc: "B", Time: 1, Partitions: []int32{0}},
+	}
+}
+
 func check(evs []journal.Event) *Report {
-	return Check(append(acks(synthLog()), evs...), synthLog())
+	return Check(append(append(acks(synthLog()), assigned()...), evs...), synthLog())
 }
 
 func TestCleanHistoryPasses(t *testing.T) {
@@ -91,7 +100,7 @@ func TestEachCheckCanFail(t *testing.T) {
 			if log == nil {
 				log = synthLog()
 			}
-			r := Check(append(acks(synthLog()), tt.evs...), log)
+			r := Check(append(append(acks(synthLog()), assigned()...), tt.evs...), log)
 			if got := tt.count(r); got == 0 {
 				t.Fatalf("the check did not fire: %+v", r)
 			}
@@ -181,11 +190,20 @@ func TestRecoveryWaitsForFreshRecords(t *testing.T) {
 		{Kind: journal.Handled, Inc: "B", Partition: 0, Offset: 1, Key: "a", Seq: 2, Start: 9 * sec, End: 9 * sec},
 		{Kind: journal.Handled, Inc: "B", Partition: 0, Offset: 2, Key: "a", Seq: 3, Start: 9*sec + 1, End: 9*sec + 2},
 	}
-	r := Check(evs, log)
+	r := Check(append(evs, assigned()...), log)
 	if err := r.Verdict(0); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := r.Recoveries[0].CaughtUp, 7*time.Second+2; got != want {
 		t.Fatalf("caught up after %v, want %v", got, want)
+	}
+}
+
+// Without ordo's rebalance log lines the order checks lose their evidence
+// of reassignment: the checker says so instead of guessing.
+func TestIncarnationWithoutAssignmentFails(t *testing.T) {
+	r := Check(append(acks(synthLog()), good()...), synthLog())
+	if len(r.Unassigned) != 1 || r.Unassigned[0] != "A" || r.Verdict(0) == nil {
+		t.Fatalf("unassigned %v, verdict %v", r.Unassigned, r.Verdict(0))
 	}
 }
