@@ -168,6 +168,18 @@ main() {
 			-run 'TestRestartAndRebalance|TestClusterNoAckedLossAcrossRestart' ./internal/e2e/ ./internal/kafkatest/ || rc=$?
 		log "older line exited $rc; total $((SECONDS - t0))s"
 	fi
+	# --- fault suite ---
+	# The crash-and-partition suite (internal/faults, build tags integration
+	# and faults, so the go test ./... above leaves it out) in its short
+	# form, then every fuzz target for ORDO_FUZZTIME (10 s) each. Both run
+	# even when an earlier step failed: their verdicts are independent.
+	local tf=$SECONDS
+	bash internal/faults/run.sh short || rc=$?
+	log "fault suite done after $((SECONDS - tf))s (rc $rc)"
+	tf=$SECONDS
+	ORDO_FUZZTIME=${ORDO_FUZZTIME:-10s} bash internal/faults/fuzz.sh || rc=$?
+	log "fuzzing done after $((SECONDS - tf))s (rc $rc); total $((SECONDS - t0))s"
+	# --- end fault suite ---
 	return "$rc"
 }
 

@@ -1,0 +1,209 @@
+package check
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ordo-go/ordo/internal/faults/journal"
+)
+
+// A synthetic history: partition 0 holds key a at offsets 0, 2, 4 and key
+// b at 1, 3; every record acknowledged at time 1.
+func synthLog() []Record {
+	return []Record{
+		{0, 0, "a", 1}, {0, 1, "b", 1}, {0, 2, "a", 2}, {0, 3, "b", 2}, {0, 4, "a", 3},
+	}
+}
+
+func acks(log []Record) []journal.Event {
+	var out []journal.Event
+	for _, r := range log {
+		out = append(out, journal.Event{Kind: journal.Acked, Partition: r.Partition, Offset: r.Offset, Key: r.Key, Seq: r.Seq, Time: 1})
+	}
+	return out
+}
+
+func h(inc string, o int64, t0, t1 int64) journal.Event {
+	rec := synthLog()[o]
+	return journal.Event{Kind: journal.Handled, Inc: inc, Partition: 0, Offset: o, Key: rec.Key, Seq: rec.Seq, Start: t0, End: t1}
+}
+
+// good is a correct single-incarnation history.
+func good() []journal.Event {
+	return []journal.Event{h("A", 0, 10, 11), h("A", 1, 10, 12), h("A", 2, 12, 13), h("A", 3, 13, 14), h("A", 4, 14, 15)}
+}
+
+// assigned journals an assignment of partition 0 to A and B before
+// anything happens, as the consumer worker does from ordo's log line.
+func assigned() []journal.Event {
+	return []journal.Event{
+		{Kind: journal.Assigned, Inc: "A", Time: 1, Partitions: []int32{0}},
+		{Kind: journal.Assigned, Inc: "B", Time: 1, Partitions: []int32{0}},
+	}
+}
+
+func check(evs []journal.Event) *Report {
+	return Check(append(append(acks(synthLog()), assigned()...), evs...), synthLog())
+}
+
+func TestCleanHistoryPasses(t *testing.T) {
+	r := check(good())
+	if err := r.Verdict(0); err != nil {
+		t.Fatalf("clean history: %v", err)
+	}
+	if r.Acked != 5 || r.InLog != 5 || r.Handled != 5 || r.Handlings != 5 || r.Duplicates != 0 {
+		t.Fatalf("counts: %+v", r)
+	}
+}
+
+// Each case breaks one promise; the checker must report exactly that.
+func TestEachCheckCanFail(t *testing.T) {
+	tests := []struct {
+		name  string
+		evs   []journal.Event
+		log   []Record // nil: synthLog
+		count func(*Report) int
+	}{
+		{"lost: acknowledged, never handled", good()[:4], nil,
+			func(r *Report) int { return len(r.Lost) }},
+		{"lost: acknowledged, not in the topic", good(), synthLog()[:4],
+			func(r *Report) int { return len(r.Lost) }},
+		{"unhandled: in the topic, never handled", good()[1:], nil,
+			func(r *Report) int { return len(r.Unhandled) }},
+		{"mismatched: handled under another key", append(good(), journal.Event{Kind: journal.Handled, Inc: "A", Partition: 0, Offset: 1, Key: "zz", Seq: 1, Start: 20, End: 21}), nil,
+			func(r *Report) int { return len(r.Mismatched) }},
+		{"before-predecessor: a@2 starts before a@0 ends",
+			[]journal.Event{h("A", 0, 10, 20), h("B", 2, 15, 16), h("A", 1, 10, 12), h("A", 3, 13, 14), h("B", 4, 21, 22)}, nil,
+			func(r *Report) int { return len(r.Violations[BeforePredecessor]) }},
+		{"offset-back: a@0 again in one incarnation",
+			append(good(), h("A", 0, 16, 17)), nil,
+			func(r *Report) int { return len(r.Violations[OffsetBack]) }},
+		{"skip: a@0 then a@4 in one incarnation, a@2 by nobody before",
+			[]journal.Event{h("A", 0, 10, 11), h("A", 1, 10, 12), h("A", 4, 12, 13), h("A", 3, 13, 14), h("B", 2, 30, 31)}, nil,
+			func(r *Report) int { return len(r.Violations[Skip]) }},
+		{"overlap: two handlings of key b at once",
+			[]journal.Event{h("A", 0, 10, 11), h("A", 1, 10, 20), h("A", 2, 12, 13), h("B", 3, 19, 21), h("A", 4, 14, 15)}, nil,
+			func(r *Report) int { return len(r.Violations[Overlap]) }},
+		{"written out of order: a#2 before a#1 in the topic", good(),
+			[]Record{{0, 0, "a", 2}, {0, 1, "b", 1}, {0, 2, "a", 1}, {0, 3, "b", 2}, {0, 4, "a", 3}},
+			func(r *Report) int { return len(r.Written) }},
+		{"written twice: b#1 at two offsets", good(),
+			[]Record{{0, 0, "a", 1}, {0, 1, "b", 1}, {0, 2, "a", 2}, {0, 3, "b", 1}, {0, 4, "a", 3}},
+			func(r *Report) int { return len(r.Written) }},
+		{"unexplained duplicate: handled twice, no fault",
+			append(good(), h("B", 4, 30, 31)), nil,
+			func(r *Report) int { return r.Unexplained }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log := tt.log
+			if log == nil {
+				log = synthLog()
+			}
+			r := Check(append(append(acks(synthLog()), assigned()...), tt.evs...), log)
+			if got := tt.count(r); got == 0 {
+				t.Fatalf("the check did not fire: %+v", r)
+			}
+			if err := r.Verdict(0); err == nil {
+				t.Fatalf("Verdict passed a broken history: %+v", r)
+			}
+		})
+	}
+}
+
+// A record handled by an incarnation killed while the group's committed
+// offset was at or below it is expected to come again: an explained
+// duplicate, not a failure. Above the commit point only.
+func TestDuplicatesAboveCommitAreExplained(t *testing.T) {
+	kill := journal.Event{Kind: journal.Fault, Fault: "kill", Target: "A", Time: 16, Committed: map[int32]int64{0: 3}}
+	evs := append(good(), kill, h("B", 3, 20, 21), h("B", 4, 21, 22))
+	r := check(evs)
+	if r.Duplicates != 2 || r.Explained != 2 || r.Unexplained != 0 {
+		t.Fatalf("duplicates %d explained %d unexplained %d, want 2 2 0", r.Duplicates, r.Explained, r.Unexplained)
+	}
+	if err := r.Verdict(0); err != nil {
+		t.Fatal(err)
+	}
+	// Redelivery below the commit point is a duplicate ordo did not promise.
+	evs = append(evs, h("B", 2, 19, 20))
+	if r := check(evs); r.Unexplained != 1 || r.Verdict(0) == nil {
+		t.Fatalf("a redelivery below the committed offset was explained: %+v", r)
+	}
+}
+
+// A partition that moved away and back (a rebalance line, or another
+// incarnation handling it meanwhile) makes a step back legitimate.
+func TestReassignmentAllowsStepBack(t *testing.T) {
+	back := append(good(), h("A", 4, 30, 31))
+	if r := check(back); len(r.Violations[OffsetBack]) != 1 {
+		t.Fatalf("step back without reassignment not reported: %+v", r.Violations)
+	}
+	withLog := append(back, journal.Event{Kind: journal.Assigned, Inc: "A", Time: 20, Partitions: []int32{0}})
+	if r := check(withLog); len(r.Violations[OffsetBack]) != 0 {
+		t.Fatalf("step back after a journaled reassignment reported: %v", r.Violations)
+	}
+	other := append(back, journal.Event{Kind: journal.Assigned, Inc: "A", Time: 20, Partitions: []int32{1}})
+	if r := check(other); len(r.Violations[OffsetBack]) != 1 {
+		t.Fatalf("a reassignment of another partition excused the step back: %v", r.Violations)
+	}
+	byOther := append(back, h("B", 4, 20, 21))
+	if r := check(byOther); len(r.Violations[OffsetBack]) != 0 {
+		t.Fatalf("step back after another incarnation handled the partition reported: %v", r.Violations)
+	}
+}
+
+func TestDeadLetteredIsNotLost(t *testing.T) {
+	evs := append(good()[:4], journal.Event{Kind: journal.Dead, Inc: "A", Partition: 0, Offset: 4, Key: "a", Seq: 3, Time: 15})
+	if err := check(evs).Verdict(0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecovery(t *testing.T) {
+	// Killed at 12 with a@2.. pending; B resumes at 20 and finishes at 23.
+	kill := journal.Event{Kind: journal.Fault, Fault: "kill", Target: "A", Time: 12, Committed: map[int32]int64{0: 2}}
+	evs := []journal.Event{h("A", 0, 10, 11), h("A", 1, 10, 11), kill, h("B", 2, 20, 21), h("B", 3, 21, 22), h("B", 4, 22, 23)}
+	r := check(evs)
+	if err := r.Verdict(0); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Recoveries) != 1 {
+		t.Fatalf("recoveries %v", r.Recoveries)
+	}
+	if rc := r.Recoveries[0]; rc.FirstHandled != 8 || rc.CaughtUp != 11 {
+		t.Fatalf("recovery %+v, want first 8ns, caught up 11ns", rc)
+	}
+}
+
+// After a kill, the partition is caught up when a record written after the
+// fault is handled within a second of being written, not before.
+func TestRecoveryWaitsForFreshRecords(t *testing.T) {
+	sec := int64(time.Second)
+	log := []Record{{0, 0, "a", 1}, {0, 1, "a", 2}, {0, 2, "a", 3}}
+	evs := []journal.Event{
+		{Kind: journal.Acked, Partition: 0, Offset: 0, Key: "a", Seq: 1, Time: 1 * sec},
+		{Kind: journal.Acked, Partition: 0, Offset: 1, Key: "a", Seq: 2, Time: 3 * sec},
+		{Kind: journal.Acked, Partition: 0, Offset: 2, Key: "a", Seq: 3, Time: 9 * sec},
+		{Kind: journal.Handled, Inc: "A", Partition: 0, Offset: 0, Key: "a", Seq: 1, Start: 1 * sec, End: 1*sec + 1},
+		{Kind: journal.Fault, Fault: "kill", Target: "A", Time: 2 * sec, Committed: map[int32]int64{0: 1}},
+		// Six seconds behind, then quick again.
+		{Kind: journal.Handled, Inc: "B", Partition: 0, Offset: 1, Key: "a", Seq: 2, Start: 9 * sec, End: 9 * sec},
+		{Kind: journal.Handled, Inc: "B", Partition: 0, Offset: 2, Key: "a", Seq: 3, Start: 9*sec + 1, End: 9*sec + 2},
+	}
+	r := Check(append(evs, assigned()...), log)
+	if err := r.Verdict(0); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Recoveries[0].CaughtUp, 7*time.Second+2; got != want {
+		t.Fatalf("caught up after %v, want %v", got, want)
+	}
+}
+
+// Without ordo's rebalance log lines the order checks lose their evidence
+// of reassignment: the checker says so instead of guessing.
+func TestIncarnationWithoutAssignmentFails(t *testing.T) {
+	r := Check(append(acks(synthLog()), good()...), synthLog())
+	if len(r.Unassigned) != 1 || r.Unassigned[0] != "A" || r.Verdict(0) == nil {
+		t.Fatalf("unassigned %v, verdict %v", r.Unassigned, r.Verdict(0))
+	}
+}

@@ -1,0 +1,206 @@
+//go:build integration && faults
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ordo-go/ordo/internal/faults/check"
+	"github.com/ordo-go/ordo/internal/kafkatest"
+)
+
+// scenario is one fault schedule. inject runs while the producer
+// publishes; it returns when its faults are done and every member is up.
+type scenario struct {
+	name    string
+	members int
+	inject  func(ctx context.Context, r *run)
+	// maxUnexplained bounds the duplicates no killed or stopped
+	// incarnation explains, as a function of the run's rate.
+	maxUnexplained func(f form, faults int) int
+	// wantFail marks a self-test: a deliberately broken consumer the
+	// checker must fail.
+	wantFail   bool
+	memberArgs []string
+}
+
+func noUnexplained(form, int) int { return 0 }
+
+// brokerFaultSlack bounds the duplicates a broker fault may cause with no
+// consumer killed: if a member loses its session while commits fail, its
+// partitions are redelivered from the last commit that landed, so up to
+// the records of one session timeout (6 s) plus two commit intervals, per
+// fault.
+func brokerFaultSlack(f form, faults int) int {
+	return faults * int(f.rate*(6*time.Second+2*time.Second).Seconds())
+}
+
+var scenarios = []scenario{
+	{name: "consumer-sigkill", members: 1, maxUnexplained: noUnexplained, inject: killLoop(0)},
+	{name: "graceful-restart", members: 1, maxUnexplained: noUnexplained, inject: func(ctx context.Context, r *run) {
+		for r.producing() {
+			r.waitHandled(0, 1, time.Minute)
+			time.Sleep(r.between(500*time.Millisecond, 3*time.Second))
+			r.stop(ctx, 0)
+			time.Sleep(r.between(0, time.Second))
+			r.startMember(0)
+		}
+	}},
+	{name: "two-members-one-killed", members: 2, maxUnexplained: noUnexplained, inject: killLoop(1)},
+	{name: "leader-killed-and-stopped", members: 2, maxUnexplained: brokerFaultSlack, inject: func(ctx context.Context, r *run) {
+		for p := int32(0); r.producing(); p += 2 {
+			r.waitProgress(100, time.Minute)
+			time.Sleep(r.between(2*time.Second, 4*time.Second))
+			r.brokerDown(ctx, r.leaderOf(ctx, p%r.form.partitions), "leader-kill", r.cluster.Kill, r.between(2*time.Second, 5*time.Second))
+			time.Sleep(r.between(time.Second, 3*time.Second))
+			r.brokerDown(ctx, r.leaderOf(ctx, (p+1)%r.form.partitions), "leader-stop", r.cluster.Stop, r.between(2*time.Second, 5*time.Second))
+		}
+	}},
+	{name: "coordinator-paused", members: 2, maxUnexplained: brokerFaultSlack, inject: func(ctx context.Context, r *run) {
+		for r.producing() {
+			r.waitProgress(100, time.Minute)
+			time.Sleep(r.between(time.Second, 3*time.Second))
+			// Longer than the broker session timeout (9 s): the controllers
+			// fence the node and the group moves to another coordinator.
+			r.pause(ctx, r.coordinatorOf(ctx), "coordinator-pause", r.between(10*time.Second, 14*time.Second))
+		}
+	}},
+	// A self-test of the whole pipeline: a consumer that journals a record
+	// seconds after its handler returned (so ordo commits records it never
+	// durably handled) is SIGKILLed; the checker must report loss.
+	{name: "selftest-unsafe-consumer", members: 1, wantFail: true, memberArgs: []string{"-unsafe"},
+		maxUnexplained: noUnexplained, inject: killLoop(0)},
+}
+
+// killLoop SIGKILLs member i at random points while the producer
+// publishes, each time once the incarnation has handled records, and
+// starts a new incarnation after a random pause.
+func killLoop(i int) func(ctx context.Context, r *run) {
+	return func(ctx context.Context, r *run) {
+		for r.producing() {
+			r.waitHandled(i, 1, time.Minute)
+			time.Sleep(r.between(200*time.Millisecond, 2500*time.Millisecond))
+			r.kill(ctx, i)
+			time.Sleep(r.between(0, time.Second))
+			r.startMember(i, r.memberArgs...)
+		}
+	}
+}
+
+// TestFaults runs every scenario on one three-node cluster. The seed comes
+// from ORDO_FAULTS_SEED, else the clock, and is logged for replay;
+// ORDO_FAULTS_LONG=1 runs the long form.
+func TestFaults(t *testing.T) {
+	ctx := context.Background()
+	f := shortForm
+	if os.Getenv("ORDO_FAULTS_LONG") == "1" {
+		f = longForm
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("ORDO_FAULTS_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("ORDO_FAULTS_SEED=%q: %v", s, err)
+		}
+	}
+	t.Logf("faults: %s form, seed %d (replay: ORDO_FAULTS_SEED=%d)", f.name, seed, seed)
+	start := time.Now()
+	b := buildWorkers(t)
+	t.Logf("faults: workers built in %v", time.Since(start).Round(time.Millisecond))
+	cluster := kafkatest.StartCluster(ctx, t, 3)
+	reg := kafkatest.RegistryURL(t)
+	var rows []row
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			t0 := time.Now()
+			r := newRun(ctx, t, cluster, b, f, seed, reg)
+			r.memberArgs = sc.memberArgs
+			r.startProducer()
+			for i := range sc.members {
+				r.startMember(i, sc.memberArgs...)
+			}
+			sc.inject(ctx, r)
+			rep := r.finish(ctx)
+			limit := sc.maxUnexplained(f, len(rep.Recoveries))
+			verdict := rep.Verdict(limit)
+			rows = append(rows, row{sc.name, rep, verdict, sc.wantFail, time.Since(t0)})
+			logReport(t, rep, limit)
+			switch {
+			case sc.wantFail && len(rep.Lost) == 0:
+				t.Errorf("self-test: the checker found no loss by a deliberately broken consumer")
+			case !sc.wantFail && verdict != nil:
+				t.Errorf("%v (replay: ORDO_FAULTS_SEED=%d)", verdict, seed)
+			}
+		})
+	}
+	t.Logf("faults: %s form, seed %d, total %v\n%s", f.name, seed, time.Since(start).Round(time.Second), table(rows))
+}
+
+type row struct {
+	name     string
+	rep      *check.Report
+	verdict  error
+	wantFail bool
+	took     time.Duration
+}
+
+func table(rows []row) string {
+	var sb strings.Builder
+	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tacked\tlost\tunhandled\tduplicates (unexplained)\torder violations\tfaults\trecovery max\tverdict\ttook")
+	for _, r := range rows {
+		v := "pass"
+		switch {
+		case r.wantFail && r.verdict != nil:
+			v = "fail as expected"
+		case r.wantFail:
+			v = "FAIL (broken consumer passed)"
+		case r.verdict != nil:
+			v = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%v\t%s\t%v\n", r.name, r.rep.Acked, len(r.rep.Lost),
+			len(r.rep.Unhandled), r.rep.Duplicates, r.rep.Unexplained, r.rep.ViolationCount()+len(r.rep.Written),
+			len(r.rep.Recoveries), r.rep.MaxRecovery().Round(time.Millisecond), v, r.took.Round(time.Second))
+	}
+	tw.Flush()
+	return sb.String()
+}
+
+func logReport(t *testing.T, r *check.Report, limit int) {
+	t.Helper()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "acked %d (publish failed %d), in topic %d, handled %d (%d handlings, %d record errors), lost %d, unhandled %d, mismatched %d\n",
+		r.Acked, r.PublishFailed, r.InLog, r.Handled, r.Handlings, r.RecordErrors, len(r.Lost), len(r.Unhandled), len(r.Mismatched))
+	fmt.Fprintf(&sb, "written out of order or twice (producer side): %d\n", len(r.Written))
+	fmt.Fprintf(&sb, "duplicates %d: %d explained by a fault above the commit point, %d unexplained (bound %d)\n",
+		r.Duplicates, r.Explained, r.Unexplained, limit)
+	for _, k := range check.Kinds {
+		fmt.Fprintf(&sb, "order violations %s: %d\n", k, len(r.Violations[k]))
+		for i, v := range r.Violations[k] {
+			if i == 5 {
+				fmt.Fprintf(&sb, "  ...\n")
+				break
+			}
+			fmt.Fprintf(&sb, "  %s\n", v)
+		}
+	}
+	for i, l := range r.Lost {
+		if i == 5 {
+			fmt.Fprintf(&sb, "  ...\n")
+			break
+		}
+		fmt.Fprintf(&sb, "  lost: %s\n", l)
+	}
+	for _, rc := range r.Recoveries {
+		fmt.Fprintf(&sb, "recovery after %s %s: first handled %v, backlog done %v\n", rc.Fault, rc.Target,
+			rc.FirstHandled.Round(time.Millisecond), rc.CaughtUp.Round(time.Millisecond))
+	}
+	t.Log(sb.String())
+}
