@@ -81,6 +81,7 @@ type partState struct {
 	progressNext int64                 // commit point at the last progress check
 	progressAt   time.Time             // when the commit point last moved
 	stuckSince   time.Time             // zero unless reported stuck
+	replay       partReplay            // replay.go
 }
 
 // lag is the number of records between the high watermark and the lowest
@@ -123,6 +124,7 @@ type item struct {
 	span         trace.Span                  // from the first attempt to the outcome
 	start        time.Time                   // when a lane first took it: its process duration starts
 	ps           *partState
+	how          uint8 // how it finished (howOf), for a catch-up's accounting
 }
 
 // outcome is what a lane decided about a record.

@@ -14,7 +14,8 @@ import (
 
 // assigned starts tracking newly assigned partitions. kgo calls it before
 // fetching from them.
-func (c *Consumer) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+func (c *Consumer) assigned(ctx context.Context, _ *kgo.Client, added map[string][]int32) {
+	defer c.replayAssigned(ctx, added) // runs after the unlock below
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for topic, ps := range added {
