@@ -266,3 +266,201 @@ func TestSlowStart(t *testing.T) {
 		t.Fatalf("after the warm-up: %d lanes allowed, want %d", got, lanes)
 	}
 }
+
+// oldThenNew stamps the first old records two hours back and the rest now.
+func oldThenNew(old int) func(int) time.Time {
+	past, now := time.Now().Add(-2*time.Hour), time.Now()
+	return func(i int) time.Time {
+		if i < old {
+			return past.Add(time.Duration(i) * time.Millisecond)
+		}
+		return now
+	}
+}
+
+// stepsSeen is a handler that fails the test if it sees a record older
+// than limit, and counts the records it handled.
+func stepsSeen(t *testing.T, limit time.Duration, n *int64, mu *sync.Mutex) Handler[Step] {
+	return func(_ context.Context, _ Step, m Meta) error {
+		if time.Since(m.Timestamp) > limit {
+			t.Errorf("handled a record %v old at offset %d", time.Since(m.Timestamp).Round(time.Second), m.Offset)
+		}
+		mu.Lock()
+		*n++
+		mu.Unlock()
+		return nil
+	}
+}
+
+// TestAgeWindow protects MaxAge with ExpireSkip: records older than the
+// window are never handled, are counted exactly, logged, committed, and
+// the accounting adds up.
+func TestAgeWindow(t *testing.T) {
+	f := newFixture(t, 2)
+	f.publishAt(1000, 20, oldThenNew(400))
+	var logs syncBuffer
+	var mu sync.Mutex
+	var n int64
+	c := f.consumer("age", stepsSeen(t, time.Hour, &n, &mu), CatchUpThreshold(100, 0), MaxAge(time.Hour, ExpireSkip),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	wait := runConsumer(t, c)
+	s := replayed(t, c, 2, 20*time.Second)
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Backlog != 1000 || s.Expired != 400 || s.Handled != 600 || s.Accounted() != 1000 || n != 600 {
+		t.Fatalf("stats %+v, handler saw %d; want 400 expired and 600 handled", s, n)
+	}
+	if !strings.Contains(logs.String(), "older than the age window") {
+		t.Fatalf("no expired line in:\n%s", logs.String())
+	}
+	var committed int64
+	for _, o := range f.committed("age") {
+		committed += o
+	}
+	if committed != 1000 {
+		t.Fatalf("committed %d, want 1000", committed)
+	}
+}
+
+// TestReplayFloor protects ReplayFloor: a partition whose records are
+// older than the floor starts at the first record at or after it, the
+// offsets passed over are counted exactly and committed, and none of them
+// reaches the handler; with every record older, all are passed over.
+func TestReplayFloor(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		old, all int
+	}{{"some", 500, 1200}, {"all", 300, 300}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 2)
+			f.publishAt(tc.all, 20, oldThenNew(tc.old))
+			var mu sync.Mutex
+			var n int64
+			c := f.consumer("floor", stepsSeen(t, time.Hour, &n, &mu), CatchUpThreshold(100, 0), ReplayFloor(time.Now().Add(-time.Hour)))
+			wait := runConsumer(t, c)
+			s := replayed(t, c, 2, 20*time.Second)
+			want := int64(tc.all - tc.old)
+			waitFor(t, 10*time.Second, "the commits", func() bool {
+				var sum int64
+				for _, o := range f.committed("floor") {
+					sum += o
+				}
+				return sum == int64(tc.all)
+			})
+			c.Close()
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			if s.Floor != int64(tc.old) || s.Handled != want || s.Accounted() != int64(tc.all) || s.Backlog != int64(tc.all) || n != want {
+				t.Fatalf("stats %+v, handler saw %d; want %d passed over and %d handled", s, n, tc.old, want)
+			}
+		})
+	}
+}
+
+// TestCatchUpRebalance protects the accounting and per-key order across a
+// rebalance during catch-up: the first member hands the moved partitions'
+// unfinished backlog over, the second measures exactly that as its own
+// backlog, the handled counts add up to the records published, no key
+// runs twice at once and none is handled ahead of an unhandled record.
+func TestCatchUpRebalance(t *testing.T) {
+	const total = 3000
+	f := newFixture(t, 4)
+	f.publishAt(total, 60, nil)
+	rec := newRecorder(nil)
+	var (
+		mu    sync.Mutex
+		order = make(map[string]int64)
+		gaps  []string
+	)
+	h := func(ctx context.Context, s Step, m Meta) error {
+		if err := rec.handle(ctx, s, m); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if s.Seq > order[s.Key]+1 {
+			gaps = append(gaps, s.Key)
+		}
+		order[s.Key] = max(order[s.Key], s.Seq)
+		return nil
+	}
+	opts := []Option{Concurrency(8), CatchUpThreshold(100, 0), RateLimit(600, 0, DuringCatchUp)}
+	a := f.consumer("rebalance-replay", h, opts...)
+	waitA := runConsumer(t, a)
+	waitFor(t, 10*time.Second, "a's catch-up", func() bool { return rec.distinct() > 600 })
+	b := f.consumer("rebalance-replay", h, opts...)
+	waitB := runConsumer(t, b)
+	waitFor(t, 60*time.Second, "every record", func() bool { return rec.distinct() == total })
+	sa := replayed(t, a, 1, 20*time.Second)
+	sb := replayed(t, b, 1, 20*time.Second)
+	for _, c := range []*Consumer{a, b} {
+		c.Close()
+	}
+	for _, w := range []func() error{waitA, waitB} {
+		if err := w(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("a: %+v", sa)
+	t.Logf("b: %+v", sb)
+	if sa.Backlog != total || sa.Accounted() != sa.Backlog || sb.Accounted() != sb.Backlog {
+		t.Fatalf("accounting does not add up: a %+v, b %+v", sa, sb)
+	}
+	if sa.HandedOver == 0 || sb.Backlog != sa.HandedOver || sa.Handled+sb.Handled != total {
+		t.Fatalf("a handed over %d, b's backlog %d; handled %d+%d, want %d", sa.HandedOver, sb.Backlog, sa.Handled, sb.Handled, total)
+	}
+	if rec.overlaps != 0 || len(gaps) > 0 {
+		t.Fatalf("%d overlaps, keys handled ahead: %v", rec.overlaps, gaps[:min(len(gaps), 5)])
+	}
+}
+
+// TestBufferedCapDuringCatchUp protects memory during a slow catch-up:
+// with a rate cap far below the fetch rate the records fetched and not
+// finished never pass MaxBuffered, however large the backlog.
+func TestBufferedCapDuringCatchUp(t *testing.T) {
+	const limit = 150
+	f := newFixture(t, 4)
+	f.publishAt(3000, 100, nil)
+	var h handledTimes
+	c := f.consumer("cap", h.handle, MaxBuffered(limit), CatchUpThreshold(100, 0), RateLimit(1000, 0, DuringCatchUp))
+	wait := runConsumer(t, c)
+	peak := 0
+	for h.count() < 2000 {
+		time.Sleep(5 * time.Millisecond)
+		c.mu.Lock()
+		peak = max(peak, c.buffered)
+		c.mu.Unlock()
+	}
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if peak > limit || peak < limit/2 {
+		t.Fatalf("peak buffered %d, want the cap %d reached and held", peak, limit)
+	}
+}
+
+// TestRateCapNoAllocs protects the success path from allocating: taking a
+// token and spending it costs no allocation.
+func TestRateCapNoAllocs(t *testing.T) {
+	f := newFixture(t, 1)
+	c := f.consumer("allocs", func(context.Context, Step, Meta) error { return nil },
+		RateLimit(1e9, 1_000_000, Always), MaxAge(time.Hour, ExpireSkip))
+	defer c.Close()
+	lt := c.newLaneToken()
+	it := &item{rec: &kgo.Record{Timestamp: time.Now()}}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	allocs := testing.AllocsPerRun(1000, func() {
+		if c.waitTokenLocked(lt) {
+			t.Fatal("waited for a token at 1e9/s")
+		}
+		c.takenLocked(lt, it)
+	})
+	if allocs != 0 || lt.paid {
+		t.Fatalf("%v allocations per token (paid %v), want 0", allocs, lt.paid)
+	}
+}
