@@ -150,10 +150,11 @@ func (a *backlogAcct) accounted() int64 {
 // backlog is handled, skipped (failure policy), expired (age window),
 // dead-lettered, passed over by the floor, a gap with no record
 // (compaction, transaction markers), or handed over unfinished to the
-// partition's next owner by a revoke. Backlog and the counts cover the
-// catch-ups that ended; Accounted adds them up.
+// partition's next owner by a revoke. Backlog and the counts cover every
+// catch-up so far, ended or active; a record is counted once the commit
+// point has passed it. Backlog == Accounted() + Remaining at all times.
 type ReplayStats struct {
-	CatchUps     int64   // catch-ups that ended (finished or handed over)
+	CatchUps     int64   // catch-ups started
 	Active       int     // partitions in catch-up now
 	Remaining    int64   // offsets of the active catch-ups' backlogs not yet accounted for
 	Rate         float64 // records/s accounted over the last second
@@ -172,6 +173,18 @@ func (s ReplayStats) Accounted() int64 {
 	return s.Handled + s.Skipped + s.Expired + s.DeadLettered + s.Floor + s.Gaps + s.HandedOver
 }
 
+// add counts a catch-up's backlog and how its offsets ended.
+func (s *ReplayStats) add(a *backlogAcct, handedOver int64) {
+	s.Backlog += a.end - a.start
+	s.Handled += a.count[howHandled]
+	s.Skipped += a.count[howSkipped]
+	s.Expired += a.count[howExpired]
+	s.DeadLettered += a.count[howDeadLettered]
+	s.Floor += a.floor
+	s.Gaps += a.gaps
+	s.HandedOver += handedOver
+}
+
 // ReplayStats returns the accounting of the consumer's catch-ups. It is
 // safe to call at any time.
 func (c *Consumer) ReplayStats() ReplayStats {
@@ -185,6 +198,7 @@ func (c *Consumer) ReplayStats() ReplayStats {
 	s.Active, s.Rate = len(g.active), g.rate
 	for ps := range g.active {
 		a := ps.tracker.acct
+		s.add(a, 0)
 		s.Remaining += max(0, a.end-a.start-a.accounted())
 	}
 	return s
@@ -291,7 +305,7 @@ func (c *Consumer) waitTokenLocked(lt *laneToken) bool {
 // takenLocked spends the lane's token on it, unless it is expired: an
 // expired record costs the downstream nothing.
 func (c *Consumer) takenLocked(lt *laneToken, it *item) {
-	if lt != nil && !c.gate.expired(it.rec.Timestamp, time.Now()) {
+	if lt != nil && (c.gate.cfg.maxAge == 0 || !c.gate.expired(it.rec.Timestamp, time.Now())) {
 		lt.paid = false
 	}
 }
@@ -305,7 +319,7 @@ func (g *replay) expired(ts, now time.Time) bool {
 // processOrExpire handles it, or expires it when it is out of the age
 // window.
 func (c *Consumer) processOrExpire(ctx context.Context, ps *partState, it *item) outcome {
-	if g := c.gate; g != nil && g.expired(it.rec.Timestamp, time.Now()) {
+	if g := c.gate; g != nil && g.cfg.maxAge > 0 && g.expired(it.rec.Timestamp, time.Now()) {
 		return c.expire(ctx, ps, it)
 	}
 	return c.process(ctx, ps, it)
@@ -422,7 +436,7 @@ func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
 	if !(rc.backlogRecords > 0 && backlog >= rc.backlogRecords || rc.backlogAge > 0 && age >= rc.backlogAge) {
 		if floor > 0 { // no catch-up, but the floor's offsets are accounted for
 			g.totals.Floor += floor
-			g.totals.Backlog += floor
+			g.totals.Backlog += floor // its own backlog, accounted at once
 			g.done += floor
 		}
 		return
@@ -430,6 +444,7 @@ func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
 	a := &backlogAcct{start: start, end: end, floor: floor, began: now, age: age}
 	ps.tracker.acct = a
 	g.active[ps] = struct{}{}
+	g.totals.CatchUps++
 	args := []any{"topic", ps.tp.topic, "partition", ps.tp.partition, "backlog", backlog,
 		"age", age.Round(time.Second), "from", start, "to", end}
 	if g.lim != nil {

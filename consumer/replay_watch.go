@@ -137,17 +137,8 @@ func (c *Consumer) caughtUpLocked(ps *partState, now time.Time) bool {
 // log line's arguments.
 func (c *Consumer) summarizeLocked(ps *partState, a *backlogAcct, handedOver int64, now time.Time) []any {
 	g := c.gate
-	t := &g.totals
 	backlog := a.end - a.start
-	t.CatchUps++
-	t.Backlog += backlog
-	t.Handled += a.count[howHandled]
-	t.Skipped += a.count[howSkipped]
-	t.Expired += a.count[howExpired]
-	t.DeadLettered += a.count[howDeadLettered]
-	t.Floor += a.floor
-	t.Gaps += a.gaps
-	t.HandedOver += handedOver
+	g.totals.add(a, handedOver)
 	accounted := a.accounted() + handedOver
 	g.done += a.accounted()
 	took := now.Sub(a.began)
