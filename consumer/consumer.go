@@ -58,7 +58,7 @@ type Consumer struct {
 	fatal      error
 	timers     map[*time.Timer]struct{}
 	counts     map[string][]int // per topic, the stamped partition counts seen
-	gate       gate             // dispatch gate; nil gates nothing
+	gate       *replay          // dispatch gate (replay.go); nil gates nothing
 	paused     pauses           // what Pause holds back (control.go)
 
 	stats counters
@@ -120,6 +120,10 @@ func New(opts ...Option) (*Consumer, error) {
 		recordSpanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)},
 	}
 	if err := c.initTelemetry(); err != nil {
+		return nil, fmt.Errorf("consumer: telemetry: %w", err)
+	}
+	if err := c.initReplay(); err != nil {
+		c.ins.reg.Unregister()
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
 	}
 	for _, h := range cfg.handlers {
@@ -241,6 +245,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	go c.marker()
 	c.lanes.Add(1)
 	go c.watchConnect()
+	if c.gate != nil {
+		c.lanes.Add(1)
+		go c.replayWatch()
+	}
 	c.poll(pollCtx)
 	return c.stop()
 }
@@ -286,6 +294,7 @@ func (c *Consumer) poll(pollCtx context.Context) {
 			}
 		})
 		c.mu.Unlock()
+		c.replaySeek() // before a rebalance may run, as kgo asks
 		c.cl.AllowRebalance()
 	}
 }

@@ -90,6 +90,7 @@ type partState struct {
 	progressNext int64                 // commit point at the last progress check
 	progressAt   time.Time             // when the commit point last moved
 	stuckSince   time.Time             // zero unless reported stuck
+	replay       partReplay            // replay.go
 }
 
 // lag is the number of records between the high watermark and the lowest
@@ -135,6 +136,7 @@ type item struct {
 	dl           *deadState                  // being dead-lettered: the write is pending
 	q            qmark                       // its key's quarantine, as decided when a lane took it
 	ps           *partState
+	how          uint8 // how it finished (howOf), for a catch-up's accounting
 }
 
 // outcome is what a lane decided about a record.

@@ -55,6 +55,11 @@ const (
 	// of its key in its partition was dead-lettered and the key is
 	// quarantined (see [DeadLetterTopic]).
 	StageQuarantine Stage = "quarantine"
+
+	// StageReplay: the record was older than the replay age window
+	// ([MaxAge]) when it was about to be handled, and the window's policy
+	// dead-lettered it.
+	StageReplay Stage = "replay"
 )
 
 // RecordError reports a record that could not be handled: where it is, what

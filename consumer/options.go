@@ -97,6 +97,7 @@ type config struct {
 	kgoLogLevel      slog.Level
 	brokers          []string
 	maxBufferedBytes int // for log lines; conn holds them for kgo
+	replay           replayConfig
 }
 
 func defaults() config {
@@ -116,6 +117,7 @@ func defaults() config {
 		unreachableAfter: DefaultUnreachableAfter,
 		kgoLogLevel:      slog.LevelWarn,
 		maxBufferedBytes: DefaultMaxBufferedBytes,
+		replay:           replayDefaults(),
 	}
 }
 
@@ -548,6 +550,7 @@ func (c *config) validate() error {
 	if c.stuckAfter <= 0 {
 		bad("stuck threshold %v must be positive", c.stuckAfter)
 	}
+	errs = append(errs, c.replay.errs(c.dlqTopic != "")...)
 	seen := make(map[string]bool)
 	for _, h := range c.handlers {
 		if seen[h.name] {

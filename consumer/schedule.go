@@ -16,6 +16,9 @@ import (
 func (c *Consumer) dispatch(r *kgo.Record) {
 	c.stats.fetched.Add(1)
 	ps := c.parts[tp{r.Topic, r.Partition}]
+	if c.admitLocked(ps, r) {
+		return // before the replay floor: accounted with the floor's offsets
+	}
 	if ps == nil || ps.revoked || c.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch, r.Timestamp) {
 		c.stats.dropped.Add(1)
 		return
@@ -115,17 +118,6 @@ func (c *Consumer) checkPlacement(ps *partState, r *kgo.Record, n int) {
 // call. TestPlacementCheck holds the two to the same answers.
 var keyHasher = kgo.StickyKeyPartitioner(nil).ForTopic("")
 
-// gate is the "dispatch gated" seam: when set, it is asked, under c.mu,
-// before a lane takes a ready key's head record, and may hold the key back
-// for a while (it then waits through afterLocked, holding no lane; the
-// key's later records wait with it, other keys flow). Nil, the default,
-// gates nothing. Replay's rate and age bounds plug in here.
-type gate interface {
-	// holdLocked returns how long the record must wait before a lane
-	// may take it; 0 lets it go now.
-	holdLocked(ps *partState, it *item) time.Duration
-}
-
 // lane runs until the consumer stops, handling the head record of one
 // ready key at a time. Settling a record and taking the next happen in one
 // critical section: a lane that puts its key back and takes the oldest
@@ -136,19 +128,20 @@ func (c *Consumer) lane() {
 		kq  *keyQueue
 		it  *item
 		out outcome
+		lt  = c.newLaneToken()
 	)
 	c.mu.Lock()
 	for {
 		if kq != nil {
 			c.settleLocked(kq, it, out)
 		}
-		if kq, it = c.nextLocked(); kq == nil {
+		if kq, it = c.nextLocked(lt); kq == nil {
 			c.mu.Unlock()
 			return
 		}
 		ctx := kq.ps.handlerCtx(c.handlerCtx)
 		c.mu.Unlock()
-		out = c.process(ctx, kq.ps, it)
+		out = c.processOrExpire(ctx, kq.ps, it)
 		if out.done || out.fatal != nil {
 			c.recordDuration(ctx, kq.ps, it, out.err)
 		}
@@ -157,14 +150,20 @@ func (c *Consumer) lane() {
 }
 
 // nextLocked waits for a ready key and claims its head record; it returns
-// nil when the consumer stops.
-func (c *Consumer) nextLocked() (*keyQueue, *item) {
+// nil when the consumer stops. This is the "dispatch gated" seam
+// (replay.go): a lane parked by the slow start takes nothing, and under a
+// rate cap a lane holds a token (lt) before it takes the oldest ready key,
+// waiting for one with mu released and no key held.
+func (c *Consumer) nextLocked(lt *laneToken) (*keyQueue, *item) {
 	for {
-		for c.ready.len() == 0 && !c.stopping {
+		for (c.ready.len() == 0 || c.parkedLocked()) && !c.stopping {
 			c.work.Wait()
 		}
 		if c.stopping {
 			return nil, nil
+		}
+		if c.waitTokenLocked(lt) {
+			continue // mu was released: look again
 		}
 		kq := c.ready.pop()
 		if kq.ps.revoked || len(kq.items) == 0 {
@@ -174,15 +173,10 @@ func (c *Consumer) nextLocked() (*keyQueue, *item) {
 		if c.holdLocked(kq) {
 			continue // paused: Resume puts it back
 		}
-		if c.gate != nil {
-			if d := c.gate.holdLocked(kq.ps, kq.items[0]); d > 0 {
-				c.afterLocked(d, kq) // gated: the key waits, the lane moves on
-				continue
-			}
-		}
 		if kq.ps.q != nil {
 			c.quarantineLocked(kq.ps, kq.items[0])
 		}
+		c.takenLocked(lt, kq.items[0])
 		kq.running = true
 		kq.ps.inflight++
 		c.inflight++
@@ -212,6 +206,7 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 		if ps.q != nil && (out.dead || it.q.kind == qRedriven) {
 			c.settleQuarantineLocked(ps, it, out)
 		}
+		it.how = howOf(out.outcome)
 		c.finishLocked(kq, it)
 	case out.after > 0 && !c.stopping && !ps.revoked:
 		c.afterLocked(out.after, kq)
@@ -243,7 +238,7 @@ func (c *Consumer) finishLocked(kq *keyQueue, it *item) {
 	kq.items = kq.items[1:]
 	c.unbuffer(it)
 	c.space.Signal()
-	if ps.tracker.finish(it.rec.Offset) {
+	if ps.tracker.finishAs(it.rec.Offset, it.how) {
 		ps.dirty = true
 	}
 	if len(kq.items) > 0 {

@@ -17,9 +17,10 @@ import (
 type tracker struct {
 	entries  []trackEntry // entries[head:] are pending, in offset order
 	head     int
-	next     int64 // commit point: the offset to resume from
-	epoch    int32 // leader epoch of the record before next
-	advanced bool  // next has moved past a finished record
+	next     int64        // commit point: the offset to resume from
+	epoch    int32        // leader epoch of the record before next
+	advanced bool         // next has moved past a finished record
+	acct     *backlogAcct // a catch-up's accounting; nil outside catch-up
 }
 
 type trackEntry struct {
@@ -27,6 +28,7 @@ type trackEntry struct {
 	ts     time.Time // the record's timestamp, for lag by time
 	epoch  int32
 	done   bool
+	how    uint8 // how it finished (replay.go's how constants), for a catch-up's accounting
 }
 
 // newTracker starts a tracker whose commit point is unknown until the first
@@ -52,18 +54,27 @@ func (t *tracker) add(offset int64, epoch int32, ts time.Time) bool {
 	return true
 }
 
-// finish marks offset done and advances the commit point over every
-// finished record at the front. It reports whether the point moved.
-func (t *tracker) finish(offset int64) bool {
+// finish marks offset done (as handled) and advances the commit point
+// over every finished record at the front. It reports whether the point
+// moved.
+func (t *tracker) finish(offset int64) bool { return t.finishAs(offset, howHandled) }
+
+// finishAs is finish for a record that ended as how. A catch-up's
+// accounting counts records as the commit point passes them, so what it
+// counts is what is committed.
+func (t *tracker) finishAs(offset int64, how uint8) bool {
 	pending := t.entries[t.head:]
 	i := sort.Search(len(pending), func(i int) bool { return pending[i].offset >= offset })
 	if i == len(pending) || pending[i].offset != offset {
 		return false
 	}
-	pending[i].done = true
+	pending[i].done, pending[i].how = true, how
 	moved := false
 	for t.head < len(t.entries) && t.entries[t.head].done {
 		e := t.entries[t.head]
+		if t.acct != nil {
+			t.acct.pass(t.next, e.offset, e.how)
+		}
 		t.next, t.epoch = e.offset+1, e.epoch
 		t.head++
 		moved, t.advanced = true, true
@@ -73,6 +84,15 @@ func (t *tracker) finish(offset int64) bool {
 		t.entries, t.head = t.entries[:n], 0
 	}
 	return moved
+}
+
+// skipTo moves the commit point of a tracker with nothing pending up to
+// offset: the records before it are passed over (the replay floor).
+func (t *tracker) skipTo(offset int64) {
+	if t.head != len(t.entries) || t.next >= offset {
+		return
+	}
+	t.next, t.epoch, t.advanced = offset, -1, true
 }
 
 // pending is the number of records added and not yet passed by the commit
