@@ -124,7 +124,7 @@ func views(in []rawSpan) []spanView {
 func masked(attrs []attribute.KeyValue) string {
 	var b strings.Builder
 	for _, a := range attrs {
-		v := a.Value.Emit()
+		v := a.Value.String()
 		if a.Key == "messaging.message.id" || a.Key == "ordo.retry.in_ms" { // random
 			v = "<" + string(a.Key) + ">"
 		}
