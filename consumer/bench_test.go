@@ -11,12 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/propagation"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/ordo-go/ordo/producer"
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -129,78 +124,9 @@ func BenchmarkLanes(b *testing.B) {
 	}
 }
 
-// BenchmarkTracing measures publish and consume end to end through ordo's
-// producer and consumer with tracing off, with a tracer that never samples,
-// and with one that samples everything (spans dropped after End). Budget:
-// never-sampling >= 0.85 of off.
-func BenchmarkTracing(b *testing.B) {
-	discard := sdktrace.NewSimpleSpanProcessor(nopExporter{})
-	variants := []struct {
-		name string
-		tp   func() trace.TracerProvider
-	}{
-		{"off", func() trace.TracerProvider { return noop.NewTracerProvider() }},
-		{"never", func() trace.TracerProvider {
-			return sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
-		}},
-		{"always", func() trace.TracerProvider {
-			return sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSpanProcessor(discard))
-		}},
-	}
-	for _, v := range variants {
-		b.Run(v.name, func(b *testing.B) {
-			f := newFixture(b, 6)
-			tp := v.tp()
-			prop := propagation.TraceContext{}
-			p, err := producer.New(producer.Brokers(f.cluster.Brokers()...), producer.Registry(f.reg),
-				producer.WithTracerProvider(tp), producer.WithPropagator(prop), producer.WithLogger(quiet))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			codec := f.codecFor()
-			pub, err := producer.NewPublisher(context.Background(), p, f.topic, codec)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var n atomic.Int64
-			done := make(chan struct{})
-			c, err := New(Brokers(f.cluster.Brokers()...), Group("tracing"), Topics(f.topic), Registry(f.reg),
-				WithTracerProvider(tp), WithPropagator(prop), Concurrency(16), WithLogger(quiet),
-				On(codec, func(context.Context, keyedStep, Meta) error {
-					if n.Add(1) == int64(b.N) {
-						close(done)
-					}
-					return nil
-				}))
-			if err != nil {
-				b.Fatal(err)
-			}
-			go c.Run(context.Background())
-			defer c.Close()
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			ctx := context.Background()
-			for i := 0; i < b.N; i++ {
-				if err := pub.PublishAsync(ctx, keyedStep{Key: "key-" + strconv.Itoa(i%1000), Seq: int64(i)}, func(producer.Result, error) {}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			<-done
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
-		})
-	}
-}
-
-// discard is the benchmarks' logger: a benchmark prints nothing but its
+// quiet is the benchmarks' logger: a benchmark prints nothing but its
 // results, or benchstat cannot parse them.
 var quiet = slog.New(slog.DiscardHandler)
-
-type nopExporter struct{}
-
-func (nopExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
-func (nopExporter) Shutdown(context.Context) error                             { return nil }
 
 // BenchmarkBacklogMemory consumes a backlog of 1M records and reports the
 // consumer's live heap while it does: the peak of the heap after a GC,

@@ -6,10 +6,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/propagation"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordo-go/ordo/internal/oteltest"
 	"github.com/ordo-go/ordo/producer"
 )
 
@@ -28,9 +27,7 @@ func (s keyedStep) PartitionKey() string { return s.Key }
 // is the child of the process span.
 func TestTraceAcrossClients(t *testing.T) {
 	f := newFixture(t, 3)
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
+	tp := oteltest.NewTracerProvider()
 	prop := propagation.TraceContext{}
 
 	p, err := producer.New(producer.Brokers(f.cluster.Brokers()...), producer.Registry(f.reg),
@@ -64,8 +61,8 @@ func TestTraceAcrossClients(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	spans := make(map[string]tracetest.SpanStub)
-	for _, s := range exp.GetSpans() {
+	spans := make(map[string]oteltest.Span)
+	for _, s := range tp.Spans() {
 		spans[s.Name] = s
 	}
 	chain := []struct {
@@ -80,7 +77,7 @@ func TestTraceAcrossClients(t *testing.T) {
 	for i, link := range chain {
 		s, ok := spans[link.name]
 		if !ok {
-			t.Fatalf("no span %q among %v", link.name, names(exp.GetSpans()))
+			t.Fatalf("no span %q among %v", link.name, names(tp.Spans()))
 		}
 		if s.SpanKind != link.kind || s.SpanContext.TraceID() != root.SpanContext().TraceID() {
 			t.Fatalf("span %q: kind %v trace %v", link.name, s.SpanKind, s.SpanContext.TraceID())

@@ -12,11 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/ordo-go/ordo/internal/oteltest"
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -40,12 +37,8 @@ func TestRedactKeysEverywhere(t *testing.T) {
 	}
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
+	tp := oteltest.NewTracerProvider()
+	mp := oteltest.NewMeterProvider()
 	var (
 		mu    sync.Mutex
 		texts []string
@@ -97,7 +90,7 @@ func TestRedactKeysEverywhere(t *testing.T) {
 	var all []string
 	all = append(all, logs.String())
 	all = append(all, texts...)
-	for _, s := range exp.GetSpans() {
+	for _, s := range tp.Spans() {
 		all = append(all, s.Name, s.Status.Description)
 		for _, a := range s.Attributes {
 			all = append(all, string(a.Key)+"="+a.Value.String())
@@ -109,13 +102,13 @@ func TestRedactKeysEverywhere(t *testing.T) {
 			}
 		}
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
+	ms, err := mp.Collect(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	all = append(all, fmt.Sprintf("%+v", rm))
-	if len(texts) < 2 || len(exp.GetSpans()) == 0 || !strings.Contains(logs.String(), "record skipped") {
-		t.Fatalf("the run did not exercise the failure paths: %d error texts, %d spans", len(texts), len(exp.GetSpans()))
+	all = append(all, ms.String())
+	if len(texts) < 2 || len(tp.Spans()) == 0 || !strings.Contains(logs.String(), "record skipped") {
+		t.Fatalf("the run did not exercise the failure paths: %d error texts, %d spans", len(texts), len(tp.Spans()))
 	}
 	for _, s := range all {
 		for _, secret := range []string{key, password} {

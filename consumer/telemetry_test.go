@@ -15,13 +15,10 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/internal/oteltest"
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -49,9 +46,7 @@ func (s *syncBuffer) String() string {
 // span, and a failed attempt is recorded as an error.
 func TestTraceContinuesProducerSpan(t *testing.T) {
 	f := newFixture(t, 2)
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
+	tp := oteltest.NewTracerProvider()
 	prop := propagation.TraceContext{}
 
 	// The "producer" span, injected into the record's headers.
@@ -80,8 +75,8 @@ func TestTraceContinuesProducerSpan(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	spans := exp.GetSpans()
-	byName := make(map[string][]tracetest.SpanStub)
+	spans := tp.Spans()
+	byName := make(map[string][]oteltest.Span)
 	for _, s := range spans {
 		byName[s.Name] = append(byName[s.Name], s)
 	}
@@ -125,9 +120,7 @@ func TestTraceContinuesProducerSpan(t *testing.T) {
 func TestRedactKeysInSpans(t *testing.T) {
 	f := newFixture(t, 1)
 	f.publish(1, 1)
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	defer tp.Shutdown(context.Background())
+	tp := oteltest.NewTracerProvider()
 	c := f.consumer("redact", newRecorder(nil).handle, WithTracerProvider(tp), RedactKeys())
 	wait := runConsumer(t, c)
 	waitFor(t, 10*time.Second, "the record", func() bool { return c.Stats().Handled == 1 })
@@ -135,10 +128,10 @@ func TestRedactKeysInSpans(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	if len(exp.GetSpans()) == 0 {
+	if len(tp.Spans()) == 0 {
 		t.Fatal("no spans")
 	}
-	for _, s := range exp.GetSpans() {
+	for _, s := range tp.Spans() {
 		for _, a := range s.Attributes {
 			if a.Key == "messaging.kafka.message.key" || strings.Contains(a.Value.String(), "key-000") {
 				t.Fatalf("span %s carries the key: %v", s.Name, a)
@@ -156,9 +149,7 @@ func TestMetrics(t *testing.T) {
 	if err := f.cl.ProduceSync(context.Background(), gap).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
+	mp := oteltest.NewMeterProvider()
 	var failed atomic.Bool
 	h := func(ctx context.Context, s Step, m Meta) error {
 		if s.Key == "key-001" && s.Seq == 2 && failed.CompareAndSwap(false, true) {
@@ -170,22 +161,21 @@ func TestMetrics(t *testing.T) {
 	wait := runConsumer(t, c)
 	waitFor(t, 10*time.Second, "all records", func() bool { return c.Stats().Handled == 21 })
 	waitFor(t, 10*time.Second, "zero lag", func() bool {
-		return sumInt(t, reader, "ordo.consumer.lag") == 0 && countPoints(t, reader, "ordo.consumer.lag") > 0
+		return sumInt(t, mp, "ordo.consumer.lag") == 0 && countPoints(t, mp, "ordo.consumer.lag") > 0
 	})
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
+	if _, err := mp.Collect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := sumInt(t, reader, "messaging.client.consumed.messages"); got != 21 {
+	if got := sumInt(t, mp, "messaging.client.consumed.messages"); got != 21 {
 		t.Fatalf("consumed messages = %d, want 21", got)
 	}
-	if got := histCount(t, reader, "messaging.process.duration"); got != 21 {
+	if got := histCount(t, mp, "messaging.process.duration"); got != 21 {
 		t.Fatalf("process duration count = %d, want 21: one per record, as the process span", got)
 	}
-	if got := sumInt(t, reader, "ordo.retry.attempts"); got != 1 {
+	if got := sumInt(t, mp, "ordo.retry.attempts"); got != 1 {
 		t.Fatalf("retries = %d, want 1", got)
 	}
-	if got := sumInt(t, reader, "ordo.order.violations"); got != 1 {
+	if got := sumInt(t, mp, "ordo.order.violations"); got != 1 {
 		t.Fatalf("order violations = %d, want 1", got)
 	}
 	c.Close()
@@ -201,9 +191,7 @@ func TestStuckPartition(t *testing.T) {
 	f := newFixture(t, 1)
 	f.publish(1, 1)
 	f.publish(3, 1)
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
+	mp := oteltest.NewMeterProvider()
 	var logs syncBuffer
 	release := make(chan struct{})
 	h := func(ctx context.Context, s Step, m Meta) error {
@@ -225,14 +213,14 @@ func TestStuckPartition(t *testing.T) {
 			t.Fatalf("stuck warning lacks %q: %s", want, line)
 		}
 	}
-	if got := sumInt(t, reader, "ordo.consumer.stuck"); got != 1 {
+	if got := sumInt(t, mp, "ordo.consumer.stuck"); got != 1 {
 		t.Fatalf("ordo.consumer.stuck = %d, want 1", got)
 	}
-	if lag := sumInt(t, reader, "ordo.consumer.lag"); lag != 4 {
+	if lag := sumInt(t, mp, "ordo.consumer.lag"); lag != 4 {
 		t.Fatalf("lag = %d, want 4 (nothing past offset 0 is committable)", lag)
 	}
 	close(release)
-	waitFor(t, 10*time.Second, "recovery", func() bool { return sumInt(t, reader, "ordo.consumer.stuck") == 0 })
+	waitFor(t, 10*time.Second, "recovery", func() bool { return sumInt(t, mp, "ordo.consumer.stuck") == 0 })
 	c.Close()
 	if err := wait(); err != nil {
 		t.Fatal(err)
@@ -244,8 +232,7 @@ func TestStuckPartition(t *testing.T) {
 func TestLogsCarryTraceID(t *testing.T) {
 	f := newFixture(t, 1)
 	f.publish(1, 1)
-	tp := sdktrace.NewTracerProvider()
-	defer tp.Shutdown(context.Background())
+	tp := oteltest.NewTracerProvider()
 	var logs syncBuffer
 	var traceID atomic.Value
 	var failed atomic.Bool
@@ -280,7 +267,7 @@ func (c carrier) Set(k, v string) {
 }
 func (c carrier) Keys() []string { return nil }
 
-func names(spans tracetest.SpanStubs) []string {
+func names(spans []oteltest.Span) []string {
 	var out []string
 	for _, s := range spans {
 		out = append(out, s.Name)
@@ -310,55 +297,57 @@ func grepLine(s, substr string) string {
 	return ""
 }
 
-func collect(t *testing.T, r sdkmetric.Reader, name string) []metricdata.Aggregation {
+// collect reads the provider's metrics named name, as the SDK's manual
+// reader did: the observable instruments' callbacks run now.
+func collect(t *testing.T, r *oteltest.MeterProvider, name string) []oteltest.Metric {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
+	ms, err := r.Collect(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out []metricdata.Aggregation
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == name {
-				out = append(out, m.Data)
-			}
+	var out []oteltest.Metric
+	for _, m := range ms {
+		if m.Name == name {
+			out = append(out, m)
 		}
 	}
 	return out
 }
 
-func sumInt(t *testing.T, r sdkmetric.Reader, name string) int64 {
+// sumInt is the sum of the points of an int64 counter or gauge.
+func sumInt(t *testing.T, r *oteltest.MeterProvider, name string) int64 {
+	t.Helper()
 	var n int64
-	for _, d := range collect(t, r, name) {
-		switch d := d.(type) {
-		case metricdata.Sum[int64]:
-			for _, p := range d.DataPoints {
-				n += p.Value
-			}
-		case metricdata.Gauge[int64]:
-			for _, p := range d.DataPoints {
-				n += p.Value
-			}
+	for _, m := range collect(t, r, name) {
+		if m.Float || m.Kind == oteltest.Histogram {
+			continue
+		}
+		for _, p := range m.Points {
+			n += p.Int
 		}
 	}
 	return n
 }
 
-func countPoints(t *testing.T, r sdkmetric.Reader, name string) int {
+// countPoints is the number of points of an int64 gauge.
+func countPoints(t *testing.T, r *oteltest.MeterProvider, name string) int {
+	t.Helper()
 	n := 0
-	for _, d := range collect(t, r, name) {
-		if g, ok := d.(metricdata.Gauge[int64]); ok {
-			n += len(g.DataPoints)
+	for _, m := range collect(t, r, name) {
+		if !m.Float && (m.Kind == oteltest.Gauge || m.Kind == oteltest.ObservableGauge) {
+			n += len(m.Points)
 		}
 	}
 	return n
 }
 
-func histCount(t *testing.T, r sdkmetric.Reader, name string) uint64 {
+// histCount is the count of a float64 histogram over its points.
+func histCount(t *testing.T, r *oteltest.MeterProvider, name string) uint64 {
+	t.Helper()
 	var n uint64
-	for _, d := range collect(t, r, name) {
-		if h, ok := d.(metricdata.Histogram[float64]); ok {
-			for _, p := range h.DataPoints {
+	for _, m := range collect(t, r, name) {
+		if m.Float && m.Kind == oteltest.Histogram {
+			for _, p := range m.Points {
 				n += p.Count
 			}
 		}
@@ -366,27 +355,22 @@ func histCount(t *testing.T, r sdkmetric.Reader, name string) uint64 {
 	return n
 }
 
-// attrSets returns the attribute sets of every data point of the metric.
-func attrSets(t *testing.T, r sdkmetric.Reader, name string) []map[string]string {
+// attrSets returns the attribute sets of every data point of an int64
+// sum (a counter of any kind) or a float64 histogram.
+func attrSets(t *testing.T, r *oteltest.MeterProvider, name string) []map[string]string {
 	t.Helper()
 	var out []map[string]string
-	add := func(set attribute.Set) {
-		m := make(map[string]string)
-		for _, kv := range set.ToSlice() {
-			m[string(kv.Key)] = kv.Value.String()
+	for _, m := range collect(t, r, name) {
+		intSum := !m.Float && m.Kind != oteltest.Histogram && m.Kind != oteltest.Gauge && m.Kind != oteltest.ObservableGauge
+		if !intSum && (!m.Float || m.Kind != oteltest.Histogram) {
+			continue
 		}
-		out = append(out, m)
-	}
-	for _, d := range collect(t, r, name) {
-		switch d := d.(type) {
-		case metricdata.Sum[int64]:
-			for _, p := range d.DataPoints {
-				add(p.Attributes)
+		for _, p := range m.Points {
+			set := make(map[string]string)
+			for _, kv := range p.Attributes.ToSlice() {
+				set[string(kv.Key)] = kv.Value.String()
 			}
-		case metricdata.Histogram[float64]:
-			for _, p := range d.DataPoints {
-				add(p.Attributes)
-			}
+			out = append(out, set)
 		}
 	}
 	return out
@@ -400,9 +384,7 @@ func TestMetricLabels(t *testing.T) {
 	f := newFixture(t, 1)
 	f.publish(1, 1)                                                       // key-000: panics once
 	f.produceRaw("key-001", append(schema.AppendHeader(nil, f.id), 0xff)) // does not decode
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
+	mp := oteltest.NewMeterProvider()
 	var panicked atomic.Bool
 	h := func(ctx context.Context, s Step, m Meta) error {
 		if panicked.CompareAndSwap(false, true) {
@@ -419,7 +401,7 @@ func TestMetricLabels(t *testing.T) {
 	}
 	has := func(name, key, want string) {
 		t.Helper()
-		sets := attrSets(t, reader, name)
+		sets := attrSets(t, mp, name)
 		for _, m := range sets {
 			if m[key] == want {
 				return
@@ -433,10 +415,10 @@ func TestMetricLabels(t *testing.T) {
 	has("messaging.process.duration", "error.type", "decode")
 	has("messaging.process.duration", "messaging.operation.name", "process")
 	has("messaging.client.consumed.messages", "messaging.operation.name", "poll")
-	if got := sumInt(t, reader, "ordo.records.failed"); got != 1 {
+	if got := sumInt(t, mp, "ordo.records.failed"); got != 1 {
 		t.Errorf("ordo.records.failed = %d, want 1", got)
 	}
-	if got := sumInt(t, reader, "ordo.records.skipped"); got != 1 {
+	if got := sumInt(t, mp, "ordo.records.skipped"); got != 1 {
 		t.Errorf("ordo.records.skipped = %d, want 1", got)
 	}
 }

@@ -18,24 +18,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/internal/oteltest"
 	"github.com/ordo-go/ordo/partition"
 )
-
-// tracing is an in-memory tracer provider for a test.
-func tracing(t *testing.T) (*sdktrace.TracerProvider, *tracetest.InMemoryExporter) {
-	t.Helper()
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	return tp, exp
-}
 
 // TestSendSpans protects the publish trace for every entry point: each
 // event gets its own "send orders" span (kind producer, a child of the
@@ -43,7 +31,7 @@ func tracing(t *testing.T) (*sdktrace.TracerProvider, *tracetest.InMemoryExporte
 // Kafka carries that span in exactly one traceparent header.
 func TestSendSpans(t *testing.T) {
 	e := startEnv(t, map[string]int32{"orders": 3})
-	tp, exp := tracing(t)
+	tp := oteltest.NewTracerProvider()
 	p := e.producer(t, WithTracerProvider(tp), WithPropagator(propagation.TraceContext{}))
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "caller")
 	pub, err := NewPublisher(ctx, p, "orders", codec[Created](t, createdAvsc))
@@ -73,9 +61,9 @@ func TestSendSpans(t *testing.T) {
 	results = append(results, all...)
 	parent.End()
 
-	sends := spansByID(exp.GetSpans(), "send orders")
+	sends := spansByID(tp.Spans(), "send orders")
 	if len(sends) != len(results) {
-		t.Fatalf("%d send spans, want %d: %v", len(sends), len(results), spanNames(exp.GetSpans()))
+		t.Fatalf("%d send spans, want %d: %v", len(sends), len(results), spanNames(tp.Spans()))
 	}
 	for _, r := range results {
 		s, ok := sends[r.EventID]
@@ -125,7 +113,7 @@ func TestSendSpanKey(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := startEnv(t, map[string]int32{"orders": 1})
-			tp, exp := tracing(t)
+			tp := oteltest.NewTracerProvider()
 			opts := []Option{WithTracerProvider(tp)}
 			if c.redact {
 				opts = append(opts, RedactKeys())
@@ -149,7 +137,7 @@ func TestSendSpanKey(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			spans := exp.GetSpans()
+			spans := tp.Spans()
 			if len(spans) != 1 {
 				t.Fatalf("spans: %v", spanNames(spans))
 			}
@@ -167,7 +155,7 @@ func TestSendSpanKey(t *testing.T) {
 // refused before it was sent (closed producer).
 func TestSendSpanError(t *testing.T) {
 	e := startEnv(t, map[string]int32{"orders": 3})
-	tp, exp := tracing(t)
+	tp := oteltest.NewTracerProvider()
 	p := e.producer(t, WithTracerProvider(tp),
 		KgoOpts(kgo.MetadataMinAge(10*time.Millisecond), kgo.MetadataMaxAge(50*time.Millisecond)))
 	ctx := context.Background()
@@ -187,10 +175,10 @@ func TestSendSpanError(t *testing.T) {
 	if _, err := pub.Publish(ctx, Created{key, 9}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("got %v, want ErrClosed", err)
 	}
-	spans := exp.GetSpans()
+	spans := tp.Spans()
 	for _, want := range []string{"partition_count_changed", "closed"} {
 		t.Run(want, func(t *testing.T) {
-			var s *tracetest.SpanStub
+			var s *oteltest.Span
 			for i := range spans {
 				if v, _ := attr(spans[i].Attributes, "error.type"); v == want {
 					s = &spans[i]
@@ -218,9 +206,7 @@ func TestSendSpanError(t *testing.T) {
 // sent message, but an operation with error.type).
 func TestMetrics(t *testing.T) {
 	e := startEnv(t, map[string]int32{"orders": 3})
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	mp := oteltest.NewMeterProvider()
 	p := e.producer(t, WithMeterProvider(mp),
 		KgoOpts(kgo.MetadataMinAge(10*time.Millisecond), kgo.MetadataMaxAge(50*time.Millisecond)))
 	ctx := context.Background()
@@ -254,12 +240,12 @@ func TestMetrics(t *testing.T) {
 	}
 
 	base := "messaging.destination.name=orders,messaging.operation.name=send,messaging.operation.type=send,messaging.system=kafka"
-	sent := points(t, reader, "messaging.client.sent.messages")
+	sent := points(t, mp, "messaging.client.sent.messages")
 	wantSent := map[string]int64{base: int64(good), "error.type=partition_count_changed," + base: 1}
 	if !maps.Equal(sent, wantSent) {
 		t.Fatalf("sent messages %v, want %v", sent, wantSent)
 	}
-	dur := points(t, reader, "messaging.client.operation.duration")
+	dur := points(t, mp, "messaging.client.operation.duration")
 	wantDur := map[string]int64{
 		base: int64(good), "error.type=partition_count_changed," + base: 1, "error.type=closed," + base: 1,
 	}
@@ -276,7 +262,7 @@ func TestWarnLogCarriesTrace(t *testing.T) {
 	for _, redact := range []bool{false, true} {
 		t.Run(fmt.Sprint("redact=", redact), func(t *testing.T) {
 			e := startEnv(t, map[string]int32{"orders": 3})
-			tp, exp := tracing(t)
+			tp := oteltest.NewTracerProvider()
 			var logs syncBuffer
 			opts := []Option{
 				WithTracerProvider(tp), OnPartitionCountChange(Warn), WithLogger(testLogger(&logs)),
@@ -314,7 +300,7 @@ func TestWarnLogCarriesTrace(t *testing.T) {
 			spanID := line[strings.Index(line, "span_id=")+len("span_id="):]
 			spanID, _, _ = strings.Cut(spanID, " ")
 			found := false
-			for _, s := range exp.GetSpans() {
+			for _, s := range tp.Spans() {
 				found = found || (s.Name == "send orders" && s.SpanContext.SpanID().String() == spanID)
 			}
 			if !found {
@@ -336,8 +322,8 @@ func TestNilTelemetryOptions(t *testing.T) {
 }
 
 // spansByID indexes the spans named name by their messaging.message.id.
-func spansByID(spans tracetest.SpanStubs, name string) map[string]tracetest.SpanStub {
-	out := make(map[string]tracetest.SpanStub)
+func spansByID(spans []oteltest.Span, name string) map[string]oteltest.Span {
+	out := make(map[string]oteltest.Span)
 	for _, s := range spans {
 		if s.Name == name {
 			id, _ := attr(s.Attributes, "messaging.message.id")
@@ -347,7 +333,7 @@ func spansByID(spans tracetest.SpanStubs, name string) map[string]tracetest.Span
 	return out
 }
 
-func spanNames(spans tracetest.SpanStubs) []string {
+func spanNames(spans []oteltest.Span) []string {
 	var out []string
 	for _, s := range spans {
 		out = append(out, s.Name)
@@ -393,30 +379,27 @@ func grepLine(s, substr string) string {
 }
 
 // points collects metric name and returns, per attribute set (encoded as
-// sorted key=value pairs), a counter's value or a histogram's count.
-func points(t *testing.T, r sdkmetric.Reader, name string) map[string]int64 {
+// sorted key=value pairs), an int64 counter's value or a float64
+// histogram's count.
+func points(t *testing.T, mp *oteltest.MeterProvider, name string) map[string]int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
+	ms, err := mp.Collect(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	out := make(map[string]int64)
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					out[p.Attributes.Encoded(attribute.DefaultEncoder())] += p.Value
-				}
-			case metricdata.Histogram[float64]:
-				for _, p := range d.DataPoints {
-					out[p.Attributes.Encoded(attribute.DefaultEncoder())] += int64(p.Count)
-				}
+	for _, m := range ms {
+		if m.Name != name {
+			continue
+		}
+		for _, p := range m.Points {
+			switch k := p.Attributes.Encoded(attribute.DefaultEncoder()); {
+			case !m.Float && m.Kind == oteltest.Counter:
+				out[k] += p.Int
+			case m.Float && m.Kind == oteltest.Histogram:
+				out[k] += int64(p.Count)
 			default:
-				t.Fatalf("%s: unexpected data %T", name, m.Data)
+				t.Fatalf("%s: unexpected %v (float %v)", name, m.Kind, m.Float)
 			}
 		}
 	}
@@ -453,12 +436,12 @@ func TestGlobalProviderInstalledLater(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tp, exp := tracing(t)
+	tp := oteltest.NewTracerProvider()
 	otel.SetTracerProvider(tp)
 	if _, err := pub.Publish(ctx, Created{"k", 2}); err != nil {
 		t.Fatal(err)
 	}
-	spans := exp.GetSpans()
+	spans := tp.Spans()
 	if len(spans) != 1 || spans[0].Name != "send orders" {
 		t.Fatalf("spans after SetTracerProvider: %v, want one send span", spanNames(spans))
 	}
