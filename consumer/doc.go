@@ -75,17 +75,51 @@
 //
 // # Failures
 //
-// A failing handler is retried with exponential backoff ([Retry]); while
-// it waits, its key's later records wait too and other keys flow. A
-// registry outage (no answer, a timeout, a 5xx or 429; also a 401 or 403,
-// which are the consumer's credentials, not the record) is retried for as
-// long as it lasts. A schema ID the registry does not know is looked up
-// again over [UnknownSchemaWindow] before it is final. A record that cannot
-// be handled (not a Confluent frame, an unknown schema ID, a writer schema
-// that is not usable Avro, no handler for its type, a body that does not
-// decode, or a handler that failed every attempt) is reported as a [*RecordError] to the [ErrorHook], and then the
-// [Policy] applies: [Halt] (the default) stops the consumer without
-// committing past the record; [Skip] commits past it.
+// Every failure is classified once, where it happens. Transient failures
+// are retried and never skipped: a handler error (with exponential
+// backoff, bounded by [Retry] attempts and [RetryFor] time, each attempt
+// optionally bounded by [AttemptTimeout]; while a record waits, its key's
+// later records wait too and other keys flow), and a registry outage (no
+// answer, a timeout, a 5xx or 429; also a 401 or 403), retried for as long
+// as it lasts. A schema ID the registry does not know is looked up again
+// over [UnknownSchemaWindow] before it is final. Permanent failures go to
+// the failure [Policy] at once: a handler error wrapped with [Permanent],
+// retries exhausted, and poison (not a Confluent frame, an unknown schema
+// ID, a writer schema that is not usable Avro, no handler for the type, a
+// body that does not decode, a tombstone nobody accepts with
+// [Tombstones]). Each is reported as a [*RecordError], with the record and
+// its class, to the [ErrorHook].
+//
+// With a [DeadLetterTopic] the policy is [DeadLetter]: the record, its key,
+// value and headers, goes to the dead-letter topic with Spring Kafka's
+// dead-letter headers and ordo's reason (see package
+// [github.com/ordo-go/ordo/consumer/dlq]), and its offset is committed
+// only once that write is acknowledged; a topic that cannot be written
+// halts the consumer after [DeadLetterPatience] with a [*DeadLetterError],
+// skipping nothing. Later records of the dead-lettered key in its
+// partition follow it into the topic (key quarantine, kept in the commit
+// metadata, so restarts and rebalances keep it) until the key is redriven
+// with [github.com/ordo-go/ordo/consumer/dlq.Client.Redrive];
+// [ContinueAfterDeadLetter] handles them instead, at the price of that
+// key's order. Without a dead-letter topic the policy is [Halt] (Run
+// returns the error; nothing is committed past the record), or [Skip]
+// (counted, logged, committed past).
+//
+// # Replay after downtime
+//
+// A partition whose backlog at assignment is over [CatchUpThreshold]
+// (records or age) is in catch-up until it has worked the backlog off. The
+// catch-up can be bounded: [RateLimit] caps records per second at dispatch
+// (a token bucket the lanes wait on, never a sleep in a handler), during
+// catch-up only or always; [SlowStart] opens the lanes one by one over a
+// warm-up; [MaxAge] expires records older than a window (skipped, or
+// dead-lettered with reason "expired"); [ReplayFloor] starts a partition
+// no earlier than a point in time. Buffered records stay under
+// [MaxBuffered] and [MaxBufferedBytes], however large the backlog. Every
+// backlog record is accounted for as handled, expired, dead-lettered,
+// skipped or passed over by the floor: [Consumer.ReplayStats], one log line
+// at the start and at the end of a catch-up, progress lines with an ETA,
+// and the ordo.replay.* metrics.
 //
 // # Lifecycle
 //
