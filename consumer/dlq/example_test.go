@@ -9,8 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-go/ordo/consumer/consumertest"
 	"github.com/ordo-go/ordo/consumer/dlq"
-	"github.com/ordo-go/ordo/internal/embedded"
 )
 
 // A dead letter carries Spring Kafka's headers and ordo's; Parse reads
@@ -32,7 +32,9 @@ func ExampleBuild() {
 // Redrive republishes dead letters to their original topic, in order,
 // resuming through a group.
 func ExampleClient_Redrive() {
-	cluster, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{"orders": 3, "orders.dlt": 3}})
+	// An embedded cluster; an operator points the client at theirs.
+	cluster, err := consumertest.New(consumertest.Brokers(1),
+		consumertest.Topic("orders", 3), consumertest.Topic("orders.dlt", 3))
 	if err != nil {
 		log.Fatal(err)
 	}
