@@ -221,19 +221,23 @@ func (s *story) catchUp(ctx context.Context, reg *schema.Registry, codec *schema
 	from := time.Since(s.start)
 	p := newProgress(out)
 	var st consumer.ReplayStats
+	var to time.Duration // the last moment seen in catch-up: the cap held until then
 	for started := false; ; {
 		if err := sleep(ctx, 250*time.Millisecond); err != nil {
 			return st, 0, err
 		}
+		now := time.Since(s.start)
 		st = c.ReplayStats()
 		started = started || st.CatchUps > 0
 		if started && st.Active == 0 {
 			break
 		}
+		if st.Active > 0 {
+			to = now
+		}
 		p.show(st, s.rateNow())
 	}
 	p.done(st)
-	to := time.Since(s.start)
 	stopPublishing()
 	if err := <-published; err != nil {
 		return st, 0, err
@@ -312,7 +316,9 @@ func (s *story) busiestSecond(from, to time.Duration) float64 {
 	best := 0.0
 	for i, a := range s.samples {
 		for _, b := range s.samples[i+1:] {
-			if a.at < from || b.at > to+time.Second {
+			// Only windows inside the catch-up: the cap applies during
+			// it (DuringCatchUp), and the backlog's tail flows free after.
+			if a.at < from || b.at > to {
 				continue
 			}
 			if b.at-a.at >= time.Second {
