@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -181,4 +184,105 @@ func TestSecureRoundTrip(t *testing.T) {
 		t.Error("no span recorded")
 	}
 	s.noSecrets(nil)
+}
+
+// loggedSoon fails the test unless a log line written after the first
+// from bytes names the refusal (contains word) within 5 s of start: a
+// refused login is bounded by DeliveryTimeout or UnreachableAfter, but it
+// must not be silent until then.
+func (s *secureEnv) loggedSoon(t *testing.T, what string, start time.Time, from int, word string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, what+": a log line naming the refusal", func() bool {
+		return strings.Contains(s.logs.String()[from:], word)
+	})
+	t.Logf("%s: the refusal was logged after %v", what, time.Since(start).Round(time.Millisecond))
+}
+
+// failFast is how long a refused login or handshake may take to fail a
+// call: the bounds the test sets (DeliveryTimeout 10 s, UnreachableAfter
+// 10 s) plus slack. Publish and Run wait out their bound (the defaults are
+// two minutes) because a refusal may be fixed on the server meanwhile;
+// they log the refusal at once ([secureEnv.loggedSoon]).
+const failFast = 30 * time.Second
+
+// TestSecureRefused (real Kafka): a wrong SCRAM password and a broker
+// certificate from a CA the client does not trust make Publish and Run fail
+// within seconds with typed errors (no hang), and neither password appears
+// in the run's logs, errors or spans.
+func TestSecureRefused(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s := newSecureEnv(ctx, t, "alice")
+	s.grant(ctx, kadm.NewACLs().Allow("User:alice").Topics(s.topic).Groups("refused").Operations(kadm.OpAll))
+	other, err := kafkatest.NewCA("untrusted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := kafkatest.NewPassword()
+	cases := []struct {
+		name  string
+		pass  string
+		tls   *tls.Config
+		cause func(error) bool // the typed cause every error must carry
+		log   string           // what a log line about the refusal says
+	}{
+		{"wrong password", wrong, s.cluster.CA().ClientTLS(), func(err error) bool { return errors.Is(err, kerr.SaslAuthenticationFailed) }, "SASL_AUTHENTICATION_FAILED"},
+		{"untrusted certificate", s.users["alice"], other.ClientTLS(), func(err error) bool {
+			var ua x509.UnknownAuthorityError
+			return errors.As(err, &ua)
+		}, "certificate signed by unknown authority"},
+	}
+	var errs []error
+	// check records err and fails the test unless it came within failFast
+	// and carries the typed cause (and target, if given).
+	check := func(t *testing.T, what string, start time.Time, err error, cause func(error) bool, typed func(error) bool) {
+		t.Helper()
+		took := time.Since(start)
+		errs = append(errs, err)
+		t.Logf("%s: failed after %v: %v", what, took.Round(time.Millisecond), err)
+		if err == nil || !cause(err) || (typed != nil && !typed(err)) {
+			t.Errorf("%s: %v (%T), want a typed error with the refusal as its cause", what, err, err)
+		}
+		if took > failFast {
+			t.Errorf("%s took %v to fail, want under %v", what, took, failFast)
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := s.secureProducer("alice", tc.pass, tc.tls, producer.DeliveryTimeout(10*time.Second))
+			start := time.Now()
+			_, err := producer.NewPublisher(ctx, p, s.topic, s.codec("Step"))
+			check(t, "NewPublisher", start, err, tc.cause, nil)
+
+			// An unordered publisher does not read the topic at creation:
+			// the refusal meets Publish itself.
+			upub, err := producer.NewUnorderedPublisher(ctx, p, s.topic, s.codec("Step"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			start = time.Now()
+			var done = make(chan error, 1)
+			from := len(s.logs.String())
+			go func() { _, err := upub.Publish(ctx, Step{Key: "k", Seq: 1}); done <- err }()
+			s.loggedSoon(t, "Publish", start, from, tc.log)
+			err = <-done
+			check(t, "Publish", start, err, tc.cause, func(err error) bool {
+				var pe *producer.PublishError
+				return errors.As(err, &pe) && errors.Is(err, producer.ErrDeliveryTimeout)
+			})
+
+			c := s.secureConsumer("alice", tc.pass, tc.tls, "refused",
+				consumer.On(s.codec("Step"), func(context.Context, Step, consumer.Meta) error { return nil }),
+				consumer.UnreachableAfter(10*time.Second))
+			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+			defer rcancel()
+			start = time.Now()
+			from = len(s.logs.String())
+			go func() { done <- c.Run(rctx) }()
+			s.loggedSoon(t, "Run", start, from, tc.log)
+			err = <-done
+			check(t, "Run", start, err, tc.cause, func(err error) bool { return errors.Is(err, consumer.ErrUnreachable) })
+		})
+	}
+	s.noSecrets(errs, wrong)
 }
