@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -285,4 +286,85 @@ func TestSecureRefused(t *testing.T) {
 		})
 	}
 	s.noSecrets(errs, wrong)
+}
+
+// TestSecureDeadLetterDenied (real Kafka, ACLs): a consumer allowed to read
+// its topic and group but not to write its dead-letter topic halts on a
+// poison record with a *consumer.DeadLetterError naming the authorization
+// failure, commits nothing past the poison, and, once allowed to write,
+// a restarted consumer dead-letters the poison and handles the rest:
+// nothing is lost.
+func TestSecureDeadLetterDenied(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s := newSecureEnv(ctx, t, "reader")
+	const group = "secure-dl"
+	dlt := s.topic + ".dlt"
+	admin := s.cluster.Admin(t)
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, dlt); err != nil {
+		t.Fatal(err)
+	}
+	s.grant(ctx, kadm.NewACLs().Allow("User:reader").Topics(s.topic).Groups(group).Operations(kadm.OpRead, kadm.OpDescribe))
+
+	// The setup writes as the super user, on the plaintext listener.
+	codec := s.codec("Step")
+	pub, err := producer.NewPublisher(ctx, s.producer(), s.topic, codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctx, Step{Key: "a", Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	res := s.cluster.Client(t).ProduceSync(ctx, &kgo.Record{Topic: s.topic, Key: []byte("c"), Value: []byte("not avro")})
+	poison, err := res.First()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctx, Step{Key: "b", Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+
+	b := newBook()
+	reader := func() *consumer.Consumer {
+		return s.secureConsumer("reader", s.users["reader"], s.cluster.CA().ClientTLS(), group,
+			consumer.On(codec, b.handle(0)), consumer.DeadLetterTopic(dlt), consumer.DeadLetterPatience(3*time.Second))
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer rcancel()
+	start := time.Now()
+	runErr := reader().Run(rctx)
+	t.Logf("Run: halted after %v: %v", time.Since(start).Round(time.Millisecond), runErr)
+	var dle *consumer.DeadLetterError
+	if !errors.As(runErr, &dle) || !errors.Is(runErr, consumer.ErrDeadLetterUnavailable) || !errors.Is(runErr, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("Run: %v (%T), want a *consumer.DeadLetterError matching ErrDeadLetterUnavailable and TOPIC_AUTHORIZATION_FAILED", runErr, runErr)
+	}
+	if dle.Topic != dlt || dle.Record == nil || dle.Record.Offset != poison.Offset {
+		t.Errorf("DeadLetterError: topic %q, record %+v; want %q and the poison at offset %d", dle.Topic, dle.Record, dlt, poison.Offset)
+	}
+	offs, err := admin.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup(s.topic, 0); ok && o.At > poison.Offset {
+		t.Fatalf("committed offset %d is past the poison at %d: the poison is lost", o.At, poison.Offset)
+	} else {
+		t.Logf("committed: %+v (poison at %d)", o.Offset, poison.Offset)
+	}
+
+	// Allowed to write the dead-letter topic, a new run picks up where the
+	// commit left off: the poison is dead-lettered, a and b are handled.
+	s.grant(ctx, kadm.NewACLs().Allow("User:reader").Topics(dlt).Operations(kadm.OpWrite, kadm.OpDescribe))
+	c := reader()
+	stop := run(t, c)
+	waitFor(t, time.Minute, "the poison dead-lettered", func() bool { return c.Stats().DeadLettered == 1 })
+	waitFor(t, time.Minute, "a1 and b1 handled", func() bool { d, _ := b.count(); return d == 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	cl := s.cluster.Client(t, kgo.ConsumeTopics(dlt), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	fs := cl.PollFetches(ctx)
+	if fs.NumRecords() != 1 || string(fs.Records()[0].Key) != "c" {
+		t.Fatalf("dead-letter topic: %d records, errors %v; want the poison", fs.NumRecords(), fs.Errors())
+	}
+	s.noSecrets([]error{runErr})
 }
