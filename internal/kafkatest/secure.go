@@ -1,10 +1,12 @@
 package kafkatest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -76,7 +78,34 @@ func StartSecureBroker(ctx context.Context, t testing.TB, sec Security) *Cluster
 	if err != nil {
 		t.Fatalf("kafkatest: %v", err)
 	}
-	return startCluster(ctx, t, 1, &security{Security: sec, ca: ca, chain: chain, key: key, ports: ports})
+	c := startCluster(ctx, t, 1, &security{Security: sec, ca: ca, chain: chain, key: key, ports: ports})
+	if len(sec.Users) > 0 {
+		c.requireScramSupport(ctx)
+	}
+	return c
+}
+
+// scramMark is what start.sh logs when it creates SCRAM users.
+const scramMark = "start: SCRAM-SHA-512 users:"
+
+// requireScramSupport fails the test if the image's start.sh did not create
+// the users (an image built before ORDO_SCRAM_USERS existed): every login
+// would fail with SASL_AUTHENTICATION_FAILED, which reads like a bug in
+// the code under test.
+func (c *Cluster) requireScramSupport(ctx context.Context) {
+	c.t.Helper()
+	rc, err := c.nodes[0].ctr.Logs(ctx)
+	if err != nil {
+		c.t.Fatalf("kafkatest: read the broker's log: %v", err)
+	}
+	defer rc.Close()
+	out, err := io.ReadAll(rc)
+	if err != nil {
+		c.t.Fatalf("kafkatest: read the broker's log: %v", err)
+	}
+	if !bytes.Contains(out, []byte(scramMark)) {
+		c.t.Fatalf("kafkatest: image %s did not create the SCRAM users (its start.sh predates %s): rebuild it with bash .ci/kafka-image/build.sh", c.image, ScramUsersEnv)
+	}
 }
 
 func scramSafe(s string) bool { return s != "" && !strings.ContainsAny(s, " \t\n=,[]") }
