@@ -327,7 +327,8 @@ func TestSecureDeadLetterDenied(t *testing.T) {
 	b := newBook()
 	reader := func() *consumer.Consumer {
 		return s.secureConsumer("reader", s.users["reader"], s.cluster.CA().ClientTLS(), group,
-			consumer.On(codec, b.handle(0)), consumer.DeadLetterTopic(dlt), consumer.DeadLetterPatience(3*time.Second))
+			consumer.On(codec, b.handle(0)), consumer.DeadLetterTopic(dlt), consumer.DeadLetterPatience(3*time.Second),
+			consumer.UnreachableAfter(30*time.Second)) // a refused login fails Run, not the deadline
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer rcancel()
