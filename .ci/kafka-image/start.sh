@@ -7,7 +7,9 @@
 # KAFKA_ADVERTISED_LISTENERS becomes advertised.listeners. Variables that
 # configure the JVM (KAFKA_HEAP_OPTS and friends) are not broker settings.
 # CLUSTER_ID names the KRaft cluster; the storage is formatted on first start
-# and kept across container stop/start.
+# and kept across container stop/start. ORDO_SCRAM_USERS, whitespace-separated
+# name=password pairs, creates SCRAM-SHA-512 users when the storage is
+# formatted (the passwords are never echoed).
 set -euo pipefail
 
 KAFKA_HOME=/opt/kafka
@@ -56,9 +58,17 @@ LOG4J=${KAFKA_LOG4J_OPTS:--Dlog4j2.configurationFile=$KAFKA_HOME/config/log4j2.p
 HEAP=${KAFKA_HEAP_OPTS:--Xmx384m -Xms64m}
 PERF=${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}
 
+SCRAM=()
+for pair in ${ORDO_SCRAM_USERS:-}; do
+	SCRAM+=(--add-scram "SCRAM-SHA-512=[name=${pair%%=*},password=${pair#*=}]")
+done
+if ((${#SCRAM[@]} > 0)); then
+	echo "start: SCRAM-SHA-512 users: $(for p in ${ORDO_SCRAM_USERS}; do printf '%s ' "${p%%=*}"; done)" >&2
+fi
+
 # shellcheck disable=SC2086 # the *_OPTS variables are word lists.
 java -Xmx128m -XX:TieredStopAtLevel=1 $LOG4J -cp "$CP" kafka.tools.StorageTool \
-	format --ignore-formatted -t "$CLUSTER_ID" -c "$CONF" >&2
+	format --ignore-formatted -t "$CLUSTER_ID" -c "$CONF" "${SCRAM[@]}" >&2
 
 # shellcheck disable=SC2086
 exec java $HEAP $PERF $LOG4J ${KAFKA_OPTS:-} -cp "$CP" kafka.Kafka "$CONF"

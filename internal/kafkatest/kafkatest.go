@@ -48,6 +48,7 @@ type Cluster struct {
 	image  string
 	docker *testcontainers.DockerClient
 	nodes  []*node
+	sec    *security // the secure listener; nil: plaintext only
 
 	mu sync.Mutex // serializes lifecycle changes of nodes
 }
@@ -79,6 +80,11 @@ func StartBroker(ctx context.Context, t testing.TB) *Cluster {
 // containers when the test ends.
 func StartCluster(ctx context.Context, t testing.TB, nodes int) *Cluster {
 	t.Helper()
+	return startCluster(ctx, t, nodes, nil)
+}
+
+func startCluster(ctx context.Context, t testing.TB, nodes int, sec *security) *Cluster {
+	t.Helper()
 	if nodes < 1 || nodes > 5 {
 		t.Fatalf("kafkatest: StartCluster: nodes = %d, want 1..5", nodes)
 	}
@@ -88,7 +94,7 @@ func StartCluster(ctx context.Context, t testing.TB, nodes int) *Cluster {
 		// removes our containers anyway.
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
-	c := &Cluster{t: t, image: Image()}
+	c := &Cluster{t: t, image: Image(), sec: sec}
 	c.docker = dockerClient(ctx, t)
 	ports, err := freePorts(2 * nodes)
 	if err != nil {
@@ -120,6 +126,9 @@ func StartCluster(ctx context.Context, t testing.TB, nodes int) *Cluster {
 		}
 	}
 	t.Logf("kafkatest: %d-node Kafka cluster from %s at %s", nodes, c.image, strings.Join(c.Brokers(), ","))
+	if sec != nil {
+		t.Logf("kafkatest: %s", sec.describe())
+	}
 	return c
 }
 
@@ -179,7 +188,7 @@ func (c *Cluster) env(n *node, nodes int) map[string]string {
 	if nodes >= 3 {
 		minISR = 2
 	}
-	return map[string]string{
+	m := map[string]string{
 		"CLUSTER_ID":                                             clusterID,
 		"KAFKA_NODE_ID":                                          strconv.Itoa(n.id),
 		"KAFKA_PROCESS_ROLES":                                    "broker,controller",
@@ -200,6 +209,10 @@ func (c *Cluster) env(n *node, nodes int) map[string]string {
 		"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS":                 "0",
 		"KAFKA_HEAP_OPTS":                                        "-Xmx384m -Xms64m",
 	}
+	if c.sec != nil {
+		c.sec.env(m, n)
+	}
+	return m
 }
 
 // Brokers returns the bootstrap addresses of the nodes, "127.0.0.1:port",
