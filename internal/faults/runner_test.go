@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -588,33 +587,4 @@ func (r *run) waitProgress(n int, timeout time.Duration) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// shortenKIP848Session asks the cluster, as a dynamic cluster-wide broker
-// config, for a 6 s KIP-848 session timeout (the classic members' too), so
-// that a killed member's partitions move within seconds under both
-// protocols. If the brokers refuse (not every group.consumer.* config is
-// dynamic), KIP-848 scenarios keep the broker's 45 s and kill once.
-func shortenKIP848Session(ctx context.Context, t *testing.T, c *kafkatest.Cluster) {
-	t.Helper()
-	set := func(name, value string) kadm.AlterConfig {
-		return kadm.AlterConfig{Op: kadm.SetConfig, Name: name, Value: &value}
-	}
-	resps, err := c.Admin(t).AlterBrokerConfigs(ctx, []kadm.AlterConfig{
-		set("group.consumer.min.session.timeout.ms", "6000"),
-		set("group.consumer.session.timeout.ms", "6000"),
-		set("group.consumer.min.heartbeat.interval.ms", "1000"),
-		set("group.consumer.heartbeat.interval.ms", "1000"),
-	})
-	if err == nil {
-		for _, r := range resps {
-			err = errors.Join(err, r.Err)
-		}
-	}
-	if err != nil {
-		t.Logf("faults: KIP-848 session timeout stays the broker's (45 s): %v", err)
-		return
-	}
-	t.Logf("faults: KIP-848 session timeout 6 s (dynamic broker config)")
-	kip848Kills = -1
 }

@@ -78,8 +78,8 @@ type Report struct {
 	// their (partition, offset).
 	Mismatched []string
 	// Unassigned lists incarnations that handled records but journaled no
-	// assignment: the consumer worker no longer recognises ordo's
-	// rebalance log lines, and the order checks would lose their
+	// assignment: ordo's OnAssigned hook did not reach the consumer
+	// worker's journal, and the order checks would lose their
 	// reassignment evidence.
 	Unassigned []string
 	// Written lists producer-side breaks of per-key order in the topic: a

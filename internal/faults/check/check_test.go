@@ -34,7 +34,7 @@ func good() []journal.Event {
 }
 
 // assigned journals an assignment of partition 0 to A and B before
-// anything happens, as the consumer worker does from ordo's log line.
+// anything happens, as the consumer worker does from ordo's OnAssigned hook.
 func assigned() []journal.Event {
 	return []journal.Event{
 		{Kind: journal.Assigned, Inc: "A", Time: 1, Partitions: []int32{0}},
@@ -214,7 +214,7 @@ func TestRecoveryWaitsForFreshRecords(t *testing.T) {
 	}
 }
 
-// Without ordo's rebalance log lines the order checks lose their evidence
+// Without the assignment hook's lines the order checks lose their evidence
 // of reassignment: the checker says so instead of guessing.
 func TestIncarnationWithoutAssignmentFails(t *testing.T) {
 	r := Check(append(acks(synthLog()), good()...), synthLog())

@@ -7,6 +7,15 @@
 // With -unsafe the handler returns first and journals up to 3 s later: the
 // consumer then commits offsets of records it has not "durably" handled, a
 // deliberately broken consumer that the checker must catch losing records.
+//
+// It journals its rebalances from ordo's OnAssigned and OnRevoked hooks.
+// -protocol picks the group protocol (classic, with a 6 s SessionTimeout,
+// or KIP-848's consumer protocol, whose session timeout is the broker's).
+// -dlt names a dead-letter topic and -poison n fails about one event in n
+// permanently (tick.Tick.Poison): those are dead-lettered, their keys
+// quarantined, and journaled "dead-pending" from the ErrorHook.
+// -catch-up and -rate-limit set the bounded replay; a graceful exit
+// journals the consumer's ReplayStats.
 package main
 
 import (
