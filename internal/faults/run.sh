@@ -3,7 +3,7 @@
 # Kafka cluster in Docker and prints its table: scenario, acked, lost,
 # duplicates, order violations, recovery time, verdict.
 #
-#   bash internal/faults/run.sh          # the short form CI runs (~4 min)
+#   bash internal/faults/run.sh          # the short form CI runs (~7 min)
 #   bash internal/faults/run.sh long     # the long form, by hand (~15 min)
 #   ORDO_FAULTS_SEED=123 bash internal/faults/run.sh   # replay a seed
 #

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-go/ordo/consumer/dlq"
 	"github.com/ordo-go/ordo/internal/faults/check"
 	"github.com/ordo-go/ordo/internal/faults/journal"
 	"github.com/ordo-go/ordo/internal/faults/tick"
@@ -132,6 +133,7 @@ type run struct {
 	dir     string
 	topic   string
 	group   string
+	dlt     string // dead-letter topic; "" for none
 
 	faults   *journal.Writer
 	producer *proc
@@ -336,14 +338,70 @@ func (r *run) check(ctx context.Context) *check.Report {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	if r.dlt != "" {
+		evs = append(evs, r.readDeadLetters(ctx)...)
+	}
 	return check.Check(evs, r.readTopic(ctx))
+}
+
+// withDeadLetters gives the run a dead-letter topic (one partition, so it
+// has one leader to kill) that consumers get with -dlt.
+func (r *run) withDeadLetters(ctx context.Context) {
+	r.dlt = r.topic + ".dlt"
+	if _, err := r.adm.CreateTopic(ctx, 1, 3, nil, r.dlt); err != nil {
+		r.t.Fatalf("create dead-letter topic: %v", err)
+	}
+	r.memberArgs = append(r.memberArgs, "-dlt", r.dlt)
+}
+
+// readDeadLetters reads the dead-letter topic with a raw client and
+// returns a Dead event per dead letter of the run's topic, in the topic's
+// order: a record counts as dead-lettered only if it is there (the
+// consumer's "dead-pending" lines are written before the write is
+// acknowledged).
+func (r *run) readDeadLetters(ctx context.Context) []journal.Event {
+	var out []journal.Event
+	r.readAll(ctx, r.dlt, func(rec *kgo.Record) {
+		info, err := dlq.Parse(rec)
+		if err != nil {
+			r.t.Errorf("dead letter %d@%d: %v", rec.Partition, rec.Offset, err)
+			return
+		}
+		if info.Topic != r.topic {
+			r.t.Errorf("dead letter %d@%d from topic %q, want %q", rec.Partition, rec.Offset, info.Topic, r.topic)
+			return
+		}
+		out = append(out, journal.Event{Kind: journal.Dead, Partition: info.Partition, Offset: info.Offset,
+			Key: string(rec.Key), Time: rec.Timestamp.UnixNano(), Text: string(info.Reason)})
+	})
+	return out
 }
 
 // readTopic reads every record of the topic back with a raw client.
 func (r *run) readTopic(ctx context.Context) []check.Record {
+	codec, err := schema.NewCodec[tick.Tick](tick.Avsc)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out []check.Record
+	r.readAll(ctx, r.topic, func(rec *kgo.Record) {
+		var ev tick.Tick
+		if _, body, err := schema.Unframe(rec.Value); err != nil {
+			r.t.Errorf("p%d@%d: %v", rec.Partition, rec.Offset, err)
+		} else if err := codec.Decode(body, &ev); err != nil {
+			r.t.Errorf("p%d@%d: %v", rec.Partition, rec.Offset, err)
+		}
+		out = append(out, check.Record{Partition: rec.Partition, Offset: rec.Offset, Key: string(rec.Key), Seq: ev.Seq})
+	})
+	return out
+}
+
+// readAll calls fn for every record of topic, in each partition's order,
+// read with a raw client.
+func (r *run) readAll(ctx context.Context, topic string, fn func(*kgo.Record)) {
 	var ends kadm.ListedOffsets
 	r.retry("list end offsets", func() (err error) {
-		ends, err = r.adm.ListEndOffsets(ctx, r.topic)
+		ends, err = r.adm.ListEndOffsets(ctx, topic)
 		if err == nil {
 			err = ends.Error()
 		}
@@ -357,35 +415,25 @@ func (r *run) readTopic(ctx context.Context) []check.Record {
 			left[o.Partition] = o.Offset
 		}
 	})
-	cl := r.cluster.Client(r.t, kgo.ConsumeTopics(r.topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := r.cluster.Client(r.t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer cl.Close()
-	codec, err := schema.NewCodec[tick.Tick](tick.Avsc)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var out []check.Record
+	n := 0
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for len(left) > 0 {
 		fs := cl.PollFetches(rctx)
 		if err := rctx.Err(); err != nil {
-			r.t.Fatalf("read topic: %d records, partitions not read to the end: %v: %v", len(out), left, err)
+			r.t.Fatalf("read %s: %d records, partitions not read to the end: %v: %v", topic, n, left, err)
 		}
-		fs.EachError(func(t string, p int32, err error) { r.t.Logf("read topic: %s/%d: %v", t, p, err) })
+		fs.EachError(func(t string, p int32, err error) { r.t.Logf("read %s: %s/%d: %v", topic, t, p, err) })
 		fs.EachRecord(func(rec *kgo.Record) {
-			var ev tick.Tick
-			if _, body, err := schema.Unframe(rec.Value); err != nil {
-				r.t.Errorf("p%d@%d: %v", rec.Partition, rec.Offset, err)
-			} else if err := codec.Decode(body, &ev); err != nil {
-				r.t.Errorf("p%d@%d: %v", rec.Partition, rec.Offset, err)
-			}
-			out = append(out, check.Record{Partition: rec.Partition, Offset: rec.Offset, Key: string(rec.Key), Seq: ev.Seq})
+			n++
+			fn(rec)
 			if end, ok := left[rec.Partition]; ok && rec.Offset+1 >= end {
 				delete(left, rec.Partition)
 			}
 		})
 	}
-	return out
 }
 
 func (r *run) tail(name string) string {
@@ -398,15 +446,18 @@ func (r *run) tail(name string) string {
 func nodeOf(id int32) int { return int(id) - 1 }
 
 // leaderOf returns the node leading partition p of the run's topic.
-func (r *run) leaderOf(ctx context.Context, p int32) int {
+func (r *run) leaderOf(ctx context.Context, p int32) int { return r.leaderOfTopic(ctx, r.topic, p) }
+
+// leaderOfTopic returns the node leading partition p of topic.
+func (r *run) leaderOfTopic(ctx context.Context, topic string, p int32) int {
 	var md kadm.Metadata
 	r.retry("metadata", func() (err error) {
-		md, err = r.adm.Metadata(ctx, r.topic)
+		md, err = r.adm.Metadata(ctx, topic)
 		return err
 	})
-	pd, ok := md.Topics[r.topic].Partitions[p]
+	pd, ok := md.Topics[topic].Partitions[p]
 	if !ok || pd.Leader < 0 {
-		r.t.Fatalf("no leader for %s/%d", r.topic, p)
+		r.t.Fatalf("no leader for %s/%d", topic, p)
 	}
 	return nodeOf(pd.Leader)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +30,10 @@ type scenario struct {
 	// checker must fail.
 	wantFail   bool
 	memberArgs []string
+	// deadLetters gives the run a dead-letter topic (see withDeadLetters).
+	deadLetters bool
+	// wantCatchUp: the members' graceful exits must report a catch-up.
+	wantCatchUp bool
 }
 
 func noUnexplained(form, int) int { return 0 }
@@ -42,8 +47,15 @@ func brokerFaultSlack(f form, faults int) int {
 	return faults * int(f.rate*(6*time.Second+2*time.Second).Seconds())
 }
 
+// kip848 runs a consumer scenario's members with KIP-848's group protocol.
+var kip848 = []string{"-protocol", "consumer"}
+
 var scenarios = []scenario{
 	{name: "consumer-sigkill", members: 1, maxUnexplained: noUnexplained, inject: killLoop(0)},
+	// Under KIP-848 the session timeout is the broker's: a killed member's
+	// partitions wait for it, so these kill fewer times (see kip848Kills).
+	{name: "consumer-sigkill-kip848", members: 1, maxUnexplained: noUnexplained, memberArgs: kip848, inject: killLoopN(0, kip848Kills)},
+	{name: "two-members-one-killed-kip848", members: 2, maxUnexplained: noUnexplained, memberArgs: kip848, inject: killLoopN(1, kip848Kills)},
 	{name: "graceful-restart", members: 1, maxUnexplained: noUnexplained, inject: func(ctx context.Context, r *run) {
 		for r.producing() {
 			r.waitHandled(0, 1, time.Minute)
@@ -72,6 +84,37 @@ var scenarios = []scenario{
 			r.pause(ctx, r.coordinatorOf(ctx), "coordinator-pause", r.between(10*time.Second, 14*time.Second))
 		}
 	}},
+	// Poison records (about 1 in 100, by key and seq) are dead-lettered,
+	// and their keys quarantined, while the dead-letter topic's only
+	// partition loses its leader: killed, then stopped.
+	{name: "dead-letter-leader-killed", members: 1, maxUnexplained: brokerFaultSlack, deadLetters: true,
+		memberArgs: []string{"-poison", "100"}, inject: func(ctx context.Context, r *run) {
+			for r.producing() {
+				r.waitProgress(100, time.Minute)
+				time.Sleep(r.between(time.Second, 3*time.Second))
+				r.brokerDown(ctx, r.leaderOfTopic(ctx, r.dlt, 0), "dlt-leader-kill", r.cluster.Kill, r.between(2*time.Second, 5*time.Second))
+				time.Sleep(r.between(time.Second, 3*time.Second))
+				r.brokerDown(ctx, r.leaderOfTopic(ctx, r.dlt, 0), "dlt-leader-stop", r.cluster.Stop, r.between(2*time.Second, 5*time.Second))
+			}
+		}},
+	// The member is stopped while a backlog builds, restarted with a rate
+	// limit below the backlog's arrival, and during its catch-up a second
+	// member joins (a rebalance) and is killed, then rejoins.
+	{name: "rebalance-during-catch-up", members: 1, maxUnexplained: noUnexplained, wantCatchUp: true,
+		memberArgs: []string{"-catch-up", "200", "-rate-limit", "400"}, inject: func(ctx context.Context, r *run) {
+			r.waitHandled(0, 100, time.Minute)
+			r.stop(ctx, 0)
+			time.Sleep(r.between(6*time.Second, 8*time.Second))
+			r.startMember(0, r.memberArgs...)
+			r.waitHandled(0, 1, time.Minute)
+			time.Sleep(r.between(500*time.Millisecond, 1500*time.Millisecond))
+			r.startMember(1, r.memberArgs...)
+			r.waitHandled(1, 1, time.Minute)
+			time.Sleep(r.between(200*time.Millisecond, time.Second))
+			r.kill(ctx, 1)
+			time.Sleep(r.between(0, time.Second))
+			r.startMember(1, r.memberArgs...)
+		}},
 	// A self-test of the whole pipeline: a consumer that journals a record
 	// seconds after its handler returned (so ordo commits records it never
 	// durably handled) is SIGKILLed; the checker must report loss.
@@ -82,9 +125,19 @@ var scenarios = []scenario{
 // killLoop SIGKILLs member i at random points while the producer
 // publishes, each time once the incarnation has handled records, and
 // starts a new incarnation after a random pause.
-func killLoop(i int) func(ctx context.Context, r *run) {
+func killLoop(i int) func(ctx context.Context, r *run) { return killLoopN(i, -1) }
+
+// kip848Kills is how many times a KIP-848 scenario kills its member: each
+// kill costs the broker's consumer session timeout, 45 s. The harness
+// takes no per-cluster broker config, and the brokers refuse
+// group.consumer.min.session.timeout.ms as a dynamic cluster-wide config
+// (INVALID_REQUEST on Kafka 4.4), so the 45 s stays.
+const kip848Kills = 1
+
+// killLoopN is killLoop with at most n kills (n < 0: no limit).
+func killLoopN(i, n int) func(ctx context.Context, r *run) {
 	return func(ctx context.Context, r *run) {
-		for r.producing() {
+		for k := 0; r.producing() && k != n; k++ {
 			r.waitHandled(i, 1, time.Minute)
 			time.Sleep(r.between(200*time.Millisecond, 2500*time.Millisecond))
 			r.kill(ctx, i)
@@ -121,10 +174,13 @@ func TestFaults(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			t0 := time.Now()
 			r := newRun(ctx, t, cluster, b, f, seed, reg)
-			r.memberArgs = sc.memberArgs
+			r.memberArgs = slices.Clone(sc.memberArgs)
+			if sc.deadLetters {
+				r.withDeadLetters(ctx)
+			}
 			r.startProducer()
 			for i := range sc.members {
-				r.startMember(i, sc.memberArgs...)
+				r.startMember(i, r.memberArgs...)
 			}
 			sc.inject(ctx, r)
 			rep := r.finish(ctx)
@@ -137,6 +193,10 @@ func TestFaults(t *testing.T) {
 				t.Errorf("self-test: the checker found no loss by a deliberately broken consumer")
 			case !sc.wantFail && verdict != nil:
 				t.Errorf("%v (replay: ORDO_FAULTS_SEED=%d)", verdict, seed)
+			case sc.wantCatchUp && rep.CatchUps == 0:
+				t.Errorf("no member reported a catch-up (replay: ORDO_FAULTS_SEED=%d)", seed)
+			case sc.deadLetters && rep.DeadLettered == 0:
+				t.Errorf("nothing was dead-lettered (replay: ORDO_FAULTS_SEED=%d)", seed)
 			}
 		})
 	}
@@ -154,7 +214,7 @@ type row struct {
 func table(rows []row) string {
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tacked\tlost\tunhandled\tduplicates (unexplained)\torder violations\tfaults\trecovery max\tverdict\ttook")
+	fmt.Fprintln(tw, "scenario\tacked\tlost\tunhandled\tduplicates (unexplained)\torder violations\tdead-lettered\tcatch-ups\tfaults\trecovery max\tverdict\ttook")
 	for _, r := range rows {
 		v := "pass"
 		switch {
@@ -165,9 +225,9 @@ func table(rows []row) string {
 		case r.verdict != nil:
 			v = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%v\t%s\t%v\n", r.name, r.rep.Acked, len(r.rep.Lost),
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%v\t%s\t%v\n", r.name, r.rep.Acked, len(r.rep.Lost),
 			len(r.rep.Unhandled), r.rep.Duplicates, r.rep.Unexplained, r.rep.ViolationCount()+len(r.rep.Written),
-			len(r.rep.Recoveries), r.rep.MaxRecovery().Round(time.Millisecond), v, r.took.Round(time.Second))
+			r.rep.DeadLettered, r.rep.CatchUps, len(r.rep.Recoveries), r.rep.MaxRecovery().Round(time.Millisecond), v, r.took.Round(time.Second))
 	}
 	tw.Flush()
 	return sb.String()
@@ -179,6 +239,11 @@ func logReport(t *testing.T, r *check.Report, limit int) {
 	fmt.Fprintf(&sb, "acked %d (publish failed %d), in topic %d, handled %d (%d handlings, %d record errors), lost %d, unhandled %d, mismatched %d\n",
 		r.Acked, r.PublishFailed, r.InLog, r.Handled, r.Handlings, r.RecordErrors, len(r.Lost), len(r.Unhandled), len(r.Mismatched))
 	fmt.Fprintf(&sb, "written out of order or twice (producer side): %d\n", len(r.Written))
+	fmt.Fprintf(&sb, "dead-lettered %d (pending %d, written twice %d); catch-ups %d, accountings not adding up %d\n",
+		r.DeadLettered, r.DeadPending, r.DeadDuplicates, r.CatchUps, len(r.Replay))
+	for _, p := range r.Replay {
+		fmt.Fprintf(&sb, "  replay: %s\n", p)
+	}
 	fmt.Fprintf(&sb, "duplicates %d: %d explained by a fault above the commit point, %d unexplained (bound %d)\n",
 		r.Duplicates, r.Explained, r.Unexplained, limit)
 	for _, k := range check.Kinds {

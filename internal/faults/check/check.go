@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -32,10 +33,16 @@ const (
 	// Overlap: two handlings of one key, by any incarnations, overlapped in
 	// time.
 	Overlap = "overlap"
+	// AfterDeadLetter: a key's record was handled after an earlier record
+	// of the key in its partition was dead-lettered (quarantine broken).
+	AfterDeadLetter = "after-dead-letter"
+	// DeadLetterOrder: in the dead-letter topic, a key's dead letters are
+	// not in their original offsets' order.
+	DeadLetterOrder = "dead-letter-order"
 )
 
 // Kinds lists the violation kinds in report order.
-var Kinds = []string{BeforePredecessor, OffsetBack, Skip, Overlap}
+var Kinds = []string{BeforePredecessor, OffsetBack, Skip, Overlap, AfterDeadLetter, DeadLetterOrder}
 
 // Recovery is how a fault was recovered from.
 type Recovery struct {
@@ -71,14 +78,25 @@ type Report struct {
 	// their (partition, offset).
 	Mismatched []string
 	// Unassigned lists incarnations that handled records but journaled no
-	// assignment: the consumer worker no longer recognises ordo's
-	// rebalance log lines, and the order checks would lose their
+	// assignment: ordo's OnAssigned hook did not reach the consumer
+	// worker's journal, and the order checks would lose their
 	// reassignment evidence.
 	Unassigned []string
 	// Written lists producer-side breaks of per-key order in the topic: a
 	// key's seq that does not grow with the offset (written out of order,
 	// or written twice).
 	Written []string
+
+	// DeadLettered counts records found in the dead-letter topic,
+	// DeadPending the ones the consumer reported on their way there, and
+	// DeadDuplicates the dead letters beyond a record's first.
+	DeadLettered, DeadPending, DeadDuplicates int
+
+	// CatchUps counts the catch-ups the consumers' graceful exits
+	// reported; Replay lists exits whose catch-up accounting does not add
+	// up (Backlog != Accounted + Remaining).
+	CatchUps int64
+	Replay   []string
 
 	Duplicates  int // handlings beyond the first of a record
 	Explained   int // of those, explained by a fault above the commit point
@@ -122,6 +140,7 @@ func (r *Report) Verdict(maxUnexplained int) error {
 	add("mismatched", r.Mismatched)
 	add("written out of order", r.Written)
 	add("incarnations without a journaled assignment", r.Unassigned)
+	add("catch-up accountings that do not add up", r.Replay)
 	for _, k := range Kinds {
 		add("order violations "+k, r.Violations[k])
 	}
@@ -158,6 +177,8 @@ func Check(events []journal.Event, log []Record) *Report {
 	c.incarnations(r)
 	c.overlaps(r)
 	c.recoveries(r)
+	c.deadLetters(r)
+	c.replay(r)
 	return r
 }
 
@@ -172,6 +193,9 @@ type checker struct {
 	rebal    map[string][]journal.Event // by incarnation, in time order
 	faults   []journal.Event
 	logOrder []Record
+	deadSeq  []journal.Event // dead letters in the dead-letter topic's order
+	replays  []journal.Event
+	pending  int
 
 	failed, recordErrors int
 }
@@ -213,6 +237,11 @@ func newChecker(events []journal.Event, log []Record) *checker {
 			if _, ok := c.dead[at]; !ok {
 				c.dead[at] = e
 			}
+			c.deadSeq = append(c.deadSeq, e)
+		case journal.DeadPending:
+			c.pending++
+		case journal.Replay:
+			c.replays = append(c.replays, e)
 		case journal.Assigned, journal.Revoked, journal.Lost:
 			c.rebal[e.Inc] = append(c.rebal[e.Inc], e)
 		case journal.Fault:
@@ -500,5 +529,69 @@ func (c *checker) caughtUp(f int64, doneAt map[ref]int64) map[int32]int64 {
 func sortViolations(r *Report, kind string) {
 	if v := r.Violations[kind]; len(v) > 0 {
 		slices.Sort(v)
+	}
+}
+
+// deadLetters checks the dead letters (journaled by whoever read the
+// dead-letter topic, in its order): each is the record at its original
+// offset; with quarantine no later record of a dead-lettered key is
+// handled in its partition; and a key's dead letters keep their offsets'
+// order.
+func (c *checker) deadLetters(r *Report) {
+	r.DeadLettered, r.DeadPending = len(c.dead), c.pending
+	r.DeadDuplicates = len(c.deadSeq) - len(c.dead)
+	firstDead := map[pkey]int64{}
+	lastDead := map[pkey]int64{}
+	seen := map[ref]bool{}
+	for _, d := range c.deadSeq {
+		at := ref{d.Partition, d.Offset}
+		if rec, ok := c.log[at]; !ok || rec.Key != d.Key {
+			r.Mismatched = append(r.Mismatched, fmt.Sprintf("%s dead-lettered as key %s", at, d.Key))
+		}
+		if seen[at] {
+			continue // written twice: counted, not an order break
+		}
+		seen[at] = true
+		pk := pkey{d.Partition, d.Key}
+		if o, ok := firstDead[pk]; !ok || d.Offset < o {
+			firstDead[pk] = d.Offset
+		}
+		if o, ok := lastDead[pk]; ok && d.Offset < o {
+			r.Violations[DeadLetterOrder] = append(r.Violations[DeadLetterOrder],
+				fmt.Sprintf("p%d key %s: @%d dead-lettered after @%d", d.Partition, d.Key, d.Offset, o))
+		}
+		lastDead[pk] = max(lastDead[pk], d.Offset)
+	}
+	for _, h := range c.handled {
+		if o, ok := firstDead[pkey{h.Partition, h.Key}]; ok && h.Offset > o {
+			r.Violations[AfterDeadLetter] = append(r.Violations[AfterDeadLetter],
+				fmt.Sprintf("p%d key %s: @%d handled by %s after @%d was dead-lettered", h.Partition, h.Key, h.Offset, h.Inc, o))
+		}
+	}
+	sortViolations(r, DeadLetterOrder)
+	sortViolations(r, AfterDeadLetter)
+}
+
+// replayStats is the part of consumer.ReplayStats the checker adds up.
+type replayStats struct {
+	CatchUps, Remaining, Backlog                                     int64
+	Handled, Skipped, Expired, DeadLettered, Floor, Gaps, HandedOver int64
+}
+
+// replay checks each graceful exit's catch-up accounting: every offset of
+// a backlog is accounted for one way or another, or still remaining.
+func (c *checker) replay(r *Report) {
+	for _, e := range c.replays {
+		var s replayStats
+		if err := json.Unmarshal([]byte(e.Text), &s); err != nil {
+			r.Replay = append(r.Replay, fmt.Sprintf("%s: %v", e.Inc, err))
+			continue
+		}
+		r.CatchUps += s.CatchUps
+		acc := s.Handled + s.Skipped + s.Expired + s.DeadLettered + s.Floor + s.Gaps + s.HandedOver
+		if s.Backlog != acc+s.Remaining {
+			r.Replay = append(r.Replay, fmt.Sprintf("%s: backlog %d != accounted %d + remaining %d (%s)",
+				e.Inc, s.Backlog, acc, s.Remaining, e.Text))
+		}
 	}
 }

@@ -34,7 +34,7 @@ func good() []journal.Event {
 }
 
 // assigned journals an assignment of partition 0 to A and B before
-// anything happens, as the consumer worker does from ordo's log line.
+// anything happens, as the consumer worker does from ordo's OnAssigned hook.
 func assigned() []journal.Event {
 	return []journal.Event{
 		{Kind: journal.Assigned, Inc: "A", Time: 1, Partitions: []int32{0}},
@@ -90,6 +90,21 @@ func TestEachCheckCanFail(t *testing.T) {
 		{"written twice: b#1 at two offsets", good(),
 			[]Record{{0, 0, "a", 1}, {0, 1, "b", 1}, {0, 2, "a", 2}, {0, 3, "b", 1}, {0, 4, "a", 3}},
 			func(r *Report) int { return len(r.Written) }},
+		{"after-dead-letter: a@2 dead-lettered, a@4 handled",
+			append(good()[:2], dead(2), h("A", 3, 13, 14), h("A", 4, 14, 15)), nil,
+			func(r *Report) int { return len(r.Violations[AfterDeadLetter]) }},
+		{"dead-letter-order: a@4 before a@2 in the dead-letter topic",
+			append(good()[:2], h("A", 3, 13, 14), dead(4), dead(2)), nil,
+			func(r *Report) int { return len(r.Violations[DeadLetterOrder]) }},
+		{"mismatched: a dead letter naming another key",
+			append(good()[:4], journal.Event{Kind: journal.Dead, Partition: 0, Offset: 4, Key: "zz", Time: 15}), nil,
+			func(r *Report) int { return len(r.Mismatched) }},
+		{"dead-pending only: never reached the dead-letter topic",
+			append(good()[:4], journal.Event{Kind: journal.DeadPending, Inc: "A", Partition: 0, Offset: 4, Key: "a", Time: 15}), nil,
+			func(r *Report) int { return len(r.Lost) }},
+		{"replay accounting: backlog 10, accounted 7 + remaining 2",
+			append(good(), journal.Event{Kind: journal.Replay, Inc: "A", Text: `{"CatchUps":1,"Backlog":10,"Handled":5,"Gaps":2,"Remaining":2}`}), nil,
+			func(r *Report) int { return len(r.Replay) }},
 		{"unexplained duplicate: handled twice, no fault",
 			append(good(), h("B", 4, 30, 31)), nil,
 			func(r *Report) int { return r.Unexplained }},
@@ -199,11 +214,35 @@ func TestRecoveryWaitsForFreshRecords(t *testing.T) {
 	}
 }
 
-// Without ordo's rebalance log lines the order checks lose their evidence
+// Without the assignment hook's lines the order checks lose their evidence
 // of reassignment: the checker says so instead of guessing.
 func TestIncarnationWithoutAssignmentFails(t *testing.T) {
 	r := Check(append(acks(synthLog()), good()...), synthLog())
 	if len(r.Unassigned) != 1 || r.Unassigned[0] != "A" || r.Verdict(0) == nil {
 		t.Fatalf("unassigned %v, verdict %v", r.Unassigned, r.Verdict(0))
+	}
+}
+
+// dead is a dead letter of the synthetic log's record at offset o, as the
+// runner journals it from the dead-letter topic.
+func dead(o int64) journal.Event {
+	rec := synthLog()[o]
+	return journal.Event{Kind: journal.Dead, Partition: 0, Offset: o, Key: rec.Key, Seq: rec.Seq, Time: 20 + o}
+}
+
+// Quarantine: after a@2 is dead-lettered, a@4 follows it to the
+// dead-letter topic, in order; a key's records before it are handled, and
+// another key flows. A dead letter written twice is counted, not an order
+// break; an accounting that adds up passes.
+func TestQuarantinedKeyPasses(t *testing.T) {
+	evs := append(good()[:2], h("A", 3, 13, 14), dead(2), dead(4), dead(2),
+		journal.Event{Kind: journal.DeadPending, Inc: "A", Partition: 0, Offset: 2, Key: "a", Time: 19},
+		journal.Event{Kind: journal.Replay, Inc: "A", Text: `{"CatchUps":1,"Backlog":10,"Handled":5,"DeadLettered":2,"Gaps":1,"Remaining":2}`})
+	r := check(evs)
+	if err := r.Verdict(0); err != nil {
+		t.Fatal(err)
+	}
+	if r.DeadLettered != 2 || r.DeadDuplicates != 1 || r.DeadPending != 1 || r.CatchUps != 1 {
+		t.Fatalf("dead %d, duplicates %d, pending %d, catch-ups %d; want 2 1 1 1", r.DeadLettered, r.DeadDuplicates, r.DeadPending, r.CatchUps)
 	}
 }

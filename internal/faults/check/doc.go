@@ -7,17 +7,26 @@
 //
 //   - no loss: every record acknowledged to the producer, and every record
 //     in the topic, was handled or dead-lettered;
-//   - per-key order, four ways (see the Violation kinds);
+//   - per-key order (see the Violation kinds), across handled and
+//     dead-lettered records: under quarantine no record of a key is handled
+//     after the key's first dead letter in its partition, and a key's dead
+//     letters are in the dead-letter topic in offset order;
 //   - bounded duplicates: a record handled more than once is explained when
 //     an incarnation that handled it was killed or stopped with its
 //     committed offset at or below the record; other duplicates are not;
 //   - recovery: after each fault, how long until a record was handled
-//     again, and until the backlog present at the fault was worked off.
+//     again, and until the backlog present at the fault was worked off;
+//   - catch-up accounting: at each graceful exit a consumer's ReplayStats
+//     adds up (every offset of a backlog accounted for, or remaining).
+//
+// A record counts as dead-lettered only if it is in the dead-letter topic
+// (the runner reads it and journals Dead events in the topic's order); the
+// consumer's "dead-pending" lines, written before the write is
+// acknowledged, are only counted.
 //
 // # Rebalances
 //
-// ordo's consumer has no public rebalance hook; the consumer worker
-// journals its "partitions assigned / revoked / lost" log lines instead.
-// The checker also counts it as a reassignment of a partition when another
+// The consumer worker journals ordo's OnAssigned and OnRevoked hooks. The
+// checker also counts it as a reassignment of a partition when another
 // incarnation handled a record of that partition in between.
 package check

@@ -15,6 +15,13 @@ const (
 	Start   = "start"   // a consumer incarnation began
 	Handled = "handled" // a handler finished a record (written before it returns)
 	Dead    = "dead"    // a record was dead-lettered (its write acknowledged)
+	// DeadPending: the consumer is dead-lettering a record (ordo's
+	// ErrorHook, before the write is acknowledged); not a finish: the
+	// runner reads the dead-letter topic and journals Dead for what is there.
+	DeadPending = "dead-pending"
+	// Replay: a consumer incarnation's catch-up accounting at its graceful
+	// exit (consumer.ReplayStats as JSON in Text).
+	Replay = "replay"
 	// RecordError: the consumer reported a record it could not handle
 	// (ordo's ErrorHook); not a finish.
 	RecordError = "record-error"

@@ -1,5 +1,7 @@
 package tick
 
+import "hash/fnv"
+
 // Avsc is the Avro schema of [Tick].
 const Avsc = `{"type":"record","name":"Tick","namespace":"ordo.faults","fields":[
 	{"name":"key","type":"string"},
@@ -16,3 +18,13 @@ type Tick struct {
 
 // PartitionKey makes every Tick of one key land on one partition.
 func (t Tick) PartitionKey() string { return t.Key }
+
+// Poison reports whether the consumer worker run with -poison n fails this
+// event permanently: about one event in n, chosen by (key, seq) alone, so
+// every incarnation and the checker agree.
+func (t Tick) Poison(n uint64) bool {
+	h := fnv.New64a()
+	h.Write([]byte(t.Key))
+	h.Write([]byte{byte(t.Seq), byte(t.Seq >> 8), byte(t.Seq >> 16), byte(t.Seq >> 24)})
+	return h.Sum64()%n == 0
+}

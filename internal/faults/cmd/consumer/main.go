@@ -7,24 +7,30 @@
 // With -unsafe the handler returns first and journals up to 3 s later: the
 // consumer then commits offsets of records it has not "durably" handled, a
 // deliberately broken consumer that the checker must catch losing records.
+//
+// It journals its rebalances from ordo's OnAssigned and OnRevoked hooks.
+// -protocol picks the group protocol (classic, with a 6 s SessionTimeout,
+// or KIP-848's consumer protocol, whose session timeout is the broker's).
+// -dlt names a dead-letter topic and -poison n fails about one event in n
+// permanently (tick.Tick.Poison): those are dead-lettered, their keys
+// quarantined, and journaled "dead-pending" from the ErrorHook.
+// -catch-up and -rate-limit set the bounded replay; a graceful exit
+// journals the consumer's ReplayStats.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/consumer"
 	"github.com/ordo-go/ordo/internal/faults/journal"
@@ -39,6 +45,11 @@ type config struct {
 	concurrency                     int
 	session                         time.Duration
 	unsafe, fsync                   bool
+	protocol                        string
+	dlt                             string
+	poisonEvery                     uint64
+	catchUp                         int64
+	rateLimit                       float64
 }
 
 func main() {
@@ -54,6 +65,11 @@ func main() {
 	flag.DurationVar(&cfg.session, "session-timeout", 6*time.Second, "group session timeout")
 	flag.BoolVar(&cfg.unsafe, "unsafe", false, "BROKEN ON PURPOSE: journal a handled record only after the handler returned")
 	flag.BoolVar(&cfg.fsync, "fsync", false, "fsync every journal line")
+	flag.StringVar(&cfg.protocol, "protocol", "classic", "group protocol: classic or consumer (KIP-848)")
+	flag.StringVar(&cfg.dlt, "dlt", "", "dead-letter topic (default: none, the Halt policy)")
+	flag.Uint64Var(&cfg.poisonEvery, "poison", 0, "fail permanently about one record in this many (tick.Poison); 0: none")
+	flag.Int64Var(&cfg.catchUp, "catch-up", 0, "catch-up threshold in records (0: ordo's default)")
+	flag.Float64Var(&cfg.rateLimit, "rate-limit", 0, "records/s during catch-up (0: no limit)")
 	flag.Parse()
 	if cfg.inc == "" {
 		cfg.inc = fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
@@ -84,21 +100,15 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	h := &handler{cfg: cfg, jw: jw}
-	logger := slog.New(&rebalanceLog{next: slog.NewTextHandler(os.Stderr, nil), jw: jw, inc: cfg.inc})
-	c, err := consumer.New(
+	opts, err := options(cfg, h)
+	if err != nil {
+		return err
+	}
+	c, err := consumer.New(append(opts,
 		consumer.Brokers(strings.Split(cfg.brokers, ",")...),
 		consumer.Registry(reg),
-		consumer.Group(cfg.group),
-		consumer.Topics(cfg.topic),
-		consumer.Concurrency(cfg.concurrency),
 		consumer.On(codec, h.handle),
-		consumer.WithLogger(logger),
-		consumer.ErrorHook(h.recordError),
-		// A SIGKILLed member never leaves the group: its partitions wait
-		// for the session timeout, so the suite shortens it (6 s is the
-		// broker's minimum by default).
-		consumer.KgoOpts(kgo.SessionTimeout(cfg.session), kgo.HeartbeatInterval(cfg.session/6)),
-	)
+	)...)
 	if err != nil {
 		return err
 	}
@@ -109,7 +119,48 @@ func run(ctx context.Context, cfg config) error {
 	err = c.Run(ctx)
 	wg.Wait()
 	h.flush()
+	// The catch-up accounting at a graceful exit, for the checker to add
+	// up (a killed incarnation writes none).
+	if st, jerr := json.Marshal(c.ReplayStats()); jerr == nil {
+		jw.Write(journal.Event{Kind: journal.Replay, Inc: cfg.inc, Time: time.Now().UnixNano(), Text: string(st)})
+	}
 	return err
+}
+
+// options turns the flags into the consumer's options, besides brokers,
+// registry and handler.
+func options(cfg config, h *handler) ([]consumer.Option, error) {
+	opts := []consumer.Option{
+		consumer.Group(cfg.group),
+		consumer.Topics(cfg.topic),
+		consumer.Concurrency(cfg.concurrency),
+		consumer.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
+		consumer.ErrorHook(h.recordError),
+		consumer.OnAssigned(h.rebalance(journal.Assigned)),
+		consumer.OnRevoked(h.rebalance(journal.Revoked)),
+	}
+	switch cfg.protocol {
+	case "classic":
+		// A SIGKILLed member never leaves the group: its partitions wait
+		// for the session timeout, so the suite shortens it (6 s is the
+		// broker's minimum by default).
+		opts = append(opts, consumer.GroupProtocol(consumer.ClassicProtocol), consumer.SessionTimeout(cfg.session))
+	case "consumer":
+		// KIP-848: the session timeout is the broker's.
+		opts = append(opts, consumer.GroupProtocol(consumer.ConsumerProtocol))
+	default:
+		return nil, fmt.Errorf("-protocol %q: want classic or consumer", cfg.protocol)
+	}
+	if cfg.dlt != "" {
+		opts = append(opts, consumer.DeadLetterTopic(cfg.dlt))
+	}
+	if cfg.catchUp > 0 {
+		opts = append(opts, consumer.CatchUpThreshold(cfg.catchUp, 0), consumer.ProgressInterval(2*time.Second))
+	}
+	if cfg.rateLimit > 0 {
+		opts = append(opts, consumer.RateLimit(cfg.rateLimit, 0, consumer.DuringCatchUp))
+	}
+	return opts, nil
 }
 
 type handler struct {
@@ -124,6 +175,11 @@ type handler struct {
 // offset, the line is in the journal.
 func (h *handler) handle(ctx context.Context, ev tick.Tick, m consumer.Meta) error {
 	t0 := time.Now().UnixNano()
+	if h.cfg.poisonEvery > 0 && ev.Poison(h.cfg.poisonEvery) {
+		// Poison: the record goes to the dead-letter topic (or, without
+		// one, halts the consumer), never to the journal as handled.
+		return consumer.Permanent(fmt.Errorf("poison %s#%d", ev.Key, ev.Seq))
+	}
 	if h.cfg.work > 0 {
 		time.Sleep(rand.N(h.cfg.work))
 	}
@@ -140,12 +196,32 @@ func (h *handler) handle(ctx context.Context, ev tick.Tick, m consumer.Meta) err
 	return h.jw.Write(e)
 }
 
-// recordError journals a record ordo could not handle; under the default
-// Halt policy the consumer then stops, and the checker reports the record
-// as unhandled.
+// recordError journals a record ordo could not handle. With a dead-letter
+// topic it is on its way there ("dead-pending": the hook runs before the
+// write is acknowledged, so the checker counts it dead only if it finds it
+// in the topic); without one, under the default Halt policy the consumer
+// then stops, and the checker reports the record as unhandled.
 func (h *handler) recordError(ctx context.Context, e *consumer.RecordError) {
-	h.jw.Write(journal.Event{Kind: journal.RecordError, Inc: h.cfg.inc, Partition: e.Partition,
+	kind := journal.RecordError
+	if h.cfg.dlt != "" {
+		kind = journal.DeadPending
+	}
+	h.jw.Write(journal.Event{Kind: kind, Inc: h.cfg.inc, Partition: e.Partition,
 		Offset: e.Offset, Key: string(e.Key), Time: time.Now().UnixNano(), Text: e.Error()})
+}
+
+// rebalance returns a hook that journals a rebalance of kind with the
+// run's topic's partitions.
+func (h *handler) rebalance(kind string) func(context.Context, map[string][]int32) {
+	return func(_ context.Context, ps map[string][]int32) {
+		e := journal.Event{Kind: kind, Inc: h.cfg.inc, Time: time.Now().UnixNano(), Partitions: ps[h.cfg.topic]}
+		if e.Partitions == nil {
+			e.Partitions = []int32{} // none of the topic, not "all"
+		}
+		if err := h.jw.Write(e); err != nil {
+			fmt.Fprintln(os.Stderr, "consumer:", err)
+		}
+	}
 }
 
 func (h *handler) flushLater(ctx context.Context) {
@@ -172,73 +248,4 @@ func (h *handler) flush() {
 		}
 	}
 	h.pending = nil
-}
-
-// rebalanceLog passes every log record on and journals the consumer's
-// "partitions assigned / revoked / lost" lines: ordo has no public rebalance
-// hook, and kgo's callbacks given through KgoOpts would replace ordo's own.
-type rebalanceLog struct {
-	next slog.Handler
-	jw   *journal.Writer
-	inc  string
-}
-
-var partitionList = regexp.MustCompile(`\[([0-9 ]*)\]`)
-
-// Enabled admits what the next handler wants and every Info line, where
-// ordo reports rebalances.
-func (l *rebalanceLog) Enabled(ctx context.Context, lv slog.Level) bool {
-	return lv >= slog.LevelInfo || l.next.Enabled(ctx, lv)
-}
-
-func (l *rebalanceLog) Handle(ctx context.Context, r slog.Record) error {
-	kind := ""
-	switch r.Message {
-	case "partitions assigned":
-		kind = journal.Assigned
-	case "partitions revoked":
-		kind = journal.Revoked
-	case "partitions lost":
-		kind = journal.Lost
-	}
-	if kind != "" {
-		e := journal.Event{Kind: kind, Inc: l.inc, Time: r.Time.UnixNano()}
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "partitions" {
-				e.Partitions, e.Text = parsePartitions(a.Value.String()), a.Value.String()
-			}
-			return true
-		})
-		if err := l.jw.Write(e); err != nil {
-			return err
-		}
-	}
-	if !l.next.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return l.next.Handle(ctx, r)
-}
-
-// parsePartitions reads "map[topic:[0 1 2]]"; nil (all partitions) if it
-// finds none, so an unreadable line errs on the side of a reassignment.
-func parsePartitions(s string) []int32 {
-	var out []int32
-	for _, m := range partitionList.FindAllStringSubmatch(s, -1) {
-		for _, f := range strings.Fields(m[1]) {
-			n, err := strconv.ParseInt(f, 10, 32)
-			if err != nil {
-				return nil
-			}
-			out = append(out, int32(n))
-		}
-	}
-	return out
-}
-
-func (l *rebalanceLog) WithAttrs(as []slog.Attr) slog.Handler {
-	return &rebalanceLog{next: l.next.WithAttrs(as), jw: l.jw, inc: l.inc}
-}
-
-func (l *rebalanceLog) WithGroup(name string) slog.Handler {
-	return &rebalanceLog{next: l.next.WithGroup(name), jw: l.jw, inc: l.inc}
 }
