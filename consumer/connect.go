@@ -2,8 +2,13 @@ package consumer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // probeEvery is how often an unreached cluster is probed, and probeTimeout
@@ -22,13 +27,15 @@ const (
 // TLS and SASL as the consumer): the first failure is logged at once (and
 // every warnEvery after), and if no broker has answered after
 // UnreachableAfter, Run stops with an error matching [ErrUnreachable] that
-// wraps the last failure. Once a broker has answered, it stops probing:
+// wraps the last failure; a cluster that refuses the consumer (credentials,
+// certificates) three probes in a row stops it at once, with [ErrRefused]. Once a broker has answered, it stops probing:
 // losing the cluster later is an outage that kgo rides out (its own
 // warnings reach the logger), not a configuration error.
 func (c *Consumer) watchConnect() {
 	defer c.lanes.Done()
 	start := time.Now()
 	var warned time.Time
+	refused := 0 // consecutive probes refused
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -50,6 +57,16 @@ func (c *Consumer) watchConnect() {
 			return
 		}
 		down := time.Since(start)
+		if refusal(err) {
+			refused++
+		} else {
+			refused = 0
+		}
+		if refused >= refusalsToStop {
+			c.stopWith(fmt.Errorf("%w: %w: %d probes refused in %v: %w", ErrUnreachable, ErrRefused,
+				refused, down.Round(time.Millisecond), err))
+			return
+		}
 		if down >= c.cfg.unreachableAfter {
 			c.stopWith(fmt.Errorf("%w: no broker answered for %v: %w", ErrUnreachable, down.Round(time.Millisecond), err))
 			return
@@ -61,6 +78,28 @@ func (c *Consumer) watchConnect() {
 		}
 		t.Reset(probeEvery)
 	}
+}
+
+// refusalsToStop is how many probes in a row must be refused before Run
+// gives up: one refusal can be a broker restarting with new credentials.
+const refusalsToStop = 3
+
+// refusal reports whether err is the cluster refusing the consumer's
+// configuration (credentials, certificates) rather than not answering.
+func refusal(err error) bool {
+	if errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.UnsupportedSaslMechanism) ||
+		errors.Is(err, kerr.IllegalSaslState) || errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		return true
+	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		invalid   x509.CertificateInvalidError
+		hostname  x509.HostnameError
+		alert     tls.AlertError
+		verify    *tls.CertificateVerificationError
+	)
+	return errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &hostname) ||
+		errors.As(err, &alert) || errors.As(err, &verify)
 }
 
 // stopWith stops the consumer gracefully; Run returns err.

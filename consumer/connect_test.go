@@ -2,13 +2,18 @@ package consumer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 )
 
@@ -66,5 +71,31 @@ func TestUnreachableCluster(t *testing.T) {
 				t.Errorf("no kgo line reached the logger:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// TestRefusal protects the classification that lets Run stop at once
+// (ErrRefused) on a refused login or handshake, and only then: kfake closes
+// the connection on a wrong password, so the real-Kafka path is
+// e2e TestSecureRefused; here each kind of error is classified.
+func TestRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"SASL refused", fmt.Errorf("ping: %w", kerr.SaslAuthenticationFailed), true},
+		{"SASL mechanism", kerr.UnsupportedSaslMechanism, true},
+		{"unknown CA", &net.OpError{Op: "remote error", Err: x509.UnknownAuthorityError{}}, true},
+		{"hostname", fmt.Errorf("tls: %w", x509.HostnameError{Host: "x"}), true},
+		{"TLS alert", fmt.Errorf("handshake: %w", tls.AlertError(42)), true},
+		{"EOF", io.EOF, false},
+		{"dial refused", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, false},
+		{"timeout", context.DeadlineExceeded, false},
+		{"not leader", kerr.NotLeaderForPartition, false},
+	} {
+		if got := refusal(tc.err); got != tc.want {
+			t.Errorf("%s: refusal(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }

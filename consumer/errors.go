@@ -39,6 +39,13 @@ var (
 	// answered (unreachable, refusing the credentials, TLS mismatch) for
 	// [UnreachableAfter] from the start; it wraps the last failure.
 	ErrUnreachable = errors.New("consumer: cluster unreachable")
+	// ErrRefused is returned by Run, together with [ErrUnreachable], when
+	// the cluster answered but refused the consumer three probes in a row
+	// (a wrong SASL password or mechanism, a broker certificate the
+	// consumer does not trust, a client certificate the broker does not):
+	// waiting cannot fix a configuration, so Run does not wait for
+	// [UnreachableAfter]. It wraps the refusal.
+	ErrRefused = errors.New("consumer: cluster refused the connection")
 )
 
 // Stage names where in the pipeline a record failed.

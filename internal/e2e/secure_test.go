@@ -274,7 +274,9 @@ func TestSecureRefused(t *testing.T) {
 
 			c := s.secureConsumer("alice", tc.pass, tc.tls, "refused",
 				consumer.On(s.codec("Step"), func(context.Context, Step, consumer.Meta) error { return nil }),
-				consumer.UnreachableAfter(10*time.Second))
+				// The default UnreachableAfter (2 min): a refusal must not
+				// wait for it (ErrRefused after three refused probes).
+			)
 			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
 			defer rcancel()
 			start = time.Now()
@@ -282,7 +284,9 @@ func TestSecureRefused(t *testing.T) {
 			go func() { done <- c.Run(rctx) }()
 			s.loggedSoon(t, "Run", start, from, tc.log)
 			err = <-done
-			check(t, "Run", start, err, tc.cause, func(err error) bool { return errors.Is(err, consumer.ErrUnreachable) })
+			check(t, "Run", start, err, tc.cause, func(err error) bool {
+				return errors.Is(err, consumer.ErrUnreachable) && errors.Is(err, consumer.ErrRefused)
+			})
 		})
 	}
 	s.noSecrets(errs, wrong)
