@@ -29,7 +29,7 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 			return
 		}
 	}
-	defer c.replayAssigned(ctx, added) // runs after the unlock below
+	defer c.replayAssigned(ctx, cl, added) // runs after the unlock below
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for topic, ps := range added {

@@ -355,7 +355,10 @@ func (c *Consumer) expire(ctx context.Context, ps *partState, it *item) outcome 
 // replayAssigned looks up the floor offsets of newly assigned partitions,
 // on kgo's goroutine before it fetches their committed offsets. A failed
 // lookup is logged; those partitions replay without a floor.
-func (c *Consumer) replayAssigned(ctx context.Context, added map[string][]int32) {
+//
+// It uses the client kgo hands the callback: c.cl is set by New after
+// kgo's client exists, and a callback may run before that store is seen.
+func (c *Consumer) replayAssigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
 	g := c.gate
 	if g == nil || g.cfg.floor.IsZero() || len(added) == 0 {
 		return
@@ -366,7 +369,7 @@ func (c *Consumer) replayAssigned(ctx context.Context, added map[string][]int32)
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	listed, err := kadm.NewClient(c.cl).ListOffsetsAfterMilli(lctx, g.cfg.floor.UnixMilli(), topics...)
+	listed, err := kadm.NewClient(cl).ListOffsetsAfterMilli(lctx, g.cfg.floor.UnixMilli(), topics...)
 	if err == nil {
 		err = listed.Error()
 	}
