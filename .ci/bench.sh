@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# bench.sh: issue 15's throughput comparisons, ordo against raw franz-go on
+# the same records, run interleaved (A B A B ...) on one machine, each run
+# its own process. Prints, per phase, the ratio ordo/raw (higher is
+# better for ordo) as median and range over the rounds.
+#
+#   .ci/bench.sh [rounds] [records]     defaults: 5 rounds, 200000 records
+#
+# Phases: consume steady state (the group join and first fetches left
+# out), consume including the join, publish against raw writing ordo's
+# headers by hand, publish against raw without them.
+set -euo pipefail
+rounds=${1:-5}
+records=${2:-200000}
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go test -c -o "$tmp/consumer.test" ./consumer/
+go test -c -o "$tmp/producer.test" ./producer/
+
+# metric BIN DIR BENCH UNIT: one run of one benchmark, the value of UNIT.
+metric() {
+	(cd "$2" && "$1" -test.run '^$' -test.bench "$3" -test.benchtime "${records}x" -test.count 1) |
+		awk -v unit="$4" '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i+1) == unit) print $i }'
+}
+
+: >"$tmp/ratios"
+for ((r = 1; r <= rounds; r++)); do
+	# Consume: raw then ordo in one round, alternating which goes first.
+	if ((r % 2)); then order="raw ordo"; else order="ordo raw"; fi
+	declare -A steady join
+	for side in $order; do
+		out=$(cd consumer && "$tmp/consumer.test" -test.run '^$' -test.bench "^BenchmarkThroughput\$/^${side}\$" \
+			-test.benchtime "${records}x" -test.count 1)
+		steady[$side]=$(awk '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i+1) == "steady-rec/s") print $i }' <<<"$out")
+		join[$side]=$(awk '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i+1) == "join-rec/s") print $i }' <<<"$out")
+	done
+	echo "consume-steady ${steady[ordo]} ${steady[raw]}" >>"$tmp/ratios"
+	echo "consume-join ${join[ordo]} ${join[raw]}" >>"$tmp/ratios"
+	# Publish: ns/op, so the ratio is raw's time over ordo's.
+	if ((r % 2)); then order="ordo raw raw+headers"; else order="raw+headers raw ordo"; fi
+	declare -A pub
+	for side in $order; do
+		pub[$side]=$(metric "$tmp/producer.test" producer "^BenchmarkPublish\$/^${side//+/\\+}\$" ns/op)
+	done
+	echo "publish-vs-raw+headers ${pub[raw+headers]} ${pub[ordo]}" >>"$tmp/ratios"
+	echo "publish-vs-raw ${pub[raw]} ${pub[ordo]}" >>"$tmp/ratios"
+	echo "round $r done" >&2
+done
+
+# Each line: phase a b; ratio a/b. Median and range per phase.
+awk '{ r = $2 / $3; print $1, r }' "$tmp/ratios" | sort -k1,1 -k2,2g |
+	awk '{ v[$1] = v[$1] " " $2 }
+	END {
+		printf "%-24s %7s %7s %7s %s\n", "phase (ordo/raw)", "median", "min", "max", "rounds"
+		for (p in v) {
+			n = split(substr(v[p], 2), a, " ")
+			med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+			printf "%-24s %7.3f %7.3f %7.3f %d\n", p, med, a[1], a[n], n
+		}
+	}'
