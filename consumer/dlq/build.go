@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ordo-go/ordo/internal/telemetry"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/header"
@@ -146,20 +148,11 @@ func Truncate(s string, max int) string {
 	return s[:cut]
 }
 
-// typeNames returns the Go type of err's outermost meaningful error and of
-// its root cause. fmt's %w wrappers and errors.Join say nothing about the
-// failure, so they are looked through ("*fmt.wrapError" would name every
-// wrapped error alike); a join follows its first branch, as
-// internal/telemetry's classifier does.
+// typeNames returns the Go type of err's outermost meaningful error (the
+// classifier's, internal/telemetry.Typed: fmt's %w wrappers and
+// errors.Join say nothing about the failure) and of its root cause.
 func typeNames(err error) (outer, cause string) {
-	e := err
-	for isPlain(e) {
-		next := unwrapFirst(e)
-		if next == nil {
-			break
-		}
-		e = next
-	}
+	e := telemetry.Typed(err)
 	outer = fmt.Sprintf("%T", e)
 	for next := unwrapFirst(e); next != nil; next = unwrapFirst(e) {
 		e = next
@@ -167,14 +160,7 @@ func typeNames(err error) (outer, cause string) {
 	return outer, fmt.Sprintf("%T", e)
 }
 
-func isPlain(err error) bool {
-	switch fmt.Sprintf("%T", err) {
-	case "*fmt.wrapError", "*fmt.wrapErrors", "*errors.joinError":
-		return true
-	}
-	return false
-}
-
+// unwrapFirst returns the error err wraps, the first one of a join.
 func unwrapFirst(err error) error {
 	switch u := err.(type) {
 	case interface{ Unwrap() []error }:

@@ -71,12 +71,13 @@ func ErrorClass(err error, classes ...Class) string {
 			return c.Name
 		}
 	}
-	return fmt.Sprintf("%T", innermost(err))
+	return fmt.Sprintf("%T", Typed(err))
 }
 
-// innermost peels wrappers that carry no type of their own: fmt's %w
-// errors and errors.Join's, following the first branch of a join.
-func innermost(err error) error {
+// Typed peels the wrappers that carry no type of their own (fmt's %w
+// errors and errors.Join's, following the first branch of a join) and
+// returns the first error that does: the one a type name should name.
+func Typed(err error) error {
 	for {
 		switch u := err.(type) {
 		case interface{ Unwrap() []error }:
