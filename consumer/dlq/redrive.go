@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 
+	"golang.org/x/time/rate"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -94,7 +96,7 @@ func (c *Client) Redrive(ctx context.Context, cfg RedriveConfig) (RedriveReport,
 	if err != nil || cfg.DryRun {
 		return plan.report, err
 	}
-	w := &rewriter{cfg: cfg, cl: cl, adm: adm, plan: plan, run: newPlanner(cfg), pace: newPacer(cfg.Rate)}
+	w := &rewriter{cfg: cfg, cl: cl, adm: adm, plan: plan, run: newPlanner(cfg), pace: newPace(cfg.Rate)}
 	err = scan(ctx, cl, cfg.Topic, spans, func(batch []*kgo.Record) error { return w.write(ctx, batch) })
 	w.run.report.Lifted = plan.report.Lifted
 	return w.run.report, err
@@ -129,9 +131,9 @@ type rewriter struct {
 	cfg  RedriveConfig
 	cl   *kgo.Client
 	adm  *kadm.Client
-	plan *planner // the first pass, finished: each chain's last record
-	run  *planner // this pass's decisions, identical to the plan's
-	pace *pacer
+	plan *planner      // the first pass, finished: each chain's last record
+	run  *planner      // this pass's decisions, identical to the plan's
+	pace *rate.Limiter // nil: no limit
 }
 
 func (w *rewriter) write(ctx context.Context, batch []*kgo.Record) error {
@@ -146,7 +148,7 @@ func (w *rewriter) write(ctx context.Context, batch []*kgo.Record) error {
 		if v != emit {
 			continue
 		}
-		if err := w.pace.wait(ctx); err != nil {
+		if err := waitPace(ctx, w.pace); err != nil {
 			return err
 		}
 		out := w.restore(d, info, id)
