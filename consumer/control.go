@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -159,21 +160,11 @@ func (c *Consumer) Lag() []PartitionLag {
 	}
 	slices.SortFunc(out, func(a, b PartitionLag) int {
 		if a.Topic != b.Topic {
-			return cmpString(a.Topic, b.Topic)
+			return strings.Compare(a.Topic, b.Topic)
 		}
 		return int(a.Partition - b.Partition)
 	})
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ErrNotReady is matched by the error [Consumer.Ready] returns.

@@ -64,7 +64,7 @@ func howOf(outcome string) uint8 {
 		return howSkipped
 	case "expired":
 		return howExpired
-	case "dead-lettered", "dead_lettered", "deadlettered", "quarantined":
+	case "dead-lettered": // quarantined records too: deadLettered names them so
 		return howDeadLettered
 	}
 	return howHandled
