@@ -79,41 +79,23 @@ func (e *ModeError) Unwrap() error { return e.Err }
 // compatibility. Other errors are as for Register; the round trip is
 // bounded by the [LookupTimeout].
 func (r *Registry) Lookup(ctx context.Context, subject, avsc string, refs ...Reference) (int, error) {
-	if !r.made() {
-		return 0, errNotMade
+	return r.schemaID(ctx, "look up", subject, avsc, refs, r.lookup)
+}
+
+// lookup asks the registry for the ID of p under subject, never
+// registering it.
+func (r *Registry) lookup(ctx context.Context, subject string, p parsed, refs []Reference) (int, error) {
+	ss, err := r.cl.LookupSchema(ctx, subject, sr.Schema{Schema: p.text, Type: sr.TypeAvro, References: srRefs(refs)})
+	if err == nil {
+		return ss.ID, nil
 	}
-	p, refs, err := parseWithRefs(avsc, refs)
-	if err != nil {
-		return 0, fmt.Errorf("schema: look up under %q: %w", subject, err)
+	err = wrap(ctx, "look up schema under "+strconv.Quote(subject), err)
+	if errors.Is(err, ErrUnknownSchema) || errors.Is(err, ErrSubjectNotFound) {
+		return 0, &ModeError{Mode: LookupOnly, Subject: subject,
+			Reason: "the schema is not registered under the subject, and lookup-only never registers (register it first, e.g. from CI)",
+			Err:    fmt.Errorf("%w: %w", ErrNotRegistered, err)}
 	}
-	key := regKey{subject, p.text, refsKey(refs)}
-	r.mu.RLock()
-	id, ok := r.ids[key]
-	r.mu.RUnlock()
-	if ok {
-		return id, nil
-	}
-	v, err := r.do(ctx, "lookup\x00"+subject+"\x00"+p.text+"\x00"+key.refs, func(ctx context.Context) (any, error) {
-		ss, err := r.cl.LookupSchema(ctx, subject, sr.Schema{Schema: p.text, Type: sr.TypeAvro, References: srRefs(refs)})
-		if err == nil {
-			return ss.ID, nil
-		}
-		err = wrap(ctx, "look up schema under "+strconv.Quote(subject), err)
-		if errors.Is(err, ErrUnknownSchema) || errors.Is(err, ErrSubjectNotFound) {
-			return nil, &ModeError{Mode: LookupOnly, Subject: subject,
-				Reason: "the schema is not registered under the subject, and lookup-only never registers (register it first, e.g. from CI)",
-				Err:    fmt.Errorf("%w: %w", ErrNotRegistered, err)}
-		}
-		return nil, &ModeError{Mode: LookupOnly, Subject: subject, Reason: "the registry could not be asked", Err: err}
-	})
-	if err != nil {
-		return 0, err
-	}
-	id = v.(int)
-	r.mu.Lock()
-	r.ids[key] = id
-	r.mu.Unlock()
-	return id, nil
+	return 0, &ModeError{Mode: LookupOnly, Subject: subject, Reason: "the registry could not be asked", Err: err}
 }
 
 // Registered is a schema as the registry holds it under a subject.

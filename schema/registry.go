@@ -195,12 +195,21 @@ func (r *Registry) bound(ctx context.Context) (context.Context, context.CancelFu
 // compatibility gate sees their types, and the types of the references of
 // every version it compares with, as the registry holds them.
 func (r *Registry) Register(ctx context.Context, subject, avsc string, refs ...Reference) (int, error) {
+	return r.schemaID(ctx, "register", subject, avsc, refs, r.register)
+}
+
+// schemaID is Register's and Lookup's shared way: parse avsc with its
+// references, answer from the ID cache, else run fetch once for all
+// concurrent callers asking the same (verb, subject, text, references)
+// and cache what it returns.
+func (r *Registry) schemaID(ctx context.Context, verb, subject, avsc string, refs []Reference,
+	fetch func(ctx context.Context, subject string, p parsed, refs []Reference) (int, error)) (int, error) {
 	if !r.made() {
 		return 0, errNotMade
 	}
 	p, refs, err := parseWithRefs(avsc, refs)
 	if err != nil {
-		return 0, fmt.Errorf("schema: register under %q: %w", subject, err)
+		return 0, fmt.Errorf("schema: %s under %q: %w", verb, subject, err)
 	}
 	key := regKey{subject, p.text, refsKey(refs)}
 	r.mu.RLock()
@@ -209,8 +218,8 @@ func (r *Registry) Register(ctx context.Context, subject, avsc string, refs ...R
 	if ok {
 		return id, nil
 	}
-	v, err := r.do(ctx, "register\x00"+subject+"\x00"+p.text, func(ctx context.Context) (any, error) {
-		return r.register(ctx, subject, p, refs)
+	v, err := r.do(ctx, verb+"\x00"+subject+"\x00"+p.text+"\x00"+key.refs, func(ctx context.Context) (any, error) {
+		return fetch(ctx, subject, p, refs)
 	})
 	if err != nil {
 		return 0, err
