@@ -38,28 +38,34 @@ type Consumer struct {
 	spanNames      sync.Map // topic -> "process <topic>"
 	recordSpanOpts []trace.SpanStartOption
 	traceIdle      *telemetry.Idle
+	traceFields    []string        // the propagator's headers: a record without them has no trace to continue
 	stopped        chan struct{}   // closed when stopping begins
 	probeCtx       context.Context // cancelled when stopping begins
 	endProbe       context.CancelFunc
 
 	// mu guards everything below it, and is the lock of the conditions.
-	mu         sync.Mutex
-	work       *sync.Cond // ready has keys, or stopping
-	space      *sync.Cond // buffered fell below the cap, or stopping
-	idle       *sync.Cond // inflight changed
-	parts      map[tp]*partState
-	ready      readyQueue
-	dispatched uint64 // records ever dispatched; numbers them
-	buffered   int    // records dispatched and not finished or dropped
-	bufBytes   int    // their keys' and values' bytes
-	inflight   int    // records a lane is handling now
-	stopping   bool
-	closing    bool // immediate stop: do not wait for in-flight work
-	fatal      error
-	timers     map[*time.Timer]struct{}
-	counts     map[string][]int // per topic, the stamped partition counts seen
-	gate       *replay          // dispatch gate (replay.go); nil gates nothing
-	paused     pauses           // what Pause holds back (control.go)
+	mu          sync.Mutex
+	work        *sync.Cond // ready has keys, or stopping
+	space       *sync.Cond // buffered fell below the cap, or stopping
+	idle        *sync.Cond // inflight changed
+	parts       map[tp]*partState
+	ready       readyQueue
+	dispatched  uint64              // records ever dispatched; numbers them
+	buffered    int                 // records dispatched and not finished or dropped
+	bufBytes    int                 // their keys' and values' bytes
+	inflight    int                 // records lanes have claimed and not settled (lane.go)
+	waiting     int                 // lanes waiting for work
+	batches     map[*batch]struct{} // every running lane's batch
+	freeItems   []*item             // recycled items (lane.go)
+	freeQueues  []*keyQueue         // recycled key queues
+	stopping    bool
+	closing     bool // immediate stop: do not wait for in-flight work
+	fatal       error
+	timers      map[*time.Timer]struct{}
+	counts      map[string][]int // per topic, the stamped partition counts seen
+	gate        *replay          // dispatch gate (replay.go); nil gates nothing
+	paused      pauses           // what Pause holds back (control.go)
+	pollWaiting bool             // the poller waits for the buffer to drain
 
 	stats counters
 
@@ -110,6 +116,7 @@ func New(opts ...Option) (*Consumer, error) {
 		mw:             chain(cfg.middleware),
 		parts:          make(map[tp]*partState),
 		timers:         make(map[*time.Timer]struct{}),
+		batches:        make(map[*batch]struct{}),
 		counts:         make(map[string][]int),
 		closed:         make(chan struct{}),
 		runDone:        make(chan struct{}),
@@ -258,8 +265,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 func (c *Consumer) poll(pollCtx context.Context) {
 	for {
 		c.mu.Lock()
-		for c.full() && !c.stopping && pollCtx.Err() == nil {
-			c.space.Wait()
+		if c.full() {
+			// Wait until the buffer drains to half, not for the first free
+			// slot: polling whatever room one finished record makes meant
+			// polls of a hundred records and a wake-up per record.
+			c.pollWaiting = true
+			for c.aboveLowWater() && !c.stopping && pollCtx.Err() == nil {
+				c.space.Wait()
+			}
+			c.pollWaiting = false
 		}
 		room := c.cfg.maxBuffered - c.buffered
 		c.mu.Unlock()
@@ -289,10 +303,12 @@ func (c *Consumer) poll(pollCtx context.Context) {
 		fs.EachRecord(func(r *kgo.Record) {
 			c.dispatch(r)
 			if n++; n%128 == 0 { // let the lanes in during a large fetch
+				c.wakeLocked()
 				c.mu.Unlock()
 				c.mu.Lock()
 			}
 		})
+		c.wakeLocked()
 		c.mu.Unlock()
 		c.replaySeek() // before a rebalance may run, as kgo asks
 		c.cl.AllowRebalance()
@@ -303,6 +319,13 @@ func (c *Consumer) poll(pollCtx context.Context) {
 // MaxBufferedBytes (the other half is kgo's). Called with c.mu held.
 func (c *Consumer) full() bool {
 	return c.buffered >= c.cfg.maxBuffered || c.bufBytes >= c.cfg.maxBufferedBytes/2
+}
+
+// aboveLowWater reports whether a full buffer has not yet drained to half
+// (of MaxBuffered, and of its share of MaxBufferedBytes). Called with c.mu
+// held.
+func (c *Consumer) aboveLowWater() bool {
+	return c.buffered > c.cfg.maxBuffered/2 || c.bufBytes > c.cfg.maxBufferedBytes/4
 }
 
 // Shutdown stops the consumer gracefully: it stops fetching, lets the
@@ -399,6 +422,7 @@ func (c *Consumer) requestStopLocked() {
 		c.endProbe()
 	}
 	c.stopping = true
+	c.takeBackLocked(func(*partState) bool { return true }, false) // not started: not handled
 	if c.stopPoll != nil {
 		c.stopPoll()
 	}

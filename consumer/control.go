@@ -38,6 +38,7 @@ func (c *Consumer) Pause(topic string, partitions ...int32) {
 		}
 		c.paused.topics[topic] = true
 		c.cl.PauseFetchTopics(topic)
+		c.takeBackLocked(func(ps *partState) bool { return ps.tp.topic == topic }, true)
 		return
 	}
 	if c.paused.parts == nil {
@@ -47,6 +48,7 @@ func (c *Consumer) Pause(topic string, partitions ...int32) {
 		c.paused.parts[tp{topic, p}] = true
 	}
 	c.cl.PauseFetchPartitions(map[string][]int32{topic: partitions})
+	c.takeBackLocked(func(ps *partState) bool { return c.paused.parts[ps.tp] }, true)
 }
 
 // Resume undoes [Consumer.Pause] for topic's partitions (all of them if
@@ -86,6 +88,7 @@ func (c *Consumer) holdLocked(kq *keyQueue) bool {
 		return false
 	}
 	kq.scheduled = false
+	kq.held = true // not recycled while ps.held refers to it
 	kq.ps.held = append(kq.ps.held, kq)
 	return true
 }
@@ -93,6 +96,7 @@ func (c *Consumer) holdLocked(kq *keyQueue) bool {
 // releaseHeldLocked puts ps's parked keys back on the ready list.
 func (c *Consumer) releaseHeldLocked(ps *partState) {
 	for _, kq := range ps.held {
+		kq.held = false
 		if !kq.scheduled && len(kq.items) > 0 {
 			kq.scheduled = true
 			c.ready.push(kq)

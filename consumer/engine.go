@@ -113,10 +113,12 @@ func (ps *partState) oldestPending() (time.Time, bool) { return ps.tracker.oldes
 type keyQueue struct {
 	ps        *partState
 	key       string
-	keyless   bool // a nil-key record: no order to keep, queued alone
-	items     []*item
+	keyless   bool    // a nil-key record: no order to keep, queued alone
+	items     []*item // pending records, head first: a window of buf
+	buf       []*item // items' backing array (push)
 	scheduled bool
 	running   bool
+	held      bool // in ps.held (control.go)
 }
 
 type item struct {
@@ -124,7 +126,6 @@ type item struct {
 	order        uint64 // dispatch order across all partitions
 	producer     string // ordo-producer header
 	seq          uint64 // ordo-seq header
-	eventID      string // ordo-id header
 	attempts     int
 	retry        *backoff.ExponentialBackOff // handler retries, made on first failure
 	outage       *backoff.ExponentialBackOff // registry retries, made on first outage

@@ -23,7 +23,7 @@ import (
 func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome {
 	r := it.rec
 	if it.span == nil {
-		it.span = c.startRecord(ctx, r)
+		it.span = c.startRecord(ctx, it)
 	}
 	switch {
 	case it.dl != nil:
@@ -57,9 +57,8 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b binding, w *schema.Writer, body []byte) outcome {
 	r := it.rec
 	it.attempts++
-	now := time.Now()
 	if it.firstTry.IsZero() {
-		it.firstTry = now
+		it.firstTry = it.start // claimed just now (at most a batch's budget ago): no clock read
 	}
 	actx, span := c.startAttempt(ctx, it, b)
 	hctx := actx
@@ -228,7 +227,7 @@ func meta(it *item, w *schema.Writer) Meta {
 	m := Meta{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
 		Timestamp: r.Timestamp, Headers: r.Headers, Attempt: it.attempts,
-		EventID: it.eventID, Producer: it.producer, Seq: it.seq,
+		Producer: it.producer, Seq: it.seq,
 	}
 	if w != nil {
 		m.Type, m.SchemaID = w.Name(), w.ID()

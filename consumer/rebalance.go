@@ -182,6 +182,9 @@ func (c *Consumer) release(m map[string][]int32) []*partState {
 			out = append(out, st)
 		}
 	}
+	if len(out) > 0 {
+		c.takeBackLocked(func(ps *partState) bool { return ps.revoked }, false)
+	}
 	c.space.Broadcast()
 	return out
 }

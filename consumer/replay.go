@@ -243,7 +243,7 @@ func (c *Consumer) initReplay() error {
 // parkedLocked reports whether a lane must not take work now: the slow
 // start allows fewer lanes than are handling records.
 func (c *Consumer) parkedLocked() bool {
-	return c.gate != nil && c.inflight >= c.gate.allowed
+	return c.gate != nil && c.gate.allowed < c.cfg.concurrency && c.inflight >= c.gate.allowed
 }
 
 // limitingLocked reports whether the rate cap applies now.

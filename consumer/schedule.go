@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"slices"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -28,20 +27,20 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 	c.ins.consumed.AddSet(context.Background(), 1, ps.consumedSet)
 	var kq *keyQueue
 	if r.Key == nil {
-		kq = &keyQueue{ps: ps, keyless: true}
+		kq = c.newQueue(ps, nil)
 		ps.keyless[kq] = struct{}{}
 	} else if kq = ps.keys[string(r.Key)]; kq == nil {
-		kq = &keyQueue{ps: ps, key: string(r.Key)}
+		kq = c.newQueue(ps, r.Key)
 		ps.keys[kq.key] = kq
 	}
 	c.dispatched++
-	it := &item{rec: r, order: c.dispatched, ps: ps}
+	it := c.newItem()
+	it.rec, it.order, it.ps = r, c.dispatched, ps
 	c.checkSeq(ps, it)
-	kq.items = append(kq.items, it)
+	kq.push(it)
 	if !kq.scheduled {
 		kq.scheduled = true
-		c.ready.push(kq)
-		c.work.Signal()
+		c.ready.push(kq) // the poller wakes a lane per chunk (wakeLocked)
 	}
 }
 
@@ -57,8 +56,6 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 			it.producer = ps.intern(h.Value)
 		case header.Seq:
 			it.seq = parseSeq(h.Value)
-		case header.ID:
-			it.eventID = string(h.Value)
 		case header.Partitions:
 			count = parseSeq(h.Value)
 		case header.Redrives:
@@ -118,160 +115,6 @@ func (c *Consumer) checkPlacement(ps *partState, r *kgo.Record, n int) {
 // call. TestPlacementCheck holds the two to the same answers.
 var keyHasher = kgo.StickyKeyPartitioner(nil).ForTopic("")
 
-// lane runs until the consumer stops, handling the head record of one
-// ready key at a time. Settling a record and taking the next happen in one
-// critical section: a lane that puts its key back and takes the oldest
-// ready key leaves the ready count as it was, so it wakes nobody.
-func (c *Consumer) lane() {
-	defer c.lanes.Done()
-	var (
-		kq  *keyQueue
-		it  *item
-		out outcome
-		lt  = c.newLaneToken()
-	)
-	c.mu.Lock()
-	for {
-		if kq != nil {
-			c.settleLocked(kq, it, out)
-		}
-		if kq, it = c.nextLocked(lt); kq == nil {
-			c.mu.Unlock()
-			return
-		}
-		ctx := kq.ps.handlerCtx(c.handlerCtx)
-		c.mu.Unlock()
-		out = c.processOrExpire(ctx, kq.ps, it)
-		if out.done || out.fatal != nil {
-			c.recordDuration(ctx, kq.ps, it, out.err)
-		}
-		c.mu.Lock()
-	}
-}
-
-// nextLocked waits for a ready key and claims its head record; it returns
-// nil when the consumer stops. This is the "dispatch gated" seam
-// (replay.go): a lane parked by the slow start takes nothing, and under a
-// rate cap a lane holds a token (lt) before it takes the oldest ready key,
-// waiting for one with mu released and no key held.
-func (c *Consumer) nextLocked(lt *laneToken) (*keyQueue, *item) {
-	for {
-		for (c.ready.len() == 0 || c.parkedLocked()) && !c.stopping {
-			c.work.Wait()
-		}
-		if c.stopping {
-			return nil, nil
-		}
-		if c.waitTokenLocked(lt) {
-			continue // mu was released: look again
-		}
-		kq := c.ready.pop()
-		if kq.ps.revoked || len(kq.items) == 0 {
-			kq.scheduled = false
-			continue
-		}
-		if c.holdLocked(kq) {
-			continue // paused: Resume puts it back
-		}
-		if kq.ps.q != nil {
-			c.quarantineLocked(kq.ps, kq.items[0])
-		}
-		c.takenLocked(lt, kq.items[0])
-		kq.running = true
-		kq.ps.inflight++
-		c.inflight++
-		if it := kq.items[0]; it.start.IsZero() {
-			it.start = time.Now() // under mu: a revoke reads it
-		}
-		return kq, kq.items[0]
-	}
-}
-
-// settleLocked applies a lane's outcome to the record's key queue and
-// partition. The partition's new commit point is marked to kgo in batches
-// by the marker, not here: a mark per record would cost a lock and two
-// maps each.
-func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
-	ps := kq.ps
-	kq.running = false
-	ps.inflight--
-	c.inflight--
-	switch {
-	case out.fatal != nil:
-		if c.fatal == nil {
-			c.fatal = out.fatal
-		}
-		c.requestStopLocked() // the key stays stuck at its head: nothing passes it
-	case out.done:
-		if ps.q != nil && (out.dead || it.q.kind == qRedriven) {
-			c.settleQuarantineLocked(ps, it, out)
-		}
-		it.how = howOf(out.outcome)
-		c.finishLocked(kq, it)
-	case out.after > 0 && !c.stopping && !ps.revoked:
-		c.afterLocked(out.after, kq)
-	default: // abandoned: stopping, or revoked while it ran
-		if out.abandoned { // counted once, as abandoned; the rest are dropped
-			endRecord(it.span, "abandoned", nil)
-			it.span = nil
-			kq.items[0] = nil
-			kq.items = kq.items[1:]
-			c.unbuffer(it)
-		}
-		c.dropLocked(kq, 0)
-		kq.scheduled = false
-	}
-	if out.done || out.fatal != nil {
-		endRecord(it.span, out.outcome, out.fatal)
-		it.span = nil
-	}
-	c.idle.Broadcast()
-}
-
-// finishLocked takes a finished record (handled, or finished elsewhere)
-// off the head of its key queue and marks its offset finished in the
-// partition's tracker: the one place an offset becomes markable. The
-// key's next record, if any, goes back on the ready list.
-func (c *Consumer) finishLocked(kq *keyQueue, it *item) {
-	ps := kq.ps
-	kq.items[0] = nil
-	kq.items = kq.items[1:]
-	c.unbuffer(it)
-	c.space.Signal()
-	if ps.tracker.finishAs(it.rec.Offset, it.how) {
-		ps.dirty = true
-	}
-	if len(kq.items) > 0 {
-		c.ready.push(kq) // this lane takes the oldest next: no signal
-	} else {
-		kq.scheduled = false
-		ps.forget(kq)
-	}
-}
-
-// afterLocked puts kq back on the ready list after d: the "not ready until"
-// seam. The key's later records wait with it; other keys keep their lanes.
-func (c *Consumer) afterLocked(d time.Duration, kq *keyQueue) {
-	var t *time.Timer
-	kq.ps.parked++
-	t = time.AfterFunc(d, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if _, ok := c.timers[t]; !ok {
-			return // stopped
-		}
-		delete(c.timers, t)
-		kq.ps.parked--
-		if c.stopping || kq.ps.revoked {
-			kq.scheduled = false
-			return
-		}
-		c.ready.push(kq)
-		c.work.Signal()
-	})
-	c.timers[t] = struct{}{}
-}
-
 // intern returns the producer ID b as a string, shared by every record of
 // that producer in the partition (a handful of IDs, many records).
 func (ps *partState) intern(b []byte) string {
@@ -317,13 +160,15 @@ func (c *Consumer) dropLocked(kq *keyQueue, keep int) {
 	}
 	clear(kq.items[keep:])
 	kq.items = kq.items[:keep]
-	c.space.Broadcast()
 }
 
 // unbuffer takes a finished or dropped record off the buffer counts.
 func (c *Consumer) unbuffer(it *item) {
 	c.buffered--
 	c.bufBytes -= recordBytes(it.rec)
+	if c.pollWaiting && !c.aboveLowWater() {
+		c.space.Signal()
+	}
 }
 
 // recordBytes is what a buffered record is counted as against
@@ -331,6 +176,20 @@ func (c *Consumer) unbuffer(it *item) {
 // (kgo's Record, the item, the tracker entry), which for small records is
 // most of it.
 func recordBytes(r *kgo.Record) int { return len(r.Key) + len(r.Value) + 256 }
+
+// push queues it behind kq's records. An emptied queue starts again at
+// the front of its backing array: popping heads (items[1:]) eats the
+// array's front, and appending to the rest reallocated for most records.
+func (kq *keyQueue) push(it *item) {
+	if len(kq.items) == 0 {
+		kq.items = kq.buf[:0]
+	}
+	n := cap(kq.items)
+	kq.items = append(kq.items, it)
+	if cap(kq.items) != n { // a new array
+		kq.buf = kq.items
+	}
+}
 
 // headSeq is the dispatch number of the head record; 0 for an empty queue.
 func (kq *keyQueue) headSeq() uint64 {
@@ -347,11 +206,17 @@ func (kq *keyQueue) runningCount() int {
 	return 0
 }
 
-// forget removes an empty queue from its partition.
-func (ps *partState) forget(kq *keyQueue) {
+// forget removes an empty queue from its partition; it reports whether
+// the partition held it (and nothing else does: it may be recycled).
+func (ps *partState) forget(kq *keyQueue) bool {
 	if kq.keyless {
+		_, ok := ps.keyless[kq]
 		delete(ps.keyless, kq)
-	} else if ps.keys[kq.key] == kq {
-		delete(ps.keys, kq.key)
+		return ok
 	}
+	if ps.keys[kq.key] == kq {
+		delete(ps.keys, kq.key)
+		return true
+	}
+	return false
 }

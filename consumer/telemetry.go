@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -157,7 +156,8 @@ func (c *Consumer) partAttrs(k tp) attribute.Set {
 // the creation context when one message is processed, and it keeps publish,
 // every attempt and the outcome in one trace. A link to the same context is
 // added too, for backends that draw the producer-consumer hop from links.
-func (c *Consumer) startRecord(ctx context.Context, r *kgo.Record) trace.Span {
+func (c *Consumer) startRecord(ctx context.Context, it *item) trace.Span {
+	r := it.rec
 	pctx := c.tel.Propagator.Extract(ctx, telemetry.Carrier{R: r})
 	psc := trace.SpanContextFromContext(pctx)
 	if !psc.IsValid() && c.traceIdle.Now() { // no SDK yet, and no trace to continue

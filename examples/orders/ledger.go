@@ -62,7 +62,7 @@ func (l *ledger) advance(m consumer.Meta, order string, stage int) {
 		l.lose = ""
 		return
 	}
-	if !l.first(m.EventID) {
+	if !l.first(m.EventID()) {
 		return
 	}
 	if l.stage[order] != stage {
@@ -77,11 +77,11 @@ func (l *ledger) advance(m consumer.Meta, order string, stage int) {
 func (l *ledger) audited(m consumer.Meta, order string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ours := l.injected[m.EventID]; !ours {
+	if _, ours := l.injected[m.EventID()]; !ours {
 		l.earlier++
 		return
 	}
-	if !l.first(m.EventID) {
+	if !l.first(m.EventID()) {
 		return
 	}
 	if l.stage[order] != 1 {

@@ -1,0 +1,399 @@
+package consumer
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// Lanes: how records are taken, handled and settled.
+//
+// A lane claims work in one critical section of c.mu, handles it with the
+// lock released, and settles it in the next critical section, where it
+// also claims its next work. A claim is a batch: the oldest ready keys,
+// each with its head record, up to the lane's batch size (claimSize). A
+// key in a batch is running, so no other lane touches it; the lane handles
+// the batch's records one after the other, in claim order.
+//
+// Why batches. With one record per critical section every record cost two
+// hand-offs of the engine's one lock (the poller's dispatch and a lane's
+// settle-and-next) and, most of the time, a goroutine wake-up: with fast
+// handlers the lanes spent more time queued on c.mu than handling (block
+// profile of issue 15: 5.3 s waited in a 1.3 s run). A batch pays those
+// once for many records. Its size adapts to the handlers: a lane claims as
+// many keys as its recent records say it can handle in batchBudget, and
+// never more than its share of the ready keys (ready/Concurrency, rounded
+// up), so slow handlers (1 ms and up) get batches of one and every lane
+// stays busy, while fast ones amortise the lock over up to maxBatch
+// records. A key waits for the rest of its batch before its next record
+// can be claimed: batchBudget bounds that wait.
+//
+// Under the rate cap (a token per record) and during the slow start (a
+// bound on the records in flight), batches are of one record: the gate
+// counts records.
+//
+// A record claimed and not started can be taken back, under c.mu: by a
+// revoke (its partition is handed over; dropped for redelivery), by a stop
+// (dropped), by Pause (held back). The lane learns it when it comes to the
+// record: its claim's state is claimed until the lane starts the record
+// (claimed → started, by the lane, without the lock) or it is taken back
+// (claimed → cancelled, under c.mu). The state is the claim's, in the
+// lane's batch, not the record's: a record taken back and claimed again
+// by another lane is a new claim, and the first lane's stays cancelled.
+// Taking it back does the settling
+// (running, in-flight counts, the queue), so a revoke's drain never waits
+// for other partitions' records in the same batch, and the lane then only
+// forgets it. The lane registers its batch in c.batches at start, so that
+// those who take records back can find them.
+
+// Claim states (claim.state).
+const (
+	stateClaimed   uint32 = iota + 1 // in a batch, not started
+	stateStarted                     // the lane is handling it
+	stateCancelled                   // taken back before it started
+)
+
+const (
+	// maxBatch bounds the records a lane claims at once.
+	maxBatch = 64
+	// batchBudget is how long a lane's batch should take, by its recent
+	// records' handling time: the most a ready key waits behind its
+	// batch-mates.
+	batchBudget = 100 * time.Microsecond
+)
+
+// claim is a record a lane has taken: its key queue, the record (the
+// queue's head) and the handlers' context of its partition.
+type claim struct {
+	kq    *keyQueue
+	it    *item
+	ctx   context.Context
+	out   outcome
+	state uint32 // claimed, started or cancelled; atomic outside c.mu
+}
+
+// batch is a lane's claimed work. claims is written by its lane under
+// c.mu (claim and settle) and read by others under c.mu; each claim's state
+// is the only thing that changes outside the lock.
+type batch struct {
+	claims []claim
+	avg    time.Duration // handling time per record, moving average; 0 before any
+}
+
+// lane runs until the consumer stops, handling batches of ready keys'
+// head records. Settling a batch and claiming the next happen in one
+// critical section.
+func (c *Consumer) lane() {
+	defer c.lanes.Done()
+	b := &batch{claims: make([]claim, 0, 8)}
+	lt := c.newLaneToken()
+	c.mu.Lock()
+	c.batches[b] = struct{}{}
+	for {
+		c.settleBatchLocked(b)
+		if !c.claimLocked(b, lt) {
+			delete(c.batches, b)
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		c.runBatch(b)
+		c.mu.Lock()
+	}
+}
+
+// runBatch handles b's records in order, without the lock.
+func (c *Consumer) runBatch(b *batch) {
+	start := time.Now()
+	n := 0
+	for i := range b.claims {
+		cl := &b.claims[i]
+		if !atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateStarted) {
+			continue // taken back
+		}
+		n++
+		cl.out = c.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
+		if cl.out.done || cl.out.fatal != nil {
+			c.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err)
+		}
+		if cl.out.fatal != nil {
+			break // the consumer halts: the rest are settled unstarted
+		}
+	}
+	if n > 0 {
+		per := time.Since(start) / time.Duration(n)
+		if b.avg == 0 {
+			b.avg = per
+		} else {
+			b.avg = (3*b.avg + per) / 4
+		}
+	}
+}
+
+// claimSize is how many keys b may claim now.
+func (c *Consumer) claimSize(b *batch, limited bool) int {
+	if limited || b.avg == 0 {
+		return 1
+	}
+	n := min(maxBatch, int(batchBudget/max(b.avg, 1)))
+	share := (c.ready.len() + c.cfg.concurrency - 1) / c.cfg.concurrency
+	return max(1, min(n, share))
+}
+
+// claimLocked waits for ready keys and claims a batch of them, oldest
+// first; it returns false when the consumer stops. This is the "dispatch
+// gated" seam (replay.go): a lane parked by the slow start takes nothing,
+// and under a rate cap a lane holds a token (lt) before it takes the
+// oldest ready key, waiting for one with mu released and no key held.
+func (c *Consumer) claimLocked(b *batch, lt *laneToken) bool {
+	for {
+		for (c.ready.len() == 0 || c.parkedLocked()) && !c.stopping {
+			c.waiting++
+			c.work.Wait()
+			c.waiting--
+		}
+		if c.stopping {
+			return false
+		}
+		if c.waitTokenLocked(lt) {
+			continue // mu was released: look again
+		}
+		limited := lt != nil && c.gate.limitingLocked() || c.gate != nil && c.gate.allowed < c.cfg.concurrency
+		want := c.claimSize(b, limited)
+		now := time.Now() // one clock read for the batch: its records' start
+		for len(b.claims) < want && c.ready.len() > 0 {
+			c.claimOneLocked(b, lt, now)
+		}
+		if len(b.claims) == 0 {
+			continue
+		}
+		if c.ready.len() > 0 && c.waiting > 0 {
+			c.work.Signal() // work is left: pass it on
+		}
+		return true
+	}
+}
+
+// claimOneLocked pops the oldest ready key and claims its head record into
+// b, unless the key's partition is revoked or paused.
+func (c *Consumer) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
+	kq := c.ready.pop()
+	if kq.ps.revoked || len(kq.items) == 0 {
+		kq.scheduled = false
+		return
+	}
+	if c.holdLocked(kq) {
+		return // paused: Resume puts it back
+	}
+	it := kq.items[0]
+	if kq.ps.q != nil {
+		c.quarantineLocked(kq.ps, it)
+	}
+	c.takenLocked(lt, it)
+	kq.running = true
+	kq.ps.inflight++
+	c.inflight++
+	if it.start.IsZero() {
+		it.start = now // under mu: a revoke reads it
+	}
+	b.claims = append(b.claims, claim{kq: kq, it: it, ctx: kq.ps.handlerCtx(c.handlerCtx), state: stateClaimed})
+}
+
+// settleBatchLocked settles every record of b its lane started, and
+// empties b.
+func (c *Consumer) settleBatchLocked(b *batch) {
+	if len(b.claims) == 0 {
+		return
+	}
+	for i := range b.claims {
+		cl := &b.claims[i]
+		switch atomic.LoadUint32(&cl.state) {
+		case stateStarted:
+			c.settleLocked(cl.kq, cl.it, cl.out)
+		case stateClaimed: // the lane stopped short (a halt): back to the ready list
+			cl.state = stateCancelled
+			c.untakeLocked(cl.kq, !c.stopping)
+		}
+	}
+	clear(b.claims)
+	b.claims = b.claims[:0]
+	c.idle.Broadcast()
+}
+
+// takeBackLocked takes back every claimed, unstarted record of the
+// partitions that match, as if its lane had settled it untouched: a revoke
+// or a stop drops it (it is delivered again), Pause puts its key back on
+// the ready list, where it is held.
+func (c *Consumer) takeBackLocked(match func(*partState) bool, hold bool) {
+	for b := range c.batches {
+		for i := range b.claims {
+			cl := &b.claims[i]
+			if match(cl.kq.ps) && atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateCancelled) {
+				c.untakeLocked(cl.kq, hold)
+			}
+		}
+	}
+	c.idle.Broadcast()
+}
+
+// untakeLocked undoes the claim of kq's head record, which did not start:
+// its key goes back on the ready list (requeue), or its records are
+// dropped for redelivery.
+func (c *Consumer) untakeLocked(kq *keyQueue, requeue bool) {
+	kq.running = false
+	kq.ps.inflight--
+	c.inflight--
+	if requeue && !kq.ps.revoked {
+		c.ready.push(kq) // still scheduled
+		return
+	}
+	c.dropLocked(kq, 0)
+	kq.scheduled = false
+}
+
+// settleLocked applies a lane's outcome to the record's key queue and
+// partition. The partition's new commit point is marked to kgo in batches
+// by the marker, not here: a mark per record would cost a lock and two
+// maps each.
+func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
+	ps := kq.ps
+	kq.running = false
+	ps.inflight--
+	c.inflight--
+	switch {
+	case out.fatal != nil:
+		if c.fatal == nil {
+			c.fatal = out.fatal
+		}
+		c.requestStopLocked() // the key stays stuck at its head: nothing passes it
+	case out.done:
+		if ps.q != nil && (out.dead || it.q.kind == qRedriven) {
+			c.settleQuarantineLocked(ps, it, out)
+		}
+		it.how = howOf(out.outcome)
+		endRecord(it.span, out.outcome, nil)
+		c.finishLocked(kq, it)
+		return
+	case out.after > 0 && !c.stopping && !ps.revoked:
+		c.afterLocked(out.after, kq)
+	default: // abandoned: stopping, or revoked while it ran
+		if out.abandoned { // counted once, as abandoned; the rest are dropped
+			endRecord(it.span, "abandoned", nil)
+			it.span = nil
+			kq.items[0] = nil
+			kq.items = kq.items[1:]
+			c.unbuffer(it)
+		}
+		c.dropLocked(kq, 0)
+		kq.scheduled = false
+	}
+	if out.fatal != nil {
+		endRecord(it.span, out.outcome, out.fatal)
+		it.span = nil
+	}
+}
+
+// finishLocked takes a finished record (handled, or finished elsewhere)
+// off the head of its key queue and marks its offset finished in the
+// partition's tracker: the one place an offset becomes markable. The
+// key's next record, if any, goes back on the ready list; an emptied
+// queue and the record's item are recycled.
+func (c *Consumer) finishLocked(kq *keyQueue, it *item) {
+	ps := kq.ps
+	kq.items[0] = nil
+	kq.items = kq.items[1:]
+	c.unbuffer(it)
+	if ps.tracker.finishAs(it.rec.Offset, it.how) {
+		ps.dirty = true
+	}
+	c.freeItem(it)
+	if len(kq.items) > 0 {
+		c.ready.push(kq) // this lane (or one it signals) takes the oldest next
+		return
+	}
+	kq.scheduled = false
+	if ps.forget(kq) && !kq.held {
+		c.freeQueue(kq)
+	}
+}
+
+// afterLocked puts kq back on the ready list after d: the "not ready until"
+// seam. The key's later records wait with it; other keys keep their lanes.
+func (c *Consumer) afterLocked(d time.Duration, kq *keyQueue) {
+	var t *time.Timer
+	kq.ps.parked++
+	t = time.AfterFunc(d, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if _, ok := c.timers[t]; !ok {
+			return // stopped
+		}
+		delete(c.timers, t)
+		kq.ps.parked--
+		if c.stopping || kq.ps.revoked {
+			kq.scheduled = false
+			return
+		}
+		c.ready.push(kq)
+		c.work.Signal()
+	})
+	c.timers[t] = struct{}{}
+}
+
+// wakeLocked wakes a waiting lane if keys are ready: the poller calls it
+// after dispatching a chunk of records, not per record, and the lane
+// passes the wake on while work is left (claimLocked).
+func (c *Consumer) wakeLocked() {
+	if c.waiting > 0 && c.ready.len() > 0 {
+		c.work.Signal()
+	}
+}
+
+// newItem returns a cleared item, recycled if one is free.
+func (c *Consumer) newItem() *item {
+	if n := len(c.freeItems); n > 0 {
+		it := c.freeItems[n-1]
+		c.freeItems[n-1] = nil
+		c.freeItems = c.freeItems[:n-1]
+		return it
+	}
+	return new(item)
+}
+
+// freeItem recycles a finished record's item. Nothing refers to it any
+// more: its key queue let go of it, its lane's batch is being settled, and
+// its span, dead-letter state and backoffs are done with.
+func (c *Consumer) freeItem(it *item) {
+	*it = item{}
+	if len(c.freeItems) < c.cfg.maxBuffered {
+		c.freeItems = append(c.freeItems, it)
+	}
+}
+
+// newQueue returns an empty key queue for ps, recycled if one is free.
+func (c *Consumer) newQueue(ps *partState, key []byte) *keyQueue {
+	var kq *keyQueue
+	if n := len(c.freeQueues); n > 0 {
+		kq = c.freeQueues[n-1]
+		c.freeQueues[n-1] = nil
+		c.freeQueues = c.freeQueues[:n-1]
+	} else {
+		kq = new(keyQueue)
+	}
+	kq.ps = ps
+	if key == nil {
+		kq.keyless = true
+	} else {
+		kq.key = string(key)
+	}
+	return kq
+}
+
+// freeQueue recycles an emptied key queue that its partition forgot; its
+// backing array is kept.
+func (c *Consumer) freeQueue(kq *keyQueue) {
+	*kq = keyQueue{buf: kq.buf[:0]}
+	if len(c.freeQueues) < c.cfg.maxBuffered {
+		c.freeQueues = append(c.freeQueues, kq)
+	}
+}
