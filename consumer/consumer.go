@@ -190,7 +190,7 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		// from the marks only, never from what was merely polled.
 		opts = append(opts, kgo.AutoCommitMarks(), kgo.AutoCommitInterval(c.cfg.commitEvery))
 	}
-	fetch := int32(c.cfg.maxBufferedBytes / 8)
+	fetch := int32(c.cfg.maxBufferedBytes / 16)
 	opts = append(opts, kgo.FetchMaxBytes(fetch), kgo.FetchMaxPartitionBytes(min(fetch, 1<<20)),
 		kgo.MaxConcurrentFetches(4))
 	if c.cfg.resetToStart {
@@ -258,74 +258,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.poll(pollCtx)
 	return c.stop()
-}
-
-// poll fetches records and hands them to the key queues until pollCtx is
-// cancelled.
-func (c *Consumer) poll(pollCtx context.Context) {
-	for {
-		c.mu.Lock()
-		if c.full() {
-			// Wait until the buffer drains to half, not for the first free
-			// slot: polling whatever room one finished record makes meant
-			// polls of a hundred records and a wake-up per record.
-			c.pollWaiting = true
-			for c.aboveLowWater() && !c.stopping && pollCtx.Err() == nil {
-				c.space.Wait()
-			}
-			c.pollWaiting = false
-		}
-		room := c.cfg.maxBuffered - c.buffered
-		c.mu.Unlock()
-		if pollCtx.Err() != nil {
-			return
-		}
-		fs := c.cl.PollRecords(pollCtx, room)
-		if fs.IsClientClosed() {
-			c.cl.AllowRebalance()
-			return
-		}
-		fs.EachError(func(topic string, p int32, err error) {
-			// A stop ends the poll with ctx's error (Canceled, or
-			// DeadlineExceeded when Run's ctx had a deadline) or
-			// ErrClientClosed: not worth a warning.
-			if pollCtx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {
-				c.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
-			}
-		})
-		c.mu.Lock()
-		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			if ps := c.parts[tp{p.Topic, p.Partition}]; ps != nil && p.Err == nil {
-				ps.hwm = p.HighWatermark
-			}
-		})
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) {
-			c.dispatch(r)
-			if n++; n%128 == 0 { // let the lanes in during a large fetch
-				c.wakeLocked()
-				c.mu.Unlock()
-				c.mu.Lock()
-			}
-		})
-		c.wakeLocked()
-		c.mu.Unlock()
-		c.replaySeek() // before a rebalance may run, as kgo asks
-		c.cl.AllowRebalance()
-	}
-}
-
-// full reports whether the records buffered reach MaxBuffered or half of
-// MaxBufferedBytes (the other half is kgo's). Called with c.mu held.
-func (c *Consumer) full() bool {
-	return c.buffered >= c.cfg.maxBuffered || c.bufBytes >= c.cfg.maxBufferedBytes/2
-}
-
-// aboveLowWater reports whether a full buffer has not yet drained to half
-// (of MaxBuffered, and of its share of MaxBufferedBytes). Called with c.mu
-// held.
-func (c *Consumer) aboveLowWater() bool {
-	return c.buffered > c.cfg.maxBuffered/2 || c.bufBytes > c.cfg.maxBufferedBytes/4
 }
 
 // Shutdown stops the consumer gracefully: it stops fetching, lets the

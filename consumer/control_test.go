@@ -97,9 +97,9 @@ func TestPauseResume(t *testing.T) {
 	}
 	wait := runConsumer(t, c)
 	waitFor(t, 30*time.Second, "an assignment", func() bool { return len(c.Assignment()[f.topic]) == 3 })
-	if err := c.Ready(0); err != nil {
-		t.Fatalf("Ready with all partitions assigned: %v", err)
-	}
+	// kgo joins the group when the client is made, so the assignment can
+	// come before Run has started: Ready says "not running" until it has.
+	waitFor(t, 10*time.Second, "Ready with all partitions assigned", func() bool { return c.Ready(0) == nil })
 	c.Pause(f.topic, 0)
 	total := f.publish(60, 3)
 	counts := f.partitionCounts()

@@ -126,6 +126,9 @@ type item struct {
 	order        uint64 // dispatch order across all partitions
 	producer     string // ordo-producer header
 	seq          uint64 // ordo-seq header
+	count        int32  // ordo-partitions header
+	redriven     bool   // has an ordo-redrives header
+	checked      bool   // its sequence and placement were checked (checkSeq)
 	attempts     int
 	retry        *backoff.ExponentialBackOff // handler retries, made on first failure
 	outage       *backoff.ExponentialBackOff // registry retries, made on first outage

@@ -44,6 +44,7 @@ func FuzzRecordHeaders(f *testing.F) {
 		c.mu.Lock()
 		ps := c.parts[tp{"t", r.Partition}]
 		it := &item{rec: r}
+		c.readHeaders(ps, it)
 		c.checkSeq(ps, it)
 		c.mu.Unlock()
 		if it.producer != string(producer) || it.seq != parseSeq(seq) {

@@ -112,6 +112,9 @@ func (c *Consumer) runBatch(b *batch) {
 			continue // taken back
 		}
 		n++
+		if !cl.it.checked {
+			c.checkSeq(cl.kq.ps, cl.it)
+		}
 		cl.out = c.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
 		if cl.out.done || cl.out.fatal != nil {
 			c.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err)

@@ -184,8 +184,10 @@ func KgoOpts(opts ...kgo.Opt) Option {
 // key are always handled one at a time. Default 16.
 func Concurrency(n int) Option { return optionFunc(func(c *config) { c.concurrency = n }) }
 
-// MaxBuffered caps the records fetched but not yet finished. When the cap
-// is reached the consumer stops fetching until records finish. Memory is
+// MaxBuffered caps the records fetched and dispatched but not yet
+// finished. When the cap is reached the consumer stops dispatching until
+// the lanes have finished half of them; what franz-go fetched meanwhile
+// waits, staged, and nothing more is polled while it does. Memory is
 // bounded by [MaxBufferedBytes]. Default 10000.
 func MaxBuffered(n int) Option { return optionFunc(func(c *config) { c.maxBuffered = n }) }
 
@@ -443,19 +445,20 @@ func UnknownSchemaWindow(d time.Duration) Option {
 const DefaultMaxBufferedBytes = 64 << 20
 
 // MaxBufferedBytes bounds the memory the consumer holds for records: half
-// of n for records fetched and not yet finished (each counted as its key
-// and value plus 256 bytes of bookkeeping; the consumer stops fetching
-// while they fill it, or [MaxBuffered] records),
-// half for franz-go's fetch buffers (kgo.MaxConcurrentFetches 4 of
-// kgo.FetchMaxBytes n/8 each, kgo.FetchMaxPartitionBytes min(n/8, 1MiB)).
+// of n for records dispatched and not yet finished (each counted as its
+// key and value plus 256 bytes of bookkeeping; the consumer stops
+// dispatching while they fill it, or [MaxBuffered] records), half for
+// franz-go's fetches: the one polled and staged for dispatch, and the next
+// one, fetched while the lanes work (kgo.MaxConcurrentFetches 4 of
+// kgo.FetchMaxBytes n/16 each, kgo.FetchMaxPartitionBytes min(n/16, 1MiB)).
 // Left to franz-go's defaults (50MiB per broker), a backlog took ~89MiB of
 // live heap. The fetch limits count bytes as Kafka sends them: compressed
-// batches take more once decompressed. Kafka returns a record batch larger than the fetch limits
-// whole, so one huge batch can exceed the bound. With more than four
-// brokers and quiet partitions, a fetch can wait up to kgo's FetchMaxWait
-// for a slot; raise kgo.MaxConcurrentFetches through [KgoOpts] if that
-// latency matters more than memory. Default [DefaultMaxBufferedBytes];
-// n must be at least 1MiB.
+// batches take more once decompressed. Kafka returns a record batch larger
+// than the fetch limits whole, so one huge batch can exceed the bound.
+// With more than four brokers and quiet partitions, a fetch can wait up to
+// kgo's FetchMaxWait for a slot; raise kgo.MaxConcurrentFetches through
+// [KgoOpts] if that latency matters more than memory. Default
+// [DefaultMaxBufferedBytes]; n must be at least 1MiB.
 func MaxBufferedBytes(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1<<20 {

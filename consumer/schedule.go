@@ -36,7 +36,7 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 	c.dispatched++
 	it := c.newItem()
 	it.rec, it.order, it.ps = r, c.dispatched, ps
-	c.checkSeq(ps, it)
+	c.readHeaders(ps, it)
 	kq.push(it)
 	if !kq.scheduled {
 		kq.scheduled = true
@@ -44,33 +44,46 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 	}
 }
 
-// checkSeq reads the record's ordo headers once, for the sequence check
-// here and for the handler's Meta later.
-func (c *Consumer) checkSeq(ps *partState, it *item) {
-	r := it.rec
-	var count uint64
-	redriven := false
-	for _, h := range r.Headers {
+// readHeaders reads the record's ordo headers once, at dispatch, for the
+// checks and the handler's Meta. Called with c.mu held (it interns the
+// producer ID in the partition).
+func (c *Consumer) readHeaders(ps *partState, it *item) {
+	for _, h := range it.rec.Headers {
 		switch h.Key {
 		case header.Producer:
 			it.producer = ps.intern(h.Value)
 		case header.Seq:
 			it.seq = parseSeq(h.Value)
 		case header.Partitions:
-			count = parseSeq(h.Value)
+			if n := parseSeq(h.Value); n > 0 && n <= math.MaxInt32 {
+				it.count = int32(n)
+				c.checkCount(ps, it.rec, int(n))
+			}
 		case header.Redrives:
-			redriven = true
+			it.redriven = true
 		}
 	}
-	if count > 0 && count <= math.MaxInt32 {
-		c.checkPlacement(ps, r, int(count))
+}
+
+// checkSeq runs the record's sequence and placement checks. A lane calls
+// it when it first starts the record, not the poller at dispatch: the
+// poller is the one goroutine every record passes through, and its work
+// per record bounded the consumer's throughput (issue 15). The sequence
+// check needs the records of each key in log order, and a key's records
+// reach the lanes in log order, one at a time; the partition's checker has
+// its own lock.
+func (c *Consumer) checkSeq(ps *partState, it *item) {
+	it.checked = true
+	r := it.rec
+	if it.count > 0 {
+		c.checkPlacement(ps, r, int(it.count))
 	}
 	prod, seq := it.producer, it.seq
 	// A redriven record carries the sequence number it was first
 	// published with, behind the key's later records: it says nothing
 	// about the producer's order, and checking it counted a regression
 	// per redrive (and a gap at the key's next record).
-	if prod == "" || seq == 0 || redriven {
+	if prod == "" || seq == 0 || it.redriven {
 		return
 	}
 	if v := ps.checker.Observe(prod, r.Key, seq); v.Violation() {
@@ -81,26 +94,33 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 	}
 }
 
-// checkPlacement checks a record stamped with the partition count its
-// producer placed it under. A count this consumer has not seen for the
-// topic before means the topic's partition count changed under an ordered
-// stream: keys moved, and a key's records before and after the change
-// may be handled out of order. A key that does not hash to the record's
-// partition under the stamped count was placed by another partitioner or
-// count. Called with c.mu held.
-func (c *Consumer) checkPlacement(ps *partState, r *kgo.Record, n int) {
+// checkCount checks the partition count a record is stamped with. A count
+// this consumer has not seen for the topic before means the topic's
+// partition count changed under an ordered stream: keys moved, and a key's
+// records before and after the change may be handled out of order. Called
+// at dispatch, with c.mu held, so that the first record of a new count in
+// log order is the one reported.
+func (c *Consumer) checkCount(ps *partState, r *kgo.Record, n int) {
 	seen := c.counts[r.Topic]
-	if !slices.Contains(seen, n) {
-		if len(seen) > 0 {
-			c.stats.countChanges.Add(1)
-			c.ins.countChanges.Add(context.Background(), 1, ps.add...)
-			c.log.Warn("partition count changed under an ordered stream: keys moved, per-key order across the change is not guaranteed",
-				"topic", r.Topic, "old_count", seen[len(seen)-1], "new_count", n, "partition", r.Partition, "offset", r.Offset)
-		}
-		if len(seen) < 64 { // counts only grow; stay bounded anyway
-			c.counts[r.Topic] = append(seen, n)
-		}
+	if slices.Contains(seen, n) {
+		return
 	}
+	if len(seen) > 0 {
+		c.stats.countChanges.Add(1)
+		c.ins.countChanges.Add(context.Background(), 1, ps.add...)
+		c.log.Warn("partition count changed under an ordered stream: keys moved, per-key order across the change is not guaranteed",
+			"topic", r.Topic, "old_count", seen[len(seen)-1], "new_count", n, "partition", r.Partition, "offset", r.Offset)
+	}
+	if len(seen) < 64 { // counts only grow; stay bounded anyway
+		c.counts[r.Topic] = append(seen, n)
+	}
+}
+
+// checkPlacement checks that a record's key hashes to its partition under
+// the count it is stamped with: one that does not was placed by another
+// partitioner or count. A lane calls it (a murmur2 hash per record is
+// work the poller need not do). Safe for concurrent use.
+func (c *Consumer) checkPlacement(ps *partState, r *kgo.Record, n int) {
 	if r.Key != nil && keyHasher.Partition(r, n) != int(r.Partition) {
 		if c.stats.placement.Add(1) == 1 {
 			c.log.Warn("record not in the partition its key hashes to under its stamped count (another partitioner?); further ones are only counted",
@@ -112,7 +132,7 @@ func (c *Consumer) checkPlacement(ps *partState, r *kgo.Record, n int) {
 
 // keyHasher is partition.For's partitioner (murmur2, as Java's default),
 // called on the record itself: partition.For would allocate a record per
-// call. TestPlacementCheck holds the two to the same answers.
+// call. Its keyed path is stateless, safe for the lanes to share. TestPlacementCheck holds the two to the same answers.
 var keyHasher = kgo.StickyKeyPartitioner(nil).ForTopic("")
 
 // intern returns the producer ID b as a string, shared by every record of

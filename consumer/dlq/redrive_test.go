@@ -88,7 +88,7 @@ func (e *env) read(topic string, from int64, n int) []*kgo.Record {
 		e.t.Fatal(err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
 	defer cancel()
 	var out []*kgo.Record
 	for len(out) < n {

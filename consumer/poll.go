@@ -1,0 +1,148 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The poller: Run's own goroutine, the one every record passes through.
+//
+// It polls everything franz-go has fetched, stages it, and dispatches the
+// staged records into the key queues while the buffer has room: records
+// dispatched and not finished never pass MaxBuffered (or half of
+// MaxBufferedBytes). When the buffer is full it waits until the lanes
+// have drained it to half, then dispatches more; it polls again only when
+// nothing is staged, so staged records keep their log order.
+//
+// Why stage, rather than poll only what fits: kgo fetches from a broker
+// again only once the fetch it buffered is drained. Polling up to the
+// room left a fetch half taken, kgo idle while the lanes worked through
+// the room, and then the lanes idle while kgo fetched and decoded the next
+// fetch (~100k small records, tens of milliseconds): the consumer ran at
+// well under half of a raw poll loop (issue 15). Staged, kgo's next fetch
+// overlaps the lanes' work. Staged records take what they took in kgo's
+// buffer: one fetch at most, which the fetch limits bound.
+//
+// A rebalance may run between polls (kgo.BlockRebalanceOnPoll holds it
+// only until AllowRebalance), so a staged record can outlive its
+// partition's assignment. Each staged run of records remembers the
+// partition state it was polled under; a record is dropped at dispatch if
+// that state was revoked or replaced (assigned again: kgo then fetches
+// from the committed offset, and the record comes again).
+
+// stagedPart is one partition's records of the last poll not yet
+// dispatched, with the partition's state when they were polled.
+type stagedPart struct {
+	ps   *partState
+	recs []*kgo.Record
+}
+
+// poll fetches records and hands them to the key queues until pollCtx is
+// cancelled.
+func (c *Consumer) poll(pollCtx context.Context) {
+	var staged []stagedPart
+	for {
+		if !c.waitRoom(pollCtx) {
+			return
+		}
+		if len(staged) == 0 {
+			fs := c.cl.PollFetches(pollCtx)
+			if fs.IsClientClosed() {
+				c.cl.AllowRebalance()
+				return
+			}
+			fs.EachError(func(topic string, p int32, err error) {
+				// A stop ends the poll with ctx's error (Canceled, or
+				// DeadlineExceeded when Run's ctx had a deadline) or
+				// ErrClientClosed: not worth a warning.
+				if pollCtx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {
+					c.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
+				}
+			})
+			staged = c.stage(fs, staged)
+		}
+		staged = c.dispatchStaged(staged)
+		c.replaySeek() // before a rebalance may run, as kgo asks
+		c.cl.AllowRebalance()
+	}
+}
+
+// waitRoom waits while the buffer is full, until the lanes drain it to
+// half: waiting for the first free slot meant dispatching a record at a
+// time and a wake-up per finished record. It reports false when the poll
+// is to end.
+func (c *Consumer) waitRoom(pollCtx context.Context) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.full() {
+		c.pollWaiting = true
+		for c.aboveLowWater() && !c.stopping && pollCtx.Err() == nil {
+			c.space.Wait()
+		}
+		c.pollWaiting = false
+	}
+	return pollCtx.Err() == nil
+}
+
+// stage records each polled partition's high watermark and appends its
+// records to staged, with the partition's state.
+func (c *Consumer) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		ps := c.parts[tp{p.Topic, p.Partition}]
+		if ps != nil && p.Err == nil {
+			ps.hwm = p.HighWatermark
+		}
+		if len(p.Records) > 0 {
+			staged = append(staged, stagedPart{ps: ps, recs: p.Records})
+		}
+	})
+	return staged
+}
+
+// dispatchStaged dispatches staged records, oldest first, until the
+// buffer is full or none are left, and returns what is left. It lets the
+// lanes in every 128 records.
+func (c *Consumer) dispatchStaged(staged []stagedPart) []stagedPart {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for len(staged) > 0 && !c.full() {
+		sp := &staged[0]
+		if sp.ps == nil || sp.ps.revoked || c.parts[sp.ps.tp] != sp.ps {
+			c.stats.dropped.Add(int64(len(sp.recs))) // delivered again to the partition's owner
+			staged[0] = stagedPart{}
+			staged = staged[1:]
+			continue
+		}
+		c.dispatch(sp.recs[0])
+		sp.recs[0] = nil
+		if sp.recs = sp.recs[1:]; len(sp.recs) == 0 {
+			staged[0] = stagedPart{}
+			staged = staged[1:]
+		}
+		if n++; n%128 == 0 {
+			c.wakeLocked()
+			c.mu.Unlock()
+			c.mu.Lock()
+		}
+	}
+	c.wakeLocked()
+	return staged
+}
+
+// full reports whether the records buffered reach MaxBuffered or half of
+// MaxBufferedBytes (the other half is kgo's). Called with c.mu held.
+func (c *Consumer) full() bool {
+	return c.buffered >= c.cfg.maxBuffered || c.bufBytes >= c.cfg.maxBufferedBytes/2
+}
+
+// aboveLowWater reports whether a full buffer has not yet drained to half
+// (of MaxBuffered, and of its share of MaxBufferedBytes). Called with c.mu
+// held.
+func (c *Consumer) aboveLowWater() bool {
+	return c.buffered > c.cfg.maxBuffered/2 || c.bufBytes > c.cfg.maxBufferedBytes/4
+}
