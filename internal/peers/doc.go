@@ -1,0 +1,43 @@
+// Package peers measures ordo against the SDKs a service would pick instead
+// of it, on the same in-process broker and the same records: the
+// confluent-kafka-go client (librdkafka, through cgo) with its Avro serde,
+// and Watermill with watermill-kafka (Sarama underneath).
+//
+// It is a module of its own so that ordo's go.mod never requires the
+// peers; DESIGN.md's budget is that ordo stays at least 3× both, on
+// publish and on consume.
+//
+// # What is compared
+//
+// Every side works on the same records: a ~100-byte Avro body (key, seq
+// and a 64-byte string) over 10,000 keys, framed in the Confluent wire
+// format, on a topic of 6 partitions of a one-broker kfake cluster with an
+// srfake registry, both in the process (internal/embedded).
+//
+//   - Publish: ordo's producer.Publisher.PublishAsync; confluent-kafka-go's
+//     kafka.Producer fed by its avrov2 serializer (auto-registering the
+//     schema in srfake); watermill-kafka's Publisher fed by ordo's
+//     schema.Codec (hamba/avro/v2, the codec a Watermill user would write).
+//     Each run publishes N records and ends when the broker has
+//     acknowledged all of them.
+//   - Consume: a topic pre-filled by ordo's producer with N records (with
+//     ordo's headers) is read from the start, in a group of its own, by
+//     ordo's consumer with a typed handler; by a confluent-kafka-go
+//     consumer polling and decoding with its avrov2 deserializer; by
+//     watermill-kafka's Subscriber, each message unframed, decoded with the
+//     codec and acknowledged. Two rates: steady-rec/s from the record at
+//     N/4 to the last (the group join and the first fetches left out) and
+//     join-rec/s from the start of the consumer.
+//
+// Where a peer has a documented knob that costs it nothing in safety, it
+// is set in the peer's favour, so that a ratio is a lower bound on ordo's
+// lead: see the comments at each side.
+//
+// # Running
+//
+// .ci/bench-peers.sh [rounds] [records] builds the benchmarks once and runs
+// each side in its own process, interleaved with rotating order, and
+// prints each ratio ordo/peer as median and range. TestRoundTrip, part of
+// the hermetic suite, makes every side's benchmark path carry a few
+// records through the embedded broker, so the benchmark code cannot rot.
+package peers
