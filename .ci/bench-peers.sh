@@ -58,5 +58,7 @@ awk '{ print $1, $2 / $3 }' "$tmp/ratios" | sort -k1,1 -k2,2g |
 			printf "%-26s %7.2f %7.2f %7.2f %d\n", p, med, a[1], a[n], n
 		}
 	}' | { read -r head; echo "$head"; sort; }
-echo "records per run: $records; rates (rec/s) per round in order ordo peer:"
-sort "$tmp/ratios"
+echo
+echo "records per run: $records; rec/s of ordo and the peer, round by round:"
+sort -s -k1,1 "$tmp/ratios" | awk '{ printf "%-26s %9.0f %9.0f\n", $1, $2, $3 }'
+

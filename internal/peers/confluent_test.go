@@ -92,6 +92,7 @@ func confluentPublish(tb testing.TB, e *env, topic string, n int, m *meter) {
 	if err := <-delivered; err != nil {
 		tb.Fatal(err)
 	}
+	m.finish()
 }
 
 // confluentDeliveries reads the producer's events until n records are

@@ -123,10 +123,10 @@ type meter struct {
 	markAt int64 // the record whose time starts the steady rate
 	got    func(*Payload)
 
-	start, mark time.Time
-	seenN       atomic.Int64
-	done        chan struct{}
-	doneOnce    sync.Once
+	start, mark, end time.Time
+	seenN            atomic.Int64
+	done             chan struct{}
+	doneOnce         sync.Once
 }
 
 func newMeter(n int, got func(*Payload)) *meter {
@@ -147,8 +147,20 @@ func (m *meter) seen(p *Payload) {
 		m.mark = time.Now()
 	}
 	if c == m.n {
-		m.doneOnce.Do(func() { close(m.done) })
+		m.finish()
 	}
+}
+
+// finish marks the end: the n-th record decoded, or (for publish) the
+// last acknowledged. Closing a client is not timed: librdkafka's close,
+// for one, waits out a fetch parked at the broker for up to 500 ms.
+func (m *meter) finish() {
+	m.doneOnce.Do(func() {
+		m.end = time.Now()
+		if m.done != nil {
+			close(m.done)
+		}
+	})
 }
 
 // wait blocks until n records are seen; it fails tb when failed yields
@@ -196,6 +208,7 @@ func ordoPublish(tb testing.TB, e *env, topic string, n int, m *meter) {
 		}
 	}
 	wg.Wait()
+	m.finish()
 	if err := failed.Load(); err != nil {
 		tb.Fatal(*err)
 	}

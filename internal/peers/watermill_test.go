@@ -77,6 +77,7 @@ func watermillPublish(tb testing.TB, e *env, topic string, n int, m *meter) {
 		})
 	}
 	wg.Wait()
+	m.finish()
 	close(errs)
 	if err := <-errs; err != nil {
 		tb.Fatal(err)
