@@ -25,4 +25,6 @@ func ordoConsume(tb testing.TB, e *env, topic, group string, m *meter) {
 	ran := make(chan error, 1)
 	go func() { ran <- c.Run(context.Background()) }()
 	m.wait(tb, ran)
+	c.Close()
+	<-ran
 }
