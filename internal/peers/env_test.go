@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/ordo-go/ordo/internal/embedded"
 	"github.com/ordo-go/ordo/producer"
@@ -78,10 +77,7 @@ func startEnv(tb testing.TB, topics ...string) *env {
 	for _, t := range topics {
 		ts[t] = numPartitions
 	}
-	c, err := embedded.Start(embedded.Config{Brokers: 1, Topics: ts,
-		// ordo's consumer joins with KIP-848, whose members learn of their
-		// assignment by heartbeat: Kafka's 5 s interval would be timed.
-		Kfake: []kfake.Opt{kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "250"})}})
+	c, err := embedded.Start(embedded.Config{Brokers: 1, Topics: ts})
 	if err != nil {
 		tb.Fatal(err)
 	}
