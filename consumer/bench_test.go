@@ -98,15 +98,21 @@ func benchOrdoConsume(b *testing.B, lanes int) {
 }
 
 // BenchmarkLanes measures key-parallelism on one partition with a 1ms
-// handler: the budget is 64 lanes >= 40x one lane.
+// handler: the budget is 64 lanes >= 50x one lane. Records per second
+// from the first record handled to the last.
 func BenchmarkLanes(b *testing.B) {
 	for _, lanes := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("lanes=%d", lanes), func(b *testing.B) {
 			f := newFixture(b, 1)
 			f.fill(b, b.N, 512)
 			var n atomic.Int64
+			var first atomic.Pointer[time.Time]
 			done := make(chan struct{})
 			c := f.consumer("lanes", func(context.Context, Step, Meta) error {
+				if first.Load() == nil {
+					now := time.Now()
+					first.CompareAndSwap(nil, &now)
+				}
 				time.Sleep(time.Millisecond)
 				if n.Add(1) == int64(b.N) {
 					close(done)
@@ -114,10 +120,11 @@ func BenchmarkLanes(b *testing.B) {
 				return nil
 			}, Concurrency(lanes))
 			b.ResetTimer()
-			start := time.Now()
 			go c.Run(context.Background())
 			<-done
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+			// From the first record handled: the group join is not
+			// key-parallelism, and it took a fifth of the 64-lane run.
+			b.ReportMetric(float64(b.N)/time.Since(*first.Load()).Seconds(), "records/s")
 			b.StopTimer()
 			c.Close()
 		})

@@ -90,8 +90,9 @@ func BenchmarkCheckSeq(b *testing.B) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := 0; b.Loop(); i++ {
-		it.seq = 0
+		it.seq, it.count = 0, 0
 		r.Headers[1].Value = strconv.AppendInt(r.Headers[1].Value[:0], int64(i+1), 10)
+		c.readHeaders(ps, it)
 		c.checkSeq(ps, it)
 	}
 }
