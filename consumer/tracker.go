@@ -64,9 +64,17 @@ func (t *tracker) finish(offset int64) bool { return t.finishAs(offset, howHandl
 // counts is what is committed.
 func (t *tracker) finishAs(offset int64, how uint8) bool {
 	pending := t.entries[t.head:]
-	i := sort.Search(len(pending), func(i int) bool { return pending[i].offset >= offset })
-	if i == len(pending) || pending[i].offset != offset {
+	if len(pending) == 0 {
 		return false
+	}
+	// Offsets are nearly always contiguous: try offset's place in a run
+	// without holes before searching.
+	i := int(offset - pending[0].offset)
+	if i < 0 || i >= len(pending) || pending[i].offset != offset {
+		i = sort.Search(len(pending), func(i int) bool { return pending[i].offset >= offset })
+		if i == len(pending) || pending[i].offset != offset {
+			return false
+		}
 	}
 	pending[i].done, pending[i].how = true, how
 	moved := false
