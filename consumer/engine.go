@@ -18,8 +18,14 @@ import (
 //
 // Files, one concern each:
 //
-//	schedule.go   key queues, the ready queue, lanes; the "not ready until T"
-//	              seam (afterLocked) and the "dispatch gated" seam (gate)
+//	poll.go       the poller: poll, stage, dispatch under the buffered cap
+//	schedule.go   dispatch into key queues; headers, sequence and placement
+//	              checks
+//	ready.go      the ready queue: keys whose head may run, oldest first
+//	lane.go       lanes: claim a batch of ready keys, handle, settle; take
+//	              back claims (revoke, stop, Pause); the "not ready until
+//	              T" seam (afterLocked) and the "dispatch gated" seam
+//	              (claimLocked, with replay.go's gate)
 //	pipeline.go   one record's way: unframe, writer schema, handler lookup,
 //	              decode, handle, and the outcome
 //	commit.go     commit points handed to kgo (the marker goroutine)
@@ -27,27 +33,39 @@ import (
 //	stuck.go      the stuck-partition watcher
 //
 // Locks. Consumer.mu guards the partitions (parts and every partState
-// field except the immutable tp and the metric options), every keyQueue and
-// item field once dispatched, the ready queue, the buffer counts, the
-// timers and stopping/closing/fatal; it is the lock of the work, space and
-// idle conditions. A lane holds it only to settle a record and take the
-// next; process runs without it, on an item no other goroutine touches
-// while its key queue is running. The tracker of a partition is guarded
-// by mu too. Counters (stats) are atomics; kgo's client has its own locks
-// and is never called with mu held.
+// field except the immutable tp and the metric options), every keyQueue
+// and item field once dispatched, the ready queue, the buffer counts,
+// the lanes' batches (their claims slices), the free lists of items and
+// key queues, waiting, pollWaiting, counts, the timers and
+// stopping/closing/fatal; it is the lock of the work, space and idle
+// conditions. The tracker of a partition is guarded by mu too.
+//
+// Outside mu: a lane handles its batch without the lock, on items no
+// other goroutine touches while their key queues are running. The one
+// field it shares is each claim's state (claimed, started, cancelled),
+// changed by compare-and-swap: the lane starts a claim, or whoever takes
+// it back under mu cancels it, never both (lane.go). A partition's
+// sequence checker has its own lock (lanes of one partition check at
+// once). Counters (stats) are atomics; kgo's client has its own locks and
+// is never called with mu held.
 //
 // Goroutines, all started by Run, counted in Consumer.lanes and waited for
 // by stop after the stopped channel is closed:
 //
-//	lane (Concurrency of them)  handle ready keys' head records
+//	lane (Concurrency of them)  handle batches of ready keys' head records
 //	watch                       report stuck partitions
 //	marker                      hand commit points to kgo
 //	watchConnect                report a cluster never reached
+//	replayWatch                 the replay gate's ramp, progress, metrics
 //
-// Run's own goroutine polls and dispatches. Retry timers (afterLocked) are
-// owned by Consumer.timers and stopped by stop. kgo runs the rebalance
-// callbacks (assigned, revoked, lost) on its own goroutine, during a poll
-// (BlockRebalanceOnPoll), so they never race a dispatch.
+// Run's own goroutine polls and dispatches (poll.go): it holds mu while it
+// dispatches, letting the lanes in every 128 records and waking one
+// waiting lane each time; a woken lane that leaves keys ready wakes the
+// next. Retry timers (afterLocked) are owned by Consumer.timers and
+// stopped by stop. kgo runs the rebalance callbacks (assigned, revoked,
+// lost) on its own goroutine while a poll is allowed to rebalance: never
+// during a dispatch, but possibly while records are staged (poll.go says
+// how those are told apart).
 //
 // A record's offset becomes markable in one place: settleLocked, for an
 // outcome with done set, through finishLocked. An outcome is done when the
