@@ -115,7 +115,10 @@
 // (records or age) is in catch-up until it has worked the backlog off. The
 // catch-up can be bounded: [RateLimit] caps records per second at dispatch
 // (a token bucket the lanes wait on, never a sleep in a handler), during
-// catch-up only or always; [SlowStart] opens the lanes one by one over a
+// catch-up only or always; [PartitionRateLimit] caps each partition on its
+// own, for a downstream sharded like the topic (a partition over its cap
+// waits, its lanes take other partitions' keys); [SlowStart] opens the
+// lanes one by one over a
 // warm-up; [MaxAge] expires records older than a window (skipped, or
 // dead-lettered with reason "expired"); [ReplayFloor] starts a partition
 // no earlier than a point in time. Buffered records stay under

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 
 	"github.com/ordo-go/ordo/internal/quarantine"
 	"github.com/ordo-go/ordo/partition"
@@ -86,6 +87,7 @@ type partState struct {
 	producers map[string]string // interned producer IDs
 	parked    int               // keys waiting in afterLocked
 	held      []*keyQueue       // keys parked while the partition is paused
+	lim       *rate.Limiter     // PartitionRateLimit's bucket, made on first use (replay_partition.go)
 
 	// q is the partition's quarantined keys (nil unless quarantining),
 	// read from the commit metadata at assignment; qDirty says it changed
@@ -156,6 +158,7 @@ type item struct {
 	start        time.Time                   // when a lane first took it: its process duration starts
 	firstTry     time.Time                   // its first handler attempt: the retry budget's time runs from here
 	dl           *deadState                  // being dead-lettered: the write is pending
+	paid         bool                        // its partition's rate token is reserved (replay_partition.go)
 	q            qmark                       // its key's quarantine, as decided when a lane took it
 	ps           *partState
 	how          uint8 // how it finished (howOf), for a catch-up's accounting

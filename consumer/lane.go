@@ -189,6 +189,9 @@ func (c *Consumer) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
 		return // paused: Resume puts it back
 	}
 	it := kq.items[0]
+	if c.partitionWaitLocked(kq, it, now) {
+		return // its partition's token is due later: it waits for it
+	}
 	if kq.ps.q != nil {
 		c.quarantineLocked(kq.ps, it)
 	}

@@ -90,6 +90,7 @@ type config struct {
 	handlers         []binding
 	handlersTried    bool // On was given, if with bad arguments
 	resetToStart     bool
+	partRate         partRate // PartitionRateLimit (replay_partition.go)
 	tel              telemetry.Config
 	stuckAfter       time.Duration
 	unknownWindow    time.Duration

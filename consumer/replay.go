@@ -447,6 +447,8 @@ func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
 		"age", age.Round(time.Second), "from", start, "to", end}
 	if g.lim != nil {
 		args = append(args, "rate_limit", rc.rate, "expected", time.Duration(float64(backlog-floor)/rc.rate*float64(time.Second)).Round(time.Second))
+	} else if pr := c.cfg.partRate; pr.rate > 0 {
+		args = append(args, "partition_rate_limit", pr.rate, "expected", time.Duration(float64(backlog-floor)/pr.rate*float64(time.Second)).Round(time.Second))
 	}
 	c.log.Info("catch-up started", args...)
 }

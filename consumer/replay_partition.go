@@ -1,0 +1,80 @@
+package consumer
+
+import (
+	"math"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Per-partition rate caps ([PartitionRateLimit]).
+//
+// [RateLimit] bounds what the whole consumer takes; a downstream sharded
+// like the topic (a database per tenant, a service per region) needs a cap
+// per partition instead, so that one partition's backlog cannot take
+// another's share. Each partition has its own token bucket. A lane about
+// to claim a key's head record reserves a token of the key's partition;
+// if the token is not due yet, the key waits for it through the "not
+// ready until T" seam (afterLocked) with the token reserved, exactly as a
+// retry waits: its lane takes another ready key, other partitions flow,
+// and no handler sleeps. Reservations are made in claim order, oldest
+// ready key first, so a partition's records keep log order among its keys
+// and its rate holds however many lanes there are.
+
+// partRate is the per-partition cap's configuration; rate 0 for none.
+type partRate struct {
+	rate  float64
+	burst int
+	scope RateScope
+}
+
+// PartitionRateLimit caps the records per second taken from each
+// partition, each with its own token bucket of burst tokens (at least 1;
+// 0 picks perSecond/20): a key whose partition has spent its tokens waits,
+// holding no lane, while keys of other partitions are taken. scope says
+// whether a partition is capped only while it is in catch-up
+// ([DuringCatchUp]) or always ([Always]). It composes with [RateLimit]:
+// a record then needs a token of both. Expired records take no token.
+// Default: no cap.
+func PartitionRateLimit(perSecond float64, burst int, scope RateScope) Option {
+	return optionFunc(func(c *config) {
+		switch {
+		case perSecond <= 0 || math.IsInf(perSecond, 0) || math.IsNaN(perSecond):
+			c.fail("PartitionRateLimit: %v records/s, want > 0", perSecond)
+		case burst < 0:
+			c.fail("PartitionRateLimit: burst %d, want >= 0", burst)
+		case scope != DuringCatchUp && scope != Always:
+			c.fail("PartitionRateLimit: unknown scope %d", scope)
+		default:
+			if burst == 0 {
+				burst = max(1, int(perSecond/20))
+			}
+			c.partRate = partRate{rate: perSecond, burst: burst, scope: scope}
+		}
+	})
+}
+
+// partitionWaitLocked reserves a token of kq's partition for it, the
+// key's head record, and reports whether the key must wait for it: it is
+// then back on the ready list when the token is due, with the token
+// paid. Called by a lane about to claim it.
+func (c *Consumer) partitionWaitLocked(kq *keyQueue, it *item, now time.Time) bool {
+	pr := c.cfg.partRate
+	ps := kq.ps
+	if pr.rate == 0 || it.paid || pr.scope == DuringCatchUp && ps.tracker.acct == nil {
+		return false
+	}
+	if g := c.gate; g != nil && g.expired(it.rec.Timestamp, now) {
+		return false // an expired record costs the downstream nothing
+	}
+	if ps.lim == nil {
+		ps.lim = rate.NewLimiter(rate.Limit(pr.rate), pr.burst)
+	}
+	it.paid = true
+	d := ps.lim.ReserveN(now, 1).DelayFrom(now)
+	if d <= 0 {
+		return false
+	}
+	c.afterLocked(d, kq)
+	return true
+}
