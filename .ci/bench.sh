@@ -7,8 +7,9 @@
 #   .ci/bench.sh [rounds] [records]     defaults: 5 rounds, 200000 records
 #
 # Phases: consume steady state (the group join and first fetches left
-# out), consume including the join, publish against raw writing ordo's
-# headers by hand, publish against raw without them.
+# out), consume including the join, end to end (publish and consume in
+# one process, the consumer already joined), publish against raw writing
+# ordo's headers by hand, publish against raw without them.
 set -euo pipefail
 rounds=${1:-5}
 records=${2:-200000}
@@ -37,6 +38,12 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 	echo "consume-steady ${steady[ordo]} ${steady[raw]}" >>"$tmp/ratios"
 	echo "consume-join ${join[ordo]} ${join[raw]}" >>"$tmp/ratios"
+	# End to end: publish and consume in one process, both sides.
+	declare -A e2e
+	for side in $order; do
+		e2e[$side]=$(metric "$tmp/consumer.test" consumer "^BenchmarkEndToEnd\$/^${side}\$" e2e-rec/s)
+	done
+	echo "end-to-end ${e2e[ordo]} ${e2e[raw]}" >>"$tmp/ratios"
 	# Publish: ns/op, so the ratio is raw's time over ordo's.
 	if ((r % 2)); then order="ordo raw raw+headers"; else order="raw+headers raw ordo"; fi
 	declare -A pub
