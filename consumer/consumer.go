@@ -38,7 +38,6 @@ type Consumer struct {
 	spanNames      sync.Map // topic -> "process <topic>"
 	recordSpanOpts []trace.SpanStartOption
 	traceIdle      *telemetry.Idle
-	traceFields    []string        // the propagator's headers: a record without them has no trace to continue
 	stopped        chan struct{}   // closed when stopping begins
 	probeCtx       context.Context // cancelled when stopping begins
 	endProbe       context.CancelFunc

@@ -1,9 +1,8 @@
 package partition
 
 import (
-	"sync"
-
 	"github.com/ordo-go/ordo/internal/lru"
+	"sync"
 )
 
 // DefaultMaxKeys is the number of keys a [Stamper] or [Checker] remembers
@@ -91,8 +90,6 @@ type SeqStats struct {
 	InOrder, Gaps, Regressions, Restarts uint64
 }
 
-type seqKey struct{ producer, key string }
-
 // maxProducers bounds the producer IDs a Checker keeps counts for; past it
 // the counts start over.
 const maxProducers = 1024
@@ -110,9 +107,29 @@ const maxProducers = 1024
 // nil *Checker remembers nothing: every sequence is [First]. A Checker is
 // safe for concurrent use.
 type Checker struct {
-	mu    sync.Mutex
-	last  *lru.Cache[seqKey, uint64]
+	mu  sync.Mutex
+	max int
+	// Every consumed record of a stamped key passes here, from several
+	// lanes at once. A remembered pair is found by two map lookups that
+	// do not copy the key (producer, then string(key)) and updated in
+	// place: no allocation, no other entry touched. (An exact LRU list
+	// cost a key copy per call and a relinking of two other entries: with
+	// thousands of keys, a cache miss per record and the largest cost in
+	// the consumer's own work, issue 15.) Forgetting follows CLOCK, as
+	// the Stamper's does: a pair seen again is marked; to make room the
+	// hand sweeps the entries as a ring, clearing marks, and reuses the
+	// first unmarked one.
+	index map[string]map[string]int // producer → key → entry in pairs
+	pairs []pair
+	hand  int
 	stats map[string]*SeqStats
+}
+
+// pair is one remembered (producer, key) and its last sequence number.
+type pair struct {
+	producer, key string
+	seq           uint64
+	used          bool // seen again since the hand last passed
 }
 
 // NewChecker returns a checker that remembers up to maxKeys (producer, key)
@@ -121,7 +138,7 @@ func NewChecker(maxKeys int) *Checker {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	return &Checker{last: lru.New[seqKey, uint64](maxKeys), stats: make(map[string]*SeqStats)}
+	return &Checker{max: maxKeys}
 }
 
 // Observe records seq for producer and key and returns its verdict.
@@ -131,12 +148,21 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.last == nil {
-		c.last, c.stats = lru.New[seqKey, uint64](DefaultMaxKeys), make(map[string]*SeqStats)
+	if c.index == nil {
+		if c.max <= 0 {
+			c.max = DefaultMaxKeys
+		}
+		c.index, c.stats = make(map[string]map[string]int), make(map[string]*SeqStats)
 	}
-	k := seqKey{producer, string(key)}
-	prev, seen := c.last.Get(k)
-	c.last.Put(k, seq)
+	keys := c.index[producer]
+	i, seen := keys[string(key)]
+	var prev uint64
+	if seen {
+		p := &c.pairs[i]
+		prev, p.seq, p.used = p.seq, seq, true
+	} else {
+		c.remember(producer, string(key), seq)
+	}
 	st := c.stats[producer]
 	if st == nil {
 		if len(c.stats) >= maxProducers { // restarted producers leave old IDs: stay bounded
@@ -161,6 +187,35 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 		st.Regressions++
 		return Regressed
 	}
+}
+
+// remember adds a pair, forgetting one not seen recently when full.
+func (c *Checker) remember(producer, key string, seq uint64) {
+	i := len(c.pairs)
+	if i < c.max {
+		c.pairs = append(c.pairs, pair{})
+	} else {
+		for c.pairs[c.hand].used { // ends: each step clears a mark
+			c.pairs[c.hand].used = false
+			c.hand = (c.hand + 1) % len(c.pairs)
+		}
+		i = c.hand
+		c.hand = (c.hand + 1) % len(c.pairs)
+		old := c.pairs[i]
+		if m := c.index[old.producer]; m != nil {
+			delete(m, old.key)
+			if len(m) == 0 {
+				delete(c.index, old.producer)
+			}
+		}
+	}
+	c.pairs[i] = pair{producer: producer, key: key, seq: seq}
+	keys := c.index[producer]
+	if keys == nil {
+		keys = make(map[string]int)
+		c.index[producer] = keys
+	}
+	keys[key] = i
 }
 
 // Stats returns a copy of the verdict counts per producer ID, for the

@@ -86,8 +86,43 @@ func TestCheckerBounded(t *testing.T) {
 	for i := 0; i < 10_000; i++ {
 		c.Observe("p", []byte(fmt.Sprint(i)), 1)
 	}
-	if n := c.last.Len(); n != 100 {
+	if n := len(c.pairs); n != 100 {
 		t.Fatalf("checker holds %d pairs, want 100", n)
+	}
+	n := 0
+	for _, keys := range c.index {
+		n += len(keys)
+	}
+	if n != 100 {
+		t.Fatalf("checker indexes %d pairs, want 100", n)
+	}
+}
+
+// TestCheckerForgetsUnused protects what the bound forgets: a pair seen
+// again since the last sweep outlives pairs seen once.
+func TestCheckerForgetsUnused(t *testing.T) {
+	c := NewChecker(2)
+	c.Observe("p", []byte("x"), 1)
+	c.Observe("p", []byte("y"), 1)
+	c.Observe("p", []byte("x"), 2) // x is used again
+	c.Observe("p", []byte("z"), 1) // full: y goes
+	if v := c.Observe("p", []byte("x"), 3); v != InOrder {
+		t.Fatalf("x after z: %v, want in-order (remembered)", v)
+	}
+	if v := c.Observe("p", []byte("y"), 2); v != First {
+		t.Fatalf("y after z: %v, want first (forgotten)", v)
+	}
+}
+
+// TestCheckerNoAllocs protects the consumer's hot path: observing a pair
+// the checker remembers allocates nothing.
+func TestCheckerNoAllocs(t *testing.T) {
+	c := NewChecker(0)
+	key := []byte("order-1")
+	var seq uint64 = 1
+	c.Observe("producer-1", key, seq)
+	if n := testing.AllocsPerRun(100, func() { seq++; c.Observe("producer-1", key, seq) }); n != 0 {
+		t.Fatalf("Observe of a known pair: %v allocations, want 0", n)
 	}
 }
 
