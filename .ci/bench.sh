@@ -8,7 +8,8 @@
 #
 # Phases: consume steady state (the group join and first fetches left
 # out), consume including the join, end to end (publish and consume in
-# one process, the consumer already joined), publish against raw writing
+# one process, the consumer already joined), 64 lanes over one (a 1 ms
+# handler: this ratio is a speed-up, not ordo/raw), publish against raw writing
 # ordo's headers by hand, publish against raw without them.
 set -euo pipefail
 rounds=${1:-5}
@@ -44,6 +45,14 @@ for ((r = 1; r <= rounds; r++)); do
 		e2e[$side]=$(metric "$tmp/consumer.test" consumer "^BenchmarkEndToEnd\$/^${side}\$" e2e-rec/s)
 	done
 	echo "end-to-end ${e2e[ordo]} ${e2e[raw]}" >>"$tmp/ratios"
+	# Key-parallelism: 64 lanes against one, a 1 ms handler, one
+	# partition (DESIGN.md: at least 50x). Fixed sizes: a lane handles
+	# under a thousand records a second.
+	l1=$(cd consumer && "$tmp/consumer.test" -test.run '^$' -test.bench '^BenchmarkLanes$/^lanes=1$' -test.benchtime 400x -test.count 1 |
+		awk '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i+1) == "records/s") print $i }')
+	l64=$(cd consumer && "$tmp/consumer.test" -test.run '^$' -test.bench '^BenchmarkLanes$/^lanes=64$' -test.benchtime 20000x -test.count 1 |
+		awk '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i+1) == "records/s") print $i }')
+	echo "lanes-64-over-1 $l64 $l1" >>"$tmp/ratios"
 	# Publish: ns/op, so the ratio is raw's time over ordo's.
 	if ((r % 2)); then order="ordo raw raw+headers"; else order="raw+headers raw ordo"; fi
 	declare -A pub
