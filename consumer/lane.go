@@ -281,6 +281,7 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 		c.finishLocked(kq, it)
 		return
 	case out.after > 0 && !c.stopping && !ps.revoked:
+		it.paid = false // another attempt takes another token, as under RateLimit
 		c.afterLocked(out.after, kq)
 	default: // abandoned: stopping, or revoked while it ran
 		if out.abandoned { // counted once, as abandoned; the rest are dropped
