@@ -109,29 +109,45 @@ func (c *Consumer) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
 func (c *Consumer) dispatchStaged(staged []stagedPart) []stagedPart {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := 0
 	for len(staged) > 0 && !c.full() {
 		sp := &staged[0]
 		if sp.ps == nil || sp.ps.revoked || c.parts[sp.ps.tp] != sp.ps {
+			c.stats.fetched.Add(int64(len(sp.recs)))
 			c.stats.dropped.Add(int64(len(sp.recs))) // delivered again to the partition's owner
 			staged[0] = stagedPart{}
 			staged = staged[1:]
 			continue
 		}
-		c.dispatch(sp.recs[0])
-		sp.recs[0] = nil
-		if sp.recs = sp.recs[1:]; len(sp.recs) == 0 {
+		c.dispatchRun(sp)
+		if len(sp.recs) == 0 {
 			staged[0] = stagedPart{}
 			staged = staged[1:]
 		}
-		if n++; n%128 == 0 {
-			c.wakeLocked()
-			c.mu.Unlock()
-			c.mu.Lock()
-		}
+		c.wakeLocked()
+		c.mu.Unlock() // let the lanes in
+		c.mu.Lock()
 	}
 	c.wakeLocked()
 	return staged
+}
+
+// dispatchRun dispatches up to 128 of sp's records while the buffer has
+// room, and counts them once. Called with c.mu held; the partition is
+// still sp.ps.
+func (c *Consumer) dispatchRun(sp *stagedPart) {
+	n, queued := 0, 0
+	for n < len(sp.recs) && n < 128 && !c.full() {
+		if c.dispatch(sp.ps, sp.recs[n]) {
+			queued++
+		}
+		sp.recs[n] = nil
+		n++
+	}
+	sp.recs = sp.recs[n:]
+	c.stats.fetched.Add(int64(n))
+	if queued > 0 {
+		c.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.consumedSet)
+	}
 }
 
 // full reports whether the records buffered reach MaxBuffered or half of

@@ -10,21 +10,21 @@ import (
 	"github.com/ordo-go/ordo/internal/header"
 )
 
-// dispatch queues a polled record behind its key. Called with c.mu held,
-// in offset order per partition.
-func (c *Consumer) dispatch(r *kgo.Record) {
-	c.stats.fetched.Add(1)
-	ps := c.parts[tp{r.Topic, r.Partition}]
+// dispatch queues a polled record of ps, its partition's current state,
+// behind its key; it reports whether it did (a record before the replay
+// floor, out of order, or polled while stopping is not). Called with c.mu
+// held, in offset order per partition. The caller counts it as fetched
+// and consumed, once per run of records (dispatchStaged).
+func (c *Consumer) dispatch(ps *partState, r *kgo.Record) bool {
 	if c.admitLocked(ps, r) {
-		return // before the replay floor: accounted with the floor's offsets
+		return false // before the replay floor: accounted with the floor's offsets
 	}
-	if ps == nil || ps.revoked || c.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch, r.Timestamp) {
+	if c.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch, r.Timestamp) {
 		c.stats.dropped.Add(1)
-		return
+		return false
 	}
 	c.buffered++
 	c.bufBytes += recordBytes(r)
-	c.ins.consumed.AddSet(context.Background(), 1, ps.consumedSet)
 	var kq *keyQueue
 	if r.Key == nil {
 		kq = c.newQueue(ps, nil)
@@ -42,6 +42,7 @@ func (c *Consumer) dispatch(r *kgo.Record) {
 		kq.scheduled = true
 		c.ready.push(kq) // the poller wakes a lane per chunk (wakeLocked)
 	}
+	return true
 }
 
 // readHeaders reads the record's ordo headers once, at dispatch, for the
