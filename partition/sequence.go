@@ -25,8 +25,23 @@ const DefaultMaxKeys = 1 << 16
 // order of a key must stamp and enqueue under one lock, or from one
 // goroutine per key.
 type Stamper struct {
-	mu   sync.Mutex
-	seqs *lru.Cache[string, uint64]
+	mu  sync.Mutex
+	max int
+	// Every publish of a keyed event passes here, so the stamper is its
+	// own LRU rather than internal/lru's Get and Put: one map lookup per
+	// call, and no allocation for a key it remembers (the lookup by
+	// string(key) does not copy the key; only a new key is copied).
+	// Entries form a ring, most recently used at head, least at
+	// head.prev; an evicted entry is reused for the new key.
+	keys map[string]*stamp
+	head *stamp
+}
+
+// stamp is a key's sequence and its place in the recency ring.
+type stamp struct {
+	key        string
+	seq        uint64
+	prev, next *stamp
 }
 
 // NewStamper returns a stamper that remembers up to maxKeys keys
@@ -35,7 +50,7 @@ func NewStamper(maxKeys int) *Stamper {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	return &Stamper{seqs: lru.New[string, uint64](maxKeys)}
+	return &Stamper{max: maxKeys}
 }
 
 // Next returns the next sequence number for key.
@@ -45,13 +60,52 @@ func (s *Stamper) Next(key []byte) uint64 {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seqs == nil {
-		s.seqs = lru.New[string, uint64](DefaultMaxKeys)
+	if e := s.keys[string(key)]; e != nil {
+		e.seq++
+		s.touch(e)
+		return e.seq
 	}
-	n, _ := s.seqs.Get(string(key))
-	n++
-	s.seqs.Put(string(key), n)
-	return n
+	s.add(string(key))
+	return 1
+}
+
+// touch makes e the most recently used entry.
+func (s *Stamper) touch(e *stamp) {
+	if e == s.head {
+		return
+	}
+	e.prev.next, e.next.prev = e.next, e.prev // unlink
+	e.prev, e.next = s.head.prev, s.head      // relink before head
+	e.prev.next, e.next.prev = e, e
+	s.head = e
+}
+
+// add remembers key at sequence 1 as the most recently used entry,
+// forgetting the least recently used one when full.
+func (s *Stamper) add(key string) {
+	if s.keys == nil {
+		if s.max <= 0 {
+			s.max = DefaultMaxKeys
+		}
+		s.keys = make(map[string]*stamp)
+	}
+	if len(s.keys) >= s.max {
+		e := s.head.prev // the least recently used: reuse it
+		delete(s.keys, e.key)
+		e.key, e.seq = key, 1
+		s.keys[key] = e
+		s.head = e // the ring's order is unchanged: the oldest becomes the newest
+		return
+	}
+	e := &stamp{key: key, seq: 1}
+	if s.head == nil {
+		e.prev, e.next = e, e
+	} else {
+		e.prev, e.next = s.head.prev, s.head
+		e.prev.next, e.next.prev = e, e
+	}
+	s.head = e
+	s.keys[key] = e
 }
 
 // Verdict is what a [Checker] concludes about one observed sequence number.

@@ -2,7 +2,10 @@ package partition
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/ordo-go/ordo/internal/lru"
 )
 
 func TestStamper(t *testing.T) {
@@ -27,7 +30,7 @@ func TestStamperBounded(t *testing.T) {
 	obs("a")
 	obs("b")
 	obs("c") // evicts a from the stamper
-	if got := s.seqs.Len(); got != 2 {
+	if got := len(s.keys); got != 2 {
 		t.Fatalf("stamper holds %d keys, want 2", got)
 	}
 	if v := obs("a"); v != Restarted {
@@ -35,6 +38,40 @@ func TestStamperBounded(t *testing.T) {
 	}
 	if v := obs("a"); v != InOrder {
 		t.Fatalf("after restart: verdict %v, want in order", v)
+	}
+}
+
+// TestStamperLRU protects the stamper's own recency ring: over random
+// keys and bounds, every sequence it hands out is the one a plain LRU of
+// counters (internal/lru) gives, so it forgets exactly the least recently
+// used key, and a remembered key never restarts.
+func TestStamperLRU(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, max := range []int{1, 2, 3, 7, 64} {
+		s, model := NewStamper(max), lru.New[string, uint64](max)
+		for i := range 20_000 {
+			key := fmt.Sprint("k", rng.IntN(2*max+1))
+			want, _ := model.Get(key)
+			want++
+			model.Put(key, want)
+			if got := s.Next([]byte(key)); got != want {
+				t.Fatalf("max %d, call %d: Next(%s) = %d, want %d", max, i, key, got, want)
+			}
+			if len(s.keys) > max {
+				t.Fatalf("max %d: holds %d keys", max, len(s.keys))
+			}
+		}
+	}
+}
+
+// TestStamperNoAllocs protects the hot path: stamping a key the stamper
+// remembers allocates nothing.
+func TestStamperNoAllocs(t *testing.T) {
+	s := NewStamper(0)
+	key := []byte("orders\x00order-1")
+	s.Next(key)
+	if n := testing.AllocsPerRun(100, func() { s.Next(key) }); n != 0 {
+		t.Fatalf("Next of a known key: %v allocations, want 0", n)
 	}
 }
 
