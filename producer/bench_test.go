@@ -189,8 +189,7 @@ func BenchmarkSendSpan(b *testing.B) {
 			}
 			p := &Producer{tel: tel, tracer: newSendTracer(tel.TracerProvider), ins: ins}
 			in := &inflight{p: p, tt: newTopicTel("orders", "ordo.test.orders.Created"), ordered: true, keyAt: 7, valAt: 14}
-			buf := []byte("orders\x00order-1")
-			in.buf = &buf
+			in.buf = []byte("orders\x00order-1")
 			in.rec.Offset = 1
 			ctx := context.Background()
 			b.ReportAllocs()

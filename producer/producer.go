@@ -331,7 +331,7 @@ func promise(r *kgo.Record, err error) {
 		Topic:     r.Topic,
 		Partition: r.Partition,
 		Offset:    r.Offset,
-		EventID:   in.id.String(),
+		EventID:   in.eventID(),
 		Seq:       in.seq,
 	}
 	if err != nil {

@@ -41,12 +41,10 @@ func (c *core) fail(err error) error {
 // used on two topics has a sequence per topic (a consumer checks sequences
 // per partition, so one shared sequence would read as gaps).
 func (c *core) begin(ctx context.Context, key string, done func(Result, error)) *inflight {
-	in := &inflight{
-		p: c.p, parent: ctx, topic: c.topic, typ: c.typ, typHdr: c.typHdr,
-		done: done, id: newEventID(), ordered: c.ordered, tt: c.tt,
-	}
-	in.buf = bufPool.Get().(*[]byte)
-	b := (*in.buf)[:0]
+	in := newInflight()
+	in.p, in.parent, in.topic, in.typ, in.typHdr = c.p, ctx, c.topic, c.typ, c.typHdr
+	in.done, in.ordered, in.tt = done, c.ordered, c.tt
+	b := in.buf
 	if c.ordered {
 		in.count = c.count.value()
 		b = append(b, c.topic...)
@@ -55,7 +53,7 @@ func (c *core) begin(ctx context.Context, key string, done func(Result, error)) 
 		b = append(b, key...)
 	}
 	in.valAt = len(b)
-	*in.buf = b
+	in.buf = b
 	return in
 }
 
@@ -200,12 +198,12 @@ func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(R
 	}
 	in := e.begin(ctx, key, done)
 	in.extra, in.rec.Timestamp = o.hdrs, o.ts
-	b, err := e.codec.AppendFramed(*in.buf, e.id, ev)
+	b, err := e.codec.AppendFramed(in.buf, e.id, ev)
 	if err != nil {
 		in.free()
 		return nil, e.fail(err)
 	}
-	*in.buf = b
+	in.buf = b
 	return in, nil
 }
 

@@ -35,6 +35,13 @@ type Result struct {
 // cancellation: once handed over, a record is delivered or failed by the
 // client, and one caller's cancelled ctx cannot fail other callers'
 // records batched with it. The promise finds the inflight through it.
+//
+// Inflights are recycled (inflightPool): one is taken per event in
+// [core.begin] and returned by [inflight.free] once the promise has
+// reported, when neither kgo nor ordo holds it any more. Nothing that
+// outlives the promise may keep it: what the caller gets (the Result, its
+// EventID string, the error) is copied out of it, and logs and spans are
+// given its parent ctx, not the inflight.
 type inflight struct {
 	rec     kgo.Record
 	hdrs    [6]kgo.RecordHeader // ordo's three, ordo-partitions, traceparent, ordo-seq
@@ -47,11 +54,12 @@ type inflight struct {
 	typ     string
 	typHdr  []byte
 	done    func(Result, error)
-	buf     *[]byte // topic, 0, key | framed value | id text | seq text
-	keyAt   int     // start of the key in buf; 0 when unordered
-	count   []byte  // the ordo-partitions value to stamp; shared, never written
-	countAt int     // index of the ordo-partitions header; 0 when unordered
-	valAt   int     // start of the value in buf
+	buf     []byte // topic, 0, key | framed value | id text | seq text
+	keyAt   int    // start of the key in buf; 0 when unordered
+	count   []byte // the ordo-partitions value to stamp; shared, never written
+	countAt int    // index of the ordo-partitions header; 0 when unordered
+	valAt   int    // start of the value in buf
+	idAt    int    // start of the id text in buf; 0 before seal
 	id      uuid.UUID
 	seq     uint64
 	ordered bool
@@ -69,18 +77,30 @@ func (in *inflight) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (in *inflight) Done() <-chan struct{}       { return nil }
 func (in *inflight) Err() error                  { return nil }
 func (in *inflight) Value(key any) any           { return in.parent.Value(key) }
-func (in *inflight) seqKey() []byte              { return (*in.buf)[:in.valAt] }
+func (in *inflight) seqKey() []byte              { return in.buf[:in.valAt] }
 
-// seal appends the event ID to the backing store and points the record's
-// key, value and headers into it, leaving room for [inflight.stamp].
-// Nothing but stamp appends to the store afterwards, and it fits in the
-// room reserved here, so the slices stay valid until the promise frees it.
+// seal gives the event its ID and timestamp, appends the ID to the
+// backing store and points the record's key, value and headers into it,
+// leaving room for [inflight.stamp]. Nothing but stamp appends to the
+// store afterwards, and it fits in the room reserved here, so the slices
+// stay valid until the promise frees it.
+//
+// It runs once the event has a buffer slot, just before the record is
+// handed to kgo, for the timestamp's sake: kgo's delivery timeout counts
+// from the record's timestamp, so a wait for buffer space must not count
+// against it. One clock read serves the ID's milliseconds and the
+// timestamp kgo would otherwise read the clock again for.
 func (in *inflight) seal() {
-	b := slices.Grow(*in.buf, 36+maxSeqDigits)
+	now := time.Now()
+	if in.rec.Timestamp.IsZero() { // else the caller's (Timestamp option)
+		in.rec.Timestamp = now
+	}
+	in.id = newEventID(now)
+	b := slices.Grow(in.buf, 36+maxSeqDigits)
 	valEnd := len(b)
 	b = appendUUID(b, in.id)
 	idEnd := len(b)
-	*in.buf = b
+	in.buf, in.idAt = b, valEnd
 	in.rec.Topic = in.topic
 	in.rec.Value = b[in.valAt:valEnd:valEnd]
 	in.rec.Context = in
@@ -105,17 +125,26 @@ func (in *inflight) seal() {
 	}
 }
 
+// eventID returns the event's ID as the Result and telemetry report it: a
+// copy of the header's text once sealed (cheaper than formatting the UUID
+// again), "" before.
+func (in *inflight) eventID() string {
+	if in.idAt == 0 {
+		return ""
+	}
+	return string(in.buf[in.idAt : in.idAt+36])
+}
+
 // maxSeqDigits is the length of the largest uint64 in decimal.
 const maxSeqDigits = 20
 
 // stamp records the event's sequence and adds the ordo-seq header.
 func (in *inflight) stamp(seq uint64) {
 	in.seq = seq
-	b := *in.buf
-	at := len(b)
-	b = strconv.AppendUint(b, seq, 10)
-	*in.buf = b
-	in.rec.Headers = append(in.rec.Headers, kgo.RecordHeader{Key: header.Seq, Value: b[at:len(b):len(b)]})
+	at := len(in.buf)
+	in.buf = strconv.AppendUint(in.buf, seq, 10)
+	end := len(in.buf)
+	in.rec.Headers = append(in.rec.Headers, kgo.RecordHeader{Key: header.Seq, Value: in.buf[at:end:end]})
 }
 
 // key returns the event's key, nil when unordered.
@@ -123,27 +152,36 @@ func (in *inflight) key() []byte {
 	if !in.ordered {
 		return nil
 	}
-	return (*in.buf)[in.keyAt:in.valAt]
+	return in.buf[in.keyAt:in.valAt]
 }
 
-// free returns the backing store to the pool. kgo holds no reference to a
-// record once its promise has run.
+// newInflight takes a cleared inflight with an empty backing store from
+// the pool.
+func newInflight() *inflight { return inflightPool.Get().(*inflight) }
+
+// free clears the inflight, dropping its references to the caller's ctx,
+// span, callback and headers, and returns it to the pool. kgo holds no
+// reference to a record once its promise has run. A second free of the
+// same event would hand one inflight to two events: every path frees
+// exactly once (the promise, or the publishing call when the event never
+// reached kgo).
 func (in *inflight) free() {
-	if in.buf == nil {
-		return
+	b := in.buf
+	*in = inflight{}
+	if cap(b) <= maxPooledBuf {
+		in.buf = b[:0]
+		inflightPool.Put(in)
 	}
-	if cap(*in.buf) <= maxPooledBuf {
-		*in.buf = (*in.buf)[:0]
-		bufPool.Put(in.buf)
-	}
-	in.buf = nil
 }
 
 // maxPooledBuf bounds the stores kept for reuse, so one huge event does not
 // pin its memory for good.
 const maxPooledBuf = 64 << 10
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 128); return &b }}
+// inflightPool recycles inflights with their backing stores: an inflight
+// is ~700 bytes, allocated and collected per event it cost more than any
+// other step of ordo's own (issue 15).
+var inflightPool = sync.Pool{New: func() any { return &inflight{buf: make([]byte, 0, 256)} }}
 
 // appendUUID appends u in its canonical 36-character form without the
 // allocation of u.String.
@@ -158,15 +196,15 @@ func appendUUID(dst []byte, u uuid.UUID) []byte {
 	return dst
 }
 
-// newEventID returns a UUIDv7 (RFC 9562): 48 bits of Unix milliseconds,
-// then 74 random bits. The random bits come from math/rand/v2's global
+// newEventID returns a UUIDv7 (RFC 9562): 48 bits of Unix milliseconds
+// (now's), then 74 random bits. The random bits come from math/rand/v2's global
 // generator (ChaCha8, seeded by the OS, per thread, no lock), which is an
 // order of magnitude cheaper than uuid.NewV7's crypto/rand read per ID and
 // as unpredictable for deduplication purposes. IDs are time-ordered to the
 // millisecond; within one millisecond their order is random.
-func newEventID() uuid.UUID {
+func newEventID(now time.Time) uuid.UUID {
 	var u uuid.UUID
-	ms := uint64(time.Now().UnixMilli())
+	ms := uint64(now.UnixMilli())
 	binary.BigEndian.PutUint64(u[0:8], ms<<16|rand.Uint64()&0xffff)
 	binary.BigEndian.PutUint64(u[8:16], rand.Uint64())
 	u[6] = 0x70 | u[6]&0x0f // version 7

@@ -132,9 +132,12 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 	et := errorType(err)
 	if span.IsRecording() {
 		if id == "" {
-			id = in.id.String()
+			id = in.eventID() // "" if refused before sealing: no ID yet
 		}
-		attrs := []attribute.KeyValue{et, semconv.MessagingMessageID(id)}
+		attrs := []attribute.KeyValue{et}
+		if id != "" {
+			attrs = append(attrs, semconv.MessagingMessageID(id))
+		}
 		if k := in.key(); k != nil && !p.tel.RedactKeys {
 			attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(k)))
 		}
