@@ -87,6 +87,7 @@ func benchOrdo(b *testing.B, topic string, opts ...Option) {
 	}
 	evs := benchEvents()
 	b.ReportAllocs()
+	cpu := processCPU()
 	i := 0
 	for b.Loop() {
 		ev := evs[i%len(evs)]
@@ -98,6 +99,7 @@ func benchOrdo(b *testing.B, topic string, opts ...Option) {
 		i++
 	}
 	wg.Wait()
+	reportCPU(b, cpu)
 }
 
 // benchRaw produces what ordo produces with franz-go alone: the codec's
@@ -129,6 +131,7 @@ func benchRaw(b *testing.B, topic string, headers bool) {
 	seqs := make(map[string]uint64)
 	evs := benchEvents()
 	b.ReportAllocs()
+	cpu := processCPU()
 	i := 0
 	for b.Loop() {
 		ev := evs[i%len(evs)]
@@ -153,6 +156,7 @@ func benchRaw(b *testing.B, topic string, headers bool) {
 		i++
 	}
 	wg.Wait()
+	reportCPU(b, cpu)
 }
 
 // BenchmarkSendSpan isolates what tracing adds to one publish, without the
