@@ -53,7 +53,7 @@ type Producer struct {
 	reserved []string         // header names a user may not set (see checkHeader)
 	delivery time.Duration    // the DeliveryTimeout, which bounds a Timestamp's age
 	connOpts func() []kgo.Opt // how to reach the cluster, for count.go's reads
-	slots    chan struct{}    // one token per record not yet acknowledged
+	slots    *slots           // the buffer bound: a slot per record not yet reported
 	seed     maphash.Seed
 	stripes  [numStripes]stripe
 
@@ -137,7 +137,7 @@ func New(opts ...Option) (*Producer, error) {
 		connOpts: func() []kgo.Opt {
 			return append(append(cfg.conn.Opts(), kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog))), cfg.kgoOpts...)
 		},
-		slots: make(chan struct{}, cfg.maxBuffered),
+		slots: newSlots(cfg.maxBuffered),
 		seed:  maphash.MakeSeed(),
 		done:  make(chan struct{}),
 		types: make(map[string]string),
@@ -232,25 +232,16 @@ func (p *Producer) Shutdown(ctx context.Context) error {
 
 // acquire takes a buffer slot, waiting for one if wait is set.
 func (p *Producer) acquire(ctx context.Context, wait bool) error {
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	default:
-	}
 	if !wait {
+		if p.slots.try() {
+			return nil
+		}
 		return ErrBufferFull
 	}
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	case <-p.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return p.slots.take(ctx, p.done)
 }
 
-func (p *Producer) release() { <-p.slots }
+func (p *Producer) release() { p.slots.put() }
 
 // send hands one prepared record to kgo: the one path every event takes,
 // ordered or not, sync or async. ctx is the caller's; the event's span
