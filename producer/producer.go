@@ -322,7 +322,7 @@ func promise(r *kgo.Record, err error) {
 		Topic:     r.Topic,
 		Partition: r.Partition,
 		Offset:    r.Offset,
-		EventID:   in.eventID(),
+		EventID:   in.idText,
 		Seq:       in.seq,
 	}
 	if err != nil {

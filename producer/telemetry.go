@@ -132,7 +132,7 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 	et := errorType(err)
 	if span.IsRecording() {
 		if id == "" {
-			id = in.eventID() // "" if refused before sealing: no ID yet
+			id = in.idText // "" if refused before sealing: no ID yet
 		}
 		attrs := []attribute.KeyValue{et}
 		if id != "" {
