@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/ordo-go/ordo/internal/lru"
 )
 
 func TestStamper(t *testing.T) {
@@ -27,10 +25,9 @@ func TestStamperBounded(t *testing.T) {
 	c := NewChecker(0)
 	obs := func(key string) Verdict { return c.Observe("p", []byte(key), s.Next([]byte(key))) }
 	obs("a")
-	obs("a")
 	obs("b")
-	obs("c") // evicts a from the stamper
-	if got := len(s.keys); got != 2 {
+	obs("c") // evicts a, the first key not used again, from the stamper
+	if got := len(s.index); got != 2 {
 		t.Fatalf("stamper holds %d keys, want 2", got)
 	}
 	if v := obs("a"); v != Restarted {
@@ -41,26 +38,55 @@ func TestStamperBounded(t *testing.T) {
 	}
 }
 
-// TestStamperLRU protects the stamper's own recency ring: over random
-// keys and bounds, every sequence it hands out is the one a plain LRU of
-// counters (internal/lru) gives, so it forgets exactly the least recently
-// used key, and a remembered key never restarts.
-func TestStamperLRU(t *testing.T) {
+// TestStamperForgets protects the stamper's bound and what it forgets:
+// over random keys and bounds it never holds more than its bound, and
+// every sequence is one more than the key's last unless the key was
+// forgotten (then 1).
+func TestStamperForgets(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, max := range []int{1, 2, 3, 7, 64} {
-		s, model := NewStamper(max), lru.New[string, uint64](max)
+		s := NewStamper(max)
+		last := make(map[string]uint64)
 		for i := range 20_000 {
-			key := fmt.Sprint("k", rng.IntN(2*max+1))
-			want, _ := model.Get(key)
-			want++
-			model.Put(key, want)
-			if got := s.Next([]byte(key)); got != want {
-				t.Fatalf("max %d, call %d: Next(%s) = %d, want %d", max, i, key, got, want)
+			key := fmt.Sprint("k", rng.IntN(4*max+1))
+			got := s.Next([]byte(key))
+			if want := last[key] + 1; got != want && got != 1 {
+				t.Fatalf("max %d, call %d: Next(%s) = %d, want %d (or 1 if forgotten)", max, i, key, got, want)
 			}
-			if len(s.keys) > max {
-				t.Fatalf("max %d: holds %d keys", max, len(s.keys))
+			last[key] = got
+			if len(s.index) > max || len(s.stamps) > max {
+				t.Fatalf("max %d: holds %d keys", max, len(s.index))
 			}
 		}
+	}
+}
+
+// TestStamperKeepsHotKeys protects the choice of what to forget: keys in
+// use keep counting however many keys used once come and go, and a key
+// is forgotten only when a new key needs its room.
+func TestStamperKeepsHotKeys(t *testing.T) {
+	const max = 8
+	s := NewStamper(max)
+	hot := []string{"a", "b", "c"}
+	for i := range 10_000 {
+		for _, k := range hot {
+			if got, want := s.Next([]byte(k)), uint64(i+1); got != want {
+				t.Fatalf("round %d: Next(%s) = %d, want %d: a key in use was forgotten", i, k, got, want)
+			}
+		}
+		if got := s.Next([]byte(fmt.Sprint("once-", i))); got != 1 {
+			t.Fatalf("round %d: a new key got %d", i, got)
+		}
+	}
+	s = NewStamper(2)
+	s.Next([]byte("x"))
+	s.Next([]byte("y"))
+	for range 10 { // room for both: neither is forgotten
+		s.Next([]byte("x"))
+		s.Next([]byte("y"))
+	}
+	if got := s.Next([]byte("x")); got != 12 {
+		t.Fatalf("Next(x) = %d, want 12", got)
 	}
 }
 
