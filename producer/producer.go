@@ -59,12 +59,11 @@ type Producer struct {
 
 	// mu orders handing records to kgo (read lock) against closing
 	// (write lock): once closed is set no record reaches the client, so
-	// kgo's Close fails every record it holds and pending drains.
+	// kgo's Close fails every record it holds and slots drains.
 	mu        sync.RWMutex
 	closed    bool
 	isClosed  atomic.Bool   // lock-free early check
 	done      chan struct{} // closed by Close: wakes waits for a slot
-	pending   sync.WaitGroup
 	closeOnce sync.Once
 
 	typesMu sync.Mutex
@@ -207,7 +206,7 @@ func (p *Producer) Close() {
 		close(p.done)
 		p.mu.Unlock()
 		p.cl.Close()
-		p.pending.Wait()
+		p.slots.drain()
 	})
 }
 
@@ -240,8 +239,6 @@ func (p *Producer) acquire(ctx context.Context, wait bool) error {
 	}
 	return p.slots.take(ctx, p.done)
 }
-
-func (p *Producer) release() { p.slots.put() }
 
 // send hands one prepared record to kgo: the one path every event takes,
 // ordered or not, sync or async. ctx is the caller's; the event's span
@@ -278,12 +275,11 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		p.release()
+		p.slots.drop()
 		return ErrClosed
 	}
 	in.seal()
 	p.tel.Propagator.Inject(in.parent, telemetry.Carrier{R: &in.rec})
-	p.pending.Add(1)
 	if !in.ordered {
 		p.cl.Produce(produceCtx, &in.rec, promise)
 		return nil
@@ -338,8 +334,8 @@ func promise(r *kgo.Record, err error) {
 	if err != nil {
 		err = &PublishError{Topic: in.topic, Type: in.typ, Err: err}
 	}
-	p.release()
+	p.slots.put()
 	in.done(res, err)
 	in.free()
-	p.pending.Done()
+	p.slots.finish()
 }

@@ -30,6 +30,7 @@ func TestSlotsBoundAndNoLostWakeup(t *testing.T) {
 					}
 					held.Add(-1)
 					s.put()
+					s.finish()
 				}
 			})
 		}
@@ -44,7 +45,7 @@ func TestSlotsBoundAndNoLostWakeup(t *testing.T) {
 			t.Fatalf("max %d: %d slots held at once", max, p)
 		}
 		if n := s.n.Load(); n != 0 {
-			t.Fatalf("max %d: %d slots still taken", max, n)
+			t.Fatalf("max %d: count word %#x, want 0 (no slot taken, no record unfinished)", max, n)
 		}
 	}
 }
@@ -70,7 +71,7 @@ func TestSlotsWaitEnds(t *testing.T) {
 	got := make(chan error, 1)
 	go func() { got <- s.take(context.Background(), nil) }()
 	time.Sleep(10 * time.Millisecond)
-	s.put()
+	s.drop()
 	select {
 	case err := <-got:
 		if err != nil {
@@ -81,5 +82,32 @@ func TestSlotsWaitEnds(t *testing.T) {
 	}
 	if w := s.waiting.Load(); w != 0 {
 		t.Fatalf("%d waiters left counted", w)
+	}
+}
+
+// TestSlotsDrain protects Close's wait: drain returns at once with nothing
+// unfinished, and otherwise only once the last record taken in finishes,
+// after its slot was given back.
+func TestSlotsDrain(t *testing.T) {
+	s := newSlots(4)
+	s.drain() // nothing taken: returns
+	s = newSlots(4)
+	s.try()
+	s.try()
+	drained := make(chan struct{})
+	go func() { s.drain(); close(drained) }()
+	s.put()
+	s.finish()
+	s.put() // the slot is back, the record's done callback has not run
+	select {
+	case <-drained:
+		t.Fatal("drain returned with a record unfinished")
+	case <-time.After(20 * time.Millisecond):
+	}
+	s.finish()
+	select {
+	case <-drained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("drain did not return after the last finish")
 	}
 }
