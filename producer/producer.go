@@ -55,6 +55,7 @@ type Producer struct {
 	connOpts func() []kgo.Opt // how to reach the cluster, for count.go's reads
 	slots    *slots           // the buffer bound: a slot per record not yet reported
 	seed     maphash.Seed
+	clock    wallClock
 	stripes  [numStripes]stripe
 
 	// mu orders handing records to kgo (read lock) against closing

@@ -88,10 +88,10 @@ func (in *inflight) seqKey() []byte              { return in.buf[:in.valAt] }
 // It runs once the event has a buffer slot, just before the record is
 // handed to kgo, for the timestamp's sake: kgo's delivery timeout counts
 // from the record's timestamp, so a wait for buffer space must not count
-// against it. One clock read serves the ID's milliseconds and the
-// timestamp kgo would otherwise read the clock again for.
+// against it. One clock read (the producer's wallClock) serves the ID's
+// milliseconds and the timestamp kgo would otherwise read the clock for.
 func (in *inflight) seal() {
-	now := time.Now()
+	now := in.p.clock.now()
 	if in.rec.Timestamp.IsZero() { // else the caller's (Timestamp option)
 		in.rec.Timestamp = now
 	}
