@@ -105,7 +105,7 @@ func (g *guarded) check(r *kgo.Record, n int) error {
 	if in, ok := r.Context.(*inflight); ok {
 		// The caller's ctx, not the inflight: a handler may keep the ctx
 		// past the call, and the inflight is recycled after its promise.
-		ctx, typ = in.parent, in.typ
+		ctx, typ = in.parent, in.c.typ
 	}
 	g.log.WarnContext(ctx, "ordo producer: topic partition count changed; keys now map to other partitions and per-key order across the change is not guaranteed",
 		"topic", r.Topic, "was", was, "now", n, "type", typ, g.tel.LogKey(r.Key))

@@ -281,7 +281,7 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 	}
 	in.seal()
 	p.tel.Propagator.Inject(in.parent, telemetry.Carrier{R: &in.rec})
-	if !in.ordered {
+	if !in.c.ordered {
 		p.cl.Produce(produceCtx, &in.rec, promise)
 		return nil
 	}
@@ -311,7 +311,7 @@ var produceCtx = context.Background()
 // goroutine.
 func promise(r *kgo.Record, err error) {
 	in := r.Context.(*inflight)
-	p := in.p
+	p := in.c.p
 	if in.refused != nil {
 		err = in.refused // the guard's reason, not kgo's "invalid partitioning choice"
 	}
@@ -333,7 +333,7 @@ func promise(r *kgo.Record, err error) {
 	}
 	p.finish(in, res.EventID, true, err)
 	if err != nil {
-		err = &PublishError{Topic: in.topic, Type: in.typ, Err: err}
+		err = &PublishError{Topic: in.c.topic, Type: in.c.typ, Err: err}
 	}
 	p.slots.put()
 	in.done(res, err)

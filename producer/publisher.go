@@ -42,11 +42,9 @@ func (c *core) fail(err error) error {
 // per partition, so one shared sequence would read as gaps).
 func (c *core) begin(ctx context.Context, key string, done func(Result, error)) *inflight {
 	in := newInflight()
-	in.p, in.parent, in.topic, in.typ, in.typHdr = c.p, ctx, c.topic, c.typ, c.typHdr
-	in.done, in.ordered, in.tt = done, c.ordered, c.tt
+	in.c, in.parent, in.done = c, ctx, done
 	b := in.buf
 	if c.ordered {
-		in.count = c.count.value()
 		b = append(b, c.topic...)
 		b = append(b, 0)
 		in.keyAt = len(b)

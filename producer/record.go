@@ -45,24 +45,17 @@ type Result struct {
 type inflight struct {
 	rec     kgo.Record
 	hdrs    [6]kgo.RecordHeader // ordo's three, ordo-partitions, traceparent, ordo-seq
-	p       *Producer
-	parent  context.Context // the caller's ctx, then the send span's
-	span    trace.Span      // the send span, ended by finish
-	start   time.Duration   // when the send began, on the monotonic clock (monoNow)
-	tt      *topicTel
-	topic   string
-	typ     string
-	typHdr  []byte
+	c       *core               // the publisher's: producer, topic, type, telemetry
+	parent  context.Context     // the caller's ctx, then the send span's
+	span    trace.Span          // the send span, ended by finish
 	done    func(Result, error)
 	buf     []byte // topic, 0, key | framed value | id text | seq text
 	keyAt   int    // start of the key in buf; 0 when unordered
-	count   []byte // the ordo-partitions value to stamp; shared, never written
-	countAt int    // index of the ordo-partitions header; 0 when unordered
 	valAt   int    // start of the value in buf
+	countAt int    // index of the ordo-partitions header; 0 when unordered
 	idText  string // the ID in text, for the Result; "" before seal
-	id      uuid.UUID
 	seq     uint64
-	ordered bool
+	start   time.Duration      // when the send began, on the monotonic clock (monoNow)
 	timed   bool               // start is set: the duration histogram is enabled
 	refused error              // set by the partitioner when the guard refuses
 	extra   []kgo.RecordHeader // the caller's headers (Header options)
@@ -91,32 +84,31 @@ func (in *inflight) seqKey() []byte              { return in.buf[:in.valAt] }
 // against it. One clock read (the producer's wallClock) serves the ID's
 // milliseconds and the timestamp kgo would otherwise read the clock for.
 func (in *inflight) seal() {
-	now := in.p.clock.now()
+	now := in.c.p.clock.now()
 	if in.rec.Timestamp.IsZero() { // else the caller's (Timestamp option)
 		in.rec.Timestamp = now
 	}
-	in.id = newEventID(now)
 	b := slices.Grow(in.buf, 36+maxSeqDigits)
 	valEnd := len(b)
-	b = appendUUID(b, in.id)
+	b = appendUUID(b, newEventID(now))
 	idEnd := len(b)
 	in.buf = b
 	// The Result's copy of the ID is made here, where the text is hot in
 	// this core's cache: made in the promise, on kgo's goroutine, the copy
 	// missed the cache on every event.
 	in.idText = string(b[valEnd:idEnd])
-	in.rec.Topic = in.topic
+	in.rec.Topic = in.c.topic
 	in.rec.Value = b[in.valAt:valEnd:valEnd]
 	in.rec.Context = in
-	in.hdrs[0] = kgo.RecordHeader{Key: header.Type, Value: in.typHdr}
+	in.hdrs[0] = kgo.RecordHeader{Key: header.Type, Value: in.c.typHdr}
 	in.hdrs[1] = kgo.RecordHeader{Key: header.ID, Value: b[valEnd:idEnd:idEnd]}
-	in.hdrs[2] = kgo.RecordHeader{Key: header.Producer, Value: in.p.instance}
+	in.hdrs[2] = kgo.RecordHeader{Key: header.Producer, Value: in.c.p.instance}
 	// Spare capacity takes traceparent without an allocation (a tracestate
 	// or other propagators' headers grow the slice).
 	in.rec.Headers = in.hdrs[:3:len(in.hdrs)]
-	if in.ordered {
+	if in.c.ordered {
 		in.rec.Key = b[in.keyAt:in.valAt:in.valAt]
-		in.hdrs[3] = kgo.RecordHeader{Key: header.Partitions, Value: in.count}
+		in.hdrs[3] = kgo.RecordHeader{Key: header.Partitions, Value: in.c.count.value()}
 		in.rec.Headers, in.countAt = in.hdrs[:4:len(in.hdrs)], 3
 	}
 	if len(in.extra) > 0 {
@@ -143,7 +135,7 @@ func (in *inflight) stamp(seq uint64) {
 
 // key returns the event's key, nil when unordered.
 func (in *inflight) key() []byte {
-	if !in.ordered {
+	if !in.c.ordered {
 		return nil
 	}
 	return in.buf[in.keyAt:in.valAt]

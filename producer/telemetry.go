@@ -67,9 +67,9 @@ func (p *Producer) startSpan(ctx context.Context, in *inflight) {
 		// for a histogram that records.
 		in.start, in.timed = monoNow(), true
 	}
-	in.parent, in.span = p.tracer.start(ctx, in.tt.spanName)
+	in.parent, in.span = p.tracer.start(ctx, in.c.tt.spanName)
 	if in.span.IsRecording() {
-		in.span.SetAttributes(in.tt.attrs...)
+		in.span.SetAttributes(in.c.tt.attrs...)
 	}
 }
 
@@ -120,12 +120,12 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 	span := in.span
 	if err == nil {
 		if span.IsRecording() {
-			span.SetAttributes(p.tel.RecordAttrs(&in.rec, id, in.typ)...)
+			span.SetAttributes(p.tel.RecordAttrs(&in.rec, id, in.c.typ)...)
 		}
 		span.End()
-		p.ins.sent.AddSet(in, 1, in.tt.set)
+		p.ins.sent.AddSet(in, 1, in.c.tt.set)
 		if timed {
-			p.ins.duration.RecordSet(in, d, in.tt.set)
+			p.ins.duration.RecordSet(in, d, in.c.tt.set)
 		}
 		return
 	}
@@ -146,7 +146,7 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
-	set, errAttr := metric.WithAttributeSet(in.tt.set), metric.WithAttributes(et)
+	set, errAttr := metric.WithAttributeSet(in.c.tt.set), metric.WithAttributes(et)
 	if sent {
 		p.ins.sent.Inst().Add(in, 1, set, errAttr)
 	}
