@@ -21,6 +21,9 @@ func TestNewEventID(t *testing.T) {
 		if seen[u] {
 			t.Fatalf("%s repeated", u)
 		}
+		if got := string(appendUUID([]byte("x"), u)); got != "x"+u.String() {
+			t.Fatalf("appendUUID %s, want x%s", got, u)
+		}
 		seen[u] = true
 	}
 	u := newEventID(time.Now())
