@@ -192,7 +192,7 @@ func BenchmarkSendSpan(b *testing.B) {
 				b.Fatal(err)
 			}
 			p := &Producer{tel: tel, tracer: newSendTracer(tel.TracerProvider), ins: ins}
-			in := &inflight{c: &core{p: p, tt: newTopicTel("orders", "ordo.test.orders.Created"), ordered: true}, keyAt: 7, valAt: 14}
+			in := &inflight{event: event{c: &core{p: p, tt: newTopicTel("orders", "ordo.test.orders.Created"), ordered: true}, keyAt: 7, valAt: 14}}
 			in.buf = []byte("orders\x00order-1")
 			in.rec.Offset = 1
 			ctx := context.Background()

@@ -43,11 +43,21 @@ type Result struct {
 // EventID string, the error) is copied out of it, and logs and spans are
 // given its parent ctx, not the inflight.
 type inflight struct {
+	event
+	hdrs [6]kgo.RecordHeader // ordo's three, ordo-partitions, traceparent, ordo-seq
+}
+
+// event is the part of an inflight that [newInflight] resets for every
+// event. The header array is not: seal writes the entries a record uses
+// and the record's Headers slice ends there, so stale entries past it are
+// never seen. Neither side clears the array, so its four cache lines,
+// which the publisher writes and kgo only reads, are not dirtied on kgo's
+// core between events and moved back on the next.
+type event struct {
 	rec     kgo.Record
-	hdrs    [6]kgo.RecordHeader // ordo's three, ordo-partitions, traceparent, ordo-seq
-	c       *core               // the publisher's: producer, topic, type, telemetry
-	parent  context.Context     // the caller's ctx, then the send span's
-	span    trace.Span          // the send span, ended by finish
+	c       *core           // the publisher's: producer, topic, type, telemetry
+	parent  context.Context // the caller's ctx, then the send span's
+	span    trace.Span      // the send span, ended by finish
 	done    func(Result, error)
 	buf     []byte // topic, 0, key | framed value | id text | seq text
 	keyAt   int    // start of the key in buf; 0 when unordered
@@ -141,23 +151,29 @@ func (in *inflight) key() []byte {
 	return in.buf[in.keyAt:in.valAt]
 }
 
-// newInflight takes a cleared inflight with an empty backing store from
-// the pool.
-func newInflight() *inflight { return inflightPool.Get().(*inflight) }
+// newInflight takes an inflight from the pool and resets it for a new
+// event, with an empty backing store. The reset happens here, on the
+// publisher's goroutine, which writes these cache lines next anyway.
+func newInflight() *inflight {
+	in := inflightPool.Get().(*inflight)
+	in.event = event{buf: in.buf[:0]}
+	return in
+}
 
-// free clears the inflight, dropping its references to the caller's ctx,
-// span, callback and headers, and returns it to the pool. kgo holds no
-// reference to a record once its promise has run. A second free of the
-// same event would hand one inflight to two events: every path frees
-// exactly once (the promise, or the publishing call when the event never
-// reached kgo).
+// free drops the inflight's references to the caller's ctx, span,
+// callback, error and headers, so that a pooled inflight does not keep
+// them alive, and returns it to the pool; [newInflight] resets the rest.
+// kgo holds no reference to a record once its promise has run. A second
+// free of the same event would hand one inflight to two events: every path
+// frees exactly once (the promise, or the publishing call when the event
+// never reached kgo).
 func (in *inflight) free() {
-	b := in.buf
-	*in = inflight{}
-	if cap(b) <= maxPooledBuf {
-		in.buf = b[:0]
-		inflightPool.Put(in)
+	if cap(in.buf) > maxPooledBuf {
+		return // let the collector have it: see maxPooledBuf
 	}
+	in.parent, in.span, in.done, in.refused, in.extra = nil, nil, nil, nil, nil
+	in.rec.Context = nil
+	inflightPool.Put(in)
 }
 
 // maxPooledBuf bounds the stores kept for reuse, so one huge event does not
@@ -167,7 +183,7 @@ const maxPooledBuf = 64 << 10
 // inflightPool recycles inflights with their backing stores: an inflight
 // is ~700 bytes, allocated and collected per event it cost more than any
 // other step of ordo's own (issue 15).
-var inflightPool = sync.Pool{New: func() any { return &inflight{buf: make([]byte, 0, 256)} }}
+var inflightPool = sync.Pool{New: func() any { return &inflight{event: event{buf: make([]byte, 0, 256)}} }}
 
 // appendUUID appends u in its canonical 36-character form without the
 // allocation of u.String. Unrolled over a table of digit pairs: twice as
