@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/schema"
@@ -131,6 +132,9 @@ func latest[T any](ctx context.Context, p *Producer, subject string, codec *sche
 type encoder[T any] struct {
 	core
 	codec *schema.Codec[T]
+	// held recycles the *T the codec reads a by-value event through (see
+	// hold).
+	held *sync.Pool
 }
 
 func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], ordered bool, opts []PublisherOption) (encoder[T], error) {
@@ -178,7 +182,28 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 		}
 		c.count = p.guard.count(topic)
 	}
-	return encoder[T]{core: c, codec: codec}, nil
+	return encoder[T]{core: c, codec: codec, held: new(sync.Pool)}, nil
+}
+
+// hold returns a pooled *T holding ev, for the codec to read. The codec
+// reads events through a pointer it hands to unsafe code, so taking the
+// address of a by-value parameter moved every published event to the heap:
+// an allocation per publish. Give it back with unhold once encoded.
+func (e *encoder[T]) hold(ev T) *T {
+	p, _ := e.held.Get().(*T)
+	if p == nil {
+		p = new(T)
+	}
+	*p = ev
+	return p
+}
+
+// unhold clears p, so that the pool keeps no reference into the caller's
+// event, and returns it to the pool.
+func (e *encoder[T]) unhold(p *T) {
+	var zero T
+	*p = zero
+	e.held.Put(p)
 }
 
 // prepare encodes ev into a new inflight. An ordered event with an empty
@@ -209,14 +234,16 @@ func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(R
 // a nil or zero publisher's methods fail with errNotMade.
 func (e *encoder[T]) made() bool { return e != nil && e.p != nil }
 
-func (e *encoder[T]) async(ctx context.Context, ev *T, key string, done func(Result, error), wait bool, opts []PublishOption) error {
+func (e *encoder[T]) async(ctx context.Context, ev T, key string, done func(Result, error), wait bool, opts []PublishOption) error {
 	if !e.made() {
 		return &PublishError{Err: errNotMade}
 	}
 	if done == nil {
 		return e.fail(errNilDone)
 	}
-	in, err := e.prepare(ctx, ev, key, done, opts)
+	held := e.hold(ev)
+	in, err := e.prepare(ctx, held, key, done, opts)
+	e.unhold(held) // encoded: nothing reads the event again
 	if err != nil {
 		return err
 	}
@@ -232,7 +259,7 @@ type outcome struct {
 	err error
 }
 
-func (e *encoder[T]) publish(ctx context.Context, ev *T, key string, opts []PublishOption) (Result, error) {
+func (e *encoder[T]) publish(ctx context.Context, ev T, key string, opts []PublishOption) (Result, error) {
 	ch := make(chan outcome, 1)
 	err := e.async(ctx, ev, key, func(r Result, err error) { ch <- outcome{r, err} }, true, opts)
 	if err != nil {
