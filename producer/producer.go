@@ -335,8 +335,11 @@ func promise(r *kgo.Record, err error) {
 	if err != nil {
 		err = &PublishError{Topic: in.c.topic, Type: in.c.typ, Err: err}
 	}
-	p.slots.put()
-	in.done(res, err)
+	done := in.done
+	// Freed before the slot is given back: a publisher waiting for the
+	// slot then finds the inflight in the pool instead of making another.
 	in.free()
+	p.slots.put()
+	done(res, err)
 	p.slots.finish()
 }
