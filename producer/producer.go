@@ -47,6 +47,7 @@ type Producer struct {
 	log      *slog.Logger
 	tel      telemetry.Config
 	tracer   *sendTracer
+	inject   *injector
 	ins      instruments
 	stamper  *partition.Stamper
 	guard    *guarded
@@ -129,6 +130,7 @@ func New(opts ...Option) (*Producer, error) {
 		log:      cfg.logger,
 		tel:      cfg.tel,
 		tracer:   newSendTracer(cfg.tel.TracerProvider),
+		inject:   newInjector(cfg.tel.Propagator),
 		ins:      ins,
 		stamper:  partition.NewStamper(0),
 		guard:    guard,
@@ -280,7 +282,7 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 		return ErrClosed
 	}
 	in.seal()
-	p.tel.Propagator.Inject(in.parent, telemetry.Carrier{R: &in.rec})
+	p.inject.inject(in.parent, &in.rec)
 	if !in.c.ordered {
 		p.cl.Produce(produceCtx, &in.rec, promise)
 		return nil
