@@ -8,7 +8,11 @@
 #
 # Phases: consume steady state (the group join and first fetches left
 # out), consume including the join, publish against raw writing ordo's
-# headers by hand, publish against raw without them.
+# headers by hand, publish against raw without them; and, for scale, the
+# ceiling: raw carrying ordo's headers built before the run (no per-record
+# work for them) against raw without them, the most any publisher writing
+# ordo's headers in their current encoding can reach, and ordo against
+# that ceiling.
 set -euo pipefail
 rounds=${1:-5}
 records=${2:-200000}
@@ -38,13 +42,15 @@ for ((r = 1; r <= rounds; r++)); do
 	echo "consume-steady ${steady[ordo]} ${steady[raw]}" >>"$tmp/ratios"
 	echo "consume-join ${join[ordo]} ${join[raw]}" >>"$tmp/ratios"
 	# Publish: ns/op, so the ratio is raw's time over ordo's.
-	if ((r % 2)); then order="ordo raw raw+headers"; else order="raw+headers raw ordo"; fi
+	if ((r % 2)); then order="ordo raw raw+headers raw+prebuilt-headers"; else order="raw+prebuilt-headers raw+headers raw ordo"; fi
 	declare -A pub
 	for side in $order; do
 		pub[$side]=$(metric "$tmp/producer.test" producer "^BenchmarkPublish\$/^${side//+/\\+}\$" ns/op)
 	done
 	echo "publish-vs-raw+headers ${pub[raw+headers]} ${pub[ordo]}" >>"$tmp/ratios"
 	echo "publish-vs-raw ${pub[raw]} ${pub[ordo]}" >>"$tmp/ratios"
+	echo "publish-ceiling-vs-raw ${pub[raw]} ${pub[raw+prebuilt-headers]}" >>"$tmp/ratios"
+	echo "publish-vs-ceiling ${pub[raw+prebuilt-headers]} ${pub[ordo]}" >>"$tmp/ratios"
 	echo "round $r done" >&2
 done
 
