@@ -14,8 +14,9 @@ const DefaultMaxKeys = 1 << 16
 // header together with the producer's instance ID, it lets a consumer see
 // when a key's events arrive reordered or with a gap.
 //
-// Memory is bounded: the stamper remembers the most recently used keys only.
-// A key it has forgotten starts again at 1, which a [Checker] reads as a new
+// Memory is bounded: the stamper remembers at most its bound of keys; when
+// full, it forgets a key not used recently to make room for a new one. A
+// key it has forgotten starts again at 1, which a [Checker] reads as a new
 // run rather than a reordering.
 //
 // The zero value is ready to use, remembering [DefaultMaxKeys] keys. A nil
@@ -24,8 +25,29 @@ const DefaultMaxKeys = 1 << 16
 // order of a key must stamp and enqueue under one lock, or from one
 // goroutine per key.
 type Stamper struct {
-	mu   sync.Mutex
-	seqs *lru.Cache[string, uint64]
+	mu  sync.Mutex
+	max int
+	// Every publish of a keyed event passes here, so a stamp of a key the
+	// stamper remembers is one map lookup (by string(key), which does not
+	// copy the key) and one write to that key's entry: no allocation, no
+	// other entry touched. (An exact LRU list relinked two other entries
+	// on every stamp: with 10,000 keys, cache misses on every event.)
+	// Forgetting follows CLOCK, the usual approximation of least recently
+	// used: reusing a key marks its entry; to make room, the hand sweeps
+	// the entries as a ring, clearing marks, and reuses the first unmarked
+	// entry. Keys used again keep their entries while keys used once go
+	// first; if every key was reused since the last sweep, the sweep goes
+	// round and the entry after the hand goes.
+	index  map[string]int // key → its entry in stamps
+	stamps []stamp
+	hand   int // the next entry the sweep looks at
+}
+
+// stamp is one remembered key.
+type stamp struct {
+	key  string
+	seq  uint64
+	used bool // reused since the hand last passed
 }
 
 // NewStamper returns a stamper that remembers up to maxKeys keys
@@ -34,7 +56,7 @@ func NewStamper(maxKeys int) *Stamper {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	return &Stamper{seqs: lru.New[string, uint64](maxKeys)}
+	return &Stamper{max: maxKeys}
 }
 
 // Next returns the next sequence number for key.
@@ -44,13 +66,39 @@ func (s *Stamper) Next(key []byte) uint64 {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seqs == nil {
-		s.seqs = lru.New[string, uint64](DefaultMaxKeys)
+	if i, ok := s.index[string(key)]; ok {
+		e := &s.stamps[i]
+		e.seq++
+		e.used = true
+		return e.seq
 	}
-	n, _ := s.seqs.Get(string(key))
-	n++
-	s.seqs.Put(string(key), n)
-	return n
+	s.add(string(key))
+	return 1
+}
+
+// add remembers key at sequence 1, forgetting a key not used recently
+// when full.
+func (s *Stamper) add(key string) {
+	if s.index == nil {
+		if s.max <= 0 {
+			s.max = DefaultMaxKeys
+		}
+		s.index = make(map[string]int)
+	}
+	if len(s.stamps) < s.max {
+		s.index[key] = len(s.stamps)
+		s.stamps = append(s.stamps, stamp{key: key, seq: 1})
+		return
+	}
+	for s.stamps[s.hand].used { // ends: each step clears a mark
+		s.stamps[s.hand].used = false
+		s.hand = (s.hand + 1) % len(s.stamps)
+	}
+	e := &s.stamps[s.hand]
+	delete(s.index, e.key)
+	*e = stamp{key: key, seq: 1}
+	s.index[key] = s.hand
+	s.hand = (s.hand + 1) % len(s.stamps)
 }
 
 // Verdict is what a [Checker] concludes about one observed sequence number.

@@ -2,6 +2,7 @@ package partition
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -24,10 +25,9 @@ func TestStamperBounded(t *testing.T) {
 	c := NewChecker(0)
 	obs := func(key string) Verdict { return c.Observe("p", []byte(key), s.Next([]byte(key))) }
 	obs("a")
-	obs("a")
 	obs("b")
-	obs("c") // evicts a from the stamper
-	if got := s.seqs.Len(); got != 2 {
+	obs("c") // evicts a, the first key not used again, from the stamper
+	if got := len(s.index); got != 2 {
 		t.Fatalf("stamper holds %d keys, want 2", got)
 	}
 	if v := obs("a"); v != Restarted {
@@ -35,6 +35,69 @@ func TestStamperBounded(t *testing.T) {
 	}
 	if v := obs("a"); v != InOrder {
 		t.Fatalf("after restart: verdict %v, want in order", v)
+	}
+}
+
+// TestStamperForgets protects the stamper's bound and what it forgets:
+// over random keys and bounds it never holds more than its bound, and
+// every sequence is one more than the key's last unless the key was
+// forgotten (then 1).
+func TestStamperForgets(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, max := range []int{1, 2, 3, 7, 64} {
+		s := NewStamper(max)
+		last := make(map[string]uint64)
+		for i := range 20_000 {
+			key := fmt.Sprint("k", rng.IntN(4*max+1))
+			got := s.Next([]byte(key))
+			if want := last[key] + 1; got != want && got != 1 {
+				t.Fatalf("max %d, call %d: Next(%s) = %d, want %d (or 1 if forgotten)", max, i, key, got, want)
+			}
+			last[key] = got
+			if len(s.index) > max || len(s.stamps) > max {
+				t.Fatalf("max %d: holds %d keys", max, len(s.index))
+			}
+		}
+	}
+}
+
+// TestStamperKeepsHotKeys protects the choice of what to forget: keys in
+// use keep counting however many keys used once come and go, and a key
+// is forgotten only when a new key needs its room.
+func TestStamperKeepsHotKeys(t *testing.T) {
+	const max = 8
+	s := NewStamper(max)
+	hot := []string{"a", "b", "c"}
+	for i := range 10_000 {
+		for _, k := range hot {
+			if got, want := s.Next([]byte(k)), uint64(i+1); got != want {
+				t.Fatalf("round %d: Next(%s) = %d, want %d: a key in use was forgotten", i, k, got, want)
+			}
+		}
+		if got := s.Next([]byte(fmt.Sprint("once-", i))); got != 1 {
+			t.Fatalf("round %d: a new key got %d", i, got)
+		}
+	}
+	s = NewStamper(2)
+	s.Next([]byte("x"))
+	s.Next([]byte("y"))
+	for range 10 { // room for both: neither is forgotten
+		s.Next([]byte("x"))
+		s.Next([]byte("y"))
+	}
+	if got := s.Next([]byte("x")); got != 12 {
+		t.Fatalf("Next(x) = %d, want 12", got)
+	}
+}
+
+// TestStamperNoAllocs protects the hot path: stamping a key the stamper
+// remembers allocates nothing.
+func TestStamperNoAllocs(t *testing.T) {
+	s := NewStamper(0)
+	key := []byte("orders\x00order-1")
+	s.Next(key)
+	if n := testing.AllocsPerRun(100, func() { s.Next(key) }); n != 0 {
+		t.Fatalf("Next of a known key: %v allocations, want 0", n)
 	}
 }
 

@@ -103,7 +103,9 @@ func (g *guarded) check(r *kgo.Record, n int) error {
 	was, _ := g.guard.Count(r.Topic)
 	ctx, typ := context.Background(), ""
 	if in, ok := r.Context.(*inflight); ok {
-		ctx, typ = in, in.typ
+		// The caller's ctx, not the inflight: a handler may keep the ctx
+		// past the call, and the inflight is recycled after its promise.
+		ctx, typ = in.parent, in.c.typ
 	}
 	g.log.WarnContext(ctx, "ordo producer: topic partition count changed; keys now map to other partitions and per-key order across the change is not guaranteed",
 		"topic", r.Topic, "was", was, "now", n, "type", typ, g.tel.LogKey(r.Key))

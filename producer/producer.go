@@ -47,24 +47,25 @@ type Producer struct {
 	log      *slog.Logger
 	tel      telemetry.Config
 	tracer   *sendTracer
+	inject   *injector
 	ins      instruments
 	stamper  *partition.Stamper
 	guard    *guarded
 	reserved []string         // header names a user may not set (see checkHeader)
 	delivery time.Duration    // the DeliveryTimeout, which bounds a Timestamp's age
 	connOpts func() []kgo.Opt // how to reach the cluster, for count.go's reads
-	slots    chan struct{}    // one token per record not yet acknowledged
+	slots    *slots           // the buffer bound: a slot per record not yet reported
 	seed     maphash.Seed
+	clock    wallClock
 	stripes  [numStripes]stripe
 
 	// mu orders handing records to kgo (read lock) against closing
 	// (write lock): once closed is set no record reaches the client, so
-	// kgo's Close fails every record it holds and pending drains.
+	// kgo's Close fails every record it holds and slots drains.
 	mu        sync.RWMutex
 	closed    bool
 	isClosed  atomic.Bool   // lock-free early check
 	done      chan struct{} // closed by Close: wakes waits for a slot
-	pending   sync.WaitGroup
 	closeOnce sync.Once
 
 	typesMu sync.Mutex
@@ -129,6 +130,7 @@ func New(opts ...Option) (*Producer, error) {
 		log:      cfg.logger,
 		tel:      cfg.tel,
 		tracer:   newSendTracer(cfg.tel.TracerProvider),
+		inject:   newInjector(cfg.tel.Propagator),
 		ins:      ins,
 		stamper:  partition.NewStamper(0),
 		guard:    guard,
@@ -137,7 +139,7 @@ func New(opts ...Option) (*Producer, error) {
 		connOpts: func() []kgo.Opt {
 			return append(append(cfg.conn.Opts(), kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog))), cfg.kgoOpts...)
 		},
-		slots: make(chan struct{}, cfg.maxBuffered),
+		slots: newSlots(cfg.maxBuffered),
 		seed:  maphash.MakeSeed(),
 		done:  make(chan struct{}),
 		types: make(map[string]string),
@@ -207,7 +209,7 @@ func (p *Producer) Close() {
 		close(p.done)
 		p.mu.Unlock()
 		p.cl.Close()
-		p.pending.Wait()
+		p.slots.drain()
 	})
 }
 
@@ -232,25 +234,14 @@ func (p *Producer) Shutdown(ctx context.Context) error {
 
 // acquire takes a buffer slot, waiting for one if wait is set.
 func (p *Producer) acquire(ctx context.Context, wait bool) error {
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	default:
-	}
 	if !wait {
+		if p.slots.try() {
+			return nil
+		}
 		return ErrBufferFull
 	}
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	case <-p.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return p.slots.take(ctx, p.done)
 }
-
-func (p *Producer) release() { <-p.slots }
 
 // send hands one prepared record to kgo: the one path every event takes,
 // ordered or not, sync or async. ctx is the caller's; the event's span
@@ -287,13 +278,12 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		p.release()
+		p.slots.drop()
 		return ErrClosed
 	}
 	in.seal()
-	p.tel.Propagator.Inject(in.parent, telemetry.Carrier{R: &in.rec})
-	p.pending.Add(1)
-	if !in.ordered {
+	p.inject.inject(in.parent, &in.rec)
+	if !in.c.ordered {
 		p.cl.Produce(produceCtx, &in.rec, promise)
 		return nil
 	}
@@ -323,7 +313,7 @@ var produceCtx = context.Background()
 // goroutine.
 func promise(r *kgo.Record, err error) {
 	in := r.Context.(*inflight)
-	p := in.p
+	p := in.c.p
 	if in.refused != nil {
 		err = in.refused // the guard's reason, not kgo's "invalid partitioning choice"
 	}
@@ -331,7 +321,7 @@ func promise(r *kgo.Record, err error) {
 		Topic:     r.Topic,
 		Partition: r.Partition,
 		Offset:    r.Offset,
-		EventID:   in.id.String(),
+		EventID:   in.idText,
 		Seq:       in.seq,
 	}
 	if err != nil {
@@ -345,10 +335,13 @@ func promise(r *kgo.Record, err error) {
 	}
 	p.finish(in, res.EventID, true, err)
 	if err != nil {
-		err = &PublishError{Topic: in.topic, Type: in.typ, Err: err}
+		err = &PublishError{Topic: in.c.topic, Type: in.c.typ, Err: err}
 	}
-	p.release()
-	in.done(res, err)
+	done := in.done
+	// Freed before the slot is given back: a publisher waiting for the
+	// slot then finds the inflight in the pool instead of making another.
 	in.free()
-	p.pending.Done()
+	p.slots.put()
+	done(res, err)
+	p.slots.finish()
 }

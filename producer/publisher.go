@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/schema"
@@ -41,21 +42,17 @@ func (c *core) fail(err error) error {
 // used on two topics has a sequence per topic (a consumer checks sequences
 // per partition, so one shared sequence would read as gaps).
 func (c *core) begin(ctx context.Context, key string, done func(Result, error)) *inflight {
-	in := &inflight{
-		p: c.p, parent: ctx, topic: c.topic, typ: c.typ, typHdr: c.typHdr,
-		done: done, id: newEventID(), ordered: c.ordered, tt: c.tt,
-	}
-	in.buf = bufPool.Get().(*[]byte)
-	b := (*in.buf)[:0]
+	in := newInflight()
+	in.c, in.parent, in.done = c, ctx, done
+	b := in.buf
 	if c.ordered {
-		in.count = c.count.value()
 		b = append(b, c.topic...)
 		b = append(b, 0)
 		in.keyAt = len(b)
 		b = append(b, key...)
 	}
 	in.valAt = len(b)
-	*in.buf = b
+	in.buf = b
 	return in
 }
 
@@ -135,6 +132,9 @@ func latest[T any](ctx context.Context, p *Producer, subject string, codec *sche
 type encoder[T any] struct {
 	core
 	codec *schema.Codec[T]
+	// held recycles the *T the codec reads a by-value event through (see
+	// hold).
+	held *sync.Pool
 }
 
 func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *schema.Codec[T], ordered bool, opts []PublisherOption) (encoder[T], error) {
@@ -182,7 +182,28 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 		}
 		c.count = p.guard.count(topic)
 	}
-	return encoder[T]{core: c, codec: codec}, nil
+	return encoder[T]{core: c, codec: codec, held: new(sync.Pool)}, nil
+}
+
+// hold returns a pooled *T holding ev, for the codec to read. The codec
+// reads events through a pointer it hands to unsafe code, so taking the
+// address of a by-value parameter moved every published event to the heap:
+// an allocation per publish. Give it back with unhold once encoded.
+func (e *encoder[T]) hold(ev T) *T {
+	p, _ := e.held.Get().(*T)
+	if p == nil {
+		p = new(T)
+	}
+	*p = ev
+	return p
+}
+
+// unhold clears p, so that the pool keeps no reference into the caller's
+// event, and returns it to the pool.
+func (e *encoder[T]) unhold(p *T) {
+	var zero T
+	*p = zero
+	e.held.Put(p)
 }
 
 // prepare encodes ev into a new inflight. An ordered event with an empty
@@ -200,12 +221,12 @@ func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(R
 	}
 	in := e.begin(ctx, key, done)
 	in.extra, in.rec.Timestamp = o.hdrs, o.ts
-	b, err := e.codec.AppendFramed(*in.buf, e.id, ev)
+	b, err := e.codec.AppendFramed(in.buf, e.id, ev)
 	if err != nil {
 		in.free()
 		return nil, e.fail(err)
 	}
-	*in.buf = b
+	in.buf = b
 	return in, nil
 }
 
@@ -213,14 +234,16 @@ func (e *encoder[T]) prepare(ctx context.Context, ev *T, key string, done func(R
 // a nil or zero publisher's methods fail with errNotMade.
 func (e *encoder[T]) made() bool { return e != nil && e.p != nil }
 
-func (e *encoder[T]) async(ctx context.Context, ev *T, key string, done func(Result, error), wait bool, opts []PublishOption) error {
+func (e *encoder[T]) async(ctx context.Context, ev T, key string, done func(Result, error), wait bool, opts []PublishOption) error {
 	if !e.made() {
 		return &PublishError{Err: errNotMade}
 	}
 	if done == nil {
 		return e.fail(errNilDone)
 	}
-	in, err := e.prepare(ctx, ev, key, done, opts)
+	held := e.hold(ev)
+	in, err := e.prepare(ctx, held, key, done, opts)
+	e.unhold(held) // encoded: nothing reads the event again
 	if err != nil {
 		return err
 	}
@@ -236,7 +259,7 @@ type outcome struct {
 	err error
 }
 
-func (e *encoder[T]) publish(ctx context.Context, ev *T, key string, opts []PublishOption) (Result, error) {
+func (e *encoder[T]) publish(ctx context.Context, ev T, key string, opts []PublishOption) (Result, error) {
 	ch := make(chan outcome, 1)
 	err := e.async(ctx, ev, key, func(r Result, err error) { ch <- outcome{r, err} }, true, opts)
 	if err != nil {

@@ -14,16 +14,19 @@ func TestNewEventID(t *testing.T) {
 	before := time.Now().UnixMilli()
 	seen := make(map[uuid.UUID]bool, 100000)
 	for range 100000 {
-		u := newEventID()
+		u := newEventID(time.Now())
 		if u.Version() != 7 || u.Variant() != uuid.RFC4122 {
 			t.Fatalf("%s: version %d variant %v", u, u.Version(), u.Variant())
 		}
 		if seen[u] {
 			t.Fatalf("%s repeated", u)
 		}
+		if got := string(appendUUID([]byte("x"), u)); got != "x"+u.String() {
+			t.Fatalf("appendUUID %s, want x%s", got, u)
+		}
 		seen[u] = true
 	}
-	u := newEventID()
+	u := newEventID(time.Now())
 	after := time.Now().UnixMilli()
 	sec, nsec := u.Time().UnixTime()
 	ms := sec*1000 + nsec/1e6

@@ -2,11 +2,16 @@ package producer
 
 import (
 	"context"
+	"reflect"
+	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
 	"go.opentelemetry.io/otel/trace"
@@ -67,9 +72,9 @@ func (p *Producer) startSpan(ctx context.Context, in *inflight) {
 		// for a histogram that records.
 		in.start, in.timed = monoNow(), true
 	}
-	in.parent, in.span = p.tracer.start(ctx, in.tt.spanName)
+	in.parent, in.span = p.tracer.start(ctx, in.c.tt.spanName)
 	if in.span.IsRecording() {
-		in.span.SetAttributes(in.tt.attrs...)
+		in.span.SetAttributes(in.c.tt.attrs...)
 	}
 }
 
@@ -105,6 +110,41 @@ func (st *sendTracer) start(ctx context.Context, name string) (context.Context, 
 	return st.t.Start(ctx, name, startOpts...)
 }
 
+// injector writes an event's trace context into its record through the
+// producer's propagator. While that propagator is OpenTelemetry's default
+// global one and none has been installed (otel.SetTextMapPropagator), it
+// writes nothing, yet its Inject takes a lock on every record: the
+// injector skips it then, for an atomic load and a comparison. Once a
+// propagator is installed the default one delegates to it, and every
+// record is injected from then on. As with telemetry.Idle, the default
+// propagator's type is internal to OpenTelemetry and recognised by its
+// package path; should that change, every record is injected.
+type injector struct {
+	prop    propagation.TextMapPropagator
+	dormant atomic.Bool
+}
+
+func newInjector(prop propagation.TextMapPropagator) *injector {
+	j := &injector{prop: prop}
+	if t := reflect.TypeOf(prop); t != nil && t.Kind() == reflect.Pointer &&
+		t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" && otel.GetTextMapPropagator() == prop {
+		j.dormant.Store(true)
+	}
+	return j
+}
+
+// inject writes ctx's trace context into r's headers. The comparison
+// cannot panic: while dormant, prop is a pointer.
+func (j *injector) inject(ctx context.Context, r *kgo.Record) {
+	if j.dormant.Load() {
+		if otel.GetTextMapPropagator() == j.prop {
+			return
+		}
+		j.dormant.Store(false)
+	}
+	j.prop.Inject(ctx, telemetry.Carrier{R: r})
+}
+
 // finish ends the event's span and records its metrics. id is the event ID
 // ("" to compute it if needed), sent says whether the record reached kgo
 // (only those count as sent messages), err is the cause of a failure.
@@ -120,21 +160,24 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 	span := in.span
 	if err == nil {
 		if span.IsRecording() {
-			span.SetAttributes(p.tel.RecordAttrs(&in.rec, id, in.typ)...)
+			span.SetAttributes(p.tel.RecordAttrs(&in.rec, id, in.c.typ)...)
 		}
 		span.End()
-		p.ins.sent.AddSet(in, 1, in.tt.set)
+		p.ins.sent.AddSet(in, 1, in.c.tt.set)
 		if timed {
-			p.ins.duration.RecordSet(in, d, in.tt.set)
+			p.ins.duration.RecordSet(in, d, in.c.tt.set)
 		}
 		return
 	}
 	et := errorType(err)
 	if span.IsRecording() {
 		if id == "" {
-			id = in.id.String()
+			id = in.idText // "" if refused before sealing: no ID yet
 		}
-		attrs := []attribute.KeyValue{et, semconv.MessagingMessageID(id)}
+		attrs := []attribute.KeyValue{et}
+		if id != "" {
+			attrs = append(attrs, semconv.MessagingMessageID(id))
+		}
 		if k := in.key(); k != nil && !p.tel.RedactKeys {
 			attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(k)))
 		}
@@ -143,7 +186,7 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
-	set, errAttr := metric.WithAttributeSet(in.tt.set), metric.WithAttributes(et)
+	set, errAttr := metric.WithAttributeSet(in.c.tt.set), metric.WithAttributes(et)
 	if sent {
 		p.ins.sent.Inst().Add(in, 1, set, errAttr)
 	}

@@ -102,7 +102,7 @@ func (pub *Publisher[T]) enc() *encoder[T] {
 // option, a schema error, [ErrClosed], a [*partition.CountChangedError],
 // a broker error, ctx's error.
 func (pub *Publisher[T]) Publish(ctx context.Context, ev T, opts ...PublishOption) (Result, error) {
-	return pub.enc().publish(ctx, &ev, ev.PartitionKey(), opts)
+	return pub.enc().publish(ctx, ev, ev.PartitionKey(), opts)
 }
 
 // PublishAsync hands ev to the producer and returns; done is called exactly
@@ -117,14 +117,14 @@ func (pub *Publisher[T]) Publish(ctx context.Context, ev T, opts ...PublishOptio
 // PublishAsync, PublishAll, PublishBatch, Flush, Shutdown or Close;
 // TryPublishAsync is allowed). done must not be nil.
 func (pub *Publisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error), opts ...PublishOption) error {
-	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, true, opts)
+	return pub.enc().async(ctx, ev, ev.PartitionKey(), done, true, opts)
 }
 
 // TryPublishAsync is [Publisher.PublishAsync] without the wait: when the
 // buffer is full it returns a [*PublishError] wrapping [ErrBufferFull] at
 // once, and done is not called.
 func (pub *Publisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error), opts ...PublishOption) error {
-	return pub.enc().async(ctx, &ev, ev.PartitionKey(), done, false, opts)
+	return pub.enc().async(ctx, ev, ev.PartitionKey(), done, false, opts)
 }
 
 // PublishAll publishes evs, in order, and waits until Kafka has answered
@@ -198,17 +198,17 @@ func (pub *UnorderedPublisher[T]) enc() *encoder[T] {
 
 // Publish is [Publisher.Publish] without a key.
 func (pub *UnorderedPublisher[T]) Publish(ctx context.Context, ev T, opts ...PublishOption) (Result, error) {
-	return pub.enc().publish(ctx, &ev, "", opts)
+	return pub.enc().publish(ctx, ev, "", opts)
 }
 
 // PublishAsync is [Publisher.PublishAsync] without a key.
 func (pub *UnorderedPublisher[T]) PublishAsync(ctx context.Context, ev T, done func(Result, error), opts ...PublishOption) error {
-	return pub.enc().async(ctx, &ev, "", done, true, opts)
+	return pub.enc().async(ctx, ev, "", done, true, opts)
 }
 
 // TryPublishAsync is [Publisher.TryPublishAsync] without a key.
 func (pub *UnorderedPublisher[T]) TryPublishAsync(ctx context.Context, ev T, done func(Result, error), opts ...PublishOption) error {
-	return pub.enc().async(ctx, &ev, "", done, false, opts)
+	return pub.enc().async(ctx, ev, "", done, false, opts)
 }
 
 // PublishAll is [Publisher.PublishAll] without keys.
