@@ -38,6 +38,7 @@ type Consumer struct {
 	spanNames      sync.Map // topic -> "process <topic>"
 	recordSpanOpts []trace.SpanStartOption
 	traceIdle      *telemetry.Idle
+	prop           *telemetry.Propagation
 	stopped        chan struct{}   // closed when stopping begins
 	probeCtx       context.Context // cancelled when stopping begins
 	endProbe       context.CancelFunc

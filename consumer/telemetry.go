@@ -44,6 +44,7 @@ type instruments struct {
 func (c *Consumer) initTelemetry() error {
 	c.tracer = c.tel.Tracer()
 	c.traceIdle = telemetry.NewIdle(c.tel.TracerProvider)
+	c.prop = telemetry.NewPropagation(c.tel.Propagator)
 	m := c.tel.Meter()
 	ins := &c.ins
 	var err error
@@ -158,7 +159,7 @@ func (c *Consumer) partAttrs(k tp) attribute.Set {
 // added too, for backends that draw the producer-consumer hop from links.
 func (c *Consumer) startRecord(ctx context.Context, it *item) trace.Span {
 	r := it.rec
-	pctx := c.tel.Propagator.Extract(ctx, telemetry.Carrier{R: r})
+	pctx := c.prop.Extract(ctx, r)
 	psc := trace.SpanContextFromContext(pctx)
 	if !psc.IsValid() && c.traceIdle.Now() { // no SDK yet, and no trace to continue
 		return noSpan

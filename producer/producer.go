@@ -47,7 +47,7 @@ type Producer struct {
 	log      *slog.Logger
 	tel      telemetry.Config
 	tracer   *sendTracer
-	inject   *injector
+	prop     *telemetry.Propagation
 	ins      instruments
 	stamper  *partition.Stamper
 	guard    *guarded
@@ -130,7 +130,7 @@ func New(opts ...Option) (*Producer, error) {
 		log:      cfg.logger,
 		tel:      cfg.tel,
 		tracer:   newSendTracer(cfg.tel.TracerProvider),
-		inject:   newInjector(cfg.tel.Propagator),
+		prop:     telemetry.NewPropagation(cfg.tel.Propagator),
 		ins:      ins,
 		stamper:  partition.NewStamper(0),
 		guard:    guard,
@@ -282,7 +282,7 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 		return ErrClosed
 	}
 	in.seal()
-	p.inject.inject(in.parent, &in.rec)
+	p.prop.Inject(in.parent, &in.rec)
 	if !in.c.ordered {
 		p.cl.Produce(produceCtx, &in.rec, promise)
 		return nil

@@ -2,16 +2,11 @@ package producer
 
 import (
 	"context"
-	"reflect"
-	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
 	"go.opentelemetry.io/otel/trace"
@@ -108,41 +103,6 @@ func (st *sendTracer) start(ctx context.Context, name string) (context.Context, 
 		return ctx, offSpan
 	}
 	return st.t.Start(ctx, name, startOpts...)
-}
-
-// injector writes an event's trace context into its record through the
-// producer's propagator. While that propagator is OpenTelemetry's default
-// global one and none has been installed (otel.SetTextMapPropagator), it
-// writes nothing, yet its Inject takes a lock on every record: the
-// injector skips it then, for an atomic load and a comparison. Once a
-// propagator is installed the default one delegates to it, and every
-// record is injected from then on. As with telemetry.Idle, the default
-// propagator's type is internal to OpenTelemetry and recognised by its
-// package path; should that change, every record is injected.
-type injector struct {
-	prop    propagation.TextMapPropagator
-	dormant atomic.Bool
-}
-
-func newInjector(prop propagation.TextMapPropagator) *injector {
-	j := &injector{prop: prop}
-	if t := reflect.TypeOf(prop); t != nil && t.Kind() == reflect.Pointer &&
-		t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" && otel.GetTextMapPropagator() == prop {
-		j.dormant.Store(true)
-	}
-	return j
-}
-
-// inject writes ctx's trace context into r's headers. The comparison
-// cannot panic: while dormant, prop is a pointer.
-func (j *injector) inject(ctx context.Context, r *kgo.Record) {
-	if j.dormant.Load() {
-		if otel.GetTextMapPropagator() == j.prop {
-			return
-		}
-		j.dormant.Store(false)
-	}
-	j.prop.Inject(ctx, telemetry.Carrier{R: r})
 }
 
 // finish ends the event's span and records its metrics. id is the event ID
