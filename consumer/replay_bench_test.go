@@ -2,7 +2,12 @@ package consumer
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,69 +15,125 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+var (
+	catchUpRounds = flag.Int("catchup.rounds", 3,
+		"BenchmarkCatchUp: interleaved rounds of catch-up and plain per backlog")
+	catchUpProfile = flag.String("catchup.heapprofile", "",
+		"BenchmarkCatchUp: write a heap profile at each run's peak to this path prefix")
+)
+
 // BenchmarkCatchUp replays a backlog and reports the consumer's live heap
-// while it does (the peak of the heap after a GC, sampled every 250ms,
-// less the heap before the consumer started: the embedded cluster holds
-// the backlog in the same process) and the records handled per second.
-// "catch-up" is a consumer that detects the backlog (every partition is
-// in catch-up) and accounts for it, with no rate cap; "plain" has replay
-// off (CatchUpThreshold(0, 0)): the two rates compare catch-up with
-// normal consumption. The live heap should not grow with the backlog.
-// Run it with -benchtime 1x, and pick backlogs with -bench, e.g.
-// -bench 'CatchUp/.*/250k'.
+// while it does and the records handled per second. "catch-up" is a
+// consumer that detects the backlog (every partition is in catch-up) and
+// accounts for it, with no rate cap; "plain" has replay off
+// (CatchUpThreshold(0, 0)): the two rates compare catch-up with normal
+// consumption, and the live heap should not grow with the backlog.
+//
+// The cluster runs in a process of its own (startBrokerProcess): kfake
+// holds the whole backlog in memory, which in this process would be
+// counted as the consumer's. The live heap is the peak of the heap after
+// a GC, sampled every 250ms, less the heap before the consumer started.
+//
+// Each backlog is filled once and read -catchup.rounds times by each
+// variant with a new group, the variants interleaved (the first of each
+// round alternating), as the machine's load drifts. Reported per backlog:
+// each variant's peak live heap over the rounds (catch-up-MiB,
+// plain-MiB) and median rate, and the ratio catch-up/plain of each
+// round's rates as median, min and max. Run it with -benchtime 1x and
+// -timeout 0, e.g. -bench 'CatchUp/1M' -catchup.rounds 5.
 func BenchmarkCatchUp(b *testing.B) {
-	parent := b
+	variants := []struct {
+		name string
+		opts []Option
+	}{
+		{"catch-up", []Option{CatchUpThreshold(1000, 0)}},
+		{"plain", []Option{CatchUpThreshold(0, 0)}},
+	}
 	for _, backlog := range []int{250_000, 1_000_000, 4_000_000} {
 		name := fmt.Sprintf("%dk", backlog/1000)
-		f := (*fixture)(nil)
-		for _, v := range []struct {
-			name string
-			opts []Option
-		}{
-			{"catch-up", []Option{CatchUpThreshold(1000, 0)}},
-			{"plain", []Option{CatchUpThreshold(0, 0)}},
-		} {
-			b.Run(v.name+"/"+name, func(b *testing.B) {
-				if f == nil { // one backlog for both variants, living as long as the parent
-					f = newFixture(parent, 64)
-					cl, err := kgo.NewClient(kgo.SeedBrokers(f.cluster.Brokers()...), kgo.DefaultProduceTopic(f.topic),
-						kgo.ProducerBatchCompression(kgo.NoCompression()))
-					if err != nil {
-						b.Fatal(err)
-					}
-					f.cl = cl
-					f.fill(b, backlog, 1000)
-					cl.Close()
-				}
-				for b.Loop() {
-					peak, rate, s := consumeBacklog(b, f, fmt.Sprintf("%s-%s-%d", v.name, name, benchGroups.Add(1)), backlog, v.opts...)
-					if v.name == "catch-up" && (s.Backlog != int64(backlog) || s.Accounted() != s.Backlog) {
-						b.Fatalf("accounting: %+v", s)
-					}
-					b.ReportMetric(peak, "live-MiB")
-					b.ReportMetric(rate, "records/s")
-				}
-			})
+		if backlog%1_000_000 == 0 {
+			name = fmt.Sprintf("%dM", backlog/1_000_000)
 		}
+		b.Run(name, func(b *testing.B) {
+			f, brokers := startBrokerProcess(b, 64) // fetches span many partitions, as on a real topic
+			// Uncompressed, as payloads that do not compress 100-fold
+			// (these tiny, repetitive ones would) behave.
+			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(f.topic),
+				kgo.ProducerBatchCompression(kgo.NoCompression()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.cl = cl
+			f.fill(b, backlog, 1000)
+			cl.Close()
+			f.cl = nil
+			for b.Loop() {
+				heap := make(map[string]float64)
+				rates := make(map[string][]float64)
+				var ratios []float64
+				for round := range *catchUpRounds {
+					order := []int{0, 1}
+					if round%2 == 1 {
+						order = []int{1, 0}
+					}
+					roundRate := make(map[string]float64)
+					for _, i := range order {
+						v := variants[i]
+						run := fmt.Sprintf("%s-%s-%d", v.name, name, round)
+						peak, rate, s := consumeBacklog(b, f, brokers, run, backlog, v.opts...)
+						if v.name == "catch-up" && (s.Backlog != int64(backlog) || s.Accounted() != s.Backlog) {
+							b.Fatalf("accounting: %+v", s)
+						}
+						heap[v.name] = max(heap[v.name], peak)
+						rates[v.name] = append(rates[v.name], rate)
+						roundRate[v.name] = rate
+					}
+					ratios = append(ratios, roundRate["catch-up"]/roundRate["plain"])
+				}
+				for _, v := range variants {
+					b.ReportMetric(heap[v.name], v.name+"-MiB")
+					b.ReportMetric(median(rates[v.name]), v.name+"-rec/s")
+				}
+				b.ReportMetric(median(ratios), "ratio-median")
+				b.ReportMetric(slices.Min(ratios), "ratio-min")
+				b.ReportMetric(slices.Max(ratios), "ratio-max")
+			}
+		})
 	}
 }
 
-// benchGroups numbers the benchmark's groups: each run reads the backlog
-// from the start.
-var benchGroups atomic.Int64
+// median returns the median of xs (not empty); it sorts xs.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
 
-// consumeBacklog consumes f's backlog of n records with a new group and
-// returns the peak live heap (MiB), the rate and the replay stats.
-func consumeBacklog(b *testing.B, f *fixture, group string, n int, opts ...Option) (float64, float64, ReplayStats) {
-	base := liveHeap()
+// consumeBacklog consumes f's backlog of n records with a new group named
+// run and returns the peak live heap (MiB), the rate and the replay
+// stats. With -catchup.heapprofile it writes the heap profile of the
+// peak sample to the prefix followed by run.
+func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n int, opts ...Option) (float64, float64, ReplayStats) {
+	baseline := liveHeap() // before the consumer: its whole heap is counted
 	var handled atomic.Int64
 	done := make(chan struct{})
-	c := f.consumer(group, func(context.Context, Step, Meta) error {
-		if handled.Add(1) == int64(n) {
-			close(done)
-		}
-		return nil
-	}, append([]Option{Concurrency(16)}, opts...)...)
+	base := []Option{
+		Brokers(brokers...), Group(run), Topics(f.topic), Registry(f.reg), Concurrency(16),
+		On(f.codec, func(context.Context, Step, Meta) error {
+			if handled.Add(1) == int64(n) {
+				close(done)
+			}
+			return nil
+		}),
+		CommitInterval(100 * time.Millisecond), WithLogger(slog.New(slog.DiscardHandler)),
+	}
+	c, err := New(append(base, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var peak uint64
 	stopSample, sampled := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -84,13 +145,21 @@ func consumeBacklog(b *testing.B, f *fixture, group string, n int, opts ...Optio
 			case <-stopSample:
 				return
 			case <-t.C:
-				peak = max(peak, liveHeap())
+				if h := liveHeap(); h > peak {
+					peak = h
+					writeHeapProfile(b, run)
+				}
 			}
 		}
 	}()
 	start := time.Now()
 	wait := runConsumer(b, c)
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Minute):
+		c.Close()
+		b.Fatalf("%s: %d of %d records handled after 10 minutes", run, handled.Load(), n)
+	}
 	elapsed := time.Since(start)
 	close(stopSample)
 	<-sampled
@@ -105,5 +174,22 @@ func consumeBacklog(b *testing.B, f *fixture, group string, n int, opts ...Optio
 	if err := wait(); err != nil {
 		b.Fatal(err)
 	}
-	return float64(peak-min(peak, base)) / (1 << 20), float64(n) / elapsed.Seconds(), s
+	return float64(peak-min(peak, baseline)) / (1 << 20), float64(n) / elapsed.Seconds(), s
+}
+
+// writeHeapProfile writes the heap profile as of the last GC to
+// -catchup.heapprofile's prefix followed by run, if the flag is set.
+func writeHeapProfile(b *testing.B, run string) {
+	if *catchUpProfile == "" {
+		return
+	}
+	out, err := os.Create(*catchUpProfile + run + ".pprof")
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer out.Close()
+	if err := pprof.WriteHeapProfile(out); err != nil {
+		b.Error(err)
+	}
 }
