@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sync/atomic"
@@ -38,9 +39,12 @@ var (
 // variant with a new group, the variants interleaved (the first of each
 // round alternating), as the machine's load drifts. Reported per backlog:
 // each variant's peak live heap over the rounds (catch-up-MiB,
-// plain-MiB) and median rate, and the ratio catch-up/plain of each
-// round's rates as median, min and max. Run it with -benchtime 1x and
-// -timeout 0, e.g. -bench 'CatchUp/1M' -catchup.rounds 5.
+// plain-MiB), peak of records held by the trackers (-tracked) and median
+// rate, and the ratio catch-up/plain of each round's rates as median, min
+// and max. The flags go after -args:
+//
+//	go test -run '^$' -bench 'CatchUp/1M' -benchtime 1x -timeout 0 \
+//		./consumer -args -catchup.rounds=5
 func BenchmarkCatchUp(b *testing.B) {
 	variants := []struct {
 		name string
@@ -69,6 +73,7 @@ func BenchmarkCatchUp(b *testing.B) {
 			f.cl = nil
 			for b.Loop() {
 				heap := make(map[string]float64)
+				tracked := make(map[string]int)
 				rates := make(map[string][]float64)
 				var ratios []float64
 				for round := range *catchUpRounds {
@@ -80,18 +85,20 @@ func BenchmarkCatchUp(b *testing.B) {
 					for _, i := range order {
 						v := variants[i]
 						run := fmt.Sprintf("%s-%s-%d", v.name, name, round)
-						peak, rate, s := consumeBacklog(b, f, brokers, run, backlog, v.opts...)
-						if v.name == "catch-up" && (s.Backlog != int64(backlog) || s.Accounted() != s.Backlog) {
+						res := consumeBacklog(b, f, brokers, run, backlog, v.opts...)
+						if s := res.stats; v.name == "catch-up" && (s.Backlog != int64(backlog) || s.Accounted() != s.Backlog) {
 							b.Fatalf("accounting: %+v", s)
 						}
-						heap[v.name] = max(heap[v.name], peak)
-						rates[v.name] = append(rates[v.name], rate)
-						roundRate[v.name] = rate
+						heap[v.name] = max(heap[v.name], res.heap)
+						tracked[v.name] = max(tracked[v.name], res.tracked)
+						rates[v.name] = append(rates[v.name], res.rate)
+						roundRate[v.name] = res.rate
 					}
 					ratios = append(ratios, roundRate["catch-up"]/roundRate["plain"])
 				}
 				for _, v := range variants {
 					b.ReportMetric(heap[v.name], v.name+"-MiB")
+					b.ReportMetric(float64(tracked[v.name]), v.name+"-tracked")
 					b.ReportMetric(median(rates[v.name]), v.name+"-rec/s")
 				}
 				b.ReportMetric(median(ratios), "ratio-median")
@@ -112,11 +119,18 @@ func median(xs []float64) float64 {
 	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
+// backlogRun is what consumeBacklog measured.
+type backlogRun struct {
+	heap    float64 // peak live heap less the heap before, MiB
+	rate    float64 // records handled per second, the group's join included
+	tracked int     // peak of the records the trackers held (tracker.pending)
+	stats   ReplayStats
+}
+
 // consumeBacklog consumes f's backlog of n records with a new group named
-// run and returns the peak live heap (MiB), the rate and the replay
-// stats. With -catchup.heapprofile it writes the heap profile of the
-// peak sample to the prefix followed by run.
-func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n int, opts ...Option) (float64, float64, ReplayStats) {
+// run. With -catchup.heapprofile it writes the heap profile of the peak
+// sample to the prefix followed by run.
+func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n int, opts ...Option) backlogRun {
 	baseline := liveHeap() // before the consumer: its whole heap is counted
 	var handled atomic.Int64
 	done := make(chan struct{})
@@ -135,6 +149,7 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 		b.Fatal(err)
 	}
 	var peak uint64
+	var tracked int
 	stopSample, sampled := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(sampled)
@@ -145,6 +160,7 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 			case <-stopSample:
 				return
 			case <-t.C:
+				tracked = max(tracked, trackedEntries(c))
 				if h := liveHeap(); h > peak {
 					peak = h
 					writeHeapProfile(b, run)
@@ -174,7 +190,22 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 	if err := wait(); err != nil {
 		b.Fatal(err)
 	}
-	return float64(peak-min(peak, baseline)) / (1 << 20), float64(n) / elapsed.Seconds(), s
+	return backlogRun{heap: float64(peak-min(peak, baseline)) / (1 << 20), rate: float64(n) / elapsed.Seconds(),
+		tracked: tracked, stats: s}
+}
+
+// trackedEntries is the number of records c's trackers hold: dispatched
+// and not yet passed by their partition's commit point. It is not bounded
+// by MaxBuffered: records finished behind an unfinished one are no longer
+// buffered, but wait in the tracker.
+func trackedEntries(c *Consumer) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, ps := range c.parts {
+		n += ps.tracker.pending()
+	}
+	return n
 }
 
 // writeHeapProfile writes the heap profile as of the last GC to
@@ -183,6 +214,9 @@ func writeHeapProfile(b *testing.B, run string) {
 	if *catchUpProfile == "" {
 		return
 	}
+	// A heap profile is as of the last GC but one: another GC makes it
+	// that of the sample just taken.
+	runtime.GC()
 	out, err := os.Create(*catchUpProfile + run + ".pprof")
 	if err != nil {
 		b.Error(err)
