@@ -39,9 +39,12 @@ var (
 // variant with a new group, the variants interleaved (the first of each
 // round alternating), as the machine's load drifts. Reported per backlog:
 // each variant's peak live heap over the rounds (catch-up-MiB,
-// plain-MiB), peak of records held by the trackers (-tracked) and median
-// rate, and the ratio catch-up/plain of each round's rates as median, min
-// and max. The flags go after -args:
+// plain-MiB) and the median over the rounds of each run's median sample
+// (-p50-MiB), the peak of records held by the trackers (-tracked), the
+// median rate from the first record handled to the last (-rec/s: the
+// group's join left out), and the ratio catch-up/plain of each round's
+// rates as median, min and max; join-ratio-median is the ratio's median
+// with the join counted. The flags go after -args:
 //
 //	go test -run '^$' -bench 'CatchUp/1M' -benchtime 1x -timeout 0 \
 //		./consumer -args -catchup.rounds=5
@@ -73,15 +76,16 @@ func BenchmarkCatchUp(b *testing.B) {
 			f.cl = nil
 			for b.Loop() {
 				heap := make(map[string]float64)
+				typical := make(map[string][]float64)
 				tracked := make(map[string]int)
 				rates := make(map[string][]float64)
-				var ratios []float64
+				var ratios, joinRatios []float64
 				for round := range *catchUpRounds {
 					order := []int{0, 1}
 					if round%2 == 1 {
 						order = []int{1, 0}
 					}
-					roundRate := make(map[string]float64)
+					roundRate := make(map[string]backlogRun)
 					for _, i := range order {
 						v := variants[i]
 						run := fmt.Sprintf("%s-%s-%d", v.name, name, round)
@@ -90,20 +94,24 @@ func BenchmarkCatchUp(b *testing.B) {
 							b.Fatalf("accounting: %+v", s)
 						}
 						heap[v.name] = max(heap[v.name], res.heap)
+						typical[v.name] = append(typical[v.name], res.typical)
 						tracked[v.name] = max(tracked[v.name], res.tracked)
-						rates[v.name] = append(rates[v.name], res.rate)
-						roundRate[v.name] = res.rate
+						rates[v.name] = append(rates[v.name], res.steady)
+						roundRate[v.name] = res
 					}
-					ratios = append(ratios, roundRate["catch-up"]/roundRate["plain"])
+					ratios = append(ratios, roundRate["catch-up"].steady/roundRate["plain"].steady)
+					joinRatios = append(joinRatios, roundRate["catch-up"].rate/roundRate["plain"].rate)
 				}
 				for _, v := range variants {
 					b.ReportMetric(heap[v.name], v.name+"-MiB")
+					b.ReportMetric(median(typical[v.name]), v.name+"-p50-MiB")
 					b.ReportMetric(float64(tracked[v.name]), v.name+"-tracked")
 					b.ReportMetric(median(rates[v.name]), v.name+"-rec/s")
 				}
 				b.ReportMetric(median(ratios), "ratio-median")
 				b.ReportMetric(slices.Min(ratios), "ratio-min")
 				b.ReportMetric(slices.Max(ratios), "ratio-max")
+				b.ReportMetric(median(joinRatios), "join-ratio-median")
 			}
 		})
 	}
@@ -122,7 +130,9 @@ func median(xs []float64) float64 {
 // backlogRun is what consumeBacklog measured.
 type backlogRun struct {
 	heap    float64 // peak live heap less the heap before, MiB
+	typical float64 // median of the samples, MiB
 	rate    float64 // records handled per second, the group's join included
+	steady  float64 // the same from the first record handled: the join left out
 	tracked int     // peak of the records the trackers held (tracker.pending)
 	stats   ReplayStats
 }
@@ -132,12 +142,15 @@ type backlogRun struct {
 // sample to the prefix followed by run.
 func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n int, opts ...Option) backlogRun {
 	baseline := liveHeap() // before the consumer: its whole heap is counted
-	var handled atomic.Int64
+	var handled, first atomic.Int64
 	done := make(chan struct{})
 	base := []Option{
 		Brokers(brokers...), Group(run), Topics(f.topic), Registry(f.reg), Concurrency(16),
 		On(f.codec, func(context.Context, Step, Meta) error {
-			if handled.Add(1) == int64(n) {
+			switch handled.Add(1) {
+			case 1:
+				first.Store(time.Now().UnixNano())
+			case int64(n):
 				close(done)
 			}
 			return nil
@@ -149,6 +162,7 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 		b.Fatal(err)
 	}
 	var peak uint64
+	var samples []float64
 	var tracked int
 	stopSample, sampled := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -161,7 +175,9 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 				return
 			case <-t.C:
 				tracked = max(tracked, trackedEntries(c))
-				if h := liveHeap(); h > peak {
+				h := liveHeap()
+				samples = append(samples, float64(h-min(h, baseline))/(1<<20))
+				if h > peak {
 					peak = h
 					writeHeapProfile(b, run)
 				}
@@ -176,7 +192,7 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 		c.Close()
 		b.Fatalf("%s: %d of %d records handled after 10 minutes", run, handled.Load(), n)
 	}
-	elapsed := time.Since(start)
+	end := time.Now()
 	close(stopSample)
 	<-sampled
 	var s ReplayStats
@@ -190,8 +206,12 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 	if err := wait(); err != nil {
 		b.Fatal(err)
 	}
-	return backlogRun{heap: float64(peak-min(peak, baseline)) / (1 << 20), rate: float64(n) / elapsed.Seconds(),
-		tracked: tracked, stats: s}
+	res := backlogRun{heap: float64(peak-min(peak, baseline)) / (1 << 20), tracked: tracked, stats: s,
+		rate: float64(n) / end.Sub(start).Seconds(), steady: float64(n-1) / end.Sub(time.Unix(0, first.Load())).Seconds()}
+	if len(samples) > 0 {
+		res.typical = median(samples)
+	}
+	return res
 }
 
 // trackedEntries is the number of records c's trackers hold: dispatched
