@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +45,9 @@ var (
 // median rate from the first record handled to the last (-rec/s: the
 // group's join left out), and the ratio catch-up/plain of each round's
 // rates as median, min and max; join-ratio-median is the ratio's median
-// with the join counted. The flags go after -args:
+// with the join counted. Each variant's CPU time per record (-cpu-ns/rec)
+// and cpu-ratio (plain's CPU per record over catch-up's, median, min and
+// max) say the same with less noise on a shared machine. The flags go after -args:
 //
 //	go test -run '^$' -bench 'CatchUp/1M' -benchtime 1x -timeout 0 \
 //		./consumer -args -catchup.rounds=5
@@ -79,7 +82,8 @@ func BenchmarkCatchUp(b *testing.B) {
 				typical := make(map[string][]float64)
 				tracked := make(map[string]int)
 				rates := make(map[string][]float64)
-				var ratios, joinRatios []float64
+				var ratios, joinRatios, cpuRatios []float64
+				cpu := make(map[string][]float64)
 				for round := range *catchUpRounds {
 					order := []int{0, 1}
 					if round%2 == 1 {
@@ -97,21 +101,27 @@ func BenchmarkCatchUp(b *testing.B) {
 						typical[v.name] = append(typical[v.name], res.typical)
 						tracked[v.name] = max(tracked[v.name], res.tracked)
 						rates[v.name] = append(rates[v.name], res.steady)
+						cpu[v.name] = append(cpu[v.name], res.cpu)
 						roundRate[v.name] = res
 					}
 					ratios = append(ratios, roundRate["catch-up"].steady/roundRate["plain"].steady)
 					joinRatios = append(joinRatios, roundRate["catch-up"].rate/roundRate["plain"].rate)
+					cpuRatios = append(cpuRatios, roundRate["plain"].cpu/roundRate["catch-up"].cpu)
 				}
 				for _, v := range variants {
 					b.ReportMetric(heap[v.name], v.name+"-MiB")
 					b.ReportMetric(median(typical[v.name]), v.name+"-p50-MiB")
 					b.ReportMetric(float64(tracked[v.name]), v.name+"-tracked")
 					b.ReportMetric(median(rates[v.name]), v.name+"-rec/s")
+					b.ReportMetric(median(cpu[v.name]), v.name+"-cpu-ns/rec")
 				}
 				b.ReportMetric(median(ratios), "ratio-median")
 				b.ReportMetric(slices.Min(ratios), "ratio-min")
 				b.ReportMetric(slices.Max(ratios), "ratio-max")
 				b.ReportMetric(median(joinRatios), "join-ratio-median")
+				b.ReportMetric(median(cpuRatios), "cpu-ratio-median")
+				b.ReportMetric(slices.Min(cpuRatios), "cpu-ratio-min")
+				b.ReportMetric(slices.Max(cpuRatios), "cpu-ratio-max")
 			}
 		})
 	}
@@ -133,6 +143,7 @@ type backlogRun struct {
 	typical float64 // median of the samples, MiB
 	rate    float64 // records handled per second, the group's join included
 	steady  float64 // the same from the first record handled: the join left out
+	cpu     float64 // this process's CPU time (user and system) per record, ns
 	tracked int     // peak of the records the trackers held (tracker.pending)
 	stats   ReplayStats
 }
@@ -184,6 +195,7 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 			}
 		}
 	}()
+	cpu0 := processCPU(b)
 	start := time.Now()
 	wait := runConsumer(b, c)
 	select {
@@ -192,7 +204,7 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 		c.Close()
 		b.Fatalf("%s: %d of %d records handled after 10 minutes", run, handled.Load(), n)
 	}
-	end := time.Now()
+	end, cpu1 := time.Now(), processCPU(b)
 	close(stopSample)
 	<-sampled
 	var s ReplayStats
@@ -207,11 +219,24 @@ func consumeBacklog(b *testing.B, f *fixture, brokers []string, run string, n in
 		b.Fatal(err)
 	}
 	res := backlogRun{heap: float64(peak-min(peak, baseline)) / (1 << 20), tracked: tracked, stats: s,
-		rate: float64(n) / end.Sub(start).Seconds(), steady: float64(n-1) / end.Sub(time.Unix(0, first.Load())).Seconds()}
+		rate: float64(n) / end.Sub(start).Seconds(), steady: float64(n-1) / end.Sub(time.Unix(0, first.Load())).Seconds(),
+		cpu: float64(cpu1-cpu0) / float64(n)}
 	if len(samples) > 0 {
 		res.typical = median(samples)
 	}
 	return res
+}
+
+// processCPU is the CPU time this process has used (user and system).
+// The cluster runs in another process, so it is the consumer's, the
+// benchmark's sampling and the test binary's; on a machine shared with
+// other work it varies much less than wall-clock rates do.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // trackedEntries is the number of records c's trackers hold: dispatched
