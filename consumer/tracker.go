@@ -23,13 +23,21 @@ type tracker struct {
 	acct     *backlogAcct // a catch-up's accounting; nil outside catch-up
 }
 
+// trackEntry is 24 bytes with no pointers: a tracker holds one per record
+// dispatched and not yet passed by the commit point, which can be many
+// more than MaxBuffered (records finished behind a slow one are not
+// buffered but wait here), and an array of them is never scanned by the GC.
 type trackEntry struct {
 	offset int64
-	ts     time.Time // the record's timestamp, for lag by time
+	ts     int64 // the record's timestamp in Unix milliseconds (Kafka's unit), for lag by time
 	epoch  int32
 	done   bool
 	how    uint8 // how it finished (replay.go's how constants), for a catch-up's accounting
 }
+
+// trackerMinCap is the capacity a tracker's array shrinks back to at
+// most; it is kept while it is at least a quarter full.
+const trackerMinCap = 1024
 
 // newTracker starts a tracker whose commit point is unknown until the first
 // record arrives.
@@ -50,7 +58,7 @@ func (t *tracker) add(offset int64, epoch int32, ts time.Time) bool {
 			t.next = offset
 		}
 	}
-	t.entries = append(t.entries, trackEntry{offset: offset, epoch: epoch, ts: ts})
+	t.entries = append(t.entries, trackEntry{offset: offset, epoch: epoch, ts: ts.UnixMilli()})
 	return true
 }
 
@@ -87,11 +95,30 @@ func (t *tracker) finishAs(offset int64, how uint8) bool {
 		t.head++
 		moved, t.advanced = true, true
 	}
-	if t.head > 1024 && t.head*2 > len(t.entries) { // reclaim the finished front
-		n := copy(t.entries, t.entries[t.head:])
-		t.entries, t.head = t.entries[:n], 0
+	if moved {
+		t.reclaim()
 	}
 	return moved
+}
+
+// reclaim gives back the finished front of the array, and the array
+// itself when it is mostly empty. The array grows to the most records
+// ever pending at once, and without shrinking every partition's array
+// would stay at its own worst moment: in a 4M-record catch-up on 64
+// partitions their sum grew with the records consumed, to ~1M entries
+// (40 MiB) while ~20k were pending.
+func (t *tracker) reclaim() {
+	n := len(t.entries) - t.head
+	if size := 2 * max(n, trackerMinCap); cap(t.entries) > 2*size {
+		e := make([]trackEntry, n, size)
+		copy(e, t.entries[t.head:])
+		t.entries, t.head = e, 0
+		return
+	}
+	if t.head > trackerMinCap && t.head*2 > len(t.entries) { // the finished front
+		copy(t.entries, t.entries[t.head:])
+		t.entries, t.head = t.entries[:n], 0
+	}
 }
 
 // skipTo moves the commit point of a tracker with nothing pending up to
@@ -112,7 +139,7 @@ func (t *tracker) oldest() (time.Time, bool) {
 	if t.head == len(t.entries) {
 		return time.Time{}, false
 	}
-	return t.entries[t.head].ts, true
+	return time.UnixMilli(t.entries[t.head].ts), true
 }
 
 // commitPoint returns the offset to commit (the next record to read after a

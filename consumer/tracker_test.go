@@ -83,3 +83,49 @@ func TestParseSeq(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerShrinks protects the consumer's heap from a backlog's size:
+// records finished behind a slow one wait in the tracker, and once they
+// are passed the tracker gives their memory back instead of keeping its
+// largest array for the partition's lifetime.
+func TestTrackerShrinks(t *testing.T) {
+	tr := newTracker()
+	for o := int64(0); o < 100_000; o++ {
+		tr.add(o, 0, time.Time{})
+	}
+	for o := int64(99_999); o >= 0; o-- { // the lowest last: all wait for it
+		tr.finish(o)
+	}
+	if next, _, _ := tr.commitPoint(); next != 100_000 || tr.pending() != 0 {
+		t.Fatalf("point %d pending %d, want 100000 and 0", next, tr.pending())
+	}
+	if c := cap(tr.entries); c > 4*trackerMinCap {
+		t.Fatalf("tracker kept an array of %d entries after its 100000 records passed", c)
+	}
+	for o := int64(100_000); o < 110_000; o++ { // and it still works
+		tr.add(o, 0, time.Time{})
+		tr.finish(o)
+	}
+	if next, _, _ := tr.commitPoint(); next != 110_000 {
+		t.Fatalf("point %d, want 110000", next)
+	}
+}
+
+// TestTrackerOldest protects lag by time: the tracker keeps timestamps in
+// milliseconds, Kafka's unit.
+func TestTrackerOldest(t *testing.T) {
+	tr := newTracker()
+	if _, ok := tr.oldest(); ok {
+		t.Fatal("oldest of an empty tracker")
+	}
+	ts := time.UnixMilli(1_700_000_000_123)
+	tr.add(5, 0, ts)
+	tr.add(6, 0, ts.Add(time.Second))
+	if got, ok := tr.oldest(); !ok || !got.Equal(ts) {
+		t.Fatalf("oldest = %v, %v; want %v", got, ok, ts)
+	}
+	tr.finish(5)
+	if got, _ := tr.oldest(); !got.Equal(ts.Add(time.Second)) {
+		t.Fatalf("oldest after finish = %v, want %v", got, ts.Add(time.Second))
+	}
+}
