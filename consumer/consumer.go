@@ -53,6 +53,7 @@ type Consumer struct {
 	dispatched  uint64              // records ever dispatched; numbers them
 	buffered    int                 // records dispatched and not finished or dropped
 	bufBytes    int                 // their keys' and values' bytes
+	tracked     int                 // records in the trackers: dispatched, not yet passed by the commit point
 	inflight    int                 // records lanes have claimed and not settled (lane.go)
 	waiting     int                 // lanes waiting for work
 	batches     map[*batch]struct{} // every running lane's batch
@@ -190,7 +191,7 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		// from the marks only, never from what was merely polled.
 		opts = append(opts, kgo.AutoCommitMarks(), kgo.AutoCommitInterval(c.cfg.commitEvery))
 	}
-	fetch := int32(c.cfg.maxBufferedBytes / 16)
+	fetch := int32(c.cfg.maxBufferedBytes / 32)
 	opts = append(opts, kgo.FetchMaxBytes(fetch), kgo.FetchMaxPartitionBytes(min(fetch, 1<<20)),
 		kgo.MaxConcurrentFetches(4))
 	if c.cfg.resetToStart {

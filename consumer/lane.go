@@ -310,8 +310,12 @@ func (c *Consumer) finishLocked(kq *keyQueue, it *item) {
 	kq.items[0] = nil
 	kq.items = kq.items[1:]
 	c.unbuffer(it)
+	before := ps.tracker.pending()
 	if ps.tracker.finishAs(it.rec.Offset, it.how) {
 		ps.dirty = true
+		if !ps.revoked { // a revoked partition's entries were uncounted at once
+			c.tracked -= before - ps.tracker.pending()
+		}
 	}
 	c.freeItem(it)
 	if len(kq.items) > 0 {

@@ -448,18 +448,23 @@ const DefaultMaxBufferedBytes = 64 << 20
 // MaxBufferedBytes bounds the memory the consumer holds for records: half
 // of n for records dispatched and not yet finished (each counted as its
 // key and value plus 256 bytes of bookkeeping; the consumer stops
-// dispatching while they fill it, or [MaxBuffered] records), half for
-// franz-go's fetches: the one polled and staged for dispatch, and the next
-// one, fetched while the lanes work (kgo.MaxConcurrentFetches 4 of
-// kgo.FetchMaxBytes n/16 each, kgo.FetchMaxPartitionBytes min(n/16, 1MiB)).
-// Left to franz-go's defaults (50MiB per broker), a backlog took ~89MiB of
-// live heap. The fetch limits count bytes as Kafka sends them: compressed
-// batches take more once decompressed. Kafka returns a record batch larger
-// than the fetch limits whole, so one huge batch can exceed the bound.
-// With more than four brokers and quiet partitions, a fetch can wait up to
-// kgo's FetchMaxWait for a slot; raise kgo.MaxConcurrentFetches through
-// [KgoOpts] if that latency matters more than memory. Default
-// [DefaultMaxBufferedBytes]; n must be at least 1MiB.
+// dispatching while they fill it, or [MaxBuffered] records), together
+// with the offsets of records finished behind an unfinished one (24 bytes
+// each: a key retrying for minutes while other keys flow leaves one per
+// record handled meanwhile); and half for franz-go's fetches: the one
+// polled and staged for dispatch and the next one, fetched while the
+// lanes work (kgo.MaxConcurrentFetches 4 of kgo.FetchMaxBytes n/32 each,
+// kgo.FetchMaxPartitionBytes min(n/32, 1MiB)). The fetch limits count
+// bytes as Kafka sends them, and a decoded record takes two to three
+// times its wire size for ~100-byte records (franz-go's Record and header
+// slices): hence n/32, not n/8. Left to franz-go's defaults (50MiB per
+// broker), a backlog took ~89MiB of live heap. Kafka returns a record
+// batch larger than the fetch limits whole, so one huge batch can exceed
+// the bound. With more than four brokers and quiet partitions, a fetch
+// can wait up to kgo's FetchMaxWait for a slot; raise
+// kgo.MaxConcurrentFetches through [KgoOpts] if that latency matters more
+// than memory. Default [DefaultMaxBufferedBytes]; n must be at least
+// 1MiB.
 func MaxBufferedBytes(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 1<<20 {

@@ -98,8 +98,8 @@ func TestFetchLimitsFollowMemoryBound(t *testing.T) {
 		opts             []Option
 		fetch, partition int32
 	}{
-		{nil, DefaultMaxBufferedBytes / 16, 1 << 20},
-		{[]Option{MaxBufferedBytes(4 << 20)}, 256 << 10, 256 << 10},
+		{nil, DefaultMaxBufferedBytes / 32, 1 << 20},
+		{[]Option{MaxBufferedBytes(4 << 20)}, 128 << 10, 128 << 10},
 	} {
 		c, err := New(append([]Option{Brokers("127.0.0.1:1"), Group("g"), Topics("t"), Registry(reg), On(codec, h)}, tt.opts...)...)
 		if err != nil {

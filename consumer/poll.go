@@ -150,15 +150,28 @@ func (c *Consumer) dispatchRun(sp *stagedPart) {
 	}
 }
 
-// full reports whether the records buffered reach MaxBuffered or half of
-// MaxBufferedBytes (the other half is kgo's). Called with c.mu held.
+// full reports whether the records buffered reach MaxBuffered or their
+// bytes half of MaxBufferedBytes (the other half is kgo's). Called with
+// c.mu held.
 func (c *Consumer) full() bool {
-	return c.buffered >= c.cfg.maxBuffered || c.bufBytes >= c.cfg.maxBufferedBytes/2
+	return c.buffered >= c.cfg.maxBuffered || c.heldBytes() >= c.cfg.maxBufferedBytes/2
 }
 
 // aboveLowWater reports whether a full buffer has not yet drained to half
 // (of MaxBuffered, and of its share of MaxBufferedBytes). Called with c.mu
 // held.
 func (c *Consumer) aboveLowWater() bool {
-	return c.buffered > c.cfg.maxBuffered/2 || c.bufBytes > c.cfg.maxBufferedBytes/4
+	return c.buffered > c.cfg.maxBuffered/2 || c.heldBytes() > c.cfg.maxBufferedBytes/4
+}
+
+// heldBytes is what the records held count against MaxBufferedBytes: the
+// buffered ones (recordBytes), and the tracker entries of records
+// finished behind an unfinished one, which wait there until the commit
+// point passes them. A key retrying for minutes while its partition's
+// other keys flow leaves an entry per record handled meanwhile: counted,
+// they stop the poller before they grow without bound (at the default,
+// after more than a million records), and the stuck watcher reports the
+// partition. Called with c.mu held.
+func (c *Consumer) heldBytes() int {
+	return c.bufBytes + (c.tracked-c.buffered)*trackEntrySize
 }

@@ -173,6 +173,7 @@ func (c *Consumer) release(m map[string][]int32) []*partState {
 			}
 			delete(c.parts, k)
 			st.revoked = true
+			c.tracked -= st.tracker.pending() // its finished records count no more
 			for _, kq := range st.keys {
 				c.dropLocked(kq, kq.runningCount())
 			}

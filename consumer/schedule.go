@@ -24,6 +24,7 @@ func (c *Consumer) dispatch(ps *partState, r *kgo.Record) bool {
 		return false
 	}
 	c.buffered++
+	c.tracked++
 	c.bufBytes += recordBytes(r)
 	var kq *keyQueue
 	if r.Key == nil {

@@ -3,6 +3,7 @@ package consumer
 import (
 	"sort"
 	"time"
+	"unsafe"
 )
 
 // tracker follows the records of one partition from dispatch to finish and
@@ -34,6 +35,10 @@ type trackEntry struct {
 	done   bool
 	how    uint8 // how it finished (replay.go's how constants), for a catch-up's accounting
 }
+
+// trackEntrySize is a trackEntry's size in bytes, as counted against
+// MaxBufferedBytes.
+const trackEntrySize = int(unsafe.Sizeof(trackEntry{}))
 
 // trackerMinCap is the capacity a tracker's array shrinks back to at
 // most; it is kept while it is at least a quarter full.
