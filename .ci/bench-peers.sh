@@ -48,16 +48,7 @@ for ((r = 0; r < rounds; r++)); do
 done
 
 # Each line: phase ordo peer; ratio ordo/peer. Median and range per phase.
-awk '{ print $1, $2 / $3 }' "$tmp/ratios" | sort -k1,1 -k2,2g |
-	awk '{ v[$1] = v[$1] " " $2 }
-	END {
-		printf "%-26s %7s %7s %7s %s\n", "phase (ordo/peer)", "median", "min", "max", "rounds"
-		for (p in v) {
-			n = split(substr(v[p], 2), a, " ")
-			med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-			printf "%-26s %7.2f %7.2f %7.2f %d\n", p, med, a[1], a[n], n
-		}
-	}' | { read -r head; echo "$head"; sort; }
+bash .ci/ratios.sh "$tmp/ratios" ordo/peer
 echo
 echo "records per run: $records; rec/s of ordo and the peer, round by round:"
 sort -s -k1,1 "$tmp/ratios" | awk '{ printf "%-26s %9.0f %9.0f\n", $1, $2, $3 }'

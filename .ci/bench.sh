@@ -71,13 +71,4 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 # Each line: phase a b; ratio a/b. Median and range per phase.
-awk '{ r = $2 / $3; print $1, r }' "$tmp/ratios" | sort -k1,1 -k2,2g |
-	awk '{ v[$1] = v[$1] " " $2 }
-	END {
-		printf "%-24s %7s %7s %7s %s\n", "phase (ordo/raw)", "median", "min", "max", "rounds"
-		for (p in v) {
-			n = split(substr(v[p], 2), a, " ")
-			med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-			printf "%-24s %7.3f %7.3f %7.3f %d\n", p, med, a[1], a[n], n
-		}
-	}'
+bash .ci/ratios.sh "$tmp/ratios" ordo/raw

@@ -108,19 +108,27 @@ func CatchUpThreshold(records int64, age time.Duration) Option {
 // applies only while a partition is in catch-up ([DuringCatchUp]) or
 // always ([Always]). Expired records take no token. Default: no cap.
 func RateLimit(perSecond float64, burst int, scope RateScope) Option {
+	return rateOption("RateLimit", perSecond, burst, scope, func(c *config, r float64, b int, s RateScope) {
+		c.replay.rate, c.replay.burst, c.replay.scope = r, b, s
+	})
+}
+
+// rateOption validates a rate cap's settings and, if they hold, sets them
+// with set, burst 0 made perSecond/20 (at least 1).
+func rateOption(name string, perSecond float64, burst int, scope RateScope, set func(*config, float64, int, RateScope)) Option {
 	return optionFunc(func(c *config) {
 		switch {
 		case perSecond <= 0 || math.IsInf(perSecond, 0) || math.IsNaN(perSecond):
-			c.fail("RateLimit: %v records/s, want > 0", perSecond)
+			c.fail("%s: %v records/s, want > 0", name, perSecond)
 		case burst < 0:
-			c.fail("RateLimit: burst %d, want >= 0", burst)
+			c.fail("%s: burst %d, want >= 0", name, burst)
 		case scope != DuringCatchUp && scope != Always:
-			c.fail("RateLimit: unknown scope %d", scope)
+			c.fail("%s: unknown scope %d", name, scope)
 		default:
 			if burst == 0 {
 				burst = max(1, int(perSecond/20))
 			}
-			c.replay.rate, c.replay.burst, c.replay.scope = perSecond, burst, scope
+			set(c, perSecond, burst, scope)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"math"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -37,20 +36,8 @@ type partRate struct {
 // a record then needs a token of both. Expired records take no token.
 // Default: no cap.
 func PartitionRateLimit(perSecond float64, burst int, scope RateScope) Option {
-	return optionFunc(func(c *config) {
-		switch {
-		case perSecond <= 0 || math.IsInf(perSecond, 0) || math.IsNaN(perSecond):
-			c.fail("PartitionRateLimit: %v records/s, want > 0", perSecond)
-		case burst < 0:
-			c.fail("PartitionRateLimit: burst %d, want >= 0", burst)
-		case scope != DuringCatchUp && scope != Always:
-			c.fail("PartitionRateLimit: unknown scope %d", scope)
-		default:
-			if burst == 0 {
-				burst = max(1, int(perSecond/20))
-			}
-			c.partRate = partRate{rate: perSecond, burst: burst, scope: scope}
-		}
+	return rateOption("PartitionRateLimit", perSecond, burst, scope, func(c *config, r float64, b int, s RateScope) {
+		c.partRate = partRate{rate: r, burst: b, scope: s}
 	})
 }
 
