@@ -26,7 +26,11 @@ import (
 // up), so slow handlers (1 ms and up) get batches of one and every lane
 // stays busy, while fast ones amortise the lock over up to maxBatch
 // records. A key waits for the rest of its batch before its next record
-// can be claimed: batchBudget bounds that wait.
+// can be claimed: batchBudget bounds that wait. A record slower than its
+// lane's recent ones must not hold the keys claimed with it: a lane that
+// runs out of work takes over the later half of the unstarted claims of
+// the fullest batch before it sleeps (stealLocked), and a batch that
+// overruns its budget gives its unstarted claims back (giveBack).
 //
 // Under the rate cap (a token per record) and during the slow start (a
 // bound on the records in flight), batches are of one record: the gate
@@ -102,9 +106,14 @@ func (c *Consumer) lane() {
 	}
 }
 
-// runBatch handles b's records in order, without the lock.
+// runBatch handles b's records in order, without the lock. A batch that
+// overruns its budget (a record slower than the lane's recent ones) gives
+// its unstarted records back to the ready list, so that other lanes take
+// them: a slow record holds its batch-mates at most as long as it runs
+// itself, not for the rest of the batch too.
 func (c *Consumer) runBatch(b *batch) {
 	start := time.Now()
+	end := start
 	n := 0
 	for i := range b.claims {
 		cl := &b.claims[i]
@@ -116,21 +125,87 @@ func (c *Consumer) runBatch(b *batch) {
 			c.checkSeq(cl.kq.ps, cl.it)
 		}
 		cl.out = c.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
+		end = time.Now()
 		if cl.out.done || cl.out.fatal != nil {
-			c.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err)
+			c.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err, end)
 		}
 		if cl.out.fatal != nil {
 			break // the consumer halts: the rest are settled unstarted
 		}
+		if i+1 < len(b.claims) && end.Sub(start) > 2*batchBudget {
+			c.giveBack(b, i+1)
+			break
+		}
 	}
 	if n > 0 {
-		per := time.Since(start) / time.Duration(n)
+		per := end.Sub(start) / time.Duration(n)
 		if b.avg == 0 {
 			b.avg = per
 		} else {
 			b.avg = (3*b.avg + per) / 4
 		}
 	}
+}
+
+// stealLocked is a lane's last look before it waits for work: it takes
+// back the later half (rounded up) of the unstarted claims of the batch
+// that has the most, putting their keys on the ready list, and reports
+// whether it did.
+// A lane claims many keys only when many are ready; at the tail of the
+// work, or behind a record slower than its batch-mates, the lanes that
+// run out of work take over the rest instead of sleeping beside it.
+// Claims are started in order, so a batch's unstarted ones are at its end.
+func (c *Consumer) stealLocked(own *batch) bool {
+	var from *batch
+	most := 0
+	for b := range c.batches {
+		if b == own {
+			continue
+		}
+		n := 0
+		for i := len(b.claims) - 1; i >= 0; i-- {
+			st := atomic.LoadUint32(&b.claims[i].state)
+			if st == stateStarted {
+				break
+			}
+			if st == stateClaimed {
+				n++
+			}
+		}
+		if n > most {
+			from, most = b, n
+		}
+	}
+	if from == nil {
+		return false
+	}
+	took := 0
+	for i := len(from.claims) - 1; i >= 0 && took < (most+1)/2; i-- {
+		cl := &from.claims[i]
+		if atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateCancelled) {
+			c.untakeLocked(cl.kq, true)
+			took++
+		}
+	}
+	if took > 0 {
+		c.idle.Broadcast()
+	}
+	return took > 0 && c.ready.len() > 0
+}
+
+// giveBack puts b's claims from the from-th on back on the ready list,
+// those not started or taken back already, and wakes a lane for them.
+func (c *Consumer) giveBack(b *batch, from int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := from; i < len(b.claims); i++ {
+		cl := &b.claims[i]
+		if atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateCancelled) {
+			c.untakeLocked(cl.kq, !c.stopping)
+		}
+	}
+	c.idle.Broadcast()
+	c.wakeLocked()
 }
 
 // claimSize is how many keys b may claim now.
@@ -151,6 +226,9 @@ func (c *Consumer) claimSize(b *batch, limited bool) int {
 func (c *Consumer) claimLocked(b *batch, lt *laneToken) bool {
 	for {
 		for (c.ready.len() == 0 || c.parkedLocked()) && !c.stopping {
+			if !c.parkedLocked() && c.stealLocked(b) {
+				break
+			}
 			c.waiting++
 			c.work.Wait()
 			c.waiting--

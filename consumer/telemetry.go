@@ -246,8 +246,8 @@ func endAttempt(span trace.Span, decErr, hErr error) {
 // recordDuration records a finished record's messaging.process.duration:
 // from the first time a lane took it to its outcome, every attempt and
 // backoff included, as its "process" span. err is why it failed, if it did.
-func (c *Consumer) recordDuration(ctx context.Context, ps *partState, it *item, err error) {
-	d := time.Since(it.start).Seconds()
+func (c *Consumer) recordDuration(ctx context.Context, ps *partState, it *item, err error, end time.Time) {
+	d := end.Sub(it.start).Seconds()
 	if err != nil {
 		c.ins.process.Inst().Record(ctx, d, ps.record[0], metric.WithAttributes(telemetry.ErrorType(err)))
 		return
