@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"github.com/ordo-go/ordo/internal/lru"
 	"sync"
 )
 
