@@ -56,6 +56,7 @@ type Consumer struct {
 	tracked     int                 // records in the trackers: dispatched, not yet passed by the commit point
 	inflight    int                 // records lanes have claimed and not settled (lane.go)
 	waiting     int                 // lanes waiting for work
+	multi       int                 // lanes' batches of more than one claim (lane.go)
 	batches     map[*batch]struct{} // every running lane's batch
 	freeItems   []*item             // recycled items (lane.go)
 	freeQueues  []*keyQueue         // recycled key queues

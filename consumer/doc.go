@@ -66,9 +66,10 @@
 // keys at once when its handlers are fast (as many as it handles in about
 // 100µs, at most its share of the ready keys): the consumer's bookkeeping
 // is then paid once per batch, not per record, and a slow handler still
-// gets a lane to itself. Keys claimed with a record that turns out slow
-// are taken over by lanes that run out of work, so a slow record holds
-// up only its own key.
+// gets a lane to itself. Keys claimed after a record that turns out slow
+// are taken over by lanes that run out of work; the keys whose records
+// its lane handled just before it (at most ~100µs of work) get their next
+// records once it ends.
 //
 // # Commits
 //

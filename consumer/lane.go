@@ -155,7 +155,20 @@ func (c *Consumer) runBatch(b *batch) {
 // work, or behind a record slower than its batch-mates, the lanes that
 // run out of work take over the rest instead of sleeping beside it.
 // Claims are started in order, so a batch's unstarted ones are at its end.
+// Batches are looked at only while some batch has more than one claim
+// (c.multi): with hundreds of lanes and slow handlers every batch is of
+// one, and the look costs a comparison.
+//
+// What stealing cannot undo: the records a lane handled before the slow
+// one in the same batch are settled with the batch, so their keys' next
+// records wait for the slow one too. Those are at most a batch's budget
+// of work (the lane batches only while its records take well under
+// batchBudget), and their records are done; only the keys' later records
+// wait.
 func (c *Consumer) stealLocked(own *batch) bool {
+	if c.multi == 0 {
+		return false // no batch of more than one: nothing to look at (with many lanes, most are idle)
+	}
 	var from *batch
 	most := 0
 	for b := range c.batches {
@@ -248,8 +261,14 @@ func (c *Consumer) claimLocked(b *batch, lt *laneToken) bool {
 		if len(b.claims) == 0 {
 			continue
 		}
-		if c.ready.len() > 0 && c.waiting > 0 {
-			c.work.Signal() // work is left: pass it on
+		if len(b.claims) > 1 {
+			c.multi++
+		}
+		if c.waiting > 0 && (c.ready.len() > 0 || len(b.claims) > 1) {
+			// Work is left, or this batch can be shared: a lane that
+			// sleeps would not take over its unstarted claims should one
+			// of its records turn out slow (stealLocked).
+			c.work.Signal()
 		}
 		return true
 	}
@@ -298,6 +317,9 @@ func (c *Consumer) settleBatchLocked(b *batch) {
 			cl.state = stateCancelled
 			c.untakeLocked(cl.kq, !c.stopping)
 		}
+	}
+	if len(b.claims) > 1 {
+		c.multi--
 	}
 	clear(b.claims)
 	b.claims = b.claims[:0]
