@@ -155,16 +155,7 @@ func BenchmarkBacklogMemory(b *testing.B) {
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			f := newFixture(b, 64) // fetches span many partitions, as on a real topic
-			// Uncompressed, as payloads that do not compress 100-fold
-			// (these tiny, repetitive ones would) behave.
-			cl, err := kgo.NewClient(kgo.SeedBrokers(f.cluster.Brokers()...), kgo.DefaultProduceTopic(f.topic),
-				kgo.ProducerBatchCompression(kgo.NoCompression()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			f.cl = cl
-			f.fill(b, backlog, 1000)
-			cl.Close()
+			f.fillUncompressed(b, f.cluster.Brokers(), backlog)
 			for i := 0; b.Loop(); i++ {
 				base := liveHeap()
 				var n atomic.Int64

@@ -66,16 +66,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			f, brokers := startBrokerProcess(b, 64) // fetches span many partitions, as on a real topic
-			// Uncompressed, as payloads that do not compress 100-fold
-			// (these tiny, repetitive ones would) behave.
-			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(f.topic),
-				kgo.ProducerBatchCompression(kgo.NoCompression()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			f.cl = cl
-			f.fill(b, backlog, 1000)
-			cl.Close()
+			f.fillUncompressed(b, brokers, backlog)
 			f.cl = nil
 			for b.Loop() {
 				heap := make(map[string]float64)
@@ -271,4 +262,20 @@ func writeHeapProfile(b *testing.B, run string) {
 	if err := pprof.WriteHeapProfile(out); err != nil {
 		b.Error(err)
 	}
+}
+
+// fillUncompressed writes a backlog of n records over 1000 keys to f's
+// topic through a producer of its own that does not compress: payloads
+// that do not compress 100-fold (these tiny, repetitive ones would) behave
+// so.
+func (f *fixture) fillUncompressed(b *testing.B, brokers []string, n int) {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(f.topic),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	f.cl = cl
+	f.fill(b, n, 1000)
 }
