@@ -24,8 +24,8 @@ import (
 // memory, so in the consumer's process a backlog's size would show in
 // the heap whatever the consumer does.
 //
-// The test binary runs itself (os.Args[0]) with brokerProcessEnv set and
-// only TestBrokerProcess selected; that test starts the cluster on
+// The test binary runs itself (os.Args[0]) with brokerProcessEnv set;
+// its TestMain then runs serveBrokerProcess, which starts the cluster on
 // 127.0.0.1, prints one line with its addresses and waits for its stdin
 // to close. The parent holds the stdin pipe, so the child ends when the
 // parent closes it in b.Cleanup, or dies: it never outlives the
@@ -43,30 +43,29 @@ type brokerAddrs struct {
 	Registry string   `json:"registry"`
 }
 
-// TestBrokerProcess is the child's side; without brokerProcessEnv it is
-// skipped.
-func TestBrokerProcess(t *testing.T) {
-	spec := os.Getenv(brokerProcessEnv)
-	if spec == "" {
-		t.Skip("runs only as the child of startBrokerProcess")
+// serveBrokerProcess is the child's side, run by TestMain instead of the
+// tests when brokerProcessEnv is set (so no test is there to be skipped
+// in an ordinary run). It never returns.
+func serveBrokerProcess(spec string) {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "broker process:", err)
+		os.Exit(2)
 	}
 	partitions, err := strconv.Atoi(spec)
 	if err != nil {
-		t.Fatalf("%s=%q: %v", brokerProcessEnv, spec, err)
+		fail(fmt.Errorf("%s=%q: %w", brokerProcessEnv, spec, err))
 	}
 	c, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{"steps": int32(partitions)},
 		Kfake: []kfake.Opt{kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "250"})}})
 	if err != nil {
-		t.Fatal(err)
+		fail(err)
 	}
 	line, err := json.Marshal(brokerAddrs{Brokers: c.Brokers(), Registry: c.RegistryURL()})
 	if err != nil {
-		t.Fatal(err)
+		fail(err)
 	}
 	fmt.Println(brokerReady + string(line))
 	io.Copy(io.Discard, os.Stdin) // until the parent closes the pipe or dies
-	// Exit here: the testing framework's goleak check and output would
-	// only slow the parent's cleanup down.
 	os.Exit(0)
 }
 
@@ -76,7 +75,7 @@ func TestBrokerProcess(t *testing.T) {
 // brokers, and f.cl a client of them to produce.
 func startBrokerProcess(b *testing.B, partitions int32) (*fixture, []string) {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokerProcess$", "-test.count=1", "-test.timeout=0")
+	cmd := exec.Command(os.Args[0], "-test.timeout=0")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", brokerProcessEnv, partitions))
 	cmd.Stderr = os.Stderr // empty unless the child fails
 	stdin, err := cmd.StdinPipe()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(brokerProcessEnv); spec != "" {
+		serveBrokerProcess(spec) // a benchmark's broker (broker_test.go)
+	}
 	goleak.VerifyTestMain(m)
 }
 
