@@ -195,8 +195,7 @@ func (c *Consumer) stealLocked(own *batch) bool {
 	took := 0
 	for i := len(from.claims) - 1; i >= 0 && took < (most+1)/2; i-- {
 		cl := &from.claims[i]
-		if atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateCancelled) {
-			c.untakeLocked(cl.kq, true)
+		if c.cancelLocked(cl, true) {
 			took++
 		}
 	}
@@ -213,9 +212,7 @@ func (c *Consumer) giveBack(b *batch, from int) {
 	defer c.mu.Unlock()
 	for i := from; i < len(b.claims); i++ {
 		cl := &b.claims[i]
-		if atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateCancelled) {
-			c.untakeLocked(cl.kq, !c.stopping)
-		}
+		c.cancelLocked(cl, !c.stopping)
 	}
 	c.idle.Broadcast()
 	c.wakeLocked()
@@ -334,12 +331,23 @@ func (c *Consumer) takeBackLocked(match func(*partState) bool, hold bool) {
 	for b := range c.batches {
 		for i := range b.claims {
 			cl := &b.claims[i]
-			if match(cl.kq.ps) && atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateCancelled) {
-				c.untakeLocked(cl.kq, hold)
+			if match(cl.kq.ps) {
+				c.cancelLocked(cl, hold)
 			}
 		}
 	}
 	c.idle.Broadcast()
+}
+
+// cancelLocked takes cl back if its lane has not started it (claimed →
+// cancelled), and undoes the claim (untakeLocked); it reports whether it
+// did.
+func (c *Consumer) cancelLocked(cl *claim, requeue bool) bool {
+	if !atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateCancelled) {
+		return false
+	}
+	c.untakeLocked(cl.kq, requeue)
+	return true
 }
 
 // untakeLocked undoes the claim of kq's head record, which did not start:
