@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
-	"github.com/ordo-go/ordo/internal/embedded"
+	"github.com/ordo-go/ordo/consumer/consumertest"
 	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/producer"
 	"github.com/ordo-go/ordo/schema"
@@ -31,7 +31,7 @@ const orderCreatedAvsc = `{"type": "record", "name": "OrderCreated", "namespace"
 	"fields": [{"name": "order_id", "type": "string"}, {"name": "amount", "type": "long"}]}`
 
 func Example() {
-	cluster, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{"orders": 6}})
+	cluster, err := consumertest.New(consumertest.Topic("orders", 6))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -85,7 +85,7 @@ const orderPaidAvsc = `{"type": "record", "name": "OrderPaid", "namespace": "exa
 
 // start runs an embedded cluster and a producer with opts for the examples.
 func start(opts ...producer.Option) (*producer.Producer, func(), error) {
-	cluster, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{"orders": 6}})
+	cluster, err := consumertest.New(consumertest.Topic("orders", 6))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -226,7 +226,7 @@ func ExamplePublisher_Publish_noKey() {
 // caller's trace context as it came in, so the trace still reaches the
 // consumer. (The same example with the SDK runs in ordo's internal/otelbench.)
 func ExampleWithTracerProvider() {
-	cluster, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{"orders": 1}})
+	cluster, err := consumertest.New(consumertest.Topic("orders", 1))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func ExampleWithTracerProvider() {
 // started after partitions were added refuses keyed events until the new
 // count is accepted, just as one that saw the change while running.
 func ExampleProducer_AcceptPartitionCount() {
-	cluster, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{"orders": 3}})
+	cluster, err := consumertest.New(consumertest.Topic("orders", 3))
 	if err != nil {
 		log.Fatal(err)
 	}

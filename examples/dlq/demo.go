@@ -10,8 +10,8 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-go/ordo/consumer/consumertest"
 	"github.com/ordo-go/ordo/consumer/dlq"
-	"github.com/ordo-go/ordo/internal/embedded"
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -23,7 +23,8 @@ const (
 // startDemo starts an embedded cluster and registry, dead-letters sample
 // records into demoDLT and points cfg at them. stop closes the cluster.
 func startDemo(ctx context.Context, cfg *config, out io.Writer) (stop func(), err error) {
-	c, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{"orders": 3, "payments": 1, demoDLT: 3}})
+	c, err := consumertest.New(consumertest.Brokers(1), consumertest.Topic("orders", 3),
+		consumertest.Topic("payments", 1), consumertest.Topic(demoDLT, 3))
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/consumer"
-	"github.com/ordo-go/ordo/internal/embedded"
+	"github.com/ordo-go/ordo/consumer/consumertest"
 	"github.com/ordo-go/ordo/producer"
 	"github.com/ordo-go/ordo/schema"
 )
@@ -407,7 +407,7 @@ func setup(ctx context.Context, cfg *config) (string, func(), error) {
 		if cfg.topic == "" {
 			cfg.topic = "orders"
 		}
-		c, err := embedded.Start(embedded.Config{Brokers: 1})
+		c, err := consumertest.New(consumertest.Brokers(1))
 		if err != nil {
 			return "", nil, err
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ordo-go/ordo/consumer/dlq"
 
-	"github.com/ordo-go/ordo/internal/embedded"
+	"github.com/ordo-go/ordo/consumer/consumertest"
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -194,7 +194,7 @@ func setup(ctx context.Context, cfg *config) (string, func(), error) {
 		if cfg.topic == "" {
 			cfg.topic = "orders"
 		}
-		c, err := embedded.Start(embedded.Config{Brokers: 3})
+		c, err := consumertest.New(consumertest.Brokers(3))
 		if err != nil {
 			return "", nil, err
 		}
