@@ -1,8 +1,12 @@
 #!/bin/bash
 # Starts a real local cluster for development: one Kafka broker (the image
 # the integration suite uses, ordo/kafka:4 built offline, or ORDO_KAFKA_IMAGE)
-# and Apicurio Registry, both bound to 127.0.0.1, and prints the flags to
-# pass to the examples. `stop` removes what `start` started.
+# and Apicurio Registry, both bound to 127.0.0.1. It prints the flags to
+# pass to the examples on stdout, and on stderr the exact commands: the
+# examples with those flags, and the ORDO_BROKERS / ORDO_REGISTRY exports
+# the examples (examples/taste among them) read. Apicurio serves the
+# Confluent API under /apis/ccompat/v7: the registry URL includes it.
+# `stop` removes what `start` started.
 #
 #   bash .ci/devcluster.sh start    # broker on 127.0.0.1:19092 by default
 #   go run ./examples/orders -brokers 127.0.0.1:19092 -registry http://127.0.0.1:PORT/apis/ccompat/v7
@@ -53,7 +57,22 @@ start() {
 		sleep 0.5
 	done
 	log "Kafka answers on 127.0.0.1:$BPORT; registry at $url"
+	usage "127.0.0.1:$BPORT" "$url" >&2
 	echo "-brokers 127.0.0.1:$BPORT -registry $url"
+}
+
+# usage prints how to point the examples at the cluster.
+usage() {
+	cat <<EOF
+devcluster: the examples take these flags:
+  go run ./examples/orders -brokers $1 -registry $2
+  go run ./examples/evolve -brokers $1 -registry $2
+  go run ./examples/downtime -brokers $1 -registry $2
+  go run ./examples/dlq list -brokers $1 -registry $2 -topic <topic>.dlt
+devcluster: or the environment (examples/taste reads only this):
+  export ORDO_BROKERS=$1 ORDO_REGISTRY=$2
+  go run ./examples/taste
+EOF
 }
 
 stop() {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -52,6 +53,9 @@ func parse(avsc string, refs ...string) (p parsed, err error) {
 	cache, fcache := &avro.SchemaCache{}, &favro.SchemaCache{}
 	fps := make([][32]byte, 0, len(refs))
 	for i, ref := range refs {
+		if err := checkJSON(ref); err != nil {
+			return parsed{}, fmt.Errorf("%w: reference %d: %v", ErrInvalid, i+1, err)
+		}
 		if _, err := avro.ParseWithCache(ref, "", cache); err != nil {
 			return parsed{}, fmt.Errorf("%w: reference %d: %v", ErrInvalid, i+1, err)
 		}
@@ -60,6 +64,9 @@ func parse(avsc string, refs ...string) (p parsed, err error) {
 			return parsed{}, fmt.Errorf("%w: reference %d: %v", ErrInvalid, i+1, err)
 		}
 		fps = append(fps, rs.Fingerprint())
+	}
+	if err := checkJSON(avsc); err != nil {
+		return parsed{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	sch, err := avro.ParseWithCache(avsc, "", cache)
 	if err != nil {
@@ -94,6 +101,28 @@ func parse(avsc string, refs ...string) (p parsed, err error) {
 		p.name = n.FullName()
 	}
 	return p, nil
+}
+
+// checkJSON reports a schema text that looks like JSON (an object, an
+// array or a string) but is not valid JSON, with the byte offset where it
+// goes wrong and the text just before it. Why: the Avro parser takes text
+// that does not parse as JSON for a bare type name and answers "unknown
+// type: {...}", which hides a missing brace. A bare name (string, a named
+// type) is not JSON and passes to the parser unchanged.
+func checkJSON(avsc string) error {
+	t := strings.TrimLeft(avsc, " \t\r\n")
+	if t == "" || !strings.ContainsRune("{[\"", rune(t[0])) || json.Valid([]byte(avsc)) {
+		return nil
+	}
+	var v any
+	err := json.Unmarshal([]byte(avsc), &v)
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("not valid JSON: %v", err)
+	}
+	end := min(len(avsc), int(se.Offset))
+	near := strings.Join(strings.Fields(avsc[max(0, end-24):end]), " ")
+	return fmt.Errorf("not valid JSON: %v at byte %d of %d, just after …%s", se, se.Offset, len(avsc), near)
 }
 
 // compactSchema is the text ordo registers: the user's own JSON with the

@@ -171,7 +171,8 @@ func (b *binder) record(t reflect.Type, s *avro.RecordSchema, path string) *Bind
 		if !ok {
 			if !f.HasDefault() {
 				return b.fail(join(path, f.Name()), ErrSchemaMismatch,
-					"schema %s field %q (%s) has no Go field and no default", s.FullName(), f.Name(), describe(f.Type()))
+					"schema %s field %q (%s) has no Go field and no default: %s",
+					s.FullName(), f.Name(), describe(f.Type()), missingFieldHint(goFields, f.Name(), f.Type()))
 			}
 			continue
 		}
@@ -191,6 +192,46 @@ func (b *binder) record(t reflect.Type, s *avro.RecordSchema, path string) *Bind
 			"Go field has no field %q in schema %s (tag it `avro:\"-\"` to leave it out)", name, s.FullName())
 	}
 	return nil
+}
+
+// missingFieldHint says how to give schema field name (of type s) a Go
+// field: tag the untagged Go field whose name is the same but for case and
+// underscores (OrderID for order_id, the usual slip), else add a field.
+func missingFieldHint(goFields map[string]reflect.StructField, name string, s avro.Schema) string {
+	norm := func(n string) string { return strings.ToLower(strings.ReplaceAll(n, "_", "")) }
+	var match string
+	for _, gf := range goFields {
+		if _, tagged := gf.Tag.Lookup("avro"); !tagged && norm(gf.Name) == norm(name) && (match == "" || gf.Name < match) {
+			match = gf.Name
+		}
+	}
+	if match != "" {
+		return fmt.Sprintf("add the tag `avro:%q` to the Go field %s", name, match)
+	}
+	return fmt.Sprintf("add the tag `avro:%q` to a Go field of type %s, or give the schema field a default", name, goTypeFor(s))
+}
+
+// goTypeFor names the Go type that binds to s, for messages.
+func goTypeFor(s avro.Schema) string {
+	if p, ok := s.(*avro.PrimitiveSchema); ok && p.Logical() == nil {
+		switch p.Type() {
+		case avro.String:
+			return "string"
+		case avro.Int:
+			return "int32"
+		case avro.Long:
+			return "int64"
+		case avro.Float:
+			return "float32"
+		case avro.Double:
+			return "float64"
+		case avro.Boolean:
+			return "bool"
+		case avro.Bytes:
+			return "[]byte"
+		}
+	}
+	return "matching Avro " + describe(s)
 }
 
 func join(path, name string) string {

@@ -80,17 +80,17 @@ func NewCodec[T any](avsc string, opts ...CodecOption) (*Codec[T], error) {
 	var cfg codecConfig
 	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("schema: codec for %s: %w: option %d is nil", t, ErrInvalidConfig, i+1)
+			return nil, fmt.Errorf("schema: codec for %s: %w: option %d is nil", t, bare(ErrInvalidConfig), i+1)
 		}
 		o.applyCodec(&cfg)
 	}
 	texts, err := checkRefs(cfg.refs)
 	if err != nil {
-		return nil, fmt.Errorf("schema: codec for %s: %w", t, err)
+		return nil, fmt.Errorf("schema: codec for %s: %w", t, bare(err))
 	}
 	p, err := parseRecord(avsc, texts...)
 	if err != nil {
-		return nil, fmt.Errorf("schema: codec for %s: %w", t, err)
+		return nil, fmt.Errorf("schema: codec for %s: %w", t, bare(err))
 	}
 	if berr := bind(t, p.fs); berr != nil {
 		return nil, berr
@@ -130,14 +130,14 @@ func (c *Codec[T]) Schema() string { return c.p.text }
 // date or timestamp that does not fit its int or long.
 func (c *Codec[T]) AppendEncode(dst []byte, v *T) ([]byte, error) {
 	if v == nil {
-		return dst, fmt.Errorf("schema: encode %s: %w: nil value", c.typeName, ErrInvalidValue)
+		return dst, fmt.Errorf("schema: encode %s: %w: nil value", c.typeName, bare(ErrInvalidValue))
 	}
 	if err := checkValue(c.check, c.goType, c.typeName, unsafe.Pointer(v)); err != nil {
 		return dst, err
 	}
 	out, err := c.b.encode(dst, unsafe.Pointer(v))
 	if err != nil {
-		return dst, fmt.Errorf("schema: encode %s: %w: %v", c.typeName, ErrInvalidValue, err)
+		return dst, fmt.Errorf("schema: encode %s: %w: %v", c.typeName, bare(ErrInvalidValue), err)
 	}
 	return out, nil
 }

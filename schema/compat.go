@@ -100,12 +100,12 @@ func Check(level Level, candidate string, existing []string) error {
 	}
 	cand, err := parse(candidate)
 	if err != nil {
-		return fmt.Errorf("candidate schema: %w", err)
+		return fmt.Errorf("schema: candidate schema: %w", bare(err))
 	}
 	olds := make([]parsed, len(existing))
 	for i, s := range existing {
 		if olds[i], err = parse(s); err != nil {
-			return fmt.Errorf("existing schema %d: %w", i+1, err)
+			return fmt.Errorf("schema: existing schema %d: %w", i+1, bare(err))
 		}
 	}
 	return checkParsed(level, cand, olds, func(i int) int { return i + 1 })

@@ -142,12 +142,23 @@ func (e *DecodeError) Error() string {
 	if e.Offset >= 0 {
 		fmt.Fprintf(&b, " at body offset %d", e.Offset)
 	}
-	fmt.Fprintf(&b, ": %v", e.Err)
+	fmt.Fprintf(&b, ": %v", bare(e.Err))
 	return b.String()
 }
 
 // Unwrap returns the cause.
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// bare wraps err for a message that already begins "schema: ": it reads
+// without its own "schema: " prefix (the sentinels and typed errors carry
+// one, for when they are returned alone), so however many layers wrap it
+// the package is named once. errors.Is and errors.As see err unchanged.
+func bare(err error) error { return bareError{err} }
+
+type bareError struct{ err error }
+
+func (e bareError) Error() string { return strings.TrimPrefix(e.err.Error(), "schema: ") }
+func (e bareError) Unwrap() error { return e.err }
 
 // IncompatibleError reports a schema change refused by the compatibility
 // gate (local or the registry's). errors.Is(err, [ErrIncompatible]) is true.

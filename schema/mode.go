@@ -64,7 +64,7 @@ type ModeError struct {
 
 // Error names the mode, the subject and the reason.
 func (e *ModeError) Error() string {
-	return fmt.Sprintf("schema: %s under subject %q: %s: %v", e.Mode, e.Subject, e.Reason, e.Err)
+	return fmt.Sprintf("schema: %s under subject %q: %s: %v", e.Mode, e.Subject, e.Reason, bare(e.Err))
 }
 
 // Unwrap returns the cause.
@@ -93,7 +93,7 @@ func (r *Registry) lookup(ctx context.Context, subject string, p parsed, refs []
 	if errors.Is(err, ErrUnknownSchema) || errors.Is(err, ErrSubjectNotFound) {
 		return 0, &ModeError{Mode: LookupOnly, Subject: subject,
 			Reason: "the schema is not registered under the subject, and lookup-only never registers (register it first, e.g. from CI)",
-			Err:    fmt.Errorf("%w: %w", ErrNotRegistered, err)}
+			Err:    fmt.Errorf("%w: %w", ErrNotRegistered, bare(err))}
 	}
 	return 0, &ModeError{Mode: LookupOnly, Subject: subject, Reason: "the registry could not be asked", Err: err}
 }
@@ -130,7 +130,7 @@ func (r *Registry) Latest(ctx context.Context, subject string) (Registered, erro
 	if err != nil {
 		err = wrap(ctx, "latest version of "+strconv.Quote(subject), err)
 		if errors.Is(err, ErrSubjectNotFound) || errors.Is(err, ErrVersionNotFound) {
-			return fail("the subject has no version to use", fmt.Errorf("%w: %w", ErrNotRegistered, err))
+			return fail("the subject has no version to use", fmt.Errorf("%w: %w", ErrNotRegistered, bare(err)))
 		}
 		return fail("the registry could not be asked", err)
 	}

@@ -136,7 +136,7 @@ func (r *Registry) resolveReferences(ctx context.Context, refs []sr.SchemaRefere
 			}
 			s, err := r.refSchema(ctx, k)
 			if err != nil {
-				return fmt.Errorf("reference %q (subject %q version %d): %w", ref.Name, ref.Subject, ref.Version, err)
+				return fmt.Errorf("reference %q (subject %q version %d): %w", ref.Name, ref.Subject, ref.Version, bare(err))
 			}
 			if err := walk(s.References, depth+1); err != nil {
 				return err
@@ -191,10 +191,10 @@ func (r *Registry) checkLocalRefs(ctx context.Context, subject string, p parsed,
 	}
 	reg, err := r.parseRegistered(ctx, sr.Schema{Schema: p.text, References: srRefs(refs)})
 	if err != nil {
-		return fmt.Errorf("schema: register under %q: %w", subject, err)
+		return fmt.Errorf("schema: register under %q: %w", subject, bare(err))
 	}
 	if reg.fp != p.fp {
-		return fmt.Errorf("schema: register under %q: %w: the referenced schemas given differ from those registered at the references' subjects and versions", subject, ErrInvalid)
+		return fmt.Errorf("schema: register under %q: %w: the referenced schemas given differ from those registered at the references' subjects and versions", subject, bare(ErrInvalid))
 	}
 	return nil
 }

@@ -209,7 +209,7 @@ func (r *Registry) schemaID(ctx context.Context, verb, subject, avsc string, ref
 	}
 	p, refs, err := parseWithRefs(avsc, refs)
 	if err != nil {
-		return 0, fmt.Errorf("schema: %s under %q: %w", verb, subject, err)
+		return 0, fmt.Errorf("schema: %s under %q: %w", verb, subject, bare(err))
 	}
 	key := regKey{subject, p.text, refsKey(refs)}
 	r.mu.RLock()
@@ -271,7 +271,7 @@ func (r *Registry) Check(ctx context.Context, subject, avsc string, level Level)
 	}
 	p, err := parse(avsc)
 	if err != nil {
-		return fmt.Errorf("schema: check against %q: %w", subject, err)
+		return fmt.Errorf("schema: check against %q: %w", subject, bare(err))
 	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
@@ -326,7 +326,7 @@ func (r *Registry) existing(ctx context.Context, subject string, all bool) ([]pa
 	for _, ss := range sss {
 		p, err := r.parseRegistered(ctx, ss.Schema)
 		if err != nil {
-			return nil, nil, fmt.Errorf("schema: %q version %d: %w", subject, ss.Version, err)
+			return nil, nil, fmt.Errorf("schema: %q version %d: %w", subject, ss.Version, bare(err))
 		}
 		olds = append(olds, p)
 		versions = append(versions, ss.Version)
@@ -387,20 +387,20 @@ func (r *Registry) Writer(ctx context.Context, id int) (*Writer, error) {
 			return nil, wrap(ctx, fmt.Sprintf("fetch schema %d", id), err)
 		}
 		if s.Type != sr.TypeAvro {
-			return nil, fmt.Errorf("schema: schema %d: %w: type %s, not Avro", id, ErrUnusableSchema, s.Type)
+			return nil, fmt.Errorf("schema: schema %d: %w: type %s, not Avro", id, bare(ErrUnusableSchema), s.Type)
 		}
 		refs, err := r.resolveRefs(ctx, s.References)
 		if err != nil {
 			if IsTransient(err) {
-				return nil, fmt.Errorf("schema: schema %d: %w", id, err)
+				return nil, fmt.Errorf("schema: schema %d: %w", id, bare(err))
 			}
 			// A reference the registry answered does not exist: the
 			// record can never be decoded.
-			return nil, fmt.Errorf("schema: schema %d: %w: %w", id, ErrUnusableSchema, err)
+			return nil, fmt.Errorf("schema: schema %d: %w: %w", id, bare(ErrUnusableSchema), bare(err))
 		}
 		p, err := parse(s.Schema, refs...)
 		if err != nil {
-			return nil, fmt.Errorf("schema: schema %d: %w: %w", id, ErrUnusableSchema, err)
+			return nil, fmt.Errorf("schema: schema %d: %w: %w", id, bare(ErrUnusableSchema), bare(err))
 		}
 		return &Writer{id: id, p: p}, nil
 	})

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"time"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,13 +14,14 @@ import (
 )
 
 // redrive is the operator's step once the cause is fixed: republish this
-// run's dead letters (those written since since) to the orders topic, in
+// run's dead letters (its redrive group starts where the dead-letter topic
+// ended when the run started, see startHere) to the orders topic, in
 // order, through consumer/dlq, as `go run ./examples/dlq redrive` would.
 // Every chain is selected but one whose first record is not a Confluent
 // frame: no deploy can ever read that record, and redriving it would only
 // dead-letter it, and the events of its order behind it, again. They stay
 // in the dead-letter topic for a human, and its order stays quarantined.
-func redrive(ctx context.Context, cfg config, group string, since time.Time, log *slog.Logger) (dlq.RedriveReport, error) {
+func redrive(ctx context.Context, cfg config, group string, log *slog.Logger) (dlq.RedriveReport, error) {
 	c, err := dlq.New(dlq.Brokers(cfg.brokers...), dlq.WithLogger(log))
 	if err != nil {
 		return dlq.RedriveReport{}, err
@@ -29,9 +30,50 @@ func redrive(ctx context.Context, cfg config, group string, since time.Time, log
 	reasons := slices.DeleteFunc(slices.Clone(dlq.Reasons), func(r dlq.Reason) bool { return r == dlq.Unframe })
 	return c.Redrive(ctx, dlq.RedriveConfig{
 		Topic:  cfg.dlt,
-		Group:  group + "-redrive",
-		Filter: dlq.Filter{Reasons: reasons, From: since},
+		Group:  redriveGroup(group),
+		Filter: dlq.Filter{Reasons: reasons},
 	})
+}
+
+func redriveGroup(group string) string { return group + "-redrive" }
+
+// redriveNotes says what the redrive passed over, held and lifted, from
+// its report: the summary describes the redrive the run made.
+func redriveNotes(r dlq.RedriveReport) string {
+	var notes []string
+	if r.Filtered > 0 {
+		notes = append(notes, fmt.Sprintf("%d passed over: the unreadable record's chain", r.Filtered))
+	}
+	if r.LoopGuarded > 0 {
+		notes = append(notes, fmt.Sprintf("%d stopped by the loop guard, %d held behind them", r.LoopGuarded, r.Held))
+	}
+	if r.Malformed > 0 {
+		notes = append(notes, fmt.Sprintf("%d with unreadable dead-letter headers", r.Malformed))
+	}
+	return strings.Join(append(notes, fmt.Sprintf("%d quarantined keys lifted", r.Lifted)), "; ")
+}
+
+// startHere commits the end offsets of topic's partitions now as group's
+// offsets, so that the group, new, starts there instead of at the start of
+// the topic, and returns them.
+func startHere(ctx context.Context, brokers []string, group, topic string) (map[int32]int64, error) {
+	_, ends, err := offsetSpan(ctx, brokers, topic)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	var offs kadm.Offsets
+	for p, end := range ends {
+		offs.Add(kadm.Offset{Topic: topic, Partition: p, At: end, LeaderEpoch: -1})
+	}
+	if err := kadm.NewClient(cl).CommitAllOffsets(ctx, group, offs); err != nil {
+		return nil, fmt.Errorf("start group %q at the end of %q: %w", group, topic, err)
+	}
+	return ends, nil
 }
 
 // deadLetters is what the dead-letter topic holds at the end of the run.
@@ -152,12 +194,13 @@ func offsetSpan(ctx context.Context, brokers []string, topic string) (starts, en
 	return starts, ends, nil
 }
 
-// records is the number of records in topic now.
-func records(ctx context.Context, brokers []string, topic string) (int64, error) {
-	starts, ends, err := offsetSpan(ctx, brokers, topic)
+// recordsSince is the number of records written to topic since its
+// partitions ended at from.
+func recordsSince(ctx context.Context, brokers []string, topic string, from map[int32]int64) (int64, error) {
+	_, ends, err := offsetSpan(ctx, brokers, topic)
 	var n int64
 	for p, end := range ends {
-		n += end - starts[p]
+		n += end - from[p]
 	}
 	return n, err
 }

@@ -31,8 +31,10 @@
 //
 // or set ORDO_BROKERS (comma-separated) and ORDO_REGISTRY. Each run on a real
 // cluster creates a topic of its own (and its dead-letter topic) and waits
-// until its partitions answer; -topic names one to create or reuse (events
-// of earlier runs on it are consumed but not counted).
+// until its partitions answer; -topic names one to create or reuse (a run
+// handles, dead-letters and redrives its own events only: its group starts
+// where the topic ended when the run started, and its redrive where the
+// dead-letter topic did).
 //
 // To see the telemetry: -trace prints the trace trees of the first orders'
 // events (publish, process, every handler attempt), and -metrics-addr serves

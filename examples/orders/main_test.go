@@ -42,7 +42,7 @@ func TestRun(t *testing.T) {
 		// rejected one.
 		`\ndead-lettered 11 \(permanent 1, unframe 1, no-handler 2, quarantined 7\) to "orders.dlt"\n`,
 		`\nquarantined keys 4 `,
-		`\nredriven 8 \(every chain but the unreadable record's; 3 quarantined keys lifted\)\n`,
+		`\nredriven 8 of the 11 dead letters this run wrote \(3 passed over: the unreadable record's chain; 3 quarantined keys lifted\)\n`,
 		`\nlost 0 \(of 1203 events: 1200 handled, 3 held in "orders.dlt"\)\n`,
 		// The README promises a summary ending in the violations.
 		`\norder violations 0 \(lifecycle seen by the handler\), 0 \(per-key sequence checks\)\n$`,
@@ -75,15 +75,14 @@ func TestLossFails(t *testing.T) {
 	}
 }
 
-// TestRunTwiceOnOneTopic protects a second run with the same -topic on one
-// cluster: the existing topics are reused (it used to fail with "topic
-// already exists"), and the events of the first run, consumed again by the
-// second run's new group, are not counted as its own. The first run's
-// redriven records, which the second run's group reads after their
-// originals, are no order violation. The first run's unreadable record
-// quarantines its order for the new group too, so the second run's three
-// events of that order are held in the dead-letter topic behind it: held,
-// not lost.
+// TestRunTwiceOnOneTopic protects runs repeated with the same -topic on
+// one cluster: the existing topics are reused (it used to fail with "topic
+// already exists"), and each run tells its own story, the same story: its
+// group starts where the topic ended when the run started, and its redrive
+// reads only the dead letters it wrote. A run used to consume every
+// earlier run's events again, dead-letter their poison again and redrive
+// it, so from the fourth run the loop guard held two orders while the
+// summary still said "every chain but the unreadable record's" (issue 22).
 func TestRunTwiceOnOneTopic(t *testing.T) {
 	c, err := embedded.Start(embedded.Config{Brokers: 1})
 	if err != nil {
@@ -92,10 +91,7 @@ func TestRunTwiceOnOneTopic(t *testing.T) {
 	defer c.Close()
 	args := []string{"-brokers", strings.Join(c.Brokers(), ","), "-registry", c.RegistryURL(),
 		"-topic", "shared", "-partitions", "4", "-orders", "100", "-latency", "0"}
-	for i, want := range []string{
-		`consumed 300 events with 64 lanes.*\nretried(.|\n)*\nlost 0 \(of 303 events: 300 handled, 3 held in "shared.dlt"\)\n`,
-		`consumed 299 events .*\n\s+\(and \d+ events of earlier runs(.|\n)*\nlost 0 \(of 303 events: 299 handled, 4 held in "shared.dlt"\)\n`,
-	} {
+	for i := range 4 {
 		cfg, err := parseFlags(args, io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -107,8 +103,18 @@ func TestRunTwiceOnOneTopic(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run %d: %v\n%s", i+1, err, out.String())
 		}
-		if !regexp.MustCompile(want).Match(out.Bytes()) {
-			t.Fatalf("run %d: output lacks %q:\n%s", i+1, want, out.String())
+		for _, want := range []string{
+			`\nconsumed 300 events with 64 lanes`,
+			`\ndead-lettered 11 \(permanent 1, unframe 1, no-handler 2, quarantined 7\) to "shared.dlt"\n`,
+			`\nredriven 8 of the 11 dead letters this run wrote \(3 passed over: the unreadable record's chain; 3 quarantined keys lifted\)\n`,
+			`\nlost 0 \(of 303 events: 300 handled, 3 held in "shared.dlt"\)\n`,
+		} {
+			if !regexp.MustCompile(want).Match(out.Bytes()) {
+				t.Fatalf("run %d: output lacks %q:\n%s", i+1, want, out.String())
+			}
+		}
+		if strings.Contains(out.String(), "earlier runs") {
+			t.Fatalf("run %d consumed events of earlier runs:\n%s", i+1, out.String())
 		}
 	}
 }
