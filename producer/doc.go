@@ -95,9 +95,13 @@
 //
 // Every event handed to the client is delivered or failed within the
 // [DeliveryTimeout] ([DefaultDeliveryTimeout], as the Java client's
-// delivery.timeout.ms): brokers down, a wrong password or a topic without
-// leaders end in a [*PublishError] wrapping [ErrDeliveryTimeout], not an
-// endless wait. Long before that, the logger says why: franz-go's
+// delivery.timeout.ms): brokers down or gone, a broker that stops
+// answering, a wrong password or a topic without leaders end in a
+// [*PublishError] wrapping [ErrDeliveryTimeout], not an endless wait; a
+// synchronous Publish returns it within DeliveryTimeout + [DeliverySlack].
+// Such an event may or may not have been written, and publishing it
+// again may write it twice (see [ErrDeliveryTimeout] for what the timeout
+// costs). Long before that, the logger says why: franz-go's
 // warnings and errors ("unable to open connection to broker", a failed
 // SASL login) are passed to it ([ClientLogLevel] sets the level).
 //

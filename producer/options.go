@@ -215,14 +215,27 @@ func Linger(d time.Duration) Option {
 // unreachable cluster or a rejected login is reported, not waited on for
 // ever. The default is [DefaultDeliveryTimeout]; d must be positive.
 //
-// What it costs: an event that times out fails together with every event
-// buffered behind it for the same partition (so that no later event of a
-// key is written after an earlier one failed), and a timeout shorter than
-// a broker restart or leader election fails events that retrying would
-// have delivered. The timeout is checked only when that is safe for
-// idempotent writes (before a request is sent or after its answer), so it
-// can run over by up to a request's round trip; an event that timed out
-// was not written.
+// The timeout holds in every broker state, including a request sent and
+// never answered (a broker gone after the topic was used, or one that
+// keeps the connection open and stops answering), where franz-go alone
+// would wait on: the producer sets kgo.AllowIdempotentProduceCancellation
+// and gives every record its deadline. A synchronous Publish, PublishAll
+// or PublishBatch returns [ErrDeliveryTimeout] within d + [DeliverySlack]
+// of handing its events over (3.1 s with a broker black-holed, 4.0 s with
+// its connections refused, for d = 3 s: TestDeliveryTimeoutWhenBrokerGoes).
+// A PublishAsync callback is called when franz-go fails the record: in
+// the same test 3.1 s with the broker black-holed, but up to franz-go's
+// metadata refresh floor (kgo.MetadataMinAge, 5 s) later with its
+// connections refused, since franz-go retries then only after a metadata
+// refresh; its buffer slot is held until then.
+//
+// What it costs: an event that timed out may or may not have been written
+// (see [ErrDeliveryTimeout]: the idempotent sequence is given up and a
+// retry may duplicate it); it fails together with every event buffered
+// behind it for the same partition (so that no later event of a key is
+// written after an earlier one failed), and a timeout shorter than a
+// broker restart or leader election fails events that retrying would have
+// delivered.
 func DeliveryTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d <= 0 {

@@ -66,6 +66,8 @@ type event struct {
 	idText  string // the ID in text, for the Result; "" before seal
 	seq     uint64
 	start   time.Duration      // when the send began, on the monotonic clock (monoNow)
+	sealed  time.Duration      // when it was handed to kgo (monoNow)
+	dl      *deadline          // its delivery deadline, the ctx kgo gets it with
 	timed   bool               // start is set: the duration histogram is enabled
 	refused error              // set by the partitioner when the guard refuses
 	extra   []kgo.RecordHeader // the caller's headers (Header options)
@@ -76,6 +78,11 @@ var _ context.Context = (*inflight)(nil)
 // unwritten is the Result of an event refused before it was handed over.
 var unwritten = Result{Partition: -1, Offset: -1}
 
+// The inflight is never cancelled: kgo calls a record's Done from its
+// own goroutines (context.AfterFunc on a request's ctx), possibly after
+// the promise recycled the inflight, so nothing it returns may depend on
+// the inflight's fields. The delivery deadline is the ctx the record is
+// produced with instead (see deadline.go).
 func (in *inflight) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (in *inflight) Done() <-chan struct{}       { return nil }
 func (in *inflight) Err() error                  { return nil }
@@ -94,7 +101,10 @@ func (in *inflight) seqKey() []byte              { return in.buf[:in.valAt] }
 // against it. One clock read (the producer's wallClock) serves the ID's
 // milliseconds and the timestamp kgo would otherwise read the clock for.
 func (in *inflight) seal() {
-	now := in.c.p.clock.now()
+	p := in.c.p
+	mono := monoNow()
+	now := p.clock.at(mono)
+	in.sealed, in.dl = mono, p.deadlines.at(mono)
 	if in.rec.Timestamp.IsZero() { // else the caller's (Timestamp option)
 		in.rec.Timestamp = now
 	}
