@@ -82,8 +82,9 @@
 // Publish on a request path costs one round trip to the brokers, not a
 // batching delay; under load, franz-go batches what accumulates while
 // earlier requests are in flight. The producer holds at most
-// [MaxBufferedRecords] unacknowledged records: beyond that, publishing
-// blocks until space frees up or ctx ends, and
+// [MaxBufferedRecords] unacknowledged records and [MaxBufferedBytes] of
+// them (an event larger than that goes alone): beyond either, publishing
+// blocks until space frees up, ctx ends or the producer closes, and
 // [Publisher.TryPublishAsync] fails fast with [ErrBufferFull].
 //
 // A ctx bounds its caller's wait and nothing else: cancelling ctx stops

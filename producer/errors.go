@@ -16,8 +16,8 @@ var (
 	ErrClosed = errors.New("producer: closed")
 
 	// ErrBufferFull is returned by TryPublishAsync when the producer
-	// already holds [MaxBufferedRecords] records that Kafka has not yet
-	// acknowledged.
+	// already holds [MaxBufferedRecords] records, or [MaxBufferedBytes]
+	// bytes, that Kafka has not yet acknowledged.
 	ErrBufferFull = errors.New("producer: buffer full")
 
 	// ErrDeliveryTimeout is delivered to an event Kafka did not acknowledge

@@ -141,7 +141,7 @@ func New(opts ...Option) (*Producer, error) {
 		connOpts: func() []kgo.Opt {
 			return append(append(cfg.conn.Opts(), kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog))), cfg.kgoOpts...)
 		},
-		slots: newSlots(cfg.maxBuffered),
+		slots: newSlots(cfg.maxBuffered, cfg.maxBufferedBytes),
 		seed:  maphash.MakeSeed(),
 		done:  make(chan struct{}),
 		types: make(map[string]string),
@@ -239,15 +239,16 @@ func (p *Producer) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// acquire takes a buffer slot, waiting for one if wait is set.
-func (p *Producer) acquire(ctx context.Context, wait bool) error {
+// acquire takes a buffer slot and the record's bytes, waiting for them if
+// wait is set.
+func (p *Producer) acquire(ctx context.Context, size int64, wait bool) error {
 	if !wait {
-		if p.slots.try() {
+		if p.slots.try(size) {
 			return nil
 		}
 		return ErrBufferFull
 	}
-	return p.slots.take(ctx, p.done)
+	return p.slots.take(ctx, p.done, size)
 }
 
 // send hands one prepared record to kgo: the one path every event takes,
@@ -279,13 +280,14 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 	if err := ctx.Err(); err != nil {
 		return err // ended before the call: send nothing, even with room
 	}
-	if err := p.acquire(ctx, wait); err != nil {
+	in.size = in.heldBytes()
+	if err := p.acquire(ctx, in.size, wait); err != nil {
 		return err
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		p.slots.drop()
+		p.slots.drop(in.size)
 		return ErrClosed
 	}
 	in.seal()
@@ -345,11 +347,11 @@ func promise(r *kgo.Record, err error) {
 	if err != nil {
 		err = &PublishError{Topic: in.c.topic, Type: in.c.typ, Err: err}
 	}
-	done := in.done
+	done, size := in.done, in.size
 	// Freed before the slot is given back: a publisher waiting for the
 	// slot then finds the inflight in the pool instead of making another.
 	in.free()
-	p.slots.put()
+	p.slots.put(size)
 	done(res, err)
 	p.slots.finish()
 }

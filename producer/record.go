@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -68,6 +69,7 @@ type event struct {
 	start   time.Duration      // when the send began, on the monotonic clock (monoNow)
 	sealed  time.Duration      // when it was handed to kgo (monoNow)
 	dl      *deadline          // its delivery deadline, the ctx kgo gets it with
+	size    int64              // what it counts against MaxBufferedBytes (heldBytes)
 	timed   bool               // start is set: the duration histogram is enabled
 	refused error              // set by the partitioner when the guard refuses
 	extra   []kgo.RecordHeader // the caller's headers (Header options)
@@ -143,6 +145,31 @@ func (in *inflight) seal() {
 
 // maxSeqDigits is the length of the largest uint64 in decimal.
 const maxSeqDigits = 20
+
+// heldBytes is what the event holds while buffered, counted against
+// [MaxBufferedBytes]: its backing store (key, framed value, room for the
+// ID and sequence: the capacity, which is what it holds), its headers'
+// keys and values (the caller's, and ordo's at their largest, a
+// traceparent included), and the inflight itself. It grows the store to
+// its final capacity first, so that seal does not grow it after the
+// bytes were counted.
+func (in *inflight) heldBytes() int64 {
+	in.buf = slices.Grow(in.buf, 36+maxSeqDigits)
+	n := cap(in.buf) + ordoHeaderBytes + len(in.c.typHdr) + len(in.c.p.instance) + inflightBytes
+	for _, h := range in.extra {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}
+
+// ordoHeaderBytes is what ordo's headers hold beside the type name and
+// instance ID, at most: their keys, the ID, a count, a sequence and a
+// W3C traceparent.
+const ordoHeaderBytes = len(header.Type) + len(header.ID) + len(header.Producer) + len(header.Partitions) + len(header.Seq) +
+	36 + 10 + maxSeqDigits + len("traceparent") + 55
+
+// inflightBytes is the size of an inflight without its store.
+const inflightBytes = int(unsafe.Sizeof(inflight{}))
 
 // stamp records the event's sequence and adds the ordo-seq header.
 func (in *inflight) stamp(seq uint64) {

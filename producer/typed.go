@@ -80,7 +80,8 @@ func (pub *Publisher[T]) enc() *encoder[T] {
 }
 
 // Publish publishes ev and waits until Kafka acknowledges it. It blocks
-// while the producer's buffer is full. opts add headers ([Header]) or set
+// while the producer's buffer is full ([MaxBufferedRecords],
+// [MaxBufferedBytes]). opts add headers ([Header]) or set
 // the event's timestamp ([Timestamp]); a bad option refuses the event.
 //
 // Publish does not wait for a batch to fill: with the default [Linger] of
@@ -95,7 +96,10 @@ func (pub *Publisher[T]) enc() *encoder[T] {
 // delivering the event (its ordo-id lets a consumer drop the duplicate if
 // the caller publishes it again). ctx bounds this caller's wait only: it
 // never fails another caller's event, and the event's own delivery is
-// bounded by [DeliveryTimeout].
+// bounded by [DeliveryTimeout]: once the event is handed over, Publish
+// returns within DeliveryTimeout + [DeliverySlack] whatever the brokers
+// do, with [ErrDeliveryTimeout] if Kafka did not acknowledge it (the
+// event may or may not have been written).
 //
 // Errors are a [*PublishError] wrapping the cause: partition.ErrNoKey for
 // an empty key, [ErrReservedHeader] or [ErrInvalidOption] for a bad
