@@ -40,10 +40,13 @@
 // The count is durable in the topic itself, so the guard holds across
 // restarts: every keyed record carries ordo-partitions, the decimal
 // partition count it was placed under, and [NewPublisher] reads it from
-// the topic's latest records. A producer started after partitions were
-// added finds a stamped count that differs from the topic's and refuses
-// (or warns) exactly as one that saw the change while running. Records
-// without the header (other producers, unkeyed events) are ignored.
+// the topic's newest stamped records, reading back past records without
+// the header (other producers, unkeyed events) up to 1,000 records per
+// partition. A producer started after partitions were added finds a
+// stamped count that differs from the topic's and refuses (or warns)
+// exactly as one that saw the change while running. When no stamp is
+// found that far back, the count cannot be known: the producer logs a
+// warning and starts from the count now (see [OnPartitionCountChange]).
 // Consumers read the same header to notice the change on their side.
 //
 // # Several event types on one topic

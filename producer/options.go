@@ -316,7 +316,19 @@ func Subjects(s schema.SubjectStrategy) Option {
 // topic's metadata: every [DefaultMetadataMaxAge] unless kgo.MetadataMaxAge
 // is given through [KgoOpts], or sooner after a produce error. A producer
 // started after a change notices it at [NewPublisher], from the count
-// stamped on the topic's latest records.
+// stamped on the topic's newest stamped records: read back from the end
+// of up to 64 partitions, past records other writers left unstamped, up
+// to 1,000 records per partition and 32 MiB in all
+// (TestCountGuardSeesPastOtherWriters).
+//
+// When the topic holds records but none read back that far carries a
+// stamp (ordo never published keyed events there, or other writers wrote
+// the last 1,000 records of every partition read), the count cannot be
+// known: under either policy the producer logs a warning naming the topic
+// and starts from the count now, so a change made before it started goes
+// unnoticed. It does not refuse: a service adopting a topic other stacks
+// write must be able to start. A change made while it runs is noticed as
+// always.
 func OnPartitionCountChange(p CountChangePolicy) Option {
 	return optionFunc(func(c *config) {
 		if p != Refuse && p != Warn {

@@ -32,13 +32,16 @@ type Publisher[T partition.Keyed] struct {
 // publish.
 //
 // NewPublisher also reads the partition count stamped (ordo-partitions) on
-// the latest records of up to 64 of the topic's partitions: if it differs
-// from the topic's count now, partitions were added since ordo last wrote
-// there and the producer treats it as a change seen while running (see
-// [OnPartitionCountChange]). Records without the header, from other
-// producers, are ignored; a topic that does not exist yet has nothing to
-// read. ctx bounds the registry calls and the read, which gives up after
-// 10 s and needs the cluster reachable.
+// the newest stamped record of up to 64 of the topic's partitions, reading
+// back past records without the header (other producers, unordered
+// publishers) up to 1,000 records and 32 MiB: if it differs from the
+// topic's count now, partitions were added since ordo last wrote there
+// and the producer treats it as a change seen while running (see
+// [OnPartitionCountChange]). When no stamp is found that far back, the
+// count cannot be known and a warning says so (see
+// [OnPartitionCountChange]); a topic that does not exist yet has nothing
+// to read. ctx bounds the registry calls and the read, which gives up
+// after 10 s and needs the cluster reachable.
 //
 // Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic, a
 // nil or bad option), [ErrClosed], a *schema.ModeError (the mode refused:
