@@ -260,10 +260,15 @@ func Linger(d time.Duration) Option {
 // of handing its events over (3.1 s with a broker black-holed, 4.0 s with
 // its connections refused, for d = 3 s: TestDeliveryTimeoutWhenBrokerGoes).
 // A PublishAsync callback is called when franz-go fails the record: in
-// the same test 3.1 s with the broker black-holed, but up to franz-go's
-// metadata refresh floor (kgo.MetadataMinAge, 5 s) later with its
-// connections refused, since franz-go retries then only after a metadata
-// refresh; its buffer slot is held until then.
+// the same test after 3.1 s with the broker black-holed, but 5.7 to 7.0 s
+// with its connections refused, since franz-go then retries, and checks
+// the deadline, only after a metadata refresh (kgo.MetadataMinAge, 5 s
+// by default, apart); the record's buffer slot is held until then.
+//
+// A broker that accepts connections and closes them at once makes
+// franz-go fail the records it holds with its own error at its next
+// metadata refresh, which can be before the timeout: such an event, too,
+// may or may not have been written.
 //
 // What it costs: an event that timed out may or may not have been written
 // (see [ErrDeliveryTimeout]: the idempotent sequence is given up and a
