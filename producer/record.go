@@ -208,7 +208,7 @@ func (in *inflight) free() {
 	if cap(in.buf) > maxPooledBuf {
 		return // let the collector have it: see maxPooledBuf
 	}
-	in.parent, in.span, in.done, in.refused, in.extra = nil, nil, nil, nil, nil
+	in.parent, in.span, in.done, in.refused, in.extra, in.dl = nil, nil, nil, nil, nil, nil
 	in.rec.Context = nil
 	inflightPool.Put(in)
 }
