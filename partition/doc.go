@@ -32,9 +32,12 @@
 // producer stamps every keyed record with the partition count it was
 // placed under (the ordo-partitions header, decimal) and, when it starts
 // publishing to a topic, seeds its Guard with the count stamped on the
-// topic's latest records ([Guard.Accept]); a count that differs from the
-// topic's is then reported by the next Check as if it had changed in
-// flight. A change stays refused, across restarts, until accepted.
+// topic's newest stamped records ([Guard.Accept]), read back past other
+// writers' unstamped records within a bound (when none is found, the
+// producer warns that the count cannot be known); a count that differs
+// from the topic's is then reported by the next Check as if it had
+// changed in flight. A change stays refused, across restarts, until
+// accepted.
 //
 // # Sequences
 //

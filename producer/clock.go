@@ -28,8 +28,10 @@ const anchorEvery = 100 * time.Millisecond
 
 // now returns the wall-clock time, without a monotonic reading. It is
 // safe for concurrent use.
-func (c *wallClock) now() time.Time {
-	mono := monoNow()
+func (c *wallClock) now() time.Time { return c.at(monoNow()) }
+
+// at is now for a monoNow reading the caller has already taken.
+func (c *wallClock) at(mono time.Duration) time.Time {
 	a := c.anchor.Load()
 	if a == nil || mono-a.mono >= anchorEvery || mono < a.mono {
 		w := time.Now()

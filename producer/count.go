@@ -12,23 +12,23 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/ordo-go/ordo/internal/header"
 )
 
 // The partition count a keyed record was placed under is durable in the
 // topic itself: every keyed record carries it in the ordo-partitions
 // header. A producer's guard starts from the count stamped on the topic's
-// latest records, not from whatever count it happens to see first, so a
-// change made while no producer ran is refused as surely as one made
-// while it runs.
+// newest stamped records, not from whatever count it happens to see
+// first, so a change made while no producer ran is refused as surely as
+// one made while it runs. Other writers (another stack's producers, ordo's
+// unordered publishers) write no stamp, so the newest stamp of a
+// partition may be behind their records: it is looked for back from each
+// partition's end (stamps.go).
 
 // countReadTimeout bounds reading a topic's stamped count (see
 // Producer.learnCount) when the caller's ctx has no shorter deadline.
 const countReadTimeout = 10 * time.Second
 
-// maxCountSamples bounds the partitions whose latest record is read.
+// maxCountSamples bounds the partitions whose records are read back.
 const maxCountSamples = 64
 
 // topicCount is what the producer knows of one topic's partition count.
@@ -72,13 +72,15 @@ func (p *Producer) AcceptPartitionCount(topic string, n int) {
 }
 
 // learnCount makes the guard start from the partition count stamped on
-// topic's latest records, once per topic: if it differs from the topic's
-// count now, the guard starts in the changed state and keyed records are
-// refused (or, under Warn, the change is logged and adopted) exactly as
-// when the change happens while the producer runs. A topic that does not
-// exist yet, or holds no stamped record, starts at its count now (or, if
-// it does not exist, at the count first seen). ctx and countReadTimeout
-// bound the reads.
+// topic's newest stamped records, once per topic: if it differs from the
+// topic's count now, the guard starts in the changed state and keyed
+// records are refused (or, under Warn, the change is logged and adopted)
+// exactly as when the change happens while the producer runs. A topic
+// that does not exist yet starts at the count first seen; one that holds
+// no stamped record at all (read to its start) at its count now. When the
+// count cannot be known (every stamp, if any, is further back than
+// countLookback), the producer says so with a warning and starts at the
+// count now. ctx and countReadTimeout bound the reads.
 func (p *Producer) learnCount(ctx context.Context, topic string) error {
 	tc := p.guard.count(topic)
 	tc.mu.Lock()
@@ -88,15 +90,19 @@ func (p *Producer) learnCount(ctx context.Context, topic string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, countReadTimeout)
 	defer cancel()
-	now, stamped, err := p.readCount(ctx, topic)
+	now, st, err := p.readCount(ctx, topic)
 	if err != nil {
 		return fmt.Errorf("producer: read the partition count stamped in topic %q: %w", topic, err)
 	}
 	switch {
 	case now == 0: // no topic yet: the guard counts from the first record
-	case stamped != 0:
-		p.guard.accept(topic, stamped) // != now: Check reports the change
+	case st.count != 0:
+		p.guard.accept(topic, st.count) // != now: Check reports the change
 	default:
+		if len(st.unknown) > 0 {
+			p.log.WarnContext(ctx, "ordo producer: cannot find the partition count ordo stamped on this topic: other writers' records hide it, or no ordo producer wrote keyed events here; starting from the count now, so a partition-count change made before this start goes unnoticed",
+				"topic", topic, "now", now, "partitions_unsure", len(st.unknown), "records_read_back", countLookback[len(countLookback)-1])
+		}
 		p.guard.accept(topic, now)
 	}
 	tc.learned = true
@@ -104,82 +110,35 @@ func (p *Producer) learnCount(ctx context.Context, topic string) error {
 }
 
 // readCount returns topic's partition count now (0 if the topic does not
-// exist) and the count stamped on the newest of the latest records of up
-// to maxCountSamples partitions (0 if none carries one: records of other
-// producers are ignored).
-func (p *Producer) readCount(ctx context.Context, topic string) (now, stamped int, err error) {
+// exist) and what the stamps of up to maxCountSamples partitions, the
+// ones written last, say (see newestStamp).
+func (p *Producer) readCount(ctx context.Context, topic string) (now int, st stamps, err error) {
 	adm := kadm.NewClient(p.cl)
 	ends, err := listOffsets(ctx, topic, adm.ListEndOffsets)
 	if errors.Is(err, errNoTopic) {
-		return 0, 0, nil
+		return 0, st, nil
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, st, err
 	}
 	starts, err := listOffsets(ctx, topic, adm.ListStartOffsets)
 	if err != nil {
-		return 0, 0, err
+		return 0, st, err
 	}
-	var last []kadm.ListedOffset // the partitions that hold records
+	var held []span // the partitions that hold records
 	for part, end := range ends[topic] {
 		if start, ok := starts.Lookup(topic, part); ok && end.Offset > start.Offset {
-			last = append(last, end)
+			held = append(held, span{part: part, start: start.Offset, end: end.Offset, lo: end.Offset})
 		}
 	}
 	now = len(ends[topic])
-	if len(last) == 0 {
-		return now, 0, nil
+	if len(held) == 0 {
+		return now, st, nil
 	}
-	slices.SortFunc(last, func(a, b kadm.ListedOffset) int { return int(b.Offset - a.Offset) })
-	last = last[:min(len(last), maxCountSamples)]
-	stamped, err = p.newestStamp(ctx, topic, last)
-	return now, stamped, err
-}
-
-// newestStamp fetches the record before each end offset in ends and
-// returns the newest ordo-partitions count among them: the largest, since
-// a topic's partition count only grows (a topic deleted and made again
-// with fewer partitions starts with no records). Not the count of the
-// record with the latest timestamp: a caller's [Timestamp] can back-date
-// a record written after the change. It stops
-// when every partition answered or ctx ends; records it had by then
-// decide.
-func (p *Producer) newestStamp(ctx context.Context, topic string, ends []kadm.ListedOffset) (int, error) {
-	offsets := make(map[int32]kgo.Offset, len(ends))
-	for _, e := range ends {
-		offsets[e.Partition] = kgo.NewOffset().At(e.Offset - 1)
-	}
-	opts := append(p.connOpts(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	var (
-		stamped  int
-		answered = make(map[int32]bool, len(ends))
-	)
-	for len(answered) < len(ends) {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			break
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			answered[r.Partition] = true
-			v, ok := header.Get(r.Headers, header.Partitions)
-			n, err := strconv.Atoi(v)
-			if ok && err == nil && n > stamped {
-				stamped = n
-			}
-		})
-	}
-	if len(answered) == 0 && ctx.Err() != nil {
-		return 0, ctx.Err()
-	}
-	return stamped, nil
+	slices.SortFunc(held, func(a, b span) int { return int(b.end - a.end) })
+	held = held[:min(len(held), maxCountSamples)]
+	st, err = p.newestStamp(ctx, topic, held)
+	return now, st, err
 }
 
 var errNoTopic = errors.New("no such topic")

@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +150,83 @@ func TestAcceptOtherCountRefuses(t *testing.T) {
 	p.AcceptPartitionCount("orders", 3)
 	if _, err := pub.Publish(ctx, Created{"k", 3}); err != nil {
 		t.Fatalf("after accepting 3 again: %v", err)
+	}
+}
+
+// TestCountGuardSeesPastOtherWriters protects the guard from other
+// writers: when a producer that stamps nothing (another stack's client,
+// an unordered publisher) wrote the last record of every partition after
+// a 3 -> 6 change, a fresh producer still finds ordo's stamp further back
+// and refuses (before, it read the last records only, found no stamp and
+// published, moving keys). When every stamp is further back than the
+// look-back, the count cannot be known: the producer says so with a
+// warning and starts from the count now.
+func TestCountGuardSeesPastOtherWriters(t *testing.T) {
+	t.Run("hidden", func(t *testing.T) {
+		e := startEnv(t, map[string]int32{"orders": 3})
+		e.stampEveryPartition(t, 3)
+		e.addPartitions(t, "orders", 3)
+		for part := range int32(6) {
+			e.produceRaw(t, "orders", part)
+		}
+		e.produceRawN(t, "orders", 0, 100) // partition 0's stamp is 101 records back
+		b := e.producer(t)
+		_, err := newCreatedPublisher(t, b).Publish(context.Background(), Created{movedKey(t, 3, 6), 2})
+		var cc *partition.CountChangedError
+		if !errors.As(err, &cc) || cc.Was != 3 || cc.Now != 6 {
+			t.Fatalf("fresh producer after the change, last records unstamped: %v; want CountChangedError 3 -> 6", err)
+		}
+	})
+	t.Run("unknown", func(t *testing.T) {
+		e := startEnv(t, map[string]int32{"orders": 3})
+		e.stampEveryPartition(t, 3)
+		for part := range int32(3) {
+			e.produceRawN(t, "orders", part, int(countLookback[len(countLookback)-1]))
+		}
+		e.addPartitions(t, "orders", 3)
+		var logs syncBuffer
+		b := e.producer(t, WithLogger(testLogger(&logs)))
+		if _, err := newCreatedPublisher(t, b).Publish(context.Background(), Created{"k", 2}); err != nil {
+			t.Fatalf("count unknown: %v, want the count now adopted", err)
+		}
+		if !strings.Contains(logs.String(), "cannot find the partition count") || !strings.Contains(logs.String(), "now=6") {
+			t.Fatalf("count unknown: no warning logged:\n%s", logs.String())
+		}
+	})
+}
+
+// stampEveryPartition publishes, through an ordo producer closed
+// afterwards, one keyed event to each of orders' n partitions.
+func (e *env) stampEveryPartition(t *testing.T, n int) {
+	t.Helper()
+	a := e.producer(t)
+	pub := newCreatedPublisher(t, a)
+	hit := map[int32]bool{}
+	for i := 0; len(hit) < n; i++ {
+		r, err := pub.Publish(context.Background(), Created{"k" + strconv.Itoa(i), 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hit[r.Partition] = true
+	}
+	a.Close()
+}
+
+// produceRawN writes n records with no ordo headers to partition part.
+func (e *env) produceRawN(t *testing.T, topic string, part int32, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.c.Brokers()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rs := make([]*kgo.Record, n)
+	for i := range rs {
+		rs[i] = &kgo.Record{Topic: topic, Partition: part, Key: []byte("other"), Value: []byte("x")}
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 }

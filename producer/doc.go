@@ -40,10 +40,13 @@
 // The count is durable in the topic itself, so the guard holds across
 // restarts: every keyed record carries ordo-partitions, the decimal
 // partition count it was placed under, and [NewPublisher] reads it from
-// the topic's latest records. A producer started after partitions were
-// added finds a stamped count that differs from the topic's and refuses
-// (or warns) exactly as one that saw the change while running. Records
-// without the header (other producers, unkeyed events) are ignored.
+// the topic's newest stamped records, reading back past records without
+// the header (other producers, unkeyed events) up to 1,000 records per
+// partition. A producer started after partitions were added finds a
+// stamped count that differs from the topic's and refuses (or warns)
+// exactly as one that saw the change while running. When no stamp is
+// found that far back, the count cannot be known: the producer logs a
+// warning and starts from the count now (see [OnPartitionCountChange]).
 // Consumers read the same header to notice the change on their side.
 //
 // # Several event types on one topic
@@ -82,8 +85,9 @@
 // Publish on a request path costs one round trip to the brokers, not a
 // batching delay; under load, franz-go batches what accumulates while
 // earlier requests are in flight. The producer holds at most
-// [MaxBufferedRecords] unacknowledged records: beyond that, publishing
-// blocks until space frees up or ctx ends, and
+// [MaxBufferedRecords] unacknowledged records and [MaxBufferedBytes] of
+// them (an event larger than that goes alone): beyond either, publishing
+// blocks until space frees up, ctx ends or the producer closes, and
 // [Publisher.TryPublishAsync] fails fast with [ErrBufferFull].
 //
 // A ctx bounds its caller's wait and nothing else: cancelling ctx stops
@@ -95,9 +99,13 @@
 //
 // Every event handed to the client is delivered or failed within the
 // [DeliveryTimeout] ([DefaultDeliveryTimeout], as the Java client's
-// delivery.timeout.ms): brokers down, a wrong password or a topic without
-// leaders end in a [*PublishError] wrapping [ErrDeliveryTimeout], not an
-// endless wait. Long before that, the logger says why: franz-go's
+// delivery.timeout.ms): brokers down or gone, a broker that stops
+// answering, a wrong password or a topic without leaders end in a
+// [*PublishError] wrapping [ErrDeliveryTimeout], not an endless wait; a
+// synchronous Publish returns it within DeliveryTimeout + [DeliverySlack].
+// Such an event may or may not have been written, and publishing it
+// again may write it twice (see [ErrDeliveryTimeout] for what the timeout
+// costs). Long before that, the logger says why: franz-go's
 // warnings and errors ("unable to open connection to broker", a failed
 // SASL login) are passed to it ([ClientLogLevel] sets the level).
 //

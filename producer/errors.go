@@ -3,6 +3,8 @@ package producer
 import (
 	"errors"
 	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Sentinel errors. Match them with [errors.Is]: they usually arrive wrapped
@@ -14,16 +16,28 @@ var (
 	ErrClosed = errors.New("producer: closed")
 
 	// ErrBufferFull is returned by TryPublishAsync when the producer
-	// already holds [MaxBufferedRecords] records that Kafka has not yet
-	// acknowledged.
+	// already holds [MaxBufferedRecords] records, or [MaxBufferedBytes]
+	// bytes, that Kafka has not yet acknowledged.
 	ErrBufferFull = errors.New("producer: buffer full")
 
 	// ErrDeliveryTimeout is delivered to an event Kafka did not acknowledge
-	// within the [DeliveryTimeout] (brokers unreachable, login refused,
-	// partitions without a leader); the error also matches franz-go's
-	// kgo.ErrRecordTimeout and keeps its last cause. It is deliberately not
-	// context.DeadlineExceeded: that is the caller's own deadline, after
-	// which the event may still be written; after this one it was not.
+	// within the [DeliveryTimeout] (brokers unreachable or gone, a broker
+	// that stopped answering, login refused, partitions without a leader);
+	// the error also matches franz-go's kgo.ErrRecordTimeout and keeps the
+	// last cause franz-go saw. It is not context.DeadlineExceeded, which is
+	// the caller's own deadline.
+	//
+	// The event may or may not have been written: when the timeout ends a
+	// request that was sent and not answered, nobody knows whether the
+	// broker wrote it. Publishing it again may write it twice. What it
+	// costs besides: the producer gives up its idempotent sequence
+	// (before producing again franz-go bumps the producer epoch, or takes a
+	// new producer ID once the epoch is exhausted, and restarts every
+	// partition's sequence), so the broker cannot deduplicate a retry of
+	// the timed-out events against what it may already hold; and every
+	// event buffered behind it for the same partition fails with it.
+	// Events published afterwards are written in order and deduplicated
+	// among themselves as usual.
 	ErrDeliveryTimeout = errors.New("producer: delivery timeout")
 
 	// ErrReservedHeader is wrapped by the error of an event given a
@@ -74,6 +88,8 @@ func (e *PublishError) Unwrap() error { return e.Err }
 // "delivery_timeout" rather than that code.
 type timeoutError struct{ err error }
 
-func (e *timeoutError) Error() string      { return ErrDeliveryTimeout.Error() + ": " + e.err.Error() }
-func (e *timeoutError) Unwrap() []error    { return []error{ErrDeliveryTimeout, e.err} }
+func (e *timeoutError) Error() string { return ErrDeliveryTimeout.Error() + ": " + e.err.Error() }
+func (e *timeoutError) Unwrap() []error {
+	return []error{ErrDeliveryTimeout, kgo.ErrRecordTimeout, e.err}
+}
 func (e *timeoutError) ErrorClass() string { return "delivery_timeout" }

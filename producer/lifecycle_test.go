@@ -27,6 +27,7 @@ func TestNewInvalidConfig(t *testing.T) {
 		{"no registry", []Option{Brokers("127.0.0.1:1")}},
 		{"nil option", append(ok, nil)},
 		{"zero buffer", append(ok, MaxBufferedRecords(0))},
+		{"zero buffer bytes", append(ok, MaxBufferedBytes(0))},
 		{"negative linger", append(ok, Linger(-time.Second))},
 		{"linger over a minute", append(ok, Linger(time.Hour))},
 		{"unknown strategy", append(ok, Subjects(schema.SubjectStrategy(42)))},

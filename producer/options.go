@@ -61,6 +61,10 @@ func (p CountChangePolicy) String() string {
 const (
 	// DefaultMaxBufferedRecords is the default of [MaxBufferedRecords].
 	DefaultMaxBufferedRecords = 10000
+	// DefaultMaxBufferedBytes is the default of [MaxBufferedBytes]: 64 MiB,
+	// which 10,000 events of up to about 6 KiB fit in, so that the record
+	// bound decides for small events and this one for large.
+	DefaultMaxBufferedBytes = 64 << 20
 	// DefaultLinger is the default of [Linger]: no linger. franz-go's own
 	// default is 10 ms, which every synchronous Publish paid in full (100
 	// sequential calls took 1.06 s instead of 5 ms: BenchmarkSyncPublish).
@@ -78,31 +82,33 @@ const (
 )
 
 type config struct {
-	conn        client.Conn
-	registry    *schema.Registry
-	kgoOpts     []kgo.Opt
-	maxBuffered int
-	linger      time.Duration
-	delivery    time.Duration
-	clientLog   slog.Level
-	subjects    schema.SubjectStrategy
-	mode        schema.Mode
-	policy      CountChangePolicy
-	instanceID  string
-	idSet       bool
-	logger      *slog.Logger
-	tel         telemetry.Config
-	errs        []error // option errors, reported by New
+	conn             client.Conn
+	registry         *schema.Registry
+	kgoOpts          []kgo.Opt
+	maxBuffered      int
+	maxBufferedBytes int64
+	linger           time.Duration
+	delivery         time.Duration
+	clientLog        slog.Level
+	subjects         schema.SubjectStrategy
+	mode             schema.Mode
+	policy           CountChangePolicy
+	instanceID       string
+	idSet            bool
+	logger           *slog.Logger
+	tel              telemetry.Config
+	errs             []error // option errors, reported by New
 }
 
 func defaultConfig() config {
 	return config{
-		maxBuffered: DefaultMaxBufferedRecords,
-		linger:      DefaultLinger,
-		delivery:    DefaultDeliveryTimeout,
-		clientLog:   DefaultClientLogLevel,
-		subjects:    schema.TopicName,
-		policy:      Refuse,
+		maxBuffered:      DefaultMaxBufferedRecords,
+		maxBufferedBytes: DefaultMaxBufferedBytes,
+		linger:           DefaultLinger,
+		delivery:         DefaultDeliveryTimeout,
+		clientLog:        DefaultClientLogLevel,
+		subjects:         schema.TopicName,
+		policy:           Refuse,
 	}
 }
 
@@ -152,7 +158,10 @@ func SASL(m sasl.Mechanism) Option {
 // ordo's guarantees (kgo.RequiredAcks, kgo.DisableIdempotentWrite), replace
 // the partitioner (kgo.RecordPartitioner disables the partition-count guard
 // and murmur2 placement) or break the client. kgo.MaxBufferedRecords is the
-// exception: [MaxBufferedRecords] owns it. The default is none.
+// exception: [MaxBufferedRecords] owns it. Do not pass
+// kgo.MaxBufferedBytes: it blocks inside the client, where PublishAsync's
+// ctx and Close cannot reach the wait; use [MaxBufferedBytes]. The
+// default is none.
 func KgoOpts(opts ...kgo.Opt) Option {
 	opts = append([]kgo.Opt(nil), opts...)
 	return optionFunc(func(c *config) {
@@ -178,6 +187,33 @@ func MaxBufferedRecords(n int) Option {
 			return
 		}
 		c.maxBuffered = n
+	})
+}
+
+// MaxBufferedBytes bounds the bytes the records a producer holds that
+// Kafka has not acknowledged yet take, across all its publishers, as
+// [MaxBufferedRecords] bounds their number; whichever bound is reached
+// first pushes back the same way: Publish, PublishAsync and PublishAll
+// wait until records are acknowledged or failed (or their ctx ends, or
+// the producer closes), and TryPublishAsync fails at once with
+// [ErrBufferFull]. A record counts its key, its framed value, its
+// headers' keys and values (ordo's and the caller's) and a fixed
+// overhead of a few hundred bytes. A record larger than n is not refused:
+// it waits until no bytes are held and goes alone, so one large event
+// neither deadlocks the producer nor needs a larger bound. The default is
+// [DefaultMaxBufferedBytes]; n must be positive.
+//
+// The bound holds with the brokers gone or not answering: 10,000 events
+// of 25 KB held 266 MiB before it existed; with n = 8 MiB, 298 were taken
+// in and the heap grew by 8 to 10.5 MiB (TestMaxBufferedBytesHolds):
+// franz-go's serialized produce requests come on top of what is counted.
+func MaxBufferedBytes(n int64) Option {
+	return optionFunc(func(c *config) {
+		if n <= 0 {
+			c.fail("MaxBufferedBytes: %d, want > 0", n)
+			return
+		}
+		c.maxBufferedBytes = n
 	})
 }
 
@@ -215,14 +251,32 @@ func Linger(d time.Duration) Option {
 // unreachable cluster or a rejected login is reported, not waited on for
 // ever. The default is [DefaultDeliveryTimeout]; d must be positive.
 //
-// What it costs: an event that times out fails together with every event
-// buffered behind it for the same partition (so that no later event of a
-// key is written after an earlier one failed), and a timeout shorter than
-// a broker restart or leader election fails events that retrying would
-// have delivered. The timeout is checked only when that is safe for
-// idempotent writes (before a request is sent or after its answer), so it
-// can run over by up to a request's round trip; an event that timed out
-// was not written.
+// The timeout holds in every broker state, including a request sent and
+// never answered (a broker gone after the topic was used, or one that
+// keeps the connection open and stops answering), where franz-go alone
+// would wait on: the producer sets kgo.AllowIdempotentProduceCancellation
+// and gives every record its deadline. A synchronous Publish, PublishAll
+// or PublishBatch returns [ErrDeliveryTimeout] within d + [DeliverySlack]
+// of handing its events over (3.1 s with a broker black-holed, 4.0 s with
+// its connections refused, for d = 3 s: TestDeliveryTimeoutWhenBrokerGoes).
+// A PublishAsync callback is called when franz-go fails the record: in
+// the same test after 3.1 s with the broker black-holed, but 5.7 to 7.0 s
+// with its connections refused, since franz-go then retries, and checks
+// the deadline, only after a metadata refresh (kgo.MetadataMinAge, 5 s
+// by default, apart); the record's buffer slot is held until then.
+//
+// A broker that accepts connections and closes them at once makes
+// franz-go fail the records it holds with its own error at its next
+// metadata refresh, which can be before the timeout: such an event, too,
+// may or may not have been written.
+//
+// What it costs: an event that timed out may or may not have been written
+// (see [ErrDeliveryTimeout]: the idempotent sequence is given up and a
+// retry may duplicate it); it fails together with every event buffered
+// behind it for the same partition (so that no later event of a key is
+// written after an earlier one failed), and a timeout shorter than a
+// broker restart or leader election fails events that retrying would have
+// delivered.
 func DeliveryTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d <= 0 {
@@ -267,7 +321,19 @@ func Subjects(s schema.SubjectStrategy) Option {
 // topic's metadata: every [DefaultMetadataMaxAge] unless kgo.MetadataMaxAge
 // is given through [KgoOpts], or sooner after a produce error. A producer
 // started after a change notices it at [NewPublisher], from the count
-// stamped on the topic's latest records.
+// stamped on the topic's newest stamped records: read back from the end
+// of up to 64 partitions, past records other writers left unstamped, up
+// to 1,000 records per partition and 32 MiB in all
+// (TestCountGuardSeesPastOtherWriters).
+//
+// When the topic holds records but none read back that far carries a
+// stamp (ordo never published keyed events there, or other writers wrote
+// the last 1,000 records of every partition read), the count cannot be
+// known: under either policy the producer logs a warning naming the topic
+// and starts from the count now, so a change made before it started goes
+// unnoticed. It does not refuse: a service adopting a topic other stacks
+// write must be able to start. A change made while it runs is noticed as
+// always.
 func OnPartitionCountChange(p CountChangePolicy) Option {
 	return optionFunc(func(c *config) {
 		if p != Refuse && p != Warn {

@@ -39,25 +39,26 @@ const kgoSlack = 64
 // A Producer is safe for concurrent use. Close it (or Shutdown it) when
 // done; the schema registry it was given stays open.
 type Producer struct {
-	cl       *kgo.Client
-	reg      *schema.Registry
-	subjects schema.SubjectStrategy
-	mode     schema.Mode // default Registration
-	instance []byte      // ordo-producer header value
-	log      *slog.Logger
-	tel      telemetry.Config
-	tracer   *sendTracer
-	prop     *telemetry.Propagation
-	ins      instruments
-	stamper  *partition.Stamper
-	guard    *guarded
-	reserved []string         // header names a user may not set (see checkHeader)
-	delivery time.Duration    // the DeliveryTimeout, which bounds a Timestamp's age
-	connOpts func() []kgo.Opt // how to reach the cluster, for count.go's reads
-	slots    *slots           // the buffer bound: a slot per record not yet reported
-	seed     maphash.Seed
-	clock    wallClock
-	stripes  [numStripes]stripe
+	cl        *kgo.Client
+	reg       *schema.Registry
+	subjects  schema.SubjectStrategy
+	mode      schema.Mode // default Registration
+	instance  []byte      // ordo-producer header value
+	log       *slog.Logger
+	tel       telemetry.Config
+	tracer    *sendTracer
+	prop      *telemetry.Propagation
+	ins       instruments
+	stamper   *partition.Stamper
+	guard     *guarded
+	reserved  []string         // header names a user may not set (see checkHeader)
+	delivery  time.Duration    // the DeliveryTimeout, which bounds a Timestamp's age
+	deadlines *deadlines       // every record's delivery deadline
+	connOpts  func() []kgo.Opt // how to reach the cluster, for count.go's reads
+	slots     *slots           // the buffer bound: a slot per record not yet reported
+	seed      maphash.Seed
+	clock     wallClock
+	stripes   [numStripes]stripe
 
 	// mu orders handing records to kgo (read lock) against closing
 	// (write lock): once closed is set no record reaches the client, so
@@ -122,24 +123,25 @@ func New(opts ...Option) (*Producer, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return &Producer{
-		cl:       cl,
-		reg:      cfg.registry,
-		subjects: cfg.subjects,
-		mode:     cfg.mode,
-		instance: []byte(cfg.instanceID),
-		log:      cfg.logger,
-		tel:      cfg.tel,
-		tracer:   newSendTracer(cfg.tel.TracerProvider),
-		prop:     telemetry.NewPropagation(cfg.tel.Propagator),
-		ins:      ins,
-		stamper:  partition.NewStamper(0),
-		guard:    guard,
-		reserved: reservedHeaders(cfg.tel.Propagator.Fields()),
-		delivery: cfg.delivery,
+		cl:        cl,
+		reg:       cfg.registry,
+		subjects:  cfg.subjects,
+		mode:      cfg.mode,
+		instance:  []byte(cfg.instanceID),
+		log:       cfg.logger,
+		tel:       cfg.tel,
+		tracer:    newSendTracer(cfg.tel.TracerProvider),
+		prop:      telemetry.NewPropagation(cfg.tel.Propagator),
+		ins:       ins,
+		stamper:   partition.NewStamper(0),
+		guard:     guard,
+		reserved:  reservedHeaders(cfg.tel.Propagator.Fields()),
+		delivery:  cfg.delivery,
+		deadlines: newDeadlines(cfg.delivery),
 		connOpts: func() []kgo.Opt {
 			return append(append(cfg.conn.Opts(), kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog))), cfg.kgoOpts...)
 		},
-		slots: newSlots(cfg.maxBuffered),
+		slots: newSlots(cfg.maxBuffered, cfg.maxBufferedBytes),
 		seed:  maphash.MakeSeed(),
 		done:  make(chan struct{}),
 		types: make(map[string]string),
@@ -153,6 +155,7 @@ func kgoOptions(cfg *config, guard *guarded) []kgo.Opt {
 		kgo.ProducerLinger(cfg.linger),
 		kgo.MetadataMaxAge(DefaultMetadataMaxAge),
 		kgo.RecordDeliveryTimeout(cfg.delivery),
+		kgo.AllowIdempotentProduceCancellation(),
 		kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog)),
 		kgo.WithHooks(&authWatch{log: cfg.logger}),
 	)
@@ -195,9 +198,13 @@ func (p *Producer) Flush(ctx context.Context) error {
 // Close stops the producer without waiting for buffered records: each one
 // fails with an error matching [ErrClosed], publishers blocked waiting for
 // buffer space return [ErrClosed], and so does every later call. Close
-// returns once every done callback has run. It is idempotent and safe to
-// call concurrently; it must not be called from a done callback. Use
-// [Producer.Shutdown] to deliver buffered records first.
+// returns once every done callback has run. It does not wait on the
+// brokers: franz-go gives a final metrics push at most a second, then
+// abandons every request (with a broker black-holed or refusing, Close
+// took 1.0 s at most in TestDeliveryTimeoutWhenBrokerGoes). It is
+// idempotent and safe to call concurrently; it must not be called from a
+// done callback. Use [Producer.Shutdown] to deliver buffered records
+// first.
 func (p *Producer) Close() {
 	if !p.made() {
 		return
@@ -232,15 +239,16 @@ func (p *Producer) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// acquire takes a buffer slot, waiting for one if wait is set.
-func (p *Producer) acquire(ctx context.Context, wait bool) error {
+// acquire takes a buffer slot and the record's bytes, waiting for them if
+// wait is set.
+func (p *Producer) acquire(ctx context.Context, size int64, wait bool) error {
 	if !wait {
-		if p.slots.try() {
+		if p.slots.try(size) {
 			return nil
 		}
 		return ErrBufferFull
 	}
-	return p.slots.take(ctx, p.done)
+	return p.slots.take(ctx, p.done, size)
 }
 
 // send hands one prepared record to kgo: the one path every event takes,
@@ -272,39 +280,41 @@ func (p *Producer) handOver(ctx context.Context, in *inflight, wait bool) error 
 	if err := ctx.Err(); err != nil {
 		return err // ended before the call: send nothing, even with room
 	}
-	if err := p.acquire(ctx, wait); err != nil {
+	in.size = in.heldBytes()
+	if err := p.acquire(ctx, in.size, wait); err != nil {
 		return err
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		p.slots.drop()
+		p.slots.drop(in.size)
 		return ErrClosed
 	}
 	in.seal()
 	p.prop.Inject(in.parent, &in.rec)
 	if !in.c.ordered {
-		p.cl.Produce(produceCtx, &in.rec, promise)
+		p.cl.Produce(in.dl.ctx, &in.rec, promise)
 		return nil
 	}
 	s := &p.stripes[maphash.Bytes(p.seed, in.seqKey())%numStripes]
 	s.Lock()
 	in.stamp(p.stamper.Next(in.seqKey()))
-	p.cl.Produce(produceCtx, &in.rec, promise)
+	p.cl.Produce(in.dl.ctx, &in.rec, promise)
 	s.Unlock()
 	return nil
 }
 
-// produceCtx is the ctx every record is handed to kgo with; never the
-// caller's. kgo keeps records for a topic whose partitions are not known
-// yet in one queue and fails the whole queue when the ctx given with its
-// FIRST record ends: with the caller's ctx, one caller's 1 s deadline
-// failed a concurrent caller's record published with no deadline at all.
-// A caller's ctx bounds only that caller's wait (see encoder.publish). The
-// producer's lifetime needs no ctx of its own: kgo's Close fails every
-// record it holds. kgo never blocks on this ctx for buffer space either:
-// the producer's slots keep kgo below its own limit (kgoSlack).
-var produceCtx = context.Background()
+// Every record is handed to kgo with its delivery deadline's ctx (see
+// deadline.go); never the caller's. kgo keeps records for a topic whose
+// partitions are not known yet in one queue and fails the whole queue
+// when the ctx given with its FIRST record ends: with the caller's ctx,
+// one caller's 1 s deadline failed a concurrent caller's record published
+// with no deadline at all. A caller's ctx bounds only that caller's wait
+// (see encoder.publish). A delivery deadline that fails the queue fails
+// records handed over after the first one early, as kgo's own timeout
+// fails a batch by its first record's age. kgo never blocks on this ctx
+// for buffer space: the producer's slots keep kgo below its own limit
+// (kgoSlack).
 
 // promise is kgo's callback for every record: it ends the record's span,
 // records its metrics, reports the outcome to the record's done and
@@ -329,19 +339,19 @@ func promise(r *kgo.Record, err error) {
 		switch {
 		case errors.Is(err, kgo.ErrClientClosed):
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
-		case errors.Is(err, kgo.ErrRecordTimeout):
-			err = &timeoutError{err}
+		case in.refused == nil && p.deadlines.timedOut(err, in.sealed):
+			err = newTimeoutError(err)
 		}
 	}
 	p.finish(in, res.EventID, true, err)
 	if err != nil {
 		err = &PublishError{Topic: in.c.topic, Type: in.c.typ, Err: err}
 	}
-	done := in.done
+	done, size := in.done, in.size
 	// Freed before the slot is given back: a publisher waiting for the
 	// slot then finds the inflight in the pool instead of making another.
 	in.free()
-	p.slots.put()
+	p.slots.put(size)
 	done(res, err)
 	p.slots.finish()
 }

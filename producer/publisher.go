@@ -265,11 +265,16 @@ func (e *encoder[T]) publish(ctx context.Context, ev T, key string, opts []Publi
 	if err != nil {
 		return unwritten, err
 	}
+	// Past the record's deadline and the grace, the wait ends whatever
+	// kgo does (see deadlines.late).
+	late := e.p.deadlines.late()
 	select {
 	case o := <-ch:
 		return o.res, o.err
 	case <-ctx.Done():
 		return unwritten, e.fail(fmt.Errorf("%w (the event was handed to Kafka and may still be written)", ctx.Err()))
+	case <-late:
+		return unwritten, e.fail(errGaveUp)
 	}
 }
 
@@ -324,21 +329,28 @@ type indexed struct {
 
 // collect waits for the outcomes of the len(res) events sent, or for ctx to
 // end; the events not heard from then get ctx's error.
+// So does the delivery deadline of the last event sent, plus the grace
+// (see deadlines.late): the events not heard from then get errGaveUp.
 func (e *encoder[T]) collect(ctx context.Context, ch <-chan indexed, res []Result, errs []error) {
 	got := make([]bool, len(res))
+	late := e.p.deadlines.late()
 	for range res {
+		var err error
 		select {
 		case x := <-ch:
 			res[x.i], errs[x.i], got[x.i] = x.res, x.err, true
+			continue
 		case <-ctx.Done():
-			err := e.fail(fmt.Errorf("%w (the event was handed to Kafka and may still be written)", ctx.Err()))
-			for i := range res {
-				if !got[i] {
-					res[i], errs[i] = unwritten, err
-				}
-			}
-			return
+			err = e.fail(fmt.Errorf("%w (the event was handed to Kafka and may still be written)", ctx.Err()))
+		case <-late:
+			err = e.fail(errGaveUp)
 		}
+		for i := range res {
+			if !got[i] {
+				res[i], errs[i] = unwritten, err
+			}
+		}
+		return
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -66,6 +67,9 @@ type event struct {
 	idText  string // the ID in text, for the Result; "" before seal
 	seq     uint64
 	start   time.Duration      // when the send began, on the monotonic clock (monoNow)
+	sealed  time.Duration      // when it was handed to kgo (monoNow)
+	dl      *deadline          // its delivery deadline, the ctx kgo gets it with
+	size    int64              // what it counts against MaxBufferedBytes (heldBytes)
 	timed   bool               // start is set: the duration histogram is enabled
 	refused error              // set by the partitioner when the guard refuses
 	extra   []kgo.RecordHeader // the caller's headers (Header options)
@@ -76,6 +80,11 @@ var _ context.Context = (*inflight)(nil)
 // unwritten is the Result of an event refused before it was handed over.
 var unwritten = Result{Partition: -1, Offset: -1}
 
+// The inflight is never cancelled: kgo calls a record's Done from its
+// own goroutines (context.AfterFunc on a request's ctx), possibly after
+// the promise recycled the inflight, so nothing it returns may depend on
+// the inflight's fields. The delivery deadline is the ctx the record is
+// produced with instead (see deadline.go).
 func (in *inflight) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (in *inflight) Done() <-chan struct{}       { return nil }
 func (in *inflight) Err() error                  { return nil }
@@ -94,7 +103,10 @@ func (in *inflight) seqKey() []byte              { return in.buf[:in.valAt] }
 // against it. One clock read (the producer's wallClock) serves the ID's
 // milliseconds and the timestamp kgo would otherwise read the clock for.
 func (in *inflight) seal() {
-	now := in.c.p.clock.now()
+	p := in.c.p
+	mono := monoNow()
+	now := p.clock.at(mono)
+	in.sealed, in.dl = mono, p.deadlines.at(mono)
 	if in.rec.Timestamp.IsZero() { // else the caller's (Timestamp option)
 		in.rec.Timestamp = now
 	}
@@ -134,6 +146,31 @@ func (in *inflight) seal() {
 // maxSeqDigits is the length of the largest uint64 in decimal.
 const maxSeqDigits = 20
 
+// heldBytes is what the event holds while buffered, counted against
+// [MaxBufferedBytes]: its backing store (key, framed value, room for the
+// ID and sequence: the capacity, which is what it holds), its headers'
+// keys and values (the caller's, and ordo's at their largest, a
+// traceparent included), and the inflight itself. It grows the store to
+// its final capacity first, so that seal does not grow it after the
+// bytes were counted.
+func (in *inflight) heldBytes() int64 {
+	in.buf = slices.Grow(in.buf, 36+maxSeqDigits)
+	n := cap(in.buf) + ordoHeaderBytes + len(in.c.typHdr) + len(in.c.p.instance) + inflightBytes
+	for _, h := range in.extra {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}
+
+// ordoHeaderBytes is what ordo's headers hold beside the type name and
+// instance ID, at most: their keys, the ID, a count, a sequence and a
+// W3C traceparent.
+const ordoHeaderBytes = len(header.Type) + len(header.ID) + len(header.Producer) + len(header.Partitions) + len(header.Seq) +
+	36 + 10 + maxSeqDigits + len("traceparent") + 55
+
+// inflightBytes is the size of an inflight without its store.
+const inflightBytes = int(unsafe.Sizeof(inflight{}))
+
 // stamp records the event's sequence and adds the ordo-seq header.
 func (in *inflight) stamp(seq uint64) {
 	in.seq = seq
@@ -171,7 +208,7 @@ func (in *inflight) free() {
 	if cap(in.buf) > maxPooledBuf {
 		return // let the collector have it: see maxPooledBuf
 	}
-	in.parent, in.span, in.done, in.refused, in.extra = nil, nil, nil, nil, nil
+	in.parent, in.span, in.done, in.refused, in.extra, in.dl = nil, nil, nil, nil, nil, nil
 	in.rec.Context = nil
 	inflightPool.Put(in)
 }

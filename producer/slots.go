@@ -7,8 +7,8 @@ import (
 )
 
 // slots bounds the records a producer has taken in and not yet reported
-// ([MaxBufferedRecords]), and counts the records not yet finished, for
-// Close. A publisher takes a slot before its record is handed to kgo; the
+// ([MaxBufferedRecords]) and the bytes they hold ([MaxBufferedBytes]), and
+// counts the records not yet finished, for Close. A publisher takes a slot before its record is handed to kgo; the
 // record's promise gives the slot back (put) before the record's done
 // callback, and marks the record finished (finish) after it.
 //
@@ -26,6 +26,11 @@ import (
 //   - put: decrements the slots taken, then, if anyone is waiting, sends
 //     on wake without blocking (wake holds one signal).
 //
+// The bytes are a second word, taken before the slot and given back with
+// it by put (so one signal covers both); a slot not had gives its bytes
+// back at once. A record larger than the byte bound is admitted when no
+// bytes are held, alone: refusing it would wait for ever.
+//
 // The atomics are sequentially consistent, so either the waiter's retry
 // sees put's decrement, or put's read of waiting sees the waiter and
 // signals. Two puts may leave one signal for two waiters; so a waiter that
@@ -40,6 +45,8 @@ import (
 type slots struct {
 	n       atomic.Uint64 // low half: slots taken; high half: records not finished
 	max     uint64
+	bytes   atomic.Int64 // bytes held by the records taken
+	maxB    int64
 	waiting atomic.Int32
 	wake    chan struct{}
 
@@ -56,12 +63,40 @@ const (
 	maxSlotsOK = slotsMask // MaxBufferedRecords is far below
 )
 
-func newSlots(max int) *slots {
-	return &slots{max: uint64(min(max, maxSlotsOK)), wake: make(chan struct{}, 1), drained: make(chan struct{})}
+func newSlots(max int, maxBytes int64) *slots {
+	return &slots{max: uint64(min(max, maxSlotsOK)), maxB: maxBytes, wake: make(chan struct{}, 1), drained: make(chan struct{})}
 }
 
-// try takes a slot if one is free.
-func (s *slots) try() bool {
+// try takes a slot and size bytes if both are free.
+func (s *slots) try(size int64) bool {
+	if !s.tryBytes(size) {
+		return false
+	}
+	if s.trySlot() {
+		return true
+	}
+	s.bytes.Add(-size)
+	if s.waiting.Load() > 0 {
+		s.signal() // the bytes held for an instant may have turned a waiter away
+	}
+	return false
+}
+
+// tryBytes takes size bytes if they fit, or if none are held (a record
+// over the bound goes alone).
+func (s *slots) tryBytes(size int64) bool {
+	for {
+		b := s.bytes.Load()
+		if b > 0 && b+size > s.maxB {
+			return false
+		}
+		if s.bytes.CompareAndSwap(b, b+size) {
+			return true
+		}
+	}
+}
+
+func (s *slots) trySlot() bool {
 	for {
 		n := s.n.Load()
 		if n&slotsMask >= s.max {
@@ -73,16 +108,16 @@ func (s *slots) try() bool {
 	}
 }
 
-// take takes a slot, waiting for one until ctx ends (ctx's error) or
-// closed is closed (ErrClosed).
-func (s *slots) take(ctx context.Context, closed <-chan struct{}) error {
-	if s.try() {
+// take takes a slot and size bytes, waiting for them until ctx ends
+// (ctx's error) or closed is closed (ErrClosed).
+func (s *slots) take(ctx context.Context, closed <-chan struct{}, size int64) error {
+	if s.try(size) {
 		return nil
 	}
 	s.waiting.Add(1)
 	defer s.waiting.Add(-1)
 	for {
-		if s.try() {
+		if s.try(size) {
 			if s.waiting.Load() > 1 {
 				s.signal() // pass a coalesced signal on (see slots)
 			}
@@ -98,8 +133,9 @@ func (s *slots) take(ctx context.Context, closed <-chan struct{}) error {
 	}
 }
 
-// put gives a record's slot back; finish must follow.
-func (s *slots) put() {
+// put gives a record's slot and its size bytes back; finish must follow.
+func (s *slots) put(size int64) {
+	s.bytes.Add(-size)
 	s.n.Add(^uint64(oneSlot - 1)) // -oneSlot
 	if s.waiting.Load() > 0 {
 		s.signal()
@@ -116,8 +152,8 @@ func (s *slots) finish() {
 
 // drop gives back the slot of a record that will not be handed to kgo,
 // and marks it finished.
-func (s *slots) drop() {
-	s.put()
+func (s *slots) drop(size int64) {
+	s.put(size)
 	s.finish()
 }
 

@@ -32,13 +32,16 @@ type Publisher[T partition.Keyed] struct {
 // publish.
 //
 // NewPublisher also reads the partition count stamped (ordo-partitions) on
-// the latest records of up to 64 of the topic's partitions: if it differs
-// from the topic's count now, partitions were added since ordo last wrote
-// there and the producer treats it as a change seen while running (see
-// [OnPartitionCountChange]). Records without the header, from other
-// producers, are ignored; a topic that does not exist yet has nothing to
-// read. ctx bounds the registry calls and the read, which gives up after
-// 10 s and needs the cluster reachable.
+// the newest stamped record of up to 64 of the topic's partitions, reading
+// back past records without the header (other producers, unordered
+// publishers) up to 1,000 records and 32 MiB: if it differs from the
+// topic's count now, partitions were added since ordo last wrote there
+// and the producer treats it as a change seen while running (see
+// [OnPartitionCountChange]). When no stamp is found that far back, the
+// count cannot be known and a warning says so (see
+// [OnPartitionCountChange]); a topic that does not exist yet has nothing
+// to read. ctx bounds the registry calls and the read, which gives up
+// after 10 s and needs the cluster reachable.
 //
 // Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic, a
 // nil or bad option), [ErrClosed], a *schema.ModeError (the mode refused:
@@ -80,7 +83,8 @@ func (pub *Publisher[T]) enc() *encoder[T] {
 }
 
 // Publish publishes ev and waits until Kafka acknowledges it. It blocks
-// while the producer's buffer is full. opts add headers ([Header]) or set
+// while the producer's buffer is full ([MaxBufferedRecords],
+// [MaxBufferedBytes]). opts add headers ([Header]) or set
 // the event's timestamp ([Timestamp]); a bad option refuses the event.
 //
 // Publish does not wait for a batch to fill: with the default [Linger] of
@@ -95,7 +99,10 @@ func (pub *Publisher[T]) enc() *encoder[T] {
 // delivering the event (its ordo-id lets a consumer drop the duplicate if
 // the caller publishes it again). ctx bounds this caller's wait only: it
 // never fails another caller's event, and the event's own delivery is
-// bounded by [DeliveryTimeout].
+// bounded by [DeliveryTimeout]: once the event is handed over, Publish
+// returns within DeliveryTimeout + [DeliverySlack] whatever the brokers
+// do, with [ErrDeliveryTimeout] if Kafka did not acknowledge it (the
+// event may or may not have been written).
 //
 // Errors are a [*PublishError] wrapping the cause: partition.ErrNoKey for
 // an empty key, [ErrReservedHeader] or [ErrInvalidOption] for a bad
