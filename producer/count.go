@@ -143,6 +143,22 @@ func (p *Producer) readCount(ctx context.Context, topic string) (now int, st sta
 
 var errNoTopic = errors.New("no such topic")
 
+// topicExists returns nil if topic exists, an error wrapping
+// ErrUnknownTopic if the cluster says it does not, and the read's error
+// otherwise. ctx and countReadTimeout bound it.
+func (p *Producer) topicExists(ctx context.Context, topic string) error {
+	ctx, cancel := context.WithTimeout(ctx, countReadTimeout)
+	defer cancel()
+	_, err := listOffsets(ctx, topic, kadm.NewClient(p.cl).ListEndOffsets)
+	switch {
+	case errors.Is(err, errNoTopic):
+		return fmt.Errorf("%w %q: it does not exist on the cluster (create it first, or pass producer.AllowMissingTopic() for a topic created later)", ErrUnknownTopic, topic)
+	case err != nil:
+		return fmt.Errorf("producer: look up topic %q: %w", topic, err)
+	}
+	return nil
+}
+
 // listOffsets lists topic's offsets with list, retrying while a partition
 // answers with a retriable error (a partition just created or changing
 // leader), until ctx ends. A topic that does not exist is errNoTopic:

@@ -53,6 +53,11 @@ var (
 	// ErrInvalidConfig is wrapped by every error [New] and the publisher
 	// constructors return for bad configuration.
 	ErrInvalidConfig = errors.New("producer: invalid configuration")
+
+	// ErrUnknownTopic is returned by [NewPublisher] and
+	// [NewUnorderedPublisher] for a topic that does not exist on the
+	// cluster, unless [AllowMissingTopic] is given.
+	ErrUnknownTopic = errors.New("producer: unknown topic")
 )
 
 // errNotMade is returned by the methods of a Producer or publisher that

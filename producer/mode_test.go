@@ -122,7 +122,7 @@ func TestRegistrationModes(t *testing.T) {
 		if !errors.As(err, &me) || me.Mode != schema.UseLatest || !errors.Is(err, schema.ErrSchemaMismatch) || !strings.Contains(err.Error(), "does not bind") {
 			t.Fatalf("NewPublisher = %v; want a use-latest ModeError wrapping ErrSchemaMismatch", err)
 		}
-		_, err = NewPublisher(ctx, p, "empty", codec[Created](t, createdAvsc))
+		_, err = NewPublisher(ctx, p, "empty", codec[Created](t, createdAvsc), AllowMissingTopic())
 		if !errors.Is(err, schema.ErrNotRegistered) || !strings.Contains(err.Error(), "use-latest") {
 			t.Fatalf("use-latest on a subject with no version: %v", err)
 		}

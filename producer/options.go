@@ -429,9 +429,26 @@ type PublisherOption interface {
 }
 
 type pubConfig struct {
-	mode    schema.Mode
-	modeSet bool
+	mode         schema.Mode
+	modeSet      bool
+	allowMissing bool // AllowMissingTopic
 }
+
+// AllowMissingTopic lets [NewPublisher] and [NewUnorderedPublisher] accept
+// a topic that does not exist yet, for a topic that another process
+// creates later. Until it exists every publish fails (franz-go reports
+// UNKNOWN_TOPIC_OR_PARTITION, and the event is retried until its
+// [DeliveryTimeout]), so by default a missing topic is refused at once
+// with an error wrapping [ErrUnknownTopic]: a misspelt topic is found at
+// start, not after events have timed out. ordo never asks the broker to
+// create a topic.
+func AllowMissingTopic() PublisherOption {
+	return publisherOptionFunc(func(c *pubConfig) { c.allowMissing = true })
+}
+
+type publisherOptionFunc func(*pubConfig)
+
+func (f publisherOptionFunc) applyPublisher(c *pubConfig) { f(c) }
 
 // RegistrationOption is both an [Option] (the producer's default) and a
 // [PublisherOption] (one publisher's override).

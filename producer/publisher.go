@@ -155,6 +155,14 @@ func newEncoder[T any](ctx context.Context, p *Producer, topic string, codec *sc
 		}
 		o.applyPublisher(&pc)
 	}
+	if !pc.allowMissing {
+		if p.isClosed.Load() {
+			return encoder[T]{}, ErrClosed
+		}
+		if err := p.topicExists(ctx, topic); err != nil {
+			return encoder[T]{}, err
+		}
+	}
 	mode := p.mode
 	if pc.modeSet {
 		if err := checkMode(pc.mode); err != nil {

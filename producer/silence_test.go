@@ -45,7 +45,7 @@ func TestUnreachableBrokersAreReported(t *testing.T) {
 	}
 	defer p.Close()
 	checkOrderedRefused(t, p)
-	pub, err := NewUnorderedPublisher(context.Background(), p, "metrics", codec[Metric](t, metricAvsc))
+	pub, err := NewUnorderedPublisher(context.Background(), p, "metrics", codec[Metric](t, metricAvsc), AllowMissingTopic())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestWrongPasswordIsReported(t *testing.T) {
 	}
 	defer p.Close()
 	checkOrderedRefused(t, p)
-	pub, err := NewUnorderedPublisher(context.Background(), p, "metrics", codec[Metric](t, metricAvsc))
+	pub, err := NewUnorderedPublisher(context.Background(), p, "metrics", codec[Metric](t, metricAvsc), AllowMissingTopic())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,10 @@ type Publisher[T partition.Keyed] struct {
 	e encoder[T]
 }
 
-// NewPublisher registers codec's schema for topic under p's subject
+// NewPublisher first checks that topic exists on the cluster and refuses
+// one that does not with an error wrapping [ErrUnknownTopic], so a
+// misspelt topic is found at start ([AllowMissingTopic] accepts a topic
+// created later). It then registers codec's schema for topic under p's subject
 // strategy (see [Subjects]) and returns a publisher for it; opts override
 // the producer's [Registration] mode (a schema looked up rather than
 // registered, or the subject's latest version used). Registering now
@@ -44,7 +47,7 @@ type Publisher[T partition.Keyed] struct {
 // after 10 s and needs the cluster reachable.
 //
 // Errors wrap [ErrInvalidConfig] (nil producer or codec, empty topic, a
-// nil or bad option), [ErrClosed], a *schema.ModeError (the mode refused:
+// nil or bad option), [ErrClosed], [ErrUnknownTopic], a *schema.ModeError (the mode refused:
 // which, under which subject and why), schema.ErrIncompatible (the message says which subject and,
 // under TopicName, what to do), the registry's errors, or the cluster's
 // errors from reading the stamped count.
