@@ -20,8 +20,7 @@ import (
 // key nothing is lost or handled out of order.
 func TestReplayAfterDowntime(t *testing.T) {
 	const keys, perKey, limit = 500, 200, 4000.0
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 5*time.Minute)
 	e := newEnv(ctx, t, kafkatest.StartBroker(ctx, t), 6, 1)
 	codec := e.codec("Replayed")
 	b := newBook()
