@@ -332,6 +332,7 @@ func (c *Consumer) Close() {
 		c.abort()
 		if !c.running.Load() {
 			c.cl.Close()
+			c.killClient()
 			if c.dlqCl != nil {
 				c.dlqCl.Close()
 			}
