@@ -11,7 +11,11 @@
 # start a real schema registry on loopback (Apicurio Registry serving the
 # Confluent API, .ci/apicurio.sh) and export ORDO_TEST_REGISTRY; then
 #
-#   go test -race -tags integration -count=1 -timeout 20m ./... (every module)
+#   go test -race -tags integration -count=1 -timeout 30m ./... (every module)
+#
+# Every integration test bounds itself (kafkatest.Bound): a test that hangs
+# stops its package with a goroutine dump that names it, within minutes;
+# the package timeout is only the backstop.
 #
 # on the newest Kafka (ordo/kafka:4, Kafka 4.4.0), and the restart and
 # rebalance tests again on the older supported line (ordo/kafka:4.1, Kafka
@@ -160,11 +164,11 @@ main() {
 	# the test harnesses.
 	local modules
 	mapfile -t modules < <(go list -f '{{.Dir}}/...' -m)
-	go test -race -tags integration -count=1 -timeout 20m "${modules[@]}" || rc=$?
+	go test -race -tags integration -count=1 -timeout 30m "${modules[@]}" || rc=$?
 	log "go test exited $rc; total $((SECONDS - t0))s"
 	if [[ $image == ordo/* ]] && ((rc == 0)); then
 		log "restart and rebalance tests on the older line ($older)"
-		ORDO_KAFKA_IMAGE=$older go test -race -tags integration -count=1 -timeout 10m \
+		ORDO_KAFKA_IMAGE=$older go test -race -tags integration -count=1 -timeout 20m \
 			-run 'TestRestartAndRebalance|TestClusterNoAckedLossAcrossRestart' ./internal/e2e/ ./internal/kafkatest/ || rc=$?
 		log "older line exited $rc; total $((SECONDS - t0))s"
 	fi

@@ -44,9 +44,30 @@ func (c *Consumer) commitParts(ctx context.Context, parts []*partState) error {
 	c.mu.Unlock()
 	if md == nil {
 		c.cl.MarkCommitOffsets(marks)
-		return c.cl.CommitMarkedOffsets(ctx)
+		return c.await(ctx, func() error { return c.cl.CommitMarkedOffsets(ctx) })
 	}
 	return c.commitWithMetadata(ctx, marks, md)
+}
+
+// await runs call, a synchronous kgo commit, and returns its error, or
+// ctx's cause as soon as ctx ends. kgo's sync commit first waits, without
+// looking at its ctx, for the commit before it to be answered, and a
+// connection that neither answers nor fails (a frozen broker host) never
+// answers it: the call then goes on in a goroutine of its own, counted by
+// c.calls, until the client is closed or abandoned (closeClient).
+func (c *Consumer) await(ctx context.Context, call func() error) error {
+	done := make(chan error, 1)
+	c.calls.Add(1)
+	go func() {
+		defer c.calls.Done()
+		done <- call()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // commitMoved commits the partitions whose commit point or quarantined
@@ -103,7 +124,8 @@ func (c *Consumer) metadataLocked(parts []*partState) map[tp]string {
 }
 
 // commitWithMetadata commits marks synchronously, each partition with its
-// metadata in md (kgo.PreCommitFnContext sets it on the request).
+// metadata in md (kgo.PreCommitFnContext sets it on the request), until
+// ctx ends (see await).
 func (c *Consumer) commitWithMetadata(ctx context.Context, marks map[string]map[int32]kgo.EpochOffset, md map[tp]string) error {
 	if len(marks) == 0 {
 		return nil
@@ -119,21 +141,23 @@ func (c *Consumer) commitWithMetadata(ctx context.Context, marks map[string]map[
 		}
 		return nil
 	})
-	var cerr error
-	c.cl.CommitOffsetsSync(pctx, marks, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			cerr = err
-			return
-		}
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
-					cerr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
+	return c.await(ctx, func() error {
+		var cerr error
+		c.cl.CommitOffsetsSync(pctx, marks, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				cerr = err
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
+						cerr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
+					}
 				}
 			}
-		}
+		})
+		return cerr
 	})
-	return cerr
 }
 
 // markDirty hands the commit points of partitions that moved to kgo, whose

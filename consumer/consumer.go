@@ -82,7 +82,10 @@ type Consumer struct {
 	stopErr      error           // what Shutdown returns, set by stop
 	stopCtx      context.Context // bounds the stop; ended by Shutdown's ctx
 	endStop      context.CancelCauseFunc
-	clientClosed chan struct{} // closed when kgo's Close returns after Run
+	clientClosed chan struct{}      // closed when kgo's Close returns after Run
+	clientCtx    context.Context    // the kgo client's (kgo.WithContext)
+	killClient   context.CancelFunc // abandons every request of the client
+	calls        sync.WaitGroup     // kgo calls that may outlive their bound (commit.go)
 	handlerCtx   context.Context
 	cancelWork   context.CancelFunc
 	lanes        sync.WaitGroup
@@ -140,6 +143,7 @@ func New(opts ...Option) (*Consumer, error) {
 	}
 	c.stopCtx, c.endStop = context.WithCancelCause(context.Background())
 	c.probeCtx, c.endProbe = context.WithCancel(context.Background())
+	c.clientCtx, c.killClient = context.WithCancel(context.Background())
 	c.work = sync.NewCond(&c.mu)
 	c.space = sync.NewCond(&c.mu)
 	c.idle = sync.NewCond(&c.mu)
@@ -172,6 +176,7 @@ func New(opts ...Option) (*Consumer, error) {
 func (c *Consumer) kgoOpts() []kgo.Opt {
 	opts := append(c.cfg.conn.Opts(),
 		kgo.WithLogger(telemetry.KgoLogger(c.log, c.cfg.kgoLogLevel)),
+		kgo.WithContext(c.clientCtx), // cancelled only past the stop's bound (closeClient)
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.topics...),
 		// A rebalance waits while polled records are being dispatched, so
@@ -273,8 +278,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 // during the final commit or while leaving the group (a group waiting for a
 // dead member can hold a leave for its session timeout), Shutdown returns
 // an error matching ctx's (context.DeadlineExceeded) and the client
-// finishes closing in the background. A failed final commit is returned
-// too. Only a handler that ignores its ctx can hold Shutdown past ctx.
+// finishes closing in the background. This holds even when a broker's
+// connection neither answers nor fails (a frozen host): the background
+// close gets 10s more, then the client's requests are abandoned. A failed
+// final commit is returned too. Only a handler that ignores its ctx can
+// hold Shutdown past ctx.
 //
 // Shutdown waits for Run to return; if Run was never called it closes the
 // consumer and returns nil. After [Consumer.Close] it returns [ErrClosed].
@@ -309,9 +317,11 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 // Close stops the consumer at once: handler contexts are cancelled, records
 // in flight are abandoned (their offsets are not committed, so they are
 // delivered again), finished offsets are committed (a failure is logged),
-// and the consumer leaves the group (bounded by 10s, then the client
-// finishes closing in the background). Close waits for running handlers to
-// return. It is idempotent; afterwards Run returns [ErrClosed], and a Run
+// and the consumer leaves the group. The final commit and the leave get
+// 10s together, even when a broker's connection neither answers nor fails
+// (a frozen host); then Close returns, the client goes on closing in the
+// background for 10s more, and then its requests are abandoned. Close
+// waits for running handlers to return. It is idempotent; afterwards Run returns [ErrClosed], and a Run
 // that was running returns nil.
 func (c *Consumer) Close() {
 	c.closeOnce.Do(func() {
@@ -322,6 +332,7 @@ func (c *Consumer) Close() {
 		c.abort()
 		if !c.running.Load() {
 			c.cl.Close()
+			c.killClient()
 			if c.dlqCl != nil {
 				c.dlqCl.Close()
 			}
@@ -461,15 +472,24 @@ func (c *Consumer) cause(ctx context.Context, err error) error {
 // rebalance (waiting for a dead member's session to expire) can hold for
 // as long as that session lasts; if ctx ends first, the close goes on in
 // the background and ctx's cause is returned.
+//
+// A connection that neither answers nor fails (a frozen broker host) would
+// hold that close, and a final commit that outlived its bound, for ever:
+// finalBudget after ctx ends the client's requests are abandoned (its
+// context is cancelled), which ends both. clientClosed is closed when the
+// client and every such call are done.
 func (c *Consumer) closeClient(ctx context.Context) error {
 	go func() {
 		defer close(c.clientClosed)
 		c.cl.Close()
+		c.killClient()
+		c.calls.Wait()
 	}()
 	select {
 	case <-c.clientClosed:
 		return nil
 	case <-ctx.Done():
+		time.AfterFunc(finalBudget, c.killClient)
 		return context.Cause(ctx)
 	}
 }

@@ -136,6 +136,8 @@
 // [Consumer.Run] blocks while the consumer works. [Consumer.Shutdown] stops
 // fetching, lets in-flight records finish, commits and leaves the group;
 // [Consumer.Close] does the same without waiting for in-flight records.
+// Both are bounded (Shutdown by its ctx, Close's commit and leave by 10s)
+// even when a broker's connection neither answers nor fails.
 //
 // # Order checks
 //

@@ -47,13 +47,13 @@ type fixture struct {
 	protocol Protocol // the group protocol of every consumer it makes
 }
 
-func newFixture(t testing.TB, partitions int32) *fixture {
+func newFixture(t testing.TB, partitions int32, kopts ...kfake.Opt) *fixture {
 	t.Helper()
 	topic := "steps"
 	c, err := embedded.Start(embedded.Config{Brokers: 1, Topics: map[string]int32{topic: partitions},
 		// KIP-848 members learn of assignment changes through heartbeats:
 		// Kafka's 5 s interval would make each group test wait for them.
-		Kfake: []kfake.Opt{kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "250"})}})
+		Kfake: append([]kfake.Opt{kfake.BrokerConfigs(map[string]string{"group.consumer.heartbeat.interval.ms": "250"})}, kopts...)})
 	if err != nil {
 		t.Fatal(err)
 	}

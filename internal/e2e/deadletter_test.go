@@ -25,8 +25,7 @@ import (
 // does not set metadata leaves kgo's member ID, which Decode reports as
 // no set.
 func TestQuarantineSurvivesRebalance(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 4*time.Minute)
 	c := kafkatest.StartBroker(ctx, t)
 	topic, group := fmt.Sprintf("q-%d", time.Now().UnixNano()), "q-group"
 	if _, err := c.Admin(t).CreateTopic(ctx, 1, 1, nil, topic); err != nil {
@@ -99,8 +98,7 @@ func TestQuarantineSurvivesRebalance(t *testing.T) {
 // answers for a new group and for commits from a group with no members
 // differ from kfake's.
 func TestRedriveRealKafka(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 4*time.Minute)
 	c := kafkatest.StartBroker(ctx, t)
 	suffix := time.Now().UnixNano()
 	orders, dlt := fmt.Sprintf("orders-%d", suffix), fmt.Sprintf("orders-%d.dlt", suffix)

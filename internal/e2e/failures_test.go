@@ -24,8 +24,7 @@ import (
 // consumer keeps it; after the cause is fixed, a redrive handles the
 // refused key's chain in order and lifts its quarantine.
 func TestDeadLetterRealKafka(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 5*time.Minute)
 	e := newEnv(ctx, t, kafkatest.StartBroker(ctx, t), 3, 1)
 	dlt := e.topic + ".dlt"
 	if _, err := e.cluster.Admin(t).CreateTopic(ctx, 3, 1, nil, dlt); err != nil {

@@ -3,13 +3,13 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ordo-go/ordo/internal/kafkatest"
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -22,7 +22,7 @@ func uniq(s string) string { return fmt.Sprintf("%s-%d", s, time.Now().UnixNano(
 // refuses (naming mode and subject) one that is not there, registering
 // nothing; use-latest returns the latest version.
 func TestRealRegistryModes(t *testing.T) {
-	ctx := context.Background()
+	ctx := kafkatest.Bound(t, 2*time.Minute)
 	reg, err := schema.NewRegistry([]string{realRegistry(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ type payment struct {
 // finds it with use-latest, and checks that a reference the registry
 // does not have is refused when registering.
 func TestRealRegistryReferences(t *testing.T) {
-	ctx := context.Background()
+	ctx := kafkatest.Bound(t, 2*time.Minute)
 	reg, err := schema.NewRegistry([]string{realRegistry(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -91,8 +91,7 @@ var allLevels = []schema.Level{
 // registry decides by accepting or refusing the registration, and ordo's
 // schema.Check must say the same.
 func TestRegistryVerdictsAgree(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 3*time.Minute)
 	cl := rawRegistry(t)
 	run := time.Now().UnixNano()
 	agree, total := 0, 0
@@ -152,8 +151,7 @@ func setLevel(ctx context.Context, t *testing.T, cl *sr.Client, subject string, 
 // defence: with ordo's local gate off, a real registry still refuses a
 // breaking change, and ordo reports it as ErrIncompatible.
 func TestRegistryAloneRefusesBreakingChange(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, time.Minute)
 	reg, err := schema.NewRegistry([]string{realRegistry(t)}, schema.GateLevel(schema.None))
 	if err != nil {
 		t.Fatal(err)
@@ -176,8 +174,7 @@ func TestRegistryAloneRefusesBreakingChange(t *testing.T) {
 // registry assigns: each record's frame names the ID the registry holds for
 // the publisher's schema, and the registry serves that ID's schema back.
 func TestRealRegistryIDsOnTheWire(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 3*time.Minute)
 	c := kafkatest.StartBroker(ctx, t)
 	e := newEnv(ctx, t, c, 3, 1)
 	e.reg = mustRegistry(t, realRegistry(t))

@@ -159,8 +159,7 @@ func (s *secureEnv) noSecrets(errs []error, extra ...string) {
 // on its topic and group only, and no password appears in the run's logs
 // (kgo's debug lines included), errors or spans.
 func TestSecureRoundTrip(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 4*time.Minute)
 	s := newSecureEnv(ctx, t, "alice")
 	const group = "secure-rt"
 	s.grant(ctx, kadm.NewACLs().Allow("User:alice").Topics(s.topic).Groups(group).Operations(kadm.OpAll))
@@ -211,8 +210,7 @@ const failFast = 30 * time.Second
 // within seconds with typed errors (no hang), and neither password appears
 // in the run's logs, errors or spans.
 func TestSecureRefused(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 4*time.Minute)
 	s := newSecureEnv(ctx, t, "alice")
 	s.grant(ctx, kadm.NewACLs().Allow("User:alice").Topics(s.topic).Groups("refused").Operations(kadm.OpAll))
 	other, err := kafkatest.NewCA("untrusted")
@@ -299,8 +297,7 @@ func TestSecureRefused(t *testing.T) {
 // a restarted consumer dead-letters the poison and handles the rest:
 // nothing is lost.
 func TestSecureDeadLetterDenied(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 4*time.Minute)
 	s := newSecureEnv(ctx, t, "reader")
 	const group = "secure-dl"
 	dlt := s.topic + ".dlt"

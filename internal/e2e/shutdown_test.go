@@ -91,8 +91,7 @@ func (c *frozenConn) Write(b []byte) (int, error) {
 // returned nil. The deadline must bound Shutdown, and the miss must be
 // reported.
 func TestShutdownDeadlineWithDeadMember(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 5*time.Minute)
 	e := newEnv(ctx, t, kafkatest.StartBroker(ctx, t), 4, 1)
 	pub, err := producer.NewPublisher(ctx, e.producer(), e.topic, e.codec("Step"))
 	if err != nil {

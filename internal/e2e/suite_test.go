@@ -24,8 +24,7 @@ import (
 // murmur2 placement says, and a consumer with far more lanes than
 // partitions handles every one, each key in order and one at a time.
 func TestOrderedRoundTrip(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 5*time.Minute)
 	e := newEnv(ctx, t, kafkatest.StartBroker(ctx, t), 6, 1)
 	codec := e.codec("Step")
 	pub, err := producer.NewPublisher(ctx, e.producer(), e.topic, codec)
@@ -73,8 +72,7 @@ func TestOrderedRoundTrip(t *testing.T) {
 // handled, per-key order holds across the hand-offs, and duplicates stay
 // bounded by the work the closed members had not committed.
 func TestRestartAndRebalance(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 10*time.Minute)
 	cluster := kafkatest.StartBroker(ctx, t)
 	for _, proto := range []consumer.Protocol{consumer.ClassicProtocol, consumer.ConsumerProtocol} {
 		t.Run(proto.String(), func(t *testing.T) { restartAndRebalance(ctx, t, cluster, proto) })
@@ -124,8 +122,7 @@ func restartAndRebalance(ctx context.Context, t *testing.T, cluster *kafkatest.C
 // default while a v1 producer keeps writing; the consumer's v2 type reads
 // both, and a breaking change is refused at registration.
 func TestMultiTypeAndEvolution(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 5*time.Minute)
 	e := newEnv(ctx, t, kafkatest.StartBroker(ctx, t), 3, 1)
 	v1 := `{"type":"record","name":"Shipped","namespace":"ordo.e2e","fields":[
 		{"name":"key","type":"string"},{"name":"seq","type":"long"},{"name":"note","type":"string"}]}`
@@ -230,8 +227,7 @@ func keyName(k int) string { return "key-" + string(rune('a'+k/26)) + string(run
 // TestPartitionCountGuard: partitions added to a live topic with kadm are
 // noticed, and an ordered publish is refused with a typed error.
 func TestPartitionCountGuard(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 4*time.Minute)
 	e := newEnv(ctx, t, kafkatest.StartBroker(ctx, t), 3, 1)
 	p := e.producer(producer.KgoOpts(kgo.MetadataMaxAge(time.Second), kgo.MetadataMinAge(100*time.Millisecond)))
 	pub, err := producer.NewPublisher(ctx, p, e.topic, e.codec("Step"))
@@ -258,8 +254,7 @@ func TestPartitionCountGuard(t *testing.T) {
 // publishing to a replicated topic while a broker is stopped and started
 // again; every acknowledged event is consumed, in order per key.
 func TestThreeNodeDurability(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 8*time.Minute)
 	cluster := kafkatest.StartCluster(ctx, t, 3)
 	e := newEnv(ctx, t, cluster, 6, 3)
 	codec := e.codec("Step")
@@ -297,8 +292,7 @@ func TestThreeNodeDurability(t *testing.T) {
 // TestTracePropagation: one trace from the caller's span through ordo's
 // producer, a real broker, and the consumer's process and attempt spans.
 func TestTracePropagation(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 4*time.Minute)
 	e := newEnv(ctx, t, kafkatest.StartBroker(ctx, t), 2, 1)
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))

@@ -18,12 +18,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
 form=${1:-short}
-timeout=12m
+timeout=25m
 case $form in
 short) unset ORDO_FAULTS_LONG ;;
 long)
 	export ORDO_FAULTS_LONG=1
-	timeout=90m
+	timeout=85m
 	;;
 *)
 	echo "usage: $0 [short|long]" >&2

@@ -151,11 +151,11 @@ func killLoopN(i, n int) func(ctx context.Context, r *run) {
 // from ORDO_FAULTS_SEED, else the clock, and is logged for replay;
 // ORDO_FAULTS_LONG=1 runs the long form.
 func TestFaults(t *testing.T) {
-	ctx := context.Background()
 	f := shortForm
 	if os.Getenv("ORDO_FAULTS_LONG") == "1" {
 		f = longForm
 	}
+	ctx := kafkatest.Bound(t, f.bound)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("ORDO_FAULTS_SEED"); s != "" {
 		var err error

@@ -90,8 +90,7 @@ func consumeAll(ctx context.Context, t *testing.T, c *Cluster, topic string, wan
 // that accepts a topic, 1000 keyed records, and gives them all back in
 // per-key order.
 func TestSingleBrokerRoundTrip(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := Bound(t, 4*time.Minute)
 	c := StartBroker(ctx, t)
 	const topic, keys, total = "roundtrip", 50, 1000
 	if _, err := c.Admin(t).CreateTopic(ctx, 4, 1, nil, topic); err != nil {
@@ -120,8 +119,7 @@ func TestSingleBrokerRoundTrip(t *testing.T) {
 // back before the next) loses no acknowledged record; every key's records come back once each,
 // in the order they were produced; and writes go on while a node is down.
 func TestClusterNoAckedLossAcrossRestart(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+	ctx := Bound(t, 8*time.Minute)
 	c := StartCluster(ctx, t, 3)
 	const topic = "durable"
 	adm := c.Admin(t)

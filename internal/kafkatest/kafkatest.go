@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -32,11 +33,19 @@ const label = "ordo.kafkatest"
 
 const (
 	// startTimeout bounds how long a node or a whole cluster may take to
-	// serve metadata. Three JVMs on two busy cores need tens of seconds.
-	startTimeout = 3 * time.Minute
+	// serve metadata. Three JVMs on two busy cores need tens of seconds,
+	// and a killed node's restart recovers its logs first: on a fresh,
+	// busy 2-core CI machine 3 minutes were not always enough.
+	startTimeout = 6 * time.Minute
 	stopTimeout  = 20 * time.Second
 	clusterID    = "b3Jkby1rYWZrYXRlc3QtMQ"
 )
+
+// ErrCluster is matched by the errors of [Cluster]'s methods, and named in
+// the failures of [StartCluster], when the cluster itself failed: a node
+// did not start, stop or serve again in time. A test's failure message
+// then says that it was the cluster, not the code under test.
+var ErrCluster = errors.New("kafkatest: the Kafka cluster failed, not the code under test")
 
 // Cluster is a set of Kafka nodes running in Docker for one test. Each node
 // is a combined broker and KRaft controller. Nodes are numbered from 0 in
@@ -115,14 +124,14 @@ func startCluster(ctx context.Context, t testing.TB, nodes int, sec *security) *
 	// waits for a controller quorum. So start every container, then wait.
 	for _, n := range c.nodes {
 		if err := c.run(ctx, n, nodes); err != nil {
-			t.Fatalf("kafkatest: start node %d from image %s: %v", n.id, c.image, err)
+			t.Fatalf("%v: start node %d from image %s: %v", ErrCluster, n.id, c.image, err)
 		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	for i := range c.nodes {
 		if err := c.waitServing(wctx, i); err != nil {
-			t.Fatalf("kafkatest: %d-node cluster did not come up: %v", nodes, err)
+			t.Fatalf("%d-node cluster did not come up: %v", nodes, err)
 		}
 	}
 	t.Logf("kafkatest: %d-node Kafka cluster from %s at %s", nodes, c.image, strings.Join(c.Brokers(), ","))

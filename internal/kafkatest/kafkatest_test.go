@@ -1,9 +1,14 @@
 package kafkatest
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestFreePortsDistinct protects the broker/controller port split: two
@@ -56,4 +61,23 @@ func TestImage(t *testing.T) {
 	if got := Image(); got != "apache/kafka:4.1.2" {
 		t.Fatalf("Image() = %q, want the env value", got)
 	}
+}
+
+// TestNotServingIsTheCluster: a node that does not serve again in time
+// (a restart on a busy machine) fails with an error that says it was the
+// cluster, not the code under test, and how long it was given.
+func TestNotServingIsTheCluster(t *testing.T) {
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, nodes: []*node{{id: 1, broker: "127.0.0.1:" + strconv.Itoa(ports[0])}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err = c.waitServing(ctx, 0)
+	if !errors.Is(err, ErrCluster) || !strings.Contains(err.Error(), "not the code under test") ||
+		!strings.Contains(err.Error(), "not serving after") {
+		t.Fatalf("waitServing = %v, want an ErrCluster saying how long the node was given", err)
+	}
+	t.Log(err)
 }

@@ -42,14 +42,15 @@ func (c *Cluster) stop(ctx context.Context, node int, timeout time.Duration) err
 	defer c.mu.Unlock()
 	n.down = true
 	if err := n.ctr.Stop(ctx, &timeout); err != nil {
-		return fmt.Errorf("kafkatest: stop node %d: %w", node, err)
+		return fmt.Errorf("%w: stop node %d: %w", ErrCluster, node, err)
 	}
 	return nil
 }
 
 // Start starts a node stopped by [Cluster.Stop] and waits until the node
 // serves metadata that lists itself and every other node not stopped or
-// paused. It blocks until then, ctx is done, or a few minutes have passed.
+// paused. It blocks until then, ctx is done, or 6 minutes have passed
+// (a busy machine's restart); its errors match [ErrCluster].
 func (c *Cluster) Start(ctx context.Context, node int) error {
 	n, err := c.node(node)
 	if err != nil {
@@ -58,7 +59,7 @@ func (c *Cluster) Start(ctx context.Context, node int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := n.ctr.Start(ctx); err != nil {
-		return fmt.Errorf("kafkatest: start node %d: %w", node, err)
+		return fmt.Errorf("%w: start node %d: %w", ErrCluster, node, err)
 	}
 	n.down = false
 	wctx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -77,7 +78,7 @@ func (c *Cluster) Pause(ctx context.Context, node int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.docker.ContainerPause(ctx, n.ctr.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
-		return fmt.Errorf("kafkatest: pause node %d: %w", node, err)
+		return fmt.Errorf("%w: pause node %d: %w", ErrCluster, node, err)
 	}
 	n.down = true
 	return nil
@@ -93,7 +94,7 @@ func (c *Cluster) Unpause(ctx context.Context, node int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.docker.ContainerUnpause(ctx, n.ctr.GetContainerID(), client.ContainerUnpauseOptions{}); err != nil {
-		return fmt.Errorf("kafkatest: unpause node %d: %w", node, err)
+		return fmt.Errorf("%w: unpause node %d: %w", ErrCluster, node, err)
 	}
 	n.down = false
 	wctx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -108,7 +109,7 @@ func (c *Cluster) node(i int) (*node, error) {
 	return c.nodes[i], nil
 }
 
-// waitServing polls node i directly (not any broker the client may have
+// waitServing (its errors match [ErrCluster]) polls node i directly (not any broker the client may have
 // learned about) until its metadata lists the node itself and at least as
 // many brokers as there are nodes not down: the node is up, registered with
 // the controllers and unfenced, and so are the others. The caller holds
@@ -117,18 +118,23 @@ func (c *Cluster) waitServing(ctx context.Context, i int) error {
 	n := c.nodes[i]
 	cl, err := kgo.NewClient(kgo.SeedBrokers(n.broker), kgo.DialTimeout(2*time.Second))
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrCluster, err)
 	}
 	defer cl.Close()
+	start := time.Now()
 	var last error
 	for {
 		last = c.probe(ctx, cl, int32(n.id))
 		if last == nil {
+			if took := time.Since(start); took > 30*time.Second {
+				c.t.Logf("kafkatest: node %d (%s) took %v to serve", i, n.broker, took.Round(time.Second))
+			}
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("node %d (%s) not serving: %w (last: %v)", i, n.broker, ctx.Err(), last)
+			return fmt.Errorf("%w: node %d (%s) not serving after %v: %w (last: %v)",
+				ErrCluster, i, n.broker, time.Since(start).Round(time.Second), ctx.Err(), last)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

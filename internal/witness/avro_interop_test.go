@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
+	"github.com/ordo-go/ordo/internal/kafkatest"
 	"github.com/ordo-go/ordo/schema"
 )
 
@@ -149,8 +150,7 @@ func (c *tally) add(ok bool) {
 }
 
 func TestAvroInterop(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 8*time.Minute)
 
 	suites := []*suite{allTypesSuite(t)}
 	suites = append(suites, resolutionSuites(t)...)

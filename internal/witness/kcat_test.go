@@ -64,8 +64,7 @@ func witnessKeys(n int) []string {
 // librdkafka's murmur2_random partitioner (the Java client's), and
 // partition.For must predict every record's partition.
 func TestKcatPartitionerAgrees(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 4*time.Minute)
 	c := kafkatest.StartBroker(ctx, t)
 	const topic, parts = "kcat-murmur2", 7
 	if _, err := c.Admin(t).CreateTopic(ctx, parts, 1, nil, topic); err != nil {
@@ -111,8 +110,7 @@ func TestKcatPartitionerAgrees(t *testing.T) {
 // with raw kgo reaches librdkafka byte for byte, with its key, on the
 // partition partition.For names, with its headers.
 func TestKcatReadsOrdoFrame(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 4*time.Minute)
 	c := kafkatest.StartBroker(ctx, t)
 	const topic, parts, id = "kcat-frame", 3, 4242
 	if _, err := c.Admin(t).CreateTopic(ctx, parts, 1, nil, topic); err != nil {

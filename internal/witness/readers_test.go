@@ -51,8 +51,7 @@ type seen struct {
 // with the same key, partition, value bytes and headers that ordo wrote,
 // and each frame names the schema the registry holds for the subject.
 func TestForeignReadersReadOrdo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := kafkatest.Bound(t, 5*time.Minute)
 	c := kafkatest.StartBroker(ctx, t)
 	topic := fmt.Sprintf("witness-readers-%d", time.Now().UnixNano())
 	const parts = 5
