@@ -1,0 +1,120 @@
+package consumer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/consumer/dlq"
+	"github.com/ordo-go/ordo/partition"
+)
+
+// setMaxMessageBytes sets topic's max.message.bytes on f's cluster.
+func (f *fixture) setMaxMessageBytes(topic string, n int) {
+	f.t.Helper()
+	v := fmt.Sprint(n)
+	resp, err := f.adm.AlterTopicConfigs(context.Background(),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
+	if err == nil {
+		_, err = resp.On(topic, nil)
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestDeadLetterTooLarge protects "a record the broker accepted always
+// reaches the dead-letter topic". The source topic takes 16 MiB records,
+// the dead-letter topic Kafka's default 1 MiB. A 10 MB poison value, a
+// poison with a 1 MiB key (and its key's next record, quarantined behind
+// it) and a 900 KB poison with 10,000 headers are each dead-lettered cut
+// to fit, with reason too-large, the reason they failed for, their sizes
+// and coordinates; the cut-key dead letters land on the key's partition;
+// the consumer does not halt and the commit moves past them. Before, each
+// write failed MESSAGE_TOO_LARGE until the patience ran out and the
+// consumer halted (and again at every start).
+func TestDeadLetterTooLarge(t *testing.T) {
+	f := newFixture(t, 1)
+	f.createTopic(dlt, 3)
+	f.setMaxMessageBytes(f.topic, 16<<20)
+	big, err := kgo.NewClient(kgo.SeedBrokers(f.cluster.Brokers()...), kgo.DefaultProduceTopic(f.topic),
+		kgo.ProducerBatchMaxBytes(16<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	poison := func(size int) []byte { v := bytes.Repeat([]byte{'x'}, size); v[0] = 0xff; return v }
+	bigKey := bytes.Repeat([]byte{'k'}, 1<<20)
+	many := &kgo.Record{Key: []byte("many-headers"), Value: poison(900_000)}
+	for i := range 10_000 {
+		many.Headers = append(many.Headers, kgo.RecordHeader{Key: fmt.Sprintf("h-%05d", i), Value: bytes.Repeat([]byte{'v'}, 20)})
+	}
+	next := f.record(Step{Key: string(bigKey), Seq: 2})
+	// Offsets: 0 a 10 MB value, 1 a 1 MiB key, 2 that key's next record,
+	// 3 900 KB and 10,000 headers, 4 a good record of another key.
+	if err := big.ProduceSync(context.Background(), &kgo.Record{Key: []byte("big-value"), Value: poison(10_000_000)},
+		&kgo.Record{Key: bigKey, Value: []byte("bad")}, next, many, f.record(Step{Key: "key-001", Seq: 1})).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := newRecorder(nil)
+	c := f.consumer("too-large", rec.handle, DeadLetterTopic(dlt), DeadLetterPatience(2*time.Second),
+		Retry(1, 10*time.Millisecond, 50*time.Millisecond))
+	done := make(chan error, 1)
+	go func() { done <- c.Run(context.Background()) }()
+	deadline := time.After(30 * time.Second)
+	for c.Stats().DeadLettered < 4 || f.committed("too-large")[0] < 5 {
+		select {
+		case err := <-done:
+			t.Fatalf("Run = %v after %d dead letters, want no halt", err, c.Stats().DeadLettered)
+		case <-deadline:
+			t.Fatalf("%d dead letters, committed %d after 30s, want 4 and 5", c.Stats().DeadLettered, f.committed("too-large")[0])
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	c.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if rec.distinct() != 1 {
+		t.Fatalf("handled %d records, want key-001's only", rec.distinct())
+	}
+
+	got := map[int64]*kgo.Record{}
+	infos := map[int64]dlq.Info{}
+	for _, d := range f.readTopic(dlt, 4) {
+		info, err := dlq.Parse(d)
+		if err != nil || info.Reason != dlq.TooLarge || info.Topic != f.topic || dlq.Size(d) > 1048588 {
+			t.Fatalf("dead letter %+v (%v, %d bytes), want reason too-large fitting 1 MiB", info, err, dlq.Size(d))
+		}
+		got[info.Offset], infos[info.Offset] = d, info
+	}
+	if i := infos[0]; i.OriginalReason != dlq.Unframe || i.OriginalSize != 10_000_000 || len(got[0].Value) != 0 ||
+		string(got[0].Key) != "big-value" {
+		t.Fatalf("10 MB value: %+v, value %d bytes, key %q", i, len(got[0].Value), got[0].Key)
+	}
+	sum := sha256.Sum256(bigKey)
+	want := int32(partition.For(bigKey, 3))
+	for _, o := range []int64{1, 2} {
+		i, d := infos[o], got[o]
+		if i.OriginalKeySize != 1<<20 || i.OriginalKeySHA256 != hex.EncodeToString(sum[:]) || !bytes.HasPrefix(bigKey, d.Key) ||
+			d.Partition != want {
+			t.Fatalf("1 MiB key, offset %d: %+v, key %d bytes on partition %d (want %d)", o, i, len(d.Key), d.Partition, want)
+		}
+	}
+	if infos[1].OriginalReason != dlq.Unframe || infos[2].OriginalReason != dlq.Quarantined || infos[2].QuarantineOffset != 1 {
+		t.Fatalf("1 MiB key: reasons %q, %q (quarantine %d)", infos[1].OriginalReason, infos[2].OriginalReason, infos[2].QuarantineOffset)
+	}
+	if i, d := infos[3], got[3]; i.OriginalReason != dlq.Unframe || !bytes.Equal(d.Value, many.Value) || i.DroppedHeaders == 0 ||
+		i.DroppedHeaders+len(d.Headers) < 10_000 || string(d.Key) != "many-headers" {
+		t.Fatalf("10,000 headers: %+v, value %d bytes, %d headers", i, len(d.Value), len(d.Headers))
+	}
+	t.Logf("dropped %d of 10,000 headers; 1 MiB key cut to %d bytes", infos[3].DroppedHeaders, len(got[1].Key))
+}
