@@ -46,16 +46,43 @@ type RedriveConfig struct {
 }
 
 // RedriveReport counts what a redrive did with the dead letters it read.
-// Scanned = Redriven + Filtered + Held + LoopGuarded + Malformed.
+// Scanned = Redriven + Filtered + Held + LoopGuarded + Malformed + TooLarge.
 type RedriveReport struct {
 	Scanned     int            // dead letters read
 	Redriven    int            // republished (in a dry run: would be)
 	Filtered    int            // in chains the filter did not select
 	LoopGuarded int            // at the loop guard: redriven MaxRedrives times already
-	Held        int            // behind a loop-guarded record of their chain, kept for order
+	Held        int            // behind a dead letter of their key that cannot be redriven, kept for order
 	Malformed   int            // dead-letter headers did not parse; left alone
+	TooLarge    int            // reason too-large: the dead letter lacks part of the record; left alone
 	Lifted      int            // chains whose last record carries the lift (planned, if the run stopped early)
 	ByTopic     map[string]int // republished per original topic
+
+	// StuckChains counts the keys whose chain the run left quarantined
+	// because a dead letter of it cannot be redriven (malformed, too
+	// large, at the loop guard); Stuck names the first MaxStuckReported.
+	// Their quarantine stays until an operator deals with that dead
+	// letter (see the package doc).
+	StuckChains int
+	Stuck       []Stuck
+}
+
+// MaxStuckReported bounds [RedriveReport.Stuck].
+const MaxStuckReported = 100
+
+// Stuck is a key's quarantine chain a redrive left in place: the dead
+// letter that cannot be redriven, and why.
+type Stuck struct {
+	Topic     string // original topic; "" when the dead letter does not say
+	Partition int32  // original partition; -1 when the dead letter does not say
+	Offset    int64  // original offset; -1 when the dead letter does not say
+	// DeadLetterPartition and DeadLetterOffset place the dead letter in
+	// the dead-letter topic.
+	DeadLetterPartition int32
+	DeadLetterOffset    int64
+	// Err says why: a *[HeaderError] (malformed), [ErrTooLarge] or
+	// [ErrLoopGuard].
+	Err error
 }
 
 // Redrive republishes dead letters of cfg.Topic to their original topics,
@@ -94,12 +121,26 @@ func (c *Client) Redrive(ctx context.Context, cfg RedriveConfig) (RedriveReport,
 	})
 	plan.report.Lifted = plan.lifted()
 	if err != nil || cfg.DryRun {
+		c.logStuck(ctx, cfg, plan.report)
 		return plan.report, err
 	}
 	w := &rewriter{cfg: cfg, cl: cl, adm: adm, plan: plan, run: newPlanner(cfg), pace: newPace(cfg.Rate)}
 	err = scan(ctx, cl, cfg.Topic, spans, func(batch []*kgo.Record) error { return w.write(ctx, batch) })
 	w.run.report.Lifted = plan.report.Lifted
+	c.logStuck(ctx, cfg, w.run.report)
 	return w.run.report, err
+}
+
+// logStuck says, once per run, which chains stay quarantined and why.
+func (c *Client) logStuck(ctx context.Context, cfg RedriveConfig, rep RedriveReport) {
+	for _, s := range rep.Stuck {
+		c.logger.WarnContext(ctx, "redrive left a key's chain quarantined: a dead letter of it cannot be redriven",
+			"dead_letter_topic", cfg.Topic, "dead_letter_partition", s.DeadLetterPartition, "dead_letter_offset", s.DeadLetterOffset,
+			"topic", s.Topic, "partition", s.Partition, "offset", s.Offset, "error", s.Err)
+	}
+	if n := rep.StuckChains - len(rep.Stuck); n > 0 {
+		c.logger.WarnContext(ctx, "redrive left more chains quarantined", "dead_letter_topic", cfg.Topic, "more", n)
+	}
 }
 
 func (cfg *RedriveConfig) validate() error {
