@@ -117,7 +117,7 @@ func (c *Consumer) writeDeadLetter(ctx context.Context, rec *kgo.Record, key []b
 	defer cancel()
 	limit, assumed, err := c.dlqSize.limit(wctx, c.dlqCl, c.cfg.dlqTopic)
 	if err != nil {
-		return rec, err
+		return rec, telemetry.Unhint(err)
 	}
 	if assumed {
 		c.log.WarnContext(ctx, "cannot read the dead-letter topic's max.message.bytes: dead letters are fitted to franz-go's default",
@@ -131,7 +131,7 @@ func (c *Consumer) writeDeadLetter(ctx context.Context, rec *kgo.Record, key []b
 	if errors.Is(err, kerr.MessageTooLarge) {
 		c.dlqSize.refused(dlq.Size(out))
 	}
-	return out, err
+	return out, telemetry.Unhint(err) // franz-go's "is SASL missing?" misleads here: see telemetry.Unhint
 }
 
 // reasonOf is the reason a dead letter carries: the failure's, or

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
 // DefaultMaxRedrives is the loop guard's default: a dead letter that was
@@ -122,13 +123,13 @@ func (c *Client) Redrive(ctx context.Context, cfg RedriveConfig) (RedriveReport,
 	plan.report.Lifted = plan.lifted()
 	if err != nil || cfg.DryRun {
 		c.logStuck(ctx, cfg, plan.report)
-		return plan.report, err
+		return plan.report, telemetry.Unhint(err)
 	}
 	w := &rewriter{cfg: cfg, cl: cl, adm: adm, plan: plan, run: newPlanner(cfg), pace: newPace(cfg.Rate)}
 	err = scan(ctx, cl, cfg.Topic, spans, func(batch []*kgo.Record) error { return w.write(ctx, batch) })
 	w.run.report.Lifted = plan.report.Lifted
 	c.logStuck(ctx, cfg, w.run.report)
-	return w.run.report, err
+	return w.run.report, telemetry.Unhint(err)
 }
 
 // logStuck says, once per run, which chains stay quarantined and why.
