@@ -6,11 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ordo-go/ordo/consumer/dlq"
 	"github.com/ordo-go/ordo/partition"
@@ -117,4 +122,85 @@ func TestDeadLetterTooLarge(t *testing.T) {
 		t.Fatalf("10,000 headers: %+v, value %d bytes, %d headers", i, len(d.Value), len(d.Headers))
 	}
 	t.Logf("dropped %d of 10,000 headers; 1 MiB key cut to %d bytes", infos[3].DroppedHeaders, len(got[1].Key))
+}
+
+// TestDeadLetterLimitLowered: the dead-letter topic's max.message.bytes
+// is read before the first write; lowered later (to 64 KiB here), the
+// broker refuses a 500 KB dead letter fitted to the old limit. The refusal
+// makes the consumer read the limit again and fit the record to it, and it
+// is dead-lettered, cut, instead of halting the consumer.
+func TestDeadLetterLimitLowered(t *testing.T) {
+	f := newFixture(t, 1)
+	f.createTopic(dlt, 1)
+	f.produce(&kgo.Record{Key: []byte("key-000"), Value: []byte("bad")})
+	rec := newRecorder(nil)
+	var logs lockedBuffer
+	c := f.consumer("lowered", rec.handle, DeadLetterTopic(dlt), DeadLetterPatience(20*time.Second),
+		Retry(1, 10*time.Millisecond, 50*time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	wait := runConsumer(t, c)
+	waitFor(t, 10*time.Second, "the first dead letter", func() bool { return c.Stats().DeadLettered == 1 })
+	f.setMaxMessageBytes(dlt, 64<<10)
+	value := make([]byte, 500_000) // random: compressed, a repeated byte would fit 64 KiB whole
+	_, _ = rand.NewChaCha8([32]byte{}).Read(value)
+	value[0] = 0xff
+	f.produce(&kgo.Record{Key: []byte("key-001"), Value: value})
+	waitFor(t, 15*time.Second, "the 500 KB record dead-lettered", func() bool { return c.Stats().DeadLettered == 2 })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	d := f.readTopic(dlt, 2)[1]
+	info, err := dlq.Parse(d)
+	if err != nil || info.Reason != dlq.TooLarge || info.OriginalSize != 500_000 || len(d.Value) != 0 || dlq.Size(d) > 64<<10 {
+		t.Fatalf("dead letter %+v (%v), value %d bytes, size %d", info, err, len(d.Value), dlq.Size(d))
+	}
+	if n := strings.Count(logs.String(), "MESSAGE_TOO_LARGE"); n != 1 {
+		t.Fatalf("%d refusals logged, want the one that made the consumer read the limit again", n)
+	}
+}
+
+// TestDeadLetterLimitUnreadable: a consumer not allowed to describe the
+// dead-letter topic fits dead letters to franz-go's default (1,000,012
+// bytes, below Kafka's default limit), says so once, and still
+// dead-letters a 2 MB poison record, cut.
+func TestDeadLetterLimitUnreadable(t *testing.T) {
+	f := newFixture(t, 1)
+	f.createTopic(dlt, 1)
+	f.setMaxMessageBytes(f.topic, 4<<20)
+	kc := f.cluster.Kafka()
+	kc.ControlKey(int16(kmsg.DescribeConfigs), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		req := kr.(*kmsg.DescribeConfigsRequest)
+		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, r := range req.Resources {
+			rr := kmsg.NewDescribeConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, kerr.TopicAuthorizationFailed.Code
+			resp.Resources = append(resp.Resources, rr)
+		}
+		return resp, nil, true
+	})
+	big, err := kgo.NewClient(kgo.SeedBrokers(f.cluster.Brokers()...), kgo.DefaultProduceTopic(f.topic), kgo.ProducerBatchMaxBytes(4<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	if err := big.ProduceSync(context.Background(), &kgo.Record{Key: []byte("k"), Value: bytes.Repeat([]byte{0xff}, 2_000_000)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	c := f.consumer("unreadable", newRecorder(nil).handle, DeadLetterTopic(dlt), DeadLetterPatience(5*time.Second),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	wait := runConsumer(t, c)
+	waitFor(t, 15*time.Second, "the dead letter", func() bool { return c.Stats().DeadLettered == 1 })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	d := f.readTopic(dlt, 1)[0]
+	if info, err := dlq.Parse(d); err != nil || info.Reason != dlq.TooLarge || len(d.Value) != 0 || dlq.Size(d) > 1_000_012 {
+		t.Fatalf("dead letter %+v (%v)", info, err)
+	}
+	if n := strings.Count(logs.String(), "cannot read the dead-letter topic's max.message.bytes"); n != 1 {
+		t.Fatalf("said %d times that the limit is assumed, want once", n)
+	}
 }

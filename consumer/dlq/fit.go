@@ -11,7 +11,7 @@ import (
 )
 
 // BatchOverhead is what [Size] adds to a record for the batch around it:
-// Kafka's v2 batch header is 61 bytes and franz-go sizes it at up to 69,
+// Kafka's v2 batch header is 61 bytes and franz-go counts a few more,
 // so a record of Size n fits a topic whose max.message.bytes is n, as
 // franz-go and the broker count.
 const BatchOverhead = 128
