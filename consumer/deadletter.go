@@ -63,7 +63,9 @@ func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
 // becomes markable). A failed write is tried again after a backoff,
 // through the "not ready until" seam, until DeadLetterPatience has passed:
 // then the consumer halts with a *DeadLetterError, and the record, not
-// committed, is read again by the next run. Nothing is skipped.
+// committed, is read again by the next run. Nothing is skipped. A record
+// larger than the topic takes is written cut (dlq.Fit, reason too-large),
+// never refused for its size.
 func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 	dl, r := it.dl, it.rec
 	rec := dlq.Build(c.cfg.dlqTopic, r, dlq.Failure{

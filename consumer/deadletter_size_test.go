@@ -207,3 +207,38 @@ func TestDeadLetterLimitUnreadable(t *testing.T) {
 		t.Fatalf("said %d times that the limit is assumed, want once", n)
 	}
 }
+
+// TestDeadLetterSizeBounds protects dlSize's numbers: the limit read from
+// the topic is kept within [8 KiB, 100 MiB - 64 KiB] (franz-go writes no
+// larger request by default), franz-go's batches are sized with the limit
+// known when it asks, and each refusal halves the limit, down to 8 KiB.
+func TestDeadLetterSizeBounds(t *testing.T) {
+	f := newFixture(t, 1)
+	f.createTopic(dlt, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tt := range []struct{ topic, want int }{{200 << 20, 100<<20 - 64<<10}, {1000, 8 << 10}, {3 << 20, 3 << 20}} {
+		f.setMaxMessageBytes(dlt, tt.topic)
+		var s dlSize
+		if n, assumed, err := s.limit(ctx, f.cl, dlt); err != nil || assumed || n != tt.want {
+			t.Fatalf("topic limit %d: %d, %v, %v; want %d", tt.topic, n, assumed, err, tt.want)
+		}
+	}
+	s := dlSize{bytes: 3 << 20}
+	if n := s.batchLimit(dlt); n != 3<<20 {
+		t.Fatalf("batch limit %d, want the known limit", n)
+	}
+	for _, want := range []int{1 << 20, 512 << 10, 256 << 10} {
+		s.refused(2 * want)
+		if s.bytes != 0 || s.batch != want {
+			t.Fatalf("after a refusal of %d bytes: limit %d, batch %d; want the limit read again and at most %d", 2*want, s.bytes, s.batch, want)
+		}
+	}
+	s.refused(10_000)
+	if s.batch != 8<<10 {
+		t.Fatalf("batch %d after a refusal of 10,000 bytes, want the 8 KiB floor", s.batch)
+	}
+	if n, _, err := s.limit(ctx, f.cl, dlt); err != nil || n != 8<<10 {
+		t.Fatalf("limit after refusals %d, %v; want 8 KiB though the topic takes 3 MiB", n, err)
+	}
+}
