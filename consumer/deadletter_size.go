@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-go/ordo/consumer/dlq"
 	"github.com/ordo-go/ordo/partition"
 )
 
@@ -54,7 +53,7 @@ func (s *dlSize) limit(ctx context.Context, cl *kgo.Client, topic string) (int, 
 	if s.bytes > 0 {
 		return s.bytes, false, nil
 	}
-	n, err := describeMaxMessageBytes(ctx, cl, topic)
+	n, err := dlq.TopicLimit(ctx, cl, topic)
 	assumed := false
 	if err != nil {
 		if !errors.Is(err, kerr.TopicAuthorizationFailed) && !errors.Is(err, kerr.ClusterAuthorizationFailed) &&
@@ -101,28 +100,6 @@ func (s *dlSize) batchOr() int {
 		return s.bytes
 	}
 	return kgoDefaultBatch
-}
-
-// describeMaxMessageBytes reads topic's max.message.bytes (its own or the
-// broker's default, as the broker reports it).
-func describeMaxMessageBytes(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
-	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		return 0, err
-	}
-	rc, err := rcs.On(topic, nil)
-	if err == nil {
-		err = rc.Err
-	}
-	if err != nil {
-		return 0, err
-	}
-	for _, c := range rc.Configs {
-		if c.Key == "max.message.bytes" && c.Value != nil {
-			return strconv.Atoi(*c.Value)
-		}
-	}
-	return 0, fmt.Errorf("no max.message.bytes in the topic's configuration")
 }
 
 // placeKey carries, in a dead letter's context, the key it is partitioned

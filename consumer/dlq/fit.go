@@ -1,10 +1,13 @@
 package dlq
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/header"
@@ -190,4 +193,28 @@ func varintLen(n int64) int {
 		l++
 	}
 	return l
+}
+
+// TopicLimit returns topic's max.message.bytes as the broker reports it
+// (the topic's own setting or the broker's default): what [Fit] is given
+// for a dead-letter topic, and what a redrive's batches to an original
+// topic are sized by.
+func TopicLimit(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
+	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "max.message.bytes" && c.Value != nil {
+			return strconv.Atoi(*c.Value)
+		}
+	}
+	return 0, errors.New("no max.message.bytes in the topic's configuration")
 }

@@ -91,8 +91,10 @@ type Stuck struct {
 // key, value and headers, the dead-letter headers removed and ordo-redrives
 // incremented; keyed records also carry the chain and, on a chain's last
 // record, the lift that ends the key's quarantine (the package doc states
-// the contract). Writes are idempotent with acks=all; progress is
-// committed to cfg.Group only after the writes before it are acknowledged.
+// the contract). Writes are idempotent with acks=all, in batches sized to
+// each original topic's max.message.bytes (read before its first write),
+// so a record the topic took once is taken again; progress is committed
+// to cfg.Group only after the writes before it are acknowledged.
 //
 // Redrive reads the topic twice up to its end offsets at the start of the
 // call: once to plan (which record is each chain's last), once to write.
@@ -103,7 +105,8 @@ func (c *Client) Redrive(ctx context.Context, cfg RedriveConfig) (RedriveReport,
 	if err := cfg.validate(); err != nil {
 		return RedriveReport{}, err
 	}
-	cl, err := c.kgoClient()
+	limits := new(topicLimits)
+	cl, err := c.kgoClient(kgo.ProducerBatchMaxBytesFn(limits.batch))
 	if err != nil {
 		return RedriveReport{}, err
 	}
@@ -125,7 +128,7 @@ func (c *Client) Redrive(ctx context.Context, cfg RedriveConfig) (RedriveReport,
 		c.logStuck(ctx, cfg, plan.report)
 		return plan.report, telemetry.Unhint(err)
 	}
-	w := &rewriter{cfg: cfg, cl: cl, adm: adm, plan: plan, run: newPlanner(cfg), pace: newPace(cfg.Rate)}
+	w := &rewriter{cfg: cfg, cl: cl, adm: adm, plan: plan, run: newPlanner(cfg), pace: newPace(cfg.Rate), limits: limits}
 	err = scan(ctx, cl, cfg.Topic, spans, func(batch []*kgo.Record) error { return w.write(ctx, batch) })
 	w.run.report.Lifted = plan.report.Lifted
 	c.logStuck(ctx, cfg, w.run.report)
@@ -176,6 +179,8 @@ type rewriter struct {
 	plan *planner      // the first pass, finished: each chain's last record
 	run  *planner      // this pass's decisions, identical to the plan's
 	pace *rate.Limiter // nil: no limit
+	// limits sizes batches to each original topic (see topicLimits).
+	limits *topicLimits
 }
 
 func (w *rewriter) write(ctx context.Context, batch []*kgo.Record) error {
@@ -194,6 +199,9 @@ func (w *rewriter) write(ctx context.Context, batch []*kgo.Record) error {
 			return err
 		}
 		out := w.restore(d, info, id)
+		if err := w.limits.read(ctx, w.cl, out.Topic); err != nil {
+			return err
+		}
 		w.cl.Produce(ctx, out, func(r *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
