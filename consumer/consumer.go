@@ -28,6 +28,7 @@ type Consumer struct {
 	cfg            config
 	cl             *kgo.Client
 	dlqCl          *kgo.Client // dead letters' producer; nil without DeadLetterTopic
+	dlqSize        dlSize      // the dead-letter topic's record size limit (deadletter_size.go)
 	tombstone      binding     // the Tombstones handler, if any
 	handlers       map[string]binding
 	mw             Middleware // the Use chain; nil for none

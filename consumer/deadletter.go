@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/consumer/dlq"
+	"github.com/ordo-go/ordo/internal/header"
 	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
@@ -32,13 +34,17 @@ const deadLetterWriteTimeout = 10 * time.Second
 // newDeadLetterClient is the producer the dead letters are written with:
 // the consumer's connection options, idempotent (kgo's default) with
 // acks=all, and keyed records placed by murmur2 so one key's dead letters
-// share a partition of the dead-letter topic, in order.
+// share a partition of the dead-letter topic, in order (a dead letter
+// whose key dlq.Fit cut is placed by its original key).
 func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
 	opts := append(c.cfg.conn.Opts(),
 		kgo.WithLogger(telemetry.KgoLogger(c.log.With("client", "dead-letter"), c.cfg.kgoLogLevel)),
 		kgo.DefaultProduceTopic(c.cfg.dlqTopic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+		kgo.RecordPartitioner(placer{kgo.StickyKeyPartitioner(nil)}),
+		// Sized from the topic's max.message.bytes (deadletter_size.go),
+		// read before the first write, which is when kgo calls this.
+		kgo.ProducerBatchMaxBytesFn(c.dlqSize.batchLimit),
 		kgo.ProducerLinger(0),
 		kgo.UnknownTopicRetries(2), // a missing topic is an error to retry here, not in kgo for ever
 		// Without it kgo never fails a write whose request went out and
@@ -57,7 +63,9 @@ func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
 // becomes markable). A failed write is tried again after a backoff,
 // through the "not ready until" seam, until DeadLetterPatience has passed:
 // then the consumer halts with a *DeadLetterError, and the record, not
-// committed, is read again by the next run. Nothing is skipped.
+// committed, is read again by the next run. Nothing is skipped. A record
+// larger than the topic takes is written cut (dlq.Fit, reason too-large),
+// never refused for its size.
 func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 	dl, r := it.dl, it.rec
 	rec := dlq.Build(c.cfg.dlqTopic, r, dlq.Failure{
@@ -69,9 +77,7 @@ func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 	sctx := trace.ContextWithSpan(ctx, it.span)
 	c.tel.Propagator.Inject(sctx, telemetry.Carrier{R: rec})
 	rec.Context = sctx
-	wctx, cancel := context.WithTimeout(ctx, deadLetterWriteTimeout)
-	err := c.dlqCl.ProduceSync(wctx, rec).FirstErr()
-	cancel()
+	rec, err := c.writeDeadLetter(ctx, rec, r.Key)
 	lctx := trace.ContextWithSpan(ctx, it.span)
 	if err == nil {
 		c.stats.deadLettered.Add(1)
@@ -79,7 +85,7 @@ func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 			attribute.String("ordo.reason", string(dl.re.Reason)), attribute.String("ordo.stage", string(dl.re.Stage))))
 		c.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			c.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
-			"dead_letter_offset", rec.Offset, "error", dl.re)
+			"dead_letter_offset", rec.Offset, "dead_letter_reason", reasonOf(rec), "error", dl.re)
 		it.dl = nil
 		endRecord(it.span, "dead-lettered", dl.re)
 		it.span = nil
@@ -103,4 +109,36 @@ func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 	c.log.WarnContext(lctx, "dead-letter write failed, will retry", "topic", r.Topic, "partition", r.Partition,
 		"offset", r.Offset, c.logKey(r.Key), "dead_letter_topic", c.cfg.dlqTopic, "tries", dl.tries, "retry_in", d, "error", err)
 	return outcome{after: max(d, time.Millisecond)}
+}
+
+// writeDeadLetter writes rec, built for a record whose key is key, fitted
+// to the dead-letter topic's size limit (dlq.Fit), and returns what it
+// wrote. A refusal for size shrinks the limit for the next try.
+func (c *Consumer) writeDeadLetter(ctx context.Context, rec *kgo.Record, key []byte) (*kgo.Record, error) {
+	wctx, cancel := context.WithTimeout(ctx, deadLetterWriteTimeout)
+	defer cancel()
+	limit, assumed, err := c.dlqSize.limit(wctx, c.dlqCl, c.cfg.dlqTopic)
+	if err != nil {
+		return rec, telemetry.Unhint(err)
+	}
+	if assumed {
+		c.log.WarnContext(ctx, "cannot read the dead-letter topic's max.message.bytes: dead letters are fitted to franz-go's default",
+			"dead_letter_topic", c.cfg.dlqTopic, "bytes", limit)
+	}
+	out := dlq.Fit(rec, limit)
+	if k := dlq.PlacementKey(out, key); k != nil {
+		out.Context = context.WithValue(out.Context, placeKey{}, k)
+	}
+	err = c.dlqCl.ProduceSync(wctx, out).FirstErr()
+	if errors.Is(err, kerr.MessageTooLarge) {
+		c.dlqSize.refused(dlq.Size(out))
+	}
+	return out, telemetry.Unhint(err) // franz-go's "is SASL missing?" misleads here: see telemetry.Unhint
+}
+
+// reasonOf is the reason a dead letter carries: the failure's, or
+// too-large when dlq.Fit cut it.
+func reasonOf(d *kgo.Record) string {
+	v, _ := header.Get(d.Headers, header.Reason)
+	return v
 }

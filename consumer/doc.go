@@ -101,9 +101,10 @@
 // value and headers, goes to the dead-letter topic with Spring Kafka's
 // dead-letter headers and ordo's reason (see package
 // [github.com/ordo-go/ordo/consumer/dlq]), and its offset is committed
-// only once that write is acknowledged; a topic that cannot be written
-// halts the consumer after [DeadLetterPatience] with a [*DeadLetterError],
-// skipping nothing. Later records of the dead-lettered key in its
+// only once that write is acknowledged (a record larger than the topic's
+// max.message.bytes is written cut, with reason "too-large"); a topic that
+// cannot be written halts the consumer after [DeadLetterPatience] with a
+// [*DeadLetterError], skipping nothing. Later records of the dead-lettered key in its
 // partition follow it into the topic (key quarantine, kept in the commit
 // metadata, so restarts and rebalances keep it) until the key is redriven
 // with [github.com/ordo-go/ordo/consumer/dlq.Client.Redrive];

@@ -254,7 +254,11 @@ const DefaultDeadLetterPatience = 2 * time.Minute
 // to topic with its original key, value and headers plus the dead-letter
 // headers (see package consumer/dlq), by an idempotent producer with
 // acks=all, carrying the record's trace context; its offset is marked
-// only once the write is acknowledged. The topic must exist.
+// only once the write is acknowledged. The topic must exist. Writes are
+// sized from the topic's max.message.bytes (read before the first one);
+// a dead letter larger than that is written cut, with reason "too-large"
+// (consumer/dlq's Fit says what is left out), so a record the source
+// topic accepted always reaches the dead-letter topic.
 //
 // Later records of the same key in the same partition follow it to the
 // dead-letter topic (reason "quarantined") until the key is redriven (see

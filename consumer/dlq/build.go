@@ -80,7 +80,8 @@ func defaultErr(f Failure) error {
 func isFailureHeader(k string) bool {
 	switch k {
 	case header.Attempts, header.Reason, header.Stage, header.QuarantineOffset,
-		header.RedriveChain, header.RedriveLift:
+		header.RedriveChain, header.RedriveLift, header.OriginalReason, header.OriginalSize,
+		header.DroppedHeaders, header.OriginalKeySize, header.OriginalKeySHA256:
 		return true
 	}
 	return strings.HasPrefix(k, header.DLTPrefix)

@@ -29,6 +29,27 @@
 //	ordo-quarantine-offset             reason "quarantined" only: the original
 //	                                   offset whose dead letter started the quarantine, decimal
 //
+// # Dead letters too large for their topic
+//
+// A record the source topic accepted may not fit the dead-letter topic
+// (its max.message.bytes is smaller, or the dead-letter headers push the
+// record over). The consumer sizes its writes from the topic's
+// max.message.bytes and [Fit] cuts a dead letter that does not fit: first
+// the record's own headers beyond ordo's, Spring's and the trace's, then
+// the value (written empty), and only when the key alone is too large the
+// key's tail (the dead letter is still placed on the original key's
+// partition, beside the key's other dead letters). Such a dead letter has
+// reason [TooLarge] and says what it left out:
+//
+//	ordo-original-reason               the reason the record failed for
+//	ordo-original-size                 the original value's length, decimal
+//	ordo-dropped-headers               original headers left out, decimal (omitted when none)
+//	ordo-original-key-size             the key's length, when the key was cut, decimal
+//	ordo-original-key-sha256           hex SHA-256 of the key, when the key was cut
+//
+// Its kafka_dlt-original-* coordinates name the record to fetch from the
+// source topic (while its retention keeps it).
+//
 // The "fqcn" of a Go error is the type of the outermost error that is not
 // a plain fmt.Errorf or errors.Join wrapper (those say nothing), and the
 // cause is the innermost error of the chain (a join follows its first
@@ -65,6 +86,19 @@
 // republished, and neither is any later record of its chain (reported as
 // held), so a chain is only ever republished as a prefix. Records without
 // a key are independent.
+//
+// A dead letter that cannot be redriven stops its key the same way: one
+// whose headers do not parse (its chain cannot be known), one with reason
+// [TooLarge] (it lacks part of the record), one at the loop guard. Every
+// later dead letter of its key in that original partition (in the same
+// dead-letter partition, when the malformed headers do not say the
+// original partition) is held, no record before it carries the lift, and
+// so the key's quarantine stays: the key is never handled out of order.
+// The report counts such keys (RedriveReport.StuckChains), names the dead
+// letters that stopped them (RedriveReport.Stuck) and logs each; an
+// operator deals with that dead letter (republishes the original from the
+// source topic, or decides to drop it) and lifts the quarantine by
+// redriving the rest.
 //
 // Every republished keyed record also carries
 //

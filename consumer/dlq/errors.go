@@ -18,6 +18,12 @@ var (
 	ErrInvalidConfig = errors.New("dlq: invalid configuration")
 	// ErrClosed: the [Client] was closed.
 	ErrClosed = errors.New("dlq: client closed")
+	// ErrTooLarge: the dead letter has reason [TooLarge]; it lacks part of
+	// the record, so redrive cannot republish it.
+	ErrTooLarge = errors.New("dlq: dead letter lacks part of the record (too-large): fetch the original from its source topic")
+	// ErrLoopGuard: the dead letter was redriven the maximum number of
+	// times (RedriveConfig.MaxRedrives) and failed again.
+	ErrLoopGuard = errors.New("dlq: dead letter at the redrive loop guard")
 )
 
 // HeaderError says which dead-letter header is malformed and how. It

@@ -36,6 +36,13 @@ type Info struct {
 	// Redrives is ordo-redrives: how often the record was redriven before
 	// it failed this time.
 	Redrives int
+
+	// What a dead letter with reason [TooLarge] left out (see [Fit]).
+	OriginalReason    Reason // ordo-original-reason: the reason it failed for
+	OriginalSize      int64  // ordo-original-size: the value's length, or -1 without it
+	DroppedHeaders    int    // ordo-dropped-headers: original headers left out
+	OriginalKeySize   int64  // ordo-original-key-size: the key's length when it was cut, or -1
+	OriginalKeySHA256 string // ordo-original-key-sha256: hex SHA-256 of the key when it was cut
 }
 
 // ChainStart is the original-partition offset of the record that started
@@ -55,7 +62,7 @@ func (i Info) ChainStart() int64 {
 // *[HeaderError] matching [ErrMalformed]. Parse never panics, whatever the
 // bytes.
 func Parse(r *kgo.Record) (Info, error) {
-	info := Info{QuarantineOffset: -1}
+	info := Info{QuarantineOffset: -1, OriginalSize: -1, OriginalKeySize: -1}
 	last := lastHeaders(r.Headers)
 	topic, ok := last[header.DLTOriginalTopic]
 	if !ok {
@@ -81,6 +88,8 @@ func Parse(r *kgo.Record) (Info, error) {
 		header.DLTExceptionMessage:      &info.Message,
 		header.Reason:                   (*string)(&info.Reason),
 		header.Stage:                    (*string)(&info.Stage),
+		header.OriginalReason:           (*string)(&info.OriginalReason),
+		header.OriginalKeySHA256:        &info.OriginalKeySHA256,
 	} {
 		if err := textHeader(last, name, dst); err != nil {
 			return Info{}, err
@@ -97,12 +106,21 @@ func parseOrdo(last map[string][]byte, info Info) (Info, error) {
 	if info.Redrives, err = countHeader(last, header.Redrives); err != nil {
 		return Info{}, err
 	}
-	if v, ok := last[header.QuarantineOffset]; ok {
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil || n < 0 {
-			return Info{}, &HeaderError{Header: header.QuarantineOffset, Reason: fmt.Sprintf("%q is not an offset", clip(v))}
+	if info.DroppedHeaders, err = countHeader(last, header.DroppedHeaders); err != nil {
+		return Info{}, err
+	}
+	for name, dst := range map[string]*int64{
+		header.QuarantineOffset: &info.QuarantineOffset,
+		header.OriginalSize:     &info.OriginalSize,
+		header.OriginalKeySize:  &info.OriginalKeySize,
+	} {
+		if v, ok := last[name]; ok {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil || n < 0 {
+				return Info{}, &HeaderError{Header: name, Reason: fmt.Sprintf("%q is not a non-negative number", clip(v))}
+			}
+			*dst = n
 		}
-		info.QuarantineOffset = n
 	}
 	return info, nil
 }

@@ -6,8 +6,8 @@ package dlq
 type Reason string
 
 // The reasons. The first group is a handler's verdict, the second poison
-// found before any handler ran, the last what ordo decided about order, age
-// and loops.
+// found before any handler ran, the last what ordo decided about order, age,
+// loops and size.
 const (
 	// HandlerExhausted: the handler kept failing with transient errors
 	// until its retry budget (attempts or elapsed time) ran out.
@@ -43,13 +43,20 @@ const (
 	// RedriveLoop: the record was redriven the maximum number of times and
 	// failed again; redrive no longer republishes it.
 	RedriveLoop Reason = "redrive-loop"
+	// TooLarge: the dead letter does not hold the whole record, which did
+	// not fit the dead-letter topic's max.message.bytes: [Fit] left out
+	// headers, the value or the key's tail, and says which;
+	// ordo-original-reason holds the reason it failed for. The original is
+	// in the source topic, at the dead letter's coordinates. Redrive
+	// cannot republish it and leaves its key's chain quarantined.
+	TooLarge Reason = "too-large"
 )
 
 // Reasons lists every reason, in the order above.
 var Reasons = []Reason{
 	HandlerExhausted, Permanent,
 	Unframe, UnknownSchema, UnusableSchema, NoHandler, Decode, Tombstone,
-	Quarantined, Expired, RedriveLoop,
+	Quarantined, Expired, RedriveLoop, TooLarge,
 }
 
 // Known reports whether r is one of [Reasons].

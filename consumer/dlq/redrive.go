@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
 // DefaultMaxRedrives is the loop guard's default: a dead letter that was
@@ -46,16 +47,43 @@ type RedriveConfig struct {
 }
 
 // RedriveReport counts what a redrive did with the dead letters it read.
-// Scanned = Redriven + Filtered + Held + LoopGuarded + Malformed.
+// Scanned = Redriven + Filtered + Held + LoopGuarded + Malformed + TooLarge.
 type RedriveReport struct {
 	Scanned     int            // dead letters read
 	Redriven    int            // republished (in a dry run: would be)
 	Filtered    int            // in chains the filter did not select
 	LoopGuarded int            // at the loop guard: redriven MaxRedrives times already
-	Held        int            // behind a loop-guarded record of their chain, kept for order
+	Held        int            // behind a dead letter of their key that cannot be redriven, kept for order
 	Malformed   int            // dead-letter headers did not parse; left alone
+	TooLarge    int            // reason too-large: the dead letter lacks part of the record; left alone
 	Lifted      int            // chains whose last record carries the lift (planned, if the run stopped early)
 	ByTopic     map[string]int // republished per original topic
+
+	// StuckChains counts the keys whose chain the run left quarantined
+	// because a dead letter of it cannot be redriven (malformed, too
+	// large, at the loop guard); Stuck names the first MaxStuckReported.
+	// Their quarantine stays until an operator deals with that dead
+	// letter (see the package doc).
+	StuckChains int
+	Stuck       []Stuck
+}
+
+// MaxStuckReported bounds [RedriveReport.Stuck].
+const MaxStuckReported = 100
+
+// Stuck is a key's quarantine chain a redrive left in place: the dead
+// letter that cannot be redriven, and why.
+type Stuck struct {
+	Topic     string // original topic; "" when the dead letter does not say
+	Partition int32  // original partition; -1 when the dead letter does not say
+	Offset    int64  // original offset; -1 when the dead letter does not say
+	// DeadLetterPartition and DeadLetterOffset place the dead letter in
+	// the dead-letter topic.
+	DeadLetterPartition int32
+	DeadLetterOffset    int64
+	// Err says why: a *[HeaderError] (malformed), [ErrTooLarge] or
+	// [ErrLoopGuard].
+	Err error
 }
 
 // Redrive republishes dead letters of cfg.Topic to their original topics,
@@ -63,8 +91,10 @@ type RedriveReport struct {
 // key, value and headers, the dead-letter headers removed and ordo-redrives
 // incremented; keyed records also carry the chain and, on a chain's last
 // record, the lift that ends the key's quarantine (the package doc states
-// the contract). Writes are idempotent with acks=all; progress is
-// committed to cfg.Group only after the writes before it are acknowledged.
+// the contract). Writes are idempotent with acks=all, in batches sized to
+// each original topic's max.message.bytes (read before its first write),
+// so a record the topic took once is taken again; progress is committed
+// to cfg.Group only after the writes before it are acknowledged.
 //
 // Redrive reads the topic twice up to its end offsets at the start of the
 // call: once to plan (which record is each chain's last), once to write.
@@ -75,7 +105,8 @@ func (c *Client) Redrive(ctx context.Context, cfg RedriveConfig) (RedriveReport,
 	if err := cfg.validate(); err != nil {
 		return RedriveReport{}, err
 	}
-	cl, err := c.kgoClient()
+	limits := new(topicLimits)
+	cl, err := c.kgoClient(kgo.ProducerBatchMaxBytesFn(limits.batch))
 	if err != nil {
 		return RedriveReport{}, err
 	}
@@ -94,12 +125,26 @@ func (c *Client) Redrive(ctx context.Context, cfg RedriveConfig) (RedriveReport,
 	})
 	plan.report.Lifted = plan.lifted()
 	if err != nil || cfg.DryRun {
-		return plan.report, err
+		c.logStuck(ctx, cfg, plan.report)
+		return plan.report, telemetry.Unhint(err)
 	}
-	w := &rewriter{cfg: cfg, cl: cl, adm: adm, plan: plan, run: newPlanner(cfg), pace: newPace(cfg.Rate)}
+	w := &rewriter{cfg: cfg, cl: cl, adm: adm, plan: plan, run: newPlanner(cfg), pace: newPace(cfg.Rate), limits: limits}
 	err = scan(ctx, cl, cfg.Topic, spans, func(batch []*kgo.Record) error { return w.write(ctx, batch) })
 	w.run.report.Lifted = plan.report.Lifted
-	return w.run.report, err
+	c.logStuck(ctx, cfg, w.run.report)
+	return w.run.report, telemetry.Unhint(err)
+}
+
+// logStuck says, once per run, which chains stay quarantined and why.
+func (c *Client) logStuck(ctx context.Context, cfg RedriveConfig, rep RedriveReport) {
+	for _, s := range rep.Stuck {
+		c.logger.WarnContext(ctx, "redrive left a key's chain quarantined: a dead letter of it cannot be redriven",
+			"dead_letter_topic", cfg.Topic, "dead_letter_partition", s.DeadLetterPartition, "dead_letter_offset", s.DeadLetterOffset,
+			"topic", s.Topic, "partition", s.Partition, "offset", s.Offset, "error", s.Err)
+	}
+	if n := rep.StuckChains - len(rep.Stuck); n > 0 {
+		c.logger.WarnContext(ctx, "redrive left more chains quarantined", "dead_letter_topic", cfg.Topic, "more", n)
+	}
 }
 
 func (cfg *RedriveConfig) validate() error {
@@ -134,6 +179,8 @@ type rewriter struct {
 	plan *planner      // the first pass, finished: each chain's last record
 	run  *planner      // this pass's decisions, identical to the plan's
 	pace *rate.Limiter // nil: no limit
+	// limits sizes batches to each original topic (see topicLimits).
+	limits *topicLimits
 }
 
 func (w *rewriter) write(ctx context.Context, batch []*kgo.Record) error {
@@ -152,6 +199,9 @@ func (w *rewriter) write(ctx context.Context, batch []*kgo.Record) error {
 			return err
 		}
 		out := w.restore(d, info, id)
+		if err := w.limits.read(ctx, w.cl, out.Topic); err != nil {
+			return err
+		}
 		w.cl.Produce(ctx, out, func(r *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()

@@ -167,7 +167,12 @@ func TestRedriveRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := RedriveReport{Scanned: 9, Redriven: 6, Filtered: 1, LoopGuarded: 1, Held: 1, Lifted: 2, ByTopic: map[string]int{"orders": 6}}
+	if len(rep.Stuck) != 1 {
+		t.Fatalf("stuck %+v, want d's chain", rep.Stuck)
+	}
+	want := RedriveReport{Scanned: 9, Redriven: 6, Filtered: 1, LoopGuarded: 1, Held: 1, Lifted: 2, ByTopic: map[string]int{"orders": 6},
+		StuckChains: 1, Stuck: []Stuck{{Topic: "orders", Offset: d0, DeadLetterPartition: rep.Stuck[0].DeadLetterPartition,
+			DeadLetterOffset: rep.Stuck[0].DeadLetterOffset, Err: ErrLoopGuard}}}
 	for name, r := range map[string]RedriveReport{"dry run": dry, "run": rep} {
 		if fmt.Sprint(r) != fmt.Sprint(want) {
 			t.Fatalf("%s report %+v, want %+v", name, r, want)

@@ -167,8 +167,15 @@ func redrive(ctx context.Context, c *dlq.Client, cfg config, out io.Writer) erro
 	if cfg.dryRun {
 		verb = "would redrive"
 	}
-	fmt.Fprintf(out, "read %d dead letters from %s (group %s): %s %d, lifting %d quarantine chains; filtered out %d, loop guard %d, held behind it %d, malformed %d\n",
-		rep.Scanned, cfg.topic, cfg.group, verb, rep.Redriven, rep.Lifted, rep.Filtered, rep.LoopGuarded, rep.Held, rep.Malformed)
+	fmt.Fprintf(out, "read %d dead letters from %s (group %s): %s %d, lifting %d quarantine chains; filtered out %d, loop guard %d, malformed %d, too large %d, held behind those %d\n",
+		rep.Scanned, cfg.topic, cfg.group, verb, rep.Redriven, rep.Lifted, rep.Filtered, rep.LoopGuarded, rep.Malformed, rep.TooLarge, rep.Held)
+	if rep.StuckChains > 0 {
+		fmt.Fprintf(out, "%d keys stay quarantined: a dead letter of theirs cannot be redriven\n", rep.StuckChains)
+		for _, s := range rep.Stuck {
+			fmt.Fprintf(out, "  %s[%d]@%d (dead letter %s[%d]@%d): %v\n", orDash(s.Topic), s.Partition, s.Offset,
+				cfg.topic, s.DeadLetterPartition, s.DeadLetterOffset, s.Err)
+		}
+	}
 	topics := make([]string, 0, len(rep.ByTopic))
 	for t := range rep.ByTopic {
 		topics = append(topics, t)

@@ -56,3 +56,24 @@ const (
 	// lifts the key's quarantine (see consumer/dlq's doc).
 	RedriveLift = "ordo-redrive-lift"
 )
+
+// Headers of a dead letter cut to fit its topic (reason "too-large"): the
+// dead letter does not hold the whole original record, and says what it
+// left out so an operator can fetch the original from the source topic
+// (kafka_dlt-original-topic, -partition, -offset). See consumer/dlq's Fit.
+const (
+	// OriginalReason is the reason the record failed for; ordo-reason
+	// says "too-large" on such a dead letter.
+	OriginalReason = "ordo-original-reason"
+	// OriginalSize is the original value's length in bytes; a dead letter
+	// whose value is shorter (empty) left the value out.
+	OriginalSize = "ordo-original-size"
+	// DroppedHeaders counts the original headers left out.
+	DroppedHeaders = "ordo-dropped-headers"
+	// OriginalKeySize is the original key's length in bytes, written when
+	// the key itself was cut to its first bytes.
+	OriginalKeySize = "ordo-original-key-size"
+	// OriginalKeySHA256 is the hex SHA-256 of the original key, written
+	// with OriginalKeySize.
+	OriginalKeySHA256 = "ordo-original-key-sha256"
+)

@@ -59,6 +59,7 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 			keyvals[i] = RedactURL(s)
 		}
 	}
+	msg = unhintLog(msg, keyvals) // hint.go: franz-go's guesses about a closed connection mislead
 	k.l.Log(context.Background(), sl, msg, keyvals...)
 }
 
