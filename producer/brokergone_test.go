@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,8 +77,43 @@ func checkTimedOut(t *testing.T, name string, ch <-chan error, start time.Time, 
 		if errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%s: a delivery timeout must not read as the caller's deadline: %v", name, err)
 		}
+		if strings.Contains(err.Error(), "missing?") || strings.Contains(err.Error(), "misconfigured?") {
+			t.Fatalf("%s: franz-go's SASL/TLS guess reached the caller: %v", name, err)
+		}
 		t.Logf("%s: %v after %v", name, err, took)
 	case <-time.After(time.Until(start.Add(timeout + goneBound))):
 		t.Fatalf("%s still waiting %v after it was sent, with a %v DeliveryTimeout", name, time.Since(start), timeout)
 	}
+}
+
+// TestNoTLSGuessOnBrokerGone protects operators from a false lead: when a
+// broker accepts connections and closes them at once (a broker going
+// away, a proxy without a backend), franz-go fails the event early with
+// *kgo.ErrFirstReadEOF and guesses "is TLS missing?" in its message. The
+// producer keeps the error (errors.As still finds it) and drops the
+// guess.
+func TestNoTLSGuessOnBrokerGone(t *testing.T) {
+	e, g := startGatedEnv(t, map[string]int32{"orders": 1})
+	p := e.producer(t, DeliveryTimeout(30*time.Second))
+	t.Cleanup(func() { g.set(gateOpen) })
+	pub := newCreatedPublisher(t, p)
+	bg := context.Background()
+	if _, err := pub.Publish(bg, Created{"o-1", 1}); err != nil {
+		t.Fatalf("Publish before the broker went: %v", err)
+	}
+	g.set(gateRefuse)
+	ctx, cancel := context.WithTimeout(bg, 45*time.Second)
+	defer cancel()
+	_, err := pub.Publish(ctx, Created{"o-2", 2})
+	if err == nil {
+		t.Fatal("Publish succeeded with every connection refused")
+	}
+	if strings.Contains(err.Error(), "missing?") || strings.Contains(err.Error(), "misconfigured?") {
+		t.Fatalf("franz-go's SASL/TLS guess reached the caller: %v", err)
+	}
+	var eof *kgo.ErrFirstReadEOF
+	if !errors.As(err, &eof) && !errors.Is(err, ErrDeliveryTimeout) {
+		t.Fatalf("Publish = %v; want kgo's first-read EOF or ErrDeliveryTimeout", err)
+	}
+	t.Logf("Publish: %v", err)
 }

@@ -342,6 +342,10 @@ func promise(r *kgo.Record, err error) {
 		case in.refused == nil && p.deadlines.timedOut(err, in.sealed):
 			err = newTimeoutError(err)
 		}
+		// franz-go guesses "is SASL/TLS missing?" from any EOF on a
+		// connection's first read; the guess misleads far more often
+		// than it helps (a broker going away, a cancelled write).
+		err = telemetry.Unhint(err)
 	}
 	p.finish(in, res.EventID, true, err)
 	if err != nil {
