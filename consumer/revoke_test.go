@@ -16,18 +16,28 @@ type spans struct {
 	mu   sync.Mutex
 	runs map[string][][2]time.Time
 	done map[string]int // calls that returned nil, per key
+	// release ends every running and later call (honouring ctx or
+	// not) once the test has seen what it waits for.
+	release chan struct{}
 }
 
 func (s *spans) handler(slow time.Duration, honour bool) Handler[Step] {
 	return func(ctx context.Context, st Step, m Meta) error {
 		start := time.Now()
+		// A handler runs until the test has seen the revoke (release),
+		// or at most slow: on a busy machine the second member's join
+		// can take longer than any fixed handler time.
 		if honour {
 			select {
 			case <-time.After(slow):
+			case <-s.release:
 			case <-ctx.Done():
 			}
 		} else {
-			time.Sleep(slow)
+			select {
+			case <-time.After(slow):
+			case <-s.release:
+			}
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -75,8 +85,8 @@ func testRevokeCancelsSlowHandlers(t *testing.T, proto Protocol) {
 			f := newFixture(t, 2)
 			f.protocol = proto
 			f.publish(keys, 2)
-			s := &spans{runs: map[string][][2]time.Time{}, done: map[string]int{}}
-			const slow = 3 * time.Second
+			s := &spans{runs: map[string][][2]time.Time{}, done: map[string]int{}, release: make(chan struct{})}
+			const slow = 30 * time.Second
 			var logs syncBuffer
 			opts := []Option{Concurrency(16), DrainTimeout(200 * time.Millisecond),
 				WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))}
@@ -88,7 +98,12 @@ func testRevokeCancelsSlowHandlers(t *testing.T, proto Protocol) {
 			time.Sleep(100 * time.Millisecond)
 			b := f.consumer("revoke", s.handler(slow, honour), opts...)
 			waitB := runConsumer(t, b)
-			waitFor(t, 60*time.Second, "every record handled", func() bool {
+			waitFor(t, 60*time.Second, "the revoke to cancel or hand over a running handler", func() bool {
+				st := a.Stats()
+				return st.Abandoned+st.HandedOver > 0
+			})
+			close(s.release)
+			waitFor(t, 90*time.Second, "every record handled", func() bool {
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				n := 0
