@@ -1,9 +1,11 @@
 package avro
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"unsafe"
 )
@@ -244,22 +246,21 @@ func (r *Reader) ReadLong() int64 {
 	}
 }
 
-// ReadFloat reads a Float from the Reader.
+// ReadFloat reads a Float from the Reader: 4 bytes, little-endian, as
+// the Avro spec says (ordo fork: upstream read them in the host's byte
+// order through unsafe, wrong on a big-endian host).
 func (r *Reader) ReadFloat() float32 {
 	var buf [4]byte
 	r.Read(buf[:])
-
-	float := *(*float32)(unsafe.Pointer(&buf[0]))
-	return float
+	return math.Float32frombits(binary.LittleEndian.Uint32(buf[:]))
 }
 
-// ReadDouble reads a Double from the Reader.
+// ReadDouble reads a Double from the Reader: 8 bytes, little-endian (ordo
+// fork, as ReadFloat).
 func (r *Reader) ReadDouble() float64 {
 	var buf [8]byte
 	r.Read(buf[:])
-
-	float := *(*float64)(unsafe.Pointer(&buf[0]))
-	return float
+	return math.Float64frombits(binary.LittleEndian.Uint64(buf[:]))
 }
 
 // ReadBytes reads Bytes from the Reader.
