@@ -19,6 +19,18 @@
 // *[DecodeError] wrapping [ErrTruncated], [ErrCorrupt] or an
 // *[IncompatibleError].
 //
+// Every array and map block count is checked before it is trusted, when
+// a field is decoded and when a writer's field the reader lacks is
+// skipped: a body that declares more items than its remaining bytes can
+// hold (each item takes at least its type's fewest bytes: 1 for a
+// string, 8 for a double, the key and value of a map entry) is
+// [ErrTruncated]; one array or map of more than 16,777,216 (2^24) items,
+// or more than 2^24 items that take no bytes (null, a record of no
+// fields or only null ones) in one body, is [ErrCorrupt]. So a 20-byte
+// body that declares 2^40 items fails at once instead of looping 2^40
+// times, and a writer field of any Avro type, "null" included, can be
+// skipped.
+//
 // Encoding refuses a value outside its logical type's domain with a
 // *[ValueError] naming the field (a decimal with more fraction digits than
 // its scale, which is never rounded; a uuid that is not one; a time of day

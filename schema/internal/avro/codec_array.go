@@ -30,12 +30,13 @@ func decoderOfArray(d *decoderContext, arr *ArraySchema, typ reflect2.Type) ValD
 	sliceType := typ.(*reflect2.UnsafeSliceType)
 	decoder := decoderOfType(d, arr.Items(), sliceType.Elem())
 
-	return &arrayDecoder{typ: sliceType, decoder: decoder}
+	return &arrayDecoder{typ: sliceType, decoder: decoder, itemSize: minEncodedSize(arr.Items())}
 }
 
 type arrayDecoder struct {
-	typ     *reflect2.UnsafeSliceType
-	decoder ValDecoder
+	typ      *reflect2.UnsafeSliceType
+	decoder  ValDecoder
+	itemSize int // ordo fork: see reader_block.go
 }
 
 func (d *arrayDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
@@ -46,8 +47,12 @@ func (d *arrayDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
 		sliceType.UnsafeSet(ptr, sliceType.UnsafeMakeSlice(0, 0))
 	}
 
+	var total int64
 	for {
-		l, _ := r.ReadBlockHeader()
+		// ordo fork: readBlock bounds the count (reader_block.go);
+		// upstream grew the slice to a negative length on a count of
+		// -2^63 and then wrote through it.
+		l, _ := r.readBlock("decode array", d.itemSize, &total)
 		if l == 0 {
 			break
 		}

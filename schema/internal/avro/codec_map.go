@@ -47,13 +47,21 @@ func decoderOfMap(d *decoderContext, m *MapSchema, typ reflect2.Type) ValDecoder
 		mapType:  mapType,
 		elemType: mapType.Elem(),
 		decoder:  decoder,
+		itemSize: mapItemSize(m),
 	}
+}
+
+// mapItemSize is the fewest bytes a map entry takes: its key's length
+// and its value (ordo fork, see reader_block.go).
+func mapItemSize(m *MapSchema) int {
+	return min(1+minEncodedSize(m.Values()), maxMinEncodedSize)
 }
 
 type mapDecoder struct {
 	mapType  *reflect2.UnsafeMapType
 	elemType reflect2.Type
 	decoder  ValDecoder
+	itemSize int
 }
 
 func (d *mapDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
@@ -61,8 +69,9 @@ func (d *mapDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
 		d.mapType.UnsafeSet(ptr, d.mapType.UnsafeMakeMap(0))
 	}
 
+	var total int64
 	for {
-		l, _ := r.ReadBlockHeader()
+		l, _ := r.readBlock("decode map", d.itemSize, &total)
 		if l == 0 {
 			break
 		}
@@ -94,6 +103,7 @@ func decoderOfMapUnmarshaler(d *decoderContext, m *MapSchema, typ reflect2.Type)
 		keyType:  mapType.Key(),
 		elemType: mapType.Elem(),
 		decoder:  decoder,
+		itemSize: mapItemSize(m),
 	}
 }
 
@@ -102,6 +112,7 @@ type mapDecoderUnmarshaler struct {
 	keyType  reflect2.Type
 	elemType reflect2.Type
 	decoder  ValDecoder
+	itemSize int
 }
 
 func (d *mapDecoderUnmarshaler) Decode(ptr unsafe.Pointer, r *Reader) {
@@ -109,8 +120,9 @@ func (d *mapDecoderUnmarshaler) Decode(ptr unsafe.Pointer, r *Reader) {
 		d.mapType.UnsafeSet(ptr, d.mapType.UnsafeMakeMap(0))
 	}
 
+	var total int64
 	for {
-		l, _ := r.ReadBlockHeader()
+		l, _ := r.readBlock("decode map", d.itemSize, &total)
 		if l == 0 {
 			break
 		}
@@ -133,6 +145,9 @@ func (d *mapDecoderUnmarshaler) Decode(ptr unsafe.Pointer, r *Reader) {
 
 			elemPtr := d.elemType.UnsafeNew()
 			d.decoder.Decode(elemPtr, r)
+			if r.Error != nil { // ordo fork: stop at the first error
+				return
+			}
 
 			d.mapType.UnsafeSetIndex(ptr, keyPtr, elemPtr)
 		}

@@ -2,11 +2,26 @@ package avro
 
 import (
 	"fmt"
-	"sync"
 	"unsafe"
 )
 
 func createSkipDecoder(schema Schema) ValDecoder {
+	return (&skipBuilder{}).of(schema)
+}
+
+// skipBuilder builds the skip decoder of one schema, each record's once
+// (ordo fork). A reference is how a schema recurses (a Node whose field
+// holds Nodes): upstream built the referenced record's decoder again at
+// each reference, which never ended for a recursive writer schema (a
+// fatal stack overflow, no recover). Here a reference returns the decoder
+// of its record, still under construction when the reference is inside
+// it, so a recursive schema has a decoder of its own size whatever depth
+// the data nests to.
+type skipBuilder struct {
+	records map[*RecordSchema]*recordSkipDecoder
+}
+
+func (b *skipBuilder) of(schema Schema) ValDecoder {
 	switch schema.Type() {
 	case Boolean:
 		return &boolSkipDecoder{}
@@ -30,47 +45,35 @@ func createSkipDecoder(schema Schema) ValDecoder {
 		return &bytesSkipDecoder{}
 
 	case Record:
-		return skipDecoderOfRecord(schema)
+		return b.record(schema.(*RecordSchema))
 
 	case Ref:
-		// ordo fork: a reference is how a schema recurses (a Node whose
-		// field holds Nodes). Building its skip decoder eagerly never
-		// ends, and a writer schema that recurses through a field the
-		// reader does not have crashed the process with a stack overflow.
-		// Build it when data first needs it: the data is finite.
-		return &refSkipDecoder{schema: schema.(*RefSchema).Schema()}
+		return b.of(schema.(*RefSchema).Schema())
 
 	case Enum:
 		return &enumSkipDecoder{symbols: schema.(*EnumSchema).Symbols()}
 
 	case Array:
-		return skipDecoderOfArray(schema)
+		return b.array(schema.(*ArraySchema))
 
 	case Map:
-		return skipDecoderOfMap(schema)
+		return b.mapOf(schema.(*MapSchema))
 
 	case Union:
-		return skipDecoderOfUnion(schema)
+		return b.union(schema.(*UnionSchema))
 
 	case Fixed:
 		return &fixedSkipDecoder{size: schema.(*FixedSchema).Size()}
 
+	case Null:
+		// ordo fork: null is valid Avro and takes no bytes; upstream had no
+		// skip decoder for it, so a writer field of type null the reader
+		// lacks made every record undecodable.
+		return nullSkipDecoder{}
+
 	default:
 		return &errorDecoder{err: fmt.Errorf("avro: schema type %s is unsupported", schema.Type())}
 	}
-}
-
-// refSkipDecoder skips a referenced named type, building its decoder on
-// first use (ordo fork).
-type refSkipDecoder struct {
-	schema Schema
-	once   sync.Once
-	dec    ValDecoder
-}
-
-func (d *refSkipDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
-	d.once.Do(func() { d.dec = createSkipDecoder(d.schema) })
-	d.dec.Decode(ptr, r)
 }
 
 type boolSkipDecoder struct{}
@@ -115,17 +118,20 @@ func (c *bytesSkipDecoder) Decode(_ unsafe.Pointer, r *Reader) {
 	r.SkipBytes()
 }
 
-func skipDecoderOfRecord(schema Schema) ValDecoder {
-	rec := schema.(*RecordSchema)
-
-	decoders := make([]ValDecoder, len(rec.Fields()))
+func (b *skipBuilder) record(rec *RecordSchema) ValDecoder {
+	if dec, ok := b.records[rec]; ok {
+		return dec
+	}
+	if b.records == nil {
+		b.records = map[*RecordSchema]*recordSkipDecoder{}
+	}
+	dec := &recordSkipDecoder{}
+	b.records[rec] = dec
+	dec.decoders = make([]ValDecoder, len(rec.Fields()))
 	for i, field := range rec.Fields() {
-		decoders[i] = createSkipDecoder(field.Type())
+		dec.decoders[i] = b.of(field.Type())
 	}
-
-	return &recordSkipDecoder{
-		decoders: decoders,
-	}
+	return dec
 }
 
 type recordSkipDecoder struct {
@@ -146,93 +152,103 @@ func (c *enumSkipDecoder) Decode(_ unsafe.Pointer, r *Reader) {
 	r.SkipInt()
 }
 
-func skipDecoderOfArray(schema Schema) ValDecoder {
-	arr := schema.(*ArraySchema)
-	decoder := createSkipDecoder(arr.Items())
+// nullSkipDecoder skips a null: nothing (ordo fork).
+type nullSkipDecoder struct{}
 
+func (nullSkipDecoder) Decode(unsafe.Pointer, *Reader) {}
+
+// ordo fork: the array and map skip decoders read their blocks through
+// readBlock (reader_block.go), which bounds each count by the bytes left
+// and Config.MaxCollectionItems, and stop at the first error. Upstream
+// trusted any count and looped on after EOF: 2^40 declared items took
+// 2^40 iterations.
+
+func (b *skipBuilder) array(arr *ArraySchema) ValDecoder {
 	return &sliceSkipDecoder{
-		decoder: decoder,
+		decoder:  b.of(arr.Items()),
+		itemSize: minEncodedSize(arr.Items()),
 	}
 }
 
 type sliceSkipDecoder struct {
-	decoder ValDecoder
+	decoder  ValDecoder
+	itemSize int
 }
 
 func (d *sliceSkipDecoder) Decode(_ unsafe.Pointer, r *Reader) {
+	var total int64
 	for {
-		l, size := r.ReadBlockHeader()
+		l, size := r.readBlock("skip array", d.itemSize, &total)
 		if l == 0 {
-			break
+			return
 		}
-
 		if size > 0 {
 			r.SkipNBytes(int(size))
 			continue
 		}
-
 		for range l {
 			d.decoder.Decode(nil, r)
+			if r.Error != nil {
+				return
+			}
 		}
 	}
 }
 
-func skipDecoderOfMap(schema Schema) ValDecoder {
-	m := schema.(*MapSchema)
-	decoder := createSkipDecoder(m.Values())
-
+func (b *skipBuilder) mapOf(m *MapSchema) ValDecoder {
 	return &mapSkipDecoder{
-		decoder: decoder,
+		decoder:  b.of(m.Values()),
+		itemSize: mapItemSize(m),
 	}
 }
 
 type mapSkipDecoder struct {
-	decoder ValDecoder
+	decoder  ValDecoder
+	itemSize int
 }
 
 func (d *mapSkipDecoder) Decode(_ unsafe.Pointer, r *Reader) {
+	var total int64
 	for {
-		l, size := r.ReadBlockHeader()
+		l, size := r.readBlock("skip map", d.itemSize, &total)
 		if l == 0 {
-			break
+			return
 		}
-
 		if size > 0 {
 			r.SkipNBytes(int(size))
 			continue
 		}
-
 		for range l {
 			r.SkipString()
 			d.decoder.Decode(nil, r)
+			if r.Error != nil {
+				return
+			}
 		}
 	}
 }
 
-func skipDecoderOfUnion(schema Schema) ValDecoder {
-	union := schema.(*UnionSchema)
-
-	return &unionSkipDecoder{
-		schema: union,
+// skipDecoderOfUnion builds the skip decoder of each branch once (ordo
+// fork: upstream built one per value skipped, and had none for null).
+func (b *skipBuilder) union(union *UnionSchema) ValDecoder {
+	decs := make([]ValDecoder, len(union.Types()))
+	for i, t := range union.Types() {
+		decs[i] = b.of(t)
 	}
+	return &unionSkipDecoder{schema: union, decoders: decs}
 }
 
 type unionSkipDecoder struct {
-	schema *UnionSchema
+	schema   *UnionSchema
+	decoders []ValDecoder
 }
 
 func (d *unionSkipDecoder) Decode(_ unsafe.Pointer, r *Reader) {
-	_, resSchema := getUnionSchema(d.schema, r)
+	idx, resSchema := getUnionSchema(d.schema, r)
 	if resSchema == nil {
 		return
 	}
-
-	// In a null case, just return
-	if resSchema.Type() == Null {
-		return
-	}
-
-	createSkipDecoder(resSchema).Decode(nil, r)
+	d.decoders[idx].Decode(nil, r)
 }
 
 type fixedSkipDecoder struct {

@@ -625,6 +625,12 @@ func getUnionSchema(schema *UnionSchema, r *Reader) (int, Schema) {
 	types := schema.Types()
 
 	idx := int(r.ReadInt())
+	if r.Error != nil {
+		// ordo fork: at the end of the body ReadInt returns 0, and
+		// upstream took branch 0: a writer union whose first branch is
+		// its own record (["Node","null"]) recursed for ever.
+		return 0, nil
+	}
 	if idx < 0 || idx > len(types)-1 {
 		r.ReportError("decode union type", "unknown union type")
 		return 0, nil

@@ -56,6 +56,16 @@ type Config struct {
 	// allocation size by default.
 	// If this size is exceeded, the decoder returns an error.
 	MaxSliceAllocSize int
+
+	// MaxCollectionItems is the most items one array or map may hold,
+	// summed over its blocks, on every path (decoding into a value,
+	// skipping a field the reader does not have, reading generically);
+	// it also bounds the items of zero bytes (null, a record with no
+	// fields but nulls) that one value may declare in all its arrays and
+	// maps together. Zero or less means the default, 16,777,216 (2^24).
+	// A block whose items cannot fit in the bytes left is refused whatever
+	// this says (ordo fork, see reader_block.go).
+	MaxCollectionItems int
 }
 
 // Freeze makes the configuration immutable.
@@ -303,4 +313,11 @@ func (c *frozenConfig) getMaxSliceAllocSize() int {
 		return maxAllocSize
 	}
 	return size
+}
+
+func (c *frozenConfig) getMaxCollectionItems() int64 {
+	if n := c.config.MaxCollectionItems; n > 0 {
+		return int64(n)
+	}
+	return defaultMaxCollectionItems
 }

@@ -34,6 +34,11 @@ type Reader struct {
 	head   int
 	tail   int
 	Error  error
+
+	// emptyItems counts the items of zero bytes the value read so far
+	// declared (ordo fork, see reader_block.go); Reset and Decoder.Decode
+	// start it again.
+	emptyItems int64
 }
 
 // NewReader creates a new Reader.
@@ -59,6 +64,7 @@ func (r *Reader) Reset(b []byte) *Reader {
 	r.buf = b
 	r.head = 0
 	r.tail = len(b)
+	r.emptyItems = 0
 	return r
 }
 
@@ -293,6 +299,12 @@ func (r *Reader) readBytes(op string) []byte {
 		r.ReportError(fnName, "size is greater than `Config.MaxByteSliceSize`")
 		return nil
 	}
+	// ordo fork: a length longer than the rest of the body is refused
+	// before it is allocated (upstream allocated it, then hit EOF).
+	if left, ok := r.remaining(); ok && int64(size) > left {
+		r.Error = fmt.Errorf("avro: Read%s: length %d, %d bytes left: %w", strings.ToTitle(op), size, left, io.ErrUnexpectedEOF)
+		return nil
+	}
 
 	// The bytes are entirely in the buffer and of a reasonable size.
 	// Use the byte slab.
@@ -310,16 +322,4 @@ func (r *Reader) readBytes(op string) []byte {
 	buf := make([]byte, size)
 	r.Read(buf)
 	return buf
-}
-
-// ReadBlockHeader reads a Block Header from the Reader.
-func (r *Reader) ReadBlockHeader() (int64, int64) {
-	length := r.ReadLong()
-	if length < 0 {
-		size := r.ReadLong()
-
-		return -length, size
-	}
-
-	return length, 0
 }

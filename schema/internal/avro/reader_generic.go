@@ -81,16 +81,18 @@ func (r *Reader) ReadNext(schema Schema) any {
 		return symbols[idx]
 	case Array:
 		arr := []any{}
-		r.ReadArrayCB(func(r *Reader) bool {
-			elem := r.ReadNext(schema.(*ArraySchema).Items())
+		items := schema.(*ArraySchema).Items()
+		r.readArrayCB(minEncodedSize(items), func(r *Reader) bool {
+			elem := r.ReadNext(items)
 			arr = append(arr, elem)
 			return true
 		})
 		return arr
 	case Map:
 		obj := map[string]any{}
-		r.ReadMapCB(func(r *Reader, field string) bool {
-			elem := r.ReadNext(schema.(*MapSchema).Values())
+		m := schema.(*MapSchema)
+		r.readMapCB(mapItemSize(m), func(r *Reader, field string) bool {
+			elem := r.ReadNext(m.Values())
 			obj[field] = elem
 			return true
 		})
@@ -126,30 +128,49 @@ func (r *Reader) ReadNext(schema Schema) any {
 	}
 }
 
-// ReadArrayCB reads an array with a callback per item.
+// ReadArrayCB reads an array with a callback per item. ordo fork: the
+// items' size is unknown here, so each block counts as items of zero
+// bytes against Config.MaxCollectionItems (see reader_block.go), and
+// reading stops at the first error.
 func (r *Reader) ReadArrayCB(fn func(*Reader) bool) {
+	r.readArrayCB(0, fn)
+}
+
+func (r *Reader) readArrayCB(itemSize int, fn func(*Reader) bool) {
+	var total int64
 	for {
-		l, _ := r.ReadBlockHeader()
+		l, _ := r.readBlock("read array", itemSize, &total)
 		if l == 0 {
-			break
+			return
 		}
 		for range l {
 			fn(r)
+			if r.Error != nil {
+				return
+			}
 		}
 	}
 }
 
-// ReadMapCB reads an array with a callback per item.
+// ReadMapCB reads a map with a callback per item. ordo fork: as
+// ReadArrayCB, each entry counts as at least its key's length byte.
 func (r *Reader) ReadMapCB(fn func(*Reader, string) bool) {
-	for {
-		l, _ := r.ReadBlockHeader()
-		if l == 0 {
-			break
-		}
+	r.readMapCB(1, fn)
+}
 
+func (r *Reader) readMapCB(itemSize int, fn func(*Reader, string) bool) {
+	var total int64
+	for {
+		l, _ := r.readBlock("read map", itemSize, &total)
+		if l == 0 {
+			return
+		}
 		for range l {
 			field := r.ReadString()
 			fn(r, field)
+			if r.Error != nil {
+				return
+			}
 		}
 	}
 }

@@ -60,19 +60,23 @@ func (r *Reader) SkipDouble() {
 	r.SkipNBytes(8)
 }
 
-// SkipString skips a String in the reader.
+// SkipString skips a String in the reader. ordo fork: a negative length, or
+// one longer than the rest of the body, is an error (upstream skipped
+// nothing after a negative one and read on).
 func (r *Reader) SkipString() {
 	size := r.ReadLong()
-	if size <= 0 {
+	if r.Error != nil || size == 0 || !r.checkLength("SkipString", size) {
 		return
 	}
 	r.SkipNBytes(int(size))
 }
 
-// SkipBytes skips Bytes in the reader.
+// SkipBytes skips Bytes in the reader. ordo fork: a negative length, or
+// one longer than the rest of the body, is an error (upstream skipped
+// nothing after a negative one and read on).
 func (r *Reader) SkipBytes() {
 	size := r.ReadLong()
-	if size <= 0 {
+	if r.Error != nil || size == 0 || !r.checkLength("SkipBytes", size) {
 		return
 	}
 	r.SkipNBytes(int(size))
