@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"errors"
 	"testing"
 )
 
@@ -159,5 +160,31 @@ func TestSkipRecursiveBuiltOnce(t *testing.T) {
 	allocs := testing.AllocsPerRun(20, func() { _ = c.DecodeFrom(w, body, &got) })
 	if allocs > 2 {
 		t.Fatalf("skipping 1,000 levels allocates %.0f times per record, want at most 2 (the tail string)", allocs)
+	}
+}
+
+// TestSkipDepthBounded: a skipped writer type that recurses nests as deep
+// as its body says, one stack frame pair (about 128 bytes) per level, and
+// past the runtime's 1 GB stack limit (an 8 MB body) the process dies, no
+// recover. Skipped records nest at most 100,000 deep (the default
+// MaxSkipDepth): that deep decodes, one more is ErrCorrupt (before: it
+// recursed to the body's end, 128 MB of stack per MB of body).
+func TestSkipDepthBounded(t *testing.T) {
+	c := mustCodec[skipped](t, skipV1)
+	w, err := NewWriter(2, withField(skipV2, `{"type":"record","name":"Node","fields":[{"name":"next","type":["Node","null"]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := func(nodes int) []byte { // nodes Nodes, the last one's next null; tail "ok"
+		body := append(zigzag(nil, 7), make([]byte, nodes-1)...)
+		return append(zigzag(body, 1, 2), "ok"...)
+	}
+	var got skipped
+	if err := within(t, func() error { return c.DecodeFrom(w, chain(100_000), &got) }); err != nil || got.Tail != "ok" {
+		t.Fatalf("100,000 deep: %+v, %v", got, err)
+	}
+	err = within(t, func() error { return c.DecodeFrom(w, chain(100_001), &got) })
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("100,001 deep: %v, want ErrCorrupt", err)
 	}
 }

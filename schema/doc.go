@@ -29,7 +29,9 @@
 // fields or only null ones) in one body, is [ErrCorrupt]. So a 20-byte
 // body that declares 2^40 items fails at once instead of looping 2^40
 // times, and a writer field of any Avro type, "null" included, can be
-// skipped.
+// skipped. A skipped writer type that recurses (a Node whose field holds
+// Nodes) may nest 100,000 deep; deeper is [ErrCorrupt], before the
+// recursion can exhaust the stack.
 //
 // Encoding refuses a value outside its logical type's domain with a
 // *[ValueError] naming the field (a decimal with more fraction digits than

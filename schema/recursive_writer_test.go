@@ -12,7 +12,8 @@ type flatNode struct {
 // schema that recurses through a field the reader does not have: building
 // the decoder that skips it recursed for ever and killed the process with a
 // fatal stack overflow (no recover can catch one). The skipped data is
-// finite, so it must decode, however deep it nests.
+// finite, so it must decode, however deep it nests up to the 100,000
+// levels TestSkipDepthBounded allows.
 func TestRecursiveWriterSkipped(t *testing.T) {
 	reader := `{"type":"record","name":"Node","fields":[{"name":"x","type":"long"}]}`
 	writer := `{"type":"record","name":"Node","fields":[

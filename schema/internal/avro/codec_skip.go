@@ -138,10 +138,24 @@ type recordSkipDecoder struct {
 	decoders []ValDecoder
 }
 
+// Decode skips a record. ordo fork: a writer type that recurses through
+// a field the reader lacks nests as deep as the body says, one Go stack
+// frame pair (about 128 bytes) per level: an 8 MB body of zero bytes
+// would pass the runtime's 1 GB stack limit, a fatal error no recover
+// catches. Skipped records nest at most Config.MaxSkipDepth deep.
 func (d *recordSkipDecoder) Decode(_ unsafe.Pointer, r *Reader) {
+	if r.skipDepth >= r.cfg.getMaxSkipDepth() {
+		r.ReportError("skip record", fmt.Sprintf("nested deeper than %d (Config.MaxSkipDepth)", r.cfg.getMaxSkipDepth()))
+		return
+	}
+	r.skipDepth++
 	for _, decoder := range d.decoders {
 		decoder.Decode(nil, r)
+		if r.Error != nil {
+			break
+		}
 	}
+	r.skipDepth--
 }
 
 type enumSkipDecoder struct {

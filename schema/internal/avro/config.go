@@ -66,6 +66,13 @@ type Config struct {
 	// A block whose items cannot fit in the bytes left is refused whatever
 	// this says (ordo fork, see reader_block.go).
 	MaxCollectionItems int
+
+	// MaxSkipDepth is how deep the records of a skipped value (a writer's
+	// field the reader does not have) may nest: a writer type that
+	// recurses nests as deep as its data, one stack frame pair per level.
+	// Zero or less means the default, 100,000 (about 13 MB of stack)
+	// (ordo fork, see recordSkipDecoder).
+	MaxSkipDepth int
 }
 
 // Freeze makes the configuration immutable.
@@ -320,4 +327,11 @@ func (c *frozenConfig) getMaxCollectionItems() int64 {
 		return int64(n)
 	}
 	return defaultMaxCollectionItems
+}
+
+func (c *frozenConfig) getMaxSkipDepth() int {
+	if n := c.config.MaxSkipDepth; n > 0 {
+		return n
+	}
+	return defaultMaxSkipDepth
 }

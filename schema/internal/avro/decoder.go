@@ -33,7 +33,7 @@ func (d *Decoder) Decode(v any) error {
 		}
 	}
 
-	d.r.emptyItems = 0 // ordo fork: the budget is per value
+	d.r.emptyItems, d.r.skipDepth = 0, 0 // ordo fork: the budgets are per value
 	d.r.ReadVal(d.s, v)
 
 	//nolint:errorlint // Only direct EOF errors should be discarded.

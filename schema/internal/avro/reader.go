@@ -39,6 +39,10 @@ type Reader struct {
 	// declared (ordo fork, see reader_block.go); Reset and Decoder.Decode
 	// start it again.
 	emptyItems int64
+	// skipDepth is how deep the records being skipped nest (ordo fork,
+	// see recordSkipDecoder); Reset starts it again (a recovered panic
+	// can leave it above 0).
+	skipDepth int
 }
 
 // NewReader creates a new Reader.
@@ -65,6 +69,7 @@ func (r *Reader) Reset(b []byte) *Reader {
 	r.head = 0
 	r.tail = len(b)
 	r.emptyItems = 0
+	r.skipDepth = 0
 	return r
 }
 

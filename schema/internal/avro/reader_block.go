@@ -31,6 +31,9 @@ import (
 // defaultMaxCollectionItems is Config.MaxCollectionItems's default.
 const defaultMaxCollectionItems = 1 << 24 // 16,777,216
 
+// defaultMaxSkipDepth is Config.MaxSkipDepth's default.
+const defaultMaxSkipDepth = 100_000
+
 // maxMinEncodedSize caps minEncodedSize so that sums cannot overflow.
 const maxMinEncodedSize = 1 << 30
 
