@@ -303,3 +303,42 @@ func TestBoundsAllocateNothing(t *testing.T) {
 		t.Fatalf("Decode allocates %.0f times per record, hamba's Unmarshal %.0f", ours, hambas)
 	}
 }
+
+// TestSizedBlockMustMatch: a block written with a negative count carries
+// its byte size, and a reader that skips the field skips by that size
+// while one that decodes it reads item by item. A size that lies made
+// the two read the rest of the body differently (FuzzDecodeFromSkip
+// found 25 nulls declared as 3 bytes: decoded, the 3 bytes were the next
+// fields; skipped, they were not). Decoding now checks the items took
+// the declared size: a mismatch is ErrCorrupt.
+func TestSizedBlockMustMatch(t *testing.T) {
+	strs := func(size int64) []byte { // ["a", "bc"] in a block of -2 items and size bytes
+		b := append(zigzag(nil, 7, -2, size, 1), 'a')
+		return zigzag(append(zigzag(b, 2), 'b', 'c'), 0)
+	}
+	c := mustCodec[taggedStrings](t, tagsSchema(`{"type":"array","items":"string"}`))
+	var v taggedStrings
+	if err := c.Decode(strs(5), &v); err != nil || len(v.Tags) != 2 || v.Tags[1] != "bc" {
+		t.Fatalf("honest size: %+v, %v", v, err)
+	}
+	for _, size := range []int64{4, 6} {
+		if err := c.Decode(strs(size), &v); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("size %d for 5 bytes of items: %v, want ErrCorrupt", size, err)
+		}
+	}
+	n := mustCodec[taggedNulls](t, tagsSchema(`{"type":"array","items":"null"}`))
+	var nv taggedNulls
+	if err := n.Decode(zigzag(nil, 7, -25, 3, 0, 0, 0, 0), &nv); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("25 nulls declared as 3 bytes: %v, want ErrCorrupt", err)
+	}
+	m := mustCodec[taggedMap](t, tagsSchema(`{"type":"map","values":"int"}`))
+	var mv taggedMap
+	if err := m.Decode(append(zigzag(nil, 7, -1, 2, 1), 'k', 2, 0), &mv); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a 3-byte entry declared as 2 bytes: %v, want ErrCorrupt", err)
+	}
+}
+
+type taggedStrings struct {
+	ID   int64    `avro:"id"`
+	Tags []string `avro:"tags"`
+}

@@ -26,7 +26,9 @@
 // string, 8 for a double, the key and value of a map entry) is
 // [ErrTruncated]; one array or map of more than 16,777,216 (2^24) items,
 // or more than 2^24 items that take no bytes (null, a record of no
-// fields or only null ones) in one body, is [ErrCorrupt]. So a 20-byte
+// fields or only null ones) in one body, is [ErrCorrupt], and so is a
+// block that declares its byte size when its items take other bytes (a
+// reader that skips the field trusts the size). So a 20-byte
 // body that declares 2^40 items fails at once instead of looping 2^40
 // times, and a writer field of any Avro type, "null" included, can be
 // skipped. A skipped writer type that recurses (a Node whose field holds

@@ -52,10 +52,11 @@ func (d *arrayDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
 		// ordo fork: readBlock bounds the count (reader_block.go);
 		// upstream grew the slice to a negative length on a count of
 		// -2^63 and then wrote through it.
-		l, _ := r.readBlock("decode array", d.itemSize, &total)
+		l, bytes := r.readBlock("decode array", d.itemSize, &total)
 		if l == 0 {
 			break
 		}
+		at := r.head
 
 		start := size
 		size += int(l)
@@ -74,6 +75,9 @@ func (d *arrayDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
 				r.Error = fmt.Errorf("reading %s: %w", d.typ.String(), r.Error)
 				return
 			}
+		}
+		if !r.blockTook("decode array", at, bytes) {
+			return
 		}
 	}
 

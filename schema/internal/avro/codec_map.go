@@ -71,10 +71,11 @@ func (d *mapDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
 
 	var total int64
 	for {
-		l, _ := r.readBlock("decode map", d.itemSize, &total)
+		l, bytes := r.readBlock("decode map", d.itemSize, &total)
 		if l == 0 {
 			break
 		}
+		at := r.head
 
 		for range l {
 			keyPtr := reflect2.PtrOf(r.ReadString())
@@ -86,6 +87,9 @@ func (d *mapDecoder) Decode(ptr unsafe.Pointer, r *Reader) {
 			}
 
 			d.mapType.UnsafeSetIndex(ptr, keyPtr, elemPtr)
+		}
+		if !r.blockTook("decode map", at, bytes) {
+			return
 		}
 	}
 
@@ -122,10 +126,11 @@ func (d *mapDecoderUnmarshaler) Decode(ptr unsafe.Pointer, r *Reader) {
 
 	var total int64
 	for {
-		l, _ := r.readBlock("decode map", d.itemSize, &total)
+		l, bytes := r.readBlock("decode map", d.itemSize, &total)
 		if l == 0 {
 			break
 		}
+		at := r.head
 
 		for range l {
 			keyPtr := d.keyType.UnsafeNew()
@@ -150,6 +155,9 @@ func (d *mapDecoderUnmarshaler) Decode(ptr unsafe.Pointer, r *Reader) {
 			}
 
 			d.mapType.UnsafeSetIndex(ptr, keyPtr, elemPtr)
+		}
+		if !r.blockTook("decode map", at, bytes) {
+			return
 		}
 	}
 

@@ -17,6 +17,9 @@ package avro
 //   - it holds items that take no bytes at all and the value's running
 //     total of such items passes Config.MaxCollectionItems: the one bound
 //     on work that no input length limits (array<array<null>> nests it).
+//   - it declares its byte size and its items, read one by one, take
+//     other bytes (blockTook): a skipping reader trusts the size, so the
+//     size must be the truth for readers and skippers to agree.
 //
 // A count beyond what the body holds is reported as an unexpected EOF
 // (the body ends before the items it declares); a count past the maximum
@@ -147,6 +150,23 @@ func (r *Reader) checkBlock(count, size int64, sized bool, itemSize int, total *
 		r.emptyItems += count
 	}
 	return nil
+}
+
+// blockTook checks, after a block's items were read item by item, that
+// they took the byte size the block declared (size > 0): a skip decoder
+// skips a sized block by its size, so a size that lies would make a
+// reader that skips the field read the rest of the body otherwise than a
+// reader that decodes it. A streaming Reader cannot tell and is not
+// checked.
+func (r *Reader) blockTook(op string, at int, size int64) bool {
+	if size <= 0 || r.reader != nil || r.Error != nil {
+		return r.Error == nil
+	}
+	if took := int64(r.head - at); took != size {
+		r.Error = fmt.Errorf("avro: %s: block declares %d bytes, its items took %d", op, size, took)
+		return false
+	}
+	return true
 }
 
 // checkLength checks the length of a string or bytes to skip against the

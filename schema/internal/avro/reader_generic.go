@@ -139,15 +139,19 @@ func (r *Reader) ReadArrayCB(fn func(*Reader) bool) {
 func (r *Reader) readArrayCB(itemSize int, fn func(*Reader) bool) {
 	var total int64
 	for {
-		l, _ := r.readBlock("read array", itemSize, &total)
+		l, bytes := r.readBlock("read array", itemSize, &total)
 		if l == 0 {
 			return
 		}
+		at := r.head
 		for range l {
 			fn(r)
 			if r.Error != nil {
 				return
 			}
+		}
+		if !r.blockTook("read array", at, bytes) {
+			return
 		}
 	}
 }
@@ -161,16 +165,20 @@ func (r *Reader) ReadMapCB(fn func(*Reader, string) bool) {
 func (r *Reader) readMapCB(itemSize int, fn func(*Reader, string) bool) {
 	var total int64
 	for {
-		l, _ := r.readBlock("read map", itemSize, &total)
+		l, bytes := r.readBlock("read map", itemSize, &total)
 		if l == 0 {
 			return
 		}
+		at := r.head
 		for range l {
 			field := r.ReadString()
 			fn(r, field)
 			if r.Error != nil {
 				return
 			}
+		}
+		if !r.blockTook("read map", at, bytes) {
+			return
 		}
 	}
 }
