@@ -147,3 +147,21 @@ func TestMinEncodedSize(t *testing.T) {
 		t.Errorf("minEncodedSize(resolved int->double, default) = %d, want 1", got)
 	}
 }
+
+// TestReadNextSizedBlock: the generic reader, too, checks that a sized
+// block's items took its declared size.
+func TestReadNextSizedBlock(t *testing.T) {
+	s := MustParse(`{"type":"array","items":"string"}`)
+	for _, tc := range []struct {
+		size int64
+		ok   bool
+	}{{5, true}, {4, false}} {
+		body := append(zigzag(nil, -2, tc.size, 1), 'a')
+		body = zigzag(append(zigzag(body, 2), 'b', 'c'), 0)
+		r := NewReader(nil, 0).Reset(body)
+		got := r.ReadNext(s)
+		if ok := r.Error == nil; ok != tc.ok {
+			t.Fatalf("size %d for 5 bytes: %v, %v; want ok %v", tc.size, got, r.Error, tc.ok)
+		}
+	}
+}
