@@ -301,3 +301,91 @@ func TestStartAtEndSkipsHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestStartAtEndRestartAfterGrowth pins what StartAtEnd's doc says of a
+// restart: partitions added while the whole group was down have no
+// commit and are in the restarted consumer's first look, so they start at
+// their end and the records written to them meanwhile are skipped; the
+// old partitions resume from their commits, skipping nothing.
+func TestStartAtEndRestartAfterGrowth(t *testing.T) {
+	f := newFixture(t, 3)
+	g := newGrowth(f)
+	publishFor := func(d time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		g.publish(ctx, t)
+	}
+	handled := func(a ackedStep) bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		_, ok := g.handled[a.partition][a.offset]
+		return ok
+	}
+	run := func(until func() bool) {
+		c := f.consumer("restart", g.handle, StartAtEnd())
+		defer c.Close()
+		wait := runConsumer(t, c)
+		waitFor(t, 30*time.Second, "the consumer to catch up", func() bool {
+			publishFor(20 * time.Millisecond)
+			return until()
+		})
+		if err := c.Shutdown(context.Background()); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if err := wait(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+	run(func() bool { _, ok := g.readyAt(); return ok })
+
+	resp, err := f.adm.CreatePartitions(context.Background(), 3, f.topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatalf("grow the topic: %v", err)
+	}
+	g.mu.Lock()
+	from := len(g.acked)
+	g.mu.Unlock()
+	publishFor(time.Second) // while the group is down
+	g.mu.Lock()
+	down := append([]ackedStep(nil), g.acked[from:]...)
+	g.mu.Unlock()
+
+	var old, added int
+	run(func() bool {
+		g.mu.Lock()
+		n := 0
+		for p := int32(3); p < 6; p++ {
+			if len(g.handled[p]) > 0 {
+				n++
+			}
+		}
+		g.mu.Unlock()
+		if n < 3 {
+			return false
+		}
+		old, added = 0, 0
+		for _, a := range down {
+			switch {
+			case a.partition < 3 && !handled(a):
+				return false // the old partitions resume from their commits
+			case a.partition >= 3:
+				added++
+			default:
+				old++
+			}
+		}
+		return true
+	})
+	for _, a := range down {
+		if a.partition >= 3 && handled(a) {
+			t.Fatalf("record %d/%d, written while the group was down, was handled: update StartAtEnd's doc", a.partition, a.offset)
+		}
+	}
+	t.Logf("written while down: %d on the old partitions, all handled; %d on the new ones, skipped", old, added)
+	if old == 0 || added == 0 {
+		t.Fatalf("written while down: %d on the old partitions, %d on the new: want some of each", old, added)
+	}
+}

@@ -46,8 +46,11 @@ type firstLook struct {
 }
 
 // take records the first look from cl's metadata, once; assigned calls it
-// before kgo fetches the group's offsets. kgo reports (-1, -1, nil) for a
-// partition its metadata does not hold.
+// before kgo fetches the group's offsets. kgo reports leader and epoch -1
+// for a partition its metadata does not hold (with the topic's load
+// error, if any). A partition it holds without a leader counts as the
+// end too: the partitions after it are then read from their start, more
+// rather than less.
 func (l *firstLook) take(cl *kgo.Client, topics []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -59,8 +62,7 @@ func (l *firstLook) take(cl *kgo.Client, topics []string) {
 	for _, t := range topics {
 		var n int32
 		for {
-			leader, epoch, err := cl.PartitionLeader(t, n)
-			if leader < 0 && epoch < 0 && err == nil {
+			if leader, epoch, _ := cl.PartitionLeader(t, n); leader < 0 && epoch < 0 {
 				break
 			}
 			n++
