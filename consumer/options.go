@@ -343,16 +343,17 @@ func DrainTimeout(d time.Duration) Option { return optionFunc(func(c *config) { 
 // on shutdown. Default 1s.
 func CommitInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.commitEvery = d }) }
 
-// StartAtEnd makes a group without committed offsets start at the end of
-// each partition the topic had when the consumer was first assigned
-// partitions. A partition added to the topic later holds nothing older
-// than the group, and is read from its start: no record written to it
-// before the consumer noticed it is skipped. A consumer restarted after
-// partitions were added while the whole group was down cannot tell those
-// from old partitions without a commit, and starts them at their end too.
-// A committed offset that has left the log (retention) also resumes at
-// the end. Default: every partition without a commit starts at its
-// beginning, so nothing written before the group's first run is missed.
+// StartAtEnd makes a group that has no committed offset on a topic start
+// at the end of each partition the topic had when the consumer was first
+// assigned partitions, and commit that position at once. Any partition
+// created after the group started holds nothing older than the group, and
+// is read from its start: one added while the consumer runs, and one the
+// group has no commit on in a topic it has committed on (added while the
+// whole group was down). So no record written to a new partition before
+// the consumer noticed it is skipped. A committed offset that has left the
+// log (retention) resumes at the end. Default: every partition without a
+// commit starts at its beginning, so nothing written before the group's
+// first run is missed.
 func StartAtEnd() Option { return optionFunc(func(c *config) { c.resetToStart = false }) }
 
 // DefaultMetadataMaxAge is the default of [MetadataMaxAge].

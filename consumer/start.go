@@ -2,9 +2,14 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -19,15 +24,18 @@ import (
 // partition without a commit at its log start (ConsumeStartOffset), and
 // under StartAtEnd, startAt (kgo's AdjustFetchOffsetsFn, run after the
 // group's offsets are fetched and before any fetch) moves to the log end
-// only those the consumer found in the topic when it was first assigned
-// partitions: its first look, kgo's metadata as it joined the group. A
-// topic missing from that look (not created yet, or not loaded) has every
-// partition read from its start: when unsure, more is read, not less.
-//
-// The look is per process: a consumer restarted with StartAtEnd after
-// partitions were added while the whole group was down finds them in its
-// first look, with no commit, and starts them at their end. Nothing can
-// tell those apart from old partitions that never had a record to commit.
+// only the partitions of a topic the group starts afresh on: one on which
+// the group had no committed offset at the consumer's first look (its
+// first assignment), and only those partitions the topic had then (kgo's
+// metadata as it joined). It commits that end at once, so that every
+// partition the group has started on has a commit even if no record ever
+// comes: then a partition without a commit, in a topic the group has
+// committed on, is one created since, and is read from its start, also by
+// a consumer restarted after partitions were added while the group was
+// down. A topic missing from the first look (not created yet, or not
+// loaded) has every partition read from its start: when unsure, more is
+// read, not less. A partition whose end was taken but not yet committed
+// when its consumer crashed is read from its start on the restart.
 //
 // Finding new partitions is kgo's metadata refresh (MetadataMaxAge,
 // DefaultMetadataMaxAge; franz-go's own is 5 minutes): in the classic
@@ -36,28 +44,30 @@ import (
 // with a partition count the consumer has not seen before (checkCount)
 // also refreshes the metadata at once.
 
-// firstLook is, per consumed topic, the partition count in the
-// consumer's first look. Its mu guards counts; the rebalance callbacks
-// take it, the poller never does.
+// firstLook is what the consumer saw of its topics at its first
+// assignment: the partition counts in kgo's metadata, and whether the
+// group had committed on each topic. Its mu guards every field; the
+// rebalance callbacks and startAt take it, the poller never does.
 type firstLook struct {
 	mu     sync.Mutex
-	taken  bool
-	counts map[string]int32
+	cl     *kgo.Client
+	counts map[string]int32 // nil until the first assignment
+	ran    map[string]bool  // nil until startAt first fetched the group's offsets
 }
 
-// take records the first look from cl's metadata, once; assigned calls it
-// before kgo fetches the group's offsets. kgo reports leader and epoch -1
-// for a partition its metadata does not hold (with the topic's load
-// error, if any). A partition it holds without a leader counts as the
-// end too: the partitions after it are then read from their start, more
-// rather than less.
+// take records the first look's partition counts from cl's metadata,
+// once; assigned calls it before kgo fetches the group's offsets. kgo
+// reports leader and epoch -1 for a partition its metadata does not hold
+// (with the topic's load error, if any). A partition it holds without a
+// leader counts as the end too: the partitions after it are then read
+// from their start, more rather than less.
 func (l *firstLook) take(cl *kgo.Client, topics []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.taken {
+	if l.counts != nil {
 		return
 	}
-	l.taken = true
+	l.cl = cl
 	l.counts = make(map[string]int32, len(topics))
 	for _, t := range topics {
 		var n int32
@@ -71,12 +81,40 @@ func (l *firstLook) take(cl *kgo.Client, topics []string) {
 	}
 }
 
-// count returns topic's partition count in the first look (0 if the
-// topic was not in it).
-func (l *firstLook) count(topic string) int32 {
+// groupRan records, once, on which of topics the group has a committed
+// offset. It returns the client of the first look.
+func (l *firstLook) groupRan(ctx context.Context, group string, topics []string) (*kgo.Client, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.counts[topic]
+	if l.ran != nil {
+		return l.cl, nil
+	}
+	resp, err := kadm.NewClient(l.cl).FetchOffsetsForTopics(ctx, group, topics...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) { // no commit yet
+		resp, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch the group's offsets: %w", err)
+	}
+	l.ran = make(map[string]bool, len(topics))
+	resp.Each(func(o kadm.OffsetResponse) {
+		if o.At >= 0 {
+			l.ran[o.Topic] = true
+		}
+	})
+	return l.cl, nil
+}
+
+// fresh reports whether partition p of topic starts at its end under
+// StartAtEnd: the group had no commit on the topic, and p was in the
+// first look.
+func (l *firstLook) fresh(topic string, p int32) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.ran[topic] && p < l.counts[topic]
 }
 
 // startOpts returns the kgo options that decide where a partition without
@@ -100,24 +138,58 @@ func (c *Consumer) startOpts() []kgo.Opt {
 // a shorter MetadataMaxAge lowers it too (kgo refuses a max age below it).
 const defaultMetadataMinAge = 5 * time.Second
 
-// startAt is kgo's AdjustFetchOffsetsFn under StartAtEnd: a partition
+// startAt is kgo's AdjustFetchOffsetsFn under StartAtEnd. A partition
 // without a commit (kgo gives it the start offset, the log start, as a
-// negative offset) that was in the first look starts at its end; one
-// created since keeps its start.
-func (c *Consumer) startAt(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+// negative offset) starts at its end if it is fresh, and that end is
+// committed; any other keeps its start. An error ends kgo's group session,
+// which fetches the offsets again when it rejoins.
+func (c *Consumer) startAt(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	cl, err := c.look.groupRan(ctx, c.cfg.group, c.cfg.topics)
+	if err != nil {
+		return nil, fmt.Errorf("start offsets: %w", err)
+	}
+	var ends []string // topics with fresh partitions
 	for topic, ps := range offsets {
-		n := c.look.count(topic)
 		for p, o := range ps {
-			if o.EpochOffset().Offset >= 0 { // committed
-				continue
+			switch {
+			case o.EpochOffset().Offset >= 0: // committed
+			case c.look.fresh(topic, p):
+				if !slices.Contains(ends, topic) {
+					ends = append(ends, topic)
+				}
+			default:
+				c.log.Info("partition the group has not started on, created after it started: read from its start",
+					"topic", topic, "partition", p)
 			}
-			if p < n {
-				ps[p] = kgo.NewOffset().AtEnd()
-				continue
-			}
-			c.log.Info("partition created after the consumer started: read from its start",
-				"topic", topic, "partition", p, "partitions_at_start", n)
 		}
+	}
+	if len(ends) == 0 {
+		return offsets, nil
+	}
+	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, ends...)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start offsets: list end offsets: %w", err)
+	}
+	marks := make(map[string]map[int32]kgo.EpochOffset)
+	for topic, ps := range offsets {
+		for p, o := range ps {
+			end, ok := listed.Lookup(topic, p)
+			if !ok || o.EpochOffset().Offset >= 0 || !c.look.fresh(topic, p) {
+				continue
+			}
+			ps[p] = kgo.NewOffset().At(end.Offset)
+			if marks[topic] == nil {
+				marks[topic] = make(map[int32]kgo.EpochOffset)
+			}
+			marks[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: end.Offset}
+		}
+	}
+	if err := c.commitWithMetadata(ctx, marks, nil); err != nil {
+		c.log.Warn("commit of the start offsets failed: a restart before the first record is handled reads those partitions from their start",
+			"error", err)
 	}
 	return offsets, nil
 }
