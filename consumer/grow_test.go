@@ -275,31 +275,34 @@ func TestGrownTopicStamp(t *testing.T) {
 // the growth rule: the partitions the topic had when the consumer started
 // start at their end, so none of the records written before it is handled.
 func TestStartAtEndSkipsHistory(t *testing.T) {
-	f := newFixture(t, 3)
-	f.publish(30, 10) // seqs 1..10 of each key: history
-	rec := newRecorder(nil)
-	c := f.consumer("history", rec.handle, StartAtEnd())
-	defer c.Close()
-	wait := runConsumer(t, c)
-	waitFor(t, 30*time.Second, "records written after the start to be handled", func() bool {
-		f.publish(30, 1)
-		return rec.distinct() > 0
-	})
-	if err := c.Shutdown(context.Background()); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if err := wait(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	for key, seqs := range rec.handled {
-		for seq := range seqs {
-			if seq <= 10 {
-				t.Fatalf("%s's step %d, written before the consumer started, was handled", key, seq)
+	forEachProtocol(t, func(t *testing.T, p Protocol) {
+		f := newFixture(t, 3)
+		f.protocol = p
+		f.publish(30, 10) // seqs 1..10 of each key: history
+		rec := newRecorder(nil)
+		c := f.consumer("history", rec.handle, StartAtEnd())
+		defer c.Close()
+		wait := runConsumer(t, c)
+		waitFor(t, 30*time.Second, "records written after the start to be handled", func() bool {
+			f.publish(30, 1)
+			return rec.distinct() > 0
+		})
+		if err := c.Shutdown(context.Background()); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if err := wait(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for key, seqs := range rec.handled {
+			for seq := range seqs {
+				if seq <= 10 {
+					t.Fatalf("%s's step %d, written before the consumer started, was handled", key, seq)
+				}
 			}
 		}
-	}
+	})
 }
 
 // TestStartAtEndRestartAfterGrowth protects the growth rule across a
@@ -386,43 +389,46 @@ func TestStartAtEndRestartAfterGrowth(t *testing.T) {
 // records or not, so after a restart a partition with no commit is a new
 // one. Without it a quiet partition had no commit, and would read as new.
 func TestStartAtEndCommitsItsStart(t *testing.T) {
-	f := newFixture(t, 3)
-	f.publish(30, 10) // steps 1..10 of each key: history
-	ends, err := f.adm.ListEndOffsets(context.Background(), f.topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := newRecorder(nil)
-	c := f.consumer("starts", rec.handle, StartAtEnd())
-	wait := runConsumer(t, c)
-	waitFor(t, 20*time.Second, "a commit on each quiet partition", func() bool { return len(f.committed("starts")) == 3 })
-	c.Close()
-	if err := wait(); err != nil {
-		t.Fatal(err)
-	}
-	for p, at := range f.committed("starts") {
-		if end, _ := ends.Lookup(f.topic, p); at != end.Offset {
-			t.Fatalf("partition %d committed at %d, want its end %d", p, at, end.Offset)
+	forEachProtocol(t, func(t *testing.T, p Protocol) {
+		f := newFixture(t, 3)
+		f.protocol = p
+		f.publish(30, 10) // steps 1..10 of each key: history
+		ends, err := f.adm.ListEndOffsets(context.Background(), f.topic)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	f.publish(30, 1) // step 11, while the group is down
-	c = f.consumer("starts", rec.handle, StartAtEnd())
-	defer c.Close()
-	wait = runConsumer(t, c)
-	waitFor(t, 20*time.Second, "the steps written while down", func() bool { return rec.distinct() == 30 })
-	if err := c.Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := wait(); err != nil {
-		t.Fatal(err)
-	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	for key, seqs := range rec.handled {
-		for seq := range seqs {
-			if seq != 11 {
-				t.Fatalf("%s's step %d handled, want only step 11", key, seq)
+		rec := newRecorder(nil)
+		c := f.consumer("starts", rec.handle, StartAtEnd())
+		wait := runConsumer(t, c)
+		waitFor(t, 20*time.Second, "a commit on each quiet partition", func() bool { return len(f.committed("starts")) == 3 })
+		c.Close()
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		for p, at := range f.committed("starts") {
+			if end, _ := ends.Lookup(f.topic, p); at != end.Offset {
+				t.Fatalf("partition %d committed at %d, want its end %d", p, at, end.Offset)
 			}
 		}
-	}
+		f.publish(30, 1) // step 11, while the group is down
+		c = f.consumer("starts", rec.handle, StartAtEnd())
+		defer c.Close()
+		wait = runConsumer(t, c)
+		waitFor(t, 20*time.Second, "the steps written while down", func() bool { return rec.distinct() == 30 })
+		if err := c.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for key, seqs := range rec.handled {
+			for seq := range seqs {
+				if seq != 11 {
+					t.Fatalf("%s's step %d handled, want only step 11", key, seq)
+				}
+			}
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Where a partition without a committed offset starts, and how soon a
@@ -187,9 +188,31 @@ func (c *Consumer) startAt(ctx context.Context, offsets map[string]map[int32]kgo
 			marks[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: end.Offset}
 		}
 	}
-	if err := c.commitWithMetadata(ctx, marks, nil); err != nil {
+	if err := commitStarts(ctx, cl, marks); err != nil {
 		c.log.Warn("commit of the start offsets failed: a restart before the first record is handled reads those partitions from their start",
 			"error", err)
 	}
 	return offsets, nil
+}
+
+// commitStarts commits marks through cl, the client kgo hands the
+// rebalance callbacks (c.cl may not be set yet: a group can be joined
+// before New returns). kgo's metadata for these commits is its member ID,
+// which a quarantine load reads as no quarantined keys.
+func commitStarts(ctx context.Context, cl *kgo.Client, marks map[string]map[int32]kgo.EpochOffset) error {
+	var cerr error
+	cl.CommitOffsetsSync(ctx, marks, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && cerr == nil {
+					cerr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, e)
+				}
+			}
+		}
+	})
+	return cerr
 }
