@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -149,43 +148,29 @@ func (c *Consumer) startAt(ctx context.Context, offsets map[string]map[int32]kgo
 	if err != nil {
 		return nil, fmt.Errorf("start offsets: %w", err)
 	}
-	var ends []string // topics with fresh partitions
+	fresh := make(map[string][]int32)
 	for topic, ps := range offsets {
 		for p, o := range ps {
 			switch {
 			case o.EpochOffset().Offset >= 0: // committed
 			case c.look.fresh(topic, p):
-				if !slices.Contains(ends, topic) {
-					ends = append(ends, topic)
-				}
+				fresh[topic] = append(fresh[topic], p)
 			default:
 				c.log.Info("partition the group has not started on, created after it started: read from its start",
 					"topic", topic, "partition", p)
 			}
 		}
 	}
-	if len(ends) == 0 {
+	if len(fresh) == 0 {
 		return offsets, nil
 	}
-	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, ends...)
-	if err == nil {
-		err = listed.Error()
-	}
+	marks, err := endsOf(ctx, cl, fresh)
 	if err != nil {
-		return nil, fmt.Errorf("start offsets: list end offsets: %w", err)
+		return nil, fmt.Errorf("start offsets: %w", err)
 	}
-	marks := make(map[string]map[int32]kgo.EpochOffset)
-	for topic, ps := range offsets {
-		for p, o := range ps {
-			end, ok := listed.Lookup(topic, p)
-			if !ok || o.EpochOffset().Offset >= 0 || !c.look.fresh(topic, p) {
-				continue
-			}
-			ps[p] = kgo.NewOffset().At(end.Offset)
-			if marks[topic] == nil {
-				marks[topic] = make(map[int32]kgo.EpochOffset)
-			}
-			marks[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: end.Offset}
+	for topic, ps := range marks {
+		for p, end := range ps {
+			offsets[topic][p] = kgo.NewOffset().At(end.Offset)
 		}
 	}
 	if err := commitStarts(ctx, cl, marks); err != nil {
@@ -193,6 +178,33 @@ func (c *Consumer) startAt(ctx context.Context, offsets map[string]map[int32]kgo
 			"error", err)
 	}
 	return offsets, nil
+}
+
+// endsOf returns the end offsets of parts, as marks to commit.
+func endsOf(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (map[string]map[int32]kgo.EpochOffset, error) {
+	topics := make([]string, 0, len(parts))
+	for t := range parts {
+		topics = append(topics, t)
+	}
+	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	marks := make(map[string]map[int32]kgo.EpochOffset, len(parts))
+	for t, ps := range parts {
+		marks[t] = make(map[int32]kgo.EpochOffset, len(ps))
+		for _, p := range ps {
+			end, ok := listed.Lookup(t, p)
+			if !ok {
+				return nil, fmt.Errorf("list end offsets: %s/%d missing from the answer", t, p)
+			}
+			marks[t][p] = kgo.EpochOffset{Epoch: -1, Offset: end.Offset}
+		}
+	}
+	return marks, nil
 }
 
 // commitStarts commits marks through cl, the client kgo hands the
