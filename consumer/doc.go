@@ -158,9 +158,9 @@
 // refresh, every [MetadataMaxAge] (5 s by default), and the group reads
 // them after a rebalance: 8 s after the first record was written to
 // them, measured on the embedded cluster (TestGrownTopicDiscovery). A
-// partition added after
-// the consumer started is read from its start, also under [StartAtEnd]:
-// nothing written to it before the consumer noticed it is skipped.
+// partition added after the group started is read from its start, also
+// under [StartAtEnd] and across restarts: nothing written to it before
+// the consumer noticed it is skipped.
 //
 // # Telemetry
 //

@@ -364,9 +364,8 @@ const DefaultMetadataMaxAge = 5 * time.Second
 // unnoticed: they are read after d, up to a heartbeat interval (3 s) for
 // the group's leader to rejoin, and a rebalance (8 s in all at the
 // default, measured on the embedded cluster). Default
-// [DefaultMetadataMaxAge]; franz-go's
-// own is 5 minutes, which left events on new partitions waiting for
-// minutes. The cost is one metadata request for the consumed topics per
+// [DefaultMetadataMaxAge]; franz-go's own is 5 minutes, which left events
+// on new partitions waiting for minutes. The cost is one metadata request for the consumed topics per
 // consumer every d. A record stamped by ordo's producer with a partition
 // count the consumer has not seen also refreshes the metadata at once.
 // d must be between 100ms and 1h. Below 5s it also lowers franz-go's
