@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/header"
@@ -431,4 +432,52 @@ func TestStartAtEndCommitsItsStart(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestStartAtEndFirstGeneration protects members that start together:
+// another member's start commits (made as its partitions start at their
+// end) do not make this member's uncommitted partitions look new, so it
+// does not read their history. Counting every commit did.
+func TestStartAtEndFirstGeneration(t *testing.T) {
+	f := newFixture(t, 3)
+	f.publish(30, 10) // steps 1..10 of each key: history
+	ends, err := f.adm.ListEndOffsets(context.Background(), f.topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a member of the same first generation commits as it starts
+	// partitions 0 and 1 at their end.
+	starts := make(kadm.Offsets)
+	for p := int32(0); p < 2; p++ {
+		end, _ := ends.Lookup(f.topic, p)
+		starts.Add(kadm.Offset{Topic: f.topic, Partition: p, At: end.Offset, LeaderEpoch: -1, Metadata: startTag})
+	}
+	if resp, err := f.adm.CommitOffsets(context.Background(), "firstgen", starts); err != nil || resp.Error() != nil {
+		t.Fatalf("commit the other member's starts: %v, %v", err, resp.Error())
+	}
+	rec := newRecorder(nil)
+	c := f.consumer("firstgen", rec.handle, StartAtEnd())
+	defer c.Close()
+	wait := runConsumer(t, c)
+	waitFor(t, 20*time.Second, "records written after the start on every partition", func() bool {
+		f.publish(30, 1)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.finished) == 3
+	})
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for key, seqs := range rec.handled {
+		for seq := range seqs {
+			if seq <= 10 {
+				t.Fatalf("%s's step %d, written before the group started, was handled", key, seq)
+			}
+		}
+	}
 }

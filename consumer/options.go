@@ -348,9 +348,12 @@ func CommitInterval(d time.Duration) Option { return optionFunc(func(c *config) 
 // assigned partitions, and commit that position at once. Any partition
 // created after the group started holds nothing older than the group, and
 // is read from its start: one added while the consumer runs, and one the
-// group has no commit on in a topic it has committed on (added while the
-// whole group was down). So no record written to a new partition before
-// the consumer noticed it is skipped. A committed offset that has left the
+// group has no commit on in a topic where it has committed a handled
+// record (added while the whole group was down). So no record written to
+// a new partition before the consumer noticed it is skipped. A group that
+// has not yet handled a record of the topic is fresh again when it
+// restarts: partitions added while it was down start at their end, like
+// the others. A committed offset that has left the
 // log (retention) resumes at the end. Default: every partition without a
 // commit starts at its beginning, so nothing written before the group's
 // first run is missed.

@@ -27,12 +27,19 @@ import (
 // only the partitions of a topic the group starts afresh on: one on which
 // the group had no committed offset at the consumer's first look (its
 // first assignment), and only those partitions the topic had then (kgo's
-// metadata as it joined). It commits that end at once, so that every
-// partition the group has started on has a commit even if no record ever
-// comes: then a partition without a commit, in a topic the group has
-// committed on, is one created since, and is read from its start, also by
-// a consumer restarted after partitions were added while the group was
-// down. A topic missing from the first look (not created yet, or not
+// metadata as it joined). It commits that end at once (tagged as a
+// start), so that every partition the group has started on has a commit
+// even if no record ever comes: then a partition without a commit, in a
+// topic on which the group has committed a handled record, is one created
+// since, and is read from its start, also by a consumer restarted after
+// partitions were added while the group was down. Start commits do not
+// count: they may be another member's, made a moment ago in the same
+// first generation, whose own partitions have no commit yet. Two windows
+// stay: a group that never handled a record of the topic is fresh again
+// on a restart (partitions added while it was down start at their end);
+// and a member whose first look comes after another member of the first
+// generation committed a handled record reads its uncommitted partitions
+// from their start. A topic missing from the first look (not created yet, or not
 // loaded) has every partition read from its start: when unsure, more is
 // read, not less. A partition whose end was taken but not yet committed
 // when its consumer crashed is read from its start on the restart.
@@ -82,7 +89,9 @@ func (l *firstLook) take(cl *kgo.Client, topics []string) {
 }
 
 // groupRan records, once, on which of topics the group has a committed
-// offset. It returns the client of the first look.
+// offset other than a start (startTag): a start commit can be another
+// member's of this same first generation, whose partitions started at
+// their end a moment ago. It returns the client of the first look.
 func (l *firstLook) groupRan(ctx context.Context, group string, topics []string) (*kgo.Client, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -101,7 +110,7 @@ func (l *firstLook) groupRan(ctx context.Context, group string, topics []string)
 	}
 	l.ran = make(map[string]bool, len(topics))
 	resp.Each(func(o kadm.OffsetResponse) {
-		if o.At >= 0 {
+		if o.At >= 0 && o.Metadata != startTag {
 			l.ran[o.Topic] = true
 		}
 	})
@@ -207,11 +216,23 @@ func endsOf(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (map[
 	return marks, nil
 }
 
+// startTag is the metadata of a start commit, which a quarantine load
+// reads as no quarantined keys.
+const startTag = "ordo-start"
+
 // commitStarts commits marks through cl, the client kgo hands the
 // rebalance callbacks (c.cl may not be set yet: a group can be joined
-// before New returns). kgo's metadata for these commits is its member ID,
-// which a quarantine load reads as no quarantined keys.
+// before New returns), with startTag as each partition's metadata.
 func commitStarts(ctx context.Context, cl *kgo.Client, marks map[string]map[int32]kgo.EpochOffset) error {
+	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		md := startTag
+		for i := range req.Topics {
+			for j := range req.Topics[i].Partitions {
+				req.Topics[i].Partitions[j].Metadata = &md
+			}
+		}
+		return nil
+	})
 	var cerr error
 	cl.CommitOffsetsSync(ctx, marks, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
