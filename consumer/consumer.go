@@ -43,6 +43,7 @@ type Consumer struct {
 	stopped        chan struct{}   // closed when stopping begins
 	probeCtx       context.Context // cancelled when stopping begins
 	endProbe       context.CancelFunc
+	look           firstLook // partition counts at the first assignment (start.go)
 
 	// mu guards everything below it, and is the lock of the conditions.
 	mu          sync.Mutex
@@ -201,11 +202,7 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 	fetch := int32(c.cfg.maxBufferedBytes / 32)
 	opts = append(opts, kgo.FetchMaxBytes(fetch), kgo.FetchMaxPartitionBytes(min(fetch, 1<<20)),
 		kgo.MaxConcurrentFetches(4))
-	if c.cfg.resetToStart {
-		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	} else {
-		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-	}
+	opts = append(opts, c.startOpts()...) // start.go
 	return append(opts, c.cfg.kgoOpts...)
 }
 

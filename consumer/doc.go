@@ -156,6 +156,15 @@
 // whose key does not hash to its partition under its stamped count was
 // placed by another partitioner ([Stats].PlacementViolations).
 //
+// Such a record also makes the consumer refresh the topic's metadata at
+// once; otherwise partitions added to a topic are found at the next
+// refresh, every [MetadataMaxAge] (5 s by default), and the group reads
+// them after a rebalance: 8 s after the first record was written to
+// them, measured on the embedded cluster (TestGrownTopicDiscovery). A
+// partition added after the group started is read from its start, also
+// under [StartAtEnd] and across restarts: nothing written to it before
+// the consumer noticed it is skipped.
+//
 // # Telemetry
 //
 // Spans: "process <topic>" (kind consumer) per record, from the first time

@@ -90,6 +90,7 @@ type config struct {
 	handlers         []binding
 	handlersTried    bool // On was given, if with bad arguments
 	resetToStart     bool
+	metadataMaxAge   time.Duration
 	partRate         partRate // PartitionRateLimit (replay_partition.go)
 	tel              telemetry.Config
 	stuckAfter       time.Duration
@@ -113,6 +114,7 @@ func defaults() config {
 		drainTimeout:     30 * time.Second,
 		commitEvery:      time.Second,
 		resetToStart:     true,
+		metadataMaxAge:   DefaultMetadataMaxAge,
 		stuckAfter:       time.Minute,
 		unknownWindow:    DefaultUnknownSchemaWindow,
 		unreachableAfter: DefaultUnreachableAfter,
@@ -345,10 +347,47 @@ func DrainTimeout(d time.Duration) Option { return optionFunc(func(c *config) { 
 // on shutdown. Default 1s.
 func CommitInterval(d time.Duration) Option { return optionFunc(func(c *config) { c.commitEvery = d }) }
 
-// StartAtEnd makes a group without committed offsets start at the end of
-// each partition. Default: it starts at the beginning, so nothing written
-// before the group's first run is missed.
+// StartAtEnd makes a group that has no committed offset on a topic start
+// at the end of each partition the topic had when the consumer was first
+// assigned partitions, and commit that position at once. Any partition
+// created after the group started holds nothing older than the group, and
+// is read from its start: one added while the consumer runs, and one the
+// group has no commit on in a topic where it has committed a handled
+// record (added while the whole group was down). So no record written to
+// a new partition before the consumer noticed it is skipped. A group that
+// has not yet handled a record of the topic is fresh again when it
+// restarts: partitions added while it was down start at their end, like
+// the others. A committed offset that has left the
+// log (retention) resumes at the end. Default: every partition without a
+// commit starts at its beginning, so nothing written before the group's
+// first run is missed.
 func StartAtEnd() Option { return optionFunc(func(c *config) { c.resetToStart = false }) }
+
+// DefaultMetadataMaxAge is the default of [MetadataMaxAge].
+const DefaultMetadataMaxAge = 5 * time.Second
+
+// MetadataMaxAge sets how often the consumer refreshes the metadata of
+// the consumed topics, and so how long partitions added to a topic may go
+// unnoticed: they are read after d, up to a heartbeat interval (3 s) for
+// the group's leader to rejoin, and a rebalance (8 s in all at the
+// default, measured on the embedded cluster). Default
+// [DefaultMetadataMaxAge]; franz-go's own is 5 minutes, which left events
+// on new partitions waiting for minutes. The cost is one metadata request for the consumed topics per
+// consumer every d. A record stamped by ordo's producer with a partition
+// count the consumer has not seen also refreshes the metadata at once.
+// d must be between 100ms and 1h. Below 5s it also lowers franz-go's
+// MetadataMinAge, the floor between two refreshes, to d (franz-go refuses
+// a max age below that floor, so kgo.MetadataMaxAge alone through
+// [KgoOpts] fails for d < 5s).
+func MetadataMaxAge(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 100*time.Millisecond || d > time.Hour {
+			c.fail("MetadataMaxAge: %v, want 100ms to 1h", d)
+			return
+		}
+		c.metadataMaxAge = d
+	})
+}
 
 // WithLogger sets the logger, for the consumer's lines and franz-go's
 // (at [KgoLogLevel] and above). Every line carries the record's topic,
@@ -556,7 +595,7 @@ func (c *config) validate() error {
 		bad("unknown failure policy %v", c.policy)
 	}
 	for _, t := range c.topics {
-		if t == c.dlqTopic {
+		if t != "" && t == c.dlqTopic {
 			bad("dead-letter topic %s is also consumed", t)
 		}
 	}

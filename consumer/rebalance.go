@@ -16,6 +16,7 @@ import (
 // assigned starts tracking newly assigned partitions. kgo calls it before
 // fetching from them.
 func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
+	c.look.take(cl, c.cfg.topics) // before kgo fetches the offsets: start.go
 	var sets map[tp]*quarantine.Set
 	if c.quarantining() {
 		var err error

@@ -108,6 +108,9 @@ func (c *Consumer) checkCount(ps *partState, r *kgo.Record, n int) {
 		return
 	}
 	if len(seen) > 0 {
+		// New partitions may be unread yet: look now, not at the next
+		// metadata refresh (start.go). kgo only signals its refresher.
+		c.cl.ForceMetadataRefresh()
 		c.stats.countChanges.Add(1)
 		c.ins.countChanges.Add(context.Background(), 1, ps.add...)
 		c.log.Warn("partition count changed under an ordered stream: keys moved, per-key order across the change is not guaranteed",

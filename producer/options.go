@@ -72,7 +72,9 @@ const (
 	// DefaultMetadataMaxAge is how often the producer's client refreshes
 	// topic metadata, and so the longest a partition-count change goes
 	// unnoticed (franz-go's default is 5 minutes). Override it with
-	// kgo.MetadataMaxAge through [KgoOpts].
+	// kgo.MetadataMaxAge through [KgoOpts]; below 5 s add
+	// kgo.MetadataMinAge no longer than it (franz-go refuses a max age
+	// below its min age, 5 s by default).
 	DefaultMetadataMaxAge = time.Minute
 	// DefaultDeliveryTimeout is the default of [DeliveryTimeout]: the Java
 	// client's delivery.timeout.ms default (franz-go's own is no limit).
@@ -319,7 +321,8 @@ func Subjects(s schema.SubjectStrategy) Option {
 //
 // A running producer notices a change when its client refreshes the
 // topic's metadata: every [DefaultMetadataMaxAge] unless kgo.MetadataMaxAge
-// is given through [KgoOpts], or sooner after a produce error. A producer
+// is given through [KgoOpts] (see DefaultMetadataMaxAge for an age under
+// 5 s), or sooner after a produce error. A producer
 // started after a change notices it at [NewPublisher], from the count
 // stamped on the topic's newest stamped records: read back from the end
 // of up to 64 partitions, past records other writers left unstamped, up

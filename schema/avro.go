@@ -270,13 +270,17 @@ func (b *binding) encode(dst []byte, ptr unsafe.Pointer) (out []byte, err error)
 
 // decode decodes body with dec into the value at ptr. It reports truncation
 // (hamba's Unmarshal silently accepts a body that ends early), trailing
-// bytes, and recovers from any panic in the decoder.
-func decode(dec favro.ValDecoder, body []byte, ptr unsafe.Pointer) (err error) {
+// bytes, and recovers from any panic in the decoder. On an error, at is
+// how far into body the decoder got (DecodeError.Offset).
+func decode(dec favro.ValDecoder, body []byte, ptr unsafe.Pointer) (at int, err error) {
 	tier := tierFor(len(body))
 	r := tier.pool.Get().(*favro.Reader)
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, p)
+		}
+		if err != nil {
+			at = min(r.InputOffset(), len(body))
 		}
 		r.Reset(nil)
 		r.Error = nil
@@ -286,13 +290,13 @@ func decode(dec favro.ValDecoder, body []byte, ptr unsafe.Pointer) (err error) {
 	r.Error = nil
 	dec.Decode(ptr, r)
 	if r.Error != nil {
-		return classify(r.Error)
+		return 0, classify(r.Error)
 	}
 	// Peek sets io.EOF exactly when every byte was consumed.
 	if r.Peek(); r.Error == nil {
-		return fmt.Errorf("%w: trailing bytes after the record", ErrCorrupt)
+		return 0, fmt.Errorf("%w: trailing bytes after the record", ErrCorrupt)
 	}
-	return nil
+	return -1, nil
 }
 
 func classify(err error) error {

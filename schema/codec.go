@@ -204,8 +204,8 @@ func (c *Codec[T]) decodeWith(dec avro.ValDecoder, id int, body []byte, v *T) er
 	if v == nil {
 		return &DecodeError{Type: c.typeName, SchemaID: id, Offset: -1, Err: fmt.Errorf("%w: nil target", ErrInvalidConfig)}
 	}
-	if err := decode(dec, body, unsafe.Pointer(v)); err != nil {
-		return &DecodeError{Type: c.typeName, SchemaID: id, Offset: -1, Err: err}
+	if at, err := decode(dec, body, unsafe.Pointer(v)); err != nil {
+		return &DecodeError{Type: c.typeName, SchemaID: id, Offset: at, Err: err}
 	}
 	return nil
 }

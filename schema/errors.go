@@ -127,7 +127,10 @@ type DecodeError struct {
 	// SchemaID is the writer schema ID, or -1 when the body was decoded with
 	// the codec's own schema.
 	SchemaID int
-	// Offset is how far into the body the decoder got, or -1 when unknown.
+	// Offset is how far into the body the decoder got: where a body that
+	// ends early ended, the byte after what it could not read, or where
+	// trailing bytes start. It is -1 when decoding did not start (a nil
+	// target, a writer schema the codec cannot read).
 	Offset int
 	// Err is the cause.
 	Err error
