@@ -161,6 +161,11 @@
 // carried in the record's headers; and "handle <type>" per handler attempt
 // under it. Log lines carry trace_id and span_id.
 //
+// A record's key appears in its log lines, its [RecordError]'s text and
+// its span (messaging.kafka.message.key) cut to its first 128 bytes and
+// the length ("…(1048576 bytes)"), or not at all under [RedactKeys]: a
+// record with a 1MiB key costs a few KiB of log, not megabytes.
+//
 // Metrics (OpenTelemetry, from the [WithMeterProvider] provider). Every
 // one carries messaging.system ("kafka"), messaging.destination.name,
 // messaging.destination.partition.id and messaging.consumer.group.name:

@@ -404,7 +404,8 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 // RedactKeys leaves record keys out of spans, logs and error texts
 // ([RecordError.Error]), for keys that are personal data. The key is still
 // given to handlers (Meta.Key) and to the error hook (RecordError.Key).
-// Default: keys are included.
+// Default: keys are included, their first 128 bytes (a longer key is cut
+// and marked with its length).
 func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
 
 // StuckAfter sets how long a partition with lag may go without its commit

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
 // dispatch queues a polled record of ps, its partition's current state,
@@ -92,7 +93,7 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 		c.stats.orderViolations.Add(1)
 		c.ins.violations.Add(context.Background(), 1, ps.add...)
 		c.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
-			"partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "producer", prod, "seq", seq)
+			"partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "producer", telemetry.Clip(prod), "seq", seq)
 	}
 }
 
