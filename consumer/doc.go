@@ -125,7 +125,9 @@
 // warm-up; [MaxAge] expires records older than a window (skipped, or
 // dead-lettered with reason "expired"); [ReplayFloor] starts a partition
 // no earlier than a point in time. Buffered records stay under
-// [MaxBuffered] and [MaxBufferedBytes], however large the backlog. Every
+// [MaxBuffered] and [MaxBufferedBytes], however large the backlog, and
+// the consumer's live heap under twice MaxBufferedBytes plus 8MiB (its
+// documentation says what that assumes). Every
 // backlog record is accounted for as handled, expired, dead-lettered,
 // skipped or passed over by the floor: [Consumer.ReplayStats], one log line
 // at the start and at the end of a catch-up, progress lines with an ETA,

@@ -147,6 +147,7 @@ type item struct {
 	producer     string // ordo-producer header
 	seq          uint64 // ordo-seq header
 	count        int32  // ordo-partitions header
+	bytes        int    // what it counts against MaxBufferedBytes while buffered (recordBytes)
 	redriven     bool   // has an ordo-redrives header
 	checked      bool   // its sequence and placement were checked (checkSeq)
 	attempts     int

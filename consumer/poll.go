@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -174,4 +175,33 @@ func (c *Consumer) aboveLowWater() bool {
 // partition. Called with c.mu held.
 func (c *Consumer) heldBytes() int {
 	return c.bufBytes + (c.tracked-c.buffered)*trackEntrySize
+}
+
+// What a buffered record holds, as counted against MaxBufferedBytes
+// (recordBytes). franz-go decodes a record into a Record (160 bytes) in
+// a slab per batch, behind a pointer in the fetch; its key, value and
+// header values are slices of the batch's bytes, and its headers a slice
+// of RecordHeader (40 bytes each) whose keys are strings of their own.
+// The consumer adds the item (its queue slot, its tracker entry). A
+// header of one or two bytes takes 20 times its wire size decoded:
+// counting only key and value, records of 10,000 headers held 219MiB at a
+// 4MiB bound (issue 19).
+const (
+	recordOverhead = int(unsafe.Sizeof(kgo.Record{})+unsafe.Sizeof(item{})) + 8 + 8 + trackEntrySize
+	headerOverhead = int(unsafe.Sizeof(kgo.RecordHeader{})) + 8 // and its key's allocation, rounded up
+)
+
+// recordBytes is what a buffered record is counted as against
+// MaxBufferedBytes: its key, its value twice (the bytes fetched, and the
+// event a lane decodes from them, which for Avro takes about the body's
+// size in Go values: strings and byte slices are copied out), its
+// headers' keys and values with headerOverhead each, and recordOverhead.
+// The dispatcher computes it once per record (item.bytes): a record of
+// 10,000 headers is read once.
+func recordBytes(r *kgo.Record) int {
+	n := recordOverhead + len(r.Key) + 2*len(r.Value) + len(r.Headers)*headerOverhead
+	for i := range r.Headers {
+		n += len(r.Headers[i].Key) + len(r.Headers[i].Value)
+	}
+	return n
 }

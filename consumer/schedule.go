@@ -26,7 +26,8 @@ func (c *Consumer) dispatch(ps *partState, r *kgo.Record) bool {
 	}
 	c.buffered++
 	c.tracked++
-	c.bufBytes += recordBytes(r)
+	n := recordBytes(r)
+	c.bufBytes += n
 	var kq *keyQueue
 	if r.Key == nil {
 		kq = c.newQueue(ps, nil)
@@ -37,7 +38,7 @@ func (c *Consumer) dispatch(ps *partState, r *kgo.Record) bool {
 	}
 	c.dispatched++
 	it := c.newItem()
-	it.rec, it.order, it.ps = r, c.dispatched, ps
+	it.rec, it.order, it.ps, it.bytes = r, c.dispatched, ps, n
 	c.readHeaders(ps, it)
 	kq.push(it)
 	if !kq.scheduled {
@@ -188,17 +189,11 @@ func (c *Consumer) dropLocked(kq *keyQueue, keep int) {
 // unbuffer takes a finished or dropped record off the buffer counts.
 func (c *Consumer) unbuffer(it *item) {
 	c.buffered--
-	c.bufBytes -= recordBytes(it.rec)
+	c.bufBytes -= it.bytes
 	if c.pollWaiting && !c.aboveLowWater() {
 		c.space.Signal()
 	}
 }
-
-// recordBytes is what a buffered record is counted as against
-// MaxBufferedBytes: its key and value, and the bookkeeping around them
-// (kgo's Record, the item, the tracker entry), which for small records is
-// most of it.
-func recordBytes(r *kgo.Record) int { return len(r.Key) + len(r.Value) + 256 }
 
 // push queues it behind kq's records. An emptied queue starts again at
 // the front of its backing array: popping heads (items[1:]) eats the
