@@ -325,3 +325,73 @@ func replayPeak(t *testing.T, f *fixture, brokers []string, total, maxBytes int)
 	}
 	return heap.held()
 }
+
+// TestHeldBytesSlowKeyBatches protects MaxBufferedBytes from the batches
+// a waiting record keeps alive: 200,000 small records over 1,000 keys in
+// batches of thousands, one key blocked at its first record. franz-go
+// decodes a batch into one slab whose records point into the batch's
+// bytes, so each queued record of the blocked key kept its whole batch
+// (~1MiB) while counting its own ~0.7KiB: 44MiB at an 8MiB bound. The
+// records of a key that lags are copied out of their batch
+// (detachIfWaiting), and the live heap stays within the documented ratio.
+func TestHeldBytesSlowKeyBatches(t *testing.T) {
+	const total, maxBytes = 200_000, 8 << 20
+	f, brokers := startBrokerProcess(t, 1)
+	f.fillUncompressed(t, brokers, total)
+	f.cl = nil
+	release := make(chan struct{})
+	var handled atomic.Int64
+	h := func(ctx context.Context, s Step, _ Meta) error {
+		if s.Key == "key-7" && s.Seq == 1 {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		handled.Add(1)
+		return nil
+	}
+	c, err := New(Brokers(brokers...), Group("batches"), Topics(f.topic), Registry(f.reg), On(f.codec, h),
+		MaxBufferedBytes(maxBytes), CatchUpThreshold(0, 0), Concurrency(16), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	heap := sampleHeap()
+	wait := runConsumer(t, c)
+	stalled := waitStall(t, &handled, total)
+	heap.stopSampling()
+	close(release)
+	waitFor(t, 60*time.Second, "every record", func() bool { return handled.Load() == total })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stalled at %d of %d handled", stalled, total)
+	checkHeld(t, "a blocked key among 1,000 in batches of thousands", heap.held(), maxBytes)
+}
+
+// TestDetachKeepsTheRecord protects what a copied record carries: the
+// same key, value, headers and coordinates, nil staying nil and empty
+// staying empty (a nil key is keyless, a nil value a tombstone), in a
+// buffer of its own.
+func TestDetachKeepsTheRecord(t *testing.T) {
+	batch := []byte("keyvalueh1")
+	r := &kgo.Record{Key: batch[0:3], Value: batch[3:8], Topic: "t", Partition: 3, Offset: 42, LeaderEpoch: 7,
+		Headers:   []kgo.RecordHeader{{Key: "a", Value: batch[8:10]}, {Key: "b", Value: nil}, {Key: "c", Value: []byte{}}},
+		Timestamp: time.UnixMilli(5)}
+	d := detach(r)
+	batch[0], batch[3], batch[8] = 'X', 'X', 'X' // the batch's bytes are reused: the copy must not see it
+	if string(d.Key) != "key" || string(d.Value) != "value" || string(d.Headers[0].Value) != "h1" {
+		t.Fatalf("copy shares the batch's bytes: key %q value %q header %q", d.Key, d.Value, d.Headers[0].Value)
+	}
+	if d.Headers[1].Value != nil || d.Headers[2].Value == nil || len(d.Headers[2].Value) != 0 {
+		t.Fatalf("nil and empty header values not kept: %#v", d.Headers)
+	}
+	if d.Topic != "t" || d.Partition != 3 || d.Offset != 42 || d.LeaderEpoch != 7 || !d.Timestamp.Equal(time.UnixMilli(5)) || d == r {
+		t.Fatalf("coordinates not kept: %+v", d)
+	}
+	if tomb := detach(&kgo.Record{}); tomb.Key != nil || tomb.Value != nil {
+		t.Fatalf("nil key or value became non-nil: %#v", tomb)
+	}
+}

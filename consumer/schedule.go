@@ -36,9 +36,11 @@ func (c *Consumer) dispatch(ps *partState, r *kgo.Record) bool {
 		kq = c.newQueue(ps, r.Key)
 		ps.keys[kq.key] = kq
 	}
+	ps.fed += n
+	r = c.detachIfWaiting(kq, r)
 	c.dispatched++
 	it := c.newItem()
-	it.rec, it.order, it.ps, it.bytes = r, c.dispatched, ps, n
+	it.rec, it.order, it.ps, it.bytes, it.fed = r, c.dispatched, ps, n, ps.fed
 	c.readHeaders(ps, it)
 	kq.push(it)
 	if !kq.scheduled {
