@@ -98,13 +98,16 @@ const (
 // (the first only moves sync.Pool contents aside, such as the buffers of
 // the producer that filled the backlog).
 type heapSampler struct {
-	base  uint64
-	peak  atomic.Uint64
-	stop  chan struct{}
-	ended chan struct{}
+	base    uint64
+	peak    atomic.Uint64
+	stop    chan struct{}
+	stopped sync.Once
+	ended   chan struct{}
 }
 
-func sampleHeap() *heapSampler {
+// sampleHeap starts sampling; the sampling ends at stopSampling, or when
+// t ends.
+func sampleHeap(t *testing.T) *heapSampler {
 	s := &heapSampler{base: settledHeap(), stop: make(chan struct{}), ended: make(chan struct{})}
 	// What earlier tests left (clients closing, their goroutines ending)
 	// may still be let go: wait, up to a second, for the heap to settle,
@@ -118,15 +121,16 @@ func sampleHeap() *heapSampler {
 		}
 		s.base = h
 	}
+	t.Cleanup(s.stopSampling)
 	go func() {
 		defer close(s.ended)
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
 		for {
 			select {
 			case <-s.stop:
 				return
-			case <-t.C:
+			case <-tick.C:
 				if h := markedHeap(); h > s.peak.Load() {
 					s.peak.Store(h)
 				}
@@ -138,7 +142,7 @@ func sampleHeap() *heapSampler {
 
 // stopSampling ends the sampling.
 func (s *heapSampler) stopSampling() {
-	close(s.stop)
+	s.stopped.Do(func() { close(s.stop) })
 	<-s.ended
 }
 
@@ -214,7 +218,8 @@ func TestHeldBytesCountHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	heap := sampleHeap()
+	t.Cleanup(c.Close) // a failure before the end: the blocked handler's ctx ends
+	heap := sampleHeap(t)
 	wait := runConsumer(t, c)
 	stalled := waitStall(t, &handled, total)
 	heap.stopSampling()
@@ -315,7 +320,8 @@ func replayPeak(t *testing.T, f *fixture, brokers []string, total, maxBytes int)
 	if err != nil {
 		t.Fatal(err)
 	}
-	heap := sampleHeap()
+	t.Cleanup(c.Close)
+	heap := sampleHeap(t)
 	wait := runConsumer(t, c)
 	waitFor(t, 2*time.Minute, "every record", func() bool { return handled.Load() == int64(total) })
 	heap.stopSampling()
@@ -357,7 +363,8 @@ func TestHeldBytesSlowKeyBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	heap := sampleHeap()
+	t.Cleanup(c.Close) // a failure before the end: the blocked handler's ctx ends
+	heap := sampleHeap(t)
 	wait := runConsumer(t, c)
 	stalled := waitStall(t, &handled, total)
 	heap.stopSampling()
