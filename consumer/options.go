@@ -461,8 +461,8 @@ const DefaultMaxBufferedBytes = 64 << 20
 // that waits behind a slow record of its key is copied out of the batch
 // franz-go decoded it in: otherwise it keeps the whole batch alive.
 //
-// The other half is franz-go's fetches: the one polled and staged for
-// dispatch and the next one, fetched while the lanes work
+// The other half is franz-go's fetches: those polled and staged for
+// dispatch and the next ones, fetched while the lanes work
 // (kgo.MaxConcurrentFetches 4 of kgo.FetchMaxBytes n/32 each,
 // kgo.FetchMaxPartitionBytes min(n/32, 1MiB)). The fetch limits count
 // bytes as Kafka sends them, and a decoded record takes two to three
@@ -470,16 +470,16 @@ const DefaultMaxBufferedBytes = 64 << 20
 // slices): hence n/32, not n/8. Left to franz-go's defaults (50MiB per
 // broker), a backlog took ~89MiB of live heap.
 //
-// The guarantee: the consumer's live heap stays under 2n + 8MiB, however
-// large the backlog (at the default [MaxBuffered]: the bookkeeping kept
-// for reuse is ~0.25KiB a record of it). Measured: a 200,000-record
-// replay peaks at 1.3-1.9n, records of 10,000 headers queued behind a
-// blocked key under n, a key blocked among 1,000 at 1.5-2.2n. What it
-// assumes: record batches no larger than the fetch limits (Kafka returns
-// a larger batch whole, so each such batch fetched adds its size), and,
-// for records made of thousands of headers of a few bytes (decoded, up to
-// ten times their wire size), one broker: each further broker's fetches
-// can add up to 0.6n decoded.
+// The guarantee: the consumer's live heap stays under 2n + 8MiB however
+// large the backlog, at the default [MaxBuffered] (the bookkeeping kept
+// for reuse is ~0.25KiB a record of it). Measured at n of 4-8MiB: a
+// 200,000-record replay peaks at 1.2-2.2n, records of 10,000 headers
+// queued behind a blocked key under n, a key blocked among 1,000 at
+// 1.4-2.2n. It assumes record batches no larger than the fetch limits
+// (Kafka returns a larger batch whole: each such batch fetched adds its
+// size) and, for records made of thousands of headers of a few bytes
+// (decoded, up to ten times their wire size), one broker: each further
+// broker's fetches can add up to 0.6n.
 //
 // With more than four brokers and quiet partitions, a fetch can wait up
 // to kgo's FetchMaxWait for a slot; raise kgo.MaxConcurrentFetches
