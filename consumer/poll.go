@@ -15,7 +15,9 @@ import (
 // dispatched and not finished never pass MaxBuffered (or half of
 // MaxBufferedBytes). When the buffer is full it waits until the lanes
 // have drained it to half, then dispatches more; it polls again only when
-// nothing is staged, so staged records keep their log order.
+// nothing is staged, so staged records keep their log order. A record
+// counts what it holds (recordBytes); one that joins a key lagging the
+// flow is copied out of its batch first (detachIfWaiting).
 //
 // Why stage, rather than poll only what fits: kgo fetches from a broker
 // again only once the fetch it buffered is drained. Polling up to the
