@@ -478,8 +478,8 @@ const DefaultMaxBufferedBytes = 64 << 20
 // 1.4-2.2n. It assumes record batches no larger than the fetch limits
 // (Kafka returns a larger batch whole: each such batch fetched adds its
 // size) and, for records made of thousands of headers of a few bytes
-// (decoded, up to ten times their wire size), one broker: each further
-// broker's fetches can add up to 0.6n.
+// (decoded, 10-20 times their wire size: franz-go's RecordHeader is 40
+// bytes), one broker: each further broker's two fetches can add n.
 //
 // With more than four brokers and quiet partitions, a fetch can wait up
 // to kgo's FetchMaxWait for a slot; raise kgo.MaxConcurrentFetches
