@@ -479,7 +479,7 @@ const DefaultMaxBufferedBytes = 64 << 20
 // (Kafka returns a larger batch whole: each such batch fetched adds its
 // size) and, for records made of thousands of headers of a few bytes
 // (decoded, 10-20 times their wire size: franz-go's RecordHeader is 40
-// bytes), one broker: each further broker's two fetches can add n.
+// bytes), one broker: each further broker's two fetches can add about n.
 //
 // With more than four brokers and quiet partitions, a fetch can wait up
 // to kgo's FetchMaxWait for a slot; raise kgo.MaxConcurrentFetches
