@@ -19,7 +19,7 @@ import (
 // one benchmark within one run (benchstat), never across machines.
 
 // fill produces n framed Step records over keys keys, in batches.
-func (f *fixture) fill(b *testing.B, n, keys int) {
+func (f *fixture) fill(b testing.TB, n, keys int) {
 	b.Helper()
 	const batch = 5000
 	for done := 0; done < n; {

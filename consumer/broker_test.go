@@ -73,7 +73,7 @@ func serveBrokerProcess(spec string) {
 // "steps" with the given partitions, the Step schema registered)
 // and the seed brokers. f.cluster and f.cl are nil: give consumers the
 // brokers, and f.cl a client of them to produce.
-func startBrokerProcess(b *testing.B, partitions int32) (*fixture, []string) {
+func startBrokerProcess(b testing.TB, partitions int32) (*fixture, []string) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.timeout=0")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", brokerProcessEnv, partitions))
@@ -129,7 +129,7 @@ func startBrokerProcess(b *testing.B, partitions int32) (*fixture, []string) {
 }
 
 // remoteFixture is a fixture on a cluster it did not start.
-func remoteFixture(b *testing.B, addrs brokerAddrs) *fixture {
+func remoteFixture(b testing.TB, addrs brokerAddrs) *fixture {
 	b.Helper()
 	reg, err := schema.NewRegistry([]string{addrs.Registry})
 	if err != nil {

@@ -54,7 +54,7 @@ type Consumer struct {
 	ready       readyQueue
 	dispatched  uint64              // records ever dispatched; numbers them
 	buffered    int                 // records dispatched and not finished or dropped
-	bufBytes    int                 // their keys' and values' bytes
+	bufBytes    int                 // what they hold (recordBytes, poll.go)
 	tracked     int                 // records in the trackers: dispatched, not yet passed by the commit point
 	inflight    int                 // records lanes have claimed and not settled (lane.go)
 	waiting     int                 // lanes waiting for work

@@ -126,7 +126,9 @@
 // warm-up; [MaxAge] expires records older than a window (skipped, or
 // dead-lettered with reason "expired"); [ReplayFloor] starts a partition
 // no earlier than a point in time. Buffered records stay under
-// [MaxBuffered] and [MaxBufferedBytes], however large the backlog. Every
+// [MaxBuffered] and [MaxBufferedBytes], however large the backlog, and
+// the consumer's live heap under twice MaxBufferedBytes plus 8MiB (its
+// documentation says what that assumes). Every
 // backlog record is accounted for as handled, expired, dead-lettered,
 // skipped or passed over by the floor: [Consumer.ReplayStats], one log line
 // at the start and at the end of a catch-up, progress lines with an ETA,
@@ -172,6 +174,11 @@
 // skipped, failed, released, abandoned), a child of the producer's span
 // carried in the record's headers; and "handle <type>" per handler attempt
 // under it. Log lines carry trace_id and span_id.
+//
+// A record's key appears in its log lines, its [RecordError]'s text and
+// its span (messaging.kafka.message.key) cut to its first 128 bytes and
+// the length ("…(1048576 bytes)"), or not at all under [RedactKeys]: a
+// record with a 1MiB key costs a few KiB of log, not megabytes.
 //
 // Metrics (OpenTelemetry, from the [WithMeterProvider] provider). Every
 // one carries messaging.system ("kafka"), messaging.destination.name,

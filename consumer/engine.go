@@ -107,6 +107,7 @@ type partState struct {
 	add          []metric.AddOption    // attrs, made once
 	consumedSet  attribute.Set         // attrs with messaging.operation.name "poll"
 	hwm          int64                 // high watermark of the last fetch, -1 before
+	fed          int                   // recordBytes of every record dispatched, a running sum (detachIfWaiting)
 	progressNext int64                 // commit point at the last progress check
 	progressAt   time.Time             // when the commit point last moved
 	stuckSince   time.Time             // zero unless reported stuck
@@ -147,6 +148,8 @@ type item struct {
 	producer     string // ordo-producer header
 	seq          uint64 // ordo-seq header
 	count        int32  // ordo-partitions header
+	bytes        int    // what it counts against MaxBufferedBytes while buffered (recordBytes)
+	fed          int    // its partition's fed after it was dispatched
 	redriven     bool   // has an ordo-redrives header
 	checked      bool   // its sequence and placement were checked (checkSeq)
 	attempts     int

@@ -136,13 +136,14 @@ func (e *PanicError) Error() string { return fmt.Sprintf("handler panic: %v", e.
 // ErrorClass is "panic", for the error.type attribute.
 func (e *PanicError) ErrorClass() string { return "panic" }
 
-// formatKey is the one place a record key is turned into text, for log
-// lines and error messages: quoted, or a marker under RedactKeys.
+// formatKey is a record key in an error message: telemetry.KeyText's text
+// (at most telemetry.MaxText bytes of the key), quoted, or a marker
+// under RedactKeys.
 func formatKey(key []byte, redact bool) string {
 	if redact {
-		return "[redacted]"
+		return telemetry.KeyText(key, true)
 	}
-	return strconv.Quote(string(key))
+	return strconv.Quote(telemetry.KeyText(key, false))
 }
 
 // redactURLs hides the password of every URL with credentials in s (a

@@ -268,7 +268,7 @@ func writeHeapProfile(b *testing.B, run string) {
 // topic through a producer of its own that does not compress: payloads
 // that do not compress 100-fold (these tiny, repetitive ones would) behave
 // so.
-func (f *fixture) fillUncompressed(b *testing.B, brokers []string, n int) {
+func (f *fixture) fillUncompressed(b testing.TB, brokers []string, n int) {
 	b.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(f.topic),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))

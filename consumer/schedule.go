@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
 // dispatch queues a polled record of ps, its partition's current state,
@@ -25,7 +26,8 @@ func (c *Consumer) dispatch(ps *partState, r *kgo.Record) bool {
 	}
 	c.buffered++
 	c.tracked++
-	c.bufBytes += recordBytes(r)
+	n := recordBytes(r)
+	c.bufBytes += n
 	var kq *keyQueue
 	if r.Key == nil {
 		kq = c.newQueue(ps, nil)
@@ -34,9 +36,11 @@ func (c *Consumer) dispatch(ps *partState, r *kgo.Record) bool {
 		kq = c.newQueue(ps, r.Key)
 		ps.keys[kq.key] = kq
 	}
+	ps.fed += n
+	r = c.detachIfWaiting(kq, r)
 	c.dispatched++
 	it := c.newItem()
-	it.rec, it.order, it.ps = r, c.dispatched, ps
+	it.rec, it.order, it.ps, it.bytes, it.fed = r, c.dispatched, ps, n, ps.fed
 	c.readHeaders(ps, it)
 	kq.push(it)
 	if !kq.scheduled {
@@ -92,7 +96,7 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 		c.stats.orderViolations.Add(1)
 		c.ins.violations.Add(context.Background(), 1, ps.add...)
 		c.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
-			"partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "producer", prod, "seq", seq)
+			"partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "producer", telemetry.Clip(prod), "seq", seq)
 	}
 }
 
@@ -190,17 +194,11 @@ func (c *Consumer) dropLocked(kq *keyQueue, keep int) {
 // unbuffer takes a finished or dropped record off the buffer counts.
 func (c *Consumer) unbuffer(it *item) {
 	c.buffered--
-	c.bufBytes -= recordBytes(it.rec)
+	c.bufBytes -= it.bytes
 	if c.pollWaiting && !c.aboveLowWater() {
 		c.space.Signal()
 	}
 }
-
-// recordBytes is what a buffered record is counted as against
-// MaxBufferedBytes: its key and value, and the bookkeeping around them
-// (kgo's Record, the item, the tracker entry), which for small records is
-// most of it.
-func recordBytes(r *kgo.Record) int { return len(r.Key) + len(r.Value) + 256 }
 
 // push queues it behind kq's records. An emptied queue starts again at
 // the front of its backing array: popping heads (items[1:]) eats the

@@ -260,10 +260,6 @@ func (c *Consumer) opAttrs(base attribute.Set, name string, typ attribute.KeyVal
 	return attribute.NewSet(append(base.ToSlice(), semconv.MessagingOperationName(name), typ)...)
 }
 
-// logKey is a record key as a log attribute, through [formatKey].
-func (c *Consumer) logKey(key []byte) slog.Attr {
-	if c.tel.RedactKeys {
-		return slog.String("key", formatKey(key, true))
-	}
-	return slog.String("key", string(key))
-}
+// logKey is a record key as a log attribute: redacted under RedactKeys,
+// cut to telemetry.MaxText bytes (telemetry.KeyText).
+func (c *Consumer) logKey(key []byte) slog.Attr { return c.tel.LogKey(key) }

@@ -130,8 +130,8 @@
 // conventions' attributes (messaging.system=kafka,
 // messaging.destination.name, messaging.operation.name and .type "send",
 // messaging.destination.partition.id, messaging.kafka.offset,
-// messaging.message.id = ordo-id, messaging.kafka.message.key unless
-// [RedactKeys]) and ordo.event.type; a failure sets status Error, records
+// messaging.message.id = ordo-id, messaging.kafka.message.key (its first
+// 128 bytes) unless [RedactKeys]) and ordo.event.type; a failure sets status Error, records
 // the error and sets error.type. Samplers see the span's name and kind:
 // the attributes are set once a span is sampled, so that a span that is
 // not costs no attribute copies. The span's context is written into the

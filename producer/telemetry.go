@@ -139,7 +139,7 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 			attrs = append(attrs, semconv.MessagingMessageID(id))
 		}
 		if k := in.key(); k != nil && !p.tel.RedactKeys {
-			attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(k)))
+			attrs = append(attrs, semconv.MessagingKafkaMessageKey(telemetry.KeyText(k, false)))
 		}
 		span.SetAttributes(attrs...)
 		span.RecordError(err)

@@ -100,30 +100,29 @@ func Base(topic string) []attribute.KeyValue {
 
 // RecordAttrs returns the span attributes describing one record: its
 // partition, offset (if known, >= 0), key (unless redacted), event ID and
-// event type.
+// event type; the key, ID and type through Clip (a record brings them, and
+// a record may bring megabytes).
 func (c Config) RecordAttrs(r *kgo.Record, eventID, eventType string) []attribute.KeyValue {
 	attrs := []attribute.KeyValue{
 		semconv.MessagingDestinationPartitionID(strconv.Itoa(int(r.Partition))),
-		attribute.String("ordo.event.type", eventType),
+		attribute.String("ordo.event.type", Clip(eventType)),
 	}
 	if r.Offset >= 0 {
 		attrs = append(attrs, semconv.MessagingKafkaOffset(int(r.Offset)))
 	}
 	if eventID != "" {
-		attrs = append(attrs, semconv.MessagingMessageID(eventID))
+		attrs = append(attrs, semconv.MessagingMessageID(Clip(eventID)))
 	}
 	if r.Key != nil && !c.RedactKeys {
-		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(r.Key)))
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(KeyText(r.Key, false)))
 	}
 	return attrs
 }
 
-// LogKey returns the slog attribute for a record key, or a redacted marker.
+// LogKey returns the slog attribute for a record key, through KeyText:
+// at most MaxText bytes of it, or a redacted marker.
 func (c Config) LogKey(key []byte) slog.Attr {
-	if c.RedactKeys {
-		return slog.String("key", "[redacted]")
-	}
-	return slog.String("key", string(key))
+	return slog.String("key", KeyText(key, c.RedactKeys))
 }
 
 // Logger wraps l's handler so that every record logged with a context that

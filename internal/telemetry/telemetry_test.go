@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
@@ -75,5 +76,35 @@ func TestIdle(t *testing.T) {
 	otel.SetTracerProvider(noop.NewTracerProvider())
 	if idle.Now() {
 		t.Fatal("still idle after SetTracerProvider")
+	}
+}
+
+// TestKeyTextBounded protects log lines, error texts and spans from keys
+// and header values of megabytes: at most MaxText bytes of them, cut on a
+// UTF-8 boundary and marked with the length; shorter ones whole.
+func TestKeyTextBounded(t *testing.T) {
+	if MaxText != 128 {
+		t.Fatalf("MaxText %d: the consumer's and producer's docs say 128", MaxText)
+	}
+	big := []byte(strings.Repeat("é", 1<<19)) // 1MiB of 2-byte runes
+	want := strings.Repeat("é", MaxText/2) + "…(1048576 bytes)"
+	if got := KeyText(big, false); got != want {
+		t.Fatalf("KeyText of 1MiB: %d bytes %.40q…, want %q", len(got), got, want)
+	}
+	odd := append([]byte("x"), big[:MaxText+10]...) // the cut falls inside a rune
+	if got := Clip(odd); !utf8.ValidString(got) || len(got) > MaxText+len("…(139 bytes)") {
+		t.Fatalf("Clip cut a rune or overran: %q", got)
+	}
+	if got := Clip("order-42"); got != "order-42" {
+		t.Fatalf("short text changed: %q", got)
+	}
+	r := &kgo.Record{Key: big, Offset: -1}
+	for _, a := range (Config{}).RecordAttrs(r, string(big), string(big)) {
+		if n := len(a.Value.AsString()); n > MaxText+32 {
+			t.Fatalf("span attribute %s carries %d bytes", a.Key, n)
+		}
+	}
+	if n := len((Config{}).LogKey(big).Value.String()); n > MaxText+32 {
+		t.Fatalf("log key carries %d bytes", n)
 	}
 }
