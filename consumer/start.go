@@ -39,10 +39,11 @@ import (
 // on a restart (partitions added while it was down start at their end);
 // and a member whose first look comes after another member of the first
 // generation committed a handled record reads its uncommitted partitions
-// from their start. A topic missing from the first look (not created yet, or not
-// loaded) has every partition read from its start: when unsure, more is
-// read, not less. A partition whose end was taken but not yet committed
-// when its consumer crashed is read from its start on the restart.
+// from their start. A topic missing from the first look (not created yet,
+// or not loaded) has every partition read from its start: when unsure,
+// more is read, not less. A partition whose end was taken but not yet
+// committed when its consumer crashed is read from its start on the
+// restart.
 //
 // Finding new partitions is kgo's metadata refresh (MetadataMaxAge,
 // DefaultMetadataMaxAge; franz-go's own is 5 minutes): in the classic
@@ -98,6 +99,9 @@ func (l *firstLook) groupRan(ctx context.Context, group string, topics []string)
 	if l.ran != nil {
 		return l.cl, nil
 	}
+	if l.cl == nil { // kgo calls OnPartitionsAssigned first: not expected
+		return nil, errors.New("offsets fetched before the first assignment")
+	}
 	resp, err := kadm.NewClient(l.cl).FetchOffsetsForTopics(ctx, group, topics...)
 	if err == nil {
 		err = resp.Error()
@@ -118,8 +122,8 @@ func (l *firstLook) groupRan(ctx context.Context, group string, topics []string)
 }
 
 // fresh reports whether partition p of topic starts at its end under
-// StartAtEnd: the group had no commit on the topic, and p was in the
-// first look.
+// StartAtEnd: the group had committed no handled record of the topic,
+// and p was in the first look.
 func (l *firstLook) fresh(topic string, p int32) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
