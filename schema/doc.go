@@ -116,8 +116,9 @@
 //
 // # Avro library
 //
-// The codecs run on a fork of github.com/hamba/avro/v2 (archived upstream)
-// kept in schema/internal/avro with its licence; FORK.md there lists each
-// change and why. The compatibility gate reads schemas with upstream hamba's
-// parser. No Avro library type appears in this package's API.
+// The codecs and the compatibility gate run on a fork of
+// github.com/hamba/avro/v2 (archived upstream) kept in schema/internal/avro
+// with its licence; FORK.md there lists each change and why. It is the only
+// Avro library the SDK compiles, and each schema is parsed once. No Avro
+// library type appears in this package's API.
 package schema
