@@ -227,6 +227,74 @@ func (b *binding) decoderFor(r, w parsed) (dec avro.ValDecoder, err error) {
 	return b.api.DecoderOf(res, b.typ), nil
 }
 
+// anyDecoder decodes bodies written with one schema into generic values
+// ([Writer.Decode]). It has an API of its own, as a binding does, so its
+// decoders live and die with the Writer: an API's cache only grows.
+type anyDecoder struct {
+	dec       avro.ValDecoder
+	recursive bool // a named type contains itself: see maxRecursiveBody
+}
+
+// maxRecursiveBody bounds the body a recursive schema is decoded from
+// generically. The generic decoder recurses on the goroutine's stack once
+// per level of nesting, about 1.1 KB a level, and a level can cost the body
+// one byte (a union index): a hostile 1 MiB body nested ["null", R] deep
+// exhausts Go's 1 GB stack limit, a fatal error no recover catches. 256 KiB
+// keeps the worst case near a quarter of it (TestWriterDecodeDeep).
+const maxRecursiveBody = 256 << 10
+
+var anyType = reflect2.TypeOf((*any)(nil))
+
+func newAnyDecoder(p parsed) (d anyDecoder, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: building generic decoder: %v", ErrUnusableSchema, r)
+		}
+	}()
+	return anyDecoder{
+		dec:       avro.Config{}.Freeze().DecoderOf(p.sch, anyType),
+		recursive: recursive(p.sch, map[avro.NamedSchema]bool{}),
+	}, nil
+}
+
+func (d anyDecoder) decode(body []byte) (v any, err error) {
+	if d.recursive && len(body) > maxRecursiveBody {
+		return nil, fmt.Errorf("%w: a body of %d bytes with a recursive schema: generic decoding stops at %d (nesting that deep could exhaust the stack)",
+			ErrUnusableSchema, len(body), maxRecursiveBody)
+	}
+	err = decode(d.dec, body, unsafe.Pointer(&v))
+	return v, err
+}
+
+// recursive reports whether s reaches a named type from inside itself.
+// The parser turns every use of a name after its definition into a
+// *RefSchema, so recursion is a reference to a type on the path.
+func recursive(s avro.Schema, path map[avro.NamedSchema]bool) bool {
+	switch t := s.(type) {
+	case *avro.RefSchema:
+		return path[t.Schema()]
+	case *avro.RecordSchema:
+		path[t] = true
+		defer delete(path, t)
+		for _, f := range t.Fields() {
+			if recursive(f.Type(), path) {
+				return true
+			}
+		}
+	case *avro.ArraySchema:
+		return recursive(t.Items(), path)
+	case *avro.MapSchema:
+		return recursive(t.Values(), path)
+	case *avro.UnionSchema:
+		for _, b := range t.Types() {
+			if recursive(b, path) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // writerAPI writes arrays and maps as Java and fastavro write them: a
 // block count, not the negative count and byte size hamba writes by default
 // (which the spec allows, but then equal values are other bytes in other

@@ -17,7 +17,9 @@
 // caching the result per writer ID. Decoding never panics on hostile bytes
 // and bounds what a length prefix can make it allocate; errors are a
 // *[DecodeError] wrapping [ErrTruncated], [ErrCorrupt] or an
-// *[IncompatibleError].
+// *[IncompatibleError]. A tool that shows records of types it does not
+// know (dlq's Show) decodes a body with [Writer.Decode] into maps and
+// slices for encoding/json.
 //
 // Every array and map block count is checked before it is trusted, when
 // a field is decoded and when a writer's field the reader lacks is
