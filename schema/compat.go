@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hamba/avro/v2"
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // Level is a compatibility level, as the Confluent schema registry defines
