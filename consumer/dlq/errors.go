@@ -7,8 +7,10 @@ import (
 )
 
 var (
-	// ErrNotDeadLetter: the record carries no kafka_dlt-original-topic
-	// header, so it was not written by a dead-letter publisher.
+	// ErrNotDeadLetter: the record carries no original-topic header of
+	// any family [Parse] reads (kafka_dlt-original-topic,
+	// __streams.errors.topic, __connect.errors.topic, __dlq.errors.topic),
+	// so it was not written by a dead-letter publisher.
 	ErrNotDeadLetter = errors.New("dlq: not a dead-letter record")
 	// ErrMalformed: a dead-letter header is present but not in its
 	// encoding (a wrong length, not a number, a negative count).

@@ -245,7 +245,8 @@ func (w *rewriter) restore(d *kgo.Record, info Info, id *chainID) *kgo.Record {
 
 // Restore returns the record that redrives dead letter d, whose headers
 // parsed as info: addressed to the original topic, with d's key and value,
-// d's headers less the dead-letter ones (kafka_dlt-*, ordo-reason,
+// d's headers less the dead-letter ones (kafka_dlt-*, __streams.errors.*,
+// __connect.errors.*, __dlq.errors.*, ordo-reason,
 // ordo-attempts, ordo-stage, ordo-quarantine-offset and any earlier
 // redrive's chain and lift), and ordo-redrives set to info.Redrives+1.
 // Partition and timestamp are left for the producer: the key places it,
