@@ -103,7 +103,11 @@
 //
 // A dead letter that cannot be redriven stops its key the same way: one
 // whose headers do not parse (its chain cannot be known), one with reason
-// [TooLarge] (it lacks part of the record), one at the loop guard. Every
+// [TooLarge] (it lacks part of the record), one whose reason says the
+// consumer could not read the record ([Reason.Unreadable]: republished
+// unchanged it fails again, and its chain with it; RedriveConfig's
+// IncludeUnreadable republishes it once the cause is fixed), one at the
+// loop guard. Every
 // later dead letter of its key in that original partition (in the same
 // dead-letter partition, when the malformed headers do not say the
 // original partition) is held, no record before it carries the lift, and

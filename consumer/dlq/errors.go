@@ -23,6 +23,11 @@ var (
 	// ErrTooLarge: the dead letter has reason [TooLarge]; it lacks part of
 	// the record, so redrive cannot republish it.
 	ErrTooLarge = errors.New("dlq: dead letter lacks part of the record (too-large): fetch the original from its source topic")
+	// ErrUnreadable: the dead letter's reason says its consumer could not
+	// read the record ([Reason.Unreadable]); republished unchanged it
+	// would fail again, so redrive leaves it unless asked
+	// (RedriveConfig.IncludeUnreadable).
+	ErrUnreadable = errors.New("dlq: the consumer could not read the record (republished unchanged, it fails again)")
 	// ErrLoopGuard: the dead letter was redriven the maximum number of
 	// times (RedriveConfig.MaxRedrives) and failed again.
 	ErrLoopGuard = errors.New("dlq: dead letter at the redrive loop guard")
