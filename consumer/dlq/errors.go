@@ -6,6 +6,11 @@ import (
 	"strconv"
 )
 
+// Every error this package returns starts with "dlq: " once: its
+// sentinels and error types say it, and a call that wraps another error
+// (franz-go's, the registry's) adds "dlq: " and what it was doing, never
+// over an error of its own that already says it
+// (TestErrorsSayDlqOnce).
 var (
 	// ErrNotDeadLetter: the record carries no original-topic header of
 	// any family [Parse] reads (kafka_dlt-original-topic,
