@@ -129,8 +129,13 @@ func TestMixedTopicListsAndRedrives(t *testing.T) {
 		t.Fatal(err)
 	}
 	per := map[string]int{}
+	families := map[Family]bool{}
 	for _, g := range s.Groups {
 		per[g.Topic] += g.Records
+		families[g.Family] = true
+	}
+	if len(families) != 4 {
+		t.Fatalf("list counts the families %v, want spring, streams, connect and share-group apart", families)
 	}
 	if s.Total != 4 || s.Malformed != 0 || per["orders"] != 2 || per["payments"] != 2 {
 		t.Fatalf("list: %+v; want 4 dead letters, none malformed, 2 from orders and 2 from payments", s)
@@ -153,4 +158,36 @@ func TestMixedTopicListsAndRedrives(t *testing.T) {
 			t.Fatalf("%s/%s republished with value %q", r.Topic, r.Key, v)
 		}
 	}
+}
+
+// FuzzParseForeign: whatever the bytes of another tool's headers, Parse
+// returns nil or a *HeaderError, never panics, and what it accepts is a
+// named topic with a partition and offset of -1 (unknown) or more.
+func FuzzParseForeign(f *testing.F) {
+	f.Add(uint8(0), []byte("payments"), []byte("1"), []byte("7"), []byte("5"), []byte("Offset rejected by client."))
+	f.Add(uint8(1), []byte("clicks"), []byte("-1"), []byte("-1"), []byte(""), []byte("java.lang.Exception"))
+	f.Add(uint8(2), []byte(""), []byte("+0"), []byte("9223372036854775808"), []byte("x"), []byte{0xff})
+	f.Fuzz(func(t *testing.T, fam uint8, topic, part, off, count, msg []byte) {
+		ff := foreignFamilies[int(fam)%len(foreignFamilies)]
+		hs := []kgo.RecordHeader{{Key: ff.topic, Value: topic}, {Key: ff.partition, Value: part}, {Key: ff.offset, Value: off}, {Key: ff.message, Value: msg}}
+		if ff.attempts != "" {
+			hs = append(hs, kgo.RecordHeader{Key: ff.attempts, Value: count})
+		}
+		if ff.exception != "" {
+			hs = append(hs, kgo.RecordHeader{Key: ff.exception, Value: msg})
+		}
+		r := &kgo.Record{Headers: hs}
+		info, err := Parse(r)
+		if err != nil {
+			var he *HeaderError
+			if !errors.As(err, &he) {
+				t.Fatalf("error %v is not a *HeaderError", err)
+			}
+			return
+		}
+		if info.Family != ff.family || info.Topic == "" || info.Topic != string(topic) || info.Partition < -1 || info.Offset < -1 || info.Attempts < 0 {
+			t.Fatalf("accepted %+v", info)
+		}
+		Restore(r, info)
+	})
 }
