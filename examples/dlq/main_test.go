@@ -61,7 +61,7 @@ func TestCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
 		t.Fatal(err)
 	}
-	if string(first.Value) != `{"amount_cents":1250,"order_id":"order-1"}` || first.Original.Reason != "permanent" || first.Original.Offset != 10 {
+	if string(first.Value) != `{"amount_cents":1250,"order_id":"order-1"}` || first.Original.Reason != "permanent" || first.Original.Offset != 10 || first.Original.Family != "spring" {
 		t.Fatalf("first record shown as %s", lines[0])
 	}
 	if len(first.Headers) != 12 {

@@ -99,6 +99,7 @@ type shown struct {
 }
 
 type original struct {
+	Family           string    `json:"family"` // who wrote the dead letter: spring (ordo, Spring Kafka), streams, connect, share-group
 	Topic            string    `json:"topic"`
 	Partition        int32     `json:"partition"`
 	Offset           int64     `json:"offset"`
@@ -147,7 +148,7 @@ func show(ctx context.Context, c *dlq.Client, cfg config, out io.Writer) error {
 }
 
 func originalOf(i dlq.Info) *original {
-	o := &original{Topic: i.Topic, Partition: i.Partition, Offset: i.Offset, Timestamp: i.Timestamp.UTC(), Group: i.Group,
+	o := &original{Family: string(i.Family), Topic: i.Topic, Partition: i.Partition, Offset: i.Offset, Timestamp: i.Timestamp.UTC(), Group: i.Group,
 		Reason: string(i.Reason), Stage: string(i.Stage), Attempts: i.Attempts, Redrives: i.Redrives, Error: i.Message, ErrorType: i.FQCN}
 	if i.QuarantineOffset >= 0 {
 		q := i.QuarantineOffset
