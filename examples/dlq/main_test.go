@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/consumer/dlq"
 	"github.com/ordo-go/ordo/internal/embedded"
 )
 
@@ -215,5 +218,25 @@ func TestErrorSaysDlqOnce(t *testing.T) {
 	_, err = parseArgs([]string{"purge"}, io.Discard)
 	if line := errorLine(err); !strings.HasPrefix(line, `dlq: unknown command "purge"`) {
 		t.Fatalf("printed %q", line)
+	}
+}
+
+// TestTextForeign: show's block for another tool's dead letter names the
+// tool and its error, and says why the value is not decoded.
+func TestTextForeign(t *testing.T) {
+	var b bytes.Buffer
+	writeText(&b, "mixed.dlt", dlq.Entry{Partition: 1, Offset: 9, Key: []byte("c-1"), Raw: []byte("v1"), ValueError: "no registry",
+		Info: dlq.Info{Family: dlq.FamilyStreams, Topic: "clicks", Partition: 2, Offset: 4711, QuarantineOffset: -1,
+			FQCN: "org.apache.kafka.common.errors.SerializationException", Message: "Size of data received is not 4"},
+		Headers: []kgo.RecordHeader{{Key: "__streams.errors.topic", Value: []byte("clicks")}}})
+	want := `mixed.dlt[1]@9  dead-lettered -  key "c-1"
+  from     clicks[2]@4711  (dead-lettered by streams)
+  error    org.apache.kafka.common.errors.SerializationException: Size of data received is not 4
+  headers  __streams.errors.topic: clicks
+  value    2 bytes, not decoded (no registry): v1
+
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
