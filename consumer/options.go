@@ -298,7 +298,9 @@ func DeadLetterTopic(topic string) Option {
 // missingTopicsFatal=true does for its topics): otherwise a missing topic
 // is found only when the first poison record arrives, possibly weeks
 // after the deploy, and the consumer then halts after
-// [DeadLetterPatience]. A cluster that does not let the consumer describe
+// [DeadLetterPatience]. It fails rather than warns because that halt is
+// all the consumer could do with its first poison record, and a deploy
+// that fails at once is rolled back before it has read anything. A cluster that does not let the consumer describe
 // the topic is not refused; its first write says. ordo never asks the
 // broker to create a topic.
 func AllowMissingDeadLetterTopic() Option {
