@@ -257,6 +257,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	go c.marker()
 	c.lanes.Add(1)
 	go c.watchConnect()
+	if c.dlqCl != nil && !c.cfg.dlqMayBeMissing {
+		c.lanes.Add(1)
+		go c.checkDeadLetterTopic() // deadletter_check.go
+	}
 	if c.gate != nil {
 		c.lanes.Add(1)
 		go c.replayWatch()

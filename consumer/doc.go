@@ -102,7 +102,9 @@
 // dead-letter headers and ordo's reason (see package
 // [github.com/ordo-go/ordo/consumer/dlq]), and its offset is committed
 // only once that write is acknowledged (a record larger than the topic's
-// max.message.bytes is written cut, with reason "too-large"); a topic that
+// max.message.bytes is written cut, with reason "too-large"); a topic the
+// cluster does not have fails Run at its start with [ErrUnknownTopic]
+// (unless [AllowMissingDeadLetterTopic]), and a topic that
 // cannot be written halts the consumer after [DeadLetterPatience] with a
 // [*DeadLetterError], skipping nothing. Later records of the dead-lettered key in its
 // partition follow it into the topic (key quarantine, kept in the commit

@@ -80,6 +80,7 @@ type config struct {
 	attemptTimeout   time.Duration
 	dlqTopic         string
 	dlqPatience      time.Duration
+	dlqMayBeMissing  bool // AllowMissingDeadLetterTopic
 	noQuarantine     bool
 	quarantineBytes  int
 	tombstones       func(context.Context, Meta) error
@@ -256,7 +257,9 @@ const DefaultDeadLetterPatience = 2 * time.Minute
 // to topic with its original key, value and headers plus the dead-letter
 // headers (see package consumer/dlq), by an idempotent producer with
 // acks=all, carrying the record's trace context; its offset is marked
-// only once the write is acknowledged. The topic must exist. Writes are
+// only once the write is acknowledged. The topic must exist: Run fails
+// with [ErrUnknownTopic] if it does not (see
+// [AllowMissingDeadLetterTopic]). Writes are
 // sized from the topic's max.message.bytes (read before the first one);
 // a dead letter larger than that is written cut, with reason "too-large"
 // (consumer/dlq's Fit says what is left out), so a record the source
@@ -287,6 +290,23 @@ func DeadLetterTopic(topic string) Option {
 		}
 		c.dlqTopic = topic
 	})
+}
+
+// AllowMissingDeadLetterTopic lets Run start when the [DeadLetterTopic]
+// does not exist yet, for a topic another process creates later. By
+// default Run fails within a second or two of its start, with an error
+// wrapping [ErrUnknownTopic] that names the topic, when the cluster says
+// the dead-letter topic does not exist (as Spring Kafka's
+// missingTopicsFatal=true does for its topics): otherwise a missing topic
+// is found only when the first poison record arrives, possibly weeks
+// after the deploy, and the consumer then halts after
+// [DeadLetterPatience]. It fails rather than warns because that halt is
+// all the consumer could do with its first poison record, and a deploy
+// that fails at once is rolled back before it has read anything. A cluster that does not let the consumer describe
+// the topic is not refused; its first write says. ordo never asks the
+// broker to create a topic.
+func AllowMissingDeadLetterTopic() Option {
+	return optionFunc(func(c *config) { c.dlqMayBeMissing = true })
 }
 
 // DeadLetterPatience sets how long a record keeps trying to reach the

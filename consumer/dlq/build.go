@@ -84,7 +84,7 @@ func isFailureHeader(k string) bool {
 		header.DroppedHeaders, header.OriginalKeySize, header.OriginalKeySHA256:
 		return true
 	}
-	return strings.HasPrefix(k, header.DLTPrefix)
+	return strings.HasPrefix(k, header.DLTPrefix) || isForeignHeader(k)
 }
 
 func appendSpring(hs []kgo.RecordHeader, r *kgo.Record, group string, err error) []kgo.RecordHeader {
