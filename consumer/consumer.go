@@ -85,6 +85,7 @@ type Consumer struct {
 	stopCtx      context.Context // bounds the stop; ended by Shutdown's ctx
 	endStop      context.CancelCauseFunc
 	clientClosed chan struct{}      // closed when kgo's Close returns after Run
+	topics       topicWatch         // consumed topics the cluster lacks (topics_check.go)
 	clientCtx    context.Context    // the kgo client's (kgo.WithContext)
 	killClient   context.CancelFunc // abandons every request of the client
 	calls        sync.WaitGroup     // kgo calls that may outlive their bound (commit.go)
@@ -257,6 +258,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	go c.marker()
 	c.lanes.Add(1)
 	go c.watchConnect()
+	c.lanes.Add(1)
+	go c.watchTopics() // topics_check.go
 	if c.dlqCl != nil && !c.cfg.dlqMayBeMissing {
 		c.lanes.Add(1)
 		go c.checkDeadLetterTopic() // deadletter_check.go
