@@ -69,7 +69,7 @@ func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
 func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 	dl, r := it.dl, it.rec
 	rec := dlq.Build(c.cfg.dlqTopic, r, dlq.Failure{
-		Reason: dl.re.Reason, Stage: dlq.Stage(dl.re.Stage), Attempts: it.attempts, Err: dl.re,
+		Reason: dl.re.Reason, Stage: dlq.Stage(dl.re.Stage), Attempts: it.attempts, Err: dl.re, Cause: failureCause(dl.re),
 		Group: c.cfg.group, QuarantineOffset: it.q.start,
 	})
 	// The dead letter continues the record's trace: its trace context is

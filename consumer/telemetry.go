@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
@@ -203,10 +202,39 @@ func endRecord(span trace.Span, outcome string, err error) {
 	}
 	span.SetAttributes(attribute.String("ordo.outcome", outcome))
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		recordError(span, err)
 	}
 	span.End()
+}
+
+// recordError marks span failed with err; the exception event names
+// what really failed (see failureCause).
+func recordError(span trace.Span, err error) {
+	telemetry.Fail(span, err, failureCause(err))
+}
+
+// failureCause peels ordo's envelopes off err: a *RecordError carries the
+// record's coordinates around what failed, a *PermanentError a mark. What
+// is left (the handler's own error, a *schema.DecodeError, ...) is what a
+// person or a Spring tool should see named first: in a span's exception
+// event and a dead letter's kafka_dlt-exception-fqcn.
+func failureCause(err error) error {
+	for {
+		switch e := err.(type) {
+		case *RecordError:
+			if e.Err == nil {
+				return err
+			}
+			err = e.Err
+		case *PermanentError:
+			err = e.Err
+		default:
+			if pe, ok := errors.AsType[*PermanentError](err); ok && pe.Err != nil {
+				return failureCause(pe.Err) // Permanent wrapped by the handler's own fmt.Errorf
+			}
+			return err
+		}
+	}
 }
 
 // startAttempt opens the span of one handler attempt under the record's
@@ -236,9 +264,12 @@ func endAttempt(span trace.Span, decErr, hErr error) {
 	if span == nil {
 		return
 	}
-	if err := errors.Join(decErr, hErr); err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+	// One exception event per error, each of its own type (an
+	// errors.Join of the two read as *errors.joinError).
+	for _, err := range [...]error{decErr, hErr} {
+		if err != nil {
+			recordError(span, err)
+		}
 	}
 	span.End()
 }
