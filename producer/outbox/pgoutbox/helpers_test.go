@@ -76,7 +76,7 @@ func startEnv(t testing.TB, partitions int32) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
+	name := strings.ToLower(strings.NewReplacer("/", "_", "-", "_", "=", "_").Replace(t.Name()))
 	e := &env{c: c, reg: reg, table: "ob_" + name, state: "st_" + name}
 	if e.store, err = pgoutbox.New(pgURL, pgoutbox.Table(e.table)); err != nil {
 		t.Fatal(err)
