@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's "pgx" driver
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/consumer"
 	"github.com/ordo-go/ordo/consumer/consumertest"
