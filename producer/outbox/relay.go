@@ -90,10 +90,18 @@ func WithLogger(l *slog.Logger) RelayOption {
 //     (acks from all in-sync replicas, as the producer writes every
 //     record); rows not marked are published again.
 //   - Per-key order: the rows of a key are published in ID order, which
-//     the store makes its commit order. If a record fails, later rows of
-//     its key in the batch are not marked either, even if they were
-//     written: they are published again after it, so on the topic every
-//     event's first copy follows its predecessors' first copies.
+//     the store makes its commit order, by one relay at a time. A relay
+//     that takes a lane over starts from its oldest unmarked row, so even
+//     if the previous holder's last records land late, every event's
+//     first copy on the topic follows its predecessors' first copies.
+//   - A failed record: later rows of its key in the batch are not marked
+//     either, and the batch is published again from the failed row. The
+//     producer fails the records buffered behind a record that timed out
+//     (see producer.DeliveryTimeout), so a later row of the key is not
+//     normally written past a failed one; where a broker refusal lets one
+//     through, it appears again after the failed row, and its first copy
+//     precedes it, as when a Publisher's caller publishes again after a
+//     failure.
 //   - Duplicates only where a relay published rows and died (or lost its
 //     store session) before marking them: each duplicate carries the same
 //     ordo-id as its first copy, so an idempotent consumer (package
