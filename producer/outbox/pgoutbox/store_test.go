@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,5 +214,80 @@ func TestPGBadConfig(t *testing.T) {
 		if _, err := pgoutbox.New(tc.url, tc.opts...); !errors.Is(err, pgoutbox.ErrInvalidConfig) {
 			t.Errorf("New(%q, %d options) = %v, want ErrInvalidConfig", tc.url, len(tc.opts), err)
 		}
+	}
+}
+
+// crashStore wraps a store: the crashAt-th Mark of its sessions does not
+// happen and calls crash instead, as a relay killed after the broker's
+// acknowledgement and before its DELETE.
+type crashStore struct {
+	outbox.Store
+	crashAt int
+	crash   func()
+
+	mu      sync.Mutex
+	marks   int
+	crashed []outbox.Row
+}
+
+func (s *crashStore) Open(ctx context.Context) (outbox.Session, error) {
+	sess, err := s.Store.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &crashSession{Session: sess, s: s}, nil
+}
+
+type crashSession struct {
+	outbox.Session
+	s *crashStore
+}
+
+func (c *crashSession) Mark(ctx context.Context, rows []outbox.Row) error {
+	s := c.s
+	s.mu.Lock()
+	s.marks++
+	if s.marks == s.crashAt {
+		s.crashed = rows
+		s.mu.Unlock()
+		s.crash()
+		return errors.New("killed")
+	}
+	s.mu.Unlock()
+	return c.Session.Mark(ctx, rows)
+}
+
+// TestPGCrashBetweenAckAndMark protects the duplicate bound on
+// PostgreSQL: a relay killed between the broker's acknowledgement of a
+// batch and its DELETE leaves the rows, a second relay publishes them
+// again, and the only duplicates are that batch's events, once each, with
+// their own event IDs; first copies stay in commit order.
+func TestPGCrashBetweenAckAndMark(t *testing.T) {
+	e := startEnv(t, 6)
+	var l writeLog
+	l.write(t, e, e.writer(t), 32, 2000, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	cs := &crashStore{Store: e.store, crashAt: 3, crash: cancel}
+	if err := e.relay(t, cs, outbox.BatchSize(150)).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.crashed) == 0 {
+		t.Fatal("the relay was not killed")
+	}
+	stop := runRelay(t, e.relay(t, e.store, outbox.BatchSize(150)))
+	e.drained(t)
+	stop()
+	dups := l.check(t, e.readAll(t, l.total()+len(cs.crashed)))
+	want := map[string]bool{}
+	for _, r := range cs.crashed {
+		want[r.Event.EventID] = true
+	}
+	for id, n := range dups {
+		if !want[id] || n != 2 {
+			t.Fatalf("event %s published %d times; only the killed batch's events may be duplicated, once", id, n)
+		}
+	}
+	if len(dups) != len(want) {
+		t.Fatalf("%d duplicates, want the killed batch's %d", len(dups), len(want))
 	}
 }
