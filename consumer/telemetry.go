@@ -210,6 +210,7 @@ func endRecord(span trace.Span, outcome string, err error) {
 // recordError marks span failed with err; the exception event names
 // what really failed (see failureCause).
 func recordError(span trace.Span, err error) {
+	span.SetAttributes(telemetry.ErrorType(err))
 	telemetry.Fail(span, err, failureCause(err))
 }
 
