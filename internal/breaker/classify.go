@@ -13,10 +13,12 @@ const maxClassLen = 120
 
 // Classify is the default classifier: the type of err's innermost cause
 // (following single-error Unwrap) and the shape of its message, in which
-// every word holding a digit becomes "#", except a number of at most
-// three digits (a status code, an errno). So "dial tcp 10.0.0.7:5432:
+// every word holding a digit becomes "#". So "dial tcp 10.0.0.7:5432:
 // connect: connection refused" from two keys, or "user 17 not found" and
-// "user 4242 not found", are alike; a 503 and a 404 are not.
+// "user 4242 not found", are alike; so are "HTTP 503" and "HTTP 404" (when
+// most keys get either, the dependency is down or misconfigured: the
+// world, not the records). A consumer that wants finer classes passes its
+// own [Config].Classify.
 func Classify(err error) string {
 	if err == nil {
 		return ""
@@ -36,7 +38,7 @@ func Classify(err error) string {
 func shape(msg string) string {
 	words := strings.Fields(msg)
 	for i, w := range words {
-		if hasDigit(w) && !smallNumber(w) {
+		if hasDigit(w) {
 			words[i] = "#"
 		}
 	}
@@ -44,18 +46,3 @@ func shape(msg string) string {
 }
 
 func hasDigit(w string) bool { return strings.IndexFunc(w, unicode.IsDigit) >= 0 }
-
-// smallNumber: at most three digits, perhaps followed by punctuation
-// ("503", "503:", "(404)").
-func smallNumber(w string) bool {
-	w = strings.TrimFunc(w, unicode.IsPunct)
-	if len(w) == 0 || len(w) > 3 {
-		return false
-	}
-	for _, r := range w {
-		if !unicode.IsDigit(r) {
-			return false
-		}
-	}
-	return true
-}
