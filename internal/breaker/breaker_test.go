@@ -238,12 +238,28 @@ func TestReset(t *testing.T) {
 	p, _ := b.Probe()
 	b.Reset("partitions revoked")
 	b.Reset("again")
-	p.Failed(dbDown(1)) // stale
 	if got := rec.kinds(); !slices.Equal(got, []Kind{EventOpened, EventClosed}) {
 		t.Fatalf("events %v", got)
 	}
 	if e := rec.last(); e.Reason != "partitions revoked" || !b.Allow() {
 		t.Fatalf("closed event %+v", e)
+	}
+	// A probe from before Reset, ended later, is ignored, even while a
+	// later open period's probe is in flight.
+	open(t, b)
+	clk.Advance(DefaultProbeMin)
+	stale := p
+	p, _ = b.Probe()
+	stale.Succeeded()
+	if got := rec.kinds(); !slices.Equal(got, []Kind{EventOpened, EventClosed, EventOpened}) {
+		t.Fatalf("events %v after a stale probe ended", got)
+	}
+	if b.Allow() {
+		t.Fatal("a probe from before Reset closed a later open period")
+	}
+	p.Succeeded()
+	if !b.Allow() {
+		t.Fatal("the current probe did not close")
 	}
 }
 

@@ -14,7 +14,12 @@ import (
 func TestConcurrentUse(t *testing.T) {
 	clk, rec := newClock(), &recorder{}
 	var b *Breaker
+	var inHook atomic.Bool
 	b, err := New(Config{Now: clk.Now, OnEvent: func(e Event) {
+		if !inHook.CompareAndSwap(false, true) {
+			t.Error("OnEvent called while another call runs")
+		}
+		defer inHook.Store(false)
 		_ = b.Snapshot() // a hook may call back in
 		rec.on(e)
 	}})
@@ -81,11 +86,17 @@ func checkSequence(t *testing.T, ks []Kind, s Snapshot) {
 }
 
 // A hook that reports a failure or resets from inside the callback does
-// not deadlock; its events are delivered after the current one, in order.
+// not deadlock; its events are delivered after the current one returns,
+// never nested in it.
 func TestHookReentry(t *testing.T) {
 	clk, rec := newClock(), &recorder{}
 	var b *Breaker
+	var inHook atomic.Bool
 	b, err := New(Config{Now: clk.Now, OnEvent: func(e Event) {
+		if !inHook.CompareAndSwap(false, true) {
+			t.Errorf("%v delivered inside another event's hook", e.Kind)
+		}
+		defer inHook.Store(false)
 		rec.on(e)
 		if e.Kind == EventOpened {
 			b.Failure(key(1), dbDown(1))

@@ -25,8 +25,9 @@ const (
 	// flow.
 	DefaultMinRatio = 0.8
 	// DefaultProbeMin and DefaultProbeMax bound the wait before each
-	// probe, doubling (DefaultProbeMultiplier) from the first: a dependency
-	// back within a minute is noticed within seconds, and a long outage
+	// probe, doubling (DefaultProbeMultiplier) from the first: 1s, 2s, 4s,
+	// 8s, 16s, then every 30s. A dependency that is back is noticed within
+	// one wait (at most 30s; 11s for a 20-second outage), and a long outage
 	// costs one probe record every 30 seconds.
 	DefaultProbeMin        = time.Second
 	DefaultProbeMax        = 30 * time.Second
@@ -60,7 +61,8 @@ type Config struct {
 	// Now is the clock. Default time.Now; tests pass a fake one.
 	Now func() time.Time
 	// OnEvent, if set, receives every transition, once, in order, outside
-	// the breaker's lock.
+	// the breaker's lock, on the goroutine of a caller that made one; its
+	// calls are never concurrent nor nested. It may call the breaker back.
 	OnEvent func(Event)
 }
 
