@@ -59,8 +59,15 @@ func (j *journal) note(h uint64, before state, cause int64, after state) {
 		t = &track{base: before}
 		j.tracks[h] = t
 	}
-	t.log = append(t.log, trans{cause: cause, s: after})
 	t.gen++
+	if cause < j.committed {
+		// A lift dated before the committed offset (Set.Lift): it is
+		// part of the committed state. The key's earlier changes are
+		// before it, so confirm already took them out of the log.
+		t.base = after
+		return
+	}
+	t.log = append(t.log, trans{cause: cause, s: after})
 }
 
 // at is t's state as of committed offset c: the last change caused by a

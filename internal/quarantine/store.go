@@ -201,3 +201,8 @@ func (s *Store) Release(tp TP) {
 // bytesPerKey bounds the live heap a loaded set takes per quarantined key
 // (TestStore100kKeysSurviveRestart measures it at 100,000 keys).
 const bytesPerKey = 66
+
+// pendingBytesPerKey bounds the live heap per key quarantined since the
+// last confirmed commit, before that commit makes it final
+// (TestPendingMemoryPerKey measures it at 100,000 keys).
+const pendingBytesPerKey = 200
