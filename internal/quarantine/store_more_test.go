@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -221,5 +222,76 @@ func TestStoreTopic(t *testing.T) {
 	_, err = OpenStore(ctx, StoreConfig{Group: "h", Opts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}})
 	if !errors.Is(err, ErrStoreTopic) {
 		t.Fatalf("open over a delete-policy topic: %v, want ErrStoreTopic", err)
+	}
+}
+
+// TestStoreConcurrentFlush runs the consumer's two sides at once: the
+// partition's owner changes the set (under its own lock, as the consumer
+// holds c.mu) while the committer flushes and commits the commit point
+// it read. After the last commit, a restart loads exactly the owner's
+// set. Run with -race: the journal is the only state they share.
+func TestStoreConcurrentFlush(t *testing.T) {
+	const n = 20_000
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := newCluster(t)
+	tp := TP{"t", 3}
+	s := openStore(ctx, t, c, 0)
+	set, err := s.Load(ctx, tp.Topic, tp.Partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		next int64 // the owner's next offset: every record before it is settled
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for off := range int64(n) {
+			k := key(int(off % 3000))
+			mu.Lock()
+			if e, ok := set.Get(k); !ok {
+				_ = set.Start(k, off)
+			} else if off%7 == 0 {
+				set.Lift(k, e.Start, e.Last)
+			} else {
+				set.Follow(k, off)
+			}
+			next = off + 1
+			mu.Unlock()
+			if off%100 == 0 {
+				time.Sleep(time.Millisecond) // let commits overlap the changes
+			}
+		}
+	}()
+	commits := 0
+	for stop := false; !stop; commits++ {
+		select {
+		case <-done:
+			stop = true
+		case <-time.After(5 * time.Millisecond):
+		}
+		mu.Lock()
+		point := next
+		mu.Unlock()
+		commit(ctx, t, s, tp, point)
+	}
+	back, err := openStore(ctx, t, c, 0).Load(ctx, tp.Topic, tp.Partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d commits while the owner changed %d keys %d times", commits, 3000, n)
+	if commits < 3 {
+		t.Fatalf("only %d commits overlapped the owner's changes", commits)
+	}
+	if back.Len() != set.Len() {
+		t.Fatalf("restart loads %d keys, the owner has %d", back.Len(), set.Len())
+	}
+	for i := range 3000 {
+		e, ok := set.Get(key(i))
+		if f, fok := back.Get(key(i)); ok != fok || e != f {
+			t.Fatalf("key %d: owner %v %+v, restart %v %+v", i, ok, e, fok, f)
+		}
 	}
 }
