@@ -15,8 +15,8 @@ import (
 
 const (
 	// DefaultMaxKeys bounds a store-backed set by default: the most keys
-	// of one partition quarantined at once (about 67 MB of memory at the
-	// measured ~66 bytes a key; see TestStoreMemoryPerKey).
+	// of one partition quarantined at once (see the package doc, "Store:
+	// bounds and memory", for what a key costs).
 	DefaultMaxKeys = 1_000_000
 	// DefaultStorePartitions is the store topic's partition count when
 	// [StoreConfig.Partitions] is 0 and the topic is created.

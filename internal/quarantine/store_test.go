@@ -123,6 +123,9 @@ func TestStore100kKeysSurviveRestart(t *testing.T) {
 			t.Fatalf("key %d after restart: %+v %v, want {%d %d}", i, e, ok, 2*i, 2*i+1)
 		}
 	}
+	if took > 20*time.Second {
+		t.Fatalf("loading %d keys took %v", n, took)
+	}
 	if perKey > bytesPerKey {
 		t.Fatalf("%.1f bytes per loaded key, documented at most %d", perKey, bytesPerKey)
 	}
