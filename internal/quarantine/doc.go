@@ -109,7 +109,8 @@
 //
 //   - At assignment: sets := store.LoadAll(ctx, added), in place of
 //     reading commit metadata; the sets are used as before (Get, Start,
-//     Follow, Lift).
+//     Follow, Lift). Once, for the upgrade: a partition whose committed
+//     metadata still holds a set ([Decode]) has it merged ([Set.Merge]).
 //   - At a dead letter and at a lift: unchanged; the set records its
 //     changes for the store.
 //   - Before each commit: store.Flush(ctx, points) with the offsets about

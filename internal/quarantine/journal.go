@@ -60,10 +60,11 @@ func (j *journal) note(h uint64, before state, cause int64, after state) {
 		j.tracks[h] = t
 	}
 	t.gen++
-	if cause < j.committed {
-		// A lift dated before the committed offset (Set.Lift): it is
-		// part of the committed state. The key's earlier changes are
-		// before it, so confirm already took them out of the log.
+	if cause < j.committed || cause < 0 {
+		// A lift dated before the committed offset (Set.Lift), or a key
+		// merged from commit metadata (Set.Merge): it is part of the
+		// committed state. The key's earlier changes are before it, so
+		// confirm already took them out of the log.
 		t.base = after
 		return
 	}

@@ -185,3 +185,22 @@ func readUntil(ctx context.Context, rd *kgo.Client, left map[int32]int64, fn fun
 	}
 	return nil
 }
+
+// Merge adds to a store-backed set the keys of legacy, a set read from
+// commit metadata, that it lacks: a consumer upgraded to the store reads
+// its partition's metadata once, at assignment, and merges it, so no
+// quarantine is lost in the upgrade. The keys are part of the committed
+// state (the metadata came with the committed offset) and are written at
+// the next [Store.Flush]. MaxKeys does not apply: nothing is dropped.
+func (s *Set) Merge(legacy *Set) {
+	if legacy == nil || s.j == nil {
+		return
+	}
+	for h, e := range legacy.m {
+		if _, ok := s.m[h]; ok {
+			continue
+		}
+		s.m[h] = e
+		s.j.note(h, state{}, -1, state{true, e})
+	}
+}

@@ -295,3 +295,43 @@ func TestStoreConcurrentFlush(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreMergeLegacy is the upgrade: the keys of a set from commit
+// metadata are merged into the partition's store-backed set and written
+// at its next flush, so a restart finds them in the store; a key the
+// store already holds keeps the store's entry.
+func TestStoreMergeLegacy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := newCluster(t)
+	tp := TP{"t", 1}
+	legacy, _ := New(0)
+	for i := range 95 {
+		_ = legacy.Start(key(i), int64(i))
+	}
+	legacy, err := Decode(legacy.Encode(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(ctx, t, c, 0)
+	set, err := s.Load(ctx, tp.Topic, tp.Partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = set.Start(key(0), 200)
+	set.Merge(legacy)
+	commit(ctx, t, s, tp, 300)
+	back, err := openStore(ctx, t, c, 0).Load(ctx, tp.Topic, tp.Partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Len() != 95 {
+		t.Fatalf("after the merge a restart loads %d keys, want 95", back.Len())
+	}
+	if e, _ := back.Get(key(0)); e.Start != 200 {
+		t.Fatalf("key 0 starts at %d, want the store's 200", e.Start)
+	}
+	if e, ok := back.Get(key(94)); !ok || e.Start != 94 {
+		t.Fatalf("key 94: %+v %v, want the metadata's 94", e, ok)
+	}
+}
