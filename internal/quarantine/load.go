@@ -39,6 +39,9 @@ func (s *Store) LoadAll(ctx context.Context, parts map[string][]int32) (map[TP]*
 			tps = append(tps, TP{t, p})
 		}
 	}
+	if len(tps) == 0 {
+		return map[TP]*Set{}, nil
+	}
 	committed, err := s.committedOffsets(ctx, tps)
 	if err != nil {
 		return nil, err
