@@ -98,7 +98,7 @@
 // consumer must then pause or stop the partition, never handle the key's
 // later records). Loading never drops keys, even past a smaller MaxKeys.
 // A loaded set takes under 66 bytes of live heap per key at 100,000 keys
-// (TestStore100kKeysSurviveRestart measures about 47: the map's 24-byte
+// (TestStore100kKeysSurviveRestart measures 35 to 47: the map's 24-byte
 // entries and its slack), so about 6.6 MB for 100,000 keys; a key changed
 // since the last commit takes under 200 bytes until the commit
 // (TestPendingMemoryPerKey: about 131). Loading 100,000 keys takes well
