@@ -84,7 +84,8 @@
 //
 // Every failure is classified once, where it happens. Transient failures
 // are retried and never skipped: a handler error (with exponential
-// backoff, bounded by [Retry] attempts and [RetryFor] time, each attempt
+// backoff, bounded by [Retry] attempts and [RetryFor] time: by default
+// at least 5m15s and at most 6m after the first attempt; each attempt
 // optionally bounded by [AttemptTimeout]; while a record waits, its key's
 // later records wait too and other keys flow), and a registry outage (no
 // answer, a timeout, a 5xx or 429; also a 401 or 403), retried for as long

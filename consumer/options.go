@@ -108,8 +108,8 @@ func defaults() config {
 		concurrency:      16,
 		maxBuffered:      10_000,
 		maxAttempts:      DefaultRetryAttempts,
-		backoffMin:       200 * time.Millisecond,
-		backoffMax:       30 * time.Second,
+		backoffMin:       DefaultRetryBackoffMin,
+		backoffMax:       DefaultRetryBackoffMax,
 		retryFor:         DefaultRetryFor,
 		dlqPatience:      DefaultDeadLetterPatience,
 		drainTimeout:     30 * time.Second,
@@ -195,12 +195,20 @@ func Concurrency(n int) Option { return optionFunc(func(c *config) { c.concurren
 // bounded by [MaxBufferedBytes]. Default 10000.
 func MaxBuffered(n int) Option { return optionFunc(func(c *config) { c.maxBuffered = n }) }
 
-// DefaultRetryAttempts and DefaultRetryFor are the defaults of [Retry]
-// and [RetryFor]: sized for a dependency that restarts (with the default
-// backoff, 10 attempts span about 80 seconds), not for a blip.
+// DefaultRetryAttempts, DefaultRetryBackoffMin, DefaultRetryBackoffMax,
+// DefaultRetryMultiplier and DefaultRetryFor are the defaults of [Retry]
+// and [RetryFor], sized for a dependency that restarts or is down for
+// minutes: a record failing transiently is retried for at least 5m15s and
+// at most 6m after its first attempt (200ms doubling to at most 30s, each
+// wait jittered by ±50%; the time bound ends the budget, the attempts
+// bound is not reached with this backoff). A longer outage that most keys
+// share is the breaker's: it spends no record's budget.
 const (
-	DefaultRetryAttempts = 10
-	DefaultRetryFor      = 5 * time.Minute
+	DefaultRetryAttempts   = 32
+	DefaultRetryBackoffMin = 200 * time.Millisecond
+	DefaultRetryBackoffMax = 30 * time.Second
+	DefaultRetryMultiplier = 2.0
+	DefaultRetryFor        = 6 * time.Minute
 )
 
 // Retry sets how often a handler failing with transient errors is tried
@@ -208,7 +216,8 @@ const (
 // jitter). The budget ends at the attempts or at [RetryFor], whichever
 // comes first; a [Permanent] error ends it at once. While a record waits,
 // later records of its key wait too (ordo.keys.parked); other keys flow.
-// Default [DefaultRetryAttempts], 200ms doubling to at most 30s.
+// Default [DefaultRetryAttempts], [DefaultRetryBackoffMin] doubling
+// ([DefaultRetryMultiplier]) to at most [DefaultRetryBackoffMax].
 func Retry(attempts int, min, max time.Duration) Option {
 	return optionFunc(func(c *config) { c.maxAttempts, c.backoffMin, c.backoffMax = attempts, min, max })
 }

@@ -239,7 +239,8 @@ func newBackoff(min, max time.Duration) *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(min),
 		backoff.WithMaxInterval(max),
-		backoff.WithMaxElapsedTime(0), // the budget is checked by the caller (attempts, RetryFor)
+		backoff.WithMultiplier(DefaultRetryMultiplier), // cenkalti's own is 1.5
+		backoff.WithMaxElapsedTime(0),                  // the budget is checked by the caller (attempts, RetryFor)
 	)
 	return b
 }

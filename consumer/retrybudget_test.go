@@ -1,15 +1,3 @@
-//go:build breakerwip
-
-// This file waits for the proposed retry defaults (issue 21, "Defaults
-// for a real outage"): it names constants consumer/options.go does not
-// define yet (DefaultRetryBackoffMin, DefaultRetryBackoffMax,
-// DefaultRetryMultiplier) and asserts the new figures, so it is behind
-// the breakerwip tag until the lead flips them. Run it with
-//
-//	go test -tags breakerwip -run TestDefaultRetryBudget ./consumer/
-//
-// and drop the tag in the commit that changes the defaults.
-
 package consumer
 
 import (
