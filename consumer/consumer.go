@@ -86,6 +86,7 @@ type Consumer struct {
 	endStop      context.CancelCauseFunc
 	clientClosed chan struct{}      // closed when kgo's Close returns after Run
 	topics       topicWatch         // consumed topics the cluster lacks (topics_check.go)
+	logLimit     telemetry.LogLimit // per-record lines (retries, dead letters): a burst per condition, then counted
 	clientCtx    context.Context    // the kgo client's (kgo.WithContext)
 	killClient   context.CancelFunc // abandons every request of the client
 	calls        sync.WaitGroup     // kgo calls that may outlive their bound (commit.go)
@@ -131,6 +132,7 @@ func New(opts ...Option) (*Consumer, error) {
 		stopped:        make(chan struct{}),
 		clientClosed:   make(chan struct{}),
 		log:            telemetry.Logger(cfg.logger).With("group", cfg.group),
+		logLimit:       telemetry.LogLimit{Every: logLimitEvery, Burst: logLimitBurst},
 		tel:            cfg.tel.Resolve(),
 		recordSpanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)},
 	}

@@ -83,9 +83,11 @@ func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 		c.stats.deadLettered.Add(1)
 		c.ins.deadLettered.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(
 			attribute.String("ordo.reason", string(dl.re.Reason)), attribute.String("ordo.stage", string(dl.re.Stage))))
-		c.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-			c.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
-			"dead_letter_offset", rec.Offset, "dead_letter_reason", reasonOf(rec), "error", dl.re)
+		if ok, more := c.logLimit.Allow("dead-letter/"+string(dl.re.Reason), time.Now()); ok {
+			c.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+				c.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
+				"dead_letter_offset", rec.Offset, "dead_letter_reason", reasonOf(rec), "error", dl.re, "more_like_it", more)
+		}
 		it.dl = nil
 		endRecord(it.span, "dead-lettered", dl.re)
 		it.span = nil

@@ -99,8 +99,11 @@ func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b bindi
 		it.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.Int("ordo.attempt", it.attempts),
 			attribute.Int64("ordo.retry.in_ms", d.Milliseconds())))
 	}
-	c.log.InfoContext(actx, "handler failed, will retry", "type", typ, "topic", r.Topic, "partition", r.Partition,
-		"offset", r.Offset, c.logKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr)
+	if ok, more := c.logLimit.Allow("retry/"+telemetry.ErrorClass(hErr), time.Now()); ok {
+		c.log.InfoContext(actx, "handler failed, will retry", "type", typ, "topic", r.Topic, "partition", r.Partition,
+			"offset", r.Offset, c.logKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr,
+			"more_like_it", more)
+	}
 	return outcome{after: d}
 }
 

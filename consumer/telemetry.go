@@ -295,3 +295,14 @@ func (c *Consumer) opAttrs(base attribute.Set, name string, typ attribute.KeyVal
 // logKey is a record key as a log attribute: redacted under RedactKeys,
 // cut to telemetry.MaxText bytes (telemetry.KeyText).
 func (c *Consumer) logKey(key []byte) slog.Attr { return c.tel.LogKey(key) }
+
+// A line logged once per record (a retry scheduled, a record
+// dead-lettered) is limited per condition (its error class or reason):
+// logLimitBurst lines every logLimitEvery, then the lines dropped are
+// counted in the next one's more_like_it. An outage or a catch-up with
+// expiry repeats such a line for every record (one catch-up wrote 58,625
+// "record dead-lettered" lines); the metrics count every occurrence.
+const (
+	logLimitEvery = 10 * time.Second
+	logLimitBurst = 10
+)
