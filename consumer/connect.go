@@ -73,7 +73,7 @@ func (c *Consumer) watchConnect() {
 		}
 		if warned.IsZero() || time.Since(warned) >= warnEvery {
 			warned = time.Now()
-			c.log.Warn("cannot reach the cluster", "brokers", c.cfg.brokers, "for", down.Round(time.Millisecond),
+			c.log.Warn("cannot reach the cluster", "brokers", c.cfg.set.BrokerList(), "for", down.Round(time.Millisecond),
 				"giving_up_in", (c.cfg.unreachableAfter - down).Round(time.Second), "error", err)
 		}
 		t.Reset(probeEvery)

@@ -116,9 +116,6 @@ func New(opts ...Option) (*Consumer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.Default()
-	}
 	c := &Consumer{
 		cfg:            cfg,
 		handlers:       make(map[string]binding, len(cfg.handlers)),
@@ -131,7 +128,7 @@ func New(opts ...Option) (*Consumer, error) {
 		runDone:        make(chan struct{}),
 		stopped:        make(chan struct{}),
 		clientClosed:   make(chan struct{}),
-		log:            telemetry.Logger(cfg.logger).With("group", cfg.group),
+		log:            telemetry.Logger(cfg.set.Logger()).With("group", cfg.group),
 		logLimit:       telemetry.LogLimit{Every: logLimitEvery, Burst: logLimitBurst},
 		tel:            cfg.tel.Resolve(),
 		recordSpanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)},
@@ -179,8 +176,7 @@ func New(opts ...Option) (*Consumer, error) {
 }
 
 func (c *Consumer) kgoOpts() []kgo.Opt {
-	opts := append(c.cfg.conn.Opts(),
-		kgo.WithLogger(telemetry.KgoLogger(c.log, c.cfg.kgoLogLevel)),
+	opts := append(c.cfg.set.ClientOpts(c.log),
 		kgo.WithContext(c.clientCtx), // cancelled only past the stop's bound (closeClient)
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.topics...),
@@ -206,7 +202,7 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 	opts = append(opts, kgo.FetchMaxBytes(fetch), kgo.FetchMaxPartitionBytes(min(fetch, 1<<20)),
 		kgo.MaxConcurrentFetches(4))
 	opts = append(opts, c.startOpts()...) // start.go
-	return append(opts, c.cfg.kgoOpts...)
+	return append(opts, c.cfg.set.Raw()...)
 }
 
 // Run joins the group and consumes until the consumer is stopped. It blocks.

@@ -40,7 +40,7 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 	if err != nil {
 		return c.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: err})
 	}
-	w, err := c.cfg.registry.Writer(ctx, id)
+	w, err := c.cfg.set.Registry().Writer(ctx, id)
 	if err != nil {
 		return c.lookupFailed(ctx, it, id, err)
 	}

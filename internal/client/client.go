@@ -24,6 +24,9 @@ type Conn struct {
 // AddBrokers appends seed brokers ("host:port"); the slice is copied.
 func (c *Conn) AddBrokers(addrs ...string) { c.brokers = append(c.brokers, addrs...) }
 
+// BrokerList returns the seed brokers, for log lines.
+func (c *Conn) BrokerList() []string { return c.brokers }
+
 // SetTLS dials the brokers with TLS, using a clone of cfg.
 func (c *Conn) SetTLS(cfg *tls.Config) error {
 	if cfg == nil {
