@@ -91,7 +91,7 @@ func TestNilAndZeroInputs(t *testing.T) {
 		}()
 		nilProducer.Close()
 		new(Producer).Close()
-		_ = nilProducer.InstanceID()
+		_, _ = nilProducer.Name(), nilProducer.InstanceID()
 		_, _ = nilPub.Topic(), nilPub.SchemaID()
 		_, _ = nilUnordered.Topic(), nilUnordered.SchemaID()
 	})

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -89,4 +91,24 @@ func (s *Settings) WriterOpts(w Writer) []kgo.Opt {
 // NewWriter opens a franz-go client with [Settings.WriterOpts].
 func (s *Settings) NewWriter(w Writer) (*kgo.Client, error) {
 	return kgo.NewClient(s.WriterOpts(w)...)
+}
+
+// CheckWriter reports every way cl falls short of the writer settings
+// above (acks, idempotence, cancellable writes, a delivery timeout), for
+// the roles' tests to hold their writers to; nil if it does not.
+func CheckWriter(cl *kgo.Client) error {
+	var errs []error
+	if acks := cl.OptValue(kgo.RequiredAcks); acks != kgo.AllISRAcks() {
+		errs = append(errs, fmt.Errorf("acks %v, want all", acks))
+	}
+	if cl.OptValue(kgo.DisableIdempotentWrite) != false {
+		errs = append(errs, errors.New("idempotence off"))
+	}
+	if cl.OptValue(kgo.AllowIdempotentProduceCancellation) != true {
+		errs = append(errs, errors.New("writes cannot be cancelled (kgo.AllowIdempotentProduceCancellation)"))
+	}
+	if d, _ := cl.OptValue(kgo.RecordDeliveryTimeout).(time.Duration); d <= 0 {
+		errs = append(errs, errors.New("no delivery timeout"))
+	}
+	return errors.Join(errs...)
 }

@@ -98,7 +98,7 @@ func (s *secureEnv) secureProducer(user, pass string, tlsCfg *tls.Config, opts .
 	base := []producer.Option{
 		producer.Brokers(s.cluster.SecureBrokers()...), producer.Registry(s.reg),
 		producer.TLS(tlsCfg), producer.SASL(s.auth(user, pass).AsSha512Mechanism()),
-		producer.WithLogger(s.log), producer.ClientLogLevel(slog.LevelDebug), producer.WithTracerProvider(s.tp),
+		producer.WithLogger(s.log), producer.KgoLogLevel(slog.LevelDebug), producer.WithTracerProvider(s.tp),
 	}
 	p, err := producer.New(append(base, opts...)...)
 	if err != nil {
