@@ -14,8 +14,8 @@ import (
 
 // RegistryError is a failed call to the schema registry. errors.Is matches
 // it against [ErrSubjectNotFound], [ErrVersionNotFound], [ErrUnknownSchema]
-// and [ErrInvalidSchema] by the registry's error code, and against
-// [ErrIncompatible] for code 409; errors.As reaches franz-go's
+// and [ErrInvalidSchema] by the registry's error code, against [ErrInvalid]
+// for code 42201 and against [ErrIncompatible] for code 409; errors.As reaches franz-go's
 // *sr.ResponseError (and, for a transport failure, the *url.Error) through
 // Unwrap. A transport failure has Code 0 and Status 0 and matches none of
 // the sentinels.
@@ -47,10 +47,15 @@ func (e *RegistryError) Error() string {
 // Unwrap returns the underlying error.
 func (e *RegistryError) Unwrap() error { return e.Err }
 
-// Is matches the registry sentinels by error code.
+// Is matches the registry sentinels by error code, and [ErrInvalid] for
+// the registry's refusal of the schema text (42201, [ErrInvalidSchema]):
+// an invalid schema matches ErrInvalid whoever found it.
 func (e *RegistryError) Is(target error) bool {
-	if target == ErrIncompatible {
+	switch target {
+	case ErrIncompatible:
 		return e.Code == 409
+	case ErrInvalid:
+		return e.Code == ErrInvalidSchema.code
 	}
 	rc, ok := target.(*registryCode)
 	return ok && e.Code != 0 && e.Code == rc.code
