@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/ordo-go/ordo/internal/client"
 	"github.com/ordo-go/ordo/internal/telemetry"
 )
@@ -356,51 +352,6 @@ func MetadataMaxAge(d time.Duration) Option {
 		c.metadataMaxAge = d
 	})
 }
-
-// WithTracerProvider sets where spans go: one per record processed (kind
-// consumer, a child of the producer's span carried in the record's
-// headers) and one per handler attempt under it. Default: the global
-// provider, a no-op until an OpenTelemetry SDK is installed.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) {
-		if tp == nil {
-			c.fail("WithTracerProvider: nil provider")
-			return
-		}
-		c.tel.TracerProvider = tp
-	})
-}
-
-// WithMeterProvider sets where metrics go. Default: the global provider.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp == nil {
-			c.fail("WithMeterProvider: nil provider")
-			return
-		}
-		c.tel.MeterProvider = mp
-	})
-}
-
-// WithPropagator sets how trace context is read from record headers.
-// Default: the global propagator (set it to propagation.TraceContext{} to
-// read W3C traceparent headers).
-func WithPropagator(p propagation.TextMapPropagator) Option {
-	return optionFunc(func(c *config) {
-		if p == nil {
-			c.fail("WithPropagator: nil propagator")
-			return
-		}
-		c.tel.Propagator = p
-	})
-}
-
-// RedactKeys leaves record keys out of spans, logs and error texts
-// ([RecordError.Error]), for keys that are personal data. The key is still
-// given to handlers (Meta.Key) and to the error hook (RecordError.Key).
-// Default: keys are included, their first 128 bytes (a longer key is cut
-// and marked with its length).
-func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
 
 // StuckAfter sets how long a partition with lag may go without its commit
 // point moving before it is reported stuck: a warning naming the partition,

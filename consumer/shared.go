@@ -6,6 +6,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/schema"
 )
@@ -72,4 +75,53 @@ func KgoLogLevel(l slog.Level) Option { return optionFunc(func(c *config) { c.se
 func KgoOpts(opts ...kgo.Opt) Option {
 	opts = append([]kgo.Opt(nil), opts...)
 	return optionFunc(func(c *config) { c.set.KgoOpts(opts) })
+}
+
+// The telemetry options the producer and the consumer share (not
+// consumer/dlq's Client, which makes no spans or metrics): one doc
+// opening (internal/client's Docs), one validation (internal/telemetry).
+
+// WithTracerProvider sets where spans go. The default is the global
+// provider, a no-op until an OpenTelemetry SDK is installed; tp must not be
+// nil.
+//
+// The consumer makes one span per record processed (kind consumer, a
+// child of the producer's span carried in the record's headers) and one
+// per handler attempt under it.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.addErr(c.tel.SetTracerProvider(tp)) })
+}
+
+// WithMeterProvider sets where metrics go. The default is the global
+// provider, a no-op until an OpenTelemetry SDK is installed; mp must not be
+// nil.
+//
+// The package doc lists the consumer's instruments.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.addErr(c.tel.SetMeterProvider(mp)) })
+}
+
+// WithPropagator sets how trace context is carried in record headers. The
+// default is the global propagator (set it to propagation.TraceContext{}
+// for W3C traceparent headers); p must not be nil.
+//
+// The consumer reads it from every record it handles.
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) { c.addErr(c.tel.SetPropagator(p)) })
+}
+
+// RedactKeys leaves record keys out of spans and logs, for keys that are
+// personal data. The default is that keys are included.
+//
+// The consumer also leaves them out of error texts ([RecordError.Error]);
+// the key is still given to handlers (Meta.Key) and to the error hook
+// (RecordError.Key). Included keys are cut to their first 128 bytes (a
+// longer key is marked with its length).
+func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
+
+// addErr records a problem a shared setting found, if any.
+func (c *config) addErr(err error) {
+	if err != nil {
+		c.fail("%w", err)
+	}
 }

@@ -4,10 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/ordo-go/ordo/internal/client"
 	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/schema"
@@ -294,53 +290,6 @@ func Name(name string) Option {
 // member's ID; the producer's name was renamed so that one name has one
 // meaning.
 func InstanceID(id string) Option { return Name(id) }
-
-// WithTracerProvider sets where spans go: one per event published ("send
-// <topic>", kind producer, a child of the span in the ctx given to
-// Publish, PublishAsync or PublishAll), ended when Kafka acknowledges or
-// fails the event. The default is the global provider, a no-op until an
-// OpenTelemetry SDK is installed. tp must not be nil.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) {
-		if tp == nil {
-			c.fail("WithTracerProvider: nil provider")
-			return
-		}
-		c.tel.TracerProvider = tp
-	})
-}
-
-// WithMeterProvider sets where metrics go: messaging.client.sent.messages
-// and messaging.client.operation.duration. The default is the global
-// provider, a no-op until an OpenTelemetry SDK is installed. mp must not
-// be nil.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp == nil {
-			c.fail("WithMeterProvider: nil provider")
-			return
-		}
-		c.tel.MeterProvider = mp
-	})
-}
-
-// WithPropagator sets how trace context is written into record headers.
-// The default is the global propagator (set it to
-// propagation.TraceContext{} to write W3C traceparent headers). p must not
-// be nil.
-func WithPropagator(p propagation.TextMapPropagator) Option {
-	return optionFunc(func(c *config) {
-		if p == nil {
-			c.fail("WithPropagator: nil propagator")
-			return
-		}
-		c.tel.Propagator = p
-	})
-}
-
-// RedactKeys leaves record keys out of spans and logs, for keys that are
-// personal data. The default is that keys are included.
-func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
 
 // PublisherOption configures one publisher: pass it to [NewPublisher] or
 // [NewUnorderedPublisher]. Only this package can mint one.

@@ -6,6 +6,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/schema"
 )
@@ -80,4 +83,49 @@ func ClientLogLevel(l slog.Level) Option { return KgoLogLevel(l) }
 func KgoOpts(opts ...kgo.Opt) Option {
 	opts = append([]kgo.Opt(nil), opts...)
 	return optionFunc(func(c *config) { c.set.KgoOpts(opts) })
+}
+
+// The telemetry options the producer and the consumer share (not
+// consumer/dlq's Client, which makes no spans or metrics): one doc
+// opening (internal/client's Docs), one validation (internal/telemetry).
+
+// WithTracerProvider sets where spans go. The default is the global
+// provider, a no-op until an OpenTelemetry SDK is installed; tp must not be
+// nil.
+//
+// The producer makes one span per event published ("send <topic>", kind
+// producer, a child of the span in the ctx given to Publish, PublishAsync
+// or PublishAll), ended when Kafka acknowledges or fails the event.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.addErr(c.tel.SetTracerProvider(tp)) })
+}
+
+// WithMeterProvider sets where metrics go. The default is the global
+// provider, a no-op until an OpenTelemetry SDK is installed; mp must not be
+// nil.
+//
+// The producer records messaging.client.sent.messages and
+// messaging.client.operation.duration.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.addErr(c.tel.SetMeterProvider(mp)) })
+}
+
+// WithPropagator sets how trace context is carried in record headers. The
+// default is the global propagator (set it to propagation.TraceContext{}
+// for W3C traceparent headers); p must not be nil.
+//
+// The producer writes it into every record it publishes.
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) { c.addErr(c.tel.SetPropagator(p)) })
+}
+
+// RedactKeys leaves record keys out of spans and logs, for keys that are
+// personal data. The default is that keys are included.
+func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
+
+// addErr records a problem a shared setting found, if any.
+func (c *config) addErr(err error) {
+	if err != nil {
+		c.fail("%w", err)
+	}
 }

@@ -5,6 +5,11 @@ package client
 // a func of each name. TestSharedOptions holds the roles to it.
 var Names = []string{"Brokers", "TLS", "SASL", "Registry", "WithLogger", "KgoLogLevel", "KgoOpts"}
 
+// TelemetryNames are the options the producer and the consumer export for
+// their telemetry (internal/telemetry.Config); consumer/dlq's Client has
+// none. Their doc openings are in [Docs] too.
+var TelemetryNames = []string{"WithTracerProvider", "WithMeterProvider", "WithPropagator", "RedactKeys"}
+
 // Docs is the doc comment every role's option opens with, word for word
 // (the roles may add a paragraph of their own after it). It lives here,
 // once, and TestSharedOptions holds each role's comment to it: edit both
@@ -44,4 +49,19 @@ within seconds; franz-go's info lines are for its developers.`,
 ordo's own. It is an escape hatch: an option can weaken ordo's
 guarantees (kgo.RequiredAcks, kgo.DisableIdempotentWrite) or break the
 client. The default is none; no option may be nil.`,
+
+	"WithTracerProvider": `WithTracerProvider sets where spans go. The default is the global
+provider, a no-op until an OpenTelemetry SDK is installed; tp must not be
+nil.`,
+
+	"WithMeterProvider": `WithMeterProvider sets where metrics go. The default is the global
+provider, a no-op until an OpenTelemetry SDK is installed; mp must not be
+nil.`,
+
+	"WithPropagator": `WithPropagator sets how trace context is carried in record headers. The
+default is the global propagator (set it to propagation.TraceContext{}
+for W3C traceparent headers); p must not be nil.`,
+
+	"RedactKeys": `RedactKeys leaves record keys out of spans and logs, for keys that are
+personal data. The default is that keys are included.`,
 }

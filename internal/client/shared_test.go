@@ -15,6 +15,9 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/consumer"
 	"github.com/ordo-go/ordo/consumer/dlq"
@@ -35,6 +38,9 @@ type bad struct {
 	nilReg    bool
 	nilLog    bool
 	nilKgoOpt bool
+	nilTracer bool // the telemetry settings: producer and consumer only
+	nilMeter  bool
+	nilProp   bool
 	want      string // the one problem New reports, after the role's ErrInvalidConfig
 }
 
@@ -47,6 +53,28 @@ var bads = []bad{
 	{name: "nil registry", nilReg: true, want: "Registry: nil registry"},
 	{name: "nil logger", nilLog: true, want: "WithLogger: nil logger or handler"},
 	{name: "nil kgo option", nilKgoOpt: true, want: "KgoOpts: option 1 is nil"},
+	{name: "nil tracer provider", nilTracer: true, want: "WithTracerProvider: nil provider"},
+	{name: "nil meter provider", nilMeter: true, want: "WithMeterProvider: nil provider"},
+	{name: "nil propagator", nilProp: true, want: "WithPropagator: nil propagator"},
+}
+
+func (b bad) telemetry() bool { return b.nilTracer || b.nilMeter || b.nilProp }
+
+// tele returns b's telemetry settings as options of one role.
+func tele[O any](b bad, tracer func(trace.TracerProvider) O, meter func(metric.MeterProvider) O,
+	prop func(propagation.TextMapPropagator) O,
+) []O {
+	var opts []O
+	if b.nilTracer {
+		opts = append(opts, tracer(nil))
+	}
+	if b.nilMeter {
+		opts = append(opts, meter(nil))
+	}
+	if b.nilProp {
+		opts = append(opts, prop(nil))
+	}
+	return opts
 }
 
 // role builds one role from b and returns New's error and the role's
@@ -55,6 +83,7 @@ type role struct {
 	name    string
 	dir     string // the package's directory, from here
 	sentinl error
+	tel     bool // has the telemetry settings (client.TelemetryNames)
 	build   func(t *testing.T, reg *schema.Registry, b bad) error
 }
 
@@ -106,22 +135,24 @@ func (s step) PartitionKey() []byte { return []byte(s.ID) }
 const stepSchema = `{"type":"record","name":"Step","namespace":"test","fields":[{"name":"id","type":"string"}]}`
 
 var roles = []role{
-	{"producer", "../../producer", producer.ErrInvalidConfig, func(t *testing.T, reg *schema.Registry, b bad) error {
+	{"producer", "../../producer", producer.ErrInvalidConfig, true, func(t *testing.T, reg *schema.Registry, b bad) error {
 		opts := shared(b, reg, producer.Brokers, producer.TLS, func() producer.Option { return producer.SASL(nil) },
 			producer.Registry, producer.WithLogger, producer.KgoOpts)
+		opts = append(opts, tele(b, producer.WithTracerProvider, producer.WithMeterProvider, producer.WithPropagator)...)
 		p, err := producer.New(opts...)
 		if err == nil {
 			p.Close()
 		}
 		return err
 	}},
-	{"consumer", "../../consumer", consumer.ErrInvalidConfig, func(t *testing.T, reg *schema.Registry, b bad) error {
+	{"consumer", "../../consumer", consumer.ErrInvalidConfig, true, func(t *testing.T, reg *schema.Registry, b bad) error {
 		codec, err := schema.NewCodec[step](stepSchema)
 		if err != nil {
 			t.Fatal(err)
 		}
 		opts := shared(b, reg, consumer.Brokers, consumer.TLS, func() consumer.Option { return consumer.SASL(nil) },
 			consumer.Registry, consumer.WithLogger, consumer.KgoOpts)
+		opts = append(opts, tele(b, consumer.WithTracerProvider, consumer.WithMeterProvider, consumer.WithPropagator)...)
 		opts = append(opts, consumer.Group("g"), consumer.Topics("t"),
 			consumer.On(codec, func(context.Context, step, consumer.Meta) error { return nil }))
 		c, err := consumer.New(opts...)
@@ -130,7 +161,7 @@ var roles = []role{
 		}
 		return err
 	}},
-	{"dlq", "../../consumer/dlq", dlq.ErrInvalidConfig, func(t *testing.T, reg *schema.Registry, b bad) error {
+	{"dlq", "../../consumer/dlq", dlq.ErrInvalidConfig, false, func(t *testing.T, reg *schema.Registry, b bad) error {
 		opts := shared(b, reg, dlq.Brokers, dlq.TLS, func() dlq.Option { return dlq.SASL(nil) },
 			dlq.Registry, dlq.WithLogger, dlq.KgoOpts)
 		c, err := dlq.New(opts...)
@@ -153,6 +184,9 @@ func TestSharedOptionsRejectAlike(t *testing.T) {
 	}
 	for _, b := range bads {
 		for _, r := range roles {
+			if b.telemetry() && !r.tel {
+				continue // dlq's Client has no telemetry settings
+			}
 			t.Run(b.name+"/"+r.name, func(t *testing.T) {
 				err := r.build(t, reg, b)
 				if !errors.Is(err, r.sentinl) {
@@ -171,14 +205,19 @@ func TestSharedOptionsRejectAlike(t *testing.T) {
 }
 
 // TestSharedOptionsDocs protects one name and one text per setting: what
-// `go doc` lists for each role holds a func of every name in client.Names,
+// `go doc` lists for each role holds a func of every name in client.Names
+// (and, for the producer and the consumer, client.TelemetryNames),
 // each opening with client.Docs' text word for word. The names had drifted
 // (producer.ClientLogLevel, consumer.KgoLogLevel, none in dlq).
 func TestSharedOptionsDocs(t *testing.T) {
 	for _, r := range roles {
 		t.Run(r.name, func(t *testing.T) {
 			funcs := exportedFuncs(t, r.dir)
-			for _, name := range client.Names {
+			names := client.Names
+			if r.tel {
+				names = append(names[:len(names):len(names)], client.TelemetryNames...)
+			}
+			for _, name := range names {
 				d, ok := funcs[name]
 				if !ok {
 					t.Errorf("%s has no %s", r.name, name)
