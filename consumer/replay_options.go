@@ -186,9 +186,12 @@ func ReplayFloor(t time.Time) Option {
 // partition is in catch-up: the share of the backlog accounted for (its
 // denominator grows only when a partition enters, and the line names it;
 // never 100% until the last catch-up ends, which one line at 100% tells),
-// records handled and expired, the handled rate (expired records take no
-// token, so they are counted apart) and the ETA at the rate the backlog
-// shrinks. Default [DefaultProgressInterval].
+// the backlog's records handled and expired, the consumer's handled rate
+// over the last second (the rate the cap holds: expired records take no
+// token, so they are counted apart), the lag of the partitions in
+// catch-up (what they still have to do, records that arrived since
+// included) and the ETA until it is under the threshold, at the rate it
+// shrank over the last second. Default [DefaultProgressInterval].
 func ProgressInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d <= 0 {

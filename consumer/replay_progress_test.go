@@ -296,55 +296,71 @@ func checkETA(t *testing.T, progress []logLine) {
 // TestEpisodeLines protects the progress lines' frame on the states a
 // timed run rarely shows: a partition whose backlog is done but whose lag
 // is still over the threshold keeps the percent under 100 and is counted
-// as waiting; the denominator grows only with a partition that enters,
-// named on the next line; the closing line comes once, at 100, when the
-// last catch-up ends, and nothing after it.
+// as waiting; the ETA is at the rate the lag shrinks, to the threshold;
+// the denominator grows only with a partition that enters, named on the
+// next line; the closing line comes once, at 100, when the last catch-up
+// ends, with the consumer's handled rate over the episode, and nothing
+// after it.
 func TestEpisodeLines(t *testing.T) {
-	g := &replay{cfg: replayConfig{progressEvery: time.Second}, active: map[*partState]struct{}{}}
+	g := &replay{cfg: replayConfig{progressEvery: time.Second, backlogRecords: 100}, active: map[*partState]struct{}{}}
 	t0 := time.Now()
-	part := func(p int32, backlog, handled, expired int64) *partState {
-		a := &backlogAcct{start: 0, end: backlog, began: t0}
+	part := func(p int32, backlog int64) *partState {
+		ps := &partState{tp: tp{"orders", p}, tracker: &tracker{acct: &backlogAcct{start: 0, end: backlog, began: t0}}, hwm: backlog}
+		g.active[ps] = struct{}{}
+		return ps
+	}
+	set := func(ps *partState, handled, expired, hwm int64) {
+		a := ps.tracker.acct
 		a.count[howHandled], a.count[howExpired] = handled, expired
-		return &partState{tp: tp{"orders", p}, tracker: &tracker{acct: a}}
+		ps.tracker.next, ps.hwm = handled+expired, hwm
 	}
-	p0, p1 := part(0, 1000, 0, 0), part(1, 1000, 0, 0)
-	g.active[p0], g.active[p1] = struct{}{}, struct{}{}
+	p0, p1 := part(0, 1000), part(1, 1000)
 	var e episode
-	tick := func(at time.Duration) []any {
-		e.joinLocked(g, t0.Add(at))
-		return e.progressLocked(g, t0.Add(at))
+	tick := func(at time.Duration, handled int64) map[string]any {
+		e.joinLocked(g, t0.Add(at), handled)
+		return attrsOf(e.progressLocked(g, t0.Add(at), handled))
 	}
-	if args := tick(0); args != nil {
-		t.Fatalf("a line before ProgressInterval: %v", args)
+	if line := tick(0, 0); line != nil {
+		t.Fatalf("a line before ProgressInterval: %v", line)
 	}
-	p0.tracker.acct.count[howHandled], p1.tracker.acct.count[howHandled], p1.tracker.acct.count[howExpired] = 1000, 200, 300
-	line := attrsOf(tick(time.Second))
-	if line["percent"] != 75.0 || line["done"] != int64(1500) || line["lag_over_threshold"] != 1 || line["handled_rate"] != int64(1200) || line["expired"] != int64(300) {
-		t.Errorf("p0's backlog done, p1's half: %v", line)
-	}
-	p5 := part(5, 500, 0, 0)
-	g.active[p5] = struct{}{}
-	line = attrsOf(tick(2 * time.Second))
-	if line["backlog"] != int64(2500) || line["backlog_grew"] != "+500: orders/5 entered with 500" {
-		t.Errorf("after p5 entered: %v", line)
-	}
-	p1.tracker.acct.count[howHandled], p5.tracker.acct.count[howHandled] = 700, 500
-	line = attrsOf(tick(3 * time.Second))
-	if line["percent"] != 99.9 || line["done"] != int64(2500) || line["lag_over_threshold"] != 3 || line["eta"] != nil || line["backlog_grew"] != nil {
-		t.Errorf("every backlog done, every lag over the threshold: %v", line)
-	}
+	set(p0, 1000, 0, 1300)
+	set(p1, 200, 300, 1300)
+	// lag 2000 -> 1100 in a second; 900 to go to 2×100: 1s.
+	want := map[string]any{"partitions": 2, "done": int64(1500), "backlog": int64(2000), "percent": 75.0, "handled": int64(1200),
+		"expired": int64(300), "handled_rate": int64(1200), "lag": int64(1100), "eta": time.Second, "lag_over_threshold": 1}
+	checkLine(t, "p0's backlog done, p1's half", tick(time.Second, 1200), want)
+	p5 := part(5, 500)
+	// The entering partition's lag is no growth: it shrank by 0.
+	want = map[string]any{"partitions": 3, "done": int64(1500), "backlog": int64(2500), "percent": 60.0, "handled": int64(1200),
+		"expired": int64(300), "handled_rate": int64(0), "lag": int64(1600), "lag_over_threshold": 1,
+		"backlog_grew": "+500: orders/5 entered with 500"}
+	checkLine(t, "p5 entered", tick(2*time.Second, 1200), want)
+	set(p1, 700, 300, 1600)
+	set(p5, 500, 0, 700)
+	// Every backlog done, every lag over 100: 99.9%; lag 1600 -> 1100
+	// (300+600+200) in a second, 800 to go to 3×100: 1.6s.
+	want = map[string]any{"partitions": 3, "done": int64(2500), "backlog": int64(2500), "percent": 99.9, "handled": int64(2200),
+		"expired": int64(300), "handled_rate": int64(1200), "lag": int64(1100), "eta": 1600 * time.Millisecond, "lag_over_threshold": 3}
+	checkLine(t, "waiting for the lags", tick(3*time.Second, 2400), want)
 	delete(g.active, p0)
 	delete(g.active, p1)
-	if line = attrsOf(tick(3500 * time.Millisecond)); line != nil {
+	if line := tick(3500*time.Millisecond, 2700); line != nil {
 		t.Errorf("a line before ProgressInterval while p5 is in catch-up: %v", line)
 	}
 	delete(g.active, p5)
-	line = attrsOf(tick(4 * time.Second))
-	if line["percent"] != 100.0 || line["done"] != int64(2500) || line["handled"] != int64(2200) || line["partitions"] != 3 {
-		t.Errorf("closing line: %v", line)
+	want = map[string]any{"partitions": 3, "done": int64(2500), "backlog": int64(2500), "percent": 100.0, "handled": int64(2200),
+		"expired": int64(300), "handled_rate": int64(750), "took": 4 * time.Second}
+	checkLine(t, "closing", tick(4*time.Second, 3000), want)
+	if line := tick(5*time.Second, 3000); line != nil {
+		t.Errorf("a line after the close: %v", line)
 	}
-	if args := tick(5 * time.Second); args != nil {
-		t.Errorf("a line after the close: %v", args)
+}
+
+// checkLine compares a line's arguments with want, key by key.
+func checkLine(t *testing.T, what string, got, want map[string]any) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s:\n got %v\nwant %v", what, got, want)
 	}
 }
 

@@ -42,9 +42,9 @@ func TestProgressLine(t *testing.T) {
 		{"grew", consumer.ReplayStats{Active: 6, Backlog: 12000, Handled: 2000, Expired: 3000, Remaining: 7000, Rate: 3500}, 10000,
 			"catching up:  41.6% of 12000, 2999 handled/s, 3000 expired, ETA 2s (backlog grew by 2000: a partition entered catch-up)"},
 		{"backlog done", consumer.ReplayStats{Active: 2, Backlog: 12000, Handled: 5000, Expired: 7000, Rate: 3000}, 12000,
-			"catching up:  99.9% of 12000, 2999 handled/s, 7000 expired, backlog done: 2 partitions still over the catch-up threshold"},
+			"catching up:  99.9% of 12000, 2999 handled/s, 7000 expired, backlog done: lag 1500, 2 partitions still over the catch-up threshold"},
 	} {
-		if got := progressLine(c.st, c.shown, 2999.4); got != c.want {
+		if got := progressLine(c.st, c.shown, 2999.4, 1500); got != c.want {
 			t.Errorf("%s:\n got %q\nwant %q", c.name, got, c.want)
 		}
 	}

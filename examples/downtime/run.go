@@ -289,7 +289,7 @@ func (s *story) catchUp(ctx context.Context, reg *schema.Registry, codec *schema
 		if st.Active > 0 {
 			to = now
 		}
-		p.show(st, s.rateNow())
+		p.show(st, s.rateNow(), lagOf(c))
 	}
 	p.done(st)
 	// A little of the live flow after: the cap lifted, the lag gone.
@@ -433,7 +433,7 @@ func newProgress(out io.Writer) *progress {
 	return &progress{out: out, tty: tty}
 }
 
-func (p *progress) show(st consumer.ReplayStats, handledRate float64) {
+func (p *progress) show(st consumer.ReplayStats, handledRate float64, lag int64) {
 	every := time.Second
 	if p.tty {
 		every = 250 * time.Millisecond
@@ -442,7 +442,7 @@ func (p *progress) show(st consumer.ReplayStats, handledRate float64) {
 		return
 	}
 	p.last = time.Now()
-	line := progressLine(st, p.backlog, handledRate)
+	line := progressLine(st, p.backlog, handledRate, lag)
 	p.backlog = st.Backlog
 	if p.tty {
 		fmt.Fprintf(p.out, "\r%-100s", line)
@@ -454,14 +454,16 @@ func (p *progress) show(st consumer.ReplayStats, handledRate float64) {
 // progressLine tells where the catch-up is: the share of the backlog
 // accounted for (never 100% while a partition is still in catch-up),
 // the handled rate apart from the expired count (expired records take no
-// token, so only the handled rate is under the cap), the ETA at the rate
-// the backlog is really shrinking (handled and expired), and a growth of
-// the backlog since the last line (a partition measured late).
-func progressLine(st consumer.ReplayStats, shown int64, handledRate float64) string {
+// token, so only the handled rate is under the cap), the ETA of the
+// backlog at the rate it is really shrinking (handled and expired), the
+// consumer's lag once the backlog is done (the catch-up ends when it is
+// under the threshold), and a growth of the backlog since the last line
+// (a partition measured late).
+func progressLine(st consumer.ReplayStats, shown int64, handledRate float64, lag int64) string {
 	line := fmt.Sprintf("catching up: %5.1f%% of %d, %4.0f handled/s, %d expired", percentDone(st), st.Backlog, handledRate, st.Expired)
 	switch {
 	case st.Remaining == 0:
-		line += fmt.Sprintf(", backlog done: %d partitions still over the catch-up threshold", st.Active)
+		line += fmt.Sprintf(", backlog done: lag %d, %d partitions still over the catch-up threshold", lag, st.Active)
 	case st.Rate > 0:
 		line += ", ETA " + time.Duration(float64(st.Remaining)/st.Rate*float64(time.Second)).Round(100*time.Millisecond).String()
 	}
@@ -469,6 +471,15 @@ func progressLine(st consumer.ReplayStats, shown int64, handledRate float64) str
 		line += fmt.Sprintf(" (backlog grew by %d: a partition entered catch-up)", st.Backlog-shown)
 	}
 	return line
+}
+
+// lagOf is the consumer's lag, over its partitions.
+func lagOf(c *consumer.Consumer) int64 {
+	var n int64
+	for _, l := range c.Lag() {
+		n += max(l.Records, 0)
+	}
+	return n
 }
 
 // percentDone is the share of the backlog accounted for, rounded down to
