@@ -120,7 +120,12 @@ func TestCatchUpProgress(t *testing.T) {
 	wait := runConsumer(t, c)
 	waitFor(t, 20*time.Second, "a first progress line", func() bool { return len(logs.of("catch-up progress")) > 0 })
 	produce(whole, []int32{parts - 1}, perPart, old)
-	replayed(t, c, parts, 20*time.Second)
+	// Live traffic on the first five at half the cap until the catch-ups
+	// end: their lag stays over the threshold a while after their
+	// backlogs are done.
+	stopLive := liveTraffic(t, f, small, limit/2)
+	replayed(t, c, parts, 30*time.Second)
+	stopLive()
 	time.Sleep(time.Second) // a line logged after the end would show here
 	c.Close()
 	if err := wait(); err != nil {
@@ -150,6 +155,15 @@ func TestCatchUpProgress(t *testing.T) {
 			done, hd, ex, (parts-1)*perPart+late, old)
 	}
 	checkETA(t, progress)
+	waited := false
+	for _, ln := range progress {
+		if _, ok := ln.attrs["lag_over_threshold"]; ok && floatAttr(ln, "percent") == 99.9 {
+			waited = true
+		}
+	}
+	if !waited {
+		t.Errorf("no line at 99.9%% with partitions waiting for their lag: the live traffic did not keep one over the threshold")
+	}
 	for _, ln := range progress {
 		t.Logf("%s %v", ln.at.Format("15:04:05.000"), ln.attrs)
 	}
@@ -172,6 +186,44 @@ func floatAttr(ln logLine, key string) float64 {
 		return float64(v.Int64())
 	}
 	return -1
+}
+
+// liveTraffic publishes perSecond records over partitions 0-4 (keys of
+// their own) until the returned function is called; it returns once the
+// publisher has stopped.
+func liveTraffic(t *testing.T, f *fixture, cl *kgo.Client, perSecond float64) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		start, sent := time.Now(), 0
+		for {
+			select {
+			case <-ctx.Done():
+				done <- nil
+				return
+			case now := <-tick.C:
+				var recs []*kgo.Record
+				for due := int(perSecond * now.Sub(start).Seconds()); sent < due; sent++ {
+					p := int32(sent % 5)
+					r := f.record(Step{Key: fmt.Sprintf("live-%d-%02d", p, sent/5%20), Seq: int64(sent/100 + 1)})
+					r.Partition = p
+					recs = append(recs, r)
+				}
+				if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil && ctx.Err() == nil {
+					done <- err
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // producerClient is a client writing to the partition a record names.
