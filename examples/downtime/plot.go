@@ -52,7 +52,13 @@ type marker struct {
 
 // rateWindow is the span each rate point is measured over: short enough
 // to show the ramp, long enough to smooth the fetch batches.
-const rateWindow = 250 * time.Millisecond
+// A window also ends at each moment of the story (a sample is taken
+// there), so that no rate straddles the consumer going down or coming
+// back.
+const rateWindow = 500 * time.Millisecond
+
+// minWindow is the shortest window a rate is measured over.
+const minWindow = 100 * time.Millisecond
 
 // chart builds the picture's data from the run.
 func (s *story) chart() (chart, error) {
@@ -72,7 +78,13 @@ func (s *story) chart() (chart, error) {
 	for i, b := range samples {
 		ch.backlog = append(ch.backlog, plotter.XY{X: b.at.Seconds(), Y: float64(b.published - b.done)})
 		ch.old = append(ch.old, plotter.XY{X: b.at.Seconds(), Y: float64(olderThan(samples[:i+1], s.cfg.maxAge))})
-		if b.at-a.at < rateWindow*9/10 { // the sampler's ticks jitter
+		switch {
+		case b.at-a.at < rateWindow*9/10 && !b.moment: // the sampler's ticks jitter
+			continue
+		case b.at-a.at < minWindow:
+			// A moment just after a window's end: too short to measure,
+			// the next window starts at the moment.
+			a = b
 			continue
 		}
 		dt := (b.at - a.at).Seconds()
@@ -261,6 +273,7 @@ func (ch chart) panel(title, ylabel string) (*plot.Plot, plot.Legend) {
 	p.X.Label.Text, p.Y.Label.Text = "seconds since the start of the run", ylabel
 	p.X.Min, p.X.Max = 0, ch.end
 	p.X.Tick.Marker = secondTicks{}
+	p.Y.Tick.Marker = wholeTicks{}
 	p.Add(plotter.NewGrid())
 	l := plot.NewLegend()
 	l.Left, l.Top = true, true
@@ -380,6 +393,20 @@ func (m markerPlotter) Plot(c draw.Canvas, p *plot.Plot) {
 		}
 		c.FillText(sty, at, m.label)
 	}
+}
+
+// wholeTicks are gonum's default ticks labelled as whole numbers (not
+// "2500.00").
+type wholeTicks struct{}
+
+func (wholeTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(math.Round(ts[i].Value), 'f', -1, 64)
+		}
+	}
+	return ts
 }
 
 // secondTicks labels every second (every other one past 20 s) and marks

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,22 +21,23 @@ import (
 // storyOf is a synthetic run: samples every 250 ms for 12 s; the
 // consumer handles 2000/s until it goes down at 2 s, is back at 4 s,
 // catches up from 4.25 s to 9 s handling 1000/s then 3000/s (from 5 s)
-// and expiring 4000/s from 4.5 s to 5.5 s, then handles 2000/s again; a
+// and expiring 4000/s from 5 s to 6 s, then handles 2000/s again; a
 // "breaker open" span from 6 s to 7 s.
 func storyOf() *story {
 	s := &story{cfg: config{limit: 3000, warmup: 3 * time.Second, lanes: 48, maxAge: 4 * time.Second}}
 	var handled, expired float64
-	for at := 250 * time.Millisecond; at <= 12*time.Second; at += 250 * time.Millisecond {
+	for at := time.Duration(0); at <= 12*time.Second; at += 250 * time.Millisecond {
 		t := at.Seconds()
 		switch {
+		case t == 0:
 		case t <= 2, t > 9:
 			handled += 500
 		case t > 5:
 			handled += 750
-		case t > 4.25:
+		case t > 4.5:
 			handled += 250
 		}
-		if t > 4.5 && t <= 5.5 {
+		if t > 5 && t <= 6 {
 			expired += 1000
 		}
 		s.samples = append(s.samples, sample{at: at, published: int64(2000 * t), handled: int64(handled),
@@ -68,7 +70,7 @@ func TestChart(t *testing.T) {
 		return 0
 	}
 	for _, c := range []struct{ at, handled, expired float64 }{
-		{1, 2000, 0}, {3, 0, 0}, {4.5, 1000, 0}, {5, 1000, 4000}, {5.5, 3000, 4000}, {8, 3000, 0}, {10, 2000, 0},
+		{1, 2000, 0}, {3, 0, 0}, {4.75, 1000, 0}, {5.25, 3000, 4000}, {5.75, 3000, 4000}, {8, 3000, 0}, {10, 2000, 0},
 	} {
 		if h, e := rateAt(ch.handled, c.at), rateAt(ch.expired, c.at); h != c.handled || e != c.expired {
 			t.Errorf("at %vs: handled %v/s, expired %v/s; want %v, %v", c.at, h, e, c.handled, c.expired)
@@ -200,4 +202,29 @@ func equalXYs(a, b plotter.XYs) bool {
 		}
 	}
 	return true
+}
+
+// TestChartWindowsEndAtMoments guards the rate windows: one ends at each
+// moment of the story (a sample is taken there), so no rate straddles the
+// consumer going down: 2000/s up to the moment, 0 after, nothing between.
+func TestChartWindowsEndAtMoments(t *testing.T) {
+	s := &story{cfg: config{limit: 3000, maxAge: 4 * time.Second}}
+	down := 2100 * time.Millisecond
+	handledAt := func(at time.Duration) int64 { return int64(2000 * min(at, down).Seconds()) }
+	for at := time.Duration(0); at <= 4*time.Second; at += 250 * time.Millisecond {
+		if at > down && at-250*time.Millisecond < down {
+			s.samples = append(s.samples, sample{at: down, handled: handledAt(down), moment: true})
+		}
+		s.samples = append(s.samples, sample{at: at, handled: handledAt(at)})
+	}
+	s.moments = moments{down: down}
+	ch, err := s.chart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ch.handled[1:] {
+		if math.Abs(p.Y-2000) > 1e-6 && p.Y != 0 {
+			t.Errorf("handled %v/s in the window ending at %vs: it straddles the moment the consumer went down (%v)", p.Y, p.X, down)
+		}
+	}
 }

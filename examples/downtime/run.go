@@ -43,6 +43,7 @@ type sample struct {
 	done      int64 // handled or expired
 	handled   int64
 	expired   int64
+	moment    bool // taken at a moment of the story
 }
 
 // moments are the turns of the story, in time since the run's start,
@@ -125,11 +126,13 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	return s.report(out, stats, measured)
 }
 
-// mark records a moment of the story.
+// mark records a moment of the story, and a sample there.
 func (s *story) mark(set func(m *moments, now time.Duration)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	set(&s.moments, time.Since(s.start))
+	now := time.Since(s.start)
+	set(&s.moments, now)
+	s.sampleLocked(now, true)
 }
 
 // spanFrom marks the start of a labelled interval of the story, shaded
@@ -341,17 +344,23 @@ func (s *story) sampleEvery(ctx context.Context, d time.Duration) {
 		}
 		metrics.Read(heap)
 		s.mu.Lock()
-		var expired int64
-		if s.replay != nil {
-			expired = s.replay().Expired
-		}
-		h := s.handled.Load()
-		s.samples = append(s.samples, sample{at: time.Since(s.start), published: s.published.Load(), done: h + expired, handled: h, expired: expired})
+		s.sampleLocked(time.Since(s.start), false)
 		if heap[0].Value.Kind() == metrics.KindUint64 {
 			s.peakHeap = max(s.peakHeap, heap[0].Value.Uint64())
 		}
 		s.mu.Unlock()
 	}
+}
+
+// sampleLocked records the story's state at at; moment says it is a
+// turn of the story (a rate window of the plot ends there).
+func (s *story) sampleLocked(at time.Duration, moment bool) {
+	var expired int64
+	if s.replay != nil {
+		expired = s.replay().Expired
+	}
+	h := s.handled.Load()
+	s.samples = append(s.samples, sample{at: at, published: s.published.Load(), done: h + expired, handled: h, expired: expired, moment: moment})
 }
 
 // rateNow is the handling rate over the last second of samples.
