@@ -69,15 +69,25 @@ func (s *story) chart() (chart, error) {
 	if len(samples) < 2 {
 		return chart{}, fmt.Errorf("plot: only %d samples", len(samples))
 	}
-	ch := chart{end: samples[len(samples)-1].at.Seconds(), limit: s.cfg.limit, burst: max(1, int(s.cfg.limit/20)), maxAge: s.cfg.maxAge}
-	// Rates over consecutive windows, each drawn as a step over its own
-	// window (PreStep): nothing is smeared before the moment it happened.
-	a := samples[0]
-	ch.handled = plotter.XYs{{X: a.at.Seconds()}}
-	ch.expired = plotter.XYs{{X: a.at.Seconds()}}
+	last := samples[len(samples)-1].at
+	ch := chart{end: last.Seconds(), limit: s.cfg.limit, burst: max(1, int(s.cfg.limit/20)), maxAge: s.cfg.maxAge}
 	for i, b := range samples {
 		ch.backlog = append(ch.backlog, plotter.XY{X: b.at.Seconds(), Y: float64(b.published - b.done)})
 		ch.old = append(ch.old, plotter.XY{X: b.at.Seconds(), Y: float64(olderThan(samples[:i+1], s.cfg.maxAge))})
+	}
+	ch.handled, ch.expired = rates(samples)
+	ch.setMoments(m, s.cfg, last)
+	return ch, nil
+}
+
+// rates are the handled and expired rates over consecutive windows, each
+// drawn as a step over its own window (PreStep): nothing is smeared
+// before the moment it happened.
+func rates(samples []sample) (handled, expired plotter.XYs) {
+	a := samples[0]
+	handled = plotter.XYs{{X: a.at.Seconds()}}
+	expired = plotter.XYs{{X: a.at.Seconds()}}
+	for _, b := range samples[1:] {
 		switch {
 		case b.at-a.at < rateWindow*9/10 && !b.moment: // the sampler's ticks jitter
 			continue
@@ -88,40 +98,43 @@ func (s *story) chart() (chart, error) {
 			continue
 		}
 		dt := (b.at - a.at).Seconds()
-		ch.handled = append(ch.handled, plotter.XY{X: b.at.Seconds(), Y: float64(b.handled-a.handled) / dt})
-		ch.expired = append(ch.expired, plotter.XY{X: b.at.Seconds(), Y: float64(b.expired-a.expired) / dt})
+		handled = append(handled, plotter.XY{X: b.at.Seconds(), Y: float64(b.handled-a.handled) / dt})
+		expired = append(expired, plotter.XY{X: b.at.Seconds(), Y: float64(b.expired-a.expired) / dt})
 		a = b
 	}
+	return handled, expired
+}
+
+// setMoments sets the bands, the markers and the cap line (while the
+// catch-up is active; to the end of the run if it never ended).
+func (ch *chart) setMoments(m moments, cfg config, last time.Duration) {
 	sec := func(d time.Duration) float64 { return d.Seconds() }
+	or := func(d, otherwise time.Duration) time.Duration {
+		if d == 0 {
+			return otherwise
+		}
+		return d
+	}
 	if m.down > 0 && m.back > m.down {
 		ch.bands = append(ch.bands, interval{sec(m.down), sec(m.back), "consumer down", color.NRGBA{0x80, 0x80, 0x80, 0x40}})
 	}
-	if m.back > 0 && s.cfg.warmup > 0 {
-		ch.bands = append(ch.bands, interval{sec(m.back), sec(m.back + s.cfg.warmup),
-			fmt.Sprintf("slow start: 1→%d lanes", s.cfg.lanes), color.NRGBA{0x2c, 0xa0, 0x2c, 0x30}})
+	if m.back > 0 && cfg.warmup > 0 {
+		ch.bands = append(ch.bands, interval{sec(m.back), sec(m.back + cfg.warmup),
+			fmt.Sprintf("slow start: 1→%d lanes", cfg.lanes), color.NRGBA{0x2c, 0xa0, 0x2c, 0x30}})
 	}
 	for _, sp := range m.spans {
-		to := sp.to
-		if to == 0 {
-			to = samples[len(samples)-1].at
-		}
-		ch.bands = append(ch.bands, interval{sec(sp.from), sec(to), sp.label, sp.color})
+		ch.bands = append(ch.bands, interval{sec(sp.from), sec(or(sp.to, last)), sp.label, sp.color})
 	}
 	if m.back > 0 {
 		ch.markers = append(ch.markers, marker{sec(m.back), "consumer back"})
 	}
 	if m.catchStart > 0 {
 		ch.markers = append(ch.markers, marker{sec(m.catchStart), "catch-up start"})
-		end := m.catchEnd
-		if end == 0 {
-			end = samples[len(samples)-1].at
-		}
-		ch.capLine = plotter.XYs{{X: sec(m.catchStart), Y: s.cfg.limit}, {X: sec(end), Y: s.cfg.limit}}
+		ch.capLine = plotter.XYs{{X: sec(m.catchStart), Y: cfg.limit}, {X: sec(or(m.catchEnd, last)), Y: cfg.limit}}
 	}
 	if m.catchEnd > 0 {
 		ch.markers = append(ch.markers, marker{sec(m.catchEnd), "caught up"})
 	}
-	return ch, nil
 }
 
 // olderThan is how much of the backlog at the last sample is older than
