@@ -445,11 +445,7 @@ func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
 	g.totals.CatchUps++
 	args := []any{"topic", ps.tp.topic, "partition", ps.tp.partition, "backlog", backlog,
 		"age", age.Round(time.Second), "from", start, "to", end}
-	if g.lim != nil {
-		args = append(args, "rate_limit", rc.rate, "expected", time.Duration(float64(backlog-floor)/rc.rate*float64(time.Second)).Round(time.Second))
-	} else if pr := c.cfg.partRate; pr.rate > 0 {
-		args = append(args, "partition_rate_limit", pr.rate, "expected", time.Duration(float64(backlog-floor)/pr.rate*float64(time.Second)).Round(time.Second))
-	}
+	args = append(args, c.expectedLocked(backlog-floor)...)
 	c.log.Info("catch-up started", args...)
 }
 
