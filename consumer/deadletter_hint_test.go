@@ -1,11 +1,9 @@
 package consumer
 
 import (
-	"bytes"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,23 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// lockedBuffer is a log sink safe for the consumer's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // falseHint matches franz-go's guesses about a closed connection.
 var falseHint = regexp.MustCompile(`SASL missing|TLS missing|TLS misconfigured`)
@@ -48,7 +29,7 @@ func TestDeadLetterNoFalseHint(t *testing.T) {
 	var down atomic.Bool
 	down.Store(true)
 	f.dltDown(&down)
-	var logs lockedBuffer
+	var logs syncBuffer
 	c := f.consumer("hint", newRecorder(nil).handle, DeadLetterTopic(dlt),
 		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	wait := runConsumer(t, c)

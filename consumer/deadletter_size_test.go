@@ -145,7 +145,7 @@ func TestDeadLetterLimitLowered(t *testing.T) {
 	f.createTopic(dlt, 1)
 	f.produce(&kgo.Record{Key: []byte("key-000"), Value: []byte("bad")})
 	rec := newRecorder(nil)
-	var logs lockedBuffer
+	var logs syncBuffer
 	c := f.consumer("lowered", rec.handle, DeadLetterTopic(dlt), DeadLetterPatience(20*time.Second),
 		Retry(1, 10*time.Millisecond, 50*time.Millisecond), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	wait := runConsumer(t, c)
@@ -198,7 +198,7 @@ func TestDeadLetterLimitUnreadable(t *testing.T) {
 	if err := big.ProduceSync(context.Background(), &kgo.Record{Key: []byte("k"), Value: bytes.Repeat([]byte{0xff}, 2_000_000)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs syncBuffer
 	c := f.consumer("unreadable", newRecorder(nil).handle, DeadLetterTopic(dlt), DeadLetterPatience(5*time.Second),
 		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	wait := runConsumer(t, c)
