@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-
 // falseHint matches franz-go's guesses about a closed connection.
 var falseHint = regexp.MustCompile(`SASL missing|TLS missing|TLS misconfigured`)
 
