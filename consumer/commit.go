@@ -35,13 +35,13 @@ func (c *Consumer) marker() {
 // at once, synchronously: on a revoke, before the partitions are handed
 // over, and at the final stop.
 func (c *Consumer) commitParts(ctx context.Context, parts []*partState) error {
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	marks := c.marksLocked(parts)
 	var md map[tp]string
 	if c.quarantining() {
 		md = c.metadataLocked(parts)
 	}
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	if md == nil {
 		c.cl.MarkCommitOffsets(marks)
 		return c.await(ctx, func() error { return c.cl.CommitMarkedOffsets(ctx) })
@@ -74,36 +74,36 @@ func (c *Consumer) await(ctx context.Context, call func() error) error {
 // keys changed since their last commit, each with its quarantine set. A
 // failed commit is tried again at the next tick.
 func (c *Consumer) commitMoved(ctx context.Context) {
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	var moved []*partState
-	for _, ps := range c.parts {
+	for _, ps := range c.sched.parts {
 		if (ps.dirty || ps.qDirty) && !ps.revoked {
 			ps.dirty, ps.qDirty = false, false
 			moved = append(moved, ps)
 		}
 	}
 	if len(moved) == 0 {
-		c.mu.Unlock()
+		c.sched.mu.Unlock()
 		return
 	}
 	marks := c.marksLocked(moved)
 	md := c.metadataLocked(moved)
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	err := c.commitWithMetadata(ctx, marks, md)
 	if err == nil || ctx.Err() != nil {
 		return
 	}
 	c.log.Warn("commit failed, will retry", "error", err)
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	for _, ps := range moved {
 		ps.dirty, ps.qDirty = true, true
 	}
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 }
 
 // metadataLocked returns the encoded quarantine set of each of parts
 // (all partitions if nil): every commit of a partition carries its set,
-// or the set is lost. Revoked partitions are no longer in c.parts, so the
+// or the set is lost. Revoked partitions are no longer in c.sched.parts, so the
 // caller passes their states.
 func (c *Consumer) metadataLocked(parts []*partState) map[tp]string {
 	md := make(map[tp]string)
@@ -113,7 +113,7 @@ func (c *Consumer) metadataLocked(parts []*partState) map[tp]string {
 		}
 	}
 	if parts == nil {
-		for _, ps := range c.parts {
+		for _, ps := range c.sched.parts {
 			add(ps)
 		}
 	}
@@ -163,9 +163,9 @@ func (c *Consumer) commitWithMetadata(ctx context.Context, marks map[string]map[
 // markDirty hands the commit points of partitions that moved to kgo, whose
 // autocommit sends them every CommitInterval.
 func (c *Consumer) markDirty() {
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	var moved []*partState
-	for _, ps := range c.parts {
+	for _, ps := range c.sched.parts {
 		if ps.dirty && !ps.revoked {
 			ps.dirty = false
 			moved = append(moved, ps)
@@ -175,7 +175,7 @@ func (c *Consumer) markDirty() {
 	if len(moved) > 0 {
 		marks = c.marksLocked(moved)
 	}
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	if marks != nil {
 		c.cl.MarkCommitOffsets(marks)
 	}
@@ -195,7 +195,7 @@ func (c *Consumer) marksLocked(parts []*partState) map[string]map[int32]kgo.Epoc
 		marks[ps.tp.topic][ps.tp.partition] = kgo.EpochOffset{Epoch: epoch, Offset: off}
 	}
 	if parts == nil {
-		for _, ps := range c.parts {
+		for _, ps := range c.sched.parts {
 			add(ps)
 		}
 	}

@@ -104,10 +104,10 @@ func refusal(err error) bool {
 
 // stopWith stops the consumer gracefully; Run returns err.
 func (c *Consumer) stopWith(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fatal == nil {
-		c.fatal = err
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
+	if c.sched.fatal == nil {
+		c.sched.fatal = err
 	}
 	c.requestStopLocked()
 }

@@ -45,31 +45,12 @@ type Consumer struct {
 	endProbe       context.CancelFunc
 	look           firstLook // partition counts at the first assignment (start.go)
 
-	// mu guards everything below it, and is the lock of the conditions.
-	mu          sync.Mutex
-	work        *sync.Cond // ready has keys, or stopping
-	space       *sync.Cond // buffered fell below the cap, or stopping
-	idle        *sync.Cond // inflight changed
-	parts       map[tp]*partState
-	ready       readyQueue
-	dispatched  uint64              // records ever dispatched; numbers them
-	buffered    int                 // records dispatched and not finished or dropped
-	bufBytes    int                 // what they hold (recordBytes, poll.go)
-	tracked     int                 // records in the trackers: dispatched, not yet passed by the commit point
-	inflight    int                 // records lanes have claimed and not settled (lane.go)
-	waiting     int                 // lanes waiting for work
-	multi       int                 // lanes' batches of more than one claim (lane.go)
-	batches     map[*batch]struct{} // every running lane's batch
-	freeItems   []*item             // recycled items (lane.go)
-	freeQueues  []*keyQueue         // recycled key queues
-	stopping    bool
-	closing     bool // immediate stop: do not wait for in-flight work
-	fatal       error
-	timers      map[*time.Timer]struct{}
-	counts      map[string][]int // per topic, the stamped partition counts seen
-	gate        *replay          // dispatch gate (replay.go); nil gates nothing
-	paused      pauses           // what Pause holds back (control.go)
-	pollWaiting bool             // the poller waits for the buffer to drain
+	// sched is the scheduler (scheduler.go): its lock guards the
+	// partitions, the key queues, the ready set, the lanes' claims and
+	// the buffer counts; it is the engine's one lock today.
+	sched  scheduler
+	counts map[string][]int // per topic, the stamped partition counts seen; guarded by sched.mu (dispatch)
+	gate   *replay          // dispatch gate (replay.go); nil gates nothing; its fields guarded by sched.mu
 
 	stats counters
 
@@ -121,9 +102,6 @@ func New(opts ...Option) (*Consumer, error) {
 		cfg:            cfg,
 		handlers:       make(map[string]binding, len(cfg.handlers)),
 		mw:             chain(cfg.middleware),
-		parts:          make(map[tp]*partState),
-		timers:         make(map[*time.Timer]struct{}),
-		batches:        make(map[*batch]struct{}),
 		counts:         make(map[string][]int),
 		closed:         make(chan struct{}),
 		runDone:        make(chan struct{}),
@@ -146,9 +124,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c.stopCtx, c.endStop = context.WithCancelCause(context.Background())
 	c.probeCtx, c.endProbe = context.WithCancel(context.Background())
 	c.clientCtx, c.killClient = context.WithCancel(context.Background())
-	c.work = sync.NewCond(&c.mu)
-	c.space = sync.NewCond(&c.mu)
-	c.idle = sync.NewCond(&c.mu)
+	c.sched.init(cfg, &c.stats)
 	cl, err := kgo.NewClient(c.kgoOpts()...)
 	if err != nil {
 		c.ins.reg.Unregister()
@@ -233,10 +209,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	handlerCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	c.stopPoll, c.handlerCtx, c.cancelWork = stopPoll, handlerCtx, cancelWork
-	stopped, closing := c.stopping, c.closing
-	c.mu.Unlock()
+	stopped, closing := c.sched.stopping, c.sched.closing
+	c.sched.mu.Unlock()
 	defer cancelWork()
 	if stopped { // Shutdown or Close came first
 		stopPoll()
@@ -294,10 +270,10 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 		c.Close()
 		return nil
 	}
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	c.shutdown = true
 	c.requestStopLocked()
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	// ctx's end bounds the stop: the drain, the final commit, the leave.
 	stopBound := context.AfterFunc(ctx, func() { c.endStop(context.Cause(ctx)) })
 	defer stopBound()
@@ -307,8 +283,8 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 		c.abort()
 		<-c.runDone // prompt: handlers are cancelled and the stop is bounded
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	return c.stopErr
 }
 
@@ -324,9 +300,9 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 func (c *Consumer) Close() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		c.mu.Lock()
+		c.sched.mu.Lock()
 		c.userClosed = true
-		c.mu.Unlock()
+		c.sched.mu.Unlock()
 		c.abort()
 		if !c.running.Load() {
 			c.cl.Close()
@@ -346,38 +322,38 @@ func (c *Consumer) Close() {
 // abort makes the stop immediate: in-flight handlers are cancelled and
 // nothing waits for them to finish.
 func (c *Consumer) abort() {
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	// Decided here, not after the wait: a cancelled handler returns at
 	// once, and the drain would then look complete.
-	c.drainMissed = c.drainMissed || c.inflight > 0
-	c.closing = true
+	c.drainMissed = c.drainMissed || c.sched.inflight > 0
+	c.sched.closing = true
 	c.requestStopLocked()
 	cancel := c.cancelWork
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
 }
 
 func (c *Consumer) requestStopLocked() {
-	if !c.stopping {
+	if !c.sched.stopping {
 		close(c.stopped)
 		c.endProbe()
 	}
-	c.stopping = true
-	c.takeBackLocked(func(*partState) bool { return true }, false) // not started: not handled
+	c.sched.stopping = true
+	c.sched.takeBackLocked(func(*partState) bool { return true }, false) // not started: not handled
 	if c.stopPoll != nil {
 		c.stopPoll()
 	}
-	c.work.Broadcast()
-	c.space.Broadcast()
-	c.idle.Broadcast()
+	c.sched.work.Broadcast()
+	c.sched.space.Broadcast()
+	c.sched.idle.Broadcast()
 }
 
 func (c *Consumer) wakeAll() {
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	c.requestStopLocked()
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 }
 
 // finalBudget bounds the final commit and the leave after Close, and after
@@ -388,31 +364,31 @@ const finalBudget = 10 * time.Second
 // stops the lanes, commits what finished and leaves the group. It returns
 // what Run returns, and records what Shutdown returns.
 func (c *Consumer) stop() error {
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	c.requestStopLocked()
 	shutdown := c.shutdown
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	drain := c.stopCtx
 	if !shutdown {
 		var cancel context.CancelFunc
 		drain, cancel = context.WithTimeout(c.stopCtx, c.cfg.drainTimeout)
 		defer cancel()
 	}
-	c.waitIdle(drain, func() bool { return c.inflight == 0 })
-	c.mu.Lock()
-	missed := c.inflight > 0 || c.drainMissed
-	c.mu.Unlock()
+	c.waitIdle(drain, func() bool { return c.sched.inflight == 0 })
+	c.sched.mu.Lock()
+	missed := c.sched.inflight > 0 || c.drainMissed
+	c.sched.mu.Unlock()
 	c.cancelWork()
 	c.lanes.Wait()
 
-	c.mu.Lock()
-	for t := range c.timers {
+	c.sched.mu.Lock()
+	for t := range c.sched.timers {
 		t.Stop()
 	}
-	clear(c.timers)
-	fatal, userClosed := c.fatal, c.userClosed
+	clear(c.sched.timers)
+	fatal, userClosed := c.sched.fatal, c.userClosed
 	shutdown = c.shutdown
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 
 	fin := c.stopCtx
 	if !shutdown {
@@ -438,9 +414,9 @@ func (c *Consumer) stop() error {
 	if len(errs) > 0 {
 		err = fmt.Errorf("consumer: stop: %w", errors.Join(errs...))
 	}
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	c.stopErr = err
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	c.endStop(nil)
 	switch {
 	case fatal != nil:
@@ -492,19 +468,19 @@ func (c *Consumer) closeClient(ctx context.Context) error {
 	}
 }
 
-// waitIdle waits until done() holds (checked under c.mu) or ctx ends or the
+// waitIdle waits until done() holds (checked under c.sched.mu) or ctx ends or the
 // consumer is closing. It reports whether done() held.
 func (c *Consumer) waitIdle(ctx context.Context, done func() bool) bool {
 	stopWait := context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		c.idle.Broadcast()
-		c.mu.Unlock()
+		c.sched.mu.Lock()
+		c.sched.idle.Broadcast()
+		c.sched.mu.Unlock()
 	})
 	defer stopWait()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for !done() && ctx.Err() == nil && !c.closing {
-		c.idle.Wait()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
+	for !done() && ctx.Err() == nil && !c.sched.closing {
+		c.sched.idle.Wait()
 	}
 	return done()
 }

@@ -41,12 +41,12 @@ func FuzzRecordHeaders(f *testing.F) {
 			{Key: header.Partitions, Value: count}, {Key: header.ID, Value: id},
 			{Key: header.Seq, Value: seq}, {Key: header.Redrives, Value: count},
 		}}
-		c.mu.Lock()
-		ps := c.parts[tp{"t", r.Partition}]
+		c.sched.mu.Lock()
+		ps := c.sched.parts[tp{"t", r.Partition}]
 		it := &item{rec: r}
 		c.readHeaders(ps, it)
 		c.checkSeq(ps, it)
-		c.mu.Unlock()
+		c.sched.mu.Unlock()
 		if it.producer != string(producer) || it.seq != parseSeq(seq) {
 			t.Fatalf("read producer %q seq %d from %q %q", it.producer, it.seq, producer, seq)
 		}

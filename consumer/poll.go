@@ -77,14 +77,14 @@ func (c *Consumer) poll(pollCtx context.Context) {
 // time and a wake-up per finished record. It reports false when the poll
 // is to end.
 func (c *Consumer) waitRoom(pollCtx context.Context) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.full() {
-		c.pollWaiting = true
-		for c.aboveLowWater() && !c.stopping && pollCtx.Err() == nil {
-			c.space.Wait()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
+	if c.sched.full() {
+		c.sched.pollWaiting = true
+		for c.sched.aboveLowWater() && !c.sched.stopping && pollCtx.Err() == nil {
+			c.sched.space.Wait()
 		}
-		c.pollWaiting = false
+		c.sched.pollWaiting = false
 	}
 	return pollCtx.Err() == nil
 }
@@ -92,10 +92,10 @@ func (c *Consumer) waitRoom(pollCtx context.Context) bool {
 // stage records each polled partition's high watermark and appends its
 // records to staged, with the partition's state.
 func (c *Consumer) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		ps := c.parts[tp{p.Topic, p.Partition}]
+		ps := c.sched.parts[tp{p.Topic, p.Partition}]
 		if ps != nil && p.Err == nil {
 			ps.hwm = p.HighWatermark
 		}
@@ -110,11 +110,11 @@ func (c *Consumer) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
 // buffer is full or none are left, and returns what is left. It lets the
 // lanes in every 128 records.
 func (c *Consumer) dispatchStaged(staged []stagedPart) []stagedPart {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for len(staged) > 0 && !c.full() {
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
+	for len(staged) > 0 && !c.sched.full() {
 		sp := &staged[0]
-		if sp.ps == nil || sp.ps.revoked || c.parts[sp.ps.tp] != sp.ps {
+		if sp.ps == nil || sp.ps.revoked || c.sched.parts[sp.ps.tp] != sp.ps {
 			c.stats.fetched.Add(int64(len(sp.recs)))
 			c.stats.dropped.Add(int64(len(sp.recs))) // delivered again to the partition's owner
 			staged[0] = stagedPart{}
@@ -126,20 +126,20 @@ func (c *Consumer) dispatchStaged(staged []stagedPart) []stagedPart {
 			staged[0] = stagedPart{}
 			staged = staged[1:]
 		}
-		c.wakeLocked()
-		c.mu.Unlock() // let the lanes in
-		c.mu.Lock()
+		c.sched.wakeLocked()
+		c.sched.mu.Unlock() // let the lanes in
+		c.sched.mu.Lock()
 	}
-	c.wakeLocked()
+	c.sched.wakeLocked()
 	return staged
 }
 
 // dispatchRun dispatches up to 128 of sp's records while the buffer has
-// room, and counts them once. Called with c.mu held; the partition is
+// room, and counts them once. Called with c.sched.mu held; the partition is
 // still sp.ps.
 func (c *Consumer) dispatchRun(sp *stagedPart) {
 	n, queued := 0, 0
-	for n < len(sp.recs) && n < 128 && !c.full() {
+	for n < len(sp.recs) && n < 128 && !c.sched.full() {
 		if c.dispatch(sp.ps, sp.recs[n]) {
 			queued++
 		}
@@ -155,16 +155,16 @@ func (c *Consumer) dispatchRun(sp *stagedPart) {
 
 // full reports whether the records buffered reach MaxBuffered or their
 // bytes half of MaxBufferedBytes (the other half is kgo's). Called with
-// c.mu held.
-func (c *Consumer) full() bool {
-	return c.buffered >= c.cfg.maxBuffered || c.heldBytes() >= c.cfg.maxBufferedBytes/2
+// c.sched.mu held.
+func (s *scheduler) full() bool {
+	return s.buffered >= s.maxBuffered || s.heldBytes() >= s.maxBufferedBytes/2
 }
 
 // aboveLowWater reports whether a full buffer has not yet drained to half
-// (of MaxBuffered, and of its share of MaxBufferedBytes). Called with c.mu
+// (of MaxBuffered, and of its share of MaxBufferedBytes). Called with c.sched.mu
 // held.
-func (c *Consumer) aboveLowWater() bool {
-	return c.buffered > c.cfg.maxBuffered/2 || c.heldBytes() > c.cfg.maxBufferedBytes/4
+func (s *scheduler) aboveLowWater() bool {
+	return s.buffered > s.maxBuffered/2 || s.heldBytes() > s.maxBufferedBytes/4
 }
 
 // heldBytes is what the records held count against MaxBufferedBytes: the
@@ -174,9 +174,9 @@ func (c *Consumer) aboveLowWater() bool {
 // other keys flow leaves an entry per record handled meanwhile: counted,
 // they stop the poller before they grow without bound (at the default,
 // after more than a million records), and the stuck watcher reports the
-// partition. Called with c.mu held.
-func (c *Consumer) heldBytes() int {
-	return c.bufBytes + (c.tracked-c.buffered)*trackEntrySize
+// partition. Called with c.sched.mu held.
+func (s *scheduler) heldBytes() int {
+	return s.bufBytes + (s.tracked-s.buffered)*trackEntrySize
 }
 
 // What a buffered record holds, as counted against MaxBufferedBytes
@@ -213,7 +213,7 @@ func recordBytes(r *kgo.Record) int {
 // were dispatched after it (more than the buffer holds: the head lags the
 // flow, a slow or retrying record with its key's later records queued
 // behind it), a copy of r that holds only its own bytes. Called with
-// c.mu held.
+// c.sched.mu held.
 //
 // Why: franz-go decodes a batch's records into one slab of Records, and
 // their keys, values and header values are slices of the batch's bytes

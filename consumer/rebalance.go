@@ -21,18 +21,18 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 	if c.quarantining() {
 		var err error
 		if sets, err = c.loadQuarantine(ctx, cl, added); err != nil {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if c.fatal == nil {
-				c.fatal = err
+			c.sched.mu.Lock()
+			defer c.sched.mu.Unlock()
+			if c.sched.fatal == nil {
+				c.sched.fatal = err
 			}
 			c.requestStopLocked() // no state for the partitions: nothing is dispatched
 			return
 		}
 	}
 	defer c.replayAssigned(ctx, cl, added) // runs after the unlock below
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	for topic, ps := range added {
 		for _, p := range ps {
 			k := tp{topic, p}
@@ -47,7 +47,7 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 			ps.record = []metric.RecordOption{metric.WithAttributeSet(c.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
 			ps.add = []metric.AddOption{metric.WithAttributeSet(ps.attrs)}
 			ps.q = sets[k]
-			c.parts[k] = ps
+			c.sched.parts[k] = ps
 		}
 	}
 	c.log.Info("partitions assigned", "partitions", fmt.Sprint(added))
@@ -107,8 +107,8 @@ func (ps *partState) handlerCtx(parent context.Context) context.Context {
 
 // cancelHandlers cancels the contexts of parts' handlers.
 func (c *Consumer) cancelHandlers(parts []*partState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	for _, ps := range parts {
 		if ps.cancel != nil {
 			ps.cancel()
@@ -128,7 +128,7 @@ func (c *Consumer) reportHandover(parts []*partState) {
 		since time.Duration
 	}
 	var rs []running
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	for _, ps := range parts {
 		each := func(kq *keyQueue) {
 			if kq.running && len(kq.items) > 0 {
@@ -143,7 +143,7 @@ func (c *Consumer) reportHandover(parts []*partState) {
 			each(kq)
 		}
 	}
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	for _, x := range rs {
 		c.stats.handedOver.Add(1)
 		c.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(c.partAttrs(tp{x.r.Topic, x.r.Partition})))
@@ -162,31 +162,31 @@ func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int3
 // release marks partitions revoked, drops their records that have not
 // started, and forgets them. It returns their states.
 func (c *Consumer) release(m map[string][]int32) []*partState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	var out []*partState
 	for topic, ps := range m {
 		for _, p := range ps {
 			k := tp{topic, p}
-			st := c.parts[k]
+			st := c.sched.parts[k]
 			if st == nil {
 				continue
 			}
-			delete(c.parts, k)
+			delete(c.sched.parts, k)
 			st.revoked = true
-			c.tracked -= st.tracker.pending() // its finished records count no more
+			c.sched.tracked -= st.tracker.pending() // its finished records count no more
 			for _, kq := range st.keys {
-				c.dropLocked(kq, kq.runningCount())
+				c.sched.dropLocked(kq, kq.runningCount())
 			}
 			for kq := range st.keyless {
-				c.dropLocked(kq, kq.runningCount())
+				c.sched.dropLocked(kq, kq.runningCount())
 			}
 			out = append(out, st)
 		}
 	}
 	if len(out) > 0 {
-		c.takeBackLocked(func(ps *partState) bool { return ps.revoked }, false)
+		c.sched.takeBackLocked(func(ps *partState) bool { return ps.revoked }, false)
 	}
-	c.space.Broadcast()
+	c.sched.space.Broadcast()
 	return out
 }

@@ -24,7 +24,7 @@ import (
 //
 //	rate cap      a lane holds a token of the consumer's bucket before it
 //	              takes the oldest ready key; it waits for one on its own
-//	              timer with c.mu released, holding no key, so handlers
+//	              timer with c.sched.mu released, holding no key, so handlers
 //	              never sleep and revokes never wait for it
 //	slow start    lanes above the allowed count are parked in nextLocked;
 //	              the watcher raises the count over the warm-up
@@ -43,7 +43,7 @@ import (
 // is what is committed, so a revoke hands the rest to the next owner
 // without double counting.
 //
-// Locks: every field of replay and partReplay is guarded by c.mu, except
+// Locks: every field of replay and partReplay is guarded by c.sched.mu, except
 // lim (it has its own lock), the instruments and cfg (immutable).
 // Goroutines: replayWatch, started by Run, counted in c.lanes, stopped by
 // c.stopped: the slow start's ramp, catch-up ends, progress and metrics.
@@ -179,8 +179,8 @@ func (s *ReplayStats) add(a *backlogAcct, handedOver int64) {
 // ReplayStats returns the accounting of the consumer's catch-ups. It is
 // safe to call at any time.
 func (c *Consumer) ReplayStats() ReplayStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	g := c.gate
 	if g == nil {
 		return ReplayStats{}
@@ -243,7 +243,7 @@ func (c *Consumer) initReplay() error {
 // parkedLocked reports whether a lane must not take work now: the slow
 // start allows fewer lanes than are handling records.
 func (c *Consumer) parkedLocked() bool {
-	return c.gate != nil && c.gate.allowed < c.cfg.concurrency && c.inflight >= c.gate.allowed
+	return c.gate != nil && c.gate.allowed < c.cfg.concurrency && c.sched.inflight >= c.gate.allowed
 }
 
 // limitingLocked reports whether the rate cap applies now.
@@ -270,7 +270,7 @@ func (c *Consumer) newLaneToken() *laneToken {
 }
 
 // waitTokenLocked makes sure the lane holds a token before it takes a
-// key. It reports whether it released c.mu to wait for one: the caller
+// key. It reports whether it released c.sched.mu to wait for one: the caller
 // must then look at the ready keys again.
 func (c *Consumer) waitTokenLocked(lt *laneToken) bool {
 	if lt == nil || lt.paid || !c.gate.limitingLocked() {
@@ -282,14 +282,14 @@ func (c *Consumer) waitTokenLocked(lt *laneToken) bool {
 	if d <= 0 {
 		return false
 	}
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	lt.timer.Reset(d)
 	select {
 	case <-lt.timer.C:
 	case <-c.stopped:
 		lt.timer.Stop()
 	}
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	return true
 }
 
@@ -340,10 +340,10 @@ func (c *Consumer) expire(ctx context.Context, ps *partState, it *item) outcome 
 		out = finishedElsewhere("expired", ErrExpired)
 	}
 	g.skipped.Add(ctx, 1, g.expiredOpt)
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	first := !ps.replay.expiredLogged
 	ps.replay.expiredLogged = true
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	if first {
 		c.log.Warn("record older than the age window not handled; further ones of the partition are counted in the catch-up summary",
 			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, c.logKey(r.Key),
@@ -377,11 +377,11 @@ func (c *Consumer) replayAssigned(ctx context.Context, cl *kgo.Client, added map
 		c.log.Warn("replay floor lookup failed: these partitions replay without a floor", "floor", g.cfg.floor, "error", err)
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	listed.Each(func(o kadm.ListedOffset) {
 		if o.Err == nil && o.Offset >= 0 {
-			if ps := c.parts[tp{o.Topic, o.Partition}]; ps != nil && !ps.replay.seen {
+			if ps := c.sched.parts[tp{o.Topic, o.Partition}]; ps != nil && !ps.replay.seen {
 				ps.replay.floor = o.Offset
 			}
 		}
@@ -460,10 +460,10 @@ func (c *Consumer) replaySeek() {
 	if c.gate == nil {
 		return
 	}
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	seeks := c.gate.seeks
 	c.gate.seeks = nil
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	if len(seeks) > 0 {
 		c.cl.SetOffsets(seeks)
 	}

@@ -62,6 +62,6 @@ func (c *Consumer) partitionWaitLocked(kq *keyQueue, it *item, now time.Time) bo
 	if d <= 0 {
 		return false
 	}
-	c.afterLocked(d, kq)
+	c.sched.afterLocked(d, kq)
 	return true
 }

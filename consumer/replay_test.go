@@ -442,9 +442,9 @@ func TestBufferedCapDuringCatchUp(t *testing.T) {
 	peak := 0
 	for h.count() < 2000 {
 		time.Sleep(5 * time.Millisecond)
-		c.mu.Lock()
-		peak = max(peak, c.buffered)
-		c.mu.Unlock()
+		c.sched.mu.Lock()
+		peak = max(peak, c.sched.buffered)
+		c.sched.mu.Unlock()
 	}
 	c.Close()
 	if err := wait(); err != nil {
@@ -464,8 +464,8 @@ func TestRateCapNoAllocs(t *testing.T) {
 	defer c.Close()
 	lt := c.newLaneToken()
 	it := &item{rec: &kgo.Record{Timestamp: time.Now()}}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	allocs := testing.AllocsPerRun(1000, func() {
 		if c.waitTokenLocked(lt) {
 			t.Fatal("waited for a token at 1e9/s")

@@ -26,15 +26,15 @@ func (c *Consumer) replayWatch() {
 	defer t.Stop()
 	started := time.Now()
 	lastRate, lastLog := started, started
-	c.mu.Lock()
+	c.sched.mu.Lock()
 	lastDone := g.done
-	c.mu.Unlock()
+	c.sched.mu.Unlock()
 	for {
 		select {
 		case <-c.stopped:
 			return
 		case now := <-t.C:
-			c.mu.Lock()
+			c.sched.mu.Lock()
 			c.rampLocked(now.Sub(started))
 			ended := c.endCatchUpsLocked(now)
 			done := g.done + g.activeDoneLocked()
@@ -47,7 +47,7 @@ func (c *Consumer) replayWatch() {
 				lastLog = now
 				progress = c.progressLocked()
 			}
-			c.mu.Unlock()
+			c.sched.mu.Unlock()
 			for _, args := range ended {
 				c.log.Info("catch-up ended", args...)
 			}
@@ -71,14 +71,14 @@ func (c *Consumer) rampLocked(elapsed time.Duration) {
 	}
 	if n > g.allowed {
 		g.allowed = n
-		c.work.Broadcast()
+		c.sched.work.Broadcast()
 	}
 }
 
 // allowedLanes is the slow start's current allowance (for tests).
 func (c *Consumer) allowedLanes() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	if c.gate == nil {
 		return c.cfg.concurrency
 	}
@@ -180,8 +180,8 @@ func (c *Consumer) progressLocked() []any {
 // observeReplay reports the replay gauges.
 func (c *Consumer) observeReplay(_ context.Context, o metric.Observer) error {
 	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	g := c.gate
 	o.ObserveInt64(g.activeGauge, int64(len(g.active)))
 	o.ObserveFloat64(g.rateGauge, g.rate)

@@ -13,45 +13,45 @@ import (
 
 // dispatch queues a polled record of ps, its partition's current state,
 // behind its key; it reports whether it did (a record before the replay
-// floor, out of order, or polled while stopping is not). Called with c.mu
+// floor, out of order, or polled while stopping is not). Called with c.sched.mu
 // held, in offset order per partition. The caller counts it as fetched
 // and consumed, once per run of records (dispatchStaged).
 func (c *Consumer) dispatch(ps *partState, r *kgo.Record) bool {
 	if c.admitLocked(ps, r) {
 		return false // before the replay floor: accounted with the floor's offsets
 	}
-	if c.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch, r.Timestamp) {
+	if c.sched.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch, r.Timestamp) {
 		c.stats.dropped.Add(1)
 		return false
 	}
-	c.buffered++
-	c.tracked++
+	c.sched.buffered++
+	c.sched.tracked++
 	n := recordBytes(r)
-	c.bufBytes += n
+	c.sched.bufBytes += n
 	var kq *keyQueue
 	if r.Key == nil {
-		kq = c.newQueue(ps, nil)
+		kq = c.sched.newQueue(ps, nil)
 		ps.keyless[kq] = struct{}{}
 	} else if kq = ps.keys[string(r.Key)]; kq == nil {
-		kq = c.newQueue(ps, r.Key)
+		kq = c.sched.newQueue(ps, r.Key)
 		ps.keys[kq.key] = kq
 	}
 	ps.fed += n
 	r = c.detachIfWaiting(kq, r)
-	c.dispatched++
-	it := c.newItem()
-	it.rec, it.order, it.ps, it.bytes, it.fed = r, c.dispatched, ps, n, ps.fed
+	c.sched.dispatched++
+	it := c.sched.newItem()
+	it.rec, it.order, it.ps, it.bytes, it.fed = r, c.sched.dispatched, ps, n, ps.fed
 	c.readHeaders(ps, it)
 	kq.push(it)
 	if !kq.scheduled {
 		kq.scheduled = true
-		c.ready.push(kq) // the poller wakes a lane per chunk (wakeLocked)
+		c.sched.ready.push(kq) // the poller wakes a lane per chunk (wakeLocked)
 	}
 	return true
 }
 
 // readHeaders reads the record's ordo headers once, at dispatch, for the
-// checks and the handler's Meta. Called with c.mu held (it interns the
+// checks and the handler's Meta. Called with c.sched.mu held (it interns the
 // producer ID in the partition).
 func (c *Consumer) readHeaders(ps *partState, it *item) {
 	for _, h := range it.rec.Headers {
@@ -104,7 +104,7 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 // this consumer has not seen for the topic before means the topic's
 // partition count changed under an ordered stream: keys moved, and a key's
 // records before and after the change may be handled out of order. Called
-// at dispatch, with c.mu held, so that the first record of a new count in
+// at dispatch, with c.sched.mu held, so that the first record of a new count in
 // log order is the one reported.
 func (c *Consumer) checkCount(ps *partState, r *kgo.Record, n int) {
 	seen := c.counts[r.Topic]
@@ -177,14 +177,14 @@ func parseSeq(b []byte) uint64 {
 // dropLocked drops kq's records after the first keep (the one a lane is
 // running, if any). They were never started; whoever reads the partition
 // next handles them.
-func (c *Consumer) dropLocked(kq *keyQueue, keep int) {
+func (s *scheduler) dropLocked(kq *keyQueue, keep int) {
 	n := len(kq.items) - keep
 	if n <= 0 {
 		return
 	}
-	c.stats.dropped.Add(int64(n))
+	s.stats.dropped.Add(int64(n))
 	for _, it := range kq.items[keep:] {
-		c.unbuffer(it)
+		s.unbuffer(it)
 		endRecord(it.span, "released", nil) // started, then released for redelivery
 	}
 	clear(kq.items[keep:])
@@ -192,11 +192,11 @@ func (c *Consumer) dropLocked(kq *keyQueue, keep int) {
 }
 
 // unbuffer takes a finished or dropped record off the buffer counts.
-func (c *Consumer) unbuffer(it *item) {
-	c.buffered--
-	c.bufBytes -= it.bytes
-	if c.pollWaiting && !c.aboveLowWater() {
-		c.space.Signal()
+func (s *scheduler) unbuffer(it *item) {
+	s.buffered--
+	s.bufBytes -= it.bytes
+	if s.pollWaiting && !s.aboveLowWater() {
+		s.space.Signal()
 	}
 }
 

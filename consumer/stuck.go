@@ -44,10 +44,10 @@ func (c *Consumer) watch() {
 // checkStuck updates each partition's progress and returns the partitions
 // that became stuck or recovered since the last check.
 func (c *Consumer) checkStuck(now time.Time) []stuckReport {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	var out []stuckReport
-	for _, ps := range c.parts {
+	for _, ps := range c.sched.parts {
 		next := ps.tracker.next
 		lag, ok := ps.lag()
 		if !ok || lag == 0 || next != ps.progressNext {

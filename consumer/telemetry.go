@@ -117,9 +117,9 @@ func (c *Consumer) initTelemetry() error {
 // observe reports lag, lag by time and stuck partitions.
 func (c *Consumer) observe(_ context.Context, o metric.Observer) error {
 	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, ps := range c.parts {
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
+	for _, ps := range c.sched.parts {
 		set := metric.WithAttributeSet(ps.attrs)
 		o.ObserveInt64(c.ins.parked, int64(ps.parked), set)
 		if ps.q != nil {
