@@ -19,13 +19,13 @@ func (c *Consumer) marker() {
 	defer t.Stop()
 	for n := 1; ; n++ {
 		select {
-		case <-c.stopped:
+		case <-c.sched.ending.Done():
 			return
 		case <-t.C:
 			if !c.quarantining() {
 				c.markDirty()
 			} else if n%4 == 0 { // the consumer commits itself, every CommitInterval
-				c.commitMoved(c.probeCtx)
+				c.commitMoved(c.sched.ending)
 			}
 		}
 	}

@@ -40,14 +40,14 @@ func (c *Consumer) watchConnect() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stopped:
+		case <-c.sched.ending.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(c.probeCtx, probeTimeout)
+		ctx, cancel := context.WithTimeout(c.sched.ending, probeTimeout)
 		err := c.cl.Ping(ctx)
 		cancel()
-		if c.probeCtx.Err() != nil {
+		if c.sched.ending.Err() != nil {
 			return
 		}
 		if err == nil {
@@ -106,8 +106,5 @@ func refusal(err error) bool {
 func (c *Consumer) stopWith(err error) {
 	c.sched.mu.Lock()
 	defer c.sched.mu.Unlock()
-	if c.sched.fatal == nil {
-		c.sched.fatal = err
-	}
-	c.requestStopLocked()
+	c.sched.haltLocked(err)
 }

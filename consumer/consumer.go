@@ -40,9 +40,6 @@ type Consumer struct {
 	recordSpanOpts []trace.SpanStartOption
 	traceIdle      *telemetry.Idle
 	prop           *telemetry.Propagation
-	stopped        chan struct{}   // closed when stopping begins
-	probeCtx       context.Context // cancelled when stopping begins
-	endProbe       context.CancelFunc
 	look           firstLook // partition counts at the first assignment (start.go)
 
 	// sched is the scheduler (scheduler.go): its lock guards the
@@ -56,22 +53,18 @@ type Consumer struct {
 
 	running      atomic.Bool
 	closeOnce    sync.Once
-	closed       chan struct{} // closed by Close
-	runDone      chan struct{} // closed when Run returns
-	stopPoll     context.CancelFunc
-	shutdown     bool            // Shutdown bounds the stop with its ctx
-	userClosed   bool            // Close was called: Run returns nil
-	drainMissed  bool            // handlers were running when the stop was made immediate
-	stopErr      error           // what Shutdown returns, set by stop
+	closed       chan struct{}   // closed by Close
+	runDone      chan struct{}   // closed when Run returns
+	shutdown     atomic.Bool     // Shutdown bounds the stop with its ctx
+	userClosed   atomic.Bool     // Close was called: Run returns nil
+	stopErr      error           // what Shutdown returns: written by stop before runDone is closed
 	stopCtx      context.Context // bounds the stop; ended by Shutdown's ctx
 	endStop      context.CancelCauseFunc
 	clientClosed chan struct{}      // closed when kgo's Close returns after Run
 	clientCtx    context.Context    // the kgo client's (kgo.WithContext)
 	killClient   context.CancelFunc // abandons every request of the client
 	calls        sync.WaitGroup     // kgo calls that may outlive their bound (commit.go)
-	handlerCtx   context.Context
-	cancelWork   context.CancelFunc
-	lanes        sync.WaitGroup
+	lanes        sync.WaitGroup     // Run's goroutines (engine.go lists them)
 }
 
 type tp struct {
@@ -105,7 +98,6 @@ func New(opts ...Option) (*Consumer, error) {
 		counts:         make(map[string][]int),
 		closed:         make(chan struct{}),
 		runDone:        make(chan struct{}),
-		stopped:        make(chan struct{}),
 		clientClosed:   make(chan struct{}),
 		log:            telemetry.Logger(cfg.logger).With("group", cfg.group),
 		tel:            cfg.tel.Resolve(),
@@ -122,7 +114,6 @@ func New(opts ...Option) (*Consumer, error) {
 		c.handlers[h.name] = h
 	}
 	c.stopCtx, c.endStop = context.WithCancelCause(context.Background())
-	c.probeCtx, c.endProbe = context.WithCancel(context.Background())
 	c.clientCtx, c.killClient = context.WithCancel(context.Background())
 	c.sched.init(cfg, &c.stats)
 	cl, err := kgo.NewClient(c.kgoOpts()...)
@@ -207,21 +198,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	defer close(c.runDone)
 
+	// Run's ctx ending stops the consumer; any stop (Shutdown, Close, a
+	// halt, a cluster that refuses it) ends the poll.
 	pollCtx, stopPoll := context.WithCancel(ctx)
-	handlerCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	c.sched.mu.Lock()
-	c.stopPoll, c.handlerCtx, c.cancelWork = stopPoll, handlerCtx, cancelWork
-	stopped, closing := c.sched.stopping, c.sched.closing
-	c.sched.mu.Unlock()
+	defer stopPoll()
+	defer context.AfterFunc(c.sched.ending, stopPoll)()
+	defer context.AfterFunc(ctx, c.sched.stop)()
+	cancelWork := c.sched.startWork(ctx)
 	defer cancelWork()
-	if stopped { // Shutdown or Close came first
-		stopPoll()
-	}
-	if closing {
-		cancelWork()
-	}
-	stopOnCancel := context.AfterFunc(pollCtx, c.wakeAll)
-	defer stopOnCancel()
 
 	for i := 0; i < c.cfg.concurrency; i++ {
 		c.lanes.Add(1)
@@ -270,22 +254,18 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 		c.Close()
 		return nil
 	}
-	c.sched.mu.Lock()
-	c.shutdown = true
-	c.requestStopLocked()
-	c.sched.mu.Unlock()
+	c.shutdown.Store(true)
+	c.sched.stop()
 	// ctx's end bounds the stop: the drain, the final commit, the leave.
 	stopBound := context.AfterFunc(ctx, func() { c.endStop(context.Cause(ctx)) })
 	defer stopBound()
 	select {
 	case <-c.runDone:
 	case <-ctx.Done():
-		c.abort()
+		c.sched.abort()
 		<-c.runDone // prompt: handlers are cancelled and the stop is bounded
 	}
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
-	return c.stopErr
+	return c.stopErr // written before runDone was closed
 }
 
 // Close stops the consumer at once: handler contexts are cancelled, records
@@ -300,10 +280,8 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 func (c *Consumer) Close() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		c.sched.mu.Lock()
-		c.userClosed = true
-		c.sched.mu.Unlock()
-		c.abort()
+		c.userClosed.Store(true)
+		c.sched.abort()
 		if !c.running.Load() {
 			c.cl.Close()
 			c.killClient()
@@ -319,43 +297,6 @@ func (c *Consumer) Close() {
 	}
 }
 
-// abort makes the stop immediate: in-flight handlers are cancelled and
-// nothing waits for them to finish.
-func (c *Consumer) abort() {
-	c.sched.mu.Lock()
-	// Decided here, not after the wait: a cancelled handler returns at
-	// once, and the drain would then look complete.
-	c.drainMissed = c.drainMissed || c.sched.inflight > 0
-	c.sched.closing = true
-	c.requestStopLocked()
-	cancel := c.cancelWork
-	c.sched.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-}
-
-func (c *Consumer) requestStopLocked() {
-	if !c.sched.stopping {
-		close(c.stopped)
-		c.endProbe()
-	}
-	c.sched.stopping = true
-	c.sched.takeBackLocked(func(*partState) bool { return true }, false) // not started: not handled
-	if c.stopPoll != nil {
-		c.stopPoll()
-	}
-	c.sched.work.Broadcast()
-	c.sched.space.Broadcast()
-	c.sched.idle.Broadcast()
-}
-
-func (c *Consumer) wakeAll() {
-	c.sched.mu.Lock()
-	c.requestStopLocked()
-	c.sched.mu.Unlock()
-}
-
 // finalBudget bounds the final commit and the leave after Close, and after
 // Run's ctx is cancelled (Shutdown's ctx bounds them otherwise).
 const finalBudget = 10 * time.Second
@@ -364,31 +305,21 @@ const finalBudget = 10 * time.Second
 // stops the lanes, commits what finished and leaves the group. It returns
 // what Run returns, and records what Shutdown returns.
 func (c *Consumer) stop() error {
-	c.sched.mu.Lock()
-	c.requestStopLocked()
-	shutdown := c.shutdown
-	c.sched.mu.Unlock()
+	c.sched.stop()
+	shutdown := c.shutdown.Load()
 	drain := c.stopCtx
 	if !shutdown {
 		var cancel context.CancelFunc
 		drain, cancel = context.WithTimeout(c.stopCtx, c.cfg.drainTimeout)
 		defer cancel()
 	}
-	c.waitIdle(drain, func() bool { return c.sched.inflight == 0 })
-	c.sched.mu.Lock()
-	missed := c.sched.inflight > 0 || c.drainMissed
-	c.sched.mu.Unlock()
-	c.cancelWork()
+	c.sched.waitIdle(drain, func() bool { return c.sched.inflight == 0 })
+	missed := c.sched.missed()
+	c.sched.endWork()
 	c.lanes.Wait()
 
-	c.sched.mu.Lock()
-	for t := range c.sched.timers {
-		t.Stop()
-	}
-	clear(c.sched.timers)
-	fatal, userClosed := c.sched.fatal, c.userClosed
-	shutdown = c.shutdown
-	c.sched.mu.Unlock()
+	fatal := c.sched.stopTimers()
+	userClosed, shutdown := c.userClosed.Load(), c.shutdown.Load()
 
 	fin := c.stopCtx
 	if !shutdown {
@@ -414,9 +345,7 @@ func (c *Consumer) stop() error {
 	if len(errs) > 0 {
 		err = fmt.Errorf("consumer: stop: %w", errors.Join(errs...))
 	}
-	c.sched.mu.Lock()
 	c.stopErr = err
-	c.sched.mu.Unlock()
 	c.endStop(nil)
 	switch {
 	case fatal != nil:
@@ -466,21 +395,4 @@ func (c *Consumer) closeClient(ctx context.Context) error {
 		time.AfterFunc(finalBudget, c.killClient)
 		return context.Cause(ctx)
 	}
-}
-
-// waitIdle waits until done() holds (checked under c.sched.mu) or ctx ends or the
-// consumer is closing. It reports whether done() held.
-func (c *Consumer) waitIdle(ctx context.Context, done func() bool) bool {
-	stopWait := context.AfterFunc(ctx, func() {
-		c.sched.mu.Lock()
-		c.sched.idle.Broadcast()
-		c.sched.mu.Unlock()
-	})
-	defer stopWait()
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
-	for !done() && ctx.Err() == nil && !c.sched.closing {
-		c.sched.idle.Wait()
-	}
-	return done()
 }

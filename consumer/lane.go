@@ -296,7 +296,7 @@ func (c *Consumer) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
 	if it.start.IsZero() {
 		it.start = now // under mu: a revoke reads it
 	}
-	b.claims = append(b.claims, claim{kq: kq, it: it, ctx: kq.ps.handlerCtx(c.handlerCtx), state: stateClaimed})
+	b.claims = append(b.claims, claim{kq: kq, it: it, ctx: kq.ps.handlerCtx(c.sched.handlerCtx), state: stateClaimed})
 }
 
 // settleBatchLocked settles every record of b its lane started, and
@@ -376,10 +376,7 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 	c.sched.inflight--
 	switch {
 	case out.fatal != nil:
-		if c.sched.fatal == nil {
-			c.sched.fatal = out.fatal
-		}
-		c.requestStopLocked() // the key stays stuck at its head: nothing passes it
+		c.sched.haltLocked(out.fatal) // the key stays stuck at its head: nothing passes it
 	case out.done:
 		if ps.q != nil && (out.dead || it.q.kind == qRedriven) {
 			c.settleQuarantineLocked(ps, it, out)

@@ -23,10 +23,7 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 		if sets, err = c.loadQuarantine(ctx, cl, added); err != nil {
 			c.sched.mu.Lock()
 			defer c.sched.mu.Unlock()
-			if c.sched.fatal == nil {
-				c.sched.fatal = err
-			}
-			c.requestStopLocked() // no state for the partitions: nothing is dispatched
+			c.sched.haltLocked(err) // no state for the partitions: nothing is dispatched
 			return
 		}
 	}
@@ -81,11 +78,11 @@ func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 	}
 	drain, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
 	defer cancel()
-	if !c.waitIdle(drain, idle) {
+	if !c.sched.waitIdle(drain, idle) {
 		c.cancelHandlers(parts)
 		grace, cancel := context.WithTimeout(ctx, revokeGrace)
 		defer cancel()
-		if !c.waitIdle(grace, idle) {
+		if !c.sched.waitIdle(grace, idle) {
 			c.reportHandover(parts)
 		}
 	}

@@ -46,7 +46,7 @@ import (
 // Locks: every field of replay and partReplay is guarded by c.sched.mu, except
 // lim (it has its own lock), the instruments and cfg (immutable).
 // Goroutines: replayWatch, started by Run, counted in c.lanes, stopped by
-// c.stopped: the slow start's ramp, catch-up ends, progress and metrics.
+// c.sched.ending: the slow start's ramp, catch-up ends, progress and metrics.
 
 // The ways a record of a backlog ends, as the tracker counts them.
 const (
@@ -286,7 +286,7 @@ func (c *Consumer) waitTokenLocked(lt *laneToken) bool {
 	lt.timer.Reset(d)
 	select {
 	case <-lt.timer.C:
-	case <-c.stopped:
+	case <-c.sched.ending.Done():
 		lt.timer.Stop()
 	}
 	c.sched.mu.Lock()

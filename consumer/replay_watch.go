@@ -31,7 +31,7 @@ func (c *Consumer) replayWatch() {
 	c.sched.mu.Unlock()
 	for {
 		select {
-		case <-c.stopped:
+		case <-c.sched.ending.Done():
 			return
 		case now := <-t.C:
 			c.sched.mu.Lock()

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -53,8 +54,21 @@ type scheduler struct {
 	paused      pauses // what Pause holds back (control.go)
 	pollWaiting bool   // the poller waits for the buffer to drain
 	stopping    bool
-	closing     bool // immediate stop: do not wait for in-flight work
-	fatal       error
+	closing     bool  // immediate stop: do not wait for in-flight work
+	drainMissed bool  // handlers were running when the stop was made immediate
+	fatal       error // why the consumer halts; Run returns it
+
+	// handlerCtx is the parent of the partitions' handler contexts
+	// (partState.handlerCtx): Run's ctx without its cancellation, set by
+	// startWork; cancelWork ends it (an immediate stop, or the drain's
+	// end).
+	handlerCtx context.Context
+	cancelWork context.CancelFunc
+
+	// ending is done when stopping begins (stopLocked): the lifecycle's
+	// goroutines and probes watch it. Immutable after init.
+	ending    context.Context
+	endEnding context.CancelFunc
 
 	// Immutable after init.
 	concurrency      int
@@ -75,4 +89,113 @@ func (s *scheduler) init(cfg config, stats *counters) {
 	s.maxBuffered = cfg.maxBuffered
 	s.maxBufferedBytes = cfg.maxBufferedBytes
 	s.stats = stats
+	s.ending, s.endEnding = context.WithCancel(context.Background())
+}
+
+// startWork makes the handlers' parent context from Run's ctx (its values,
+// not its cancellation) and returns what ends it; a consumer already
+// closing gets it ended.
+func (s *scheduler) startWork(ctx context.Context) context.CancelFunc {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.mu.Lock()
+	s.handlerCtx, s.cancelWork = hctx, cancel
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		cancel()
+	}
+	return cancel
+}
+
+// endWork cancels every handler's context (after the drain).
+func (s *scheduler) endWork() {
+	s.mu.Lock()
+	cancel := s.cancelWork
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// stop begins the stop (stopLocked).
+func (s *scheduler) stop() {
+	s.mu.Lock()
+	s.stopLocked()
+	s.mu.Unlock()
+}
+
+// stopLocked begins the stop: ending is done, nothing more is claimed,
+// claims not started are dropped (not started: not handled; delivered
+// again), and every waiter wakes. Idempotent.
+func (s *scheduler) stopLocked() {
+	if !s.stopping {
+		s.stopping = true
+		s.endEnding()
+	}
+	s.takeBackLocked(func(*partState) bool { return true }, false)
+	s.work.Broadcast()
+	s.space.Broadcast()
+	s.idle.Broadcast()
+}
+
+// haltLocked stops the consumer for err, the first reason kept: Run
+// returns it.
+func (s *scheduler) haltLocked(err error) {
+	if s.fatal == nil {
+		s.fatal = err
+	}
+	s.stopLocked()
+}
+
+// abort makes the stop immediate: in-flight handlers are cancelled and
+// nothing waits for them to finish.
+func (s *scheduler) abort() {
+	s.mu.Lock()
+	// Decided here, not after the wait: a cancelled handler returns at
+	// once, and the drain would then look complete.
+	s.drainMissed = s.drainMissed || s.inflight > 0
+	s.closing = true
+	s.stopLocked()
+	cancel := s.cancelWork
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// missed reports whether the drain left handlers behind: running now, or
+// running when the stop was made immediate.
+func (s *scheduler) missed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inflight > 0 || s.drainMissed
+}
+
+// stopTimers stops the retry timers (the lanes are done) and returns why
+// the consumer halted, if it did.
+func (s *scheduler) stopTimers() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t := range s.timers {
+		t.Stop()
+	}
+	clear(s.timers)
+	return s.fatal
+}
+
+// waitIdle waits until done() holds (checked under s.mu) or ctx ends or the
+// consumer is closing. It reports whether done() held.
+func (s *scheduler) waitIdle(ctx context.Context, done func() bool) bool {
+	stopWait := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.idle.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stopWait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for !done() && ctx.Err() == nil && !s.closing {
+		s.idle.Wait()
+	}
+	return done()
 }

@@ -26,7 +26,7 @@ func (c *Consumer) watch() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stopped:
+		case <-c.sched.ending.Done():
 			return
 		case now := <-t.C:
 			for _, r := range c.checkStuck(now) {
