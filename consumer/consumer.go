@@ -45,9 +45,10 @@ type Consumer struct {
 	// sched is the scheduler (scheduler.go): its lock guards the
 	// partitions, the key queues, the ready set, the lanes' claims and
 	// the buffer counts; it is the engine's one lock today.
-	sched  scheduler
-	counts map[string][]int // per topic, the stamped partition counts seen; guarded by sched.mu (dispatch)
-	gate   *replay          // dispatch gate (replay.go); nil gates nothing; its fields guarded by sched.mu
+	sched   scheduler
+	counts  map[string][]int // per topic, the stamped partition counts seen; guarded by sched.mu (dispatch)
+	commits committer        // commit.go
+	gate    *replay          // dispatch gate (replay.go); nil gates nothing; its fields guarded by sched.mu
 
 	stats counters
 
@@ -63,7 +64,6 @@ type Consumer struct {
 	clientClosed chan struct{}      // closed when kgo's Close returns after Run
 	clientCtx    context.Context    // the kgo client's (kgo.WithContext)
 	killClient   context.CancelFunc // abandons every request of the client
-	calls        sync.WaitGroup     // kgo calls that may outlive their bound (commit.go)
 	lanes        sync.WaitGroup     // Run's goroutines (engine.go lists them)
 }
 
@@ -122,6 +122,7 @@ func New(opts ...Option) (*Consumer, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	c.cl = cl
+	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: c.quarantining()}
 	if cfg.tombstones != nil {
 		fn := cfg.tombstones
 		c.tombstone = binding{name: "tombstone", spanName: "handle tombstone",
@@ -214,7 +215,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.lanes.Add(1)
 	go c.watch()
 	c.lanes.Add(1)
-	go c.marker()
+	go func() {
+		defer c.lanes.Done()
+		c.commits.marker()
+	}()
 	c.lanes.Add(1)
 	go c.watchConnect()
 	if c.gate != nil {
@@ -334,7 +338,7 @@ func (c *Consumer) stop() error {
 	if c.dlqCl != nil {
 		c.dlqCl.Close() // the lanes are done: no write is in flight
 	}
-	if err := c.commitParts(fin, nil); err != nil {
+	if err := c.commits.commitParts(fin, nil); err != nil {
 		errs = append(errs, fmt.Errorf("final commit: %w", c.cause(fin, err)))
 	}
 	if err := c.closeClient(fin); err != nil {
@@ -386,7 +390,7 @@ func (c *Consumer) closeClient(ctx context.Context) error {
 		defer close(c.clientClosed)
 		c.cl.Close()
 		c.killClient()
-		c.calls.Wait()
+		c.commits.calls.Wait()
 	}()
 	select {
 	case <-c.clientClosed:

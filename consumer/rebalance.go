@@ -87,7 +87,7 @@ func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 		}
 	}
 	c.cancelHandlers(parts)
-	if err := c.commitParts(ctx, parts); err != nil {
+	if err := c.commits.commitParts(ctx, parts); err != nil {
 		c.log.Warn("commit on revoke failed", "error", err)
 	}
 	c.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))
