@@ -69,16 +69,16 @@ func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
 func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 	dl, r := it.dl, it.rec
 	rec := dlq.Build(c.cfg.dlqTopic, r, dlq.Failure{
-		Reason: dl.re.Reason, Stage: dlq.Stage(dl.re.Stage), Attempts: it.attempts, Err: dl.re,
+		Reason: dl.re.Reason, Stage: dlq.Stage(dl.re.Stage), Attempts: it.try.attempts, Err: dl.re,
 		Group: c.cfg.group, QuarantineOffset: it.q.start,
 	})
 	// The dead letter continues the record's trace: its trace context is
 	// the record's span, replacing the producer's it carried.
-	sctx := trace.ContextWithSpan(ctx, it.span)
+	sctx := trace.ContextWithSpan(ctx, it.trace.span)
 	c.tel.Propagator.Inject(sctx, telemetry.Carrier{R: rec})
 	rec.Context = sctx
 	rec, err := c.writeDeadLetter(ctx, rec, r.Key)
-	lctx := trace.ContextWithSpan(ctx, it.span)
+	lctx := trace.ContextWithSpan(ctx, it.trace.span)
 	if err == nil {
 		c.stats.deadLettered.Add(1)
 		c.ins.deadLettered.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(
@@ -87,8 +87,8 @@ func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 			c.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
 			"dead_letter_offset", rec.Offset, "dead_letter_reason", reasonOf(rec), "error", dl.re)
 		it.dl = nil
-		endRecord(it.span, "dead-lettered", dl.re)
-		it.span = nil
+		endRecord(it.trace.span, "dead-lettered", dl.re)
+		it.trace.span = nil
 		return deadLettered(dl.re)
 	}
 	if ctx.Err() != nil {

@@ -142,29 +142,56 @@ type keyQueue struct {
 	held      bool // in ps.held (control.go)
 }
 
+// item is one dispatched record: what the scheduler needs of it, and a
+// share per feature that keeps state across its attempts. Each share is
+// written by the lane running the record (or under the scheduler's lock
+// at dispatch, claim and settle), never by two goroutines at once: a key
+// queue's head is on one lane at a time.
 type item struct {
-	rec          *kgo.Record
-	order        uint64 // dispatch order across all partitions
-	producer     string // ordo-producer header
-	seq          uint64 // ordo-seq header
-	count        int32  // ordo-partitions header
-	bytes        int    // what it counts against MaxBufferedBytes while buffered (recordBytes)
-	fed          int    // its partition's fed after it was dispatched
-	redriven     bool   // has an ordo-redrives header
-	checked      bool   // its sequence and placement were checked (checkSeq)
+	rec    *kgo.Record
+	ps     *partState
+	order  uint64 // dispatch order across all partitions
+	bytes  int    // what it counts against MaxBufferedBytes while buffered (recordBytes)
+	fed    int    // its partition's fed after it was dispatched
+	hdr    ordoHeaders
+	try    retryState
+	trace  recordTrace
+	dl     *deadState  // being dead-lettered: the write is pending (deadletter.go)
+	q      qmark       // its key's quarantine, as decided when a lane took it (quarantine.go)
+	replay replayShare // replay.go, replay_partition.go
+}
+
+// ordoHeaders is what the record's ordo headers say, read once at
+// dispatch (schedule.go), for the sequence and placement checks and the
+// handler's Meta.
+type ordoHeaders struct {
+	producer string // ordo-producer
+	seq      uint64 // ordo-seq
+	count    int32  // ordo-partitions
+	redriven bool   // has an ordo-redrives header
+	checked  bool   // its sequence and placement were checked (checkSeq)
+}
+
+// retryState is the pipeline's memory of a record's attempts (pipeline.go).
+type retryState struct {
 	attempts     int
 	retry        *backoff.ExponentialBackOff // handler retries, made on first failure
 	outage       *backoff.ExponentialBackOff // registry retries, made on first outage
 	unknownSince time.Time                   // first lookup that found the schema ID unknown
 	unknownTries int                         // lookups that found it unknown
-	span         trace.Span                  // from the first attempt to the outcome
-	start        time.Time                   // when a lane first took it: its process duration starts
 	firstTry     time.Time                   // its first handler attempt: the retry budget's time runs from here
-	dl           *deadState                  // being dead-lettered: the write is pending
-	paid         bool                        // its partition's rate token is reserved (replay_partition.go)
-	q            qmark                       // its key's quarantine, as decided when a lane took it
-	ps           *partState
-	how          uint8 // how it finished (howOf), for a catch-up's accounting
+}
+
+// recordTrace is the record's telemetry (telemetry.go).
+type recordTrace struct {
+	span  trace.Span // from the first attempt to the outcome
+	start time.Time  // when a lane first took it: its process duration starts
+}
+
+// replayShare is the replay gate's part of a record.
+type replayShare struct {
+	paid bool  // its partition's rate token is reserved (replay_partition.go)
+	how  uint8 // how it finished (howOf), for a catch-up's accounting
 }
 
 // outcome is what a lane decided about a record.

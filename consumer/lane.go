@@ -121,7 +121,7 @@ func (c *Consumer) runBatch(b *batch) {
 			continue // taken back
 		}
 		n++
-		if !cl.it.checked {
+		if !cl.it.hdr.checked {
 			c.checkSeq(cl.kq.ps, cl.it)
 		}
 		cl.out = c.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
@@ -293,8 +293,8 @@ func (c *Consumer) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
 	kq.running = true
 	kq.ps.inflight++
 	c.sched.inflight++
-	if it.start.IsZero() {
-		it.start = now // under mu: a revoke reads it
+	if it.trace.start.IsZero() {
+		it.trace.start = now // under mu: a revoke reads it
 	}
 	b.claims = append(b.claims, claim{kq: kq, it: it, ctx: kq.ps.handlerCtx(c.sched.handlerCtx), state: stateClaimed})
 }
@@ -381,17 +381,17 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 		if ps.q != nil && (out.dead || it.q.kind == qRedriven) {
 			c.settleQuarantineLocked(ps, it, out)
 		}
-		it.how = howOf(out.outcome)
-		endRecord(it.span, out.outcome, nil)
+		it.replay.how = howOf(out.outcome)
+		endRecord(it.trace.span, out.outcome, nil)
 		c.sched.finishLocked(kq, it)
 		return
 	case out.after > 0 && !c.sched.stopping && !ps.revoked:
-		it.paid = false // another attempt takes another token, as under RateLimit
+		it.replay.paid = false // another attempt takes another token, as under RateLimit
 		c.sched.afterLocked(out.after, kq)
 	default: // abandoned: stopping, or revoked while it ran
 		if out.abandoned { // counted once, as abandoned; the rest are dropped
-			endRecord(it.span, "abandoned", nil)
-			it.span = nil
+			endRecord(it.trace.span, "abandoned", nil)
+			it.trace.span = nil
 			kq.items[0] = nil
 			kq.items = kq.items[1:]
 			c.sched.unbuffer(it)
@@ -400,8 +400,8 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 		kq.scheduled = false
 	}
 	if out.fatal != nil {
-		endRecord(it.span, out.outcome, out.fatal)
-		it.span = nil
+		endRecord(it.trace.span, out.outcome, out.fatal)
+		it.trace.span = nil
 	}
 }
 
@@ -416,7 +416,7 @@ func (s *scheduler) finishLocked(kq *keyQueue, it *item) {
 	kq.items = kq.items[1:]
 	s.unbuffer(it)
 	before := ps.tracker.pending()
-	if ps.tracker.finishAs(it.rec.Offset, it.how) {
+	if ps.tracker.finishAs(it.rec.Offset, it.replay.how) {
 		ps.dirty = true
 		if !ps.revoked { // a revoked partition's entries were uncounted at once
 			s.tracked -= before - ps.tracker.pending()

@@ -22,8 +22,8 @@ import (
 // dead-lettered without being decoded.
 func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome {
 	r := it.rec
-	if it.span == nil {
-		it.span = c.startRecord(ctx, it)
+	if it.trace.span == nil {
+		it.trace.span = c.startRecord(ctx, it)
 	}
 	switch {
 	case it.dl != nil:
@@ -56,9 +56,9 @@ func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome
 // permanent error or a spent retry budget.
 func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b binding, w *schema.Writer, body []byte) outcome {
 	r := it.rec
-	it.attempts++
-	if it.firstTry.IsZero() {
-		it.firstTry = it.start // claimed just now (at most a batch's budget ago): no clock read
+	it.try.attempts++
+	if it.try.firstTry.IsZero() {
+		it.try.firstTry = it.trace.start // claimed just now (at most a batch's budget ago): no clock read
 	}
 	actx, span := c.startAttempt(ctx, it, b)
 	hctx := actx
@@ -75,7 +75,7 @@ func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b bindi
 	}
 	switch {
 	case decErr != nil:
-		it.attempts--
+		it.try.attempts--
 		return c.fail(ctx, it, &RecordError{Stage: StageDecode, Type: typ, SchemaID: id, Err: decErr})
 	case hErr == nil:
 		c.stats.handled.Add(1)
@@ -83,24 +83,24 @@ func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b bindi
 	case ctx.Err() != nil:
 		c.stats.abandoned.Add(1)
 		return outcome{abandoned: true}
-	case IsPermanent(hErr) || it.attempts >= c.cfg.maxAttempts:
+	case IsPermanent(hErr) || it.try.attempts >= c.cfg.maxAttempts:
 		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
 	}
-	if it.retry == nil {
-		it.retry = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+	if it.try.retry == nil {
+		it.try.retry = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
 	}
-	d := it.retry.NextBackOff()
-	if time.Since(it.firstTry)+d > c.cfg.retryFor { // the next try would start past the budget
+	d := it.try.retry.NextBackOff()
+	if time.Since(it.try.firstTry)+d > c.cfg.retryFor { // the next try would start past the budget
 		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
 	}
 	c.stats.retries.Add(1)
 	c.ins.retries.Add(ctx, 1, ps.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
-	if it.span.IsRecording() { // the wait shows in the record's span
-		it.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.Int("ordo.attempt", it.attempts),
+	if it.trace.span.IsRecording() { // the wait shows in the record's span
+		it.trace.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.Int("ordo.attempt", it.try.attempts),
 			attribute.Int64("ordo.retry.in_ms", d.Milliseconds())))
 	}
 	c.log.InfoContext(actx, "handler failed, will retry", "type", typ, "topic", r.Topic, "partition", r.Partition,
-		"offset", r.Offset, c.logKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr)
+		"offset", r.Offset, c.logKey(r.Key), "attempt", it.try.attempts, "retry_in", d, "error", hErr)
 	return outcome{after: d}
 }
 
@@ -122,12 +122,12 @@ func (c *Consumer) lookupFailed(ctx context.Context, it *item, id int, err error
 	if !isOutage(err) {
 		return c.fail(ctx, it, &RecordError{Stage: StageSchema, SchemaID: id, Err: err})
 	}
-	if it.outage == nil {
-		it.outage = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+	if it.try.outage == nil {
+		it.try.outage = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
 	}
-	d := it.outage.NextBackOff()
+	d := it.try.outage.NextBackOff()
 	r := it.rec
-	c.log.WarnContext(trace.ContextWithSpan(ctx, it.span), "schema registry unavailable, will retry",
+	c.log.WarnContext(trace.ContextWithSpan(ctx, it.trace.span), "schema registry unavailable, will retry",
 		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", redactURLs(err.Error()))
 	return outcome{after: d}
 }
@@ -144,12 +144,12 @@ const unknownConfirmations = 4
 // until" seam, so its key waits without holding a lane.
 func (c *Consumer) confirmUnknown(it *item) (time.Duration, bool) {
 	now := time.Now()
-	if it.unknownTries == 0 {
-		it.unknownSince = now
+	if it.try.unknownTries == 0 {
+		it.try.unknownSince = now
 	}
-	it.unknownTries++
+	it.try.unknownTries++
 	w := c.cfg.unknownWindow
-	if w <= 0 || it.unknownTries > unknownConfirmations || now.Sub(it.unknownSince) >= w {
+	if w <= 0 || it.try.unknownTries > unknownConfirmations || now.Sub(it.try.unknownSince) >= w {
 		return 0, false
 	}
 	return w / unknownConfirmations, true
@@ -192,7 +192,7 @@ func (c *Consumer) call(ctx context.Context, b binding, w *schema.Writer, body [
 // its class, reports it, and applies the failure policy.
 func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome {
 	r := it.rec
-	re.Topic, re.Partition, re.Offset, re.Key, re.Attempts = r.Topic, r.Partition, r.Offset, r.Key, it.attempts
+	re.Topic, re.Partition, re.Offset, re.Key, re.Attempts = r.Topic, r.Partition, r.Offset, r.Key, it.try.attempts
 	re.Record = r
 	re.redactKey = c.tel.RedactKeys
 	classify(re)
@@ -203,15 +203,15 @@ func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome 
 	if c.cfg.errorHook != nil {
 		c.cfg.errorHook(ctx, re)
 	}
-	lctx := trace.ContextWithSpan(ctx, it.span)
+	lctx := trace.ContextWithSpan(ctx, it.trace.span)
 	switch c.cfg.policy {
 	case Skip:
 		c.stats.skipped.Add(1)
 		c.ins.skipped.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 		c.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			c.logKey(r.Key), "type", re.Type, "error", re)
-		endRecord(it.span, "skipped", re)
-		it.span = nil
+		endRecord(it.trace.span, "skipped", re)
+		it.trace.span = nil
 		return finishedElsewhere("skipped", re)
 	case DeadLetter:
 		it.dl = &deadState{re: re, since: time.Now()}
@@ -226,8 +226,8 @@ func meta(it *item, w *schema.Writer) Meta {
 	r := it.rec
 	m := Meta{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
-		Timestamp: r.Timestamp, Headers: r.Headers, Attempt: it.attempts,
-		Producer: it.producer, Seq: it.seq,
+		Timestamp: r.Timestamp, Headers: r.Headers, Attempt: it.try.attempts,
+		Producer: it.hdr.producer, Seq: it.hdr.seq,
 	}
 	if w != nil {
 		m.Type, m.SchemaID = w.Name(), w.ID()

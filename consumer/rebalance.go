@@ -130,7 +130,7 @@ func (c *Consumer) reportHandover(parts []*partState) {
 		each := func(kq *keyQueue) {
 			if kq.running && len(kq.items) > 0 {
 				it := kq.items[0]
-				rs = append(rs, running{it.rec, time.Since(it.start)})
+				rs = append(rs, running{it.rec, time.Since(it.trace.start)})
 			}
 		}
 		for _, kq := range ps.keys {

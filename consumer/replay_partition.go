@@ -48,7 +48,7 @@ func PartitionRateLimit(perSecond float64, burst int, scope RateScope) Option {
 func (c *Consumer) partitionWaitLocked(kq *keyQueue, it *item, now time.Time) bool {
 	pr := c.cfg.partRate
 	ps := kq.ps
-	if pr.rate == 0 || it.paid || pr.scope == DuringCatchUp && ps.tracker.acct == nil {
+	if pr.rate == 0 || it.replay.paid || pr.scope == DuringCatchUp && ps.tracker.acct == nil {
 		return false
 	}
 	if g := c.gate; g != nil && g.expired(it.rec.Timestamp, now) {
@@ -57,7 +57,7 @@ func (c *Consumer) partitionWaitLocked(kq *keyQueue, it *item, now time.Time) bo
 	if ps.lim == nil {
 		ps.lim = rate.NewLimiter(rate.Limit(pr.rate), pr.burst)
 	}
-	it.paid = true
+	it.replay.paid = true
 	d := ps.lim.ReserveN(now, 1).DelayFrom(now)
 	if d <= 0 {
 		return false

@@ -57,16 +57,16 @@ func (c *Consumer) readHeaders(ps *partState, it *item) {
 	for _, h := range it.rec.Headers {
 		switch h.Key {
 		case header.Producer:
-			it.producer = ps.intern(h.Value)
+			it.hdr.producer = ps.intern(h.Value)
 		case header.Seq:
-			it.seq = parseSeq(h.Value)
+			it.hdr.seq = parseSeq(h.Value)
 		case header.Partitions:
 			if n := parseSeq(h.Value); n > 0 && n <= math.MaxInt32 {
-				it.count = int32(n)
+				it.hdr.count = int32(n)
 				c.checkCount(ps, it.rec, int(n))
 			}
 		case header.Redrives:
-			it.redriven = true
+			it.hdr.redriven = true
 		}
 	}
 }
@@ -79,17 +79,17 @@ func (c *Consumer) readHeaders(ps *partState, it *item) {
 // reach the lanes in log order, one at a time; the partition's checker has
 // its own lock.
 func (c *Consumer) checkSeq(ps *partState, it *item) {
-	it.checked = true
+	it.hdr.checked = true
 	r := it.rec
-	if it.count > 0 {
-		c.checkPlacement(ps, r, int(it.count))
+	if it.hdr.count > 0 {
+		c.checkPlacement(ps, r, int(it.hdr.count))
 	}
-	prod, seq := it.producer, it.seq
+	prod, seq := it.hdr.producer, it.hdr.seq
 	// A redriven record carries the sequence number it was first
 	// published with, behind the key's later records: it says nothing
 	// about the producer's order, and checking it counted a regression
 	// per redrive (and a gap at the key's next record).
-	if prod == "" || seq == 0 || it.redriven {
+	if prod == "" || seq == 0 || it.hdr.redriven {
 		return
 	}
 	if v := ps.checker.Observe(prod, r.Key, seq); v.Violation() {
@@ -185,7 +185,7 @@ func (s *scheduler) dropLocked(kq *keyQueue, keep int) {
 	s.stats.dropped.Add(int64(n))
 	for _, it := range kq.items[keep:] {
 		s.unbuffer(it)
-		endRecord(it.span, "released", nil) // started, then released for redelivery
+		endRecord(it.trace.span, "released", nil) // started, then released for redelivery
 	}
 	clear(kq.items[keep:])
 	kq.items = kq.items[:keep]

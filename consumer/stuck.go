@@ -64,7 +64,7 @@ func (c *Consumer) checkStuck(now time.Time) []stuckReport {
 				// A running record's attempt count belongs to its lane.
 				r.key, r.running = kq.items[0].rec.Key, kq.running
 				if !kq.running {
-					r.attempts = kq.items[0].attempts
+					r.attempts = kq.items[0].try.attempts
 				}
 			}
 			out = append(out, r)

@@ -217,16 +217,16 @@ func endRecord(span trace.Span, outcome string, err error) {
 // (Under a parent-based sampler, the default, an attempt of an unsampled
 // record would not be sampled anyway.)
 func (c *Consumer) startAttempt(ctx context.Context, it *item, b binding) (context.Context, trace.Span) {
-	if !it.span.IsRecording() {
-		if it.span.SpanContext().IsValid() {
-			ctx = trace.ContextWithSpan(ctx, it.span)
+	if !it.trace.span.IsRecording() {
+		if it.trace.span.SpanContext().IsValid() {
+			ctx = trace.ContextWithSpan(ctx, it.trace.span)
 		}
 		return ctx, nil
 	}
-	ctx = trace.ContextWithSpan(ctx, it.span)
+	ctx = trace.ContextWithSpan(ctx, it.trace.span)
 	ctx, span := c.tracer.Start(ctx, b.spanName)
 	if span.IsRecording() {
-		span.SetAttributes(attribute.Int("ordo.attempt", it.attempts), attribute.String("ordo.event.type", b.name))
+		span.SetAttributes(attribute.Int("ordo.attempt", it.try.attempts), attribute.String("ordo.event.type", b.name))
 	}
 	return ctx, span
 }
@@ -247,7 +247,7 @@ func endAttempt(span trace.Span, decErr, hErr error) {
 // from the first time a lane took it to its outcome, every attempt and
 // backoff included, as its "process" span. err is why it failed, if it did.
 func (c *Consumer) recordDuration(ctx context.Context, ps *partState, it *item, err error, end time.Time) {
-	d := end.Sub(it.start).Seconds()
+	d := end.Sub(it.trace.start).Seconds()
 	if err != nil {
 		c.ins.process.Inst().Record(ctx, d, ps.record[0], metric.WithAttributes(telemetry.ErrorType(err)))
 		return
