@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/schema"
@@ -25,22 +24,17 @@ import (
 // and stop it with [Consumer.Shutdown] (graceful) or [Consumer.Close]
 // (immediate). A Consumer is safe for concurrent use.
 type Consumer struct {
-	cfg            config
-	cl             *kgo.Client
-	dlqCl          *kgo.Client // dead letters' producer; nil without DeadLetterTopic
-	dlqSize        dlSize      // the dead-letter topic's record size limit (deadletter_size.go)
-	tombstone      binding     // the Tombstones handler, if any
-	handlers       map[string]binding
-	mw             Middleware // the Use chain; nil for none
-	log            *slog.Logger
-	tel            telemetry.Config
-	tracer         trace.Tracer
-	ins            instruments
-	spanNames      sync.Map // topic -> "process <topic>"
-	recordSpanOpts []trace.SpanStartOption
-	traceIdle      *telemetry.Idle
-	prop           *telemetry.Propagation
-	look           firstLook // partition counts at the first assignment (start.go)
+	cfg       config
+	cl        *kgo.Client
+	dlqCl     *kgo.Client // dead letters' producer; nil without DeadLetterTopic
+	dlqSize   dlSize      // the dead-letter topic's record size limit (deadletter_size.go)
+	tombstone binding     // the Tombstones handler, if any
+	handlers  map[string]binding
+	mw        Middleware // the Use chain; nil for none
+	log       *slog.Logger
+	tel       telemetry.Config
+	obs       observer  // spans and metrics (telemetry.go)
+	look      firstLook // partition counts at the first assignment (start.go)
 
 	// sched is the scheduler (scheduler.go): its lock guards the
 	// partitions, the key queues, the ready set, the lanes' claims and
@@ -92,22 +86,21 @@ func New(opts ...Option) (*Consumer, error) {
 		cfg.logger = slog.Default()
 	}
 	c := &Consumer{
-		cfg:            cfg,
-		handlers:       make(map[string]binding, len(cfg.handlers)),
-		mw:             chain(cfg.middleware),
-		counts:         make(map[string][]int),
-		closed:         make(chan struct{}),
-		runDone:        make(chan struct{}),
-		clientClosed:   make(chan struct{}),
-		log:            telemetry.Logger(cfg.logger).With("group", cfg.group),
-		tel:            cfg.tel.Resolve(),
-		recordSpanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)},
+		cfg:          cfg,
+		handlers:     make(map[string]binding, len(cfg.handlers)),
+		mw:           chain(cfg.middleware),
+		counts:       make(map[string][]int),
+		closed:       make(chan struct{}),
+		runDone:      make(chan struct{}),
+		clientClosed: make(chan struct{}),
+		log:          telemetry.Logger(cfg.logger).With("group", cfg.group),
+		tel:          cfg.tel.Resolve(),
 	}
-	if err := c.initTelemetry(); err != nil {
+	if err := c.obs.init(c.tel, cfg.group, &c.sched); err != nil {
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
 	}
 	if err := c.initReplay(); err != nil {
-		c.ins.reg.Unregister()
+		c.obs.ins.reg.Unregister()
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
 	}
 	for _, h := range cfg.handlers {
@@ -118,7 +111,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c.sched.init(cfg, &c.stats)
 	cl, err := kgo.NewClient(c.kgoOpts()...)
 	if err != nil {
-		c.ins.reg.Unregister()
+		c.obs.ins.reg.Unregister()
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	c.cl = cl
@@ -136,7 +129,7 @@ func New(opts ...Option) (*Consumer, error) {
 	if cfg.dlqTopic != "" {
 		if c.dlqCl, err = c.newDeadLetterClient(); err != nil {
 			cl.Close()
-			c.ins.reg.Unregister()
+			c.obs.ins.reg.Unregister()
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
@@ -292,7 +285,7 @@ func (c *Consumer) Close() {
 			if c.dlqCl != nil {
 				c.dlqCl.Close()
 			}
-			c.ins.reg.Unregister()
+			c.obs.ins.reg.Unregister()
 			return
 		}
 	})
@@ -344,7 +337,7 @@ func (c *Consumer) stop() error {
 	if err := c.closeClient(fin); err != nil {
 		errs = append(errs, fmt.Errorf("leave group: %w", err))
 	}
-	c.ins.reg.Unregister()
+	c.obs.ins.reg.Unregister()
 	var err error
 	if len(errs) > 0 {
 		err = fmt.Errorf("consumer: stop: %w", errors.Join(errs...))

@@ -81,7 +81,7 @@ func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 	lctx := trace.ContextWithSpan(ctx, it.trace.span)
 	if err == nil {
 		c.stats.deadLettered.Add(1)
-		c.ins.deadLettered.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(
+		c.obs.ins.deadLettered.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(
 			attribute.String("ordo.reason", string(dl.re.Reason)), attribute.String("ordo.stage", string(dl.re.Stage))))
 		c.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			c.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,

@@ -127,7 +127,7 @@ func (c *Consumer) runBatch(b *batch) {
 		cl.out = c.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
 		end = time.Now()
 		if cl.out.done || cl.out.fatal != nil {
-			c.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err, end)
+			c.obs.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err, end)
 		}
 		if cl.out.fatal != nil {
 			break // the consumer halts: the rest are settled unstarted

@@ -23,7 +23,7 @@ import (
 func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome {
 	r := it.rec
 	if it.trace.span == nil {
-		it.trace.span = c.startRecord(ctx, it)
+		it.trace.span = c.obs.startRecord(ctx, it)
 	}
 	switch {
 	case it.dl != nil:
@@ -60,7 +60,7 @@ func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b bindi
 	if it.try.firstTry.IsZero() {
 		it.try.firstTry = it.trace.start // claimed just now (at most a batch's budget ago): no clock read
 	}
-	actx, span := c.startAttempt(ctx, it, b)
+	actx, span := c.obs.startAttempt(ctx, it, b)
 	hctx := actx
 	if c.cfg.attemptTimeout > 0 {
 		var cancel context.CancelFunc
@@ -94,7 +94,7 @@ func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b bindi
 		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
 	}
 	c.stats.retries.Add(1)
-	c.ins.retries.Add(ctx, 1, ps.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
+	c.obs.ins.retries.Add(ctx, 1, ps.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
 	if it.trace.span.IsRecording() { // the wait shows in the record's span
 		it.trace.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.Int("ordo.attempt", it.try.attempts),
 			attribute.Int64("ordo.retry.in_ms", d.Milliseconds())))
@@ -198,7 +198,7 @@ func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome 
 	classify(re)
 	if re.Stage != StageQuarantine { // it did not fail itself
 		c.stats.failed.Add(1)
-		c.ins.failed.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+		c.obs.ins.failed.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 	}
 	if c.cfg.errorHook != nil {
 		c.cfg.errorHook(ctx, re)
@@ -207,7 +207,7 @@ func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome 
 	switch c.cfg.policy {
 	case Skip:
 		c.stats.skipped.Add(1)
-		c.ins.skipped.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+		c.obs.ins.skipped.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 		c.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			c.logKey(r.Key), "type", re.Type, "error", re)
 		endRecord(it.trace.span, "skipped", re)

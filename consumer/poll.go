@@ -149,7 +149,7 @@ func (c *Consumer) dispatchRun(sp *stagedPart) {
 	sp.recs = sp.recs[n:]
 	c.stats.fetched.Add(int64(n))
 	if queued > 0 {
-		c.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.consumedSet)
+		c.obs.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.consumedSet)
 	}
 }
 

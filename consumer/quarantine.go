@@ -76,7 +76,7 @@ func (c *Consumer) settleQuarantineLocked(ps *partState, it *item, out outcome) 
 	case out.dead:
 		if err := ps.q.Start(r.Key, r.Offset); err != nil {
 			c.stats.quarantineFull.Add(1)
-			c.ins.qFull.Add(context.Background(), 1, ps.add...)
+			c.obs.ins.qFull.Add(context.Background(), 1, ps.add...)
 			c.log.Warn("quarantine full: key not quarantined, its later records will be handled (its order across this dead letter is broken)",
 				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "cap", ps.q.Cap())
 			return

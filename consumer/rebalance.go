@@ -39,9 +39,9 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 				producers: make(map[string]string),
 				hwm:       -1, progressNext: -1, progressAt: time.Now(),
 			}
-			ps.attrs = c.partAttrs(k)
-			ps.consumedSet = c.opAttrs(ps.attrs, "poll", semconv.MessagingOperationTypeReceive)
-			ps.record = []metric.RecordOption{metric.WithAttributeSet(c.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
+			ps.attrs = c.obs.partAttrs(k)
+			ps.consumedSet = c.obs.opAttrs(ps.attrs, "poll", semconv.MessagingOperationTypeReceive)
+			ps.record = []metric.RecordOption{metric.WithAttributeSet(c.obs.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
 			ps.add = []metric.AddOption{metric.WithAttributeSet(ps.attrs)}
 			ps.q = sets[k]
 			c.sched.parts[k] = ps
@@ -143,7 +143,7 @@ func (c *Consumer) reportHandover(parts []*partState) {
 	c.sched.mu.Unlock()
 	for _, x := range rs {
 		c.stats.handedOver.Add(1)
-		c.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(c.partAttrs(tp{x.r.Topic, x.r.Partition})))
+		c.obs.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(c.obs.partAttrs(tp{x.r.Topic, x.r.Partition})))
 		c.log.Warn("handler still running as its partition is handed over: it ignored its cancelled ctx, and may overlap with the next owner",
 			"topic", x.r.Topic, "partition", x.r.Partition, "offset", x.r.Offset, c.logKey(x.r.Key), "running_for", x.since.Round(time.Millisecond))
 	}

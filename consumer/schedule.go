@@ -94,7 +94,7 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 	}
 	if v := ps.checker.Observe(prod, r.Key, seq); v.Violation() {
 		c.stats.orderViolations.Add(1)
-		c.ins.violations.Add(context.Background(), 1, ps.add...)
+		c.obs.ins.violations.Add(context.Background(), 1, ps.add...)
 		c.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
 			"partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "producer", telemetry.Clip(prod), "seq", seq)
 	}
@@ -116,7 +116,7 @@ func (c *Consumer) checkCount(ps *partState, r *kgo.Record, n int) {
 		// metadata refresh (start.go). kgo only signals its refresher.
 		c.cl.ForceMetadataRefresh()
 		c.stats.countChanges.Add(1)
-		c.ins.countChanges.Add(context.Background(), 1, ps.add...)
+		c.obs.ins.countChanges.Add(context.Background(), 1, ps.add...)
 		c.log.Warn("partition count changed under an ordered stream: keys moved, per-key order across the change is not guaranteed",
 			"topic", r.Topic, "old_count", seen[len(seen)-1], "new_count", n, "partition", r.Partition, "offset", r.Offset)
 	}
@@ -135,7 +135,7 @@ func (c *Consumer) checkPlacement(ps *partState, r *kgo.Record, n int) {
 			c.log.Warn("record not in the partition its key hashes to under its stamped count (another partitioner?); further ones are only counted",
 				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "count", n)
 		}
-		c.ins.placement.Add(context.Background(), 1, ps.add...)
+		c.obs.ins.placement.Add(context.Background(), 1, ps.add...)
 	}
 }
 
