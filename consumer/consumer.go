@@ -109,6 +109,8 @@ func New(opts ...Option) (*Consumer, error) {
 	c.stopCtx, c.endStop = context.WithCancelCause(context.Background())
 	c.clientCtx, c.killClient = context.WithCancel(context.Background())
 	c.sched.init(cfg, &c.stats)
+	c.sched.gate, c.sched.partRate = c.gate, cfg.partRate
+	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log}
 	cl, err := kgo.NewClient(c.kgoOpts()...)
 	if err != nil {
 		c.obs.ins.reg.Unregister()

@@ -90,20 +90,33 @@ type batch struct {
 func (c *Consumer) lane() {
 	defer c.lanes.Done()
 	b := &batch{claims: make([]claim, 0, 8)}
-	lt := c.newLaneToken()
-	c.sched.mu.Lock()
-	c.sched.batches[b] = struct{}{}
-	for {
-		c.settleBatchLocked(b)
-		if !c.claimLocked(b, lt) {
-			delete(c.sched.batches, b)
-			c.sched.mu.Unlock()
-			return
-		}
-		c.sched.mu.Unlock()
+	lt := c.gate.newLaneToken()
+	c.sched.join(b)
+	for c.sched.next(b, lt) {
 		c.runBatch(b)
-		c.sched.mu.Lock()
 	}
+}
+
+// join registers a lane's batch, so that those who take claims back can
+// find it.
+func (s *scheduler) join(b *batch) {
+	s.mu.Lock()
+	s.batches[b] = struct{}{}
+	s.mu.Unlock()
+}
+
+// next settles b, the batch its lane has handled, and claims the lane's
+// next batch into it, in one critical section; it reports false, and
+// forgets b, when the consumer stops.
+func (s *scheduler) next(b *batch, lt *laneToken) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settleBatchLocked(b)
+	if !s.claimLocked(b, lt) {
+		delete(s.batches, b)
+		return false
+	}
+	return true
 }
 
 // runBatch handles b's records in order, without the lock. A batch that
@@ -133,7 +146,7 @@ func (c *Consumer) runBatch(b *batch) {
 			break // the consumer halts: the rest are settled unstarted
 		}
 		if i+1 < len(b.claims) && end.Sub(start) > 2*batchBudget {
-			c.giveBack(b, i+1)
+			c.sched.giveBack(b, i+1)
 			break
 		}
 	}
@@ -207,15 +220,15 @@ func (s *scheduler) stealLocked(own *batch) bool {
 
 // giveBack puts b's claims from the from-th on back on the ready list,
 // those not started or taken back already, and wakes a lane for them.
-func (c *Consumer) giveBack(b *batch, from int) {
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
+func (s *scheduler) giveBack(b *batch, from int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i := from; i < len(b.claims); i++ {
 		cl := &b.claims[i]
-		c.sched.cancelLocked(cl, !c.sched.stopping)
+		s.cancelLocked(cl, !s.stopping)
 	}
-	c.sched.idle.Broadcast()
-	c.sched.wakeLocked()
+	s.idle.Broadcast()
+	s.wakeLocked()
 }
 
 // claimSize is how many keys b may claim now.
@@ -233,39 +246,39 @@ func (s *scheduler) claimSize(b *batch, limited bool) int {
 // gated" seam (replay.go): a lane parked by the slow start takes nothing,
 // and under a rate cap a lane holds a token (lt) before it takes the
 // oldest ready key, waiting for one with mu released and no key held.
-func (c *Consumer) claimLocked(b *batch, lt *laneToken) bool {
+func (s *scheduler) claimLocked(b *batch, lt *laneToken) bool {
 	for {
-		for (c.sched.ready.len() == 0 || c.parkedLocked()) && !c.sched.stopping {
-			if !c.parkedLocked() && c.sched.stealLocked(b) {
+		for (s.ready.len() == 0 || s.gate.parkedLocked(s.inflight)) && !s.stopping {
+			if !s.gate.parkedLocked(s.inflight) && s.stealLocked(b) {
 				break
 			}
-			c.sched.waiting++
-			c.sched.work.Wait()
-			c.sched.waiting--
+			s.waiting++
+			s.work.Wait()
+			s.waiting--
 		}
-		if c.sched.stopping {
+		if s.stopping {
 			return false
 		}
-		if c.waitTokenLocked(lt) {
+		if s.gate.waitTokenLocked(lt, &s.mu, s.ending.Done()) {
 			continue // mu was released: look again
 		}
-		limited := lt != nil && c.gate.limitingLocked() || c.gate != nil && c.gate.allowed < c.cfg.concurrency
-		want := c.sched.claimSize(b, limited)
+		limited := lt != nil && s.gate.limitingLocked() || s.gate.slowStartingLocked()
+		want := s.claimSize(b, limited)
 		now := time.Now() // one clock read for the batch: its records' start
-		for len(b.claims) < want && c.sched.ready.len() > 0 {
-			c.claimOneLocked(b, lt, now)
+		for len(b.claims) < want && s.ready.len() > 0 {
+			s.claimOneLocked(b, lt, now)
 		}
 		if len(b.claims) == 0 {
 			continue
 		}
 		if len(b.claims) > 1 {
-			c.sched.multi++
+			s.multi++
 		}
-		if c.sched.waiting > 0 && (c.sched.ready.len() > 0 || len(b.claims) > 1) {
+		if s.waiting > 0 && (s.ready.len() > 0 || len(b.claims) > 1) {
 			// Work is left, or this batch can be shared: a lane that
 			// sleeps would not take over its unstarted claims should one
 			// of its records turn out slow (stealLocked).
-			c.sched.work.Signal()
+			s.work.Signal()
 		}
 		return true
 	}
@@ -273,35 +286,35 @@ func (c *Consumer) claimLocked(b *batch, lt *laneToken) bool {
 
 // claimOneLocked pops the oldest ready key and claims its head record into
 // b, unless the key's partition is revoked or paused.
-func (c *Consumer) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
-	kq := c.sched.ready.pop()
+func (s *scheduler) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
+	kq := s.ready.pop()
 	if kq.ps.revoked || len(kq.items) == 0 {
 		kq.scheduled = false
 		return
 	}
-	if c.sched.holdLocked(kq) {
+	if s.holdLocked(kq) {
 		return // paused: Resume puts it back
 	}
 	it := kq.items[0]
-	if c.partitionWaitLocked(kq, it, now) {
+	if s.partitionWaitLocked(kq, it, now) {
 		return // its partition's token is due later: it waits for it
 	}
 	if kq.ps.q != nil {
-		c.quarantineLocked(kq.ps, it)
+		markQuarantine(kq.ps, it)
 	}
-	c.takenLocked(lt, it)
+	s.gate.takenLocked(lt, it)
 	kq.running = true
 	kq.ps.inflight++
-	c.sched.inflight++
+	s.inflight++
 	if it.trace.start.IsZero() {
 		it.trace.start = now // under mu: a revoke reads it
 	}
-	b.claims = append(b.claims, claim{kq: kq, it: it, ctx: kq.ps.handlerCtx(c.sched.handlerCtx), state: stateClaimed})
+	b.claims = append(b.claims, claim{kq: kq, it: it, ctx: kq.ps.handlerCtx(s.handlerCtx), state: stateClaimed})
 }
 
 // settleBatchLocked settles every record of b its lane started, and
 // empties b.
-func (c *Consumer) settleBatchLocked(b *batch) {
+func (s *scheduler) settleBatchLocked(b *batch) {
 	if len(b.claims) == 0 {
 		return
 	}
@@ -309,18 +322,18 @@ func (c *Consumer) settleBatchLocked(b *batch) {
 		cl := &b.claims[i]
 		switch atomic.LoadUint32(&cl.state) {
 		case stateStarted:
-			c.settleLocked(cl.kq, cl.it, cl.out)
+			s.settleLocked(cl.kq, cl.it, cl.out)
 		case stateClaimed: // the lane stopped short (a halt): back to the ready list
 			cl.state = stateCancelled
-			c.sched.untakeLocked(cl.kq, !c.sched.stopping)
+			s.untakeLocked(cl.kq, !s.stopping)
 		}
 	}
 	if len(b.claims) > 1 {
-		c.sched.multi--
+		s.multi--
 	}
 	clear(b.claims)
 	b.claims = b.claims[:0]
-	c.sched.idle.Broadcast()
+	s.idle.Broadcast()
 }
 
 // takeBackLocked takes back every claimed, unstarted record of the
@@ -369,34 +382,34 @@ func (s *scheduler) untakeLocked(kq *keyQueue, requeue bool) {
 // partition. The partition's new commit point is marked to kgo in batches
 // by the marker, not here: a mark per record would cost a lock and two
 // maps each.
-func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
+func (s *scheduler) settleLocked(kq *keyQueue, it *item, out outcome) {
 	ps := kq.ps
 	kq.running = false
 	ps.inflight--
-	c.sched.inflight--
+	s.inflight--
 	switch {
 	case out.fatal != nil:
-		c.sched.haltLocked(out.fatal) // the key stays stuck at its head: nothing passes it
+		s.haltLocked(out.fatal) // the key stays stuck at its head: nothing passes it
 	case out.done:
 		if ps.q != nil && (out.dead || it.q.kind == qRedriven) {
-			c.settleQuarantineLocked(ps, it, out)
+			s.quar.settleLocked(ps, it, out)
 		}
 		it.replay.how = howOf(out.outcome)
 		endRecord(it.trace.span, out.outcome, nil)
-		c.sched.finishLocked(kq, it)
+		s.finishLocked(kq, it)
 		return
-	case out.after > 0 && !c.sched.stopping && !ps.revoked:
+	case out.after > 0 && !s.stopping && !ps.revoked:
 		it.replay.paid = false // another attempt takes another token, as under RateLimit
-		c.sched.afterLocked(out.after, kq)
+		s.afterLocked(out.after, kq)
 	default: // abandoned: stopping, or revoked while it ran
 		if out.abandoned { // counted once, as abandoned; the rest are dropped
 			endRecord(it.trace.span, "abandoned", nil)
 			it.trace.span = nil
 			kq.items[0] = nil
 			kq.items = kq.items[1:]
-			c.sched.unbuffer(it)
+			s.unbuffer(it)
 		}
-		c.sched.dropLocked(kq, 0)
+		s.dropLocked(kq, 0)
 		kq.scheduled = false
 	}
 	if out.fatal != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -40,11 +41,11 @@ func (c *Consumer) quarantining() bool {
 	return c.cfg.policy == DeadLetter && !c.cfg.noQuarantine
 }
 
-// quarantineLocked decides, as a lane claims it, what the record's key's
+// markQuarantine decides, as a lane claims it, what the record's key's
 // quarantine means for it. A record at or before the start offset came
 // before the quarantine (a commit can carry a set ahead of its offset):
 // it is handled as usual. Cheap when nothing is quarantined.
-func (c *Consumer) quarantineLocked(ps *partState, it *item) {
+func markQuarantine(ps *partState, it *item) {
 	it.q = qmark{}
 	r := it.rec
 	if ps.q.Len() == 0 || r.Key == nil {
@@ -61,11 +62,23 @@ func (c *Consumer) quarantineLocked(ps *partState, it *item) {
 	it.q = qmark{kind: qBehind, start: e.Start}
 }
 
-// settleQuarantineLocked applies a finished record to its key's
+// quarantiner applies settled records to their keys' quarantines: the
+// "finished elsewhere" seam of the scheduler (settleLocked) for a dead
+// letter or a redriven record. The sets are the partitions' (partState.q),
+// changed only under the scheduler's lock; the quarantiner holds no state
+// of its own and runs no goroutine. A durable store of quarantined keys
+// would sit behind this seam.
+type quarantiner struct {
+	stats *counters
+	obs   *observer
+	log   *slog.Logger
+}
+
+// settleLocked applies a finished record to its key's
 // quarantine: a dead letter behind it extends it (rule 2), a record that
 // failed itself starts it, or restarts it at itself (rule 4), and a
 // redriven record that completes its chain lifts it (rule 5).
-func (c *Consumer) settleQuarantineLocked(ps *partState, it *item, out outcome) {
+func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) {
 	r := it.rec
 	if r.Key == nil {
 		return
@@ -75,10 +88,10 @@ func (c *Consumer) settleQuarantineLocked(ps *partState, it *item, out outcome) 
 		ps.qDirty = ps.q.Follow(r.Key, r.Offset) || ps.qDirty
 	case out.dead:
 		if err := ps.q.Start(r.Key, r.Offset); err != nil {
-			c.stats.quarantineFull.Add(1)
-			c.obs.ins.qFull.Add(context.Background(), 1, ps.add...)
-			c.log.Warn("quarantine full: key not quarantined, its later records will be handled (its order across this dead letter is broken)",
-				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "cap", ps.q.Cap())
+			q.stats.quarantineFull.Add(1)
+			q.obs.ins.qFull.Add(context.Background(), 1, ps.add...)
+			q.log.Warn("quarantine full: key not quarantined, its later records will be handled (its order across this dead letter is broken)",
+				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, q.obs.tel.LogKey(r.Key), "cap", ps.q.Cap())
 			return
 		}
 		ps.qDirty = true
@@ -86,8 +99,8 @@ func (c *Consumer) settleQuarantineLocked(ps *partState, it *item, out outcome) 
 		lift, ok := headerInt(r, header.RedriveLift)
 		if ok && ps.q.Lift(r.Key, it.q.start, lift) {
 			ps.qDirty = true
-			c.log.Info("quarantine lifted", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-				c.logKey(r.Key), "chain", it.q.start)
+			q.log.Info("quarantine lifted", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+				q.obs.tel.LogKey(r.Key), "chain", it.q.start)
 		}
 	}
 }

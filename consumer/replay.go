@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/ordo-go/ordo/consumer/dlq"
@@ -240,15 +241,24 @@ func (c *Consumer) initReplay() error {
 	return nil
 }
 
+// The "dispatch gated" seam: what the scheduler asks the gate, under its
+// lock, as a lane claims work (scheduler.claimLocked). Each method is safe
+// on a nil gate, which gates nothing.
+
 // parkedLocked reports whether a lane must not take work now: the slow
-// start allows fewer lanes than are handling records.
-func (c *Consumer) parkedLocked() bool {
-	return c.gate != nil && c.gate.allowed < c.cfg.concurrency && c.sched.inflight >= c.gate.allowed
+// start allows fewer lanes than inflight, the records being handled.
+func (g *replay) parkedLocked(inflight int) bool {
+	return g.slowStartingLocked() && inflight >= g.allowed
+}
+
+// slowStartingLocked reports whether the slow start holds lanes back.
+func (g *replay) slowStartingLocked() bool {
+	return g != nil && g.allowed < g.concurrency
 }
 
 // limitingLocked reports whether the rate cap applies now.
 func (g *replay) limitingLocked() bool {
-	return g.lim != nil && (g.cfg.scope == Always || len(g.active) > 0)
+	return g != nil && g.lim != nil && (g.cfg.scope == Always || len(g.active) > 0)
 }
 
 // laneToken is a lane's part of the rate cap: whether it holds a token,
@@ -260,8 +270,8 @@ type laneToken struct {
 }
 
 // newLaneToken returns the lane's token state; nil when there is no cap.
-func (c *Consumer) newLaneToken() *laneToken {
-	if c.gate == nil || c.gate.lim == nil {
+func (g *replay) newLaneToken() *laneToken {
+	if g == nil || g.lim == nil {
 		return nil
 	}
 	t := time.NewTimer(time.Hour)
@@ -270,33 +280,34 @@ func (c *Consumer) newLaneToken() *laneToken {
 }
 
 // waitTokenLocked makes sure the lane holds a token before it takes a
-// key. It reports whether it released c.sched.mu to wait for one: the caller
-// must then look at the ready keys again.
-func (c *Consumer) waitTokenLocked(lt *laneToken) bool {
-	if lt == nil || lt.paid || !c.gate.limitingLocked() {
+// key. It reports whether it released mu, the scheduler's lock, to wait
+// for one (until the token is due or stop is closed): the caller must
+// then look at the ready keys again.
+func (g *replay) waitTokenLocked(lt *laneToken, mu *sync.Mutex, stop <-chan struct{}) bool {
+	if lt == nil || lt.paid || !g.limitingLocked() {
 		return false
 	}
 	now := time.Now()
-	d := c.gate.lim.ReserveN(now, 1).DelayFrom(now)
+	d := g.lim.ReserveN(now, 1).DelayFrom(now)
 	lt.paid = true
 	if d <= 0 {
 		return false
 	}
-	c.sched.mu.Unlock()
+	mu.Unlock()
 	lt.timer.Reset(d)
 	select {
 	case <-lt.timer.C:
-	case <-c.sched.ending.Done():
+	case <-stop:
 		lt.timer.Stop()
 	}
-	c.sched.mu.Lock()
+	mu.Lock()
 	return true
 }
 
 // takenLocked spends the lane's token on it, unless it is expired: an
 // expired record costs the downstream nothing.
-func (c *Consumer) takenLocked(lt *laneToken, it *item) {
-	if lt != nil && (c.gate.cfg.maxAge == 0 || !c.gate.expired(it.rec.Timestamp, time.Now())) {
+func (g *replay) takenLocked(lt *laneToken, it *item) {
+	if lt != nil && (g.cfg.maxAge == 0 || !g.expired(it.rec.Timestamp, time.Now())) {
 		lt.paid = false
 	}
 }
@@ -304,7 +315,7 @@ func (c *Consumer) takenLocked(lt *laneToken, it *item) {
 // expired reports whether a record with timestamp ts is out of the age
 // window at now.
 func (g *replay) expired(ts, now time.Time) bool {
-	return g.cfg.maxAge > 0 && now.Sub(ts) > g.cfg.maxAge
+	return g != nil && g.cfg.maxAge > 0 && now.Sub(ts) > g.cfg.maxAge
 }
 
 // processOrExpire handles it, or expires it when it is out of the age

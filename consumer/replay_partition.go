@@ -45,13 +45,13 @@ func PartitionRateLimit(perSecond float64, burst int, scope RateScope) Option {
 // key's head record, and reports whether the key must wait for it: it is
 // then back on the ready list when the token is due, with the token
 // paid. Called by a lane about to claim it.
-func (c *Consumer) partitionWaitLocked(kq *keyQueue, it *item, now time.Time) bool {
-	pr := c.cfg.partRate
+func (s *scheduler) partitionWaitLocked(kq *keyQueue, it *item, now time.Time) bool {
+	pr := s.partRate
 	ps := kq.ps
 	if pr.rate == 0 || it.replay.paid || pr.scope == DuringCatchUp && ps.tracker.acct == nil {
 		return false
 	}
-	if g := c.gate; g != nil && g.expired(it.rec.Timestamp, now) {
+	if s.gate.expired(it.rec.Timestamp, now) {
 		return false // an expired record costs the downstream nothing
 	}
 	if ps.lim == nil {
@@ -62,6 +62,6 @@ func (c *Consumer) partitionWaitLocked(kq *keyQueue, it *item, now time.Time) bo
 	if d <= 0 {
 		return false
 	}
-	c.sched.afterLocked(d, kq)
+	s.afterLocked(d, kq)
 	return true
 }

@@ -462,15 +462,15 @@ func TestRateCapNoAllocs(t *testing.T) {
 	c := f.consumer("allocs", func(context.Context, Step, Meta) error { return nil },
 		RateLimit(1e9, 1_000_000, Always), MaxAge(time.Hour, ExpireSkip))
 	defer c.Close()
-	lt := c.newLaneToken()
+	lt := c.gate.newLaneToken()
 	it := &item{rec: &kgo.Record{Timestamp: time.Now()}}
 	c.sched.mu.Lock()
 	defer c.sched.mu.Unlock()
 	allocs := testing.AllocsPerRun(1000, func() {
-		if c.waitTokenLocked(lt) {
+		if c.gate.waitTokenLocked(lt, &c.sched.mu, c.sched.ending.Done()) {
 			t.Fatal("waited for a token at 1e9/s")
 		}
-		c.takenLocked(lt, it)
+		c.gate.takenLocked(lt, it)
 	})
 	if allocs != 0 || lt.paid {
 		t.Fatalf("%v allocations per token (paid %v), want 0", allocs, lt.paid)

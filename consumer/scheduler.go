@@ -70,6 +70,13 @@ type scheduler struct {
 	ending    context.Context
 	endEnding context.CancelFunc
 
+	// The seams, set by New: the dispatch gate (replay.go; nil gates
+	// nothing), the partitions' rate limit (replay_partition.go), and
+	// where a dead letter's key is quarantined (quarantine.go).
+	gate     *replay
+	partRate partRate
+	quar     *quarantiner
+
 	// Immutable after init.
 	concurrency      int
 	maxBuffered      int
