@@ -40,9 +40,9 @@ type Consumer struct {
 	// partitions, the key queues, the ready set, the lanes' claims and
 	// the buffer counts; it is the engine's one lock today.
 	sched   scheduler
-	counts  map[string][]int // per topic, the stamped partition counts seen; guarded by sched.mu (dispatch)
-	commits committer        // commit.go
-	gate    *replay          // dispatch gate (replay.go); nil gates nothing; its fields guarded by sched.mu
+	checks  checks    // ordering checks (schedule.go)
+	commits committer // commit.go
+	gate    *replay   // dispatch gate (replay.go); nil gates nothing; its fields guarded by sched.mu
 
 	stats counters
 
@@ -89,7 +89,6 @@ func New(opts ...Option) (*Consumer, error) {
 		cfg:          cfg,
 		handlers:     make(map[string]binding, len(cfg.handlers)),
 		mw:           chain(cfg.middleware),
-		counts:       make(map[string][]int),
 		closed:       make(chan struct{}),
 		runDone:      make(chan struct{}),
 		clientClosed: make(chan struct{}),
@@ -111,12 +110,15 @@ func New(opts ...Option) (*Consumer, error) {
 	c.sched.init(cfg, &c.stats)
 	c.sched.gate, c.sched.partRate = c.gate, cfg.partRate
 	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log}
+	c.checks = checks{stats: &c.stats, obs: &c.obs, log: c.log, counts: make(map[string][]int)}
+	c.sched.checks, c.sched.obs = &c.checks, &c.obs
 	cl, err := kgo.NewClient(c.kgoOpts()...)
 	if err != nil {
 		c.obs.ins.reg.Unregister()
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	c.cl = cl
+	c.checks.cl = cl
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: c.quarantining()}
 	if cfg.tombstones != nil {
 		fn := cfg.tombstones

@@ -44,8 +44,8 @@ func FuzzRecordHeaders(f *testing.F) {
 		c.sched.mu.Lock()
 		ps := c.sched.parts[tp{"t", r.Partition}]
 		it := &item{rec: r}
-		c.readHeaders(ps, it)
-		c.checkSeq(ps, it)
+		c.checks.readHeaders(ps, it)
+		c.checks.checkSeq(ps, it)
 		c.sched.mu.Unlock()
 		if it.hdr.producer != string(producer) || it.hdr.seq != parseSeq(seq) {
 			t.Fatalf("read producer %q seq %d from %q %q", it.hdr.producer, it.hdr.seq, producer, seq)

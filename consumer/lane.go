@@ -135,7 +135,7 @@ func (c *Consumer) runBatch(b *batch) {
 		}
 		n++
 		if !cl.it.hdr.checked {
-			c.checkSeq(cl.kq.ps, cl.it)
+			c.checks.checkSeq(cl.kq.ps, cl.it)
 		}
 		cl.out = c.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
 		end = time.Now()

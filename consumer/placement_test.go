@@ -92,8 +92,8 @@ func BenchmarkCheckSeq(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		it.hdr.seq, it.hdr.count = 0, 0
 		r.Headers[1].Value = strconv.AppendInt(r.Headers[1].Value[:0], int64(i+1), 10)
-		c.readHeaders(ps, it)
-		c.checkSeq(ps, it)
+		c.checks.readHeaders(ps, it)
+		c.checks.checkSeq(ps, it)
 	}
 }
 

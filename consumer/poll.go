@@ -47,7 +47,7 @@ type stagedPart struct {
 func (c *Consumer) poll(pollCtx context.Context) {
 	var staged []stagedPart
 	for {
-		if !c.waitRoom(pollCtx) {
+		if !c.sched.waitRoom(pollCtx) {
 			return
 		}
 		if len(staged) == 0 {
@@ -64,9 +64,9 @@ func (c *Consumer) poll(pollCtx context.Context) {
 					c.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
 				}
 			})
-			staged = c.stage(fs, staged)
+			staged = c.sched.stage(fs, staged)
 		}
-		staged = c.dispatchStaged(staged)
+		staged = c.sched.dispatchStaged(staged)
 		c.replaySeek() // before a rebalance may run, as kgo asks
 		c.cl.AllowRebalance()
 	}
@@ -76,26 +76,26 @@ func (c *Consumer) poll(pollCtx context.Context) {
 // half: waiting for the first free slot meant dispatching a record at a
 // time and a wake-up per finished record. It reports false when the poll
 // is to end.
-func (c *Consumer) waitRoom(pollCtx context.Context) bool {
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
-	if c.sched.full() {
-		c.sched.pollWaiting = true
-		for c.sched.aboveLowWater() && !c.sched.stopping && pollCtx.Err() == nil {
-			c.sched.space.Wait()
+func (s *scheduler) waitRoom(pollCtx context.Context) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.full() {
+		s.pollWaiting = true
+		for s.aboveLowWater() && !s.stopping && pollCtx.Err() == nil {
+			s.space.Wait()
 		}
-		c.sched.pollWaiting = false
+		s.pollWaiting = false
 	}
 	return pollCtx.Err() == nil
 }
 
 // stage records each polled partition's high watermark and appends its
 // records to staged, with the partition's state.
-func (c *Consumer) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
+func (s *scheduler) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		ps := c.sched.parts[tp{p.Topic, p.Partition}]
+		ps := s.parts[tp{p.Topic, p.Partition}]
 		if ps != nil && p.Err == nil {
 			ps.hwm = p.HighWatermark
 		}
@@ -109,47 +109,47 @@ func (c *Consumer) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
 // dispatchStaged dispatches staged records, oldest first, until the
 // buffer is full or none are left, and returns what is left. It lets the
 // lanes in every 128 records.
-func (c *Consumer) dispatchStaged(staged []stagedPart) []stagedPart {
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
-	for len(staged) > 0 && !c.sched.full() {
+func (s *scheduler) dispatchStaged(staged []stagedPart) []stagedPart {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(staged) > 0 && !s.full() {
 		sp := &staged[0]
-		if sp.ps == nil || sp.ps.revoked || c.sched.parts[sp.ps.tp] != sp.ps {
-			c.stats.fetched.Add(int64(len(sp.recs)))
-			c.stats.dropped.Add(int64(len(sp.recs))) // delivered again to the partition's owner
+		if sp.ps == nil || sp.ps.revoked || s.parts[sp.ps.tp] != sp.ps {
+			s.stats.fetched.Add(int64(len(sp.recs)))
+			s.stats.dropped.Add(int64(len(sp.recs))) // delivered again to the partition's owner
 			staged[0] = stagedPart{}
 			staged = staged[1:]
 			continue
 		}
-		c.dispatchRun(sp)
+		s.dispatchRun(sp)
 		if len(sp.recs) == 0 {
 			staged[0] = stagedPart{}
 			staged = staged[1:]
 		}
-		c.sched.wakeLocked()
-		c.sched.mu.Unlock() // let the lanes in
-		c.sched.mu.Lock()
+		s.wakeLocked()
+		s.mu.Unlock() // let the lanes in
+		s.mu.Lock()
 	}
-	c.sched.wakeLocked()
+	s.wakeLocked()
 	return staged
 }
 
 // dispatchRun dispatches up to 128 of sp's records while the buffer has
 // room, and counts them once. Called with c.sched.mu held; the partition is
 // still sp.ps.
-func (c *Consumer) dispatchRun(sp *stagedPart) {
+func (s *scheduler) dispatchRun(sp *stagedPart) {
 	n, queued := 0, 0
-	for n < len(sp.recs) && n < 128 && !c.sched.full() {
-		if c.dispatch(sp.ps, sp.recs[n]) {
+	for n < len(sp.recs) && n < 128 && !s.full() {
+		if s.dispatch(sp.ps, sp.recs[n]) {
 			queued++
 		}
 		sp.recs[n] = nil
 		n++
 	}
 	sp.recs = sp.recs[n:]
-	c.stats.fetched.Add(int64(n))
+	s.stats.fetched.Add(int64(n))
 	if queued > 0 {
-		c.obs.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.consumedSet)
+		s.obs.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.consumedSet)
 	}
 }
 
@@ -226,8 +226,8 @@ func recordBytes(r *kgo.Record) int {
 // partition, under 1% are (at an eighth of the bound, 60% were). Those
 // of the key dispatched before it was seen to lag keep at most the
 // batches of half the bound.
-func (c *Consumer) detachIfWaiting(kq *keyQueue, r *kgo.Record) *kgo.Record {
-	if len(kq.items) == 0 || kq.ps.fed-kq.items[0].fed < c.cfg.maxBufferedBytes/2 {
+func (s *scheduler) detachIfWaiting(kq *keyQueue, r *kgo.Record) *kgo.Record {
+	if len(kq.items) == 0 || kq.ps.fed-kq.items[0].fed < s.maxBufferedBytes/2 {
 		return r
 	}
 	return detach(r)

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -84,6 +85,8 @@ var errNoDeadLetter = errors.New("dead-letter topic not configured: use DeadLett
 type replay struct {
 	cfg         replayConfig
 	concurrency int
+	partRate    partRate // PartitionRateLimit, for the catch-up's log line
+	log         *slog.Logger
 	lim         *rate.Limiter                        // nil without RateLimit
 	allowed     int                                  // lanes that may take work
 	active      map[*partState]struct{}              // partitions in catch-up
@@ -205,6 +208,7 @@ func (c *Consumer) initReplay() error {
 	}
 	g := &replay{
 		cfg: rc, concurrency: c.cfg.concurrency, allowed: c.cfg.concurrency,
+		partRate: c.cfg.partRate, log: c.log,
 		active: make(map[*partState]struct{}),
 	}
 	if rc.rate > 0 {
@@ -403,23 +407,22 @@ func (c *Consumer) replayAssigned(ctx context.Context, cl *kgo.Client, added map
 // The first record after an assignment measures the partition's backlog
 // and may start a catch-up; a record below the floor is passed over
 // (counted with the floor's offsets) and admitLocked reports true.
-func (c *Consumer) admitLocked(ps *partState, r *kgo.Record) bool {
-	g := c.gate
+func (g *replay) admitLocked(ps *partState, r *kgo.Record) bool {
 	if g == nil || ps == nil || ps.revoked {
 		return false
 	}
 	pr := &ps.replay
 	if !pr.seen {
 		pr.seen = true
-		c.measureLocked(ps, r)
+		g.measureLocked(ps, r)
 	}
 	return r.Offset < pr.floor
 }
 
 // measureLocked measures a partition's backlog at its first record r,
 // applies the floor, and starts a catch-up above the threshold.
-func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
-	g, now := c.gate, time.Now()
+func (g *replay) measureLocked(ps *partState, r *kgo.Record) {
+	now := time.Now()
 	start, end := r.Offset, max(ps.hwm, r.Offset+1)
 	age := now.Sub(r.Timestamp)
 	var floor int64
@@ -437,7 +440,7 @@ func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
 		g.seeks[ps.tp.topic][ps.tp.partition] = kgo.EpochOffset{Epoch: -1, Offset: ps.replay.floor}
 		g.skipped.Add(context.Background(), floor, g.floorOpt)
 		age = min(age, now.Sub(g.cfg.floor))
-		c.log.Warn("replay floor: records before it are not replayed", "topic", ps.tp.topic, "partition", ps.tp.partition,
+		g.log.Warn("replay floor: records before it are not replayed", "topic", ps.tp.topic, "partition", ps.tp.partition,
 			"floor", g.cfg.floor, "from", start, "to", ps.replay.floor, "passed_over", floor)
 	}
 	backlog := end - start
@@ -458,10 +461,10 @@ func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
 		"age", age.Round(time.Second), "from", start, "to", end}
 	if g.lim != nil {
 		args = append(args, "rate_limit", rc.rate, "expected", time.Duration(float64(backlog-floor)/rc.rate*float64(time.Second)).Round(time.Second))
-	} else if pr := c.cfg.partRate; pr.rate > 0 {
+	} else if pr := g.partRate; pr.rate > 0 {
 		args = append(args, "partition_rate_limit", pr.rate, "expected", time.Duration(float64(backlog-floor)/pr.rate*float64(time.Second)).Round(time.Second))
 	}
-	c.log.Info("catch-up started", args...)
+	g.log.Info("catch-up started", args...)
 }
 
 // replaySeek moves the fetch of partitions that jumped to their floor.

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"slices"
 
@@ -13,47 +14,62 @@ import (
 
 // dispatch queues a polled record of ps, its partition's current state,
 // behind its key; it reports whether it did (a record before the replay
-// floor, out of order, or polled while stopping is not). Called with c.sched.mu
-// held, in offset order per partition. The caller counts it as fetched
+// floor, out of order, or polled while stopping is not). Called with s.mu
+// held, by the poller only, in offset order per partition. The caller counts it as fetched
 // and consumed, once per run of records (dispatchStaged).
-func (c *Consumer) dispatch(ps *partState, r *kgo.Record) bool {
-	if c.admitLocked(ps, r) {
+func (s *scheduler) dispatch(ps *partState, r *kgo.Record) bool {
+	if s.gate.admitLocked(ps, r) {
 		return false // before the replay floor: accounted with the floor's offsets
 	}
-	if c.sched.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch, r.Timestamp) {
-		c.stats.dropped.Add(1)
+	if s.stopping || !ps.tracker.add(r.Offset, r.LeaderEpoch, r.Timestamp) {
+		s.stats.dropped.Add(1)
 		return false
 	}
-	c.sched.buffered++
-	c.sched.tracked++
+	s.buffered++
+	s.tracked++
 	n := recordBytes(r)
-	c.sched.bufBytes += n
+	s.bufBytes += n
 	var kq *keyQueue
 	if r.Key == nil {
-		kq = c.sched.newQueue(ps, nil)
+		kq = s.newQueue(ps, nil)
 		ps.keyless[kq] = struct{}{}
 	} else if kq = ps.keys[string(r.Key)]; kq == nil {
-		kq = c.sched.newQueue(ps, r.Key)
+		kq = s.newQueue(ps, r.Key)
 		ps.keys[kq.key] = kq
 	}
 	ps.fed += n
-	r = c.detachIfWaiting(kq, r)
-	c.sched.dispatched++
-	it := c.sched.newItem()
-	it.rec, it.order, it.ps, it.bytes, it.fed = r, c.sched.dispatched, ps, n, ps.fed
-	c.readHeaders(ps, it)
+	r = s.detachIfWaiting(kq, r)
+	s.dispatched++
+	it := s.newItem()
+	it.rec, it.order, it.ps, it.bytes, it.fed = r, s.dispatched, ps, n, ps.fed
+	s.checks.readHeaders(ps, it)
 	kq.push(it)
 	if !kq.scheduled {
 		kq.scheduled = true
-		c.sched.ready.push(kq) // the poller wakes a lane per chunk (wakeLocked)
+		s.ready.push(kq) // the poller wakes a lane per chunk (wakeLocked)
 	}
 	return true
+}
+
+// checks are the ordering checks of the records as they arrive: the
+// ordo headers read at dispatch, the partition count each topic's records
+// are stamped with (counts), and the per-key sequence and the key's
+// placement, checked by the lane that first starts a record. counts is
+// touched only at dispatch, by the poller goroutine under the scheduler's
+// lock; the sequence checker of a partition has its own lock (lanes of one
+// partition check at once); counters are atomics. No goroutine.
+type checks struct {
+	cl     *kgo.Client // ForceMetadataRefresh when a count changes
+	stats  *counters
+	obs    *observer
+	log    *slog.Logger
+	counts map[string][]int // per topic, the stamped partition counts seen
 }
 
 // readHeaders reads the record's ordo headers once, at dispatch, for the
 // checks and the handler's Meta. Called with c.sched.mu held (it interns the
 // producer ID in the partition).
-func (c *Consumer) readHeaders(ps *partState, it *item) {
+func (k *checks) readHeaders(ps *partState, it *item) {
 	for _, h := range it.rec.Headers {
 		switch h.Key {
 		case header.Producer:
@@ -63,7 +79,7 @@ func (c *Consumer) readHeaders(ps *partState, it *item) {
 		case header.Partitions:
 			if n := parseSeq(h.Value); n > 0 && n <= math.MaxInt32 {
 				it.hdr.count = int32(n)
-				c.checkCount(ps, it.rec, int(n))
+				k.checkCount(ps, it.rec, int(n))
 			}
 		case header.Redrives:
 			it.hdr.redriven = true
@@ -78,11 +94,11 @@ func (c *Consumer) readHeaders(ps *partState, it *item) {
 // check needs the records of each key in log order, and a key's records
 // reach the lanes in log order, one at a time; the partition's checker has
 // its own lock.
-func (c *Consumer) checkSeq(ps *partState, it *item) {
+func (k *checks) checkSeq(ps *partState, it *item) {
 	it.hdr.checked = true
 	r := it.rec
 	if it.hdr.count > 0 {
-		c.checkPlacement(ps, r, int(it.hdr.count))
+		k.checkPlacement(ps, r, int(it.hdr.count))
 	}
 	prod, seq := it.hdr.producer, it.hdr.seq
 	// A redriven record carries the sequence number it was first
@@ -93,10 +109,10 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 		return
 	}
 	if v := ps.checker.Observe(prod, r.Key, seq); v.Violation() {
-		c.stats.orderViolations.Add(1)
-		c.obs.ins.violations.Add(context.Background(), 1, ps.add...)
-		c.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
-			"partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "producer", telemetry.Clip(prod), "seq", seq)
+		k.stats.orderViolations.Add(1)
+		k.obs.ins.violations.Add(context.Background(), 1, ps.add...)
+		k.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
+			"partition", r.Partition, "offset", r.Offset, k.obs.tel.LogKey(r.Key), "producer", telemetry.Clip(prod), "seq", seq)
 	}
 }
 
@@ -106,22 +122,22 @@ func (c *Consumer) checkSeq(ps *partState, it *item) {
 // records before and after the change may be handled out of order. Called
 // at dispatch, with c.sched.mu held, so that the first record of a new count in
 // log order is the one reported.
-func (c *Consumer) checkCount(ps *partState, r *kgo.Record, n int) {
-	seen := c.counts[r.Topic]
+func (k *checks) checkCount(ps *partState, r *kgo.Record, n int) {
+	seen := k.counts[r.Topic]
 	if slices.Contains(seen, n) {
 		return
 	}
 	if len(seen) > 0 {
 		// New partitions may be unread yet: look now, not at the next
 		// metadata refresh (start.go). kgo only signals its refresher.
-		c.cl.ForceMetadataRefresh()
-		c.stats.countChanges.Add(1)
-		c.obs.ins.countChanges.Add(context.Background(), 1, ps.add...)
-		c.log.Warn("partition count changed under an ordered stream: keys moved, per-key order across the change is not guaranteed",
+		k.cl.ForceMetadataRefresh()
+		k.stats.countChanges.Add(1)
+		k.obs.ins.countChanges.Add(context.Background(), 1, ps.add...)
+		k.log.Warn("partition count changed under an ordered stream: keys moved, per-key order across the change is not guaranteed",
 			"topic", r.Topic, "old_count", seen[len(seen)-1], "new_count", n, "partition", r.Partition, "offset", r.Offset)
 	}
 	if len(seen) < 64 { // counts only grow; stay bounded anyway
-		c.counts[r.Topic] = append(seen, n)
+		k.counts[r.Topic] = append(seen, n)
 	}
 }
 
@@ -129,13 +145,13 @@ func (c *Consumer) checkCount(ps *partState, r *kgo.Record, n int) {
 // the count it is stamped with: one that does not was placed by another
 // partitioner or count. A lane calls it (a murmur2 hash per record is
 // work the poller need not do). Safe for concurrent use.
-func (c *Consumer) checkPlacement(ps *partState, r *kgo.Record, n int) {
+func (k *checks) checkPlacement(ps *partState, r *kgo.Record, n int) {
 	if r.Key != nil && keyHasher.Partition(r, n) != int(r.Partition) {
-		if c.stats.placement.Add(1) == 1 {
-			c.log.Warn("record not in the partition its key hashes to under its stamped count (another partitioner?); further ones are only counted",
+		if k.stats.placement.Add(1) == 1 {
+			k.log.Warn("record not in the partition its key hashes to under its stamped count (another partitioner?); further ones are only counted",
 				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "count", n)
 		}
-		c.obs.ins.placement.Add(context.Background(), 1, ps.add...)
+		k.obs.ins.placement.Add(context.Background(), 1, ps.add...)
 	}
 }
 

@@ -76,6 +76,8 @@ type scheduler struct {
 	gate     *replay
 	partRate partRate
 	quar     *quarantiner
+	checks   *checks   // the headers read at dispatch (schedule.go)
+	obs      *observer // records consumed, per run of records
 
 	// Immutable after init.
 	concurrency      int
