@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/telemetry"
-	"github.com/ordo-go/ordo/schema"
 )
 
 // Consumer consumes typed events as a member of a consumer group: records
@@ -24,17 +23,15 @@ import (
 // and stop it with [Consumer.Shutdown] (graceful) or [Consumer.Close]
 // (immediate). A Consumer is safe for concurrent use.
 type Consumer struct {
-	cfg       config
-	cl        *kgo.Client
-	dlqCl     *kgo.Client // dead letters' producer; nil without DeadLetterTopic
-	dlqSize   dlSize      // the dead-letter topic's record size limit (deadletter_size.go)
-	tombstone binding     // the Tombstones handler, if any
-	handlers  map[string]binding
-	mw        Middleware // the Use chain; nil for none
-	log       *slog.Logger
-	tel       telemetry.Config
-	obs       observer  // spans and metrics (telemetry.go)
-	look      firstLook // partition counts at the first assignment (start.go)
+	cfg     config
+	cl      *kgo.Client
+	dlqCl   *kgo.Client // dead letters' producer; nil without DeadLetterTopic
+	dlqSize dlSize      // the dead-letter topic's record size limit (deadletter_size.go)
+	pipe    pipeline    // one record's way (pipeline.go)
+	log     *slog.Logger
+	tel     telemetry.Config
+	obs     observer  // spans and metrics (telemetry.go)
+	look    firstLook // partition counts at the first assignment (start.go)
 
 	// sched is the scheduler (scheduler.go): its lock guards the
 	// partitions, the key queues, the ready set, the lanes' claims and
@@ -87,8 +84,6 @@ func New(opts ...Option) (*Consumer, error) {
 	}
 	c := &Consumer{
 		cfg:          cfg,
-		handlers:     make(map[string]binding, len(cfg.handlers)),
-		mw:           chain(cfg.middleware),
 		closed:       make(chan struct{}),
 		runDone:      make(chan struct{}),
 		clientClosed: make(chan struct{}),
@@ -101,9 +96,6 @@ func New(opts ...Option) (*Consumer, error) {
 	if err := c.initReplay(); err != nil {
 		c.obs.ins.reg.Unregister()
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
-	}
-	for _, h := range cfg.handlers {
-		c.handlers[h.name] = h
 	}
 	c.stopCtx, c.endStop = context.WithCancelCause(context.Background())
 	c.clientCtx, c.killClient = context.WithCancel(context.Background())
@@ -120,16 +112,8 @@ func New(opts ...Option) (*Consumer, error) {
 	c.cl = cl
 	c.checks.cl = cl
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: c.quarantining()}
-	if cfg.tombstones != nil {
-		fn := cfg.tombstones
-		c.tombstone = binding{name: "tombstone", spanName: "handle tombstone",
-			handle: func(ctx context.Context, _ *schema.Writer, _ []byte, m Meta, mw Middleware) (error, error) {
-				if mw == nil {
-					return nil, fn(ctx, m)
-				}
-				return nil, mw(ctx, m, func(ctx context.Context) error { return fn(ctx, m) })
-			}}
-	}
+	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
+		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, deadLetter: c.deadLetter}
 	if cfg.dlqTopic != "" {
 		if c.dlqCl, err = c.newDeadLetterClient(); err != nil {
 			cl.Close()

@@ -137,7 +137,7 @@ func (c *Consumer) runBatch(b *batch) {
 		if !cl.it.hdr.checked {
 			c.checks.checkSeq(cl.kq.ps, cl.it)
 		}
-		cl.out = c.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
+		cl.out = c.pipe.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
 		end = time.Now()
 		if cl.out.done || cl.out.fatal != nil {
 			c.obs.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err, end)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ordo-go/ordo/consumer/dlq"
@@ -105,9 +106,9 @@ type replay struct {
 
 // partReplay is a partition's replay state, in its partState.
 type partReplay struct {
-	seen          bool  // its first record was dispatched: measured
-	floor         int64 // first offset at or after ReplayFloor; 0 for none
-	expiredLogged bool  // an expired record of it was logged
+	seen          bool        // its first record was dispatched: measured
+	floor         int64       // first offset at or after ReplayFloor; 0 for none
+	expiredLogged atomic.Bool // an expired record of it was logged (by a lane, without a lock)
 }
 
 // backlogAcct is one partition's catch-up: its backlog and how its
@@ -324,18 +325,18 @@ func (g *replay) expired(ts, now time.Time) bool {
 
 // processOrExpire handles it, or expires it when it is out of the age
 // window.
-func (c *Consumer) processOrExpire(ctx context.Context, ps *partState, it *item) outcome {
-	if g := c.gate; g != nil && g.cfg.maxAge > 0 && g.expired(it.rec.Timestamp, time.Now()) {
-		return c.expire(ctx, ps, it)
+func (p *pipeline) processOrExpire(ctx context.Context, ps *partState, it *item) outcome {
+	if g := p.gate; g != nil && g.cfg.maxAge > 0 && g.expired(it.rec.Timestamp, time.Now()) {
+		return p.expire(ctx, ps, it)
 	}
-	return c.process(ctx, ps, it)
+	return p.process(ctx, ps, it)
 }
 
 // expire finishes a record out of the age window without handling it:
 // skipped or dead-lettered, counted, and logged (the first of each
 // partition; the catch-up summary counts them all).
-func (c *Consumer) expire(ctx context.Context, ps *partState, it *item) outcome {
-	g, r := c.gate, it.rec
+func (p *pipeline) expire(ctx context.Context, ps *partState, it *item) outcome {
+	g, r := p.gate, it.rec
 	var out outcome
 	if g.cfg.expire == ExpireDeadLetter {
 		// The dead-letter path of any failed record: written and
@@ -344,10 +345,10 @@ func (c *Consumer) expire(ctx context.Context, ps *partState, it *item) outcome 
 		if it.dl == nil {
 			re := &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
 				Stage: StageReplay, Class: ClassPermanent, Reason: dlq.Expired, Err: ErrExpired,
-				Record: r, redactKey: c.tel.RedactKeys}
+				Record: r, redactKey: p.obs.tel.RedactKeys}
 			it.dl = &deadState{re: re, since: time.Now()}
 		}
-		if out = c.deadLetter(ctx, it); !out.done {
+		if out = p.deadLetter(ctx, it); !out.done {
 			return out // retry, halt, or abandoned
 		}
 		out.outcome = "expired" // counted by the replay as expired, written to the DLT
@@ -355,13 +356,10 @@ func (c *Consumer) expire(ctx context.Context, ps *partState, it *item) outcome 
 		out = finishedElsewhere("expired", ErrExpired)
 	}
 	g.skipped.Add(ctx, 1, g.expiredOpt)
-	c.sched.mu.Lock()
-	first := !ps.replay.expiredLogged
-	ps.replay.expiredLogged = true
-	c.sched.mu.Unlock()
+	first := ps.replay.expiredLogged.CompareAndSwap(false, true)
 	if first {
-		c.log.Warn("record older than the age window not handled; further ones of the partition are counted in the catch-up summary",
-			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, c.logKey(r.Key),
+		p.log.Warn("record older than the age window not handled; further ones of the partition are counted in the catch-up summary",
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, p.obs.tel.LogKey(r.Key),
 			"age", time.Since(r.Timestamp).Round(time.Millisecond), "max_age", g.cfg.maxAge, "policy", g.cfg.expire.String())
 	}
 	return out
