@@ -25,9 +25,11 @@ import (
 type Consumer struct {
 	cfg     config
 	cl      *kgo.Client
-	dlqCl   *kgo.Client // dead letters' producer; nil without DeadLetterTopic
-	dlqSize dlSize      // the dead-letter topic's record size limit (deadletter_size.go)
-	pipe    pipeline    // one record's way (pipeline.go)
+	dlqCl   *kgo.Client  // dead letters' producer; nil without DeadLetterTopic
+	dlqSize dlSize       // the dead-letter topic's record size limit (deadletter_size.go)
+	pipe    pipeline     // one record's way (pipeline.go)
+	stuck   stuckWatch   // stuck.go
+	probe   connectWatch // connect.go
 	log     *slog.Logger
 	tel     telemetry.Config
 	obs     observer  // spans and metrics (telemetry.go)
@@ -111,6 +113,8 @@ func New(opts ...Option) (*Consumer, error) {
 	}
 	c.cl = cl
 	c.checks.cl = cl
+	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
+	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.brokers, after: cfg.unreachableAfter}
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: c.quarantining()}
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
 		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, deadLetter: c.deadLetter}
@@ -194,14 +198,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 		go c.lane()
 	}
 	c.lanes.Add(1)
-	go c.watch()
+	go func() {
+		defer c.lanes.Done()
+		c.stuck.watch()
+	}()
 	c.lanes.Add(1)
 	go func() {
 		defer c.lanes.Done()
 		c.commits.marker()
 	}()
 	c.lanes.Add(1)
-	go c.watchConnect()
+	go func() {
+		defer c.lanes.Done()
+		c.probe.watchConnect()
+	}()
 	if c.gate != nil {
 		c.lanes.Add(1)
 		go c.replayWatch()

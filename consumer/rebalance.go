@@ -64,7 +64,7 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 // partition is handed over: it is logged and counted, and it may overlap
 // with the next owner's handling of the same key.
 func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	parts := c.release(revoked)
+	parts := c.sched.release(revoked)
 	if len(parts) == 0 {
 		return
 	}
@@ -79,14 +79,14 @@ func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 	drain, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
 	defer cancel()
 	if !c.sched.waitIdle(drain, idle) {
-		c.cancelHandlers(parts)
+		c.sched.cancelHandlers(parts)
 		grace, cancel := context.WithTimeout(ctx, revokeGrace)
 		defer cancel()
 		if !c.sched.waitIdle(grace, idle) {
 			c.reportHandover(parts)
 		}
 	}
-	c.cancelHandlers(parts)
+	c.sched.cancelHandlers(parts)
 	if err := c.commits.commitParts(ctx, parts); err != nil {
 		c.log.Warn("commit on revoke failed", "error", err)
 	}
@@ -103,9 +103,9 @@ func (ps *partState) handlerCtx(parent context.Context) context.Context {
 }
 
 // cancelHandlers cancels the contexts of parts' handlers.
-func (c *Consumer) cancelHandlers(parts []*partState) {
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
+func (s *scheduler) cancelHandlers(parts []*partState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, ps := range parts {
 		if ps.cancel != nil {
 			ps.cancel()
@@ -152,38 +152,38 @@ func (c *Consumer) reportHandover(parts []*partState) {
 // lost drops partitions that were taken away without a clean revoke: their
 // offsets may already belong to someone else, so nothing is committed.
 func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	c.cancelHandlers(c.release(lost)) // someone else may own them already
+	c.sched.cancelHandlers(c.sched.release(lost)) // someone else may own them already
 	c.log.Warn("partitions lost", "partitions", fmt.Sprint(lost))
 }
 
 // release marks partitions revoked, drops their records that have not
 // started, and forgets them. It returns their states.
-func (c *Consumer) release(m map[string][]int32) []*partState {
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
+func (s *scheduler) release(m map[string][]int32) []*partState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []*partState
 	for topic, ps := range m {
 		for _, p := range ps {
 			k := tp{topic, p}
-			st := c.sched.parts[k]
+			st := s.parts[k]
 			if st == nil {
 				continue
 			}
-			delete(c.sched.parts, k)
+			delete(s.parts, k)
 			st.revoked = true
-			c.sched.tracked -= st.tracker.pending() // its finished records count no more
+			s.tracked -= st.tracker.pending() // its finished records count no more
 			for _, kq := range st.keys {
-				c.sched.dropLocked(kq, kq.runningCount())
+				s.dropLocked(kq, kq.runningCount())
 			}
 			for kq := range st.keyless {
-				c.sched.dropLocked(kq, kq.runningCount())
+				s.dropLocked(kq, kq.runningCount())
 			}
 			out = append(out, st)
 		}
 	}
 	if len(out) > 0 {
-		c.sched.takeBackLocked(func(ps *partState) bool { return ps.revoked }, false)
+		s.takeBackLocked(func(ps *partState) bool { return ps.revoked }, false)
 	}
-	c.sched.space.Broadcast()
+	s.space.Broadcast()
 	return out
 }
