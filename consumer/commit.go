@@ -130,7 +130,7 @@ func (cm *committer) commitMoved(ctx context.Context) {
 
 // metadataLocked returns the encoded quarantine set of each of parts
 // (all partitions if nil): every commit of a partition carries its set,
-// or the set is lost. Revoked partitions are no longer in c.sched.parts, so the
+// or the set is lost. Revoked partitions are no longer in the scheduler's parts, so the
 // caller passes their states.
 func (cm *committer) metadataLocked(parts []*partState) map[tp]string {
 	md := make(map[tp]string)

@@ -16,7 +16,7 @@ import (
 // health and readiness, and hooks on assignment and revocation.
 
 // pauses is what Pause holds back: whole topics, or single partitions.
-// Guarded by Consumer.mu.
+// Guarded by the scheduler's lock.
 type pauses struct {
 	topics map[string]bool
 	parts  map[tp]bool

@@ -8,7 +8,7 @@ import (
 
 // Lanes: how records are taken, handled and settled.
 //
-// A lane claims work in one critical section of c.sched.mu, handles it with the
+// A lane claims work in one critical section of the scheduler's lock, handles it with the
 // lock released, and settles it in the next critical section, where it
 // also claims its next work. A claim is a batch: the oldest ready keys,
 // each with its head record, up to the lane's batch size (claimSize). A
@@ -18,7 +18,7 @@ import (
 // Why batches. With one record per critical section every record cost two
 // hand-offs of the engine's one lock (the poller's dispatch and a lane's
 // settle-and-next) and, most of the time, a goroutine wake-up: with fast
-// handlers the lanes spent more time queued on c.sched.mu than handling (block
+// handlers the lanes spent more time queued on the scheduler's lock than handling (block
 // profile of issue 15: 5.3 s waited in a 1.3 s run). A batch pays those
 // once for many records. Its size adapts to the handlers: a lane claims as
 // many keys as its recent records say it can handle in batchBudget, and
@@ -36,18 +36,18 @@ import (
 // bound on the records in flight), batches are of one record: the gate
 // counts records.
 //
-// A record claimed and not started can be taken back, under c.sched.mu: by a
+// A record claimed and not started can be taken back, under the scheduler's lock: by a
 // revoke (its partition is handed over; dropped for redelivery), by a stop
 // (dropped), by Pause (held back). The lane learns it when it comes to the
 // record: its claim's state is claimed until the lane starts the record
 // (claimed → started, by the lane, without the lock) or it is taken back
-// (claimed → cancelled, under c.sched.mu). The state is the claim's, in the
+// (claimed → cancelled, under the scheduler's lock). The state is the claim's, in the
 // lane's batch, not the record's: a record taken back and claimed again
 // by another lane is a new claim, and the first lane's stays cancelled.
 // Taking it back does the settling
 // (running, in-flight counts, the queue), so a revoke's drain never waits
 // for other partitions' records in the same batch, and the lane then only
-// forgets it. The lane registers its batch in c.sched.batches at start, so that
+// forgets it. The lane registers its batch in the scheduler's batches at start, so that
 // those who take records back can find them.
 
 // Claim states (claim.state).
@@ -73,11 +73,11 @@ type claim struct {
 	it    *item
 	ctx   context.Context
 	out   outcome
-	state uint32 // claimed, started or cancelled; atomic outside c.sched.mu
+	state uint32 // claimed, started or cancelled; atomic outside the scheduler's lock
 }
 
 // batch is a lane's claimed work. claims is written by its lane under
-// c.sched.mu (claim and settle) and read by others under c.sched.mu; each claim's state
+// the scheduler's lock (claim and settle) and read by others under the scheduler's lock; each claim's state
 // is the only thing that changes outside the lock.
 type batch struct {
 	claims []claim
@@ -169,7 +169,7 @@ func (c *Consumer) runBatch(b *batch) {
 // run out of work take over the rest instead of sleeping beside it.
 // Claims are started in order, so a batch's unstarted ones are at its end.
 // Batches are looked at only while some batch has more than one claim
-// (c.sched.multi): with hundreds of lanes and slow handlers every batch is of
+// (the scheduler's locklti): with hundreds of lanes and slow handlers every batch is of
 // one, and the look costs a comparison.
 //
 // What stealing cannot undo: the records a lane handled before the slow
@@ -307,7 +307,7 @@ func (s *scheduler) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
 	kq.ps.inflight++
 	s.inflight++
 	if it.trace.start.IsZero() {
-		it.trace.start = now // under mu: a revoke reads it
+		it.trace.start = now // under s.mu: a revoke reads it
 	}
 	b.claims = append(b.claims, claim{kq: kq, it: it, ctx: kq.ps.handlerCtx(s.handlerCtx), state: stateClaimed})
 }

@@ -135,7 +135,7 @@ func (s *scheduler) dispatchStaged(staged []stagedPart) []stagedPart {
 }
 
 // dispatchRun dispatches up to 128 of sp's records while the buffer has
-// room, and counts them once. Called with c.sched.mu held; the partition is
+// room, and counts them once. Called with the scheduler's lock held; the partition is
 // still sp.ps.
 func (s *scheduler) dispatchRun(sp *stagedPart) {
 	n, queued := 0, 0
@@ -155,13 +155,13 @@ func (s *scheduler) dispatchRun(sp *stagedPart) {
 
 // full reports whether the records buffered reach MaxBuffered or their
 // bytes half of MaxBufferedBytes (the other half is kgo's). Called with
-// c.sched.mu held.
+// the scheduler's lock held.
 func (s *scheduler) full() bool {
 	return s.buffered >= s.maxBuffered || s.heldBytes() >= s.maxBufferedBytes/2
 }
 
 // aboveLowWater reports whether a full buffer has not yet drained to half
-// (of MaxBuffered, and of its share of MaxBufferedBytes). Called with c.sched.mu
+// (of MaxBuffered, and of its share of MaxBufferedBytes). Called with the scheduler's lock
 // held.
 func (s *scheduler) aboveLowWater() bool {
 	return s.buffered > s.maxBuffered/2 || s.heldBytes() > s.maxBufferedBytes/4
@@ -174,7 +174,7 @@ func (s *scheduler) aboveLowWater() bool {
 // other keys flow leaves an entry per record handled meanwhile: counted,
 // they stop the poller before they grow without bound (at the default,
 // after more than a million records), and the stuck watcher reports the
-// partition. Called with c.sched.mu held.
+// partition. Called with the scheduler's lock held.
 func (s *scheduler) heldBytes() int {
 	return s.bufBytes + (s.tracked-s.buffered)*trackEntrySize
 }
@@ -213,7 +213,7 @@ func recordBytes(r *kgo.Record) int {
 // were dispatched after it (more than the buffer holds: the head lags the
 // flow, a slow or retrying record with its key's later records queued
 // behind it), a copy of r that holds only its own bytes. Called with
-// c.sched.mu held.
+// the scheduler's lock held.
 //
 // Why: franz-go decodes a batch's records into one slab of Records, and
 // their keys, values and header values are slices of the batch's bytes

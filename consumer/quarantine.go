@@ -18,8 +18,8 @@ import (
 
 // The consumer's side of the quarantine-lift contract (consumer/dlq's
 // package doc, rules 1 to 5). A partition's quarantined keys live in
-// partState.q, under c.sched.mu; only the lane running a key changes that key's
-// entry, so the decision taken when a lane claims a record holds until the
+// partState.q, under the scheduler's lock; only the lane running a key
+// changes that key's entry, so the decision taken when a lane claims a record holds until the
 // record settles.
 
 // qkind is what a key's quarantine means for one record.

@@ -27,7 +27,7 @@ import (
 //
 //	rate cap      a lane holds a token of the consumer's bucket before it
 //	              takes the oldest ready key; it waits for one on its own
-//	              timer with c.sched.mu released, holding no key, so handlers
+//	              timer with the scheduler's lock released, holding no key, so handlers
 //	              never sleep and revokes never wait for it
 //	slow start    lanes above the allowed count are parked in nextLocked;
 //	              the watcher raises the count over the warm-up
@@ -46,10 +46,12 @@ import (
 // is what is committed, so a revoke hands the rest to the next owner
 // without double counting.
 //
-// Locks: every field of replay and partReplay is guarded by c.sched.mu, except
-// lim (it has its own lock), the instruments and cfg (immutable).
-// Goroutines: replayWatch, started by Run, counted in c.lanes, stopped by
-// c.sched.ending: the slow start's ramp, catch-up ends, progress and metrics.
+// Locks: every field of replay and partReplay is guarded by the
+// scheduler's lock (the gate is asked under it: the "dispatch gated"
+// seam), except lim (it has its own lock), expiredLogged (atomic), the
+// instruments, log and cfg (immutable). Goroutines: replayWatch, started
+// by Run, counted in Consumer.lanes, stopped by the scheduler's ending:
+// the slow start's ramp, catch-up ends, progress and metrics.
 
 // The ways a record of a backlog ends, as the tracker counts them.
 const (

@@ -67,7 +67,7 @@ type checks struct {
 }
 
 // readHeaders reads the record's ordo headers once, at dispatch, for the
-// checks and the handler's Meta. Called with c.sched.mu held (it interns the
+// checks and the handler's Meta. Called with the scheduler's lock held (it interns the
 // producer ID in the partition).
 func (k *checks) readHeaders(ps *partState, it *item) {
 	for _, h := range it.rec.Headers {
@@ -120,7 +120,7 @@ func (k *checks) checkSeq(ps *partState, it *item) {
 // this consumer has not seen for the topic before means the topic's
 // partition count changed under an ordered stream: keys moved, and a key's
 // records before and after the change may be handled out of order. Called
-// at dispatch, with c.sched.mu held, so that the first record of a new count in
+// at dispatch, with the scheduler's lock held, so that the first record of a new count in
 // log order is the one reported.
 func (k *checks) checkCount(ps *partState, r *kgo.Record, n int) {
 	seen := k.counts[r.Topic]
