@@ -28,6 +28,7 @@ type Consumer struct {
 	dlqCl   *kgo.Client  // dead letters' producer; nil without DeadLetterTopic
 	dlqSize dlSize       // the dead-letter topic's record size limit (deadletter_size.go)
 	pipe    pipeline     // one record's way (pipeline.go)
+	reb     rebalancer   // kgo's rebalance callbacks (rebalance.go)
 	stuck   stuckWatch   // stuck.go
 	probe   connectWatch // connect.go
 	log     *slog.Logger
@@ -103,7 +104,9 @@ func New(opts ...Option) (*Consumer, error) {
 	c.clientCtx, c.killClient = context.WithCancel(context.Background())
 	c.sched.init(cfg, &c.stats)
 	c.sched.gate, c.sched.partRate = c.gate, cfg.partRate
-	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log}
+	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log, group: cfg.group, maxBytes: cfg.quarantineBytes}
+	c.reb = rebalancer{sched: &c.sched, commits: &c.commits, gate: c.gate, quar: c.sched.quar, look: &c.look,
+		obs: &c.obs, stats: &c.stats, log: c.log, topics: cfg.topics, drainTimeout: cfg.drainTimeout, quarantining: c.quarantining()}
 	c.checks = checks{stats: &c.stats, obs: &c.obs, log: c.log, counts: make(map[string][]int)}
 	c.sched.checks, c.sched.obs = &c.checks, &c.obs
 	cl, err := kgo.NewClient(c.kgoOpts()...)
@@ -137,9 +140,9 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		// A rebalance waits while polled records are being dispatched, so
 		// a revoke never races a record that is between poll and queue.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsAssigned(c.withHook(c.assigned, c.cfg.onAssigned)),
-		kgo.OnPartitionsRevoked(c.withHook(c.revoked, c.cfg.onRevoked)),
-		kgo.OnPartitionsLost(c.withHook(c.lost, c.cfg.onRevoked)),
+		kgo.OnPartitionsAssigned(c.withHook(c.reb.assigned, c.cfg.onAssigned)),
+		kgo.OnPartitionsRevoked(c.withHook(c.reb.revoked, c.cfg.onRevoked)),
+		kgo.OnPartitionsLost(c.withHook(c.reb.lost, c.cfg.onRevoked)),
 	)
 	opts = append(opts, c.cfg.membership.opts()...)
 	if c.quarantining() {

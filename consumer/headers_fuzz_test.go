@@ -34,7 +34,7 @@ func FuzzRecordHeaders(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(c.Close)
-	c.assigned(context.Background(), c.cl, map[string][]int32{"t": {0, 1, 2}})
+	c.reb.assigned(context.Background(), c.cl, map[string][]int32{"t": {0, 1, 2}})
 	f.Fuzz(func(t *testing.T, producer, seq, count, id, key []byte, part int32) {
 		r := &kgo.Record{Topic: "t", Partition: (part & 3) % 3, Key: key, Headers: []kgo.RecordHeader{
 			{Key: header.Producer, Value: producer}, {Key: header.Seq, Value: seq},

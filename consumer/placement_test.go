@@ -79,7 +79,7 @@ func BenchmarkCheckSeq(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	c.assigned(context.Background(), c.cl, map[string][]int32{"t": {0}})
+	c.reb.assigned(context.Background(), c.cl, map[string][]int32{"t": {0}})
 	ps := c.sched.parts[tp{"t", 0}]
 	r := &kgo.Record{Topic: "t", Key: []byte("key-1"), Headers: []kgo.RecordHeader{
 		{Key: header.Type, Value: []byte("ordo.test.Step")}, {Key: header.Seq, Value: make([]byte, 0, 20)},

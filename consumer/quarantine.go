@@ -69,9 +69,11 @@ func markQuarantine(ps *partState, it *item) {
 // of its own and runs no goroutine. A durable store of quarantined keys
 // would sit behind this seam.
 type quarantiner struct {
-	stats *counters
-	obs   *observer
-	log   *slog.Logger
+	stats    *counters
+	obs      *observer
+	log      *slog.Logger
+	group    string // whose commits carry the sets (load)
+	maxBytes int    // QuarantineBytes
 }
 
 // settleLocked applies a finished record to its key's
@@ -116,12 +118,12 @@ func headerInt(r *kgo.Record, key string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
-// loadQuarantine reads the quarantined keys of newly assigned partitions
+// load reads the quarantined keys of newly assigned partitions
 // from the group's committed offsets' metadata, where every commit of this
 // consumer puts them. A coordinator that is briefly unavailable (a real
 // broker's, after a restart) is asked again for up to quarantineLoadFor;
 // then the sets stay unknown and the error matches ErrQuarantineUnknown.
-func (c *Consumer) loadQuarantine(ctx context.Context, cl *kgo.Client, added map[string][]int32) (map[tp]*quarantine.Set, error) {
+func (q *quarantiner) load(ctx context.Context, cl *kgo.Client, added map[string][]int32) (map[tp]*quarantine.Set, error) {
 	ctx, cancel := context.WithTimeout(ctx, quarantineLoadFor)
 	defer cancel()
 	adm := kadm.NewClient(cl)
@@ -130,7 +132,7 @@ func (c *Consumer) loadQuarantine(ctx context.Context, cl *kgo.Client, added map
 		err  error
 	)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		resp, err = adm.FetchOffsetsForTopics(ctx, c.cfg.group, topicsOf(added)...)
+		resp, err = adm.FetchOffsetsForTopics(ctx, q.group, topicsOf(added)...)
 		if err == nil {
 			err = resp.Error()
 		}
@@ -153,16 +155,16 @@ func (c *Consumer) loadQuarantine(ctx context.Context, cl *kgo.Client, added map
 			if o, ok := resp.Lookup(topic, p); ok {
 				md = o.Metadata
 			}
-			set, err := quarantine.Decode(md, c.cfg.quarantineBytes)
+			set, err := quarantine.Decode(md, q.maxBytes)
 			if err != nil && !errors.Is(err, quarantine.ErrNoSet) {
 				// Corrupt or too large: nothing to follow; say so.
-				c.log.Error("quarantine set unreadable: partition starts with no quarantined keys",
+				q.log.Error("quarantine set unreadable: partition starts with no quarantined keys",
 					"topic", topic, "partition", p, "error", err)
-				set, _ = quarantine.New(c.cfg.quarantineBytes)
+				set, _ = quarantine.New(q.maxBytes)
 			}
 			sets[tp{topic, p}] = set
 			if set.Len() > 0 {
-				c.log.Info("quarantined keys restored", "topic", topic, "partition", p, "keys", set.Len())
+				q.log.Info("quarantined keys restored", "topic", topic, "partition", p, "keys", set.Len())
 			}
 		}
 	}

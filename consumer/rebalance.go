@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -13,23 +14,44 @@ import (
 	"github.com/ordo-go/ordo/partition"
 )
 
+// The rebalance room: kgo's callbacks. assigned sets new partitions up
+// (their first look, quarantine sets and replay floors, then their state
+// in the scheduler); revoked drains the revoked partitions' records with
+// a deadline, cancels what outlived it, and commits before kgo hands them
+// over; lost drops partitions without a commit. It holds no state of its
+// own: the partitions are the scheduler's, under its lock. kgo runs the
+// callbacks on its own goroutine, while a poll is allowed to rebalance.
+type rebalancer struct {
+	sched        *scheduler
+	commits      *committer
+	gate         *replay      // replay floors; nil for none
+	quar         *quarantiner // the sets, when quarantining
+	look         *firstLook
+	obs          *observer
+	stats        *counters
+	log          *slog.Logger
+	topics       []string
+	drainTimeout time.Duration
+	quarantining bool
+}
+
 // assigned starts tracking newly assigned partitions. kgo calls it before
 // fetching from them.
-func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
-	c.look.take(cl, c.cfg.topics) // before kgo fetches the offsets: start.go
+func (r *rebalancer) assigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
+	r.look.take(cl, r.topics) // before kgo fetches the offsets: start.go
 	var sets map[tp]*quarantine.Set
-	if c.quarantining() {
+	if r.quarantining {
 		var err error
-		if sets, err = c.loadQuarantine(ctx, cl, added); err != nil {
-			c.sched.mu.Lock()
-			defer c.sched.mu.Unlock()
-			c.sched.haltLocked(err) // no state for the partitions: nothing is dispatched
+		if sets, err = r.quar.load(ctx, cl, added); err != nil {
+			r.sched.mu.Lock()
+			defer r.sched.mu.Unlock()
+			r.sched.haltLocked(err) // no state for the partitions: nothing is dispatched
 			return
 		}
 	}
-	defer c.replayAssigned(ctx, cl, added) // runs after the unlock below
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
+	defer r.gate.assignedFloors(ctx, cl, added, r.sched) // runs after the unlock below
+	r.sched.mu.Lock()
+	defer r.sched.mu.Unlock()
 	for topic, ps := range added {
 		for _, p := range ps {
 			k := tp{topic, p}
@@ -39,15 +61,15 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 				producers: make(map[string]string),
 				hwm:       -1, progressNext: -1, progressAt: time.Now(),
 			}
-			ps.attrs = c.obs.partAttrs(k)
-			ps.consumedSet = c.obs.opAttrs(ps.attrs, "poll", semconv.MessagingOperationTypeReceive)
-			ps.record = []metric.RecordOption{metric.WithAttributeSet(c.obs.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
+			ps.attrs = r.obs.partAttrs(k)
+			ps.consumedSet = r.obs.opAttrs(ps.attrs, "poll", semconv.MessagingOperationTypeReceive)
+			ps.record = []metric.RecordOption{metric.WithAttributeSet(r.obs.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
 			ps.add = []metric.AddOption{metric.WithAttributeSet(ps.attrs)}
 			ps.q = sets[k]
-			c.sched.parts[k] = ps
+			r.sched.parts[k] = ps
 		}
 	}
-	c.log.Info("partitions assigned", "partitions", fmt.Sprint(added))
+	r.log.Info("partitions assigned", "partitions", fmt.Sprint(added))
 }
 
 // revoked is kgo's revoke callback: records of the revoked partitions that
@@ -63,8 +85,8 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 // it to return. A handler that ignores its ctx is still running when the
 // partition is handed over: it is logged and counted, and it may overlap
 // with the next owner's handling of the same key.
-func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	parts := c.sched.release(revoked)
+func (r *rebalancer) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	parts := r.sched.release(revoked)
 	if len(parts) == 0 {
 		return
 	}
@@ -76,21 +98,21 @@ func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 		}
 		return true
 	}
-	drain, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
+	drain, cancel := context.WithTimeout(ctx, r.drainTimeout)
 	defer cancel()
-	if !c.sched.waitIdle(drain, idle) {
-		c.sched.cancelHandlers(parts)
+	if !r.sched.waitIdle(drain, idle) {
+		r.sched.cancelHandlers(parts)
 		grace, cancel := context.WithTimeout(ctx, revokeGrace)
 		defer cancel()
-		if !c.sched.waitIdle(grace, idle) {
-			c.reportHandover(parts)
+		if !r.sched.waitIdle(grace, idle) {
+			r.reportHandover(parts)
 		}
 	}
-	c.sched.cancelHandlers(parts)
-	if err := c.commits.commitParts(ctx, parts); err != nil {
-		c.log.Warn("commit on revoke failed", "error", err)
+	r.sched.cancelHandlers(parts)
+	if err := r.commits.commitParts(ctx, parts); err != nil {
+		r.log.Warn("commit on revoke failed", "error", err)
 	}
-	c.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))
+	r.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))
 }
 
 // handlerCtx returns the context for handlers of ps's records. Called
@@ -119,13 +141,13 @@ const revokeGrace = time.Second
 
 // reportHandover logs and counts every handler of parts still running as
 // its partition is handed over.
-func (c *Consumer) reportHandover(parts []*partState) {
+func (r *rebalancer) reportHandover(parts []*partState) {
 	type running struct {
 		r     *kgo.Record
 		since time.Duration
 	}
 	var rs []running
-	c.sched.mu.Lock()
+	r.sched.mu.Lock()
 	for _, ps := range parts {
 		each := func(kq *keyQueue) {
 			if kq.running && len(kq.items) > 0 {
@@ -140,20 +162,20 @@ func (c *Consumer) reportHandover(parts []*partState) {
 			each(kq)
 		}
 	}
-	c.sched.mu.Unlock()
+	r.sched.mu.Unlock()
 	for _, x := range rs {
-		c.stats.handedOver.Add(1)
-		c.obs.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(c.obs.partAttrs(tp{x.r.Topic, x.r.Partition})))
-		c.log.Warn("handler still running as its partition is handed over: it ignored its cancelled ctx, and may overlap with the next owner",
-			"topic", x.r.Topic, "partition", x.r.Partition, "offset", x.r.Offset, c.logKey(x.r.Key), "running_for", x.since.Round(time.Millisecond))
+		r.stats.handedOver.Add(1)
+		r.obs.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(r.obs.partAttrs(tp{x.r.Topic, x.r.Partition})))
+		r.log.Warn("handler still running as its partition is handed over: it ignored its cancelled ctx, and may overlap with the next owner",
+			"topic", x.r.Topic, "partition", x.r.Partition, "offset", x.r.Offset, r.obs.tel.LogKey(x.r.Key), "running_for", x.since.Round(time.Millisecond))
 	}
 }
 
 // lost drops partitions that were taken away without a clean revoke: their
 // offsets may already belong to someone else, so nothing is committed.
-func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	c.sched.cancelHandlers(c.sched.release(lost)) // someone else may own them already
-	c.log.Warn("partitions lost", "partitions", fmt.Sprint(lost))
+func (r *rebalancer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	r.sched.cancelHandlers(r.sched.release(lost)) // someone else may own them already
+	r.log.Warn("partitions lost", "partitions", fmt.Sprint(lost))
 }
 
 // release marks partitions revoked, drops their records that have not

@@ -367,14 +367,13 @@ func (p *pipeline) expire(ctx context.Context, ps *partState, it *item) outcome 
 	return out
 }
 
-// replayAssigned looks up the floor offsets of newly assigned partitions,
+// assignedFloors looks up the floor offsets of newly assigned partitions,
 // on kgo's goroutine before it fetches their committed offsets. A failed
 // lookup is logged; those partitions replay without a floor.
 //
 // It uses the client kgo hands the callback: c.cl is set by New after
 // kgo's client exists, and a callback may run before that store is seen.
-func (c *Consumer) replayAssigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
-	g := c.gate
+func (g *replay) assignedFloors(ctx context.Context, cl *kgo.Client, added map[string][]int32, s *scheduler) {
 	if g == nil || g.cfg.floor.IsZero() || len(added) == 0 {
 		return
 	}
@@ -389,14 +388,14 @@ func (c *Consumer) replayAssigned(ctx context.Context, cl *kgo.Client, added map
 		err = listed.Error()
 	}
 	if err != nil {
-		c.log.Warn("replay floor lookup failed: these partitions replay without a floor", "floor", g.cfg.floor, "error", err)
+		g.log.Warn("replay floor lookup failed: these partitions replay without a floor", "floor", g.cfg.floor, "error", err)
 		return
 	}
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	listed.Each(func(o kadm.ListedOffset) {
 		if o.Err == nil && o.Offset >= 0 {
-			if ps := c.sched.parts[tp{o.Topic, o.Partition}]; ps != nil && !ps.replay.seen {
+			if ps := s.parts[tp{o.Topic, o.Partition}]; ps != nil && !ps.replay.seen {
 				ps.replay.floor = o.Offset
 			}
 		}
