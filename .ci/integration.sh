@@ -5,7 +5,7 @@
 #   bash .ci/integration.sh
 #
 # Steps, each skipped when already done: install the tools (kcat,
-# debootstrap, maven, a JDK) with apt; start Docker (.ci/docker.sh); build
+# debootstrap, maven, a JDK, PostgreSQL 15) with apt; start Docker (.ci/docker.sh); build
 # the offline Kafka image (.ci/kafka-image/build.sh); regenerate the Java
 # partitioner vectors and fail if they differ from the checked-in ones;
 # start a real schema registry on loopback (Apicurio Registry serving the
@@ -53,6 +53,10 @@ install_tools() {
 	command -v debootstrap >/dev/null || need+=(debootstrap)
 	command -v mvn >/dev/null || need+=(maven)
 	command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+	# PostgreSQL 15 for the outbox and inbox stores' tests: each test
+	# package starts its own server with initdb and pg_ctl on 127.0.0.1
+	# (internal/pgtest), as the postgres user the package creates.
+	[[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql-15)
 	if ((${#need[@]} > 0)); then
 		log "installing ${need[*]}"
 		apt_install "${need[@]}"

@@ -77,12 +77,12 @@ func (w *connectWatch) watchConnect() {
 			refused = 0
 		}
 		if refused >= refusalsToStop {
-			w.stopWith(fmt.Errorf("%w: %w: %d probes refused in %v: %w", ErrUnreachable, ErrRefused,
+			w.sched.halt(fmt.Errorf("%w: %w: %d probes refused in %v: %w", ErrUnreachable, ErrRefused,
 				refused, down.Round(time.Millisecond), err))
 			return
 		}
 		if down >= w.after {
-			w.stopWith(fmt.Errorf("%w: no broker answered for %v: %w", ErrUnreachable, down.Round(time.Millisecond), err))
+			w.sched.halt(fmt.Errorf("%w: no broker answered for %v: %w", ErrUnreachable, down.Round(time.Millisecond), err))
 			return
 		}
 		if warned.IsZero() || time.Since(warned) >= warnEvery {
@@ -114,11 +114,4 @@ func refusal(err error) bool {
 	)
 	return errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &hostname) ||
 		errors.As(err, &alert) || errors.As(err, &verify)
-}
-
-// stopWith stops the consumer gracefully; Run returns err.
-func (w *connectWatch) stopWith(err error) {
-	w.sched.mu.Lock()
-	defer w.sched.mu.Unlock()
-	w.sched.haltLocked(err)
 }

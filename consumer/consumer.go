@@ -56,6 +56,8 @@ type Consumer struct {
 	stopCtx      context.Context // bounds the stop; ended by Shutdown's ctx
 	endStop      context.CancelCauseFunc
 	clientClosed chan struct{}      // closed when kgo's Close returns after Run
+	topics       topicWatch         // consumed topics the cluster lacks (topics_check.go)
+	logLimit     telemetry.LogLimit // per-record lines (retries, dead letters): a burst per condition, then counted
 	clientCtx    context.Context    // the kgo client's (kgo.WithContext)
 	killClient   context.CancelFunc // abandons every request of the client
 	lanes        sync.WaitGroup     // Run's goroutines (engine.go lists them)
@@ -91,6 +93,7 @@ func New(opts ...Option) (*Consumer, error) {
 		runDone:      make(chan struct{}),
 		clientClosed: make(chan struct{}),
 		log:          telemetry.Logger(cfg.logger).With("group", cfg.group),
+		logLimit:     telemetry.LogLimit{Every: logLimitEvery, Burst: logLimitBurst},
 		tel:          cfg.tel.Resolve(),
 	}
 	if err := c.obs.init(c.tel, cfg.group, &c.sched); err != nil {
@@ -120,7 +123,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.brokers, after: cfg.unreachableAfter}
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: c.quarantining()}
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
-		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, deadLetter: c.deadLetter}
+		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, logLimit: &c.logLimit, deadLetter: c.deadLetter}
 	if cfg.dlqTopic != "" {
 		if c.dlqCl, err = c.newDeadLetterClient(); err != nil {
 			cl.Close()
@@ -215,6 +218,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		defer c.lanes.Done()
 		c.probe.watchConnect()
 	}()
+	c.lanes.Add(1)
+	go c.watchTopics() // topics_check.go
+	if c.dlqCl != nil && !c.cfg.dlqMayBeMissing {
+		c.lanes.Add(1)
+		go c.checkDeadLetterTopic() // deadletter_check.go
+	}
 	if c.gate != nil {
 		c.lanes.Add(1)
 		go c.replayWatch()

@@ -175,7 +175,9 @@ func (c *Consumer) Lag() []PartitionLag {
 var ErrNotReady = errors.New("consumer: not ready")
 
 // Ready reports whether the consumer is doing its job, for a service's
-// readiness or health endpoint: nil when Run is running, the group has
+// readiness or health endpoint: nil when Run is running, every consumed
+// topic exists (a missing one is named, and logged once at WARN, within
+// about a second of Run: a misspelt [Topics] name), the group has
 // given it an assignment (possibly empty: a group with more members than
 // partitions leaves some idle, and that is healthy), and no partition is
 // stuck (see [StuckAfter]). Otherwise an error matching [ErrNotReady] says
@@ -190,10 +192,13 @@ func (c *Consumer) Ready(maxAge time.Duration) error {
 	stopping := c.sched.stopping
 	c.sched.mu.Unlock()
 	member, _ := c.cl.GroupMetadata()
-	switch {
-	case stopping:
+	if stopping {
 		return fmt.Errorf("%w: stopping", ErrNotReady)
-	case member == "":
+	}
+	if why := c.topics.why(); why != "" {
+		return fmt.Errorf("%w: %s", ErrNotReady, why)
+	}
+	if member == "" {
 		return fmt.Errorf("%w: not in the group yet", ErrNotReady)
 	}
 	var why []string

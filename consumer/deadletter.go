@@ -69,7 +69,7 @@ func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
 func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 	dl, r := it.dl, it.rec
 	rec := dlq.Build(c.cfg.dlqTopic, r, dlq.Failure{
-		Reason: dl.re.Reason, Stage: dlq.Stage(dl.re.Stage), Attempts: it.try.attempts, Err: dl.re,
+		Reason: dl.re.Reason, Stage: dlq.Stage(dl.re.Stage), Attempts: it.try.attempts, Err: dl.re, Cause: failureCause(dl.re),
 		Group: c.cfg.group, QuarantineOffset: it.q.start,
 	})
 	// The dead letter continues the record's trace: its trace context is
@@ -83,9 +83,11 @@ func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
 		c.stats.deadLettered.Add(1)
 		c.obs.ins.deadLettered.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(
 			attribute.String("ordo.reason", string(dl.re.Reason)), attribute.String("ordo.stage", string(dl.re.Stage))))
-		c.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-			c.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
-			"dead_letter_offset", rec.Offset, "dead_letter_reason", reasonOf(rec), "error", dl.re)
+		if ok, more := c.logLimit.Allow("dead-letter/"+string(dl.re.Reason), time.Now()); ok {
+			c.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+				c.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
+				"dead_letter_offset", rec.Offset, "dead_letter_reason", reasonOf(rec), "error", dl.re, "more_like_it", more)
+		}
 		it.dl = nil
 		endRecord(it.trace.span, "dead-lettered", dl.re)
 		it.trace.span = nil

@@ -84,7 +84,8 @@
 //
 // Every failure is classified once, where it happens. Transient failures
 // are retried and never skipped: a handler error (with exponential
-// backoff, bounded by [Retry] attempts and [RetryFor] time, each attempt
+// backoff, bounded by [Retry] attempts and [RetryFor] time: by default
+// at least 5m15s and at most 6m after the first attempt; each attempt
 // optionally bounded by [AttemptTimeout]; while a record waits, its key's
 // later records wait too and other keys flow), and a registry outage (no
 // answer, a timeout, a 5xx or 429; also a 401 or 403), retried for as long
@@ -102,7 +103,9 @@
 // dead-letter headers and ordo's reason (see package
 // [github.com/ordo-go/ordo/consumer/dlq]), and its offset is committed
 // only once that write is acknowledged (a record larger than the topic's
-// max.message.bytes is written cut, with reason "too-large"); a topic that
+// max.message.bytes is written cut, with reason "too-large"); a topic the
+// cluster does not have fails Run at its start with [ErrUnknownTopic]
+// (unless [AllowMissingDeadLetterTopic]), and a topic that
 // cannot be written halts the consumer after [DeadLetterPatience] with a
 // [*DeadLetterError], skipping nothing. Later records of the dead-lettered key in its
 // partition follow it into the topic (key quarantine, kept in the commit
@@ -175,6 +178,12 @@
 // carried in the record's headers; and "handle <type>" per handler attempt
 // under it. Log lines carry trace_id and span_id.
 //
+// A line logged once per record ("handler failed, will retry", "record
+// dead-lettered") is limited per condition, its error class or reason: 10
+// lines every 10 s, and the next line's more_like_it counts the ones
+// dropped. An outage or a catch-up repeats such a line for every record;
+// the metrics below count every occurrence.
+//
 // A record's key appears in its log lines, its [RecordError]'s text and
 // its span (messaging.kafka.message.key) cut to its first 128 bytes and
 // the length ("…(1048576 bytes)"), or not at all under [RedactKeys]: a
@@ -200,6 +209,11 @@
 //	ordo.consumer.lag                   {record}     gauge      high watermark minus the commit point
 //	ordo.consumer.lag.time              s            gauge      age of the oldest record not yet finished
 //	ordo.consumer.stuck                 {partition}  gauge      1 while the partition is reported stuck (see [StuckAfter])
+//	ordo.replay.skipped                 {record}     counter    records of a replay not handled; ordo.replay.reason: expired (age window) or floor (before the replay floor)
+//	ordo.replay.backlog                 {record}     gauge      lag of a partition in catch-up
+//	ordo.replay.age                     s            gauge      age of the oldest unfinished record of a partition in catch-up
+//	ordo.replay.rate                    {record}/s   gauge      records of catch-up backlogs accounted per second, over the last second
+//	ordo.replay.active                  {partition}  gauge      partitions in catch-up
 //
 // error.type comes from the classifier ordo's producer uses too: a
 // [*RecordError] is labelled by its stage ("unframe", "schema",

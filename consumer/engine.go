@@ -54,6 +54,10 @@ import (
 //	observer      telemetry.go  spans, metrics, observed gauges
 //	stuckWatch    stuck.go      the stuck-partition watcher
 //	connectWatch  connect.go    the probe of a cluster never reached
+//	topicWatch    topics_check.go  consumed topics the cluster lacks (its
+//	                            own lock)
+//	(Consumer)    deadletter_check.go  the check that the dead-letter
+//	                            topic exists, at Run
 //	firstLook     start.go      partition counts at the first assignment
 //
 // The rest: options.go, replay_options.go, handler.go, middleware.go,
@@ -100,6 +104,8 @@ import (
 //	stuckWatch.watch            report stuck partitions
 //	committer.marker            hand commit points to kgo
 //	connectWatch.watchConnect   report a cluster never reached
+//	watchTopics                 report consumed topics the cluster lacks
+//	checkDeadLetterTopic        halt on a missing dead-letter topic
 //	replayWatch                 the replay gate's ramp, progress, metrics
 //
 // Run's own goroutine polls and dispatches (poll.go): the scheduler holds

@@ -30,6 +30,11 @@ var (
 	// (missing, unauthorised, brokers down) within [DeadLetterTopic]'s
 	// patience. The record is not lost: its offset is not committed.
 	ErrDeadLetterUnavailable = errors.New("consumer: dead-letter topic unavailable")
+	// ErrUnknownTopic is matched by the error Run returns when a topic
+	// the consumer needs does not exist on the cluster: the
+	// [DeadLetterTopic], unless [AllowMissingDeadLetterTopic] is given.
+	// The error names the topic.
+	ErrUnknownTopic = errors.New("consumer: unknown topic")
 	// ErrQuarantineUnknown is returned by Run when the quarantined keys of
 	// an assigned partition could not be read from the group's committed
 	// offsets: handling the partition without them could break a

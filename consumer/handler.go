@@ -44,7 +44,7 @@ type Meta struct {
 // has none. It is a method, not a field, so that a handler that does not
 // read it does not pay for it: the ID is copied out of the record's
 // headers on each call (one allocation per record for every handler was
-// a measurable share of the consumer's cost, issue 15).
+// a measurable share of the consumer's cost).
 func (m Meta) EventID() string {
 	v, _ := header.Get(m.Headers, header.ID)
 	return string(v)

@@ -80,6 +80,7 @@ type config struct {
 	attemptTimeout   time.Duration
 	dlqTopic         string
 	dlqPatience      time.Duration
+	dlqMayBeMissing  bool // AllowMissingDeadLetterTopic
 	noQuarantine     bool
 	quarantineBytes  int
 	tombstones       func(context.Context, Meta) error
@@ -107,8 +108,8 @@ func defaults() config {
 		concurrency:      16,
 		maxBuffered:      10_000,
 		maxAttempts:      DefaultRetryAttempts,
-		backoffMin:       200 * time.Millisecond,
-		backoffMax:       30 * time.Second,
+		backoffMin:       DefaultRetryBackoffMin,
+		backoffMax:       DefaultRetryBackoffMax,
 		retryFor:         DefaultRetryFor,
 		dlqPatience:      DefaultDeadLetterPatience,
 		drainTimeout:     30 * time.Second,
@@ -194,12 +195,20 @@ func Concurrency(n int) Option { return optionFunc(func(c *config) { c.concurren
 // bounded by [MaxBufferedBytes]. Default 10000.
 func MaxBuffered(n int) Option { return optionFunc(func(c *config) { c.maxBuffered = n }) }
 
-// DefaultRetryAttempts and DefaultRetryFor are the defaults of [Retry]
-// and [RetryFor]: sized for a dependency that restarts (with the default
-// backoff, 10 attempts span about 80 seconds), not for a blip.
+// DefaultRetryAttempts, DefaultRetryBackoffMin, DefaultRetryBackoffMax,
+// DefaultRetryMultiplier and DefaultRetryFor are the defaults of [Retry]
+// and [RetryFor], sized for a dependency that restarts or is down for
+// minutes: a record failing transiently is retried for at least 5m15s and
+// at most 6m after its first attempt (200ms doubling to at most 30s, each
+// wait jittered by ±50%; the time bound ends the budget, the attempts
+// bound is not reached with this backoff). A longer outage that most keys
+// share is the breaker's: it spends no record's budget.
 const (
-	DefaultRetryAttempts = 10
-	DefaultRetryFor      = 5 * time.Minute
+	DefaultRetryAttempts   = 32
+	DefaultRetryBackoffMin = 200 * time.Millisecond
+	DefaultRetryBackoffMax = 30 * time.Second
+	DefaultRetryMultiplier = 2.0
+	DefaultRetryFor        = 6 * time.Minute
 )
 
 // Retry sets how often a handler failing with transient errors is tried
@@ -207,7 +216,8 @@ const (
 // jitter). The budget ends at the attempts or at [RetryFor], whichever
 // comes first; a [Permanent] error ends it at once. While a record waits,
 // later records of its key wait too (ordo.keys.parked); other keys flow.
-// Default [DefaultRetryAttempts], 200ms doubling to at most 30s.
+// Default [DefaultRetryAttempts], [DefaultRetryBackoffMin] doubling
+// ([DefaultRetryMultiplier]) to at most [DefaultRetryBackoffMax].
 func Retry(attempts int, min, max time.Duration) Option {
 	return optionFunc(func(c *config) { c.maxAttempts, c.backoffMin, c.backoffMax = attempts, min, max })
 }
@@ -256,7 +266,9 @@ const DefaultDeadLetterPatience = 2 * time.Minute
 // to topic with its original key, value and headers plus the dead-letter
 // headers (see package consumer/dlq), by an idempotent producer with
 // acks=all, carrying the record's trace context; its offset is marked
-// only once the write is acknowledged. The topic must exist. Writes are
+// only once the write is acknowledged. The topic must exist: Run fails
+// with [ErrUnknownTopic] if it does not (see
+// [AllowMissingDeadLetterTopic]). Writes are
 // sized from the topic's max.message.bytes (read before the first one);
 // a dead letter larger than that is written cut, with reason "too-large"
 // (consumer/dlq's Fit says what is left out), so a record the source
@@ -287,6 +299,23 @@ func DeadLetterTopic(topic string) Option {
 		}
 		c.dlqTopic = topic
 	})
+}
+
+// AllowMissingDeadLetterTopic lets Run start when the [DeadLetterTopic]
+// does not exist yet, for a topic another process creates later. By
+// default Run fails within a second or two of its start, with an error
+// wrapping [ErrUnknownTopic] that names the topic, when the cluster says
+// the dead-letter topic does not exist (as Spring Kafka's
+// missingTopicsFatal=true does for its topics): otherwise a missing topic
+// is found only when the first poison record arrives, possibly weeks
+// after the deploy, and the consumer then halts after
+// [DeadLetterPatience]. It fails rather than warns because that halt is
+// all the consumer could do with its first poison record, and a deploy
+// that fails at once is rolled back before it has read anything. A cluster that does not let the consumer describe
+// the topic is not refused; its first write says. ordo never asks the
+// broker to create a topic.
+func AllowMissingDeadLetterTopic() Option {
+	return optionFunc(func(c *config) { c.dlqMayBeMissing = true })
 }
 
 // DeadLetterPatience sets how long a record keeps trying to reach the

@@ -36,6 +36,7 @@ type pipeline struct {
 	stats      *counters
 	obs        *observer
 	log        *slog.Logger
+	logLimit   *telemetry.LogLimit                  // the retry line, per error class
 	deadLetter func(context.Context, *item) outcome // the dead-letterer (deadletter.go)
 }
 
@@ -145,8 +146,11 @@ func (p *pipeline) attempt(ctx context.Context, ps *partState, it *item, b bindi
 		it.trace.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.Int("ordo.attempt", it.try.attempts),
 			attribute.Int64("ordo.retry.in_ms", d.Milliseconds())))
 	}
-	p.log.InfoContext(actx, "handler failed, will retry", "type", typ, "topic", r.Topic, "partition", r.Partition,
-		"offset", r.Offset, p.obs.tel.LogKey(r.Key), "attempt", it.try.attempts, "retry_in", d, "error", hErr)
+	if ok, more := p.logLimit.Allow("retry/"+telemetry.ErrorClass(hErr), time.Now()); ok {
+		p.log.InfoContext(actx, "handler failed, will retry", "type", typ, "topic", r.Topic, "partition", r.Partition,
+			"offset", r.Offset, p.obs.tel.LogKey(r.Key), "attempt", it.try.attempts, "retry_in", d, "error", hErr,
+			"more_like_it", more)
+	}
 	return outcome{after: d}
 }
 
@@ -285,7 +289,8 @@ func newBackoff(min, max time.Duration) *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(min),
 		backoff.WithMaxInterval(max),
-		backoff.WithMaxElapsedTime(0), // the budget is checked by the caller (attempts, RetryFor)
+		backoff.WithMultiplier(DefaultRetryMultiplier), // cenkalti's own is 1.5
+		backoff.WithMaxElapsedTime(0),                  // the budget is checked by the caller (attempts, RetryFor)
 	)
 	return b
 }

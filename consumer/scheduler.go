@@ -147,6 +147,14 @@ func (s *scheduler) stopLocked() {
 	s.idle.Broadcast()
 }
 
+// halt stops the consumer gracefully for err (haltLocked): a watcher's
+// verdict (a cluster never reached, a topic missing).
+func (s *scheduler) halt(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.haltLocked(err)
+}
+
 // haltLocked stops the consumer for err, the first reason kept: Run
 // returns it.
 func (s *scheduler) haltLocked(err error) {

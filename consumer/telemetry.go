@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
@@ -228,10 +227,40 @@ func endRecord(span trace.Span, outcome string, err error) {
 	}
 	span.SetAttributes(attribute.String("ordo.outcome", outcome))
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		recordError(span, err)
 	}
 	span.End()
+}
+
+// recordError marks span failed with err; the exception event names
+// what really failed (see failureCause).
+func recordError(span trace.Span, err error) {
+	span.SetAttributes(telemetry.ErrorType(err))
+	telemetry.Fail(span, err, failureCause(err))
+}
+
+// failureCause peels ordo's envelopes off err: a *RecordError carries the
+// record's coordinates around what failed, a *PermanentError a mark. What
+// is left (the handler's own error, a *schema.DecodeError, ...) is what a
+// person or a Spring tool should see named first: in a span's exception
+// event and a dead letter's kafka_dlt-exception-fqcn.
+func failureCause(err error) error {
+	for {
+		switch e := err.(type) {
+		case *RecordError:
+			if e.Err == nil {
+				return err
+			}
+			err = e.Err
+		case *PermanentError:
+			err = e.Err
+		default:
+			if pe, ok := errors.AsType[*PermanentError](err); ok && pe.Err != nil {
+				return failureCause(pe.Err) // Permanent wrapped by the handler's own fmt.Errorf
+			}
+			return err
+		}
+	}
 }
 
 // startAttempt opens the span of one handler attempt under the record's
@@ -261,9 +290,12 @@ func endAttempt(span trace.Span, decErr, hErr error) {
 	if span == nil {
 		return
 	}
-	if err := errors.Join(decErr, hErr); err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+	// One exception event per error, each of its own type (an
+	// errors.Join of the two read as *errors.joinError).
+	for _, err := range [...]error{decErr, hErr} {
+		if err != nil {
+			recordError(span, err)
+		}
 	}
 	span.End()
 }
@@ -288,3 +320,14 @@ func (o *observer) opAttrs(base attribute.Set, name string, typ attribute.KeyVal
 // logKey is a record key as a log attribute: redacted under RedactKeys,
 // cut to telemetry.MaxText bytes (telemetry.KeyText).
 func (c *Consumer) logKey(key []byte) slog.Attr { return c.tel.LogKey(key) }
+
+// A line logged once per record (a retry scheduled, a record
+// dead-lettered) is limited per condition (its error class or reason):
+// logLimitBurst lines every logLimitEvery, then the lines dropped are
+// counted in the next one's more_like_it. An outage or a catch-up with
+// expiry repeats such a line for every record (one catch-up wrote 58,625
+// "record dead-lettered" lines); the metrics count every occurrence.
+const (
+	logLimitEvery = 10 * time.Second
+	logLimitBurst = 10
+)

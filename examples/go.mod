@@ -3,7 +3,6 @@ module github.com/ordo-go/ordo/examples
 go 1.26.0
 
 require (
-	github.com/hamba/avro/v2 v2.31.0
 	github.com/ordo-go/ordo v0.0.0
 	github.com/prometheus/client_golang v1.24.1
 	github.com/twmb/franz-go v1.22.3

@@ -71,6 +71,8 @@ type Producer struct {
 
 	typesMu sync.Mutex
 	types   map[string]string // TopicName subject → record name, this producer's
+
+	sealed sync.Map // sealedKey → *core: how PublishSealed sends (seal.go)
 }
 
 type stripe struct {

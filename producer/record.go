@@ -110,6 +110,9 @@ func (in *inflight) seal() {
 	if in.rec.Timestamp.IsZero() { // else the caller's (Timestamp option)
 		in.rec.Timestamp = now
 	}
+	if in.idText != "" {
+		return // resealed by PublishSealed: ID and headers are the sealed event's
+	}
 	b := slices.Grow(in.buf, 36+maxSeqDigits)
 	valEnd := len(b)
 	b = appendUUID(b, newEventID(now))

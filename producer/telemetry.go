@@ -2,10 +2,10 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/semconv/v1.43.0/messagingconv"
@@ -142,8 +142,12 @@ func (p *Producer) finish(in *inflight, id string, sent bool, err error) {
 			attrs = append(attrs, semconv.MessagingKafkaMessageKey(telemetry.KeyText(k, false)))
 		}
 		span.SetAttributes(attrs...)
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+		var cause error
+		var pe *PublishError
+		if errors.As(err, &pe) {
+			cause = pe.Err
+		}
+		telemetry.Fail(span, err, cause)
 	}
 	span.End()
 	set, errAttr := metric.WithAttributeSet(in.c.tt.set), metric.WithAttributes(et)

@@ -1,12 +1,14 @@
 package schema
 
-// This file, bind.go, codec.go and compat.go are the seam to the Avro
-// library: the only files that import it. The codecs (encoding, decoding,
-// writer-to-reader resolution) run on ordo's fork of hamba/avro/v2 in
-// internal/avro (hamba is archived upstream; FORK.md there lists what the
-// fork fixes); the compatibility gate in compat.go still runs on upstream
-// hamba's parsed schema. Replacing the library means rewriting these files,
-// nothing exported changes.
+// This file, bind.go, codec.go, compat.go and logical.go are the seam to
+// the Avro library: the only files of the package that import it (tests
+// aside). The library is ordo's fork of hamba/avro/v2 in internal/avro
+// (hamba is archived upstream; FORK.md there lists what the fork fixes),
+// and it is the only Avro code in the SDK: each schema is parsed once, by
+// parse below, and the codecs (encoding, decoding, writer-to-reader
+// resolution), the compatibility gate in compat.go and the logical-type
+// checks in logical.go all read that one parsed schema. Replacing the
+// library means rewriting these files, nothing exported changes.
 
 import (
 	"bytes"
@@ -20,19 +22,17 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/hamba/avro/v2"
 	"github.com/modern-go/reflect2"
 
-	favro "github.com/ordo-go/ordo/schema/internal/avro"
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // parsed is a schema parsed once, with the texts and identity ordo needs.
 type parsed struct {
-	sch  avro.Schema  // upstream hamba's, for the compatibility gate
-	fs   favro.Schema // the fork's, for the codecs
-	name string       // full name of the top-level named type, "" if unnamed
-	text string       // the user's JSON, whitespace removed (see compactSchema)
-	fp   [32]byte     // SHA-256 of the Parsing Canonical Form: the binary layout
+	sch  avro.Schema // the fork's parsed schema, for the codecs and the gate
+	name string      // full name of the top-level named type, "" if unnamed
+	text string      // the user's JSON, whitespace removed (see compactSchema)
+	fp   [32]byte    // SHA-256 of the Parsing Canonical Form: the binary layout
 }
 
 // parse parses avsc with a fresh name cache. hamba's Parse shares a global
@@ -50,16 +50,13 @@ func parse(avsc string, refs ...string) (p parsed, err error) {
 			err = fmt.Errorf("%w: parser panic: %v", ErrInvalid, r)
 		}
 	}()
-	cache, fcache := &avro.SchemaCache{}, &favro.SchemaCache{}
+	cache := &avro.SchemaCache{}
 	fps := make([][32]byte, 0, len(refs))
 	for i, ref := range refs {
 		if err := checkJSON(ref); err != nil {
 			return parsed{}, fmt.Errorf("%w: reference %d: %v", ErrInvalid, i+1, err)
 		}
-		if _, err := avro.ParseWithCache(ref, "", cache); err != nil {
-			return parsed{}, fmt.Errorf("%w: reference %d: %v", ErrInvalid, i+1, err)
-		}
-		rs, err := favro.ParseWithCache(ref, "", fcache)
+		rs, err := avro.ParseWithCache(ref, "", cache)
 		if err != nil {
 			return parsed{}, fmt.Errorf("%w: reference %d: %v", ErrInvalid, i+1, err)
 		}
@@ -72,15 +69,11 @@ func parse(avsc string, refs ...string) (p parsed, err error) {
 	if err != nil {
 		return parsed{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	fs, err := favro.ParseWithCache(avsc, "", fcache)
-	if err != nil {
-		return parsed{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
 	text, err := compactSchema(avsc)
 	if err != nil {
 		return parsed{}, fmt.Errorf("%w: normalize: %v", ErrInvalid, err)
 	}
-	p = parsed{sch: sch, fs: fs, text: text, fp: fs.Fingerprint()}
+	p = parsed{sch: sch, text: text, fp: sch.Fingerprint()}
 	if len(refs) > 0 {
 		// The canonical form names a referenced type without its
 		// definition: two writers using different versions of a
@@ -97,7 +90,7 @@ func parse(avsc string, refs ...string) (p parsed, err error) {
 		h.Write(p.fp[:])
 		copy(p.fp[:], h.Sum(nil))
 	}
-	if n, ok := fs.(favro.NamedSchema); ok {
+	if n, ok := sch.(avro.NamedSchema); ok {
 		p.name = n.FullName()
 	}
 	return p, nil
@@ -173,9 +166,9 @@ type readerTier struct {
 var readerTiers = func() []*readerTier {
 	var tiers []*readerTier
 	for limit := minTier; limit <= maxTier; limit <<= 4 {
-		api := favro.Config{MaxByteSliceSize: limit, MaxSliceAllocSize: limit}.Freeze()
+		api := avro.Config{MaxByteSliceSize: limit, MaxSliceAllocSize: limit}.Freeze()
 		t := &readerTier{limit: limit}
-		t.pool.New = func() any { return favro.NewReader(nil, 0, favro.WithReaderConfig(api)) }
+		t.pool.New = func() any { return avro.NewReader(nil, 0, avro.WithReaderConfig(api)) }
 		tiers = append(tiers, t)
 	}
 	return tiers
@@ -196,10 +189,10 @@ func tierFor(n int) *readerTier {
 // only in a default would share an encoder (and write the wrong default)
 // inside one API.
 type binding struct {
-	api favro.API
+	api avro.API
 	typ reflect2.Type // *T
-	enc favro.ValEncoder
-	dec favro.ValDecoder
+	enc avro.ValEncoder
+	dec avro.ValDecoder
 }
 
 func newBinding(p parsed, ptrType reflect2.Type) (b *binding, err error) {
@@ -208,18 +201,18 @@ func newBinding(p parsed, ptrType reflect2.Type) (b *binding, err error) {
 			err = fmt.Errorf("%w: building codec: %v", ErrSchemaMismatch, r)
 		}
 	}()
-	api := favro.Config{}.Freeze()
+	api := avro.Config{}.Freeze()
 	return &binding{
 		api: api,
 		typ: ptrType,
-		enc: api.EncoderOf(p.fs, ptrType),
-		dec: api.DecoderOf(p.fs, ptrType),
+		enc: api.EncoderOf(p.sch, ptrType),
+		dec: api.DecoderOf(p.sch, ptrType),
 	}, nil
 }
 
 // decoderFor builds the decoder that reads data written with writer into the
 // bound type, resolving writer into the reader schema r.
-func (b *binding) decoderFor(r, w parsed) (dec favro.ValDecoder, err error) {
+func (b *binding) decoderFor(r, w parsed) (dec avro.ValDecoder, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("resolving writer schema: %v", p)
@@ -227,27 +220,95 @@ func (b *binding) decoderFor(r, w parsed) (dec favro.ValDecoder, err error) {
 	}()
 	// A fresh checker per resolution: hamba's checker caches verdicts by
 	// canonical fingerprint, which ignores defaults (see compat.go).
-	res, err := favro.NewSchemaCompatibility().Resolve(r.fs, w.fs)
+	res, err := avro.NewSchemaCompatibility().Resolve(r.sch, w.sch)
 	if err != nil {
 		return nil, err
 	}
 	return b.api.DecoderOf(res, b.typ), nil
 }
 
+// anyDecoder decodes bodies written with one schema into generic values
+// ([Writer.Decode]). It has an API of its own, as a binding does, so its
+// decoders live and die with the Writer: an API's cache only grows.
+type anyDecoder struct {
+	dec       avro.ValDecoder
+	recursive bool // a named type contains itself: see maxRecursiveBody
+}
+
+// maxRecursiveBody bounds the body a recursive schema is decoded from
+// generically. The generic decoder recurses on the goroutine's stack once
+// per level of nesting, about 1.1 KB a level, and a level can cost the body
+// one byte (a union index): a hostile 1 MiB body nested ["null", R] deep
+// exhausts Go's 1 GB stack limit, a fatal error no recover catches. 256 KiB
+// keeps the worst case near a quarter of it (TestWriterDecodeDeep).
+const maxRecursiveBody = 256 << 10
+
+var anyType = reflect2.TypeOf((*any)(nil))
+
+func newAnyDecoder(p parsed) (d anyDecoder, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: building generic decoder: %v", ErrUnusableSchema, r)
+		}
+	}()
+	return anyDecoder{
+		dec:       avro.Config{}.Freeze().DecoderOf(p.sch, anyType),
+		recursive: recursive(p.sch, map[avro.NamedSchema]bool{}),
+	}, nil
+}
+
+func (d anyDecoder) decode(body []byte) (v any, at int, err error) {
+	if d.recursive && len(body) > maxRecursiveBody {
+		return nil, -1, fmt.Errorf("%w: a body of %d bytes with a recursive schema: generic decoding stops at %d (nesting that deep could exhaust the stack)",
+			ErrUnusableSchema, len(body), maxRecursiveBody)
+	}
+	at, err = decode(d.dec, body, unsafe.Pointer(&v))
+	return v, at, err
+}
+
+// recursive reports whether s reaches a named type from inside itself.
+// The parser turns every use of a name after its definition into a
+// *RefSchema, so recursion is a reference to a type on the path.
+func recursive(s avro.Schema, path map[avro.NamedSchema]bool) bool {
+	switch t := s.(type) {
+	case *avro.RefSchema:
+		return path[t.Schema()]
+	case *avro.RecordSchema:
+		path[t] = true
+		defer delete(path, t)
+		for _, f := range t.Fields() {
+			if recursive(f.Type(), path) {
+				return true
+			}
+		}
+	case *avro.ArraySchema:
+		return recursive(t.Items(), path)
+	case *avro.MapSchema:
+		return recursive(t.Values(), path)
+	case *avro.UnionSchema:
+		for _, b := range t.Types() {
+			if recursive(b, path) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // writerAPI writes arrays and maps as Java and fastavro write them: a
 // block count, not the negative count and byte size hamba writes by default
 // (which the spec allows, but then equal values are other bytes in other
 // clients).
-var writerAPI = favro.Config{DisableBlockSizeHeader: true}.Freeze()
+var writerAPI = avro.Config{DisableBlockSizeHeader: true}.Freeze()
 
-var writerPool = sync.Pool{New: func() any { return favro.NewWriter(nil, 512, favro.WithWriterConfig(writerAPI)) }}
+var writerPool = sync.Pool{New: func() any { return avro.NewWriter(nil, 512, avro.WithWriterConfig(writerAPI)) }}
 
 // maxPooledWriter bounds the buffer a pooled writer may keep.
 const maxPooledWriter = 1 << 20
 
 // encode appends the Avro encoding of the value at ptr to dst.
 func (b *binding) encode(dst []byte, ptr unsafe.Pointer) (out []byte, err error) {
-	w := writerPool.Get().(*favro.Writer)
+	w := writerPool.Get().(*avro.Writer)
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("encoder panic: %v", r)
@@ -272,9 +333,9 @@ func (b *binding) encode(dst []byte, ptr unsafe.Pointer) (out []byte, err error)
 // (hamba's Unmarshal silently accepts a body that ends early), trailing
 // bytes, and recovers from any panic in the decoder. On an error, at is
 // how far into body the decoder got (DecodeError.Offset).
-func decode(dec favro.ValDecoder, body []byte, ptr unsafe.Pointer) (at int, err error) {
+func decode(dec avro.ValDecoder, body []byte, ptr unsafe.Pointer) (at int, err error) {
 	tier := tierFor(len(body))
-	r := tier.pool.Get().(*favro.Reader)
+	r := tier.pool.Get().(*avro.Reader)
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: decoder panic: %v", ErrCorrupt, p)

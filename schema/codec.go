@@ -92,14 +92,14 @@ func NewCodec[T any](avsc string, opts ...CodecOption) (*Codec[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema: codec for %s: %w", t, bare(err))
 	}
-	if berr := bind(t, p.fs); berr != nil {
+	if berr := bind(t, p.sch); berr != nil {
 		return nil, berr
 	}
 	b, err := newBinding(p, reflect2.TypeOf((*T)(nil)))
 	if err != nil {
 		return nil, &BindError{Type: t.String(), Reason: err.Error(), err: ErrSchemaMismatch}
 	}
-	return &Codec[T]{p: p, refs: cfg.refs, typeName: t.String(), b: b, goType: t, check: planChecks(t, p.fs)}, nil
+	return &Codec[T]{p: p, refs: cfg.refs, typeName: t.String(), b: b, goType: t, check: planChecks(t, p.sch)}, nil
 }
 
 // References returns the schemas the codec's schema references, as given

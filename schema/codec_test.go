@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hamba/avro/v2"
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // Item and Created form the realistic event used by the codec tests,
@@ -126,7 +126,8 @@ func TestCodecRoundTrip(t *testing.T) {
 }
 
 // TestAppendFramedNoAlloc protects the framing budget: into a reused
-// buffer, no allocation beyond hamba's own. hamba allocates while iterating
+// buffer, no allocation beyond hamba's own (the fork's Marshal, which is
+// upstream's with the FORK.md fixes). hamba allocates while iterating
 // a Go map (reflect2's map iterator), so the map-free Item must cost zero
 // and Created at least one fewer than avro.Marshal (which copies its result).
 func TestAppendFramedNoAlloc(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hamba/avro/v2"
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // Level is a compatibility level, as the Confluent schema registry defines
@@ -73,8 +73,8 @@ func (l Level) forward() bool {
 // defaults, union branches) with ordo's own checker, not hamba's. It
 // returns for every pair of schemas, recursive ones included (a record
 // reached again through a field, an array, a map, a union, or another
-// record): see the checker in compat.go. Where it departs from a literal
-// reading of the specification, on purpose:
+// record). Where it departs from a literal reading of the specification,
+// on purpose:
 //
 //   - Record names: nested named types match by unqualified name or a
 //     reader alias of the writer's full name, as in Java's Avro. The

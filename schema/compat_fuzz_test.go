@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hamba/avro/v2"
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 // schemaGen builds a record schema from fuzz bytes: records R0..R2 (R0 on
@@ -97,8 +97,9 @@ func genSchema(b []byte) (string, bool) {
 // FuzzCheck protects the compatibility gate on pairs of generated schemas,
 // recursive ones included: every check returns within checkBound; a schema
 // is FULL compatible with itself; FULL is BACKWARD and FORWARD together;
-// and on schemas without recursion the verdict is hamba's (whose checker is
-// right there and wrong only with recursion, see compat.go).
+// and on schemas without recursion the verdict is hamba's checker's (the
+// fork's schema_compatibility.go, upstream's unchanged: right there and
+// wrong only with recursion, see compat.go).
 func FuzzCheck(f *testing.F) {
 	f.Add([]byte{8, 0, 1, 4, 7, 0, 0}, []byte{8, 0, 1, 4, 7, 0, 4})
 	f.Add([]byte{8, 1, 2, 6, 8, 1, 1, 7, 0, 0}, []byte{8, 1, 2, 6, 8, 1, 1, 7, 0, 1})

@@ -2,11 +2,10 @@ package schema
 
 import (
 	"errors"
-
 	"strings"
 	"testing"
 
-	"github.com/hamba/avro/v2"
+	avro "github.com/ordo-go/ordo/schema/internal/avro"
 )
 
 func r(ns, fields string) string {
@@ -188,10 +187,11 @@ func TestCheckLongLived(t *testing.T) {
 }
 
 // TestHambaSharedCheckerIsStale documents why avro.go creates a fresh
-// hamba checker per resolution (compat.go no longer uses hamba's checker):
+// hamba checker per resolution (compat.go does not use hamba's checker):
 // a shared one answers from a cache keyed by canonical fingerprints, which
-// leave out defaults. If this test starts failing, hamba has fixed its
-// cache and the workaround may go.
+// leave out defaults. The checker is the fork's copy of upstream's
+// (internal/avro/schema_compatibility.go, unchanged): if this test starts
+// failing, someone fixed its cache there and the workaround may go.
 func TestHambaSharedCheckerIsStale(t *testing.T) {
 	old := avro.MustParse(f(`{"name":"a","type":"int"}`))
 	withDefault, err := avro.ParseWithCache(f(`{"name":"a","type":"int"},{"name":"b","type":"int","default":0}`), "", &avro.SchemaCache{})

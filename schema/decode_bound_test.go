@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hamba/avro/v2"
 )
 
 // These tests protect the consumer from a body whose array or map block
@@ -279,10 +277,13 @@ func TestStringLengthBeyondBody(t *testing.T) {
 // TestBoundsAllocateNothing: the checks run on every string, array and
 // map of every record, so they must not allocate (building an error
 // name per string once cost 20 allocations per record): Decode allocates
-// no more than hamba's own Unmarshal of the same body.
+// no more than hamba's own Unmarshal of the same body, which has none of
+// the checks. That is upstream hamba v2.31.0's count, recorded when the SDK
+// stopped compiling upstream: the fork's Unmarshal runs the same checks,
+// so it is no baseline for them.
 func TestBoundsAllocateNothing(t *testing.T) {
+	const hambas = 7.0 // upstream's Unmarshal(createdV1 body, *Created)
 	c := mustCodec[Created](t, createdV1)
-	sch := avro.MustParse(createdV1)
 	in := sampleCreated()
 	body, err := c.AppendEncode(nil, &in)
 	if err != nil {
@@ -295,10 +296,6 @@ func TestBoundsAllocateNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hambas := testing.AllocsPerRun(200, func() {
-		var v Created
-		_ = avro.Unmarshal(sch, body, &v)
-	})
 	if ours > hambas {
 		t.Fatalf("Decode allocates %.0f times per record, hamba's Unmarshal %.0f", ours, hambas)
 	}

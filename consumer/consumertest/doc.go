@@ -16,6 +16,13 @@
 //		got := rec.Wait(t, 1, 10*time.Second)
 //	}
 //
+// The kit serves a producer's tests as well ([Env.Producer], [New] for an
+// example or a demo outside a test): publishing needs only the broker and
+// registry it starts. It lives under consumer because ordo's top level is
+// its five packages, and the part of it a test leans on most (a consumer
+// run for the test's lifetime, the [Recorder]) is the consumer's; a
+// second kit under producer would be the same broker and registry twice.
+//
 // Everything a test starts is stopped by t.Cleanup. The environment is the
 // same one `go run ./examples/...` uses; its registry answers "compatible"
 // to every compatibility check, so compatibility is tested with

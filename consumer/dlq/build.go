@@ -29,6 +29,14 @@ type Failure struct {
 	Err      error  // the failure; nil is allowed for [Quarantined] and [Expired]
 	Group    string // the consumer group; kafka_dlt-original-consumer-group
 
+	// Cause, when set, is the error Err carries with context only (the
+	// consumer's *RecordError around a handler's error): its type is
+	// written to kafka_dlt-exception-fqcn, as Spring writes the cause of
+	// its ListenerExecutionFailedException, so the user's error type is
+	// where a person or a Spring tool looks first. The message is still
+	// Err's. Default: Err.
+	Cause error
+
 	// QuarantineOffset is, for reason [Quarantined], the original-partition
 	// offset of the record whose dead letter started the key's quarantine;
 	// it is written to ordo-quarantine-offset. Ignored for other reasons.
@@ -57,7 +65,11 @@ func Build(topic string, r *kgo.Record, f Failure) *kgo.Record {
 			hs = append(hs, h)
 		}
 	}
-	hs = appendSpring(hs, r, f.Group, err)
+	cause := f.Cause
+	if cause == nil {
+		cause = err
+	}
+	hs = appendSpring(hs, r, f.Group, err, cause)
 	hs = appendOrdo(hs, f)
 	return &kgo.Record{
 		Topic:   topic,
@@ -84,10 +96,10 @@ func isFailureHeader(k string) bool {
 		header.DroppedHeaders, header.OriginalKeySize, header.OriginalKeySHA256:
 		return true
 	}
-	return strings.HasPrefix(k, header.DLTPrefix)
+	return strings.HasPrefix(k, header.DLTPrefix) || isForeignHeader(k)
 }
 
-func appendSpring(hs []kgo.RecordHeader, r *kgo.Record, group string, err error) []kgo.RecordHeader {
+func appendSpring(hs []kgo.RecordHeader, r *kgo.Record, group string, err, cause error) []kgo.RecordHeader {
 	ts := int64(-1) // Java's ConsumerRecord.NO_TIMESTAMP
 	if !r.Timestamp.IsZero() {
 		ts = r.Timestamp.UnixMilli()
@@ -102,10 +114,10 @@ func appendSpring(hs []kgo.RecordHeader, r *kgo.Record, group string, err error)
 	if group != "" {
 		hs = append(hs, kgo.RecordHeader{Key: header.DLTOriginalConsumerGroup, Value: []byte(group)})
 	}
-	outer, cause := typeNames(err)
+	outer, root := typeNames(cause)
 	hs = append(hs, kgo.RecordHeader{Key: header.DLTExceptionFQCN, Value: []byte(outer)})
-	if cause != outer {
-		hs = append(hs, kgo.RecordHeader{Key: header.DLTExceptionCauseFQCN, Value: []byte(cause)})
+	if root != outer {
+		hs = append(hs, kgo.RecordHeader{Key: header.DLTExceptionCauseFQCN, Value: []byte(root)})
 	}
 	return append(hs, kgo.RecordHeader{Key: header.DLTExceptionMessage, Value: []byte(Truncate(err.Error(), MaxMessageBytes))})
 }

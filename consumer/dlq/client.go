@@ -124,7 +124,7 @@ func (c *Client) kgoClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	opts = append(opts, extra...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dlq: %w", err)
+		return nil, fmt.Errorf("dlq: new franz-go client: %w", err)
 	}
 	return cl, nil
 }

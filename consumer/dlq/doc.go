@@ -29,6 +29,19 @@
 //	ordo-quarantine-offset             reason "quarantined" only: the original
 //	                                   offset whose dead letter started the quarantine, decimal
 //
+// # Dead letters other tools wrote
+//
+// A dead-letter topic may also be fed by Spring Kafka (the same kafka_dlt-*
+// headers, without ordo's), Kafka Streams (__streams.errors.*), Kafka
+// Connect (__connect.errors.*) or a share group's broker-side dead-letter
+// queue (__dlq.errors.*). [Parse] reads each family into the same [Info]
+// fields (original topic, partition and offset, exception class and
+// message; [Info.Family] says which it was), so List counts them and
+// Redrive republishes them like ordo's own. Their values are decimal
+// text, not Spring's binary; a Streams or Connect dead letter without an
+// input record (original topic empty, partition and offset -1) cannot be
+// redriven and counts as malformed.
+//
 // # Dead letters too large for their topic
 //
 // A record the source topic accepted may not fit the dead-letter topic
@@ -58,7 +71,8 @@
 //
 // Headers never grow. When a record that already carries dead-letter
 // headers (it was dead-lettered, redriven and failed again) is
-// dead-lettered, every kafka_dlt-* header, ordo-reason, ordo-attempts,
+// dead-lettered, every kafka_dlt-* header (and every header of the other
+// families above), ordo-reason, ordo-attempts,
 // ordo-stage, ordo-quarantine-offset, ordo-redrive-chain and
 // ordo-redrive-lift is replaced, not appended. ordo-redrives stays: it is
 // the loop guard's count.
@@ -89,7 +103,11 @@
 //
 // A dead letter that cannot be redriven stops its key the same way: one
 // whose headers do not parse (its chain cannot be known), one with reason
-// [TooLarge] (it lacks part of the record), one at the loop guard. Every
+// [TooLarge] (it lacks part of the record), one whose reason says the
+// consumer could not read the record ([Reason.Unreadable]: republished
+// unchanged it fails again, and its chain with it; RedriveConfig's
+// IncludeUnreadable republishes it once the cause is fixed), one at the
+// loop guard. Every
 // later dead letter of its key in that original partition (in the same
 // dead-letter partition, when the malformed headers do not say the
 // original partition) is held, no record before it carries the lift, and

@@ -6,9 +6,16 @@ import (
 	"strconv"
 )
 
+// Every error this package returns starts with "dlq: " once: its
+// sentinels and error types say it, and a call that wraps another error
+// (franz-go's, the registry's) adds "dlq: " and what it was doing, never
+// over an error of its own that already says it
+// (TestErrorsSayDlqOnce).
 var (
-	// ErrNotDeadLetter: the record carries no kafka_dlt-original-topic
-	// header, so it was not written by a dead-letter publisher.
+	// ErrNotDeadLetter: the record carries no original-topic header of
+	// any family [Parse] reads (kafka_dlt-original-topic,
+	// __streams.errors.topic, __connect.errors.topic, __dlq.errors.topic),
+	// so it was not written by a dead-letter publisher.
 	ErrNotDeadLetter = errors.New("dlq: not a dead-letter record")
 	// ErrMalformed: a dead-letter header is present but not in its
 	// encoding (a wrong length, not a number, a negative count).
@@ -21,6 +28,11 @@ var (
 	// ErrTooLarge: the dead letter has reason [TooLarge]; it lacks part of
 	// the record, so redrive cannot republish it.
 	ErrTooLarge = errors.New("dlq: dead letter lacks part of the record (too-large): fetch the original from its source topic")
+	// ErrUnreadable: the dead letter's reason says its consumer could not
+	// read the record ([Reason.Unreadable]); republished unchanged it
+	// would fail again, so redrive leaves it unless asked
+	// (RedriveConfig.IncludeUnreadable).
+	ErrUnreadable = errors.New("dlq: the consumer could not read the record (republished unchanged, it fails again)")
 	// ErrLoopGuard: the dead letter was redriven the maximum number of
 	// times (RedriveConfig.MaxRedrives) and failed again.
 	ErrLoopGuard = errors.New("dlq: dead letter at the redrive loop guard")

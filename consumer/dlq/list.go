@@ -15,16 +15,17 @@ import (
 type Summary struct {
 	Total     int     // dead letters read
 	Malformed int     // whose dead-letter headers did not parse
-	Groups    []Count // by original topic, reason and type, sorted so
+	Groups    []Count // by original topic, reason, type and family, sorted so
 }
 
 // Count is the dead letters of one original topic, reason and event type
-// (the ordo-type header; empty without it), with the times the oldest and
-// newest of them were dead-lettered.
+// (the ordo-type header; empty without it) written by one [Family] of
+// tools, with the times the oldest and newest of them were dead-lettered.
 type Count struct {
 	Topic   string
-	Reason  Reason
+	Reason  Reason // empty for a dead letter not written by ordo
 	Type    string
+	Family  Family
 	Records int
 	Oldest  time.Time
 	Newest  time.Time
@@ -34,6 +35,7 @@ type countKey struct {
 	topic  string
 	reason Reason
 	typ    string
+	family Family
 }
 
 // List reads topic from its start to its end offsets at the call and
@@ -49,10 +51,10 @@ func (c *Client) List(ctx context.Context, topic string) (Summary, error) {
 			return nil
 		}
 		typ, _ := header.Get(d.Headers, header.Type)
-		k := countKey{info.Topic, info.Reason, typ}
+		k := countKey{info.Topic, info.Reason, typ, info.Family}
 		n := counts[k]
 		if n == nil {
-			n = &Count{Topic: k.topic, Reason: k.reason, Type: k.typ, Oldest: d.Timestamp, Newest: d.Timestamp}
+			n = &Count{Topic: k.topic, Reason: k.reason, Type: k.typ, Family: k.family, Oldest: d.Timestamp, Newest: d.Timestamp}
 			counts[k] = n
 		}
 		n.Records++
@@ -75,7 +77,10 @@ func (c *Client) List(ctx context.Context, topic string) (Summary, error) {
 		if a.Reason != b.Reason {
 			return a.Reason < b.Reason
 		}
-		return a.Type < b.Type
+		if a.Type != b.Type {
+			return a.Type < b.Type
+		}
+		return a.Family < b.Family
 	})
 	return s, err
 }

@@ -13,9 +13,12 @@ import (
 )
 
 // Info is what a dead-letter record's headers say about the original
-// record and its failure. Spring Kafka's dead letters parse too; the
-// fields only ordo writes are then zero.
+// record and its failure. Spring Kafka's, Kafka Streams', Kafka Connect's
+// and share groups' dead letters parse too (see [Family]); the fields
+// only ordo writes are then zero.
 type Info struct {
+	Family Family // the header family it was read from
+
 	Topic         string    // original topic
 	Partition     int32     // original partition
 	Offset        int64     // original offset
@@ -56,16 +59,24 @@ func (i Info) ChainStart() int64 {
 }
 
 // Parse reads the dead-letter headers of r. When a header appears more
-// than once the last wins, as Java's Headers.lastHeader does. A record
-// without kafka_dlt-original-topic is [ErrNotDeadLetter]; without the
-// original partition or offset, or with any header not in its encoding, a
-// *[HeaderError] matching [ErrMalformed]. Parse never panics, whatever the
-// bytes.
+// than once the last wins, as Java's Headers.lastHeader does. The
+// families are tried in turn: kafka_dlt-* (ordo, Spring), __dlq.errors.*
+// (share groups), __streams.errors.* (Kafka Streams), __connect.errors.*
+// (Kafka Connect); the first whose original-topic header is present is
+// read (see [Family] for what each maps to which field). A record with
+// none is [ErrNotDeadLetter]; without the original partition or offset,
+// with an empty original topic (Streams and Connect write one for a
+// failure without an input record), or with any header not in its
+// encoding, a *[HeaderError] matching [ErrMalformed]. Parse never panics,
+// whatever the bytes.
 func Parse(r *kgo.Record) (Info, error) {
-	info := Info{QuarantineOffset: -1, OriginalSize: -1, OriginalKeySize: -1}
+	info := Info{Family: FamilySpring, QuarantineOffset: -1, OriginalSize: -1, OriginalKeySize: -1}
 	last := lastHeaders(r.Headers)
 	topic, ok := last[header.DLTOriginalTopic]
 	if !ok {
+		if info, ok, err := parseForeign(r, last); ok {
+			return info, err
+		}
 		return Info{}, ErrNotDeadLetter
 	}
 	info.Topic = string(topic)

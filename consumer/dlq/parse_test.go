@@ -18,7 +18,7 @@ func TestParseRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Info{
-		Topic: "orders", Partition: 5, Offset: 0x0102030405, Timestamp: time.UnixMilli(1700000000123),
+		Family: FamilySpring, Topic: "orders", Partition: 5, Offset: 0x0102030405, Timestamp: time.UnixMilli(1700000000123),
 		TimestampType: "CreateTime", Group: "billing", FQCN: "*dlq.codeError", CauseFQCN: "*errors.errorString",
 		Message: "code: boom", Reason: HandlerExhausted, Stage: StageHandle, Attempts: 7, QuarantineOffset: -1, OriginalSize: -1, OriginalKeySize: -1,
 	}

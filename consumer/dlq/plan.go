@@ -39,6 +39,7 @@ const (
 	looped
 	malformed
 	tooLarge
+	unreadable
 )
 
 // keyID names a key of an original partition, every chain of it; a dead
@@ -98,11 +99,7 @@ func (p *planner) decide(d *kgo.Record) (verdict, Info, *chainID) {
 	}
 	v := p.verdict(st, info)
 	p.count(v, info)
-	if id != nil && (v == looped || v == tooLarge) {
-		cause := ErrTooLarge
-		if v == looped {
-			cause = ErrLoopGuard
-		}
+	if cause := stuckBy[v]; id != nil && cause != nil {
 		p.stick(d, keyID{topic: info.Topic, partition: info.Partition, key: id.key}, info.Offset, cause)
 	}
 	if v == emit {
@@ -111,6 +108,9 @@ func (p *planner) decide(d *kgo.Record) (verdict, Info, *chainID) {
 	}
 	return v, info, id
 }
+
+// stuckBy is why a verdict stops its key's chain.
+var stuckBy = map[verdict]error{looped: ErrLoopGuard, tooLarge: ErrTooLarge, unreadable: ErrUnreadable}
 
 func (p *planner) verdict(st *chainState, info Info) verdict {
 	switch {
@@ -124,6 +124,9 @@ func (p *planner) verdict(st *chainState, info Info) verdict {
 	case info.Redrives >= p.cfg.MaxRedrives:
 		st.held = true
 		return looped
+	case info.Reason.Unreadable() && !p.cfg.IncludeUnreadable:
+		st.held = true
+		return unreadable
 	}
 	return emit
 }
@@ -192,6 +195,8 @@ func (p *planner) count(v verdict, info Info) {
 		p.report.LoopGuarded++
 	case tooLarge:
 		p.report.TooLarge++
+	case unreadable:
+		p.report.Unreadable++
 	}
 }
 

@@ -69,6 +69,21 @@ func (r Reason) Known() bool {
 	return false
 }
 
+// Unreadable reports whether r says the consumer could not read the
+// record at all: [Unframe], [UnknownSchema], [UnusableSchema], [Decode].
+// Republished unchanged, such a record fails the same way again (unless
+// its cause was fixed: the registry got the schema back, a deploy reads
+// the body), so [Client.Redrive] leaves it unless
+// RedriveConfig.IncludeUnreadable is set. A record no handler took
+// ([NoHandler], [Tombstone]) was read; a deploy can handle it.
+func (r Reason) Unreadable() bool {
+	switch r {
+	case Unframe, UnknownSchema, UnusableSchema, Decode:
+		return true
+	}
+	return false
+}
+
 // Stage says where in the consumer's pipeline a record failed; it is
 // written to the ordo-stage header.
 type Stage string

@@ -44,10 +44,20 @@ type RedriveConfig struct {
 	// MaxRedrives is the loop guard (see [DefaultMaxRedrives], used when
 	// 0). A negative value is an error.
 	MaxRedrives int
+	// IncludeUnreadable republishes dead letters whose reason says the
+	// consumer could not read the record ([Reason.Unreadable]: unframe,
+	// unknown-schema, unusable-schema, decode). Default false: they are
+	// left, counted in RedriveReport.Unreadable, and their keys' chains
+	// stay quarantined (RedriveReport.Stuck), because republished
+	// unchanged they fail again and take their chains back with them. Set
+	// it once their cause is fixed (the registry has the schema again, a
+	// deploy reads the body).
+	IncludeUnreadable bool
 }
 
 // RedriveReport counts what a redrive did with the dead letters it read.
-// Scanned = Redriven + Filtered + Held + LoopGuarded + Malformed + TooLarge.
+// Scanned = Redriven + Filtered + Held + LoopGuarded + Malformed + TooLarge
+// + Unreadable.
 type RedriveReport struct {
 	Scanned     int            // dead letters read
 	Redriven    int            // republished (in a dry run: would be)
@@ -56,12 +66,14 @@ type RedriveReport struct {
 	Held        int            // behind a dead letter of their key that cannot be redriven, kept for order
 	Malformed   int            // dead-letter headers did not parse; left alone
 	TooLarge    int            // reason too-large: the dead letter lacks part of the record; left alone
+	Unreadable  int            // the consumer could not read the record (Reason.Unreadable); left alone unless IncludeUnreadable
 	Lifted      int            // chains whose last record carries the lift (planned, if the run stopped early)
 	ByTopic     map[string]int // republished per original topic
 
 	// StuckChains counts the keys whose chain the run left quarantined
 	// because a dead letter of it cannot be redriven (malformed, too
-	// large, at the loop guard); Stuck names the first MaxStuckReported.
+	// large, unreadable, at the loop guard); Stuck names the first
+	// MaxStuckReported.
 	// Their quarantine stays until an operator deals with that dead
 	// letter (see the package doc).
 	StuckChains int
@@ -81,8 +93,8 @@ type Stuck struct {
 	// the dead-letter topic.
 	DeadLetterPartition int32
 	DeadLetterOffset    int64
-	// Err says why: a *[HeaderError] (malformed), [ErrTooLarge] or
-	// [ErrLoopGuard].
+	// Err says why: a *[HeaderError] (malformed), [ErrTooLarge],
+	// [ErrUnreadable] or [ErrLoopGuard].
 	Err error
 }
 
@@ -245,7 +257,8 @@ func (w *rewriter) restore(d *kgo.Record, info Info, id *chainID) *kgo.Record {
 
 // Restore returns the record that redrives dead letter d, whose headers
 // parsed as info: addressed to the original topic, with d's key and value,
-// d's headers less the dead-letter ones (kafka_dlt-*, ordo-reason,
+// d's headers less the dead-letter ones (kafka_dlt-*, __streams.errors.*,
+// __connect.errors.*, __dlq.errors.*, ordo-reason,
 // ordo-attempts, ordo-stage, ordo-quarantine-offset and any earlier
 // redrive's chain and lift), and ordo-redrives set to info.Redrives+1.
 // Partition and timestamp are left for the producer: the key places it,

@@ -24,6 +24,9 @@ func bounds(ctx context.Context, adm *kadm.Client, topic, group string) (map[int
 	if err == nil {
 		err = starts.Error()
 	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, fmt.Errorf("dlq: topic %q does not exist: %w", topic, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dlq: list start offsets of %q: %w", topic, err)
 	}

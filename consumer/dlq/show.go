@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/schema"
@@ -42,7 +41,6 @@ type Entry struct {
 // error. Cancelling ctx stops it with ctx's error.
 func (c *Client) Show(ctx context.Context, topic string, f Filter, limit int) ([]Entry, error) {
 	var out []Entry
-	dec := &jsonDecoder{reg: c.registry, schemas: make(map[int]avro.Schema)}
 	err := c.read(ctx, topic, func(d *kgo.Record) error {
 		info, perr := Parse(d)
 		if perr == nil && !f.Match(d, info) || perr != nil && !f.isZero() {
@@ -52,7 +50,7 @@ func (c *Client) Show(ctx context.Context, topic string, f Filter, limit int) ([
 		if perr != nil {
 			e.ParseError = perr.Error()
 		}
-		e.Value, e.ValueError = dec.decode(ctx, d.Value)
+		e.Value, e.ValueError = valueJSON(ctx, c.registry, d.Value)
 		out = append(out, e)
 		if limit > 0 && len(out) >= limit {
 			return errStop
@@ -65,15 +63,13 @@ func (c *Client) Show(ctx context.Context, topic string, f Filter, limit int) ([
 	return out, err
 }
 
-// jsonDecoder turns framed Avro values into JSON through the registry,
-// parsing each writer schema once.
-type jsonDecoder struct {
-	reg     *schema.Registry
-	schemas map[int]avro.Schema
-}
-
-func (j *jsonDecoder) decode(ctx context.Context, value []byte) (json.RawMessage, string) {
-	if j.reg == nil {
+// valueJSON decodes a framed Avro value to JSON through reg, or says why
+// not. It decodes with schema's own codec (Writer.Decode), on the Avro
+// library every consumer decodes with, so Show reads a dead letter as the
+// consumer that dead-lettered it did: the same bounds, the writer's schema
+// references resolved. reg caches each writer schema.
+func valueJSON(ctx context.Context, reg *schema.Registry, value []byte) (json.RawMessage, string) {
+	if reg == nil {
 		return nil, "no registry configured"
 	}
 	if value == nil {
@@ -83,34 +79,17 @@ func (j *jsonDecoder) decode(ctx context.Context, value []byte) (json.RawMessage
 	if err != nil {
 		return nil, err.Error()
 	}
-	s, err := j.schema(ctx, id)
+	w, err := reg.Writer(ctx, id)
 	if err != nil {
 		return nil, err.Error()
 	}
-	var v any
-	if err := avro.Unmarshal(s, body, &v); err != nil {
-		return nil, fmt.Sprintf("decode with schema %d: %v", id, err)
+	v, err := w.Decode(body)
+	if err != nil {
+		return nil, err.Error()
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Sprintf("to JSON: %v", err)
 	}
 	return b, ""
-}
-
-func (j *jsonDecoder) schema(ctx context.Context, id int) (avro.Schema, error) {
-	if s, ok := j.schemas[id]; ok {
-		return s, nil
-	}
-	w, err := j.reg.Writer(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	// A cache per schema: versions of one record name must not collide.
-	s, err := avro.ParseWithCache(w.Schema(), "", &avro.SchemaCache{})
-	if err != nil {
-		return nil, fmt.Errorf("parse schema %d: %w", id, err)
-	}
-	j.schemas[id] = s
-	return s, nil
 }

@@ -2,10 +2,10 @@ package dlq
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/header"
@@ -13,6 +13,11 @@ import (
 )
 
 const createdAvsc = `{"type":"record","name":"Created","namespace":"com.example","fields":[{"name":"id","type":"string"},{"name":"amount","type":"long"}]}`
+
+type created struct {
+	ID     string `avro:"id"`
+	Amount int64  `avro:"amount"`
+}
 
 // TestListAndShow protects what the operator sees: counts by original
 // topic, reason and type with the oldest and newest dead-letter times, and
@@ -28,11 +33,14 @@ func TestListAndShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := avro.Marshal(avro.MustParse(createdAvsc), map[string]any{"id": "o-1", "amount": int64(42)})
+	c, err := schema.NewCodec[created](createdAvsc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	framed := append(schema.AppendHeader(nil, id), body...)
+	framed, err := c.AppendFramed(nil, id, &created{ID: "o-1", Amount: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
 	orig := &kgo.Record{Topic: "orders", Key: []byte("o-1"), Value: framed, Offset: 3,
 		Headers: []kgo.RecordHeader{{Key: header.Type, Value: []byte("com.example.Created")}}}
 	e.produce(Build(dlt, orig, Failure{Reason: Permanent, Err: errors.New("refused")}))
@@ -89,5 +97,80 @@ func TestListAndShow(t *testing.T) {
 	}
 	if len(all) != 4 || junk != 1 {
 		t.Fatalf("no filter: %d shown, %d junk with a parse error; want 4, 1", len(all), junk)
+	}
+}
+
+// TestShowDecodesAsTheConsumer protects Show decoding through package
+// schema, as a consumer does: a writer schema that uses a type registered
+// under another subject (a schema reference) decodes, and a body with a
+// byte after the record is reported, not shown as the record. Show parsed
+// the writer's text alone with upstream hamba before: it failed the first
+// ("unknown type: com.acme.Money") and showed the second as if whole.
+func TestShowDecodesAsTheConsumer(t *testing.T) {
+	const (
+		moneyAvsc   = `{"type":"record","name":"Money","namespace":"com.acme","fields":[{"name":"cents","type":"long"}]}`
+		paymentAvsc = `{"type":"record","name":"Payment","namespace":"com.acme","fields":[{"name":"id","type":"string"},{"name":"amount","type":"com.acme.Money"}]}`
+	)
+	type money struct {
+		Cents int64 `avro:"cents"`
+	}
+	type payment struct {
+		ID     string `avro:"id"`
+		Amount money  `avro:"amount"`
+	}
+	e := newEnv(t)
+	reg, err := schema.NewRegistry([]string{e.cluster.RegistryURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Register(e.ctx, "com.acme.Money", moneyAvsc); err != nil {
+		t.Fatal(err)
+	}
+	ref := schema.Reference{Name: "com.acme.Money", Subject: "com.acme.Money", Version: 1, Schema: moneyAvsc}
+	c, err := schema.NewCodec[payment](paymentAvsc, schema.WithReferences(ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := reg.Register(e.ctx, "payments-value", c.Schema(), c.References()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	framed, err := c.AppendFramed(nil, id, &payment{ID: "p-1", Amount: money{Cents: 250}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cid, err := reg.Register(e.ctx, "orders-value", createdAvsc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := schema.NewCodec[created](createdAvsc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trailing, err := cc.AppendFramed(nil, cid, &created{ID: "o-1", Amount: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trailing = append(trailing, 0)
+	for _, v := range [][]byte{framed, trailing} {
+		e.produce(Build(dlt, &kgo.Record{Topic: "payments", Key: []byte("p-1"), Value: v}, Failure{Reason: Permanent}))
+	}
+
+	d, err := New(Brokers(e.cluster.Brokers()...), Registry(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, err := d.Show(e.ctx, dlt, Filter{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shown) != 2 {
+		t.Fatalf("shown %d, want 2", len(shown))
+	}
+	if got := string(shown[0].Value); got != `{"amount":{"cents":250},"id":"p-1"}` || shown[0].ValueError != "" {
+		t.Fatalf("value with a schema reference: %s (%s)", got, shown[0].ValueError)
+	}
+	if shown[1].Value != nil || !strings.Contains(shown[1].ValueError, "trailing bytes") {
+		t.Fatalf("value with a trailing byte: %s (%q), want no value and the reason", shown[1].Value, shown[1].ValueError)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/consumer/consumertest"
@@ -19,6 +18,12 @@ const (
 	demoDLT     = "orders.dlt"
 	paymentAvsc = `{"type":"record","name":"OrderPaid","namespace":"com.example.orders","fields":[{"name":"order_id","type":"string"},{"name":"amount_cents","type":"long"}]}`
 )
+
+// orderPaid is the Go type of paymentAvsc.
+type orderPaid struct {
+	OrderID     string `avro:"order_id"`
+	AmountCents int64  `avro:"amount_cents"`
+}
 
 // startDemo starts an embedded cluster and registry, dead-letters sample
 // records into demoDLT and points cfg at them. stop closes the cluster.
@@ -49,12 +54,15 @@ func seed(ctx context.Context, brokers []string, registry string) error {
 	if err != nil {
 		return err
 	}
-	s := avro.MustParse(paymentAvsc)
+	codec, err := schema.NewCodec[orderPaid](paymentAvsc)
+	if err != nil {
+		return err
+	}
 	var encErr error
 	value := func(order string, cents int64) []byte {
-		body, err := avro.Marshal(s, map[string]any{"order_id": order, "amount_cents": cents})
+		framed, err := codec.AppendFramed(nil, id, &orderPaid{OrderID: order, AmountCents: cents})
 		encErr = errors.Join(encErr, err)
-		return append(schema.AppendHeader(nil, id), body...)
+		return framed
 	}
 	t0 := time.Now().Add(-time.Hour)
 	rec := func(topic, key string, off int64, v []byte) *kgo.Record {

@@ -54,7 +54,7 @@ func list(ctx context.Context, c *dlq.Client, cfg config, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ORIGINAL TOPIC\tREASON\tTYPE\tRECORDS\tOLDEST\tNEWEST")
 	for _, g := range s.Groups {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", g.Topic, orDash(string(g.Reason)), orDash(g.Type), g.Records,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", g.Topic, reasonOf(g), orDash(g.Type), g.Records,
 			g.Oldest.UTC().Format(time.RFC3339), g.Newest.UTC().Format(time.RFC3339))
 	}
 	if err := tw.Flush(); err != nil {
@@ -66,6 +66,15 @@ func list(ctx context.Context, c *dlq.Client, cfg config, out io.Writer) error {
 	}
 	fmt.Fprintln(out)
 	return nil
+}
+
+// reasonOf is list's REASON: ordo's reason, or for another tool's dead
+// letters (which give none) the tool in parentheses.
+func reasonOf(g dlq.Count) string {
+	if g.Reason == "" && g.Family != dlq.FamilySpring {
+		return "(" + string(g.Family) + ")"
+	}
+	return orDash(string(g.Reason))
 }
 
 func orDash(s string) string {
@@ -90,6 +99,7 @@ type shown struct {
 }
 
 type original struct {
+	Family           string    `json:"family"` // who wrote the dead letter: spring (ordo, Spring Kafka), streams, connect, share-group
 	Topic            string    `json:"topic"`
 	Partition        int32     `json:"partition"`
 	Offset           int64     `json:"offset"`
@@ -110,6 +120,13 @@ func show(ctx context.Context, c *dlq.Client, cfg config, out io.Writer) error {
 		return err
 	}
 	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Time.Before(entries[j].Time) })
+	if cfg.format == "text" {
+		for _, e := range entries {
+			writeText(out, cfg.topic, e)
+		}
+		fmt.Fprintf(out, "%d dead letters shown\n", len(entries))
+		return nil
+	}
 	enc := json.NewEncoder(out)
 	for _, e := range entries {
 		s := shown{Partition: e.Partition, Offset: e.Offset, Time: e.Time.UTC(), Key: string(e.Key), ParseError: e.ParseError,
@@ -131,7 +148,7 @@ func show(ctx context.Context, c *dlq.Client, cfg config, out io.Writer) error {
 }
 
 func originalOf(i dlq.Info) *original {
-	o := &original{Topic: i.Topic, Partition: i.Partition, Offset: i.Offset, Timestamp: i.Timestamp.UTC(), Group: i.Group,
+	o := &original{Family: string(i.Family), Topic: i.Topic, Partition: i.Partition, Offset: i.Offset, Timestamp: i.Timestamp.UTC(), Group: i.Group,
 		Reason: string(i.Reason), Stage: string(i.Stage), Attempts: i.Attempts, Redrives: i.Redrives, Error: i.Message, ErrorType: i.FQCN}
 	if i.QuarantineOffset >= 0 {
 		q := i.QuarantineOffset
@@ -161,14 +178,17 @@ func printable(v []byte) string {
 func redrive(ctx context.Context, c *dlq.Client, cfg config, out io.Writer) error {
 	rep, err := c.Redrive(ctx, dlq.RedriveConfig{
 		Topic: cfg.topic, Group: cfg.group, Filter: cfg.filter,
-		Rate: cfg.rate, DryRun: cfg.dryRun, MaxRedrives: cfg.maxRedrives,
+		Rate: cfg.rate, DryRun: cfg.dryRun, MaxRedrives: cfg.maxRedrives, IncludeUnreadable: cfg.unreadable,
 	})
 	verb := "redrove"
 	if cfg.dryRun {
 		verb = "would redrive"
 	}
-	fmt.Fprintf(out, "read %d dead letters from %s (group %s): %s %d, lifting %d quarantine chains; filtered out %d, loop guard %d, malformed %d, too large %d, held behind those %d\n",
-		rep.Scanned, cfg.topic, cfg.group, verb, rep.Redriven, rep.Lifted, rep.Filtered, rep.LoopGuarded, rep.Malformed, rep.TooLarge, rep.Held)
+	fmt.Fprintf(out, "read %d dead letters from %s (group %s): %s %d, lifting %d quarantine chains; filtered out %d, unreadable %d, loop guard %d, malformed %d, too large %d, held behind those %d\n",
+		rep.Scanned, cfg.topic, cfg.group, verb, rep.Redriven, rep.Lifted, rep.Filtered, rep.Unreadable, rep.LoopGuarded, rep.Malformed, rep.TooLarge, rep.Held)
+	if rep.Unreadable > 0 {
+		fmt.Fprintf(out, "left %d their consumer could not read (republished unchanged they fail again): fix the cause, then pass -include-unreadable\n", rep.Unreadable)
+	}
 	if rep.StuckChains > 0 {
 		fmt.Fprintf(out, "%d keys stay quarantined: a dead letter of theirs cannot be redriven\n", rep.StuckChains)
 		for _, s := range rep.Stuck {

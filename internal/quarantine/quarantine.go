@@ -44,6 +44,7 @@ type Entry struct {
 type Set struct {
 	max int
 	m   map[uint64]Entry
+	j   *journal // nil: the set lives in commit metadata
 }
 
 // New returns an empty set whose encoding stays within maxBytes (0 means
@@ -83,10 +84,15 @@ func (s *Set) Get(key []byte) (Entry, bool) {
 // [ErrFull] and the set is unchanged.
 func (s *Set) Start(key []byte, offset int64) error {
 	h := Hash(key)
-	if _, ok := s.m[h]; !ok && len(s.m) >= s.max {
+	old, ok := s.m[h]
+	if !ok && len(s.m) >= s.max {
 		return ErrFull
 	}
-	s.m[h] = Entry{Start: offset, Last: offset}
+	e := Entry{Start: offset, Last: offset}
+	s.m[h] = e
+	if s.j != nil {
+		s.j.note(h, state{ok, old}, offset, state{true, e})
+	}
 	return nil
 }
 
@@ -100,8 +106,12 @@ func (s *Set) Follow(key []byte, offset int64) bool {
 		return false
 	}
 	if offset > e.Last {
+		old := e
 		e.Last = offset
 		s.m[h] = e
+		if s.j != nil {
+			s.j.note(h, state{true, old}, offset, state{true, e})
+		}
 	}
 	return true
 }
@@ -110,6 +120,15 @@ func (s *Set) Follow(key []byte, offset int64) bool {
 // and nothing was dead-lettered behind it after offset lift (the redrive's
 // ordo-redrive-chain and ordo-redrive-lift headers). It reports whether it
 // lifted.
+//
+// In a store-backed set the lift takes effect, for a consumer that
+// restarts from a committed offset, from the commit that passes e.Last,
+// not the lifting record: every record of the key after e.Last and before
+// the lifting record is one of the chain's redriven records (any other
+// would have been dead-lettered behind the quarantine and raised e.Last),
+// and those are handled whether the key is quarantined under their chain
+// (rule 3) or not at all (rule 1). Dating it so keeps each key's changes
+// in offset order.
 func (s *Set) Lift(key []byte, chain, lift int64) bool {
 	h := Hash(key)
 	e, ok := s.m[h]
@@ -117,12 +136,17 @@ func (s *Set) Lift(key []byte, chain, lift int64) bool {
 		return false
 	}
 	delete(s.m, h)
+	if s.j != nil {
+		s.j.note(h, state{true, e}, e.Last, state{})
+	}
 	return true
 }
 
 // Encode returns the set as commit metadata, at most the set's max bytes.
+// A store-backed set (see [Store]) encodes as "": its keys are in the
+// store.
 func (s *Set) Encode() string {
-	if len(s.m) == 0 {
+	if len(s.m) == 0 || s.j != nil {
 		return ""
 	}
 	hs := make([]uint64, 0, len(s.m))

@@ -8,7 +8,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Classifier is implemented by errors that name their own class for the
@@ -109,4 +111,25 @@ func isPlainWrapper(err error) bool {
 		return true
 	}
 	return false
+}
+
+// Fail marks span failed with err, as both sides record a failure: an
+// "exception" event (the semantic conventions' exception.type and
+// exception.message) and the error status with err's whole text; the
+// caller sets error.type with its own classes ([ErrorType]). The event
+// describes cause, the error that really failed, when err only carries it
+// with context (the consumer's *RecordError around a handler's error, the
+// producer's *PublishError): exception.type names cause's own type,
+// looking through fmt and errors.Join wrappers (never "*errors.joinError"
+// or "*fmt.wrapError"), and exception.message is cause's text. A nil
+// cause is err.
+func Fail(span trace.Span, err, cause error) {
+	if cause == nil {
+		cause = err
+	}
+	span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(
+		semconv.ExceptionType(fmt.Sprintf("%T", Typed(cause))),
+		semconv.ExceptionMessage(cause.Error()),
+	))
+	span.SetStatus(codes.Error, err.Error())
 }
