@@ -109,7 +109,12 @@ func (s *scheduler) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
 // dispatchStaged dispatches staged records, oldest first, until the
 // buffer is full or none are left, and returns what is left. It lets the
 // lanes in every 128 records.
+//
+// Each run's records are read (prepare: headers, size) before the lock is
+// taken, while the lanes have it.
 func (s *scheduler) dispatchStaged(staged []stagedPart) []stagedPart {
+	var buf [dispatchRunLen]prepared
+	pre := s.prepare(staged, buf[:0])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for len(staged) > 0 && !s.full() {
@@ -119,28 +124,51 @@ func (s *scheduler) dispatchStaged(staged []stagedPart) []stagedPart {
 			s.stats.dropped.Add(int64(len(sp.recs))) // delivered again to the partition's owner
 			staged[0] = stagedPart{}
 			staged = staged[1:]
+			pre = pre[:0] // they were its records
 			continue
 		}
-		s.dispatchRun(sp)
+		if len(pre) == 0 { // after a dropped run: read under the lock, once
+			pre = s.prepare(staged, buf[:0])
+		}
+		s.dispatchRun(sp, pre)
 		if len(sp.recs) == 0 {
 			staged[0] = stagedPart{}
 			staged = staged[1:]
 		}
 		s.wakeLocked()
 		s.mu.Unlock() // let the lanes in
+		pre = s.prepare(staged, buf[:0])
 		s.mu.Lock()
 	}
 	s.wakeLocked()
 	return staged
 }
 
-// dispatchRun dispatches up to 128 of sp's records while the buffer has
-// room, and counts them once. Called with the scheduler's lock held; the partition is
-// still sp.ps.
-func (s *scheduler) dispatchRun(sp *stagedPart) {
+// dispatchRunLen is the most records dispatched in one critical section.
+const dispatchRunLen = 128
+
+// prepare reads the next run of staged's first partition (up to
+// dispatchRunLen records) into pre. Its partition may be revoked
+// meanwhile: dispatchStaged looks before it dispatches them. Called by
+// the poller only.
+func (s *scheduler) prepare(staged []stagedPart, pre []prepared) []prepared {
+	if len(staged) == 0 || staged[0].ps == nil {
+		return pre
+	}
+	sp := &staged[0]
+	for _, r := range sp.recs[:min(len(sp.recs), cap(pre))] {
+		pre = append(pre, s.checks.prepare(sp.ps, r))
+	}
+	return pre
+}
+
+// dispatchRun dispatches sp's first records, read into pre, while the
+// buffer has room, and counts them once. Called with the scheduler's lock
+// held; the partition is still sp.ps.
+func (s *scheduler) dispatchRun(sp *stagedPart, pre []prepared) {
 	n, queued := 0, 0
-	for n < len(sp.recs) && n < 128 && !s.full() {
-		if s.dispatch(sp.ps, sp.recs[n]) {
+	for n < len(pre) && !s.full() {
+		if s.dispatch(sp.ps, sp.recs[n], &pre[n]) {
 			queued++
 		}
 		sp.recs[n] = nil
