@@ -99,7 +99,8 @@ func New(opts ...Option) (*Consumer, error) {
 	if err := c.obs.init(c.tel, cfg.group, &c.sched); err != nil {
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
 	}
-	if err := c.initReplay(); err != nil {
+	var err error
+	if c.gate, err = newReplay(&cfg, c.log, c.tel.Meter()); err != nil {
 		c.obs.ins.reg.Unregister()
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
 	}
@@ -109,7 +110,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c.sched.gate, c.sched.partRate = c.gate, cfg.partRate
 	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log, group: cfg.group, maxBytes: cfg.quarantineBytes}
 	c.reb = rebalancer{sched: &c.sched, commits: &c.commits, gate: c.gate, quar: c.sched.quar, look: &c.look,
-		obs: &c.obs, stats: &c.stats, log: c.log, topics: cfg.topics, drainTimeout: cfg.drainTimeout, quarantining: c.quarantining()}
+		obs: &c.obs, stats: &c.stats, log: c.log, topics: cfg.topics, drainTimeout: cfg.drainTimeout, quarantining: cfg.quarantining()}
 	c.checks = checks{stats: &c.stats, obs: &c.obs, log: c.log, counts: make(map[string][]int)}
 	c.sched.checks, c.sched.obs = &c.checks, &c.obs
 	cl, err := kgo.NewClient(c.kgoOpts()...)
@@ -121,7 +122,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c.checks.cl = cl
 	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
 	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.brokers, after: cfg.unreachableAfter}
-	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: c.quarantining()}
+	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining()}
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
 		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, logLimit: &c.logLimit, deadLetter: c.deadLetter}
 	if cfg.dlqTopic != "" {
@@ -143,12 +144,12 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		// A rebalance waits while polled records are being dispatched, so
 		// a revoke never races a record that is between poll and queue.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsAssigned(c.withHook(c.reb.assigned, c.cfg.onAssigned)),
-		kgo.OnPartitionsRevoked(c.withHook(c.reb.revoked, c.cfg.onRevoked)),
-		kgo.OnPartitionsLost(c.withHook(c.reb.lost, c.cfg.onRevoked)),
+		kgo.OnPartitionsAssigned(withHook(c.reb.assigned, c.cfg.onAssigned)),
+		kgo.OnPartitionsRevoked(withHook(c.reb.revoked, c.cfg.onRevoked)),
+		kgo.OnPartitionsLost(withHook(c.reb.lost, c.cfg.onRevoked)),
 	)
 	opts = append(opts, c.cfg.membership.opts()...)
-	if c.quarantining() {
+	if c.cfg.quarantining() {
 		// Every commit carries the partition's quarantined keys in its
 		// metadata; kgo's own commits would replace them with its member
 		// ID, so the consumer commits itself (commit.go).
@@ -342,7 +343,7 @@ func (c *Consumer) stop() error {
 		c.dlqCl.Close() // the lanes are done: no write is in flight
 	}
 	if err := c.commits.commitParts(fin, nil); err != nil {
-		errs = append(errs, fmt.Errorf("final commit: %w", c.cause(fin, err)))
+		errs = append(errs, fmt.Errorf("final commit: %w", causeOf(fin, err)))
 	}
 	if err := c.closeClient(fin); err != nil {
 		errs = append(errs, fmt.Errorf("leave group: %w", err))
@@ -366,9 +367,9 @@ func (c *Consumer) stop() error {
 	return err
 }
 
-// cause returns ctx's cause for an error that ctx's end produced, so that
+// causeOf returns ctx's cause for an error that ctx's end produced, so that
 // a Shutdown deadline reads as context.DeadlineExceeded.
-func (c *Consumer) cause(ctx context.Context, err error) error {
+func causeOf(ctx context.Context, err error) error {
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		if cause := context.Cause(ctx); cause != nil {
 			return cause

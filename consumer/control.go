@@ -246,7 +246,7 @@ func OnRevoked(fn func(ctx context.Context, partitions map[string][]int32)) Opti
 
 // withHook runs ordo's rebalance callback, then the user's hook (if any)
 // with a copy of the partitions.
-func (c *Consumer) withHook(own func(context.Context, *kgo.Client, map[string][]int32),
+func withHook(own func(context.Context, *kgo.Client, map[string][]int32),
 	hook func(context.Context, map[string][]int32)) func(context.Context, *kgo.Client, map[string][]int32) {
 	if hook == nil {
 		return own

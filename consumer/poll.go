@@ -67,7 +67,7 @@ func (c *Consumer) poll(pollCtx context.Context) {
 			staged = c.sched.stage(fs, staged)
 		}
 		staged = c.sched.dispatchStaged(staged)
-		c.replaySeek() // before a rebalance may run, as kgo asks
+		c.gate.seek(&c.sched, c.cl) // before a rebalance may run, as kgo asks
 		c.cl.AllowRebalance()
 	}
 }

@@ -37,8 +37,8 @@ type qmark struct {
 }
 
 // quarantining reports whether dead letters quarantine their keys.
-func (c *Consumer) quarantining() bool {
-	return c.cfg.policy == DeadLetter && !c.cfg.noQuarantine
+func (c *config) quarantining() bool {
+	return c.policy == DeadLetter && !c.noQuarantine
 }
 
 // markQuarantine decides, as a lane claims it, what the record's key's

@@ -202,16 +202,16 @@ func (c *Consumer) ReplayStats() ReplayStats {
 	return s
 }
 
-// initReplay installs the gate when a replay option (or the default
+// newReplay makes the gate when a replay option (or the default
 // catch-up detection) needs it.
-func (c *Consumer) initReplay() error {
-	rc := c.cfg.replay
+func newReplay(cfg *config, log *slog.Logger, m metric.Meter) (*replay, error) {
+	rc := cfg.replay
 	if !rc.enabled() {
-		return nil
+		return nil, nil
 	}
 	g := &replay{
-		cfg: rc, concurrency: c.cfg.concurrency, allowed: c.cfg.concurrency,
-		partRate: c.cfg.partRate, log: c.log,
+		cfg: rc, concurrency: cfg.concurrency, allowed: cfg.concurrency,
+		partRate: cfg.partRate, log: log,
 		active: make(map[*partState]struct{}),
 	}
 	if rc.rate > 0 {
@@ -220,32 +220,30 @@ func (c *Consumer) initReplay() error {
 	if rc.warmup > 0 {
 		g.allowed = 1
 	}
-	m := c.tel.Meter()
 	var err error
 	if g.skipped, err = m.Int64Counter("ordo.replay.skipped", metric.WithUnit("{record}"),
 		metric.WithDescription("Records of a replay not handled, by reason: expired (age window) or floor (before the replay floor).")); err != nil {
-		return err
+		return nil, err
 	}
 	if g.backlog, err = m.Int64ObservableGauge("ordo.replay.backlog", metric.WithUnit("{record}"),
 		metric.WithDescription("Lag of a partition in catch-up.")); err != nil {
-		return err
+		return nil, err
 	}
 	if g.age, err = m.Float64ObservableGauge("ordo.replay.age", metric.WithUnit("s"),
 		metric.WithDescription("Age of the oldest unfinished record of a partition in catch-up.")); err != nil {
-		return err
+		return nil, err
 	}
 	if g.rateGauge, err = m.Float64ObservableGauge("ordo.replay.rate", metric.WithUnit("{record}/s"),
 		metric.WithDescription("Records of catch-up backlogs accounted per second, over the last second.")); err != nil {
-		return err
+		return nil, err
 	}
 	if g.activeGauge, err = m.Int64ObservableGauge("ordo.replay.active", metric.WithUnit("{partition}"),
 		metric.WithDescription("Partitions in catch-up.")); err != nil {
-		return err
+		return nil, err
 	}
 	g.expiredOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("ordo.replay.reason", "expired")))
 	g.floorOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("ordo.replay.reason", "floor")))
-	c.gate = g
-	return nil
+	return g, nil
 }
 
 // The "dispatch gated" seam: what the scheduler asks the gate, under its
@@ -466,18 +464,18 @@ func (g *replay) measureLocked(ps *partState, r *kgo.Record) {
 	g.log.Info("catch-up started", args...)
 }
 
-// replaySeek moves the fetch of partitions that jumped to their floor.
+// seek moves the fetch of partitions that jumped to their floor.
 // Called by the poll goroutine before it allows a rebalance, as kgo asks
 // of SetOffsets in a group.
-func (c *Consumer) replaySeek() {
-	if c.gate == nil {
+func (g *replay) seek(s *scheduler, cl *kgo.Client) {
+	if g == nil {
 		return
 	}
-	c.sched.mu.Lock()
-	seeks := c.gate.seeks
-	c.gate.seeks = nil
-	c.sched.mu.Unlock()
+	s.mu.Lock()
+	seeks := g.seeks
+	g.seeks = nil
+	s.mu.Unlock()
 	if len(seeks) > 0 {
-		c.cl.SetOffsets(seeks)
+		cl.SetOffsets(seeks)
 	}
 }
