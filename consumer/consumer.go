@@ -23,18 +23,17 @@ import (
 // and stop it with [Consumer.Shutdown] (graceful) or [Consumer.Close]
 // (immediate). A Consumer is safe for concurrent use.
 type Consumer struct {
-	cfg     config
-	cl      *kgo.Client
-	dlqCl   *kgo.Client  // dead letters' producer; nil without DeadLetterTopic
-	dlqSize dlSize       // the dead-letter topic's record size limit (deadletter_size.go)
-	pipe    pipeline     // one record's way (pipeline.go)
-	reb     rebalancer   // kgo's rebalance callbacks (rebalance.go)
-	stuck   stuckWatch   // stuck.go
-	probe   connectWatch // connect.go
-	log     *slog.Logger
-	tel     telemetry.Config
-	obs     observer  // spans and metrics (telemetry.go)
-	look    firstLook // partition counts at the first assignment (start.go)
+	cfg   config
+	cl    *kgo.Client
+	dl    deadLetterer // deadletter.go
+	pipe  pipeline     // one record's way (pipeline.go)
+	reb   rebalancer   // kgo's rebalance callbacks (rebalance.go)
+	stuck stuckWatch   // stuck.go
+	probe connectWatch // connect.go
+	log   *slog.Logger
+	tel   telemetry.Config
+	obs   observer  // spans and metrics (telemetry.go)
+	look  firstLook // partition counts at the first assignment (start.go)
 
 	// sched is the scheduler (scheduler.go): its lock guards the
 	// partitions, the key queues, the ready set, the lanes' claims and
@@ -123,10 +122,11 @@ func New(opts ...Option) (*Consumer, error) {
 	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
 	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.brokers, after: cfg.unreachableAfter}
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining()}
+	c.dl.cfg, c.dl.sched, c.dl.stats, c.dl.obs, c.dl.log, c.dl.logLimit = &c.cfg, &c.sched, &c.stats, &c.obs, c.log, &c.logLimit
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
-		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, logLimit: &c.logLimit, deadLetter: c.deadLetter}
+		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, logLimit: &c.logLimit, deadLetter: c.dl.deadLetter}
 	if cfg.dlqTopic != "" {
-		if c.dlqCl, err = c.newDeadLetterClient(); err != nil {
+		if c.dl.cl, err = c.dl.newDeadLetterClient(); err != nil {
 			cl.Close()
 			c.obs.ins.reg.Unregister()
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -221,9 +221,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 	c.lanes.Add(1)
 	go c.watchTopics() // topics_check.go
-	if c.dlqCl != nil && !c.cfg.dlqMayBeMissing {
+	if c.dl.cl != nil && !c.cfg.dlqMayBeMissing {
 		c.lanes.Add(1)
-		go c.checkDeadLetterTopic() // deadletter_check.go
+		go func() {
+			defer c.lanes.Done()
+			c.dl.checkDeadLetterTopic() // deadletter_check.go
+		}()
 	}
 	if c.gate != nil {
 		c.lanes.Add(1)
@@ -293,8 +296,8 @@ func (c *Consumer) Close() {
 		if !c.running.Load() {
 			c.cl.Close()
 			c.killClient()
-			if c.dlqCl != nil {
-				c.dlqCl.Close()
+			if c.dl.cl != nil {
+				c.dl.cl.Close()
 			}
 			c.obs.ins.reg.Unregister()
 			return
@@ -339,8 +342,8 @@ func (c *Consumer) stop() error {
 	if missed {
 		errs = append(errs, ErrDrainTimeout)
 	}
-	if c.dlqCl != nil {
-		c.dlqCl.Close() // the lanes are done: no write is in flight
+	if c.dl.cl != nil {
+		c.dl.cl.Close() // the lanes are done: no write is in flight
 	}
 	if err := c.commits.commitParts(fin, nil); err != nil {
 		errs = append(errs, fmt.Errorf("final commit: %w", causeOf(fin, err)))

@@ -56,8 +56,8 @@ import (
 //	connectWatch  connect.go    the probe of a cluster never reached
 //	topicWatch    topics_check.go  consumed topics the cluster lacks (its
 //	                            own lock)
-//	(Consumer)    deadletter_check.go  the check that the dead-letter
-//	                            topic exists, at Run
+//	              deadletter_check.go  the dead-letterer's check that
+//	                            its topic exists, at Run
 //	firstLook     start.go      partition counts at the first assignment
 //
 // The rest: options.go, replay_options.go, handler.go, middleware.go,
@@ -105,7 +105,7 @@ import (
 //	committer.marker            hand commit points to kgo
 //	connectWatch.watchConnect   report a cluster never reached
 //	watchTopics                 report consumed topics the cluster lacks
-//	checkDeadLetterTopic        halt on a missing dead-letter topic
+//	deadLetterer.checkDeadLetterTopic  halt on a missing dead-letter topic
 //	replayWatch                 the replay gate's ramp, progress, metrics
 //
 // Run's own goroutine polls and dispatches (poll.go): the scheduler holds
