@@ -107,6 +107,9 @@ func New(opts ...Option) (*Consumer, error) {
 	c.clientCtx, c.killClient = context.WithCancel(context.Background())
 	c.sched.init(cfg, &c.stats)
 	c.sched.gate, c.sched.partRate = c.gate, cfg.partRate
+	if c.gate != nil {
+		c.gate.sched = &c.sched
+	}
 	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log, group: cfg.group, maxBytes: cfg.quarantineBytes}
 	c.reb = rebalancer{sched: &c.sched, commits: &c.commits, gate: c.gate, quar: c.sched.quar, look: &c.look,
 		obs: &c.obs, stats: &c.stats, log: c.log, topics: cfg.topics, drainTimeout: cfg.drainTimeout, quarantining: cfg.quarantining()}

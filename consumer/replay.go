@@ -88,7 +88,8 @@ var errNoDeadLetter = errors.New("dead-letter topic not configured: use DeadLett
 type replay struct {
 	cfg         replayConfig
 	concurrency int
-	partRate    partRate // PartitionRateLimit, for the catch-up's log line
+	partRate    partRate   // PartitionRateLimit, for the catch-up's log line
+	sched       *scheduler // its partitions, read under its lock (the gate is called with it held)
 	log         *slog.Logger
 	lim         *rate.Limiter                        // nil without RateLimit
 	allowed     int                                  // lanes that may take work
@@ -456,11 +457,7 @@ func (g *replay) measureLocked(ps *partState, r *kgo.Record) {
 	g.totals.CatchUps++
 	args := []any{"topic", ps.tp.topic, "partition", ps.tp.partition, "backlog", backlog,
 		"age", age.Round(time.Second), "from", start, "to", end}
-	if g.lim != nil {
-		args = append(args, "rate_limit", rc.rate, "expected", time.Duration(float64(backlog-floor)/rc.rate*float64(time.Second)).Round(time.Second))
-	} else if pr := g.partRate; pr.rate > 0 {
-		args = append(args, "partition_rate_limit", pr.rate, "expected", time.Duration(float64(backlog-floor)/pr.rate*float64(time.Second)).Round(time.Second))
-	}
+	args = append(args, g.expectedLocked(backlog-floor)...)
 	g.log.Info("catch-up started", args...)
 }
 

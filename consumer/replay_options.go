@@ -89,8 +89,9 @@ func replayDefaults() replayConfig {
 // records (and, with age set, its oldest unfinished record is younger than
 // age). 0 ignores that measure; both 0 turns detection off. Catch-up
 // start and end are logged with the backlog, its age, the expected
-// duration at the [RateLimit] and, at the end, how every record of the
-// backlog ended. Default [DefaultCatchUpRecords] or [DefaultCatchUpAge].
+// duration at the partition's share of the caps (the [RateLimit] split
+// over the assigned partitions, or its [PartitionRateLimit] if smaller)
+// and, at the end, how every record of the backlog ended. Default [DefaultCatchUpRecords] or [DefaultCatchUpAge].
 func CatchUpThreshold(records int64, age time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if records < 0 || age < 0 {
@@ -181,8 +182,16 @@ func ReplayFloor(t time.Time) Option {
 	})
 }
 
-// ProgressInterval sets how often catch-up progress (percent done, rate,
-// ETA) is logged. Default [DefaultProgressInterval].
+// ProgressInterval sets how often catch-up progress is logged while a
+// partition is in catch-up: the share of the backlog accounted for (its
+// denominator grows only when a partition enters, and the line names it;
+// never 100% until the last catch-up ends, which one line at 100% tells),
+// the backlog's records handled and expired, the consumer's handled rate
+// over the last second (the rate the cap holds: expired records take no
+// token, so they are counted apart), the lag of the partitions in
+// catch-up (what they still have to do, records that arrived since
+// included) and the ETA until it is under the threshold, at the rate it
+// shrank over the last second. Default [DefaultProgressInterval].
 func ProgressInterval(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d <= 0 {

@@ -2,6 +2,9 @@ package consumer
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -25,7 +28,8 @@ func (c *Consumer) replayWatch() {
 	t := time.NewTicker(replayTick)
 	defer t.Stop()
 	started := time.Now()
-	lastRate, lastLog := started, started
+	lastRate := started
+	var ep episode
 	c.sched.mu.Lock()
 	lastDone := g.done
 	c.sched.mu.Unlock()
@@ -36,17 +40,15 @@ func (c *Consumer) replayWatch() {
 		case now := <-t.C:
 			c.sched.mu.Lock()
 			c.rampLocked(now.Sub(started))
+			handled := c.stats.handled.Load()
+			ep.joinLocked(g, now, handled) // before the ends: a catch-up of one tick still counts
 			ended := c.endCatchUpsLocked(now)
 			done := g.done + g.activeDoneLocked()
 			if dt := now.Sub(lastRate); dt >= time.Second {
 				g.rate = float64(done-lastDone) / dt.Seconds()
 				lastRate, lastDone = now, done
 			}
-			var progress []any
-			if len(g.active) > 0 && now.Sub(lastLog) >= g.cfg.progressEvery {
-				lastLog = now
-				progress = c.progressLocked()
-			}
+			progress := ep.progressLocked(g, now, handled)
 			c.sched.mu.Unlock()
 			for _, args := range ended {
 				c.log.Info("catch-up ended", args...)
@@ -146,33 +148,11 @@ func (c *Consumer) summarizeLocked(ps *partState, a *backlogAcct, handedOver int
 		"handled", a.count[howHandled], "expired", a.count[howExpired], "dead_lettered", a.count[howDeadLettered],
 		"skipped", a.count[howSkipped], "floor", a.floor, "gaps", a.gaps, "handed_over", handedOver,
 		"accounted", accounted, "adds_up", accounted == backlog, "took", took.Round(time.Millisecond)}
-	if s := took.Seconds(); s > 0 {
-		args = append(args, "rate", float64(a.accounted()-a.floor)/s)
-	}
+	// No rate: took runs until the lag is under the threshold, so it
+	// covers records that arrived after the backlog; the progress
+	// lines give the consumer's rate.
 	if ps.revoked {
 		args = append(args, "revoked", true)
-	}
-	return args
-}
-
-// progressLocked returns the arguments of a progress line over the active
-// catch-ups: percent done, rate, ETA.
-func (c *Consumer) progressLocked() []any {
-	g := c.gate
-	var total, done int64
-	for ps := range g.active {
-		a := ps.tracker.acct
-		total += a.end - a.start
-		done += a.accounted()
-	}
-	pct := 100.0
-	if total > 0 {
-		pct = float64(done) * 100 / float64(total)
-	}
-	args := []any{"partitions", len(g.active), "done", done, "backlog", total,
-		"percent", float64(int(pct*10)) / 10, "rate", float64(int(g.rate*10)) / 10}
-	if g.rate > 0 {
-		args = append(args, "eta", time.Duration(float64(total-done)/g.rate*float64(time.Second)).Round(time.Second))
 	}
 	return args
 }
@@ -197,4 +177,201 @@ func (c *Consumer) observeReplay(_ context.Context, o metric.Observer) error {
 		o.ObserveFloat64(g.age, age, set)
 	}
 	return nil
+}
+
+// expectedLocked is the "catch-up started" line's expectation for n
+// records of a partition's backlog: at the partition's share of the caps,
+// the smaller of the RateLimit split over the assigned partitions (every
+// one takes tokens while the cap applies) and its own PartitionRateLimit.
+// Backlogs larger than a fetch (the ones after a downtime) are fetched
+// interleaved and drain side by side at that share; sooner when records
+// expire (they take no token), when some partitions have nothing to
+// take, or when a small backlog is fetched whole and goes first. Nothing
+// without a cap.
+func (g *replay) expectedLocked(n int64) []any {
+	var args []any
+	share := 0.0
+	if g.lim != nil {
+		share = g.cfg.rate / float64(max(1, len(g.sched.parts)))
+		args = append(args, "rate_limit", g.cfg.rate)
+	}
+	if pr := g.partRate; pr.rate > 0 {
+		args = append(args, "partition_rate_limit", pr.rate)
+		if share == 0 || pr.rate < share {
+			share = pr.rate
+		}
+	}
+	if share == 0 {
+		return nil
+	}
+	return append(args, "rate_share", math.Round(share*10)/10, "expected", roundDuration(float64(n)/share))
+}
+
+// roundDuration rounds s seconds for a log line: to the second from 10 s,
+// to a tenth below.
+func roundDuration(s float64) time.Duration {
+	d := time.Duration(s * float64(time.Second))
+	if d >= 10*time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(100 * time.Millisecond)
+}
+
+// episode is the progress line's frame: the catch-ups from the moment a
+// partition enters catch-up to the moment none is in it. Its backlog (the
+// denominator) is the sum of its catch-ups' backlogs, so it changes only
+// when a partition enters, and the next line says which; its percent
+// reaches 100 once, on the line that closes it. Owned by the watcher
+// goroutine; what it reads of the catch-ups is guarded by c.sched.mu.
+type episode struct {
+	members  []*member
+	seen     map[*backlogAcct]bool
+	began    time.Time
+	handled0 int64 // the consumer's handled count when it began
+	backlog  int64
+	logged   bool // a line of it was logged: it ends with one
+	lastLog  time.Time
+	grew     []string // partitions that entered since the last line
+	grewBy   int64
+	rate     rateWindow
+}
+
+// member is a catch-up of an episode.
+type member struct {
+	ps    *partState
+	a     *backlogAcct
+	lag   int64 // at the last tick, while in catch-up
+	ended bool
+}
+
+// rateWindow measures the consumer's handled rate and how fast the lag
+// of the partitions in catch-up shrinks, over the last second (since the
+// episode began, until a second has passed).
+type rateWindow struct {
+	at                     time.Time
+	full                   bool  // a second has passed
+	handled, lag           int64 // at at
+	handledRate, lagShrink float64
+}
+
+func (w *rateWindow) observe(now time.Time, handled, lag int64) {
+	dt := now.Sub(w.at)
+	if dt <= 0 || w.full && dt < time.Second {
+		return
+	}
+	w.handledRate = float64(handled-w.handled) / dt.Seconds()
+	w.lagShrink = float64(w.lag-lag) / dt.Seconds()
+	if dt >= time.Second {
+		w.at, w.handled, w.lag, w.full = now, handled, lag, true
+	}
+}
+
+// joinLocked adds the catch-ups that started since the last tick;
+// handled is the consumer's handled count.
+func (e *episode) joinLocked(g *replay, now time.Time, handled int64) {
+	for ps := range g.active {
+		a := ps.tracker.acct
+		if e.seen[a] {
+			continue
+		}
+		if e.seen == nil {
+			*e = episode{seen: make(map[*backlogAcct]bool), began: a.began, handled0: handled, lastLog: now,
+				rate: rateWindow{at: now, handled: handled}}
+		}
+		lag, _ := ps.lag()
+		e.seen[a] = true
+		e.members = append(e.members, &member{ps: ps, a: a, lag: lag})
+		e.backlog += a.end - a.start
+		e.rate.lag += lag // an entering partition's lag is no growth
+		if e.logged {
+			e.grewBy += a.end - a.start
+			e.grew = append(e.grew, fmt.Sprintf("%s/%d entered with %d", ps.tp.topic, ps.tp.partition, a.end-a.start))
+		}
+	}
+}
+
+// tally is an episode's state at a tick.
+type tally struct {
+	done, handled, expired int64 // of the backlog; an ended catch-up has all of its backlog done (finished, or handed over by a revoke)
+	lag                    int64 // of the partitions in catch-up
+	active, waiting        int   // partitions in catch-up; those with their backlog done, waiting for their lag to fall under the threshold
+}
+
+// tallyLocked counts the episode's catch-ups, and takes the lag of those
+// that ended since the last tick out of the rate's baseline (a partition
+// leaving is no shrinking).
+func (e *episode) tallyLocked(g *replay) tally {
+	var t tally
+	for _, m := range e.members {
+		a := m.a
+		t.handled += a.count[howHandled]
+		t.expired += a.count[howExpired]
+		if _, in := g.active[m.ps]; !m.ended && (!in || m.ps.tracker.acct != a) {
+			m.ended = true
+			e.rate.lag -= m.lag
+		}
+		if m.ended {
+			t.done += a.end - a.start
+			continue
+		}
+		m.lag, _ = m.ps.lag()
+		t.done += a.accounted()
+		t.lag += m.lag
+		t.active++
+		if a.accounted() >= a.end-a.start {
+			t.waiting++
+		}
+	}
+	return t
+}
+
+// progressLocked returns the arguments of a progress line when one is
+// due, and of the line that closes the episode when its last catch-up
+// has ended (if any line of it was logged); nil otherwise. handled is
+// the consumer's handled count.
+func (e *episode) progressLocked(g *replay, now time.Time, handled int64) []any {
+	if len(e.members) == 0 {
+		return nil
+	}
+	t := e.tallyLocked(g)
+	e.rate.observe(now, handled, t.lag)
+	if t.active == 0 {
+		return e.close(t, handled, now)
+	}
+	if now.Sub(e.lastLog) < g.cfg.progressEvery {
+		return nil
+	}
+	e.lastLog, e.logged = now, true
+	// Never 100 while a partition is in catch-up: rounded down, at most 99.9.
+	pct := min(math.Floor(float64(t.done)*1000/float64(max(e.backlog, 1)))/10, 99.9)
+	args := []any{"partitions", t.active, "done", t.done, "backlog", e.backlog, "percent", pct,
+		"handled", t.handled, "expired", t.expired, "handled_rate", int64(math.Round(e.rate.handledRate)), "lag", t.lag}
+	// The catch-up ends when every lag is under the threshold (and the
+	// backlog done): at the rate the lag shrinks, which is the handled
+	// and expired rate less what arrives.
+	if left := max(t.lag-int64(t.active)*g.cfg.backlogRecords, e.backlog-t.done); e.rate.lagShrink > 0 {
+		args = append(args, "eta", roundDuration(float64(max(left, 0))/e.rate.lagShrink))
+	}
+	if t.waiting > 0 {
+		args = append(args, "lag_over_threshold", t.waiting)
+	}
+	if len(e.grew) > 0 {
+		args = append(args, "backlog_grew", fmt.Sprintf("+%d: %s", e.grewBy, strings.Join(e.grew, ", ")))
+		e.grew, e.grewBy = nil, 0
+	}
+	return args
+}
+
+// close ends the episode and returns the arguments of its closing line,
+// the one at 100%; nil when no line of it was logged (its catch-up lines
+// tell it all). Its handled_rate is the consumer's over the episode.
+func (e *episode) close(t tally, handled int64, now time.Time) []any {
+	defer func() { *e = episode{} }()
+	if !e.logged {
+		return nil
+	}
+	took := now.Sub(e.began)
+	return []any{"partitions", len(e.members), "done", e.backlog, "backlog", e.backlog, "percent", 100.0,
+		"handled", t.handled, "expired", t.expired,
+		"handled_rate", int64(math.Round(float64(handled-e.handled0) / max(took.Seconds(), 1e-3))), "took", took.Round(time.Millisecond)}
 }

@@ -5,8 +5,12 @@
 // cap and a slow start, and catches up without a spike: expired orders are
 // counted, not handled, and every record of the backlog is accounted for.
 //
-// While it catches up it shows a progress line (percent, rate, ETA; plain
-// lines when stdout is not a terminal). At the end it prints
+// While it catches up it shows a progress line (plain lines when stdout
+// is not a terminal): the share of the backlog accounted for (never 100%
+// while a partition is still in catch-up), the handled rate apart from
+// the expired count, the ETA at the rate the backlog really shrinks, and
+// a growth of the backlog when a partition enters late. At the end it
+// prints
 //
 //	backlog N
 //	handled N
@@ -21,13 +25,21 @@
 // more than 10% over the limit (2 for bad flags).
 //
 //	go run ./examples/downtime
-//	go run ./examples/downtime -plot catchup.svg
+//	go run ./examples/downtime -plot rate.png     (or .svg, .pdf)
 //	go run ./examples/downtime -brokers 127.0.0.1:9092 -registry http://127.0.0.1:8081
 //
 // With no flags it runs on an embedded Kafka (kfake) and schema registry
 // (srfake) inside the process; ORDO_BROKERS and ORDO_REGISTRY work as
-// -brokers and -registry. -plot draws the consumption rate and the backlog
-// over time (gonum.org/v1/plot).
+// -brokers and -registry. -plot draws the story (gonum.org/v1/plot): three
+// panels on one x-axis (seconds since the run's start), handled per
+// second against the rate cap (drawn only while a catch-up is active),
+// expired per second, and the backlog with the part of it older than the
+// age window; the downtime and the slow start shaded, the moments the
+// consumer is back, the catch-up starts and it is caught up marked.
+//
+// The handler's latency (-latency, 10ms) bounds what one lane handles
+// (100/s), so the slow start's ramp shows: the lanes open one by one
+// over -warmup and the handled rate climbs to the cap.
 package main
 
 import (
@@ -53,9 +65,11 @@ type config struct {
 	publish    float64       // orders/s the service publishes
 	limit      float64       // the consumer's rate cap when it comes back
 	up, down   time.Duration // how long the consumer runs before it goes down, and is down
+	after      time.Duration // how long the service publishes after the catch-up
 	maxAge     time.Duration
 	warmup     time.Duration
 	lanes      int
+	latency    time.Duration // of the handler's fulfilment call
 	plot       string
 	verbose    bool
 	runID      string
@@ -96,10 +110,12 @@ func parseFlags(args []string, w io.Writer) (config, error) {
 	fs.Float64Var(&cfg.limit, "limit", 3000, "records per second the consumer may take while it catches up")
 	fs.DurationVar(&cfg.up, "up", 2*time.Second, "how long the consumer runs before it goes down")
 	fs.DurationVar(&cfg.down, "down", 6*time.Second, "how long the consumer is down")
+	fs.DurationVar(&cfg.after, "after", 2*time.Second, "how long the service goes on publishing after the catch-up")
 	fs.DurationVar(&cfg.maxAge, "max-age", 4*time.Second, "age window: older records are expired, not handled")
-	fs.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "slow start: lanes open over this long")
-	fs.IntVar(&cfg.lanes, "lanes", 32, "consumer lanes")
-	fs.StringVar(&cfg.plot, "plot", "", "write the consumption rate and the backlog over time to this SVG file")
+	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "slow start: lanes open over this long")
+	fs.IntVar(&cfg.lanes, "lanes", 48, "consumer lanes")
+	fs.DurationVar(&cfg.latency, "latency", 10*time.Millisecond, "the handler's fulfilment call: one lane handles at most 1/latency orders/s")
+	fs.StringVar(&cfg.plot, "plot", "", "draw the story (rates and backlog over time) to this file: .png, .svg or .pdf")
 	fs.BoolVar(&cfg.verbose, "v", false, "log what the SDK does")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -113,7 +129,7 @@ func parseFlags(args []string, w io.Writer) (config, error) {
 	if cfg.publish <= 0 || cfg.limit <= cfg.publish {
 		return cfg, errors.New("-publish must be positive and -limit above it, or the backlog never shrinks")
 	}
-	if cfg.partitions < 1 || cfg.lanes < 1 || cfg.up <= 0 || cfg.down <= 0 || cfg.maxAge <= 0 || cfg.warmup < 0 {
+	if cfg.partitions < 1 || cfg.lanes < 1 || cfg.up <= 0 || cfg.down <= 0 || cfg.maxAge <= 0 || cfg.warmup < 0 || cfg.latency < 0 || cfg.after < 0 {
 		return cfg, errors.New("-partitions, -lanes, -up, -down and -max-age must be positive")
 	}
 	return cfg, nil

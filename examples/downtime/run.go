@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image/color"
 	"io"
+	"math"
 	"os"
 	"runtime/metrics"
 	"sync"
@@ -40,6 +42,26 @@ type sample struct {
 	published int64
 	done      int64 // handled or expired
 	handled   int64
+	expired   int64
+	moment    bool // taken at a moment of the story
+}
+
+// moments are the turns of the story, in time since the run's start,
+// for the plot; zero is "did not happen".
+type moments struct {
+	down       time.Duration // the first consumer is shut down
+	back       time.Duration // the consumer that catches up starts
+	catchStart time.Duration // its first catch-up is seen
+	catchEnd   time.Duration // its last catch-up is seen ended
+	spans      []span        // other shaded intervals
+}
+
+// span is a labelled interval of the story the plot shades: the breaker
+// open, say.
+type span struct {
+	from, to time.Duration // to 0: not ended, runs to the end of the run
+	label    string
+	color    color.Color
 }
 
 // story is one run's shared state.
@@ -50,6 +72,7 @@ type story struct {
 	handled   atomic.Int64
 	mu        sync.Mutex
 	samples   []sample
+	moments   moments
 	peakHeap  uint64
 	replay    func() consumer.ReplayStats // the running consumer's, if any
 }
@@ -88,6 +111,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := s.consume(ctx, reg, codec, out, false, cfg.up); err != nil {
 		return fail(err)
 	}
+	s.mark(func(m *moments, now time.Duration) { m.down = now })
 	fmt.Fprintf(out, "consumer down for %v: the backlog grows (orders older than %v will expire)\n", cfg.down, cfg.maxAge)
 	if err := sleep(ctx, cfg.down); err != nil {
 		return fail(err)
@@ -100,6 +124,28 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	return s.report(out, stats, measured)
+}
+
+// mark records a moment of the story, and a sample there.
+func (s *story) mark(set func(m *moments, now time.Duration)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Since(s.start)
+	set(&s.moments, now)
+	s.sampleLocked(now, true)
+}
+
+// spanFrom marks the start of a labelled interval of the story, shaded
+// in c on the plot (a translucent color: the data shows through), and
+// returns the function that marks its end; an interval never ended runs
+// to the end of the run.
+func (s *story) spanFrom(label string, c color.Color) (end func()) {
+	var i int
+	s.mark(func(m *moments, now time.Duration) {
+		i = len(m.spans)
+		m.spans = append(m.spans, span{from: max(now, time.Nanosecond), label: label, color: c})
+	})
+	return func() { s.mark(func(m *moments, now time.Duration) { m.spans[i].to = now }) }
 }
 
 // sleep waits d or until ctx ends.
@@ -168,7 +214,12 @@ func (s *story) publish(ctx context.Context, reg *schema.Registry, codec *schema
 // consumer makes the fulfilment consumer; back is the one that comes
 // back after the downtime, with the replay bounds.
 func (s *story) consumer(reg *schema.Registry, codec *schema.Codec[Order], out io.Writer, back bool) (*consumer.Consumer, error) {
-	h := func(context.Context, Order, consumer.Meta) error {
+	h := func(ctx context.Context, _ Order, _ consumer.Meta) error {
+		// The fulfilment call: its latency bounds what one lane handles
+		// (1/latency per second), so the slow start's ramp shows.
+		if err := sleep(ctx, s.cfg.latency); err != nil {
+			return err
+		}
 		s.handled.Add(1)
 		return nil
 	}
@@ -217,27 +268,37 @@ func (s *story) catchUp(ctx context.Context, reg *schema.Registry, codec *schema
 	s.replay = c.ReplayStats
 	s.mu.Unlock()
 	ran := make(chan error, 1)
+	s.mark(func(m *moments, now time.Duration) { m.back = now })
 	go func() { ran <- c.Run(ctx) }()
 	from := time.Since(s.start)
 	p := newProgress(out)
 	var st consumer.ReplayStats
 	var to time.Duration // the last moment seen in catch-up: the cap held until then
 	for started := false; ; {
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		// Often: the moments are marked on the plot to this precision.
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
 			return st, 0, err
 		}
 		now := time.Since(s.start)
 		st = c.ReplayStats()
-		started = started || st.CatchUps > 0
+		if !started && st.CatchUps > 0 {
+			started = true
+			s.mark(func(m *moments, now time.Duration) { m.catchStart = now })
+		}
 		if started && st.Active == 0 {
+			s.mark(func(m *moments, now time.Duration) { m.catchEnd = now })
 			break
 		}
 		if st.Active > 0 {
 			to = now
 		}
-		p.show(st, s.rateNow())
+		p.show(st, s.rateNow(), lagOf(c))
 	}
 	p.done(st)
+	// A little of the live flow after: the cap lifted, the lag gone.
+	if err := sleep(ctx, s.cfg.after); err != nil {
+		return st, 0, err
+	}
 	stopPublishing()
 	if err := <-published; err != nil {
 		return st, 0, err
@@ -283,17 +344,23 @@ func (s *story) sampleEvery(ctx context.Context, d time.Duration) {
 		}
 		metrics.Read(heap)
 		s.mu.Lock()
-		var expired int64
-		if s.replay != nil {
-			expired = s.replay().Expired
-		}
-		h := s.handled.Load()
-		s.samples = append(s.samples, sample{at: time.Since(s.start), published: s.published.Load(), done: h + expired, handled: h})
+		s.sampleLocked(time.Since(s.start), false)
 		if heap[0].Value.Kind() == metrics.KindUint64 {
 			s.peakHeap = max(s.peakHeap, heap[0].Value.Uint64())
 		}
 		s.mu.Unlock()
 	}
+}
+
+// sampleLocked records the story's state at at; moment says it is a
+// turn of the story (a rate window of the plot ends there).
+func (s *story) sampleLocked(at time.Duration, moment bool) {
+	var expired int64
+	if s.replay != nil {
+		expired = s.replay().Expired
+	}
+	h := s.handled.Load()
+	s.samples = append(s.samples, sample{at: at, published: s.published.Load(), done: h + expired, handled: h, expired: expired, moment: moment})
 }
 
 // rateNow is the handling rate over the last second of samples.
@@ -359,9 +426,10 @@ func (s *story) report(out io.Writer, st consumer.ReplayStats, measured float64)
 // progress shows the catch-up's progress: one line rewritten in place on
 // a terminal, a line a second otherwise.
 type progress struct {
-	out  io.Writer
-	tty  bool
-	last time.Time
+	out     io.Writer
+	tty     bool
+	last    time.Time
+	backlog int64 // the backlog the last line showed: a growth is told
 }
 
 func newProgress(out io.Writer) *progress {
@@ -374,28 +442,70 @@ func newProgress(out io.Writer) *progress {
 	return &progress{out: out, tty: tty}
 }
 
-func (p *progress) show(st consumer.ReplayStats, rate float64) {
-	if st.Backlog == 0 || !p.tty && time.Since(p.last) < time.Second {
+func (p *progress) show(st consumer.ReplayStats, handledRate float64, lag int64) {
+	every := time.Second
+	if p.tty {
+		every = 250 * time.Millisecond
+	}
+	if st.Backlog == 0 || time.Since(p.last) < every {
 		return
 	}
 	p.last = time.Now()
-	eta := "-"
-	if rate > 0 {
-		eta = (time.Duration(float64(st.Remaining) / rate * float64(time.Second))).Round(100 * time.Millisecond).String()
-	}
-	line := fmt.Sprintf("catching up: %5.1f%% of %d, %5.0f records/s, ETA %s", float64(st.Accounted())*100/float64(st.Backlog), st.Backlog, rate, eta)
+	line := progressLine(st, p.backlog, handledRate, lag)
+	p.backlog = st.Backlog
 	if p.tty {
-		fmt.Fprintf(p.out, "\r%-70s", line)
+		fmt.Fprintf(p.out, "\r%-100s", line)
 		return
 	}
 	fmt.Fprintln(p.out, line)
+}
+
+// progressLine tells where the catch-up is: the share of the backlog
+// accounted for (never 100% while a partition is still in catch-up),
+// the handled rate apart from the expired count (expired records take no
+// token, so only the handled rate is under the cap), the ETA of the
+// backlog at the rate it is really shrinking (handled and expired), the
+// consumer's lag once the backlog is done (the catch-up ends when it is
+// under the threshold), and a growth of the backlog since the last line
+// (a partition measured late).
+func progressLine(st consumer.ReplayStats, shown int64, handledRate float64, lag int64) string {
+	line := fmt.Sprintf("catching up: %5.1f%% of %d, %4.0f handled/s, %d expired", percentDone(st), st.Backlog, handledRate, st.Expired)
+	switch {
+	case st.Remaining == 0:
+		line += fmt.Sprintf(", backlog done: lag %d, %d partitions still over the catch-up threshold", lag, st.Active)
+	case st.Rate > 0:
+		line += ", ETA " + time.Duration(float64(st.Remaining)/st.Rate*float64(time.Second)).Round(100*time.Millisecond).String()
+	}
+	if shown > 0 && st.Backlog > shown {
+		line += fmt.Sprintf(" (backlog grew by %d: a partition entered catch-up)", st.Backlog-shown)
+	}
+	return line
+}
+
+// lagOf is the consumer's lag, over its partitions.
+func lagOf(c *consumer.Consumer) int64 {
+	var n int64
+	for _, l := range c.Lag() {
+		n += max(l.Records, 0)
+	}
+	return n
+}
+
+// percentDone is the share of the backlog accounted for, rounded down to
+// a tenth; 99.9 at most while a catch-up is active.
+func percentDone(st consumer.ReplayStats) float64 {
+	pct := math.Floor(float64(st.Accounted())*1000/float64(st.Backlog)) / 10
+	if st.Active > 0 {
+		pct = min(pct, 99.9)
+	}
+	return pct
 }
 
 func (p *progress) done(st consumer.ReplayStats) {
 	if p.tty {
 		fmt.Fprint(p.out, "\r")
 	}
-	fmt.Fprintf(p.out, "%-70s\n", fmt.Sprintf("caught up: %d partitions, %d records", st.CatchUps, st.Backlog))
+	fmt.Fprintf(p.out, "%-100s\n", fmt.Sprintf("caught up: 100%% of %d, %d partitions: %d handled, %d expired", st.Backlog, st.CatchUps, st.Handled, st.Expired))
 }
 
 // setup starts the embedded cluster unless brokers are given, and makes
