@@ -108,7 +108,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c.sched.init(cfg, &c.stats)
 	c.sched.gate, c.sched.partRate = c.gate, cfg.partRate
 	if c.gate != nil {
-		c.gate.sched = &c.sched
+		c.gate.sched, c.gate.stats = &c.sched, &c.stats
 	}
 	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log, group: cfg.group, maxBytes: cfg.quarantineBytes}
 	c.reb = rebalancer{sched: &c.sched, commits: &c.commits, gate: c.gate, quar: c.sched.quar, look: &c.look,
@@ -233,7 +233,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	if c.gate != nil {
 		c.lanes.Add(1)
-		go c.replayWatch()
+		go func() {
+			defer c.lanes.Done()
+			c.gate.replayWatch()
+		}()
 	}
 	c.poll(pollCtx)
 	return c.stop()

@@ -106,7 +106,7 @@ import (
 //	connectWatch.watchConnect   report a cluster never reached
 //	watchTopics                 report consumed topics the cluster lacks
 //	deadLetterer.checkDeadLetterTopic  halt on a missing dead-letter topic
-//	replayWatch                 the replay gate's ramp, progress, metrics
+//	replay.replayWatch          the replay gate's ramp, progress, metrics
 //
 // Run's own goroutine polls and dispatches (poll.go): the scheduler holds
 // its lock while it dispatches, letting the lanes in every 128 records and

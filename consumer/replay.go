@@ -88,8 +88,10 @@ var errNoDeadLetter = errors.New("dead-letter topic not configured: use DeadLett
 type replay struct {
 	cfg         replayConfig
 	concurrency int
-	partRate    partRate   // PartitionRateLimit, for the catch-up's log line
-	sched       *scheduler // its partitions, read under its lock (the gate is called with it held)
+	partRate    partRate     // PartitionRateLimit, for the catch-up's log line
+	sched       *scheduler   // its partitions, read under its lock (the gate is called with it held)
+	stats       *counters    // handled records, for the progress line
+	meter       metric.Meter // the gauges are registered while the watcher runs
 	log         *slog.Logger
 	lim         *rate.Limiter                        // nil without RateLimit
 	allowed     int                                  // lanes that may take work
@@ -212,7 +214,7 @@ func newReplay(cfg *config, log *slog.Logger, m metric.Meter) (*replay, error) {
 	}
 	g := &replay{
 		cfg: rc, concurrency: cfg.concurrency, allowed: cfg.concurrency,
-		partRate: cfg.partRate, log: log,
+		partRate: cfg.partRate, log: log, meter: m,
 		active: make(map[*partState]struct{}),
 	}
 	if rc.rate > 0 {

@@ -241,7 +241,7 @@ func TestSlowStart(t *testing.T) {
 	f.publishAt(4000, 200, nil)
 	rec := newRecorder(func() time.Duration { return 20 * time.Millisecond })
 	c := f.consumer("slow", rec.handle, Concurrency(lanes), SlowStart(warmup))
-	if got := c.allowedLanes(); got != 1 {
+	if got := c.gate.allowedLanes(); got != 1 {
 		t.Fatalf("before Run: %d lanes allowed, want 1", got)
 	}
 	start := time.Now()
@@ -268,7 +268,7 @@ func TestSlowStart(t *testing.T) {
 	if !reached {
 		t.Fatalf("never %d handlers at once after the warm-up", lanes)
 	}
-	if got := c.allowedLanes(); got != lanes {
+	if got := c.gate.allowedLanes(); got != lanes {
 		t.Fatalf("after the warm-up: %d lanes allowed, want %d", got, lanes)
 	}
 }
