@@ -107,7 +107,7 @@ func (d *deadLetterer) deadLetter(ctx context.Context, it *item) outcome {
 			attribute.String("ordo.reason", string(dl.re.Reason)), attribute.String("ordo.stage", string(dl.re.Stage))))
 		if ok, more := d.logLimit.Allow("dead-letter/"+string(dl.re.Reason), time.Now()); ok {
 			d.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-				d.obs.tel.LogKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
+				d.obs.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
 				"dead_letter_offset", rec.Offset, "dead_letter_reason", reasonOf(rec), "error", dl.re, "more_like_it", more)
 		}
 		it.dl = nil
@@ -131,7 +131,7 @@ func (d *deadLetterer) deadLetter(ctx context.Context, it *item) outcome {
 		wait = 0 // the write's own timeout was the wait
 	}
 	d.log.WarnContext(lctx, "dead-letter write failed, will retry", "topic", r.Topic, "partition", r.Partition,
-		"offset", r.Offset, d.obs.tel.LogKey(r.Key), "dead_letter_topic", d.cfg.dlqTopic, "tries", dl.tries, "retry_in", wait, "error", err)
+		"offset", r.Offset, d.obs.logKey(r.Key), "dead_letter_topic", d.cfg.dlqTopic, "tries", dl.tries, "retry_in", wait, "error", err)
 	return outcome{after: max(wait, time.Millisecond)}
 }
 

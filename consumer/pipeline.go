@@ -148,7 +148,7 @@ func (p *pipeline) attempt(ctx context.Context, ps *partState, it *item, b bindi
 	}
 	if ok, more := p.logLimit.Allow("retry/"+telemetry.ErrorClass(hErr), time.Now()); ok {
 		p.log.InfoContext(actx, "handler failed, will retry", "type", typ, "topic", r.Topic, "partition", r.Partition,
-			"offset", r.Offset, p.obs.tel.LogKey(r.Key), "attempt", it.try.attempts, "retry_in", d, "error", hErr,
+			"offset", r.Offset, p.obs.logKey(r.Key), "attempt", it.try.attempts, "retry_in", d, "error", hErr,
 			"more_like_it", more)
 	}
 	return outcome{after: d}
@@ -259,7 +259,7 @@ func (p *pipeline) fail(ctx context.Context, it *item, re *RecordError) outcome 
 		p.stats.skipped.Add(1)
 		p.obs.ins.skipped.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 		p.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-			p.obs.tel.LogKey(r.Key), "type", re.Type, "error", re)
+			p.obs.logKey(r.Key), "type", re.Type, "error", re)
 		endRecord(it.trace.span, "skipped", re)
 		it.trace.span = nil
 		return finishedElsewhere("skipped", re)

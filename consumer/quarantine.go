@@ -93,7 +93,7 @@ func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) {
 			q.stats.quarantineFull.Add(1)
 			q.obs.ins.qFull.Add(context.Background(), 1, ps.add...)
 			q.log.Warn("quarantine full: key not quarantined, its later records will be handled (its order across this dead letter is broken)",
-				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, q.obs.tel.LogKey(r.Key), "cap", ps.q.Cap())
+				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, q.obs.logKey(r.Key), "cap", ps.q.Cap())
 			return
 		}
 		ps.qDirty = true
@@ -102,7 +102,7 @@ func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) {
 		if ok && ps.q.Lift(r.Key, it.q.start, lift) {
 			ps.qDirty = true
 			q.log.Info("quarantine lifted", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-				q.obs.tel.LogKey(r.Key), "chain", it.q.start)
+				q.obs.logKey(r.Key), "chain", it.q.start)
 		}
 	}
 }

@@ -167,7 +167,7 @@ func (r *rebalancer) reportHandover(parts []*partState) {
 		r.stats.handedOver.Add(1)
 		r.obs.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(r.obs.partAttrs(tp{x.r.Topic, x.r.Partition})))
 		r.log.Warn("handler still running as its partition is handed over: it ignored its cancelled ctx, and may overlap with the next owner",
-			"topic", x.r.Topic, "partition", x.r.Partition, "offset", x.r.Offset, r.obs.tel.LogKey(x.r.Key), "running_for", x.since.Round(time.Millisecond))
+			"topic", x.r.Topic, "partition", x.r.Partition, "offset", x.r.Offset, r.obs.logKey(x.r.Key), "running_for", x.since.Round(time.Millisecond))
 	}
 }
 

@@ -362,7 +362,7 @@ func (p *pipeline) expire(ctx context.Context, ps *partState, it *item) outcome 
 	first := ps.replay.expiredLogged.CompareAndSwap(false, true)
 	if first {
 		p.log.Warn("record older than the age window not handled; further ones of the partition are counted in the catch-up summary",
-			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, p.obs.tel.LogKey(r.Key),
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, p.obs.logKey(r.Key),
 			"age", time.Since(r.Timestamp).Round(time.Millisecond), "max_age", g.cfg.maxAge, "policy", g.cfg.expire.String())
 	}
 	return out

@@ -175,7 +175,7 @@ func (k *checks) checkSeq(ps *partState, it *item) {
 		k.stats.orderViolations.Add(1)
 		k.obs.ins.violations.Add(context.Background(), 1, ps.add...)
 		k.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
-			"partition", r.Partition, "offset", r.Offset, k.obs.tel.LogKey(r.Key), "producer", telemetry.Clip(prod), "seq", seq)
+			"partition", r.Partition, "offset", r.Offset, k.obs.logKey(r.Key), "producer", telemetry.Clip(prod), "seq", seq)
 	}
 }
 

@@ -319,7 +319,7 @@ func (o *observer) opAttrs(base attribute.Set, name string, typ attribute.KeyVal
 
 // logKey is a record key as a log attribute: redacted under RedactKeys,
 // cut to telemetry.MaxText bytes (telemetry.KeyText).
-func (c *Consumer) logKey(key []byte) slog.Attr { return c.tel.LogKey(key) }
+func (o *observer) logKey(key []byte) slog.Attr { return o.tel.LogKey(key) }
 
 // A line logged once per record (a retry scheduled, a record
 // dead-lettered) is limited per condition (its error class or reason):
