@@ -104,8 +104,8 @@ func (cm *committer) commitMoved(ctx context.Context) {
 	cm.sched.mu.Lock()
 	var moved []*partState
 	for _, ps := range cm.sched.parts {
-		if (ps.dirty || ps.qDirty) && !ps.revoked {
-			ps.dirty, ps.qDirty = false, false
+		if (ps.commit.dirty || ps.commit.qDirty) && !ps.revoked {
+			ps.commit.dirty, ps.commit.qDirty = false, false
 			moved = append(moved, ps)
 		}
 	}
@@ -123,7 +123,7 @@ func (cm *committer) commitMoved(ctx context.Context) {
 	cm.log.Warn("commit failed, will retry", "error", err)
 	cm.sched.mu.Lock()
 	for _, ps := range moved {
-		ps.dirty, ps.qDirty = true, true
+		ps.commit.dirty, ps.commit.qDirty = true, true
 	}
 	cm.sched.mu.Unlock()
 }
@@ -193,8 +193,8 @@ func (cm *committer) markDirty() {
 	cm.sched.mu.Lock()
 	var moved []*partState
 	for _, ps := range cm.sched.parts {
-		if ps.dirty && !ps.revoked {
-			ps.dirty = false
+		if ps.commit.dirty && !ps.revoked {
+			ps.commit.dirty = false
 			moved = append(moved, ps)
 		}
 	}

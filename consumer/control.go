@@ -153,7 +153,7 @@ func (c *Consumer) Lag() []PartitionLag {
 	out := make([]PartitionLag, 0, len(c.sched.parts))
 	for k, ps := range c.sched.parts {
 		pl := PartitionLag{Topic: k.topic, Partition: k.partition, Next: ps.tracker.next,
-			HighWatermark: ps.hwm, Records: -1, Stuck: !ps.stuckSince.IsZero(), Paused: c.sched.paused.holds(k)}
+			HighWatermark: ps.hwm, Records: -1, Stuck: !ps.stuck.stuckSince.IsZero(), Paused: c.sched.paused.holds(k)}
 		if n, ok := ps.lag(); ok {
 			pl.Records = n
 		}

@@ -103,7 +103,7 @@ func (d *deadLetterer) deadLetter(ctx context.Context, it *item) outcome {
 	lctx := trace.ContextWithSpan(ctx, it.trace.span)
 	if err == nil {
 		d.stats.deadLettered.Add(1)
-		d.obs.ins.deadLettered.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(
+		d.obs.ins.deadLettered.Add(ctx, 1, it.ps.met.add[0], metric.WithAttributes(
 			attribute.String("ordo.reason", string(dl.re.Reason)), attribute.String("ordo.stage", string(dl.re.Stage))))
 		if ok, more := d.logLimit.Allow("dead-letter/"+string(dl.re.Reason), time.Now()); ok {
 			d.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,

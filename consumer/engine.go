@@ -124,45 +124,65 @@ import (
 // handler succeeded or the record was finished elsewhere (see
 // finishedElsewhere): skipped, dead-lettered or expired.
 
-// partState is one assigned partition: its offset tracker, its key queues
-// and its sequence checker. It lives from assignment to revocation.
+// partState is one assigned partition. It lives from assignment to
+// revocation. Its fields are the scheduler's (the key queues and their
+// counts), and a share per room that keeps state about the partition;
+// all are guarded by the scheduler's lock unless said otherwise.
 type partState struct {
-	tp        tp
-	tracker   *tracker
-	keys      map[string]*keyQueue
-	keyless   map[*keyQueue]struct{} // nil-key records, one queue each
-	checker   *partition.Checker
-	inflight  int
-	revoked   bool
-	dirty     bool              // the commit point moved since it was last marked
-	producers map[string]string // interned producer IDs
-	parked    int               // keys waiting in afterLocked
-	held      []*keyQueue       // keys parked while the partition is paused
-	lim       *rate.Limiter     // PartitionRateLimit's bucket, made on first use (replay_partition.go)
-
-	// q is the partition's quarantined keys (nil unless quarantining),
-	// read from the commit metadata at assignment; qDirty says it changed
-	// since it was last committed.
-	q      *quarantine.Set
-	qDirty bool
+	tp       tp
+	keys     map[string]*keyQueue
+	keyless  map[*keyQueue]struct{} // nil-key records, one queue each
+	inflight int
+	revoked  bool
+	parked   int         // keys waiting in afterLocked
+	held     []*keyQueue // keys parked while the partition is paused
+	hwm      int64       // high watermark of the last fetch, -1 before
+	fed      int         // recordBytes of every record dispatched, a running sum (detachIfWaiting)
 
 	// ctx is the handlers' context for this partition's records, made
 	// on first use (a partition can be assigned before Run): revoking the
 	// partition cancels it at the drain deadline without touching other
-	// partitions' handlers. Guarded by the consumer's mu.
+	// partitions' handlers.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	attrs        attribute.Set         // metric attributes of the partition
-	record       []metric.RecordOption // the same with messaging.operation.name "process", made once
-	add          []metric.AddOption    // attrs, made once
-	consumedSet  attribute.Set         // attrs with messaging.operation.name "poll"
-	hwm          int64                 // high watermark of the last fetch, -1 before
-	fed          int                   // recordBytes of every record dispatched, a running sum (detachIfWaiting)
-	progressNext int64                 // commit point at the last progress check
-	progressAt   time.Time             // when the commit point last moved
-	stuckSince   time.Time             // zero unless reported stuck
-	replay       partReplay            // replay.go
+	// tracker holds the commit point, moved by the scheduler as records
+	// finish and read by the committer.
+	tracker *tracker
+	// q is the partition's quarantined keys (nil unless quarantining),
+	// read from the commit metadata at assignment (quarantine.go).
+	q *quarantine.Set
+
+	commit  partCommit
+	checker *partition.Checker // per-key sequences: its own lock (checks.checkSeq)
+	// producers interns producer IDs; the poller's only (checks.parseHeaders).
+	producers map[string]string
+	met       partMetrics
+	stuck     partStuck
+	replay    partReplay    // replay.go
+	lim       *rate.Limiter // PartitionRateLimit's bucket, made on first use: its own lock (replay_partition.go)
+}
+
+// partCommit is the committer's share of a partition.
+type partCommit struct {
+	dirty  bool // the commit point moved since it was last marked
+	qDirty bool // the quarantine set changed since it was last committed
+}
+
+// partMetrics is the observer's share of a partition: its attribute sets,
+// made once at assignment and immutable after.
+type partMetrics struct {
+	attrs       attribute.Set         // metric attributes of the partition
+	record      []metric.RecordOption // the same with messaging.operation.name "process"
+	add         []metric.AddOption    // attrs
+	consumedSet attribute.Set         // attrs with messaging.operation.name "poll"
+}
+
+// partStuck is the stuck watcher's share of a partition (stuck.go).
+type partStuck struct {
+	progressNext int64     // commit point at the last progress check
+	progressAt   time.Time // when the commit point last moved
+	stuckSince   time.Time // zero unless reported stuck
 }
 
 // lag is the number of records between the high watermark and the lowest

@@ -430,7 +430,7 @@ func (s *scheduler) finishLocked(kq *keyQueue, it *item) {
 	s.unbuffer(it)
 	before := ps.tracker.pending()
 	if ps.tracker.finishAs(it.rec.Offset, it.replay.how) {
-		ps.dirty = true
+		ps.commit.dirty = true
 		if !ps.revoked { // a revoked partition's entries were uncounted at once
 			s.tracked -= before - ps.tracker.pending()
 		}

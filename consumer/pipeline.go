@@ -141,7 +141,7 @@ func (p *pipeline) attempt(ctx context.Context, ps *partState, it *item, b bindi
 		return p.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
 	}
 	p.stats.retries.Add(1)
-	p.obs.ins.retries.Add(ctx, 1, ps.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
+	p.obs.ins.retries.Add(ctx, 1, ps.met.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
 	if it.trace.span.IsRecording() { // the wait shows in the record's span
 		it.trace.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.Int("ordo.attempt", it.try.attempts),
 			attribute.Int64("ordo.retry.in_ms", d.Milliseconds())))
@@ -248,7 +248,7 @@ func (p *pipeline) fail(ctx context.Context, it *item, re *RecordError) outcome 
 	classify(re)
 	if re.Stage != StageQuarantine { // it did not fail itself
 		p.stats.failed.Add(1)
-		p.obs.ins.failed.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+		p.obs.ins.failed.Add(ctx, 1, it.ps.met.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 	}
 	if p.cfg.errorHook != nil {
 		p.cfg.errorHook(ctx, re)
@@ -257,7 +257,7 @@ func (p *pipeline) fail(ctx context.Context, it *item, re *RecordError) outcome 
 	switch p.cfg.policy {
 	case Skip:
 		p.stats.skipped.Add(1)
-		p.obs.ins.skipped.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+		p.obs.ins.skipped.Add(ctx, 1, it.ps.met.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 		p.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 			p.obs.logKey(r.Key), "type", re.Type, "error", re)
 		endRecord(it.trace.span, "skipped", re)

@@ -177,7 +177,7 @@ func (s *scheduler) dispatchRun(sp *stagedPart, pre []prepared) {
 	sp.recs = sp.recs[n:]
 	s.stats.fetched.Add(int64(n))
 	if queued > 0 {
-		s.obs.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.consumedSet)
+		s.obs.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.met.consumedSet)
 	}
 }
 

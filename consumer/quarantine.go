@@ -87,20 +87,20 @@ func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) {
 	}
 	switch {
 	case out.dead && it.q.kind == qBehind:
-		ps.qDirty = ps.q.Follow(r.Key, r.Offset) || ps.qDirty
+		ps.commit.qDirty = ps.q.Follow(r.Key, r.Offset) || ps.commit.qDirty
 	case out.dead:
 		if err := ps.q.Start(r.Key, r.Offset); err != nil {
 			q.stats.quarantineFull.Add(1)
-			q.obs.ins.qFull.Add(context.Background(), 1, ps.add...)
+			q.obs.ins.qFull.Add(context.Background(), 1, ps.met.add...)
 			q.log.Warn("quarantine full: key not quarantined, its later records will be handled (its order across this dead letter is broken)",
 				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, q.obs.logKey(r.Key), "cap", ps.q.Cap())
 			return
 		}
-		ps.qDirty = true
+		ps.commit.qDirty = true
 	case it.q.kind == qRedriven:
 		lift, ok := headerInt(r, header.RedriveLift)
 		if ok && ps.q.Lift(r.Key, it.q.start, lift) {
-			ps.qDirty = true
+			ps.commit.qDirty = true
 			q.log.Info("quarantine lifted", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
 				q.obs.logKey(r.Key), "chain", it.q.start)
 		}

@@ -59,12 +59,12 @@ func (r *rebalancer) assigned(ctx context.Context, cl *kgo.Client, added map[str
 				tp: k, tracker: newTracker(), checker: partition.NewChecker(0),
 				keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{}),
 				producers: make(map[string]string),
-				hwm:       -1, progressNext: -1, progressAt: time.Now(),
+				hwm:       -1, stuck: partStuck{progressNext: -1, progressAt: time.Now()},
 			}
-			ps.attrs = r.obs.partAttrs(k)
-			ps.consumedSet = r.obs.opAttrs(ps.attrs, "poll", semconv.MessagingOperationTypeReceive)
-			ps.record = []metric.RecordOption{metric.WithAttributeSet(r.obs.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
-			ps.add = []metric.AddOption{metric.WithAttributeSet(ps.attrs)}
+			ps.met.attrs = r.obs.partAttrs(k)
+			ps.met.consumedSet = r.obs.opAttrs(ps.met.attrs, "poll", semconv.MessagingOperationTypeReceive)
+			ps.met.record = []metric.RecordOption{metric.WithAttributeSet(r.obs.opAttrs(ps.met.attrs, "process", semconv.MessagingOperationTypeProcess))}
+			ps.met.add = []metric.AddOption{metric.WithAttributeSet(ps.met.attrs)}
 			ps.q = sets[k]
 			r.sched.parts[k] = ps
 		}

@@ -430,7 +430,7 @@ func (g *replay) measureLocked(ps *partState, r *kgo.Record) {
 		floor = min(ps.replay.floor, end) - start
 		ps.replay.floor = start + floor
 		ps.tracker.skipTo(ps.replay.floor)
-		ps.dirty = true
+		ps.commit.dirty = true
 		if g.seeks == nil {
 			g.seeks = make(map[string]map[int32]kgo.EpochOffset)
 		}

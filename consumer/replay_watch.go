@@ -157,7 +157,7 @@ func (g *replay) observeReplay(_ context.Context, o metric.Observer) error {
 	o.ObserveInt64(g.activeGauge, int64(len(g.active)))
 	o.ObserveFloat64(g.rateGauge, g.rate)
 	for ps := range g.active {
-		set := metric.WithAttributeSet(ps.attrs)
+		set := metric.WithAttributeSet(ps.met.attrs)
 		if lag, ok := ps.lag(); ok {
 			o.ObserveInt64(g.backlog, lag, set)
 		}

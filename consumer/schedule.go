@@ -173,7 +173,7 @@ func (k *checks) checkSeq(ps *partState, it *item) {
 	}
 	if v := ps.checker.Observe(prod, r.Key, seq); v.Violation() {
 		k.stats.orderViolations.Add(1)
-		k.obs.ins.violations.Add(context.Background(), 1, ps.add...)
+		k.obs.ins.violations.Add(context.Background(), 1, ps.met.add...)
 		k.log.Warn("per-key sequence violation", "verdict", v.String(), "topic", r.Topic,
 			"partition", r.Partition, "offset", r.Offset, k.obs.logKey(r.Key), "producer", telemetry.Clip(prod), "seq", seq)
 	}
@@ -195,7 +195,7 @@ func (k *checks) checkCount(ps *partState, r *kgo.Record, n int) {
 		// metadata refresh (start.go). kgo only signals its refresher.
 		k.cl.ForceMetadataRefresh()
 		k.stats.countChanges.Add(1)
-		k.obs.ins.countChanges.Add(context.Background(), 1, ps.add...)
+		k.obs.ins.countChanges.Add(context.Background(), 1, ps.met.add...)
 		k.log.Warn("partition count changed under an ordered stream: keys moved, per-key order across the change is not guaranteed",
 			"topic", r.Topic, "old_count", seen[len(seen)-1], "new_count", n, "partition", r.Partition, "offset", r.Offset)
 	}
@@ -214,7 +214,7 @@ func (k *checks) checkPlacement(ps *partState, r *kgo.Record, n int) {
 			k.log.Warn("record not in the partition its key hashes to under its stamped count (another partitioner?); further ones are only counted",
 				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "count", n)
 		}
-		k.obs.ins.placement.Add(context.Background(), 1, ps.add...)
+		k.obs.ins.placement.Add(context.Background(), 1, ps.met.add...)
 	}
 }
 

@@ -64,16 +64,16 @@ func (w *stuckWatch) checkStuck(now time.Time) []stuckReport {
 	for _, ps := range w.sched.parts {
 		next := ps.tracker.next
 		lag, ok := ps.lag()
-		if !ok || lag == 0 || next != ps.progressNext {
-			if ps.stuckSince != (time.Time{}) {
+		if !ok || lag == 0 || next != ps.stuck.progressNext {
+			if ps.stuck.stuckSince != (time.Time{}) {
 				out = append(out, stuckReport{tp: ps.tp, offset: next, resolved: true})
 			}
-			ps.progressNext, ps.progressAt, ps.stuckSince = next, now, time.Time{}
+			ps.stuck.progressNext, ps.stuck.progressAt, ps.stuck.stuckSince = next, now, time.Time{}
 			continue
 		}
-		if ps.stuckSince == (time.Time{}) && now.Sub(ps.progressAt) >= w.after {
-			ps.stuckSince = now
-			r := stuckReport{tp: ps.tp, offset: next, since: now.Sub(ps.progressAt), lag: lag}
+		if ps.stuck.stuckSince == (time.Time{}) && now.Sub(ps.stuck.progressAt) >= w.after {
+			ps.stuck.stuckSince = now
+			r := stuckReport{tp: ps.tp, offset: next, since: now.Sub(ps.stuck.progressAt), lag: lag}
 			if kq := ps.queueAt(next); kq != nil {
 				// A running record's attempt count belongs to its lane.
 				r.key, r.running = kq.items[0].rec.Key, kq.running

@@ -144,7 +144,7 @@ func (ob *observer) observe(_ context.Context, o metric.Observer) error {
 	ob.sched.mu.Lock()
 	defer ob.sched.mu.Unlock()
 	for _, ps := range ob.sched.parts {
-		set := metric.WithAttributeSet(ps.attrs)
+		set := metric.WithAttributeSet(ps.met.attrs)
 		o.ObserveInt64(ob.ins.parked, int64(ps.parked), set)
 		if ps.q != nil {
 			o.ObserveInt64(ob.ins.quarantined, int64(ps.q.Len()), set)
@@ -160,7 +160,7 @@ func (ob *observer) observe(_ context.Context, o metric.Observer) error {
 			o.ObserveFloat64(ob.ins.lagTime, 0, set)
 		}
 		stuck := int64(0)
-		if ps.stuckSince != (time.Time{}) {
+		if ps.stuck.stuckSince != (time.Time{}) {
 			stuck = 1
 		}
 		o.ObserveInt64(ob.ins.stuck, stuck, set)
@@ -306,10 +306,10 @@ func endAttempt(span trace.Span, decErr, hErr error) {
 func (o *observer) recordDuration(ctx context.Context, ps *partState, it *item, err error, end time.Time) {
 	d := end.Sub(it.trace.start).Seconds()
 	if err != nil {
-		o.ins.process.Inst().Record(ctx, d, ps.record[0], metric.WithAttributes(telemetry.ErrorType(err)))
+		o.ins.process.Inst().Record(ctx, d, ps.met.record[0], metric.WithAttributes(telemetry.ErrorType(err)))
 		return
 	}
-	o.ins.process.Inst().Record(ctx, d, ps.record...)
+	o.ins.process.Inst().Record(ctx, d, ps.met.record...)
 }
 
 // opAttrs is base with the messaging operation's name and type.
