@@ -83,15 +83,12 @@ func New(opts ...Option) (*Consumer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.Default()
-	}
 	c := &Consumer{
 		cfg:          cfg,
 		closed:       make(chan struct{}),
 		runDone:      make(chan struct{}),
 		clientClosed: make(chan struct{}),
-		log:          telemetry.Logger(cfg.logger).With("group", cfg.group),
+		log:          telemetry.Logger(cfg.set.Logger()).With("group", cfg.group),
 		logLimit:     telemetry.LogLimit{Every: logLimitEvery, Burst: logLimitBurst},
 		tel:          cfg.tel.Resolve(),
 	}
@@ -123,7 +120,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c.cl = cl
 	c.checks.cl = cl
 	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
-	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.brokers, after: cfg.unreachableAfter}
+	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter}
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining()}
 	c.dl.cfg, c.dl.sched, c.dl.stats, c.dl.obs, c.dl.log, c.dl.logLimit = &c.cfg, &c.sched, &c.stats, &c.obs, c.log, &c.logLimit
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
@@ -139,8 +136,7 @@ func New(opts ...Option) (*Consumer, error) {
 }
 
 func (c *Consumer) kgoOpts() []kgo.Opt {
-	opts := append(c.cfg.conn.Opts(),
-		kgo.WithLogger(telemetry.KgoLogger(c.log, c.cfg.kgoLogLevel)),
+	opts := append(c.cfg.set.ClientOpts(c.log),
 		kgo.WithContext(c.clientCtx), // cancelled only past the stop's bound (closeClient)
 		kgo.ConsumerGroup(c.cfg.group),
 		kgo.ConsumeTopics(c.cfg.topics...),
@@ -166,7 +162,7 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 	opts = append(opts, kgo.FetchMaxBytes(fetch), kgo.FetchMaxPartitionBytes(min(fetch, 1<<20)),
 		kgo.MaxConcurrentFetches(4))
 	opts = append(opts, c.startOpts()...) // start.go
-	return append(opts, c.cfg.kgoOpts...)
+	return append(opts, c.cfg.set.Raw()...)
 }
 
 // Run joins the group and consumes until the consumer is stopped. It blocks.

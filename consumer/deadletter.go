@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/consumer/dlq"
+	"github.com/ordo-go/ordo/internal/client"
 	"github.com/ordo-go/ordo/internal/header"
 	"github.com/ordo-go/ordo/internal/telemetry"
 )
@@ -54,29 +55,24 @@ type deadState struct {
 const deadLetterWriteTimeout = 10 * time.Second
 
 // newDeadLetterClient is the producer the dead letters are written with:
-// the consumer's connection options, idempotent (kgo's default) with
-// acks=all, and keyed records placed by murmur2 so one key's dead letters
+// the consumer's connection options and the shared writer settings
+// (internal/client.Writer: idempotent, acks=all, writes that a ctx or a
+// timeout can end, which TestDeadLetterBrokerDown needs), and keyed records placed by murmur2 so one key's dead letters
 // share a partition of the dead-letter topic, in order (a dead letter
 // whose key dlq.Fit cut is placed by its original key).
 func (d *deadLetterer) newDeadLetterClient() (*kgo.Client, error) {
-	opts := append(d.cfg.conn.Opts(),
-		kgo.WithLogger(telemetry.KgoLogger(d.log.With("client", "dead-letter"), d.cfg.kgoLogLevel)),
-		kgo.DefaultProduceTopic(d.cfg.dlqTopic),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(placer{kgo.StickyKeyPartitioner(nil)}),
+	return d.cfg.set.NewWriter(client.Writer{
+		Log:         d.log.With("client", "dead-letter"),
+		Partitioner: placer{kgo.StickyKeyPartitioner(nil)},
 		// Sized from the topic's max.message.bytes (deadletter_size.go),
 		// read before the first write, which is when kgo calls this.
-		kgo.ProducerBatchMaxBytesFn(d.size.batchLimit),
-		kgo.ProducerLinger(0),
-		kgo.UnknownTopicRetries(2), // a missing topic is an error to retry here, not in kgo for ever
-		// Without it kgo never fails a write whose request went out and
-		// got no answer (the broker dropped the connection): the write's
-		// timeout was ignored, ProduceSync blocked for ever and the
-		// consumer never halted (TestDeadLetterBrokerDown). A dead letter
-		// is at least once anyway (see deadLetterWriteTimeout).
-		kgo.AllowIdempotentProduceCancellation(),
-	)
-	return kgo.NewClient(opts...)
+		BatchMaxBytes: d.size.batchLimit,
+		Own: []kgo.Opt{
+			kgo.DefaultProduceTopic(d.cfg.dlqTopic),
+			kgo.UnknownTopicRetries(2), // a missing topic is an error to retry here, not in kgo for ever
+		},
+		NoRaw: true, // the consumer's KgoOpts are for its group client
+	})
 }
 
 // deadLetter writes it's record to the dead-letter topic and waits for the

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -153,31 +152,8 @@ func formatKey(key []byte, redact bool) string {
 
 // redactURLs hides the password of every URL with credentials in s (a
 // registry error quotes the URL it called, and a registry URL may carry
-// "user:password@"), through telemetry.RedactURL.
-func redactURLs(s string) string {
-	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
-		return s
-	}
-	isSep := func(r rune) bool { return r == ' ' || r == '"' || r == '\'' || r == '`' }
-	var b strings.Builder
-	for rest := s; ; {
-		i := strings.Index(rest, "://")
-		if i < 0 {
-			b.WriteString(rest)
-			return b.String()
-		}
-		start := strings.LastIndexFunc(rest[:i], isSep) + 1
-		end := strings.IndexFunc(rest[i:], isSep)
-		if end < 0 {
-			end = len(rest)
-		} else {
-			end += i
-		}
-		b.WriteString(rest[:start])
-		b.WriteString(telemetry.RedactURL(rest[start:end]))
-		rest = rest[end:]
-	}
-}
+// "user:password@"), through telemetry.Redact, the one function that does.
+func redactURLs(s string) string { return telemetry.Redact(s) }
 
 // DeadLetterError reports a record that should have been dead-lettered but
 // could not be: the dead-letter topic kept refusing or timing out the

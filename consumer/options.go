@@ -2,22 +2,12 @@ package consumer
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/client"
 	"github.com/ordo-go/ordo/internal/telemetry"
-
-	"github.com/ordo-go/ordo/schema"
 )
 
 // An Option configures a [Consumer]. Options are made only by this package.
@@ -59,16 +49,14 @@ func (p Policy) String() string {
 }
 
 type config struct {
-	conn             client.Conn
-	optErrs          []error // from options, reported by New
+	set              client.Settings // Brokers, TLS, SASL, Registry, WithLogger, KgoLogLevel, KgoOpts (shared.go)
+	optErrs          []error         // from options, reported by New
 	group            string
 	membership       membership
 	middleware       []Middleware
 	onAssigned       func(context.Context, map[string][]int32)
 	onRevoked        func(context.Context, map[string][]int32)
 	topics           []string
-	registry         *schema.Registry
-	kgoOpts          []kgo.Opt
 	concurrency      int
 	maxBuffered      int
 	maxAttempts      int
@@ -87,7 +75,6 @@ type config struct {
 	errorHook        func(context.Context, *RecordError)
 	drainTimeout     time.Duration
 	commitEvery      time.Duration
-	logger           *slog.Logger
 	handlers         []binding
 	handlersTried    bool // On was given, if with bad arguments
 	resetToStart     bool
@@ -97,8 +84,6 @@ type config struct {
 	stuckAfter       time.Duration
 	unknownWindow    time.Duration
 	unreachableAfter time.Duration
-	kgoLogLevel      slog.Level
-	brokers          []string
 	maxBufferedBytes int // for log lines; conn holds them for kgo
 	replay           replayConfig
 }
@@ -119,19 +104,9 @@ func defaults() config {
 		stuckAfter:       time.Minute,
 		unknownWindow:    DefaultUnknownSchemaWindow,
 		unreachableAfter: DefaultUnreachableAfter,
-		kgoLogLevel:      slog.LevelWarn,
 		maxBufferedBytes: DefaultMaxBufferedBytes,
 		replay:           replayDefaults(),
 	}
-}
-
-// Brokers sets the seed brokers (host:port). Required. The slice is copied.
-func Brokers(addrs ...string) Option {
-	addrs = append([]string(nil), addrs...)
-	return optionFunc(func(c *config) {
-		c.conn.AddBrokers(addrs...)
-		c.brokers = append(c.brokers, addrs...)
-	})
 }
 
 // Group sets the consumer group. Required.
@@ -141,46 +116,6 @@ func Group(name string) Option { return optionFunc(func(c *config) { c.group = n
 func Topics(names ...string) Option {
 	names = append([]string(nil), names...)
 	return optionFunc(func(c *config) { c.topics = names })
-}
-
-// Registry sets the schema registry that writer schemas are read from.
-// Required. The caller owns the registry; the consumer does not close it.
-func Registry(r *schema.Registry) Option {
-	return optionFunc(func(c *config) {
-		if r == nil {
-			c.fail("Registry: nil registry")
-			return
-		}
-		c.registry = r
-	})
-}
-
-// TLS dials the brokers with TLS, using a clone of cfg. Default: plaintext.
-func TLS(cfg *tls.Config) Option {
-	return optionFunc(func(c *config) {
-		if err := c.conn.SetTLS(cfg); err != nil {
-			c.fail("%v", err)
-		}
-	})
-}
-
-// SASL authenticates to the brokers with m (from franz-go's pkg/sasl).
-// Given more than once, the mechanisms are tried in order. Default: no
-// authentication.
-func SASL(m sasl.Mechanism) Option {
-	return optionFunc(func(c *config) {
-		if err := c.conn.AddSASL(m); err != nil {
-			c.fail("%v", err)
-		}
-	})
-}
-
-// KgoOpts passes options straight to the underlying franz-go client. It is
-// an escape hatch: options that change group, commit or rebalance behaviour
-// can break the consumer's guarantees.
-func KgoOpts(opts ...kgo.Opt) Option {
-	opts = append([]kgo.Opt(nil), opts...)
-	return optionFunc(func(c *config) { c.kgoOpts = append(c.kgoOpts, opts...) })
 }
 
 // Concurrency sets the number of lanes: records of different keys handled
@@ -418,68 +353,6 @@ func MetadataMaxAge(d time.Duration) Option {
 	})
 }
 
-// WithLogger sets the logger, for the consumer's lines and franz-go's
-// (at [KgoLogLevel] and above). Every line carries the record's topic,
-// partition, offset and event type where there is one, and trace_id and
-// span_id when the record is traced. Errors returned to the caller are not
-// logged again. Default: slog.Default() at the time [New] is called, as for
-// the producer: a stuck partition is worth a line even where nobody
-// configured logging.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l == nil {
-			c.fail("WithLogger: nil logger")
-			return
-		}
-		c.logger = l
-	})
-}
-
-// WithTracerProvider sets where spans go: one per record processed (kind
-// consumer, a child of the producer's span carried in the record's
-// headers) and one per handler attempt under it. Default: the global
-// provider, a no-op until an OpenTelemetry SDK is installed.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) {
-		if tp == nil {
-			c.fail("WithTracerProvider: nil provider")
-			return
-		}
-		c.tel.TracerProvider = tp
-	})
-}
-
-// WithMeterProvider sets where metrics go. Default: the global provider.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp == nil {
-			c.fail("WithMeterProvider: nil provider")
-			return
-		}
-		c.tel.MeterProvider = mp
-	})
-}
-
-// WithPropagator sets how trace context is read from record headers.
-// Default: the global propagator (set it to propagation.TraceContext{} to
-// read W3C traceparent headers).
-func WithPropagator(p propagation.TextMapPropagator) Option {
-	return optionFunc(func(c *config) {
-		if p == nil {
-			c.fail("WithPropagator: nil propagator")
-			return
-		}
-		c.tel.Propagator = p
-	})
-}
-
-// RedactKeys leaves record keys out of spans, logs and error texts
-// ([RecordError.Error]), for keys that are personal data. The key is still
-// given to handlers (Meta.Key) and to the error hook (RecordError.Key).
-// Default: keys are included, their first 128 bytes (a longer key is cut
-// and marked with its length).
-func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
-
 // StuckAfter sets how long a partition with lag may go without its commit
 // point moving before it is reported stuck: a warning naming the partition,
 // the offset and the key it is stuck at, and the ordo.consumer.stuck
@@ -587,17 +460,10 @@ func UnreachableAfter(d time.Duration) Option {
 	})
 }
 
-// KgoLogLevel sets the lowest level of franz-go's own log lines passed to
-// the logger (see [WithLogger]); they carry source=kgo. Default
-// slog.LevelWarn: franz-go's info lines are for its developers.
-func KgoLogLevel(l slog.Level) Option { return optionFunc(func(c *config) { c.kgoLogLevel = l }) }
-
 func (c *config) validate() error {
 	errs := c.optErrs
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if err := c.conn.Validate(); err != nil {
-		bad("%v: use Brokers", err)
-	}
+	errs = append(errs, c.set.Errs(true)...)
 	if c.group == "" {
 		bad("no group: use Group")
 	}
@@ -609,9 +475,6 @@ func (c *config) validate() error {
 		if t == "" {
 			bad("empty topic name")
 		}
-	}
-	if c.registry == nil {
-		bad("no registry: use Registry")
 	}
 	if len(c.handlers) == 0 && !c.handlersTried {
 		bad("no handlers: register at least one with On")

@@ -87,7 +87,7 @@ func (p *pipeline) process(ctx context.Context, ps *partState, it *item) outcome
 	if err != nil {
 		return p.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: err})
 	}
-	w, err := p.cfg.registry.Writer(ctx, id)
+	w, err := p.cfg.set.Registry().Writer(ctx, id)
 	if err != nil {
 		return p.lookupFailed(ctx, it, id, err)
 	}

@@ -9,8 +9,8 @@
 // # Keys
 //
 // An event type implements [Keyed]. ordo's publishing functions use Keyed as
-// a type constraint, so an event without a key does not compile, and
-// [KeyOf] refuses an empty key at run time with [ErrNoKey]. Events that
+// a type constraint, so an event without a key does not compile, and the
+// producer refuses an empty key at run time with [ErrNoKey]. Events that
 // truly need no order opt out by name at the call site (the producer's
 // NewUnorderedPublisher), never by default.
 //

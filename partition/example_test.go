@@ -16,18 +16,11 @@ type OrderPaid struct {
 func (e OrderPaid) PartitionKey() string { return e.OrderID }
 
 func ExampleFor() {
-	key, err := partition.KeyOf(OrderPaid{OrderID: "order-42"})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	key := []byte(OrderPaid{OrderID: "order-42"}.PartitionKey())
 	// The same partition the Java client and librdkafka choose.
 	fmt.Println(partition.For(key, 12))
-	_, err = partition.KeyOf(OrderPaid{})
-	fmt.Println(errors.Is(err, partition.ErrNoKey))
 	// Output:
 	// 0
-	// true
 }
 
 func ExampleGuard() {

@@ -14,15 +14,6 @@ type Keyed interface {
 	PartitionKey() string
 }
 
-// KeyOf returns ev's partition key as bytes, or [ErrNoKey] if it is empty.
-func KeyOf[T Keyed](ev T) ([]byte, error) {
-	k := ev.PartitionKey()
-	if k == "" {
-		return nil, ErrNoKey
-	}
-	return []byte(k), nil
-}
-
 // hasher is kgo's Kafka-compatible key partitioner. For a non-nil key it is
 // stateless (murmur2, sign bit masked, modulo n), so one value serves every
 // caller concurrently.

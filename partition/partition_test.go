@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -85,20 +84,6 @@ func TestForBadCount(t *testing.T) {
 	}
 }
 
-type order struct{ id string }
-
-func (o order) PartitionKey() string { return o.id }
-
-func TestKeyOf(t *testing.T) {
-	k, err := KeyOf(order{"o-1"})
-	if err != nil || string(k) != "o-1" {
-		t.Fatalf("KeyOf = %q, %v", k, err)
-	}
-	if _, err := KeyOf(order{}); !errors.Is(err, ErrNoKey) {
-		t.Fatalf("KeyOf(empty) err = %v, want ErrNoKey", err)
-	}
-}
-
 // TestNilAndZeroValues protects the promise that nothing in the package
 // panics on a nil or zero input: a nil Guard refuses with an error, zero
 // Stampers and Checkers work with the default bound, nil ones report
@@ -132,14 +117,14 @@ func TestNilAndZeroValues(t *testing.T) {
 	if v := zc.Observe("p", []byte("k"), 3); v != Gap {
 		t.Fatalf("zero Checker: %v", v)
 	}
-	if zc.Stats()["p"].Gaps != 1 {
-		t.Fatalf("zero Checker stats: %+v", zc.Stats())
+	if zc.verdicts()["p"].Gaps != 1 {
+		t.Fatalf("zero Checker stats: %+v", zc.verdicts())
 	}
 	var nc *Checker
 	if v := nc.Observe("p", []byte("k"), 1); v != First {
 		t.Fatalf("nil Checker: %v", v)
 	}
-	if len(nc.Stats()) != 0 {
+	if len(nc.verdicts()) != 0 {
 		t.Fatal("nil Checker has stats")
 	}
 	for _, n := range []int{0, -1, -1 << 40} {

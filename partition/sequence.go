@@ -132,8 +132,8 @@ func (v Verdict) String() string {
 // Violation reports whether v breaks per-key order (a gap or a regression).
 func (v Verdict) Violation() bool { return v == Gap || v == Regressed }
 
-// SeqStats counts a checker's verdicts for one producer.
-type SeqStats struct {
+// seqStats counts a checker's verdicts for one producer.
+type seqStats struct {
 	InOrder, Gaps, Regressions, Restarts uint64
 }
 
@@ -169,7 +169,7 @@ type Checker struct {
 	index map[string]map[string]int // producer → key → entry in pairs
 	pairs []pair
 	hand  int
-	stats map[string]*SeqStats
+	stats map[string]*seqStats
 }
 
 // pair is one remembered (producer, key) and its last sequence number.
@@ -199,7 +199,7 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 		if c.max <= 0 {
 			c.max = DefaultMaxKeys
 		}
-		c.index, c.stats = make(map[string]map[string]int), make(map[string]*SeqStats)
+		c.index, c.stats = make(map[string]map[string]int), make(map[string]*seqStats)
 	}
 	keys := c.index[producer]
 	i, seen := keys[string(key)]
@@ -215,7 +215,7 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 		if len(c.stats) >= maxProducers { // restarted producers leave old IDs: stay bounded
 			clear(c.stats)
 		}
-		st = new(SeqStats)
+		st = new(seqStats)
 		c.stats[producer] = st
 	}
 	switch {
@@ -265,15 +265,15 @@ func (c *Checker) remember(producer, key string, seq uint64) {
 	keys[key] = i
 }
 
-// Stats returns a copy of the verdict counts per producer ID, for the
+// verdicts returns a copy of the verdict counts per producer ID, for the
 // most recent producers (at most 1024 IDs are kept).
-func (c *Checker) Stats() map[string]SeqStats {
+func (c *Checker) verdicts() map[string]seqStats {
 	if c == nil {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]SeqStats, len(c.stats))
+	out := make(map[string]seqStats, len(c.stats))
 	for p, st := range c.stats {
 		out[p] = *st
 	}

@@ -135,7 +135,7 @@ func TestCheckerSeparatesProducersAndKeys(t *testing.T) {
 		t.Fatalf("other key: %v, want first", v)
 	}
 	c.Observe("p1", []byte("k"), 3)
-	st := c.Stats()
+	st := c.verdicts()
 	if st["p1"].Gaps != 1 || st["p2"].Gaps != 0 {
 		t.Fatalf("stats = %+v", st)
 	}
@@ -194,7 +194,7 @@ func TestCheckerStatsBounded(t *testing.T) {
 	for i := 0; i < 5000; i++ {
 		c.Observe(fmt.Sprint("p", i), []byte("k"), 1)
 	}
-	if n := len(c.Stats()); n > maxProducers {
+	if n := len(c.verdicts()); n > maxProducers {
 		t.Fatalf("stats for %d producers, want at most %d", n, maxProducers)
 	}
 }

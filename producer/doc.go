@@ -60,7 +60,7 @@
 // # Headers
 //
 // Every record carries ordo-type (the event's full Avro name), ordo-id (a
-// UUIDv7) and ordo-producer (the [InstanceID]); keyed records also carry
+// UUIDv7) and ordo-producer (the [Name]); keyed records also carry
 // ordo-seq, the decimal sequence of the event within its (topic, key) for
 // this producer instance, shared by all its publishers, and
 // ordo-partitions, the topic's partition count the record was placed
@@ -107,7 +107,7 @@
 // again may write it twice (see [ErrDeliveryTimeout] for what the timeout
 // costs). Long before that, the logger says why: franz-go's
 // warnings and errors ("unable to open connection to broker", a failed
-// SASL login) are passed to it ([ClientLogLevel] sets the level).
+// SASL login) are passed to it ([KgoLogLevel] sets the level).
 //
 // # Shutting down
 //

@@ -32,7 +32,7 @@ func TestNewInvalidConfig(t *testing.T) {
 		{"linger over a minute", append(ok, Linger(time.Hour))},
 		{"unknown strategy", append(ok, Subjects(schema.SubjectStrategy(42)))},
 		{"unknown policy", append(ok, OnPartitionCountChange(CountChangePolicy(7)))},
-		{"empty instance", append(ok, InstanceID(""))},
+		{"empty name", append(ok, Name(""))},
 		{"nil logger", append(ok, WithLogger(nil))},
 		{"nil tls", append(ok, TLS(nil))},
 		{"nil sasl", append(ok, SASL(nil))},
@@ -46,13 +46,13 @@ func TestNewInvalidConfig(t *testing.T) {
 		})
 	}
 	t.Run("valid", func(t *testing.T) {
-		p, err := New(append(ok, TLS(&tls.Config{}), InstanceID("x"))...)
+		p, err := New(append(ok, TLS(&tls.Config{}), Name("x"))...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		if p.InstanceID() != "x" {
-			t.Fatalf("InstanceID %q", p.InstanceID())
+		if p.Name() != "x" {
+			t.Fatalf("Name %q", p.Name())
 		}
 	})
 }

@@ -1,16 +1,8 @@
 package producer
 
 import (
-	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/client"
 	"github.com/ordo-go/ordo/internal/telemetry"
@@ -78,26 +70,25 @@ const (
 	DefaultMetadataMaxAge = time.Minute
 	// DefaultDeliveryTimeout is the default of [DeliveryTimeout]: the Java
 	// client's delivery.timeout.ms default (franz-go's own is no limit).
-	DefaultDeliveryTimeout = 2 * time.Minute
-	// DefaultClientLogLevel is the default of [ClientLogLevel].
-	DefaultClientLogLevel = slog.LevelWarn
+	DefaultDeliveryTimeout = client.DefaultDeliveryTimeout
+	// DefaultClientLogLevel was the default of [ClientLogLevel].
+	//
+	// Deprecated: franz-go's log level is set by [KgoLogLevel], as in
+	// every role; its default is slog.LevelWarn.
+	DefaultClientLogLevel = client.DefaultKgoLogLevel
 )
 
 type config struct {
-	conn             client.Conn
-	registry         *schema.Registry
-	kgoOpts          []kgo.Opt
+	set              client.Settings // Brokers, TLS, SASL, Registry, WithLogger, KgoLogLevel, KgoOpts
 	maxBuffered      int
 	maxBufferedBytes int64
 	linger           time.Duration
 	delivery         time.Duration
-	clientLog        slog.Level
 	subjects         schema.SubjectStrategy
 	mode             schema.Mode
 	policy           CountChangePolicy
 	instanceID       string
 	idSet            bool
-	logger           *slog.Logger
 	tel              telemetry.Config
 	errs             []error // option errors, reported by New
 }
@@ -108,7 +99,6 @@ func defaultConfig() config {
 		maxBufferedBytes: DefaultMaxBufferedBytes,
 		linger:           DefaultLinger,
 		delivery:         DefaultDeliveryTimeout,
-		clientLog:        DefaultClientLogLevel,
 		subjects:         schema.TopicName,
 		policy:           Refuse,
 	}
@@ -116,65 +106,6 @@ func defaultConfig() config {
 
 func (c *config) fail(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
-}
-
-// Brokers sets the seed brokers ("host:port"). Required: there is no
-// default. The slice is copied.
-func Brokers(addrs ...string) Option {
-	addrs = append([]string(nil), addrs...)
-	return optionFunc(func(c *config) { c.conn.AddBrokers(addrs...) })
-}
-
-// Registry sets the schema registry the producer registers event schemas in
-// (see [NewPublisher]). Required: there is no default. The caller owns the
-// registry: closing the producer does not close it, and it may be shared
-// with other producers and consumers.
-func Registry(r *schema.Registry) Option {
-	return optionFunc(func(c *config) { c.registry = r })
-}
-
-// TLS makes the producer dial brokers over TLS with a clone of cfg. The
-// default is plaintext.
-func TLS(cfg *tls.Config) Option {
-	return optionFunc(func(c *config) {
-		if err := c.conn.SetTLS(cfg); err != nil {
-			c.fail("%v", err)
-		}
-	})
-}
-
-// SASL authenticates to brokers with m (for example plain.Auth{...}.AsMechanism()
-// or scram.Auth{...}.AsSha512Mechanism() from franz-go's pkg/sasl). The
-// default is no authentication. Given more than once, the mechanisms are
-// tried in order, as kgo.SASL does.
-func SASL(m sasl.Mechanism) Option {
-	return optionFunc(func(c *config) {
-		if err := c.conn.AddSASL(m); err != nil {
-			c.fail("%v", err)
-		}
-	})
-}
-
-// KgoOpts passes raw franz-go client options through. It is an escape
-// hatch: options given here are applied after ordo's own and can weaken
-// ordo's guarantees (kgo.RequiredAcks, kgo.DisableIdempotentWrite), replace
-// the partitioner (kgo.RecordPartitioner disables the partition-count guard
-// and murmur2 placement) or break the client. kgo.MaxBufferedRecords is the
-// exception: [MaxBufferedRecords] owns it. Do not pass
-// kgo.MaxBufferedBytes: it blocks inside the client, where PublishAsync's
-// ctx and Close cannot reach the wait; use [MaxBufferedBytes]. The
-// default is none.
-func KgoOpts(opts ...kgo.Opt) Option {
-	opts = append([]kgo.Opt(nil), opts...)
-	return optionFunc(func(c *config) {
-		for i, o := range opts {
-			if o == nil {
-				c.fail("KgoOpts: option %d is nil", i)
-				continue
-			}
-			c.kgoOpts = append(c.kgoOpts, o)
-		}
-	})
 }
 
 // MaxBufferedRecords bounds the records a producer holds that Kafka has not
@@ -289,16 +220,6 @@ func DeliveryTimeout(d time.Duration) Option {
 	})
 }
 
-// ClientLogLevel sets the lowest level of franz-go's own log lines passed
-// to the producer's logger (see [WithLogger]), for example slog.LevelInfo
-// to see every connection and metadata refresh, or slog.LevelError to keep
-// only errors. The default is [DefaultClientLogLevel]: warnings such as
-// "unable to open connection to broker" and errors such as a failed SASL
-// login show up within seconds.
-func ClientLogLevel(l slog.Level) Option {
-	return optionFunc(func(c *config) { c.clientLog = l })
-}
-
 // Subjects sets the subject-name strategy under which event schemas are
 // registered. The default is schema.TopicName (the Confluent default), which
 // allows one event type per topic; to publish several types to one topic
@@ -347,83 +268,28 @@ func OnPartitionCountChange(p CountChangePolicy) Option {
 	})
 }
 
-// InstanceID names this producer instance in the ordo-producer header of
-// every record, next to its per-key ordo-seq. Consumers check sequences
-// per (instance, key), so two live producers must not share an ID. The
-// default is a random UUID, new for every [New]; id must not be empty.
-func InstanceID(id string) Option {
+// Name names this producer instance in the ordo-producer header of every
+// record (consumer.Meta.Producer), next to its per-key ordo-seq.
+// Consumers check sequences per (producer, key), so two live producers
+// must not share a name. The default is a random UUID, new for every
+// [New]; name must not be empty. It is not Kafka's client.id, nor the
+// consumer's InstanceID (a static group member's ID).
+func Name(name string) Option {
 	return optionFunc(func(c *config) {
-		if id == "" {
-			c.fail("InstanceID: empty")
+		if name == "" {
+			c.fail("Name: empty")
 			return
 		}
-		c.instanceID, c.idSet = id, true
+		c.instanceID, c.idSet = name, true
 	})
 }
 
-// WithLogger sets the logger for the producer's own events (a
-// partition-count change under [Warn], a broker closing the connection
-// during SASL authentication) and for franz-go's warnings and errors (see
-// [ClientLogLevel]; URLs with credentials are redacted). A line about a record carries its topic, event type and key (see
-// [RedactKeys]), and trace_id and span_id when the publish is traced.
-// Errors returned to the caller are not logged again. The default is
-// slog.Default() at the time [New] is called.
-func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) {
-		if l == nil || l.Handler() == nil {
-			c.fail("WithLogger: nil logger or handler")
-			return
-		}
-		c.logger = l
-	})
-}
-
-// WithTracerProvider sets where spans go: one per event published ("send
-// <topic>", kind producer, a child of the span in the ctx given to
-// Publish, PublishAsync or PublishAll), ended when Kafka acknowledges or
-// fails the event. The default is the global provider, a no-op until an
-// OpenTelemetry SDK is installed. tp must not be nil.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) {
-		if tp == nil {
-			c.fail("WithTracerProvider: nil provider")
-			return
-		}
-		c.tel.TracerProvider = tp
-	})
-}
-
-// WithMeterProvider sets where metrics go: messaging.client.sent.messages
-// and messaging.client.operation.duration. The default is the global
-// provider, a no-op until an OpenTelemetry SDK is installed. mp must not
-// be nil.
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) {
-		if mp == nil {
-			c.fail("WithMeterProvider: nil provider")
-			return
-		}
-		c.tel.MeterProvider = mp
-	})
-}
-
-// WithPropagator sets how trace context is written into record headers.
-// The default is the global propagator (set it to
-// propagation.TraceContext{} to write W3C traceparent headers). p must not
-// be nil.
-func WithPropagator(p propagation.TextMapPropagator) Option {
-	return optionFunc(func(c *config) {
-		if p == nil {
-			c.fail("WithPropagator: nil propagator")
-			return
-		}
-		c.tel.Propagator = p
-	})
-}
-
-// RedactKeys leaves record keys out of spans and logs, for keys that are
-// personal data. The default is that keys are included.
-func RedactKeys() Option { return optionFunc(func(c *config) { c.tel.RedactKeys = true }) }
+// InstanceID is [Name].
+//
+// Deprecated: use Name. The consumer's InstanceID means a static group
+// member's ID; the producer's name was renamed so that one name has one
+// meaning.
+func InstanceID(id string) Option { return Name(id) }
 
 // PublisherOption configures one publisher: pass it to [NewPublisher] or
 // [NewUnorderedPublisher]. Only this package can mint one.

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-go/ordo/internal/client"
 	"github.com/ordo-go/ordo/internal/telemetry"
 	"github.com/ordo-go/ordo/partition"
 	"github.com/ordo-go/ordo/schema"
@@ -98,19 +99,13 @@ func New(opts ...Option) (*Producer, error) {
 		}
 		o.apply(&cfg)
 	}
-	if err := cfg.conn.Validate(); err != nil {
-		cfg.fail("%v: use Brokers", err)
-	}
-	if cfg.registry == nil {
-		cfg.fail("no schema registry: use Registry")
+	for _, err := range cfg.set.Errs(true) {
+		cfg.fail("%w", err)
 	}
 	if len(cfg.errs) > 0 {
 		return nil, errors.Join(cfg.errs...)
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.Default()
-	}
-	cfg.logger = telemetry.Logger(cfg.logger)
+	log := telemetry.Logger(cfg.set.Logger())
 	cfg.tel = cfg.tel.Resolve()
 	if !cfg.idSet {
 		cfg.instanceID = uuid.NewString()
@@ -119,18 +114,18 @@ func New(opts ...Option) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("producer: metrics: %w", err)
 	}
-	guard := newGuarded(cfg.policy, cfg.logger, cfg.tel)
-	cl, err := kgo.NewClient(kgoOptions(&cfg, guard)...)
+	guard := newGuarded(cfg.policy, log, cfg.tel)
+	cl, err := cfg.set.NewWriter(writer(&cfg, guard, log))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return &Producer{
 		cl:        cl,
-		reg:       cfg.registry,
+		reg:       cfg.set.Registry(),
 		subjects:  cfg.subjects,
 		mode:      cfg.mode,
 		instance:  []byte(cfg.instanceID),
-		log:       cfg.logger,
+		log:       log,
 		tel:       cfg.tel,
 		tracer:    newSendTracer(cfg.tel.TracerProvider),
 		prop:      telemetry.NewPropagation(cfg.tel.Propagator),
@@ -141,7 +136,7 @@ func New(opts ...Option) (*Producer, error) {
 		delivery:  cfg.delivery,
 		deadlines: newDeadlines(cfg.delivery),
 		connOpts: func() []kgo.Opt {
-			return append(append(cfg.conn.Opts(), kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog))), cfg.kgoOpts...)
+			return append(cfg.set.ClientOpts(log), cfg.set.Raw()...)
 		},
 		slots: newSlots(cfg.maxBuffered, cfg.maxBufferedBytes),
 		seed:  maphash.MakeSeed(),
@@ -150,28 +145,34 @@ func New(opts ...Option) (*Producer, error) {
 	}, nil
 }
 
-func kgoOptions(cfg *config, guard *guarded) []kgo.Opt {
-	opts := append(cfg.conn.Opts(),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordPartitioner(guard),
-		kgo.ProducerLinger(cfg.linger),
-		kgo.MetadataMaxAge(DefaultMetadataMaxAge),
-		kgo.RecordDeliveryTimeout(cfg.delivery),
-		kgo.AllowIdempotentProduceCancellation(),
-		kgo.WithLogger(telemetry.KgoLogger(cfg.logger, cfg.clientLog)),
-		kgo.WithHooks(&authWatch{log: cfg.logger}),
-	)
-	opts = append(opts, cfg.kgoOpts...)
-	return append(opts, kgo.MaxBufferedRecords(cfg.maxBuffered+kgoSlack))
+// writer is the producer's part of its client: the shared writer
+// settings (internal/client: acks=all, idempotence, cancellable writes)
+// with the producer's linger, delivery timeout and partition-count guard;
+// its buffer bound goes last, over the raw options.
+func writer(cfg *config, guard *guarded, log *slog.Logger) client.Writer {
+	return client.Writer{
+		Log:             log,
+		Linger:          cfg.linger,
+		DeliveryTimeout: cfg.delivery,
+		Partitioner:     guard,
+		Own:             []kgo.Opt{kgo.MetadataMaxAge(DefaultMetadataMaxAge), kgo.WithHooks(&authWatch{log: log})},
+		Last:            []kgo.Opt{kgo.MaxBufferedRecords(cfg.maxBuffered + kgoSlack)},
+	}
 }
 
-// InstanceID returns the ID written into the ordo-producer header.
-func (p *Producer) InstanceID() string {
+// Name returns the name written into the ordo-producer header (see the
+// option [Name]).
+func (p *Producer) Name() string {
 	if p == nil {
 		return ""
 	}
 	return string(p.instance)
 }
+
+// InstanceID is [Producer.Name].
+//
+// Deprecated: use Name.
+func (p *Producer) InstanceID() string { return p.Name() }
 
 // made reports whether p was made by [New]: a nil or zero Producer has no
 // client, and its methods return errNotMade rather than panic.

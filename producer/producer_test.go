@@ -27,7 +27,7 @@ import (
 func TestRoundTrip(t *testing.T) {
 	const topic, parts = "orders", 6
 	e := startEnv(t, map[string]int32{topic: parts})
-	p := e.producer(t, InstanceID("svc-a/1"))
+	p := e.producer(t, Name("svc-a/1"))
 	ctx := context.Background()
 	cc := codec[Created](t, createdAvsc)
 	pub, err := NewPublisher(ctx, p, topic, cc)

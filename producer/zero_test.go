@@ -91,7 +91,7 @@ func TestNilAndZeroInputs(t *testing.T) {
 		}()
 		nilProducer.Close()
 		new(Producer).Close()
-		_ = nilProducer.InstanceID()
+		_, _ = nilProducer.Name(), nilProducer.InstanceID()
 		_, _ = nilPub.Topic(), nilPub.SchemaID()
 		_, _ = nilUnordered.Topic(), nilUnordered.SchemaID()
 	})
@@ -108,7 +108,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 	if !ok {
 		t.Fatalf("%T is not a join", err)
 	}
-	for _, want := range []string{"nil Option", "nohost", "MaxBufferedRecords", "WithLogger", "KgoOpts", "no schema registry"} {
+	for _, want := range []string{"nil Option", "nohost", "MaxBufferedRecords", "WithLogger", "KgoOpts", "no registry"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

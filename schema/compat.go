@@ -61,7 +61,9 @@ func (l Level) forward() bool {
 }
 
 // Check is the local compatibility gate: it reports whether candidate may
-// follow the existing schemas (oldest first) under level. Non-transitive
+// follow the existing schemas (oldest first) under level. Its arguments
+// come in the order of [Registry.Check]'s: what is there, the candidate,
+// the level. Non-transitive
 // levels compare with the last schema only; transitive ones with all of
 // them. An incompatible candidate is an *[IncompatibleError] whose Version
 // is the 1-based position in existing it clashes with. A schema that does
@@ -94,7 +96,7 @@ func (l Level) forward() bool {
 //   - A reader union reading a non-union writer type picks any branch that
 //     can read it (Java's checker and the registry do the same), not only
 //     the first branch whose type matches.
-func Check(level Level, candidate string, existing []string) error {
+func Check(existing []string, candidate string, level Level) error {
 	if level < None || level > FullTransitive {
 		return fmt.Errorf("%w: compatibility level %d", ErrInvalidConfig, int(level))
 	}

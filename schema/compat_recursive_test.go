@@ -18,7 +18,7 @@ const checkBound = 2 * time.Second
 func checkWithin(t testing.TB, level Level, cand string, existing ...string) error {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- Check(level, cand, existing) }()
+	go func() { done <- Check(existing, cand, level) }()
 	select {
 	case err := <-done:
 		return err

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -106,7 +107,7 @@ func TestCheckVerdicts(t *testing.T) {
 			want := lv == None ||
 				(lv == Backward && tc.backward) || (lv == Forward && tc.forward) || (lv == Full && tc.backward && tc.forward)
 			t.Run(tc.name+"/"+lv.String(), func(t *testing.T) {
-				err := Check(lv, tc.new, []string{tc.old})
+				err := Check([]string{tc.old}, tc.new, lv)
 				if want && err != nil {
 					t.Fatalf("Check = %v, want compatible", err)
 				}
@@ -138,7 +139,7 @@ func TestCheckTransitive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.level.String(), func(t *testing.T) {
-			err := Check(tt.level, v3, []string{v1, v2})
+			err := Check([]string{v1, v2}, v3, tt.level)
 			var ie *IncompatibleError
 			switch {
 			case tt.wantVer == 0 && err != nil:
@@ -148,16 +149,16 @@ func TestCheckTransitive(t *testing.T) {
 			}
 		})
 	}
-	if err := Check(Backward, v3, nil); err != nil {
+	if err := Check(nil, v3, Backward); err != nil {
 		t.Fatalf("no existing schemas: %v", err)
 	}
-	if err := Check(Backward, `{`, []string{v1}); !errors.Is(err, ErrInvalid) {
+	if err := Check([]string{v1}, `{`, Backward); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad candidate: %v", err)
 	}
-	if err := Check(Backward, v1, []string{`nope`}); !errors.Is(err, ErrInvalid) {
+	if err := Check([]string{`nope`}, v1, Backward); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad existing: %v", err)
 	}
-	if err := Check(Level(99), v1, nil); !errors.Is(err, ErrInvalidConfig) {
+	if err := Check(nil, v1, Level(99)); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("bad level: %v", err)
 	}
 }
@@ -178,7 +179,7 @@ func TestCheckLongLived(t *testing.T) {
 	for round := range 20 {
 		for i := range pairs {
 			j := (i*7 + round*3) % len(pairs)
-			err := Check(Backward, pairs[j].cand, []string{pairs[j].old})
+			err := Check([]string{pairs[j].old}, pairs[j].cand, Backward)
 			if (err == nil) != want[j] {
 				t.Fatalf("round %d, case %q: Check = %v, want compatible=%v", round, compatCases[j].name, err, want[j])
 			}
@@ -214,10 +215,10 @@ func TestHambaSharedCheckerIsStale(t *testing.T) {
 		t.Fatal("hamba no longer serves stale verdicts; the fresh-checker workaround in avro.go may be dropped")
 	}
 	// And ours, after the same sequence:
-	if err := Check(Backward, f(`{"name":"a","type":"int"},{"name":"b","type":"int","default":0}`), []string{f(`{"name":"a","type":"int"}`)}); err != nil {
+	if err := Check([]string{f(`{"name":"a","type":"int"}`)}, f(`{"name":"a","type":"int"},{"name":"b","type":"int","default":0}`), Backward); err != nil {
 		t.Fatal(err)
 	}
-	if err := Check(Backward, f(`{"name":"a","type":"int"},{"name":"b","type":"int"}`), []string{f(`{"name":"a","type":"int"}`)}); err == nil {
+	if err := Check([]string{f(`{"name":"a","type":"int"}`)}, f(`{"name":"a","type":"int"},{"name":"b","type":"int"}`), Backward); err == nil {
 		t.Fatal("Check served a stale verdict")
 	}
 }
@@ -250,7 +251,23 @@ func TestNamespaceCorrection(t *testing.T) {
 	if err := avro.NewSchemaCompatibility().Compatible(avro.MustParse(newS), avro.MustParse(oldS)); err != nil {
 		t.Fatalf("hamba now refuses a namespace change (%v): revisit the correction in compat.go", err)
 	}
-	if err := Check(Backward, newS, []string{oldS}); !errors.Is(err, ErrIncompatible) {
+	if err := Check([]string{oldS}, newS, Backward); !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("Check = %v, want ErrIncompatible", err)
+	}
+}
+
+// TestCheckSignaturesAgree protects one argument order for the two gates:
+// what is there (existing schemas, or the subject holding them), the
+// candidate, then the level. schema.Check took the level first and
+// Registry.Check last.
+func TestCheckSignaturesAgree(t *testing.T) {
+	local := reflect.TypeOf(Check)
+	remote := reflect.TypeOf((*Registry).Check) // receiver, ctx, subject, candidate, level
+	levelT, strT := reflect.TypeOf(Level(0)), reflect.TypeOf("")
+	if local.NumIn() != 3 || local.In(0) != reflect.TypeOf([]string(nil)) || local.In(1) != strT || local.In(2) != levelT {
+		t.Fatalf("Check%v, want (existing []string, candidate string, level Level)", local)
+	}
+	if remote.NumIn() != 5 || remote.In(2) != strT || remote.In(3) != strT || remote.In(4) != levelT {
+		t.Fatalf("Registry.Check%v, want (ctx, subject, candidate string, level Level)", remote)
 	}
 }

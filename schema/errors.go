@@ -31,7 +31,11 @@ var (
 	ErrUnencodable = errors.New("schema: type cannot be encoded in Avro")
 	// ErrSchemaMismatch: the Go type and the schema disagree on a field.
 	ErrSchemaMismatch = errors.New("schema: Go type does not match schema")
-	// ErrInvalid: the schema text does not parse, or is not a named record.
+	// ErrInvalid: the schema is invalid, whoever found it: its text does
+	// not parse or is not a named record (found here, before any registry
+	// call), or the registry refused it (error 42201, which matches
+	// [ErrInvalidSchema] as well). Match ErrInvalid to ask "is the schema
+	// bad?"; ErrInvalidSchema only to ask what the registry answered.
 	ErrInvalid = errors.New("schema: invalid schema")
 	// ErrUnusableSchema: a writer schema the registry has, but that this
 	// reader cannot decode with: another schema type (JSON Schema,
@@ -57,7 +61,8 @@ var (
 	// Transport failures and 5xx responses never match it.
 	ErrUnknownSchema = &registryCode{code: 40403, text: "unknown schema"}
 	// ErrInvalidSchema is registry error 42201: the registry refused the
-	// schema text.
+	// schema text. Every error matching it also matches [ErrInvalid], the
+	// sentinel for an invalid schema found locally or by the registry.
 	ErrInvalidSchema = &registryCode{code: 42201, text: "invalid schema"}
 )
 

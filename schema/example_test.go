@@ -131,7 +131,7 @@ func ExampleUnframe() {
 }
 
 func ExampleCheck() {
-	err := schema.Check(schema.Full, createdV2, []string{createdV1})
+	err := schema.Check([]string{createdV1}, createdV2, schema.Full)
 	fmt.Println(err)
 	// Output: <nil>
 }

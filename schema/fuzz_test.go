@@ -81,7 +81,7 @@ func FuzzNewCodec(f *testing.F) {
 				}
 			}
 		}
-		_ = Check(FullTransitive, avsc, []string{userV1Schema, createdV1})
-		_ = Check(Full, createdV1, []string{avsc})
+		_ = Check([]string{userV1Schema, createdV1}, avsc, FullTransitive)
+		_ = Check([]string{avsc}, createdV1, Full)
 	})
 }

@@ -33,7 +33,7 @@ func TestMessagesNameThePackageOnce(t *testing.T) {
 		A string `avro:"a"`
 	}](`{"type":"record","name":"R","fields":[{"name":"a","type":"strin"}]}`)
 	_, regErr := reg.Register(ctx, "x-value", `{"type":"enum"}`)
-	checkErr := Check(Backward, `{"type":"enum"}`, nil)
+	checkErr := Check(nil, `{"type":"enum"}`, Backward)
 	good, err := NewCodec[struct {
 		A string `avro:"a"`
 	}](`{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}`)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
 // Registry is a client of a Confluent-compatible schema registry with the
@@ -121,7 +123,7 @@ func NewRegistry(urls []string, opts ...RegistryOption) (*Registry, error) {
 	for i, u := range urls {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			cfg.fail("registry URL %d %q: want http(s)://host[:port]", i+1, redactText(u))
+			cfg.fail("registry URL %d %q: want http(s)://host[:port]", i+1, telemetry.Redact(u))
 		}
 	}
 	for i, o := range opts {
@@ -142,7 +144,7 @@ func NewRegistry(urls []string, opts ...RegistryOption) (*Registry, error) {
 	}
 	cl, err := newClient(urls, cfg.clientOpts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, redactText(err.Error()))
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, telemetry.Redact(err.Error()))
 	}
 	return &Registry{
 		cl: cl, level: cfg.level, timeout: cfg.timeout,

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -16,8 +14,8 @@ import (
 
 // RegistryError is a failed call to the schema registry. errors.Is matches
 // it against [ErrSubjectNotFound], [ErrVersionNotFound], [ErrUnknownSchema]
-// and [ErrInvalidSchema] by the registry's error code, and against
-// [ErrIncompatible] for code 409; errors.As reaches franz-go's
+// and [ErrInvalidSchema] by the registry's error code, against [ErrInvalid]
+// for code 42201 and against [ErrIncompatible] for code 409; errors.As reaches franz-go's
 // *sr.ResponseError (and, for a transport failure, the *url.Error) through
 // Unwrap. A transport failure has Code 0 and Status 0 and matches none of
 // the sentinels.
@@ -41,18 +39,23 @@ type RegistryError struct {
 // the one place a registry error is formatted.
 func (e *RegistryError) Error() string {
 	if e.Status == 0 {
-		return redactText(fmt.Sprintf("schema registry: %s: %v", e.Op, e.Err))
+		return telemetry.Redact(fmt.Sprintf("schema registry: %s: %v", e.Op, e.Err))
 	}
-	return redactText(fmt.Sprintf("schema registry: %s: HTTP %d, error %d: %v", e.Op, e.Status, e.Code, e.Err))
+	return telemetry.Redact(fmt.Sprintf("schema registry: %s: HTTP %d, error %d: %v", e.Op, e.Status, e.Code, e.Err))
 }
 
 // Unwrap returns the underlying error.
 func (e *RegistryError) Unwrap() error { return e.Err }
 
-// Is matches the registry sentinels by error code.
+// Is matches the registry sentinels by error code, and [ErrInvalid] for
+// the registry's refusal of the schema text (42201, [ErrInvalidSchema]):
+// an invalid schema matches ErrInvalid whoever found it.
 func (e *RegistryError) Is(target error) bool {
-	if target == ErrIncompatible {
+	switch target {
+	case ErrIncompatible:
 		return e.Code == 409
+	case ErrInvalid:
+		return e.Code == ErrInvalidSchema.code
 	}
 	rc, ok := target.(*registryCode)
 	return ok && e.Code != 0 && e.Code == rc.code
@@ -130,25 +133,6 @@ type causeError struct{ err, cause error }
 func (e *causeError) Error() string   { return e.err.Error() + " (" + e.cause.Error() + ")" }
 func (e *causeError) Unwrap() []error { return []error{e.err, e.cause} }
 
-// urlWithUserinfo finds URLs with a user part in an error text.
-var urlWithUserinfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>/@]*@[^\s"'<>]*`)
-
-// redactText replaces the password of every URL with credentials in s.
-func redactText(s string) string {
-	if !strings.Contains(s, "@") {
-		return s
-	}
-	return urlWithUserinfo.ReplaceAllStringFunc(s, func(u string) string {
-		if _, err := url.Parse(u); err == nil {
-			return telemetry.RedactURL(u)
-		}
-		// Not a URL the parser takes: drop the whole user part.
-		scheme, rest, _ := strings.Cut(u, "://")
-		at := strings.LastIndex(rest, "@")
-		return scheme + "://xxxxx@" + rest[at+1:]
-	})
-}
-
 // redactErr returns err, or when its text or a URL field of an error in
 // its chain carries a password, an error with the text redacted that
 // unwraps to redacted copies of the typed errors in the chain (franz-go's
@@ -158,7 +142,7 @@ func redactErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	msg, inner := redactText(err.Error()), redactedInner(err)
+	msg, inner := telemetry.Redact(err.Error()), redactedInner(err)
 	if msg == err.Error() && inner == err {
 		return err
 	}
@@ -173,14 +157,14 @@ func redactedInner(err error) error {
 		switch t := e.(type) {
 		case *sr.ResponseError:
 			c := *t
-			c.URL, c.Message, c.Raw = redactText(c.URL), redactText(c.Message), []byte(redactText(string(c.Raw)))
+			c.URL, c.Message, c.Raw = telemetry.Redact(c.URL), telemetry.Redact(c.Message), []byte(telemetry.Redact(string(c.Raw)))
 			return &c
 		case *url.Error:
-			return &url.Error{Op: t.Op, URL: redactText(t.URL), Err: redactErr(t.Err)}
+			return &url.Error{Op: t.Op, URL: telemetry.Redact(t.URL), Err: redactErr(t.Err)}
 		}
 		var resp *sr.ResponseError
 		var ue *url.Error
-		if redactText(e.Error()) == e.Error() && !errors.As(e, &resp) && !errors.As(e, &ue) {
+		if telemetry.Redact(e.Error()) == e.Error() && !errors.As(e, &resp) && !errors.As(e, &ue) {
 			return e
 		}
 	}

@@ -104,10 +104,10 @@ func TestZeroValuesDoNotPanic(t *testing.T) {
 		}
 	})
 	noPanic(t, "Check", func() {
-		if err := Check(Level(0), "", nil); !errors.Is(err, ErrInvalid) {
-			t.Errorf("Check(None, \"\", nil) = %v", err)
+		if err := Check(nil, "", Level(0)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Check(nil, \"\", None) = %v", err)
 		}
-		if err := Check(Backward, userV1Schema, []string{""}); !errors.Is(err, ErrInvalid) {
+		if err := Check([]string{""}, userV1Schema, Backward); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Check with an empty existing schema = %v", err)
 		}
 	})

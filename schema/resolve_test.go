@@ -99,7 +99,7 @@ func TestDecodeFromResolution(t *testing.T) {
 		if !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "email") {
 			t.Fatalf("err = %v, want ErrIncompatible naming email", err)
 		}
-		if err := Check(Backward, userV3Schema, []string{userV1Schema}); !errors.Is(err, ErrIncompatible) {
+		if err := Check([]string{userV1Schema}, userV3Schema, Backward); !errors.Is(err, ErrIncompatible) {
 			t.Fatalf("Check(BACKWARD) = %v, want ErrIncompatible", err)
 		}
 	})

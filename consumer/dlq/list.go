@@ -88,7 +88,7 @@ func (c *Client) List(ctx context.Context, topic string) (Summary, error) {
 // read hands every record of topic, from its start to its end offsets at
 // the call, to fn, in offset order per partition.
 func (c *Client) read(ctx context.Context, topic string, fn func(*kgo.Record) error) error {
-	cl, err := c.kgoClient()
+	cl, err := c.kgoClient(nil)
 	if err != nil {
 		return err
 	}

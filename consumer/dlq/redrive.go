@@ -118,7 +118,7 @@ func (c *Client) Redrive(ctx context.Context, cfg RedriveConfig) (RedriveReport,
 		return RedriveReport{}, err
 	}
 	limits := new(topicLimits)
-	cl, err := c.kgoClient(kgo.ProducerBatchMaxBytesFn(limits.batch))
+	cl, err := c.kgoClient(limits.batch)
 	if err != nil {
 		return RedriveReport{}, err
 	}

@@ -115,7 +115,7 @@ func (e *env) endOffsets(topic string) int64 {
 }
 
 func (e *env) spans(topic string) (map[int32]span, error) {
-	cl, err := e.dlq.kgoClient()
+	cl, err := e.dlq.kgoClient(nil)
 	if err != nil {
 		return nil, err
 	}

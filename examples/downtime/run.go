@@ -162,7 +162,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // rate until ctx ends, then waits for the last acknowledgements.
 func (s *story) publish(ctx context.Context, reg *schema.Registry, codec *schema.Codec[Order], out io.Writer) error {
 	p, err := producer.New(producer.Brokers(s.cfg.brokers...), producer.Registry(reg),
-		producer.WithLogger(s.cfg.logger(out)), producer.InstanceID(s.cfg.runID))
+		producer.WithLogger(s.cfg.logger(out)), producer.Name(s.cfg.runID))
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 // any registry sees it. It is what fails the build on a breaking change
 // (TestBreakingChangeFailsTheTest shows it failing).
 func TestSchemaEvolvesCompatibly(t *testing.T) {
-	schematest.AssertCompatibleWithFiles(t, schema.Backward, orderV2, "schemas/order_v1.avsc")
+	schematest.AssertCompatibleWithFiles(t, []string{"schemas/order_v1.avsc"}, orderV2, schema.Backward)
 
 	// The same against what a registry holds: here the test kit's fake
 	// registry with v1 registered. ordo's local gate runs either way.
@@ -72,7 +72,7 @@ func TestBreakingChangeFailsTheTest(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			files := &recorder{TB: t}
-			schematest.AssertCompatibleWithFiles(files, schema.Backward, tt.avsc, "schemas/order_v*.avsc")
+			schematest.AssertCompatibleWithFiles(files, []string{"schemas/order_v*.avsc"}, tt.avsc, schema.Backward)
 			registry := &recorder{TB: t}
 			schematest.AssertCompatible(registry, reg, "orders-value", tt.avsc, schema.Backward)
 			for name, r := range map[string]*recorder{"files": files, "registry": registry} {

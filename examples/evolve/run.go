@@ -173,7 +173,7 @@ func (s *story) producerID(name string) string { return s.cfg.runID + "-" + name
 // records from earlier runs' on a reused topic.
 func (s *story) producer(name string) (*producer.Producer, error) {
 	return producer.New(producer.Brokers(s.cfg.brokers...), producer.Registry(s.reg),
-		producer.WithLogger(s.log), producer.InstanceID(s.producerID(name)))
+		producer.WithLogger(s.log), producer.Name(s.producerID(name)))
 }
 
 // instance is a running consumer instance of the group.

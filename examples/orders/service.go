@@ -31,7 +31,7 @@ func publishOrders(ctx context.Context, cfg config, reg *schema.Registry, c code
 		producer.Registry(reg),
 		producer.Subjects(schema.TopicRecordName), // three event types share the topic
 		producer.WithLogger(log),
-		producer.InstanceID(cfg.runID), // the consumer tells this run's events from earlier runs' by it
+		producer.Name(cfg.runID), // the consumer tells this run's events from earlier runs' by it
 	)
 	if err != nil {
 		return 0, err

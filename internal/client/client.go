@@ -1,6 +1,12 @@
-// Package client holds the connection settings that ordo's producer and
-// consumer share (seed brokers, TLS, SASL) and turns them into franz-go
-// client options, so both packages validate and apply them the same way.
+// Package client is the one home of the settings ordo's roles share: the
+// producer, the consumer and consumer/dlq's Client. [Settings] holds them
+// (the connection in [Conn]: seed brokers, TLS, SASL; the registry, the
+// logger, franz-go's log level, raw kgo options), validates them with one
+// message per problem and turns them into franz-go options; [Writer] makes
+// every role's Kafka writer (the producer, the consumer's dead-letter
+// writer, the redrive) with the same safe settings. Each role's exported
+// option is a one-line call into it, under the names in [Names], with the
+// doc text in [Docs].
 package client
 
 import (
@@ -23,6 +29,9 @@ type Conn struct {
 
 // AddBrokers appends seed brokers ("host:port"); the slice is copied.
 func (c *Conn) AddBrokers(addrs ...string) { c.brokers = append(c.brokers, addrs...) }
+
+// BrokerList returns the seed brokers, for log lines.
+func (c *Conn) BrokerList() []string { return c.brokers }
 
 // SetTLS dials the brokers with TLS, using a clone of cfg.
 func (c *Conn) SetTLS(cfg *tls.Config) error {

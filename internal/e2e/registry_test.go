@@ -100,7 +100,7 @@ func TestRegistryVerdictsAgree(t *testing.T) {
 			total++
 			subject := fmt.Sprintf("compat-%d-%s-%s", run, strings.ReplaceAll(tc.name, " ", "_"), level)
 			registryOK := registryVerdict(ctx, t, cl, subject, level, tc.olds, tc.candidate)
-			localErr := schema.Check(level, tc.candidate, tc.olds)
+			localErr := schema.Check(tc.olds, tc.candidate, level)
 			if registryOK != (localErr == nil) {
 				t.Errorf("%s under %s: registry compatible=%v, ordo's gate: %v", tc.name, level, registryOK, localErr)
 				continue

@@ -98,7 +98,7 @@ func (s *secureEnv) secureProducer(user, pass string, tlsCfg *tls.Config, opts .
 	base := []producer.Option{
 		producer.Brokers(s.cluster.SecureBrokers()...), producer.Registry(s.reg),
 		producer.TLS(tlsCfg), producer.SASL(s.auth(user, pass).AsSha512Mechanism()),
-		producer.WithLogger(s.log), producer.ClientLogLevel(slog.LevelDebug), producer.WithTracerProvider(s.tp),
+		producer.WithLogger(s.log), producer.KgoLogLevel(slog.LevelDebug), producer.WithTracerProvider(s.tp),
 	}
 	p, err := producer.New(append(base, opts...)...)
 	if err != nil {
@@ -253,9 +253,14 @@ func TestSecureRefused(t *testing.T) {
 			_, err := producer.NewPublisher(ctx, p, s.topic, s.codec("Step"))
 			check(t, "NewPublisher", start, err, tc.cause, nil)
 
-			// An unordered publisher does not read the topic at creation:
-			// the refusal meets Publish itself.
-			upub, err := producer.NewUnorderedPublisher(ctx, p, s.topic, s.codec("Step"))
+			// An unordered publisher looks the topic up at creation too.
+			start = time.Now()
+			_, err = producer.NewUnorderedPublisher(ctx, p, s.topic, s.codec("Step"))
+			check(t, "NewUnorderedPublisher", start, err, tc.cause, nil)
+
+			// With AllowMissingTopic it does not read the topic at
+			// creation: the refusal meets Publish itself.
+			upub, err := producer.NewUnorderedPublisher(ctx, p, s.topic, s.codec("Step"), producer.AllowMissingTopic())
 			if err != nil {
 				t.Fatal(err)
 			}

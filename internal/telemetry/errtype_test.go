@@ -47,14 +47,14 @@ func TestErrorClass(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
+func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://user:s3cret@127.0.0.1:8081": "http://user:xxxxx@127.0.0.1:8081",
 		"http://127.0.0.1:8081":             "http://127.0.0.1:8081",
 		"not a url":                         "not a url",
 	} {
-		if got := RedactURL(in); got != want {
-			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -2,8 +2,10 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -55,24 +57,51 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		return
 	}
 	for i, v := range keyvals {
-		if s, ok := v.(string); ok {
-			keyvals[i] = RedactURL(s)
-		}
+		keyvals[i] = redactValue(v)
 	}
 	msg = unhintLog(msg, keyvals) // hint.go: franz-go's guesses about a closed connection mislead
 	k.l.Log(context.Background(), sl, msg, keyvals...)
 }
 
-// RedactURL replaces the password of a URL with credentials
-// ("http://user:pw@host") by "xxxxx"; anything else is returned as is.
-// It is the one place ordo formats a URL that may carry a secret.
-func RedactURL(s string) string {
+// redactValue redacts a log value that formats as text: a string, and an
+// error or Stringer (franz-go passes dial errors as errors, whose text can
+// quote a URL), which becomes its redacted text when that differs.
+func redactValue(v any) any {
+	var s string
+	switch t := v.(type) {
+	case string:
+		return Redact(t)
+	case error:
+		s = t.Error()
+	case fmt.Stringer:
+		s = t.String()
+	default:
+		return v
+	}
+	if r := Redact(s); r != s {
+		return r
+	}
+	return v
+}
+
+// Redact replaces the password of every URL with credentials in s
+// ("http://user:pw@host" becomes "http://user:xxxxx@host"), wherever in s
+// the URL stands: alone, or quoted inside an error text. A URL the parser
+// refuses loses its whole user part. It is the one function ordo formats a
+// text that may carry a secret through: the registry's errors, the
+// consumer's record errors and franz-go's log lines all call it.
+func Redact(s string) string {
 	if !strings.Contains(s, "@") || !strings.Contains(s, "://") {
 		return s
 	}
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
+	return urlWithUserinfo.ReplaceAllStringFunc(s, func(u string) string {
+		if p, err := url.Parse(u); err == nil && p.User != nil {
+			return p.Redacted()
+		}
+		scheme, rest, _ := strings.Cut(u, "://")
+		return scheme + "://xxxxx@" + rest[strings.LastIndex(rest, "@")+1:]
+	})
 }
+
+// urlWithUserinfo finds URLs with a user part in a text.
+var urlWithUserinfo = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>/@` + "`" + `]*@[^\s"'<>` + "`" + `]*`)

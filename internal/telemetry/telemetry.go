@@ -10,6 +10,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 
@@ -32,6 +33,35 @@ type Config struct {
 	MeterProvider  metric.MeterProvider
 	Propagator     propagation.TextMapPropagator
 	RedactKeys     bool // leave record keys out of spans and logs
+}
+
+// SetTracerProvider, SetMeterProvider and SetPropagator are the one
+// validation of the roles' WithTracerProvider, WithMeterProvider and
+// WithPropagator: a nil value is refused with the same text in every role.
+func (c *Config) SetTracerProvider(tp trace.TracerProvider) error {
+	if tp == nil {
+		return errors.New("WithTracerProvider: nil provider")
+	}
+	c.TracerProvider = tp
+	return nil
+}
+
+// SetMeterProvider: see [Config.SetTracerProvider].
+func (c *Config) SetMeterProvider(mp metric.MeterProvider) error {
+	if mp == nil {
+		return errors.New("WithMeterProvider: nil provider")
+	}
+	c.MeterProvider = mp
+	return nil
+}
+
+// SetPropagator: see [Config.SetTracerProvider].
+func (c *Config) SetPropagator(p propagation.TextMapPropagator) error {
+	if p == nil {
+		return errors.New("WithPropagator: nil propagator")
+	}
+	c.Propagator = p
+	return nil
 }
 
 // Resolve fills unset providers from the OpenTelemetry globals.

@@ -10,7 +10,7 @@
 //
 //	func TestCreatedSchemaCompatible(t *testing.T) {
 //		c, _ := schema.NewCodec[orders.Created](orders.CreatedSchema)
-//		schematest.AssertCompatibleWithFiles(t, schema.Backward, c.Schema(), "testdata/orders/*.avsc")
+//		schematest.AssertCompatibleWithFiles(t, []string{"testdata/orders/*.avsc"}, c.Schema(), schema.Backward)
 //	}
 //
 // Files are taken oldest first in natural name order (v2 before v10).

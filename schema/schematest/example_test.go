@@ -36,9 +36,9 @@ func ExampleAssertCompatibleWithFiles() {
 		{"name":"order_id","type":"string"},
 		{"name":"note","type":"string","default":""},
 		{"name":"total_cents","type":"string","default":""}]}`
-	schematest.AssertCompatibleWithFiles(t, schema.Backward, candidate, "testdata/orders/*.avsc")
+	schematest.AssertCompatibleWithFiles(t, []string{"testdata/orders/*.avsc"}, candidate, schema.Backward)
 	fmt.Println("BACKWARD: ok")
-	schematest.AssertCompatibleWithFiles(t, schema.BackwardTransitive, candidate, "testdata/orders/*.avsc")
+	schematest.AssertCompatibleWithFiles(t, []string{"testdata/orders/*.avsc"}, candidate, schema.BackwardTransitive)
 	// Output:
 	// BACKWARD: ok
 	// FAIL: schema is not BACKWARD_TRANSITIVE compatible with baseline testdata/orders/v1.avsc: new schema cannot read data written with the old one: field total_cents: reader schema string not compatible with writer schema int

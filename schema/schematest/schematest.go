@@ -37,12 +37,13 @@ func AssertCompatible(t testing.TB, reg *schema.Registry, subject, avsc string, 
 }
 
 // AssertCompatibleWithFiles checks candidate (schema text) against the
-// baseline .avsc files matched by the glob patterns, taken oldest first in
+// baseline .avsc files matched by the glob patterns (its arguments in the
+// order of [schema.Check]'s: what is there, the candidate, the level), taken oldest first in
 // natural name order (v2.avsc before v10.avsc), at level, with
 // [schema.Check]. An incompatible candidate is reported with t.Errorf
 // naming the baseline file, the level and the reason. No matching file, an
 // unreadable file or a bad pattern is reported with t.Fatalf.
-func AssertCompatibleWithFiles(t testing.TB, level schema.Level, candidate string, baselineGlob ...string) {
+func AssertCompatibleWithFiles(t testing.TB, baselineGlob []string, candidate string, level schema.Level) {
 	t.Helper()
 	files, err := baselines(baselineGlob)
 	if err != nil {
@@ -58,7 +59,7 @@ func AssertCompatibleWithFiles(t testing.TB, level schema.Level, candidate strin
 		}
 		texts[i] = string(b)
 	}
-	err = schema.Check(level, candidate, texts)
+	err = schema.Check(texts, candidate, level)
 	var ie *schema.IncompatibleError
 	switch {
 	case err == nil:

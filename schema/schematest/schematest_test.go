@@ -68,7 +68,7 @@ func TestAssertCompatibleWithFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ft := &fakeTB{}
-			AssertCompatibleWithFiles(ft, tt.level, tt.candidate, tt.globs...)
+			AssertCompatibleWithFiles(ft, tt.globs, tt.candidate, tt.level)
 			checkFailures(t, ft, tt.wantErrors, tt.wantFatal)
 		})
 	}
@@ -179,7 +179,7 @@ func TestAssertCompatibleWithFilesRecursive(t *testing.T) {
 	done := make(chan *fakeTB, 1)
 	go func() {
 		ft := &fakeTB{TB: t}
-		AssertCompatibleWithFiles(ft, schema.Backward, node("string"), filepath.Join(dir, "*.avsc"))
+		AssertCompatibleWithFiles(ft, []string{filepath.Join(dir, "*.avsc")}, node("string"), schema.Backward)
 		done <- ft
 	}()
 	select {
