@@ -60,10 +60,11 @@ import (
 //	                            its topic exists, at Run
 //	firstLook     start.go      partition counts at the first assignment
 //
-// The rest: options.go, replay_options.go, handler.go, middleware.go,
-// group.go (options); errors.go, classify.go (errors and their classes);
-// stats.go (counters); doc.go; engine.go (this map, partState, keyQueue,
-// item, outcome).
+// The rest: options.go, shared.go (the settings every role shares),
+// replay_options.go, handler.go, middleware.go, group.go (options);
+// errors.go, classify.go (errors and their classes); stats.go
+// (counters); doc.go; engine.go (this map, partState, keyQueue, item,
+// outcome).
 //
 // Seams the scheduler calls, under its lock: "dispatch gated" (the
 // replay gate's admitLocked at dispatch; parkedLocked, limitingLocked,
