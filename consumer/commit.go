@@ -3,6 +3,8 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -10,22 +12,47 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// The committer: the room that turns finished offsets into commits.
+//
+// It owns the commit of every partition's commit point: marking them to
+// kgo (its autocommit sends them every CommitInterval), or, when dead
+// letters quarantine their keys, committing itself with each partition's
+// quarantined keys in the commit's metadata; the synchronous commits of a
+// revoke and of the final stop; and the kgo calls that may outlive their
+// bound (calls). The commit points themselves are the trackers'
+// (tracker.go), moved by the scheduler as records finish: the committer
+// reads them, and the partitions' dirty and qDirty flags, under the
+// scheduler's lock (grabbed when a tick finds what moved and when a
+// revoke or the stop takes the marks), and never calls kgo with it held.
+//
+// Goroutines: marker (run), started by Run, counted in Consumer.lanes,
+// stopped when the scheduler's ending is done. A call await gave up on
+// runs on in a goroutine of its own, counted in calls, until the client
+// is closed or abandoned (Consumer.closeClient waits for them).
+type committer struct {
+	cl           *kgo.Client
+	sched        *scheduler
+	log          *slog.Logger
+	every        time.Duration // CommitInterval
+	quarantining bool          // commit with the quarantine sets (quarantine.go)
+	calls        sync.WaitGroup
+}
+
 // marker hands finished commit points to kgo every quarter of the commit
 // interval until the consumer stops. Marking in batches, not per record,
 // keeps the lanes off kgo's locks.
-func (c *Consumer) marker() {
-	defer c.lanes.Done()
-	t := time.NewTicker(c.cfg.commitEvery / 4)
+func (cm *committer) marker() {
+	t := time.NewTicker(cm.every / 4)
 	defer t.Stop()
 	for n := 1; ; n++ {
 		select {
-		case <-c.stopped:
+		case <-cm.sched.ending.Done():
 			return
 		case <-t.C:
-			if !c.quarantining() {
-				c.markDirty()
+			if !cm.quarantining {
+				cm.markDirty()
 			} else if n%4 == 0 { // the consumer commits itself, every CommitInterval
-				c.commitMoved(c.probeCtx)
+				cm.commitMoved(cm.sched.ending)
 			}
 		}
 	}
@@ -34,19 +61,19 @@ func (c *Consumer) marker() {
 // commitParts commits the commit points of parts (all partitions if nil)
 // at once, synchronously: on a revoke, before the partitions are handed
 // over, and at the final stop.
-func (c *Consumer) commitParts(ctx context.Context, parts []*partState) error {
-	c.mu.Lock()
-	marks := c.marksLocked(parts)
+func (cm *committer) commitParts(ctx context.Context, parts []*partState) error {
+	cm.sched.mu.Lock()
+	marks := cm.marksLocked(parts)
 	var md map[tp]string
-	if c.quarantining() {
-		md = c.metadataLocked(parts)
+	if cm.quarantining {
+		md = cm.metadataLocked(parts)
 	}
-	c.mu.Unlock()
+	cm.sched.mu.Unlock()
 	if md == nil {
-		c.cl.MarkCommitOffsets(marks)
-		return c.await(ctx, func() error { return c.cl.CommitMarkedOffsets(ctx) })
+		cm.cl.MarkCommitOffsets(marks)
+		return cm.await(ctx, func() error { return cm.cl.CommitMarkedOffsets(ctx) })
 	}
-	return c.commitWithMetadata(ctx, marks, md)
+	return cm.commitWithMetadata(ctx, marks, md)
 }
 
 // await runs call, a synchronous kgo commit, and returns its error, or
@@ -55,11 +82,11 @@ func (c *Consumer) commitParts(ctx context.Context, parts []*partState) error {
 // connection that neither answers nor fails (a frozen broker host) never
 // answers it: the call then goes on in a goroutine of its own, counted by
 // c.calls, until the client is closed or abandoned (closeClient).
-func (c *Consumer) await(ctx context.Context, call func() error) error {
+func (cm *committer) await(ctx context.Context, call func() error) error {
 	done := make(chan error, 1)
-	c.calls.Add(1)
+	cm.calls.Add(1)
 	go func() {
-		defer c.calls.Done()
+		defer cm.calls.Done()
 		done <- call()
 	}()
 	select {
@@ -73,39 +100,39 @@ func (c *Consumer) await(ctx context.Context, call func() error) error {
 // commitMoved commits the partitions whose commit point or quarantined
 // keys changed since their last commit, each with its quarantine set. A
 // failed commit is tried again at the next tick.
-func (c *Consumer) commitMoved(ctx context.Context) {
-	c.mu.Lock()
+func (cm *committer) commitMoved(ctx context.Context) {
+	cm.sched.mu.Lock()
 	var moved []*partState
-	for _, ps := range c.parts {
-		if (ps.dirty || ps.qDirty) && !ps.revoked {
-			ps.dirty, ps.qDirty = false, false
+	for _, ps := range cm.sched.parts {
+		if (ps.commit.dirty || ps.commit.qDirty) && !ps.revoked {
+			ps.commit.dirty, ps.commit.qDirty = false, false
 			moved = append(moved, ps)
 		}
 	}
 	if len(moved) == 0 {
-		c.mu.Unlock()
+		cm.sched.mu.Unlock()
 		return
 	}
-	marks := c.marksLocked(moved)
-	md := c.metadataLocked(moved)
-	c.mu.Unlock()
-	err := c.commitWithMetadata(ctx, marks, md)
+	marks := cm.marksLocked(moved)
+	md := cm.metadataLocked(moved)
+	cm.sched.mu.Unlock()
+	err := cm.commitWithMetadata(ctx, marks, md)
 	if err == nil || ctx.Err() != nil {
 		return
 	}
-	c.log.Warn("commit failed, will retry", "error", err)
-	c.mu.Lock()
+	cm.log.Warn("commit failed, will retry", "error", err)
+	cm.sched.mu.Lock()
 	for _, ps := range moved {
-		ps.dirty, ps.qDirty = true, true
+		ps.commit.dirty, ps.commit.qDirty = true, true
 	}
-	c.mu.Unlock()
+	cm.sched.mu.Unlock()
 }
 
 // metadataLocked returns the encoded quarantine set of each of parts
 // (all partitions if nil): every commit of a partition carries its set,
-// or the set is lost. Revoked partitions are no longer in c.parts, so the
+// or the set is lost. Revoked partitions are no longer in the scheduler's parts, so the
 // caller passes their states.
-func (c *Consumer) metadataLocked(parts []*partState) map[tp]string {
+func (cm *committer) metadataLocked(parts []*partState) map[tp]string {
 	md := make(map[tp]string)
 	add := func(ps *partState) {
 		if ps.q != nil {
@@ -113,7 +140,7 @@ func (c *Consumer) metadataLocked(parts []*partState) map[tp]string {
 		}
 	}
 	if parts == nil {
-		for _, ps := range c.parts {
+		for _, ps := range cm.sched.parts {
 			add(ps)
 		}
 	}
@@ -126,7 +153,7 @@ func (c *Consumer) metadataLocked(parts []*partState) map[tp]string {
 // commitWithMetadata commits marks synchronously, each partition with its
 // metadata in md (kgo.PreCommitFnContext sets it on the request), until
 // ctx ends (see await).
-func (c *Consumer) commitWithMetadata(ctx context.Context, marks map[string]map[int32]kgo.EpochOffset, md map[tp]string) error {
+func (cm *committer) commitWithMetadata(ctx context.Context, marks map[string]map[int32]kgo.EpochOffset, md map[tp]string) error {
 	if len(marks) == 0 {
 		return nil
 	}
@@ -141,9 +168,9 @@ func (c *Consumer) commitWithMetadata(ctx context.Context, marks map[string]map[
 		}
 		return nil
 	})
-	return c.await(ctx, func() error {
+	return cm.await(ctx, func() error {
 		var cerr error
-		c.cl.CommitOffsetsSync(pctx, marks, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		cm.cl.CommitOffsetsSync(pctx, marks, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 			if err != nil {
 				cerr = err
 				return
@@ -162,27 +189,27 @@ func (c *Consumer) commitWithMetadata(ctx context.Context, marks map[string]map[
 
 // markDirty hands the commit points of partitions that moved to kgo, whose
 // autocommit sends them every CommitInterval.
-func (c *Consumer) markDirty() {
-	c.mu.Lock()
+func (cm *committer) markDirty() {
+	cm.sched.mu.Lock()
 	var moved []*partState
-	for _, ps := range c.parts {
-		if ps.dirty && !ps.revoked {
-			ps.dirty = false
+	for _, ps := range cm.sched.parts {
+		if ps.commit.dirty && !ps.revoked {
+			ps.commit.dirty = false
 			moved = append(moved, ps)
 		}
 	}
 	var marks map[string]map[int32]kgo.EpochOffset
 	if len(moved) > 0 {
-		marks = c.marksLocked(moved)
+		marks = cm.marksLocked(moved)
 	}
-	c.mu.Unlock()
+	cm.sched.mu.Unlock()
 	if marks != nil {
-		c.cl.MarkCommitOffsets(marks)
+		cm.cl.MarkCommitOffsets(marks)
 	}
 }
 
 // marksLocked returns the commit points of parts (all if nil).
-func (c *Consumer) marksLocked(parts []*partState) map[string]map[int32]kgo.EpochOffset {
+func (cm *committer) marksLocked(parts []*partState) map[string]map[int32]kgo.EpochOffset {
 	marks := make(map[string]map[int32]kgo.EpochOffset)
 	add := func(ps *partState) {
 		off, epoch, ok := ps.tracker.commitPoint()
@@ -195,7 +222,7 @@ func (c *Consumer) marksLocked(parts []*partState) map[string]map[int32]kgo.Epoc
 		marks[ps.tp.topic][ps.tp.partition] = kgo.EpochOffset{Epoch: epoch, Offset: off}
 	}
 	if parts == nil {
-		for _, ps := range c.parts {
+		for _, ps := range cm.sched.parts {
 			add(ps)
 		}
 	}

@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // probeEvery is how often an unreached cluster is probed, and probeTimeout
@@ -18,6 +20,19 @@ const (
 	probeTimeout = 5 * time.Second
 	warnEvery    = 30 * time.Second
 )
+
+// connectWatch probes the cluster until it first answers (watchConnect,
+// a goroutine of Run counted in Consumer.lanes, stopped when the
+// scheduler's ending is done or a broker answered); it stops the consumer
+// through the scheduler (haltLocked) when the cluster stays unreachable
+// or refuses it. It holds no state beyond its loop's locals.
+type connectWatch struct {
+	cl      *kgo.Client
+	sched   *scheduler
+	log     *slog.Logger
+	brokers []string
+	after   time.Duration // UnreachableAfter
+}
 
 // watchConnect makes a cluster the consumer cannot reach or authenticate
 // with visible. kgo retries for ever and, without this, a consumer with a
@@ -31,8 +46,7 @@ const (
 // certificates) three probes in a row stops it at once, with [ErrRefused]. Once a broker has answered, it stops probing:
 // losing the cluster later is an outage that kgo rides out (its own
 // warnings reach the logger), not a configuration error.
-func (c *Consumer) watchConnect() {
-	defer c.lanes.Done()
+func (w *connectWatch) watchConnect() {
 	start := time.Now()
 	var warned time.Time
 	refused := 0 // consecutive probes refused
@@ -40,19 +54,19 @@ func (c *Consumer) watchConnect() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stopped:
+		case <-w.sched.ending.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(c.probeCtx, probeTimeout)
-		err := c.cl.Ping(ctx)
+		ctx, cancel := context.WithTimeout(w.sched.ending, probeTimeout)
+		err := w.cl.Ping(ctx)
 		cancel()
-		if c.probeCtx.Err() != nil {
+		if w.sched.ending.Err() != nil {
 			return
 		}
 		if err == nil {
 			if !warned.IsZero() {
-				c.log.Info("cluster reachable", "after", time.Since(start).Round(time.Millisecond))
+				w.log.Info("cluster reachable", "after", time.Since(start).Round(time.Millisecond))
 			}
 			return
 		}
@@ -63,18 +77,18 @@ func (c *Consumer) watchConnect() {
 			refused = 0
 		}
 		if refused >= refusalsToStop {
-			c.stopWith(fmt.Errorf("%w: %w: %d probes refused in %v: %w", ErrUnreachable, ErrRefused,
+			w.sched.halt(fmt.Errorf("%w: %w: %d probes refused in %v: %w", ErrUnreachable, ErrRefused,
 				refused, down.Round(time.Millisecond), err))
 			return
 		}
-		if down >= c.cfg.unreachableAfter {
-			c.stopWith(fmt.Errorf("%w: no broker answered for %v: %w", ErrUnreachable, down.Round(time.Millisecond), err))
+		if down >= w.after {
+			w.sched.halt(fmt.Errorf("%w: no broker answered for %v: %w", ErrUnreachable, down.Round(time.Millisecond), err))
 			return
 		}
 		if warned.IsZero() || time.Since(warned) >= warnEvery {
 			warned = time.Now()
-			c.log.Warn("cannot reach the cluster", "brokers", c.cfg.set.BrokerList(), "for", down.Round(time.Millisecond),
-				"giving_up_in", (c.cfg.unreachableAfter - down).Round(time.Second), "error", err)
+			w.log.Warn("cannot reach the cluster", "brokers", w.brokers, "for", down.Round(time.Millisecond),
+				"giving_up_in", (w.after - down).Round(time.Second), "error", err)
 		}
 		t.Reset(probeEvery)
 	}
@@ -100,14 +114,4 @@ func refusal(err error) bool {
 	)
 	return errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &hostname) ||
 		errors.As(err, &alert) || errors.As(err, &verify)
-}
-
-// stopWith stops the consumer gracefully; Run returns err.
-func (c *Consumer) stopWith(err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fatal == nil {
-		c.fatal = err
-	}
-	c.requestStopLocked()
 }

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-go/ordo/internal/telemetry"
-	"github.com/ordo-go/ordo/schema"
 )
 
 // Consumer consumes typed events as a member of a consumer group: records
@@ -25,63 +23,35 @@ import (
 // and stop it with [Consumer.Shutdown] (graceful) or [Consumer.Close]
 // (immediate). A Consumer is safe for concurrent use.
 type Consumer struct {
-	cfg            config
-	cl             *kgo.Client
-	dlqCl          *kgo.Client // dead letters' producer; nil without DeadLetterTopic
-	dlqSize        dlSize      // the dead-letter topic's record size limit (deadletter_size.go)
-	tombstone      binding     // the Tombstones handler, if any
-	handlers       map[string]binding
-	mw             Middleware // the Use chain; nil for none
-	log            *slog.Logger
-	tel            telemetry.Config
-	tracer         trace.Tracer
-	ins            instruments
-	spanNames      sync.Map // topic -> "process <topic>"
-	recordSpanOpts []trace.SpanStartOption
-	traceIdle      *telemetry.Idle
-	prop           *telemetry.Propagation
-	stopped        chan struct{}   // closed when stopping begins
-	probeCtx       context.Context // cancelled when stopping begins
-	endProbe       context.CancelFunc
-	look           firstLook // partition counts at the first assignment (start.go)
+	cfg   config
+	cl    *kgo.Client
+	dl    deadLetterer // deadletter.go
+	pipe  pipeline     // one record's way (pipeline.go)
+	reb   rebalancer   // kgo's rebalance callbacks (rebalance.go)
+	stuck stuckWatch   // stuck.go
+	probe connectWatch // connect.go
+	log   *slog.Logger
+	tel   telemetry.Config
+	obs   observer  // spans and metrics (telemetry.go)
+	look  firstLook // partition counts at the first assignment (start.go)
 
-	// mu guards everything below it, and is the lock of the conditions.
-	mu          sync.Mutex
-	work        *sync.Cond // ready has keys, or stopping
-	space       *sync.Cond // buffered fell below the cap, or stopping
-	idle        *sync.Cond // inflight changed
-	parts       map[tp]*partState
-	ready       readyQueue
-	dispatched  uint64              // records ever dispatched; numbers them
-	buffered    int                 // records dispatched and not finished or dropped
-	bufBytes    int                 // what they hold (recordBytes, poll.go)
-	tracked     int                 // records in the trackers: dispatched, not yet passed by the commit point
-	inflight    int                 // records lanes have claimed and not settled (lane.go)
-	waiting     int                 // lanes waiting for work
-	multi       int                 // lanes' batches of more than one claim (lane.go)
-	batches     map[*batch]struct{} // every running lane's batch
-	freeItems   []*item             // recycled items (lane.go)
-	freeQueues  []*keyQueue         // recycled key queues
-	stopping    bool
-	closing     bool // immediate stop: do not wait for in-flight work
-	fatal       error
-	timers      map[*time.Timer]struct{}
-	counts      map[string][]int // per topic, the stamped partition counts seen
-	gate        *replay          // dispatch gate (replay.go); nil gates nothing
-	paused      pauses           // what Pause holds back (control.go)
-	pollWaiting bool             // the poller waits for the buffer to drain
+	// sched is the scheduler (scheduler.go): its lock guards the
+	// partitions, the key queues, the ready set, the lanes' claims and
+	// the buffer counts; it is the engine's one lock today.
+	sched   scheduler
+	checks  checks    // ordering checks (schedule.go)
+	commits committer // commit.go
+	gate    *replay   // dispatch gate (replay.go); nil gates nothing; its fields guarded by sched.mu
 
 	stats counters
 
 	running      atomic.Bool
 	closeOnce    sync.Once
-	closed       chan struct{} // closed by Close
-	runDone      chan struct{} // closed when Run returns
-	stopPoll     context.CancelFunc
-	shutdown     bool            // Shutdown bounds the stop with its ctx
-	userClosed   bool            // Close was called: Run returns nil
-	drainMissed  bool            // handlers were running when the stop was made immediate
-	stopErr      error           // what Shutdown returns, set by stop
+	closed       chan struct{}   // closed by Close
+	runDone      chan struct{}   // closed when Run returns
+	shutdown     atomic.Bool     // Shutdown bounds the stop with its ctx
+	userClosed   atomic.Bool     // Close was called: Run returns nil
+	stopErr      error           // what Shutdown returns: written by stop before runDone is closed
 	stopCtx      context.Context // bounds the stop; ended by Shutdown's ctx
 	endStop      context.CancelCauseFunc
 	clientClosed chan struct{}      // closed when kgo's Close returns after Run
@@ -89,10 +59,7 @@ type Consumer struct {
 	logLimit     telemetry.LogLimit // per-record lines (retries, dead letters): a burst per condition, then counted
 	clientCtx    context.Context    // the kgo client's (kgo.WithContext)
 	killClient   context.CancelFunc // abandons every request of the client
-	calls        sync.WaitGroup     // kgo calls that may outlive their bound (commit.go)
-	handlerCtx   context.Context
-	cancelWork   context.CancelFunc
-	lanes        sync.WaitGroup
+	lanes        sync.WaitGroup     // Run's goroutines (engine.go lists them)
 }
 
 type tp struct {
@@ -117,58 +84,51 @@ func New(opts ...Option) (*Consumer, error) {
 		return nil, err
 	}
 	c := &Consumer{
-		cfg:            cfg,
-		handlers:       make(map[string]binding, len(cfg.handlers)),
-		mw:             chain(cfg.middleware),
-		parts:          make(map[tp]*partState),
-		timers:         make(map[*time.Timer]struct{}),
-		batches:        make(map[*batch]struct{}),
-		counts:         make(map[string][]int),
-		closed:         make(chan struct{}),
-		runDone:        make(chan struct{}),
-		stopped:        make(chan struct{}),
-		clientClosed:   make(chan struct{}),
-		log:            telemetry.Logger(cfg.set.Logger()).With("group", cfg.group),
-		logLimit:       telemetry.LogLimit{Every: logLimitEvery, Burst: logLimitBurst},
-		tel:            cfg.tel.Resolve(),
-		recordSpanOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)},
+		cfg:          cfg,
+		closed:       make(chan struct{}),
+		runDone:      make(chan struct{}),
+		clientClosed: make(chan struct{}),
+		log:          telemetry.Logger(cfg.set.Logger()).With("group", cfg.group),
+		logLimit:     telemetry.LogLimit{Every: logLimitEvery, Burst: logLimitBurst},
+		tel:          cfg.tel.Resolve(),
 	}
-	if err := c.initTelemetry(); err != nil {
+	if err := c.obs.init(c.tel, cfg.group, &c.sched); err != nil {
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
 	}
-	if err := c.initReplay(); err != nil {
-		c.ins.reg.Unregister()
+	var err error
+	if c.gate, err = newReplay(&cfg, c.log, c.tel.Meter()); err != nil {
+		c.obs.ins.reg.Unregister()
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
-	}
-	for _, h := range cfg.handlers {
-		c.handlers[h.name] = h
 	}
 	c.stopCtx, c.endStop = context.WithCancelCause(context.Background())
-	c.probeCtx, c.endProbe = context.WithCancel(context.Background())
 	c.clientCtx, c.killClient = context.WithCancel(context.Background())
-	c.work = sync.NewCond(&c.mu)
-	c.space = sync.NewCond(&c.mu)
-	c.idle = sync.NewCond(&c.mu)
+	c.sched.init(cfg, &c.stats)
+	c.sched.gate, c.sched.partRate = c.gate, cfg.partRate
+	if c.gate != nil {
+		c.gate.sched, c.gate.stats = &c.sched, &c.stats
+	}
+	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log, group: cfg.group, maxBytes: cfg.quarantineBytes}
+	c.reb = rebalancer{sched: &c.sched, commits: &c.commits, gate: c.gate, quar: c.sched.quar, look: &c.look,
+		obs: &c.obs, stats: &c.stats, log: c.log, topics: cfg.topics, drainTimeout: cfg.drainTimeout, quarantining: cfg.quarantining()}
+	c.checks = checks{stats: &c.stats, obs: &c.obs, log: c.log, counts: make(map[string][]int)}
+	c.sched.checks, c.sched.obs = &c.checks, &c.obs
 	cl, err := kgo.NewClient(c.kgoOpts()...)
 	if err != nil {
-		c.ins.reg.Unregister()
+		c.obs.ins.reg.Unregister()
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	c.cl = cl
-	if cfg.tombstones != nil {
-		fn := cfg.tombstones
-		c.tombstone = binding{name: "tombstone", spanName: "handle tombstone",
-			handle: func(ctx context.Context, _ *schema.Writer, _ []byte, m Meta, mw Middleware) (error, error) {
-				if mw == nil {
-					return nil, fn(ctx, m)
-				}
-				return nil, mw(ctx, m, func(ctx context.Context) error { return fn(ctx, m) })
-			}}
-	}
+	c.checks.cl = cl
+	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
+	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter}
+	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining()}
+	c.dl.cfg, c.dl.sched, c.dl.stats, c.dl.obs, c.dl.log, c.dl.logLimit = &c.cfg, &c.sched, &c.stats, &c.obs, c.log, &c.logLimit
+	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
+		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, logLimit: &c.logLimit, deadLetter: c.dl.deadLetter}
 	if cfg.dlqTopic != "" {
-		if c.dlqCl, err = c.newDeadLetterClient(); err != nil {
+		if c.dl.cl, err = c.dl.newDeadLetterClient(); err != nil {
 			cl.Close()
-			c.ins.reg.Unregister()
+			c.obs.ins.reg.Unregister()
 			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 		}
 	}
@@ -183,12 +143,12 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		// A rebalance waits while polled records are being dispatched, so
 		// a revoke never races a record that is between poll and queue.
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsAssigned(c.withHook(c.assigned, c.cfg.onAssigned)),
-		kgo.OnPartitionsRevoked(c.withHook(c.revoked, c.cfg.onRevoked)),
-		kgo.OnPartitionsLost(c.withHook(c.lost, c.cfg.onRevoked)),
+		kgo.OnPartitionsAssigned(withHook(c.reb.assigned, c.cfg.onAssigned)),
+		kgo.OnPartitionsRevoked(withHook(c.reb.revoked, c.cfg.onRevoked)),
+		kgo.OnPartitionsLost(withHook(c.reb.lost, c.cfg.onRevoked)),
 	)
 	opts = append(opts, c.cfg.membership.opts()...)
-	if c.quarantining() {
+	if c.cfg.quarantining() {
 		// Every commit carries the partition's quarantined keys in its
 		// metadata; kgo's own commits would replace them with its member
 		// ID, so the consumer commits itself (commit.go).
@@ -230,41 +190,49 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	defer close(c.runDone)
 
+	// Run's ctx ending stops the consumer; any stop (Shutdown, Close, a
+	// halt, a cluster that refuses it) ends the poll.
 	pollCtx, stopPoll := context.WithCancel(ctx)
-	handlerCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	c.mu.Lock()
-	c.stopPoll, c.handlerCtx, c.cancelWork = stopPoll, handlerCtx, cancelWork
-	stopped, closing := c.stopping, c.closing
-	c.mu.Unlock()
+	defer stopPoll()
+	defer context.AfterFunc(c.sched.ending, stopPoll)()
+	defer context.AfterFunc(ctx, c.sched.stop)()
+	cancelWork := c.sched.startWork(ctx)
 	defer cancelWork()
-	if stopped { // Shutdown or Close came first
-		stopPoll()
-	}
-	if closing {
-		cancelWork()
-	}
-	stopOnCancel := context.AfterFunc(pollCtx, c.wakeAll)
-	defer stopOnCancel()
 
 	for i := 0; i < c.cfg.concurrency; i++ {
 		c.lanes.Add(1)
 		go c.lane()
 	}
 	c.lanes.Add(1)
-	go c.watch()
+	go func() {
+		defer c.lanes.Done()
+		c.stuck.watch()
+	}()
 	c.lanes.Add(1)
-	go c.marker()
+	go func() {
+		defer c.lanes.Done()
+		c.commits.marker()
+	}()
 	c.lanes.Add(1)
-	go c.watchConnect()
+	go func() {
+		defer c.lanes.Done()
+		c.probe.watchConnect()
+	}()
 	c.lanes.Add(1)
 	go c.watchTopics() // topics_check.go
-	if c.dlqCl != nil && !c.cfg.dlqMayBeMissing {
+	if c.dl.cl != nil && !c.cfg.dlqMayBeMissing {
 		c.lanes.Add(1)
-		go c.checkDeadLetterTopic() // deadletter_check.go
+		go func() {
+			defer c.lanes.Done()
+			c.dl.checkDeadLetterTopic() // deadletter_check.go
+		}()
 	}
 	if c.gate != nil {
 		c.lanes.Add(1)
-		go c.replayWatch()
+		go func() {
+			defer c.lanes.Done()
+			c.gate.replayWatch()
+		}()
 	}
 	c.poll(pollCtx)
 	return c.stop()
@@ -299,22 +267,18 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 		c.Close()
 		return nil
 	}
-	c.mu.Lock()
-	c.shutdown = true
-	c.requestStopLocked()
-	c.mu.Unlock()
+	c.shutdown.Store(true)
+	c.sched.stop()
 	// ctx's end bounds the stop: the drain, the final commit, the leave.
 	stopBound := context.AfterFunc(ctx, func() { c.endStop(context.Cause(ctx)) })
 	defer stopBound()
 	select {
 	case <-c.runDone:
 	case <-ctx.Done():
-		c.abort()
+		c.sched.abort()
 		<-c.runDone // prompt: handlers are cancelled and the stop is bounded
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.stopErr
+	return c.stopErr // written before runDone was closed
 }
 
 // Close stops the consumer at once: handler contexts are cancelled, records
@@ -329,60 +293,21 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 func (c *Consumer) Close() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		c.mu.Lock()
-		c.userClosed = true
-		c.mu.Unlock()
-		c.abort()
+		c.userClosed.Store(true)
+		c.sched.abort()
 		if !c.running.Load() {
 			c.cl.Close()
 			c.killClient()
-			if c.dlqCl != nil {
-				c.dlqCl.Close()
+			if c.dl.cl != nil {
+				c.dl.cl.Close()
 			}
-			c.ins.reg.Unregister()
+			c.obs.ins.reg.Unregister()
 			return
 		}
 	})
 	if c.running.Load() {
 		<-c.runDone
 	}
-}
-
-// abort makes the stop immediate: in-flight handlers are cancelled and
-// nothing waits for them to finish.
-func (c *Consumer) abort() {
-	c.mu.Lock()
-	// Decided here, not after the wait: a cancelled handler returns at
-	// once, and the drain would then look complete.
-	c.drainMissed = c.drainMissed || c.inflight > 0
-	c.closing = true
-	c.requestStopLocked()
-	cancel := c.cancelWork
-	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-}
-
-func (c *Consumer) requestStopLocked() {
-	if !c.stopping {
-		close(c.stopped)
-		c.endProbe()
-	}
-	c.stopping = true
-	c.takeBackLocked(func(*partState) bool { return true }, false) // not started: not handled
-	if c.stopPoll != nil {
-		c.stopPoll()
-	}
-	c.work.Broadcast()
-	c.space.Broadcast()
-	c.idle.Broadcast()
-}
-
-func (c *Consumer) wakeAll() {
-	c.mu.Lock()
-	c.requestStopLocked()
-	c.mu.Unlock()
 }
 
 // finalBudget bounds the final commit and the leave after Close, and after
@@ -393,31 +318,21 @@ const finalBudget = 10 * time.Second
 // stops the lanes, commits what finished and leaves the group. It returns
 // what Run returns, and records what Shutdown returns.
 func (c *Consumer) stop() error {
-	c.mu.Lock()
-	c.requestStopLocked()
-	shutdown := c.shutdown
-	c.mu.Unlock()
+	c.sched.stop()
+	shutdown := c.shutdown.Load()
 	drain := c.stopCtx
 	if !shutdown {
 		var cancel context.CancelFunc
 		drain, cancel = context.WithTimeout(c.stopCtx, c.cfg.drainTimeout)
 		defer cancel()
 	}
-	c.waitIdle(drain, func() bool { return c.inflight == 0 })
-	c.mu.Lock()
-	missed := c.inflight > 0 || c.drainMissed
-	c.mu.Unlock()
-	c.cancelWork()
+	c.sched.waitIdle(drain, func() bool { return c.sched.inflight == 0 })
+	missed := c.sched.missed()
+	c.sched.endWork()
 	c.lanes.Wait()
 
-	c.mu.Lock()
-	for t := range c.timers {
-		t.Stop()
-	}
-	clear(c.timers)
-	fatal, userClosed := c.fatal, c.userClosed
-	shutdown = c.shutdown
-	c.mu.Unlock()
+	fatal := c.sched.stopTimers()
+	userClosed, shutdown := c.userClosed.Load(), c.shutdown.Load()
 
 	fin := c.stopCtx
 	if !shutdown {
@@ -429,23 +344,21 @@ func (c *Consumer) stop() error {
 	if missed {
 		errs = append(errs, ErrDrainTimeout)
 	}
-	if c.dlqCl != nil {
-		c.dlqCl.Close() // the lanes are done: no write is in flight
+	if c.dl.cl != nil {
+		c.dl.cl.Close() // the lanes are done: no write is in flight
 	}
-	if err := c.commitParts(fin, nil); err != nil {
-		errs = append(errs, fmt.Errorf("final commit: %w", c.cause(fin, err)))
+	if err := c.commits.commitParts(fin, nil); err != nil {
+		errs = append(errs, fmt.Errorf("final commit: %w", causeOf(fin, err)))
 	}
 	if err := c.closeClient(fin); err != nil {
 		errs = append(errs, fmt.Errorf("leave group: %w", err))
 	}
-	c.ins.reg.Unregister()
+	c.obs.ins.reg.Unregister()
 	var err error
 	if len(errs) > 0 {
 		err = fmt.Errorf("consumer: stop: %w", errors.Join(errs...))
 	}
-	c.mu.Lock()
 	c.stopErr = err
-	c.mu.Unlock()
 	c.endStop(nil)
 	switch {
 	case fatal != nil:
@@ -459,9 +372,9 @@ func (c *Consumer) stop() error {
 	return err
 }
 
-// cause returns ctx's cause for an error that ctx's end produced, so that
+// causeOf returns ctx's cause for an error that ctx's end produced, so that
 // a Shutdown deadline reads as context.DeadlineExceeded.
-func (c *Consumer) cause(ctx context.Context, err error) error {
+func causeOf(ctx context.Context, err error) error {
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		if cause := context.Cause(ctx); cause != nil {
 			return cause
@@ -486,7 +399,7 @@ func (c *Consumer) closeClient(ctx context.Context) error {
 		defer close(c.clientClosed)
 		c.cl.Close()
 		c.killClient()
-		c.calls.Wait()
+		c.commits.calls.Wait()
 	}()
 	select {
 	case <-c.clientClosed:
@@ -495,21 +408,4 @@ func (c *Consumer) closeClient(ctx context.Context) error {
 		time.AfterFunc(finalBudget, c.killClient)
 		return context.Cause(ctx)
 	}
-}
-
-// waitIdle waits until done() holds (checked under c.mu) or ctx ends or the
-// consumer is closing. It reports whether done() held.
-func (c *Consumer) waitIdle(ctx context.Context, done func() bool) bool {
-	stopWait := context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		c.idle.Broadcast()
-		c.mu.Unlock()
-	})
-	defer stopWait()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for !done() && ctx.Err() == nil && !c.closing {
-		c.idle.Wait()
-	}
-	return done()
 }

@@ -16,7 +16,7 @@ import (
 // health and readiness, and hooks on assignment and revocation.
 
 // pauses is what Pause holds back: whole topics, or single partitions.
-// Guarded by Consumer.mu.
+// Guarded by the scheduler's lock.
 type pauses struct {
 	topics map[string]bool
 	parts  map[tp]bool
@@ -30,61 +30,61 @@ func (p *pauses) holds(k tp) bool { return p.topics[k.topic] || p.parts[k] }
 // flow. A pause outlasts rebalances: a paused partition assigned again
 // later stays paused. Safe for concurrent use; it does not block.
 func (c *Consumer) Pause(topic string, partitions ...int32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	if len(partitions) == 0 {
-		if c.paused.topics == nil {
-			c.paused.topics = make(map[string]bool)
+		if c.sched.paused.topics == nil {
+			c.sched.paused.topics = make(map[string]bool)
 		}
-		c.paused.topics[topic] = true
+		c.sched.paused.topics[topic] = true
 		c.cl.PauseFetchTopics(topic)
-		c.takeBackLocked(func(ps *partState) bool { return ps.tp.topic == topic }, true)
+		c.sched.takeBackLocked(func(ps *partState) bool { return ps.tp.topic == topic }, true)
 		return
 	}
-	if c.paused.parts == nil {
-		c.paused.parts = make(map[tp]bool)
+	if c.sched.paused.parts == nil {
+		c.sched.paused.parts = make(map[tp]bool)
 	}
 	for _, p := range partitions {
-		c.paused.parts[tp{topic, p}] = true
+		c.sched.paused.parts[tp{topic, p}] = true
 	}
 	c.cl.PauseFetchPartitions(map[string][]int32{topic: partitions})
-	c.takeBackLocked(func(ps *partState) bool { return c.paused.parts[ps.tp] }, true)
+	c.sched.takeBackLocked(func(ps *partState) bool { return c.sched.paused.parts[ps.tp] }, true)
 }
 
 // Resume undoes [Consumer.Pause] for topic's partitions (all of them if
 // none are given, including partitions paused one by one). Records held
 // back are dispatched again, oldest first.
 func (c *Consumer) Resume(topic string, partitions ...int32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	if len(partitions) == 0 {
-		delete(c.paused.topics, topic)
-		for k := range c.paused.parts {
+		delete(c.sched.paused.topics, topic)
+		for k := range c.sched.paused.parts {
 			if k.topic == topic {
 				partitions = append(partitions, k.partition)
-				delete(c.paused.parts, k)
+				delete(c.sched.paused.parts, k)
 			}
 		}
 		c.cl.ResumeFetchTopics(topic)
 	} else {
 		for _, p := range partitions {
-			delete(c.paused.parts, tp{topic, p})
+			delete(c.sched.paused.parts, tp{topic, p})
 		}
 	}
 	if len(partitions) > 0 {
 		c.cl.ResumeFetchPartitions(map[string][]int32{topic: partitions})
 	}
-	for k, ps := range c.parts {
-		if k.topic == topic && !c.paused.holds(k) {
-			c.releaseHeldLocked(ps)
+	for k, ps := range c.sched.parts {
+		if k.topic == topic && !c.sched.paused.holds(k) {
+			c.sched.releaseHeldLocked(ps)
 		}
 	}
 }
 
 // holdLocked parks kq while its partition is paused; it reports whether
 // it did. Called by nextLocked.
-func (c *Consumer) holdLocked(kq *keyQueue) bool {
-	if c.paused.topics == nil && c.paused.parts == nil || !c.paused.holds(kq.ps.tp) {
+func (s *scheduler) holdLocked(kq *keyQueue) bool {
+	if s.paused.topics == nil && s.paused.parts == nil || !s.paused.holds(kq.ps.tp) {
 		return false
 	}
 	kq.scheduled = false
@@ -94,26 +94,26 @@ func (c *Consumer) holdLocked(kq *keyQueue) bool {
 }
 
 // releaseHeldLocked puts ps's parked keys back on the ready list.
-func (c *Consumer) releaseHeldLocked(ps *partState) {
+func (s *scheduler) releaseHeldLocked(ps *partState) {
 	for _, kq := range ps.held {
 		kq.held = false
 		if !kq.scheduled && len(kq.items) > 0 {
 			kq.scheduled = true
-			c.ready.push(kq)
+			s.ready.push(kq)
 		}
 	}
 	clear(ps.held)
 	ps.held = ps.held[:0]
-	c.work.Broadcast()
+	s.work.Broadcast()
 }
 
 // Assignment returns the partitions this consumer holds now, by topic, in
 // ascending order.
 func (c *Consumer) Assignment() map[string][]int32 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	out := make(map[string][]int32)
-	for k := range c.parts {
+	for k := range c.sched.parts {
 		out[k.topic] = append(out[k.topic], k.partition)
 	}
 	for _, ps := range out {
@@ -147,13 +147,13 @@ type PartitionLag struct {
 // Lag returns the position of every assigned partition, sorted by topic
 // and partition. It reads the consumer's own state: no request is made.
 func (c *Consumer) Lag() []PartitionLag {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	now := time.Now()
-	out := make([]PartitionLag, 0, len(c.parts))
-	for k, ps := range c.parts {
+	out := make([]PartitionLag, 0, len(c.sched.parts))
+	for k, ps := range c.sched.parts {
 		pl := PartitionLag{Topic: k.topic, Partition: k.partition, Next: ps.tracker.next,
-			HighWatermark: ps.hwm, Records: -1, Stuck: !ps.stuckSince.IsZero(), Paused: c.paused.holds(k)}
+			HighWatermark: ps.hwm, Records: -1, Stuck: !ps.stuck.stuckSince.IsZero(), Paused: c.sched.paused.holds(k)}
 		if n, ok := ps.lag(); ok {
 			pl.Records = n
 		}
@@ -188,9 +188,9 @@ func (c *Consumer) Ready(maxAge time.Duration) error {
 	if !c.running.Load() {
 		return fmt.Errorf("%w: not running", ErrNotReady)
 	}
-	c.mu.Lock()
-	stopping := c.stopping
-	c.mu.Unlock()
+	c.sched.mu.Lock()
+	stopping := c.sched.stopping
+	c.sched.mu.Unlock()
 	member, _ := c.cl.GroupMetadata()
 	if stopping {
 		return fmt.Errorf("%w: stopping", ErrNotReady)
@@ -246,7 +246,7 @@ func OnRevoked(fn func(ctx context.Context, partitions map[string][]int32)) Opti
 
 // withHook runs ordo's rebalance callback, then the user's hook (if any)
 // with a copy of the partitions.
-func (c *Consumer) withHook(own func(context.Context, *kgo.Client, map[string][]int32),
+func withHook(own func(context.Context, *kgo.Client, map[string][]int32),
 	hook func(context.Context, map[string][]int32)) func(context.Context, *kgo.Client, map[string][]int32) {
 	if hook == nil {
 		return own

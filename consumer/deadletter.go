@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -17,6 +18,27 @@ import (
 	"github.com/ordo-go/ordo/internal/header"
 	"github.com/ordo-go/ordo/internal/telemetry"
 )
+
+// The dead-letterer: where a record finished elsewhere goes. It owns the
+// dead-letter producer (cl, nil without DeadLetterTopic; closed by the
+// consumer's stop after the lanes are done) and the topic's record size
+// limit (size, with its own lock: deadletter_size.go). A lane writes its
+// record's dead letter itself (deadLetter, with the record's deadState),
+// without the scheduler's lock; a write not acknowledged is tried again
+// through the "not ready until T" seam. Goroutine: checkDeadLetterTopic
+// (deadletter_check.go), started by Run, counted in Consumer.lanes,
+// stopped by the scheduler's ending; it halts the consumer through the
+// scheduler (halt) when the topic is missing.
+type deadLetterer struct {
+	cfg      *config // immutable
+	cl       *kgo.Client
+	size     dlSize
+	sched    *scheduler
+	stats    *counters
+	obs      *observer
+	log      *slog.Logger
+	logLimit *telemetry.LogLimit // the dead-lettered line, per reason
+}
 
 // deadState is a record on its way to the dead-letter topic: why, and how
 // the writes have gone so far. It is made on the failure path only.
@@ -38,15 +60,15 @@ const deadLetterWriteTimeout = 10 * time.Second
 // timeout can end, which TestDeadLetterBrokerDown needs), and keyed records placed by murmur2 so one key's dead letters
 // share a partition of the dead-letter topic, in order (a dead letter
 // whose key dlq.Fit cut is placed by its original key).
-func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
-	return c.cfg.set.NewWriter(client.Writer{
-		Log:         c.log.With("client", "dead-letter"),
+func (d *deadLetterer) newDeadLetterClient() (*kgo.Client, error) {
+	return d.cfg.set.NewWriter(client.Writer{
+		Log:         d.log.With("client", "dead-letter"),
 		Partitioner: placer{kgo.StickyKeyPartitioner(nil)},
 		// Sized from the topic's max.message.bytes (deadletter_size.go),
 		// read before the first write, which is when kgo calls this.
-		BatchMaxBytes: c.dlqSize.batchLimit,
+		BatchMaxBytes: d.size.batchLimit,
 		Own: []kgo.Opt{
-			kgo.DefaultProduceTopic(c.cfg.dlqTopic),
+			kgo.DefaultProduceTopic(d.cfg.dlqTopic),
 			kgo.UnknownTopicRetries(2), // a missing topic is an error to retry here, not in kgo for ever
 		},
 		NoRaw: true, // the consumer's KgoOpts are for its group client
@@ -62,74 +84,74 @@ func (c *Consumer) newDeadLetterClient() (*kgo.Client, error) {
 // committed, is read again by the next run. Nothing is skipped. A record
 // larger than the topic takes is written cut (dlq.Fit, reason too-large),
 // never refused for its size.
-func (c *Consumer) deadLetter(ctx context.Context, it *item) outcome {
+func (d *deadLetterer) deadLetter(ctx context.Context, it *item) outcome {
 	dl, r := it.dl, it.rec
-	rec := dlq.Build(c.cfg.dlqTopic, r, dlq.Failure{
-		Reason: dl.re.Reason, Stage: dlq.Stage(dl.re.Stage), Attempts: it.attempts, Err: dl.re, Cause: failureCause(dl.re),
-		Group: c.cfg.group, QuarantineOffset: it.q.start,
+	rec := dlq.Build(d.cfg.dlqTopic, r, dlq.Failure{
+		Reason: dl.re.Reason, Stage: dlq.Stage(dl.re.Stage), Attempts: it.try.attempts, Err: dl.re, Cause: failureCause(dl.re),
+		Group: d.cfg.group, QuarantineOffset: it.q.start,
 	})
 	// The dead letter continues the record's trace: its trace context is
 	// the record's span, replacing the producer's it carried.
-	sctx := trace.ContextWithSpan(ctx, it.span)
-	c.tel.Propagator.Inject(sctx, telemetry.Carrier{R: rec})
+	sctx := trace.ContextWithSpan(ctx, it.trace.span)
+	d.obs.tel.Propagator.Inject(sctx, telemetry.Carrier{R: rec})
 	rec.Context = sctx
-	rec, err := c.writeDeadLetter(ctx, rec, r.Key)
-	lctx := trace.ContextWithSpan(ctx, it.span)
+	rec, err := d.writeDeadLetter(ctx, rec, r.Key)
+	lctx := trace.ContextWithSpan(ctx, it.trace.span)
 	if err == nil {
-		c.stats.deadLettered.Add(1)
-		c.ins.deadLettered.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(
+		d.stats.deadLettered.Add(1)
+		d.obs.ins.deadLettered.Add(ctx, 1, it.ps.met.add[0], metric.WithAttributes(
 			attribute.String("ordo.reason", string(dl.re.Reason)), attribute.String("ordo.stage", string(dl.re.Stage))))
-		if ok, more := c.logLimit.Allow("dead-letter/"+string(dl.re.Reason), time.Now()); ok {
-			c.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-				c.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
+		if ok, more := d.logLimit.Allow("dead-letter/"+string(dl.re.Reason), time.Now()); ok {
+			d.log.WarnContext(lctx, "record dead-lettered", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+				d.obs.logKey(r.Key), "reason", dl.re.Reason, "dead_letter_topic", rec.Topic, "dead_letter_partition", rec.Partition,
 				"dead_letter_offset", rec.Offset, "dead_letter_reason", reasonOf(rec), "error", dl.re, "more_like_it", more)
 		}
 		it.dl = nil
-		endRecord(it.span, "dead-lettered", dl.re)
-		it.span = nil
+		endRecord(it.trace.span, "dead-lettered", dl.re)
+		it.trace.span = nil
 		return deadLettered(dl.re)
 	}
 	if ctx.Err() != nil {
 		return outcome{} // stopping or revoked: read again by the next owner
 	}
 	dl.tries++
-	if time.Since(dl.since) >= c.cfg.dlqPatience {
-		return outcome{fatal: &DeadLetterError{Topic: c.cfg.dlqTopic, Record: dl.re, Tries: dl.tries, Err: err},
+	if time.Since(dl.since) >= d.cfg.dlqPatience {
+		return outcome{fatal: &DeadLetterError{Topic: d.cfg.dlqTopic, Record: dl.re, Tries: dl.tries, Err: err},
 			outcome: "failed", err: dl.re}
 	}
 	if dl.wait == nil {
-		dl.wait = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+		dl.wait = newBackoff(d.cfg.backoffMin, d.cfg.backoffMax)
 	}
-	d := dl.wait.NextBackOff()
+	wait := dl.wait.NextBackOff()
 	if errors.Is(err, context.DeadlineExceeded) {
-		d = 0 // the write's own timeout was the wait
+		wait = 0 // the write's own timeout was the wait
 	}
-	c.log.WarnContext(lctx, "dead-letter write failed, will retry", "topic", r.Topic, "partition", r.Partition,
-		"offset", r.Offset, c.logKey(r.Key), "dead_letter_topic", c.cfg.dlqTopic, "tries", dl.tries, "retry_in", d, "error", err)
-	return outcome{after: max(d, time.Millisecond)}
+	d.log.WarnContext(lctx, "dead-letter write failed, will retry", "topic", r.Topic, "partition", r.Partition,
+		"offset", r.Offset, d.obs.logKey(r.Key), "dead_letter_topic", d.cfg.dlqTopic, "tries", dl.tries, "retry_in", wait, "error", err)
+	return outcome{after: max(wait, time.Millisecond)}
 }
 
 // writeDeadLetter writes rec, built for a record whose key is key, fitted
 // to the dead-letter topic's size limit (dlq.Fit), and returns what it
 // wrote. A refusal for size shrinks the limit for the next try.
-func (c *Consumer) writeDeadLetter(ctx context.Context, rec *kgo.Record, key []byte) (*kgo.Record, error) {
+func (d *deadLetterer) writeDeadLetter(ctx context.Context, rec *kgo.Record, key []byte) (*kgo.Record, error) {
 	wctx, cancel := context.WithTimeout(ctx, deadLetterWriteTimeout)
 	defer cancel()
-	limit, assumed, err := c.dlqSize.limit(wctx, c.dlqCl, c.cfg.dlqTopic)
+	limit, assumed, err := d.size.limit(wctx, d.cl, d.cfg.dlqTopic)
 	if err != nil {
 		return rec, telemetry.Unhint(err)
 	}
 	if assumed {
-		c.log.WarnContext(ctx, "cannot read the dead-letter topic's max.message.bytes: dead letters are fitted to franz-go's default",
-			"dead_letter_topic", c.cfg.dlqTopic, "bytes", limit)
+		d.log.WarnContext(ctx, "cannot read the dead-letter topic's max.message.bytes: dead letters are fitted to franz-go's default",
+			"dead_letter_topic", d.cfg.dlqTopic, "bytes", limit)
 	}
 	out := dlq.Fit(rec, limit)
 	if k := dlq.PlacementKey(out, key); k != nil {
 		out.Context = context.WithValue(out.Context, placeKey{}, k)
 	}
-	err = c.dlqCl.ProduceSync(wctx, out).FirstErr()
+	err = d.cl.ProduceSync(wctx, out).FirstErr()
 	if errors.Is(err, kerr.MessageTooLarge) {
-		c.dlqSize.refused(dlq.Size(out))
+		d.size.refused(dlq.Size(out))
 	}
 	return out, telemetry.Unhint(err) // franz-go's "is SASL missing?" misleads here: see telemetry.Unhint
 }

@@ -18,7 +18,7 @@ import (
 // AllowMissingDeadLetterTopic was given.
 //
 // Goroutine: checkDeadLetterTopic, started by Run, counted in c.lanes,
-// stopped by c.stopped (or c.probeCtx). It ends at the first answer that
+// stopped when the scheduler's ending is done. It ends at the first answer that
 // settles the question.
 const (
 	// dltConfirm is how long the cluster must keep saying the topic is
@@ -31,27 +31,26 @@ const (
 	dltRetry = 250 * time.Millisecond
 )
 
-func (c *Consumer) checkDeadLetterTopic() {
-	defer c.lanes.Done()
+func (d *deadLetterer) checkDeadLetterTopic() {
 	var unknownSince time.Time
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stopped:
+		case <-d.sched.ending.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(c.probeCtx, probeTimeout)
-		limit, assumed, err := c.dlqSize.limit(ctx, c.dlqCl, c.cfg.dlqTopic)
+		ctx, cancel := context.WithTimeout(d.sched.ending, probeTimeout)
+		limit, assumed, err := d.size.limit(ctx, d.cl, d.cfg.dlqTopic)
 		cancel()
 		switch {
-		case c.probeCtx.Err() != nil:
+		case d.sched.ending.Err() != nil:
 			return
 		case err == nil:
 			if assumed { // said here, as the first write no longer reads the limit
-				c.log.Warn("cannot read the dead-letter topic's max.message.bytes: dead letters are fitted to franz-go's default",
-					"dead_letter_topic", c.cfg.dlqTopic, "bytes", limit)
+				d.log.Warn("cannot read the dead-letter topic's max.message.bytes: dead letters are fitted to franz-go's default",
+					"dead_letter_topic", d.cfg.dlqTopic, "bytes", limit)
 			}
 			return
 		case !errors.Is(err, kerr.UnknownTopicOrPartition):
@@ -59,9 +58,9 @@ func (c *Consumer) checkDeadLetterTopic() {
 		case unknownSince.IsZero():
 			unknownSince = time.Now()
 		case time.Since(unknownSince) >= dltConfirm:
-			c.stopWith(fmt.Errorf("%w %q: the dead-letter topic does not exist on the cluster "+
+			d.sched.halt(fmt.Errorf("%w %q: the dead-letter topic does not exist on the cluster "+
 				"(create it first, or pass consumer.AllowMissingDeadLetterTopic() for a topic created later)",
-				ErrUnknownTopic, c.cfg.dlqTopic))
+				ErrUnknownTopic, d.cfg.dlqTopic))
 			return
 		}
 		t.Reset(dltRetry)

@@ -29,7 +29,7 @@ func TestDeadLetterWriterIsSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	cl, err := c.newDeadLetterClient()
+	cl, err := c.dl.newDeadLetterClient()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,103 +15,175 @@ import (
 	"github.com/ordo-go/ordo/partition"
 )
 
-// The engine: how a record moves and who may touch what.
+// The engine: how a record moves, which room owns what, and who may
+// touch it.
 //
-// Files, one concern each:
+// Rooms are types, each with its own state, its lock if it needs one, and
+// its methods (franz-go's Client → consumer, groupConsumer, source, sink).
+// A record flows down the table once; a lower room never calls up into
+// the lifecycle: it signals through the scheduler (haltLocked, the ending
+// context) and Run reacts.
 //
-//	poll.go       the poller: poll, stage, dispatch under the buffered cap
-//	schedule.go   dispatch into key queues; headers, sequence and placement
-//	              checks
-//	ready.go      the ready queue: keys whose head may run, oldest first
-//	lane.go       lanes: claim a batch of ready keys, handle, settle; take
-//	              back claims (revoke, stop, Pause); the "not ready until
-//	              T" seam (afterLocked) and the "dispatch gated" seam
-//	              (claimLocked, with replay.go's gate)
-//	pipeline.go   one record's way: unframe, writer schema, handler lookup,
-//	              decode, handle, and the outcome
-//	commit.go     commit points handed to kgo (the marker goroutine)
-//	rebalance.go  assigned, revoked, lost: partition state comes and goes
-//	stuck.go      the stuck-partition watcher
+//	Consumer      consumer.go   configuration, the public API, the
+//	                            lifecycle (Run, Shutdown, Close, stop); the
+//	                            poller (poll.go), the lanes (lane.go) and
+//	                            the rebalance callbacks (rebalance.go)
+//	scheduler     scheduler.go  the engine's lock and what it guards: the
+//	                            partitions' key queues, the ready set
+//	                            (ready.go), the lanes' claims, the buffer
+//	                            counts, retry timers, pauses, the stop
+//	                            signal; dispatch (schedule.go), claim and
+//	                            settle (lane.go), hold and release
+//	                            (control.go)
+//	pipeline      pipeline.go   one record's way on its lane: unframe,
+//	                            writer schema, handler, decode, handle,
+//	                            outcome; no lock
+//	checks        schedule.go   ordo headers, stamped counts, per-key
+//	                            sequence and placement
+//	committer     commit.go     commit points to kgo, commits with the
+//	                            quarantine metadata, the revoke's and the
+//	                            stop's commits; tracker.go holds the points
+//	replay        replay.go     the replay gate: catch-up detection, rate
+//	                            cap, slow start, age window, floor,
+//	                            accounting (replay_watch.go, its goroutine;
+//	                            replay_partition.go, the per-partition
+//	                            bucket; replay_options.go)
+//	dead-letterer deadletter.go the dead-letter write (deadletter_size.go:
+//	                            the topic's size limit, its own lock)
+//	quarantiner   quarantine.go keys quarantined behind a dead letter
+//	observer      telemetry.go  spans, metrics, observed gauges
+//	stuckWatch    stuck.go      the stuck-partition watcher
+//	connectWatch  connect.go    the probe of a cluster never reached
+//	topicWatch    topics_check.go  consumed topics the cluster lacks (its
+//	                            own lock)
+//	              deadletter_check.go  the dead-letterer's check that
+//	                            its topic exists, at Run
+//	firstLook     start.go      partition counts at the first assignment
 //
-// Locks. Consumer.mu guards the partitions (parts and every partState
-// field except the immutable tp and the metric options), every keyQueue
-// and item field once dispatched, the ready queue, the buffer counts,
-// the lanes' batches (their claims slices), the free lists of items and
-// key queues, waiting, pollWaiting, counts, the timers and
-// stopping/closing/fatal; it is the lock of the work, space and idle
-// conditions. The tracker of a partition is guarded by mu too.
+// The rest: options.go, shared.go (the settings every role shares),
+// replay_options.go, handler.go, middleware.go, group.go (options);
+// errors.go, classify.go (errors and their classes); stats.go
+// (counters); doc.go; engine.go (this map, partState, keyQueue, item,
+// outcome).
 //
-// Outside mu: a lane handles its batch without the lock, on items no
-// other goroutine touches while their key queues are running. The one
-// field it shares is each claim's state (claimed, started, cancelled),
-// changed by compare-and-swap: the lane starts a claim, or whoever takes
-// it back under mu cancels it, never both (lane.go). A partition's
-// sequence checker has its own lock (lanes of one partition check at
-// once). Counters (stats) are atomics; kgo's client has its own locks and
-// is never called with mu held.
+// Seams the scheduler calls, under its lock: "dispatch gated" (the
+// replay gate's admitLocked at dispatch; parkedLocked, limitingLocked,
+// waitTokenLocked, takenLocked at claim), "not ready until T"
+// (afterLocked: a retry, a registry outage, a dead-letter write, a
+// partition's token), "finished elsewhere" (an outcome with done set but
+// not handled: skipped, dead-lettered, expired; quarantiner.settleLocked
+// for dead letters and redrives). A systemic-failure breaker would sit
+// beside the gate: parked lanes (parkedLocked) pause dispatch, a paused
+// fetch (as Pause) holds the poller, one claim is the probe. A durable
+// quarantine store would sit behind quarantiner and loadQuarantine.
+//
+// Locks. scheduler.mu is the engine's one lock for the work: it guards the
+// partitions (parts and every partState field except the immutable tp,
+// the metric options, lim and checker, which have their own locks), every
+// keyQueue, and an item's scheduler fields once dispatched; the trackers
+// (committer's) and the replay gate's fields are read and written under
+// it too, so an offset becomes markable, and a catch-up counts it, in the
+// critical section in which its key's next record becomes ready. It is
+// grabbed when the poller dispatches a run of records, when a lane
+// settles its batch and claims the next, when claims are taken back
+// (revoke, stop, Pause), when a retry timer fires, and once per tick by
+// the committer, the stuck watcher, the replay watcher and the observer.
+// kgo's client is never called with it held.
+//
+// Outside it: a lane handles its batch without the lock, on items no other
+// goroutine touches while their key queues are running. The one field it
+// shares is each claim's state (claimed, started, cancelled), changed by
+// compare-and-swap: the lane starts a claim, or whoever takes it back
+// under the lock cancels it, never both (lane.go). Counters (stats) are
+// atomics. The lifecycle (shutdown, userClosed: atomics; stopErr:
+// published by closing runDone) takes no lock.
 //
 // Goroutines, all started by Run, counted in Consumer.lanes and waited for
-// by stop after the stopped channel is closed:
+// by stop after the scheduler's ending is done:
 //
-//	lane (Concurrency of them)  handle batches of ready keys' head records
-//	watch                       report stuck partitions
-//	marker                      hand commit points to kgo
-//	watchConnect                report a cluster never reached
-//	replayWatch                 the replay gate's ramp, progress, metrics
+//	lane (Concurrency of them)  claim from the scheduler, run the pipeline
+//	stuckWatch.watch            report stuck partitions
+//	committer.marker            hand commit points to kgo
+//	connectWatch.watchConnect   report a cluster never reached
+//	watchTopics                 report consumed topics the cluster lacks
+//	deadLetterer.checkDeadLetterTopic  halt on a missing dead-letter topic
+//	replay.replayWatch          the replay gate's ramp, progress, metrics
 //
-// Run's own goroutine polls and dispatches (poll.go): it holds mu while it
-// dispatches, letting the lanes in every 128 records and waking one
-// waiting lane each time; a woken lane that leaves keys ready wakes the
-// next. Retry timers (afterLocked) are owned by Consumer.timers and
-// stopped by stop. kgo runs the rebalance callbacks (assigned, revoked,
-// lost) on its own goroutine while a poll is allowed to rebalance: never
-// during a dispatch, but possibly while records are staged (poll.go says
-// how those are told apart).
+// Run's own goroutine polls and dispatches (poll.go): the scheduler holds
+// its lock while it dispatches, letting the lanes in every 128 records and
+// waking one waiting lane each time; a woken lane that leaves keys ready
+// wakes the next. Retry timers (afterLocked) are the scheduler's, stopped
+// by stop. kgo runs the rebalance callbacks (assigned, revoked, lost) on
+// its own goroutine while a poll is allowed to rebalance: never during a
+// dispatch, but possibly while records are staged (poll.go says how those
+// are told apart). Contexts the consumer keeps: the scheduler's ending
+// (done when stopping begins) and the handlers' parent, stopCtx (bounds
+// the stop), clientCtx (kgo's), and each partition's handler context.
 //
-// A record's offset becomes markable in one place: settleLocked, for an
-// outcome with done set, through finishLocked. An outcome is done when the
+// A record's offset becomes markable in one place: scheduler.finishLocked,
+// for an outcome with done set (settleLocked). An outcome is done when the
 // handler succeeded or the record was finished elsewhere (see
 // finishedElsewhere): skipped, dead-lettered or expired.
 
-// partState is one assigned partition: its offset tracker, its key queues
-// and its sequence checker. It lives from assignment to revocation.
+// partState is one assigned partition. It lives from assignment to
+// revocation. Its fields are the scheduler's (the key queues and their
+// counts), and a share per room that keeps state about the partition;
+// all are guarded by the scheduler's lock unless said otherwise.
 type partState struct {
-	tp        tp
-	tracker   *tracker
-	keys      map[string]*keyQueue
-	keyless   map[*keyQueue]struct{} // nil-key records, one queue each
-	checker   *partition.Checker
-	inflight  int
-	revoked   bool
-	dirty     bool              // the commit point moved since it was last marked
-	producers map[string]string // interned producer IDs
-	parked    int               // keys waiting in afterLocked
-	held      []*keyQueue       // keys parked while the partition is paused
-	lim       *rate.Limiter     // PartitionRateLimit's bucket, made on first use (replay_partition.go)
-
-	// q is the partition's quarantined keys (nil unless quarantining),
-	// read from the commit metadata at assignment; qDirty says it changed
-	// since it was last committed.
-	q      *quarantine.Set
-	qDirty bool
+	tp       tp
+	keys     map[string]*keyQueue
+	keyless  map[*keyQueue]struct{} // nil-key records, one queue each
+	inflight int
+	revoked  bool
+	parked   int         // keys waiting in afterLocked
+	held     []*keyQueue // keys parked while the partition is paused
+	hwm      int64       // high watermark of the last fetch, -1 before
+	fed      int         // recordBytes of every record dispatched, a running sum (detachIfWaiting)
 
 	// ctx is the handlers' context for this partition's records, made
 	// on first use (a partition can be assigned before Run): revoking the
 	// partition cancels it at the drain deadline without touching other
-	// partitions' handlers. Guarded by the consumer's mu.
+	// partitions' handlers.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	attrs        attribute.Set         // metric attributes of the partition
-	record       []metric.RecordOption // the same with messaging.operation.name "process", made once
-	add          []metric.AddOption    // attrs, made once
-	consumedSet  attribute.Set         // attrs with messaging.operation.name "poll"
-	hwm          int64                 // high watermark of the last fetch, -1 before
-	fed          int                   // recordBytes of every record dispatched, a running sum (detachIfWaiting)
-	progressNext int64                 // commit point at the last progress check
-	progressAt   time.Time             // when the commit point last moved
-	stuckSince   time.Time             // zero unless reported stuck
-	replay       partReplay            // replay.go
+	// tracker holds the commit point, moved by the scheduler as records
+	// finish and read by the committer.
+	tracker *tracker
+	// q is the partition's quarantined keys (nil unless quarantining),
+	// read from the commit metadata at assignment (quarantine.go).
+	q *quarantine.Set
+
+	commit  partCommit
+	checker *partition.Checker // per-key sequences: its own lock (checks.checkSeq)
+	// producers interns producer IDs; the poller's only (checks.parseHeaders).
+	producers map[string]string
+	met       partMetrics
+	stuck     partStuck
+	replay    partReplay    // replay.go
+	lim       *rate.Limiter // PartitionRateLimit's bucket, made on first use: its own lock (replay_partition.go)
+}
+
+// partCommit is the committer's share of a partition.
+type partCommit struct {
+	dirty  bool // the commit point moved since it was last marked
+	qDirty bool // the quarantine set changed since it was last committed
+}
+
+// partMetrics is the observer's share of a partition: its attribute sets,
+// made once at assignment and immutable after.
+type partMetrics struct {
+	attrs       attribute.Set         // metric attributes of the partition
+	record      []metric.RecordOption // the same with messaging.operation.name "process"
+	add         []metric.AddOption    // attrs
+	consumedSet attribute.Set         // attrs with messaging.operation.name "poll"
+}
+
+// partStuck is the stuck watcher's share of a partition (stuck.go).
+type partStuck struct {
+	progressNext int64     // commit point at the last progress check
+	progressAt   time.Time // when the commit point last moved
+	stuckSince   time.Time // zero unless reported stuck
 }
 
 // lag is the number of records between the high watermark and the lowest
@@ -142,29 +214,56 @@ type keyQueue struct {
 	held      bool // in ps.held (control.go)
 }
 
+// item is one dispatched record: what the scheduler needs of it, and a
+// share per feature that keeps state across its attempts. Each share is
+// written by the lane running the record (or under the scheduler's lock
+// at dispatch, claim and settle), never by two goroutines at once: a key
+// queue's head is on one lane at a time.
 type item struct {
-	rec          *kgo.Record
-	order        uint64 // dispatch order across all partitions
-	producer     string // ordo-producer header
-	seq          uint64 // ordo-seq header
-	count        int32  // ordo-partitions header
-	bytes        int    // what it counts against MaxBufferedBytes while buffered (recordBytes)
-	fed          int    // its partition's fed after it was dispatched
-	redriven     bool   // has an ordo-redrives header
-	checked      bool   // its sequence and placement were checked (checkSeq)
+	rec    *kgo.Record
+	ps     *partState
+	order  uint64 // dispatch order across all partitions
+	bytes  int    // what it counts against MaxBufferedBytes while buffered (recordBytes)
+	fed    int    // its partition's fed after it was dispatched
+	hdr    ordoHeaders
+	try    retryState
+	trace  recordTrace
+	dl     *deadState  // being dead-lettered: the write is pending (deadletter.go)
+	q      qmark       // its key's quarantine, as decided when a lane took it (quarantine.go)
+	replay replayShare // replay.go, replay_partition.go
+}
+
+// ordoHeaders is what the record's ordo headers say, read once at
+// dispatch (schedule.go), for the sequence and placement checks and the
+// handler's Meta.
+type ordoHeaders struct {
+	producer string // ordo-producer
+	seq      uint64 // ordo-seq
+	count    int32  // ordo-partitions
+	redriven bool   // has an ordo-redrives header
+	checked  bool   // its sequence and placement were checked (checkSeq)
+}
+
+// retryState is the pipeline's memory of a record's attempts (pipeline.go).
+type retryState struct {
 	attempts     int
 	retry        *backoff.ExponentialBackOff // handler retries, made on first failure
 	outage       *backoff.ExponentialBackOff // registry retries, made on first outage
 	unknownSince time.Time                   // first lookup that found the schema ID unknown
 	unknownTries int                         // lookups that found it unknown
-	span         trace.Span                  // from the first attempt to the outcome
-	start        time.Time                   // when a lane first took it: its process duration starts
 	firstTry     time.Time                   // its first handler attempt: the retry budget's time runs from here
-	dl           *deadState                  // being dead-lettered: the write is pending
-	paid         bool                        // its partition's rate token is reserved (replay_partition.go)
-	q            qmark                       // its key's quarantine, as decided when a lane took it
-	ps           *partState
-	how          uint8 // how it finished (howOf), for a catch-up's accounting
+}
+
+// recordTrace is the record's telemetry (telemetry.go).
+type recordTrace struct {
+	span  trace.Span // from the first attempt to the outcome
+	start time.Time  // when a lane first took it: its process duration starts
+}
+
+// replayShare is the replay gate's part of a record.
+type replayShare struct {
+	paid bool  // its partition's rate token is reserved (replay_partition.go)
+	how  uint8 // how it finished (howOf), for a catch-up's accounting
 }
 
 // outcome is what a lane decided about a record.

@@ -34,21 +34,21 @@ func FuzzRecordHeaders(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(c.Close)
-	c.assigned(context.Background(), c.cl, map[string][]int32{"t": {0, 1, 2}})
+	c.reb.assigned(context.Background(), c.cl, map[string][]int32{"t": {0, 1, 2}})
 	f.Fuzz(func(t *testing.T, producer, seq, count, id, key []byte, part int32) {
 		r := &kgo.Record{Topic: "t", Partition: (part & 3) % 3, Key: key, Headers: []kgo.RecordHeader{
 			{Key: header.Producer, Value: producer}, {Key: header.Seq, Value: seq},
 			{Key: header.Partitions, Value: count}, {Key: header.ID, Value: id},
 			{Key: header.Seq, Value: seq}, {Key: header.Redrives, Value: count},
 		}}
-		c.mu.Lock()
-		ps := c.parts[tp{"t", r.Partition}]
+		c.sched.mu.Lock()
+		ps := c.sched.parts[tp{"t", r.Partition}]
 		it := &item{rec: r}
-		c.readHeaders(ps, it)
-		c.checkSeq(ps, it)
-		c.mu.Unlock()
-		if it.producer != string(producer) || it.seq != parseSeq(seq) {
-			t.Fatalf("read producer %q seq %d from %q %q", it.producer, it.seq, producer, seq)
+		c.checks.readHeaders(ps, it)
+		c.checks.checkSeq(ps, it)
+		c.sched.mu.Unlock()
+		if it.hdr.producer != string(producer) || it.hdr.seq != parseSeq(seq) {
+			t.Fatalf("read producer %q seq %d from %q %q", it.hdr.producer, it.hdr.seq, producer, seq)
 		}
 		if got := meta(it, nil).EventID(); got != string(id) {
 			t.Fatalf("EventID %q from %q", got, id)

@@ -59,9 +59,9 @@ func TestHeldBytesBoundTrackers(t *testing.T) {
 		before := handled.Load()
 		for range 10 {
 			time.Sleep(20 * time.Millisecond)
-			c.mu.Lock()
-			peak = max(peak, c.tracked)
-			c.mu.Unlock()
+			c.sched.mu.Lock()
+			peak = max(peak, c.sched.tracked)
+			c.sched.mu.Unlock()
 		}
 		if n := handled.Load(); n == before && n > 0 && attempts.Load() > 1 {
 			stalledAt = n

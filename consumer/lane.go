@@ -8,7 +8,7 @@ import (
 
 // Lanes: how records are taken, handled and settled.
 //
-// A lane claims work in one critical section of c.mu, handles it with the
+// A lane claims work in one critical section of the scheduler's lock, handles it with the
 // lock released, and settles it in the next critical section, where it
 // also claims its next work. A claim is a batch: the oldest ready keys,
 // each with its head record, up to the lane's batch size (claimSize). A
@@ -18,7 +18,7 @@ import (
 // Why batches. With one record per critical section every record cost two
 // hand-offs of the engine's one lock (the poller's dispatch and a lane's
 // settle-and-next) and, most of the time, a goroutine wake-up: with fast
-// handlers the lanes spent more time queued on c.mu than handling (block
+// handlers the lanes spent more time queued on the scheduler's lock than handling (block
 // profile of issue 15: 5.3 s waited in a 1.3 s run). A batch pays those
 // once for many records. Its size adapts to the handlers: a lane claims as
 // many keys as its recent records say it can handle in batchBudget, and
@@ -36,18 +36,18 @@ import (
 // bound on the records in flight), batches are of one record: the gate
 // counts records.
 //
-// A record claimed and not started can be taken back, under c.mu: by a
+// A record claimed and not started can be taken back, under the scheduler's lock: by a
 // revoke (its partition is handed over; dropped for redelivery), by a stop
 // (dropped), by Pause (held back). The lane learns it when it comes to the
 // record: its claim's state is claimed until the lane starts the record
 // (claimed → started, by the lane, without the lock) or it is taken back
-// (claimed → cancelled, under c.mu). The state is the claim's, in the
+// (claimed → cancelled, under the scheduler's lock). The state is the claim's, in the
 // lane's batch, not the record's: a record taken back and claimed again
 // by another lane is a new claim, and the first lane's stays cancelled.
 // Taking it back does the settling
 // (running, in-flight counts, the queue), so a revoke's drain never waits
 // for other partitions' records in the same batch, and the lane then only
-// forgets it. The lane registers its batch in c.batches at start, so that
+// forgets it. The lane registers its batch in the scheduler's batches at start, so that
 // those who take records back can find them.
 
 // Claim states (claim.state).
@@ -73,11 +73,11 @@ type claim struct {
 	it    *item
 	ctx   context.Context
 	out   outcome
-	state uint32 // claimed, started or cancelled; atomic outside c.mu
+	state uint32 // claimed, started or cancelled; atomic outside the scheduler's lock
 }
 
 // batch is a lane's claimed work. claims is written by its lane under
-// c.mu (claim and settle) and read by others under c.mu; each claim's state
+// the scheduler's lock (claim and settle) and read by others under the scheduler's lock; each claim's state
 // is the only thing that changes outside the lock.
 type batch struct {
 	claims []claim
@@ -90,20 +90,33 @@ type batch struct {
 func (c *Consumer) lane() {
 	defer c.lanes.Done()
 	b := &batch{claims: make([]claim, 0, 8)}
-	lt := c.newLaneToken()
-	c.mu.Lock()
-	c.batches[b] = struct{}{}
-	for {
-		c.settleBatchLocked(b)
-		if !c.claimLocked(b, lt) {
-			delete(c.batches, b)
-			c.mu.Unlock()
-			return
-		}
-		c.mu.Unlock()
+	lt := c.gate.newLaneToken()
+	c.sched.join(b)
+	for c.sched.next(b, lt) {
 		c.runBatch(b)
-		c.mu.Lock()
 	}
+}
+
+// join registers a lane's batch, so that those who take claims back can
+// find it.
+func (s *scheduler) join(b *batch) {
+	s.mu.Lock()
+	s.batches[b] = struct{}{}
+	s.mu.Unlock()
+}
+
+// next settles b, the batch its lane has handled, and claims the lane's
+// next batch into it, in one critical section; it reports false, and
+// forgets b, when the consumer stops.
+func (s *scheduler) next(b *batch, lt *laneToken) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settleBatchLocked(b)
+	if !s.claimLocked(b, lt) {
+		delete(s.batches, b)
+		return false
+	}
+	return true
 }
 
 // runBatch handles b's records in order, without the lock. A batch that
@@ -121,19 +134,19 @@ func (c *Consumer) runBatch(b *batch) {
 			continue // taken back
 		}
 		n++
-		if !cl.it.checked {
-			c.checkSeq(cl.kq.ps, cl.it)
+		if !cl.it.hdr.checked {
+			c.checks.checkSeq(cl.kq.ps, cl.it)
 		}
-		cl.out = c.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
+		cl.out = c.pipe.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
 		end = time.Now()
 		if cl.out.done || cl.out.fatal != nil {
-			c.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err, end)
+			c.obs.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err, end)
 		}
 		if cl.out.fatal != nil {
 			break // the consumer halts: the rest are settled unstarted
 		}
 		if i+1 < len(b.claims) && end.Sub(start) > 2*batchBudget {
-			c.giveBack(b, i+1)
+			c.sched.giveBack(b, i+1)
 			break
 		}
 	}
@@ -156,7 +169,7 @@ func (c *Consumer) runBatch(b *batch) {
 // run out of work take over the rest instead of sleeping beside it.
 // Claims are started in order, so a batch's unstarted ones are at its end.
 // Batches are looked at only while some batch has more than one claim
-// (c.multi): with hundreds of lanes and slow handlers every batch is of
+// (the scheduler's locklti): with hundreds of lanes and slow handlers every batch is of
 // one, and the look costs a comparison.
 //
 // What stealing cannot undo: the records a lane handled before the slow
@@ -165,13 +178,13 @@ func (c *Consumer) runBatch(b *batch) {
 // of work (the lane batches only while its records take well under
 // batchBudget), and their records are done; only the keys' later records
 // wait.
-func (c *Consumer) stealLocked(own *batch) bool {
-	if c.multi == 0 {
+func (s *scheduler) stealLocked(own *batch) bool {
+	if s.multi == 0 {
 		return false // no batch of more than one: nothing to look at (with many lanes, most are idle)
 	}
 	var from *batch
 	most := 0
-	for b := range c.batches {
+	for b := range s.batches {
 		if b == own {
 			continue
 		}
@@ -195,36 +208,36 @@ func (c *Consumer) stealLocked(own *batch) bool {
 	took := 0
 	for i := len(from.claims) - 1; i >= 0 && took < (most+1)/2; i-- {
 		cl := &from.claims[i]
-		if c.cancelLocked(cl, true) {
+		if s.cancelLocked(cl, true) {
 			took++
 		}
 	}
 	if took > 0 {
-		c.idle.Broadcast()
+		s.idle.Broadcast()
 	}
-	return took > 0 && c.ready.len() > 0
+	return took > 0 && s.ready.len() > 0
 }
 
 // giveBack puts b's claims from the from-th on back on the ready list,
 // those not started or taken back already, and wakes a lane for them.
-func (c *Consumer) giveBack(b *batch, from int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (s *scheduler) giveBack(b *batch, from int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i := from; i < len(b.claims); i++ {
 		cl := &b.claims[i]
-		c.cancelLocked(cl, !c.stopping)
+		s.cancelLocked(cl, !s.stopping)
 	}
-	c.idle.Broadcast()
-	c.wakeLocked()
+	s.idle.Broadcast()
+	s.wakeLocked()
 }
 
 // claimSize is how many keys b may claim now.
-func (c *Consumer) claimSize(b *batch, limited bool) int {
+func (s *scheduler) claimSize(b *batch, limited bool) int {
 	if limited || b.avg == 0 {
 		return 1
 	}
 	n := min(maxBatch, int(batchBudget/max(b.avg, 1)))
-	share := (c.ready.len() + c.cfg.concurrency - 1) / c.cfg.concurrency
+	share := (s.ready.len() + s.concurrency - 1) / s.concurrency
 	return max(1, min(n, share))
 }
 
@@ -233,39 +246,39 @@ func (c *Consumer) claimSize(b *batch, limited bool) int {
 // gated" seam (replay.go): a lane parked by the slow start takes nothing,
 // and under a rate cap a lane holds a token (lt) before it takes the
 // oldest ready key, waiting for one with mu released and no key held.
-func (c *Consumer) claimLocked(b *batch, lt *laneToken) bool {
+func (s *scheduler) claimLocked(b *batch, lt *laneToken) bool {
 	for {
-		for (c.ready.len() == 0 || c.parkedLocked()) && !c.stopping {
-			if !c.parkedLocked() && c.stealLocked(b) {
+		for (s.ready.len() == 0 || s.gate.parkedLocked(s.inflight)) && !s.stopping {
+			if !s.gate.parkedLocked(s.inflight) && s.stealLocked(b) {
 				break
 			}
-			c.waiting++
-			c.work.Wait()
-			c.waiting--
+			s.waiting++
+			s.work.Wait()
+			s.waiting--
 		}
-		if c.stopping {
+		if s.stopping {
 			return false
 		}
-		if c.waitTokenLocked(lt) {
+		if s.gate.waitTokenLocked(lt, &s.mu, s.ending.Done()) {
 			continue // mu was released: look again
 		}
-		limited := lt != nil && c.gate.limitingLocked() || c.gate != nil && c.gate.allowed < c.cfg.concurrency
-		want := c.claimSize(b, limited)
+		limited := lt != nil && s.gate.limitingLocked() || s.gate.slowStartingLocked()
+		want := s.claimSize(b, limited)
 		now := time.Now() // one clock read for the batch: its records' start
-		for len(b.claims) < want && c.ready.len() > 0 {
-			c.claimOneLocked(b, lt, now)
+		for len(b.claims) < want && s.ready.len() > 0 {
+			s.claimOneLocked(b, lt, now)
 		}
 		if len(b.claims) == 0 {
 			continue
 		}
 		if len(b.claims) > 1 {
-			c.multi++
+			s.multi++
 		}
-		if c.waiting > 0 && (c.ready.len() > 0 || len(b.claims) > 1) {
+		if s.waiting > 0 && (s.ready.len() > 0 || len(b.claims) > 1) {
 			// Work is left, or this batch can be shared: a lane that
 			// sleeps would not take over its unstarted claims should one
 			// of its records turn out slow (stealLocked).
-			c.work.Signal()
+			s.work.Signal()
 		}
 		return true
 	}
@@ -273,35 +286,35 @@ func (c *Consumer) claimLocked(b *batch, lt *laneToken) bool {
 
 // claimOneLocked pops the oldest ready key and claims its head record into
 // b, unless the key's partition is revoked or paused.
-func (c *Consumer) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
-	kq := c.ready.pop()
+func (s *scheduler) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
+	kq := s.ready.pop()
 	if kq.ps.revoked || len(kq.items) == 0 {
 		kq.scheduled = false
 		return
 	}
-	if c.holdLocked(kq) {
+	if s.holdLocked(kq) {
 		return // paused: Resume puts it back
 	}
 	it := kq.items[0]
-	if c.partitionWaitLocked(kq, it, now) {
+	if s.partitionWaitLocked(kq, it, now) {
 		return // its partition's token is due later: it waits for it
 	}
 	if kq.ps.q != nil {
-		c.quarantineLocked(kq.ps, it)
+		markQuarantine(kq.ps, it)
 	}
-	c.takenLocked(lt, it)
+	s.gate.takenLocked(lt, it)
 	kq.running = true
 	kq.ps.inflight++
-	c.inflight++
-	if it.start.IsZero() {
-		it.start = now // under mu: a revoke reads it
+	s.inflight++
+	if it.trace.start.IsZero() {
+		it.trace.start = now // under s.mu: a revoke reads it
 	}
-	b.claims = append(b.claims, claim{kq: kq, it: it, ctx: kq.ps.handlerCtx(c.handlerCtx), state: stateClaimed})
+	b.claims = append(b.claims, claim{kq: kq, it: it, ctx: kq.ps.handlerCtx(s.handlerCtx), state: stateClaimed})
 }
 
 // settleBatchLocked settles every record of b its lane started, and
 // empties b.
-func (c *Consumer) settleBatchLocked(b *batch) {
+func (s *scheduler) settleBatchLocked(b *batch) {
 	if len(b.claims) == 0 {
 		return
 	}
@@ -309,59 +322,59 @@ func (c *Consumer) settleBatchLocked(b *batch) {
 		cl := &b.claims[i]
 		switch atomic.LoadUint32(&cl.state) {
 		case stateStarted:
-			c.settleLocked(cl.kq, cl.it, cl.out)
+			s.settleLocked(cl.kq, cl.it, cl.out)
 		case stateClaimed: // the lane stopped short (a halt): back to the ready list
 			cl.state = stateCancelled
-			c.untakeLocked(cl.kq, !c.stopping)
+			s.untakeLocked(cl.kq, !s.stopping)
 		}
 	}
 	if len(b.claims) > 1 {
-		c.multi--
+		s.multi--
 	}
 	clear(b.claims)
 	b.claims = b.claims[:0]
-	c.idle.Broadcast()
+	s.idle.Broadcast()
 }
 
 // takeBackLocked takes back every claimed, unstarted record of the
 // partitions that match, as if its lane had settled it untouched: a revoke
 // or a stop drops it (it is delivered again), Pause puts its key back on
 // the ready list, where it is held.
-func (c *Consumer) takeBackLocked(match func(*partState) bool, hold bool) {
-	for b := range c.batches {
+func (s *scheduler) takeBackLocked(match func(*partState) bool, hold bool) {
+	for b := range s.batches {
 		for i := range b.claims {
 			cl := &b.claims[i]
 			if match(cl.kq.ps) {
-				c.cancelLocked(cl, hold)
+				s.cancelLocked(cl, hold)
 			}
 		}
 	}
-	c.idle.Broadcast()
+	s.idle.Broadcast()
 }
 
 // cancelLocked takes cl back if its lane has not started it (claimed →
 // cancelled), and undoes the claim (untakeLocked); it reports whether it
 // did.
-func (c *Consumer) cancelLocked(cl *claim, requeue bool) bool {
+func (s *scheduler) cancelLocked(cl *claim, requeue bool) bool {
 	if !atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateCancelled) {
 		return false
 	}
-	c.untakeLocked(cl.kq, requeue)
+	s.untakeLocked(cl.kq, requeue)
 	return true
 }
 
 // untakeLocked undoes the claim of kq's head record, which did not start:
 // its key goes back on the ready list (requeue), or its records are
 // dropped for redelivery.
-func (c *Consumer) untakeLocked(kq *keyQueue, requeue bool) {
+func (s *scheduler) untakeLocked(kq *keyQueue, requeue bool) {
 	kq.running = false
 	kq.ps.inflight--
-	c.inflight--
+	s.inflight--
 	if requeue && !kq.ps.revoked {
-		c.ready.push(kq) // still scheduled
+		s.ready.push(kq) // still scheduled
 		return
 	}
-	c.dropLocked(kq, 0)
+	s.dropLocked(kq, 0)
 	kq.scheduled = false
 }
 
@@ -369,42 +382,39 @@ func (c *Consumer) untakeLocked(kq *keyQueue, requeue bool) {
 // partition. The partition's new commit point is marked to kgo in batches
 // by the marker, not here: a mark per record would cost a lock and two
 // maps each.
-func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
+func (s *scheduler) settleLocked(kq *keyQueue, it *item, out outcome) {
 	ps := kq.ps
 	kq.running = false
 	ps.inflight--
-	c.inflight--
+	s.inflight--
 	switch {
 	case out.fatal != nil:
-		if c.fatal == nil {
-			c.fatal = out.fatal
-		}
-		c.requestStopLocked() // the key stays stuck at its head: nothing passes it
+		s.haltLocked(out.fatal) // the key stays stuck at its head: nothing passes it
 	case out.done:
 		if ps.q != nil && (out.dead || it.q.kind == qRedriven) {
-			c.settleQuarantineLocked(ps, it, out)
+			s.quar.settleLocked(ps, it, out)
 		}
-		it.how = howOf(out.outcome)
-		endRecord(it.span, out.outcome, nil)
-		c.finishLocked(kq, it)
+		it.replay.how = howOf(out.outcome)
+		endRecord(it.trace.span, out.outcome, nil)
+		s.finishLocked(kq, it)
 		return
-	case out.after > 0 && !c.stopping && !ps.revoked:
-		it.paid = false // another attempt takes another token, as under RateLimit
-		c.afterLocked(out.after, kq)
+	case out.after > 0 && !s.stopping && !ps.revoked:
+		it.replay.paid = false // another attempt takes another token, as under RateLimit
+		s.afterLocked(out.after, kq)
 	default: // abandoned: stopping, or revoked while it ran
 		if out.abandoned { // counted once, as abandoned; the rest are dropped
-			endRecord(it.span, "abandoned", nil)
-			it.span = nil
+			endRecord(it.trace.span, "abandoned", nil)
+			it.trace.span = nil
 			kq.items[0] = nil
 			kq.items = kq.items[1:]
-			c.unbuffer(it)
+			s.unbuffer(it)
 		}
-		c.dropLocked(kq, 0)
+		s.dropLocked(kq, 0)
 		kq.scheduled = false
 	}
 	if out.fatal != nil {
-		endRecord(it.span, out.outcome, out.fatal)
-		it.span = nil
+		endRecord(it.trace.span, out.outcome, out.fatal)
+		it.trace.span = nil
 	}
 }
 
@@ -413,67 +423,67 @@ func (c *Consumer) settleLocked(kq *keyQueue, it *item, out outcome) {
 // partition's tracker: the one place an offset becomes markable. The
 // key's next record, if any, goes back on the ready list; an emptied
 // queue and the record's item are recycled.
-func (c *Consumer) finishLocked(kq *keyQueue, it *item) {
+func (s *scheduler) finishLocked(kq *keyQueue, it *item) {
 	ps := kq.ps
 	kq.items[0] = nil
 	kq.items = kq.items[1:]
-	c.unbuffer(it)
+	s.unbuffer(it)
 	before := ps.tracker.pending()
-	if ps.tracker.finishAs(it.rec.Offset, it.how) {
-		ps.dirty = true
+	if ps.tracker.finishAs(it.rec.Offset, it.replay.how) {
+		ps.commit.dirty = true
 		if !ps.revoked { // a revoked partition's entries were uncounted at once
-			c.tracked -= before - ps.tracker.pending()
+			s.tracked -= before - ps.tracker.pending()
 		}
 	}
-	c.freeItem(it)
+	s.freeItem(it)
 	if len(kq.items) > 0 {
-		c.ready.push(kq) // this lane (or one it signals) takes the oldest next
+		s.ready.push(kq) // this lane (or one it signals) takes the oldest next
 		return
 	}
 	kq.scheduled = false
 	if ps.forget(kq) && !kq.held {
-		c.freeQueue(kq)
+		s.freeQueue(kq)
 	}
 }
 
 // afterLocked puts kq back on the ready list after d: the "not ready until"
 // seam. The key's later records wait with it; other keys keep their lanes.
-func (c *Consumer) afterLocked(d time.Duration, kq *keyQueue) {
+func (s *scheduler) afterLocked(d time.Duration, kq *keyQueue) {
 	var t *time.Timer
 	kq.ps.parked++
 	t = time.AfterFunc(d, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if _, ok := c.timers[t]; !ok {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.timers[t]; !ok {
 			return // stopped
 		}
-		delete(c.timers, t)
+		delete(s.timers, t)
 		kq.ps.parked--
-		if c.stopping || kq.ps.revoked {
+		if s.stopping || kq.ps.revoked {
 			kq.scheduled = false
 			return
 		}
-		c.ready.push(kq)
-		c.work.Signal()
+		s.ready.push(kq)
+		s.work.Signal()
 	})
-	c.timers[t] = struct{}{}
+	s.timers[t] = struct{}{}
 }
 
 // wakeLocked wakes a waiting lane if keys are ready: the poller calls it
 // after dispatching a chunk of records, not per record, and the lane
 // passes the wake on while work is left (claimLocked).
-func (c *Consumer) wakeLocked() {
-	if c.waiting > 0 && c.ready.len() > 0 {
-		c.work.Signal()
+func (s *scheduler) wakeLocked() {
+	if s.waiting > 0 && s.ready.len() > 0 {
+		s.work.Signal()
 	}
 }
 
 // newItem returns a cleared item, recycled if one is free.
-func (c *Consumer) newItem() *item {
-	if n := len(c.freeItems); n > 0 {
-		it := c.freeItems[n-1]
-		c.freeItems[n-1] = nil
-		c.freeItems = c.freeItems[:n-1]
+func (s *scheduler) newItem() *item {
+	if n := len(s.freeItems); n > 0 {
+		it := s.freeItems[n-1]
+		s.freeItems[n-1] = nil
+		s.freeItems = s.freeItems[:n-1]
 		return it
 	}
 	return new(item)
@@ -482,20 +492,20 @@ func (c *Consumer) newItem() *item {
 // freeItem recycles a finished record's item. Nothing refers to it any
 // more: its key queue let go of it, its lane's batch is being settled, and
 // its span, dead-letter state and backoffs are done with.
-func (c *Consumer) freeItem(it *item) {
+func (s *scheduler) freeItem(it *item) {
 	*it = item{}
-	if len(c.freeItems) < c.cfg.maxBuffered {
-		c.freeItems = append(c.freeItems, it)
+	if len(s.freeItems) < s.maxBuffered {
+		s.freeItems = append(s.freeItems, it)
 	}
 }
 
 // newQueue returns an empty key queue for ps, recycled if one is free.
-func (c *Consumer) newQueue(ps *partState, key []byte) *keyQueue {
+func (s *scheduler) newQueue(ps *partState, key []byte) *keyQueue {
 	var kq *keyQueue
-	if n := len(c.freeQueues); n > 0 {
-		kq = c.freeQueues[n-1]
-		c.freeQueues[n-1] = nil
-		c.freeQueues = c.freeQueues[:n-1]
+	if n := len(s.freeQueues); n > 0 {
+		kq = s.freeQueues[n-1]
+		s.freeQueues[n-1] = nil
+		s.freeQueues = s.freeQueues[:n-1]
 	} else {
 		kq = new(keyQueue)
 	}
@@ -510,9 +520,9 @@ func (c *Consumer) newQueue(ps *partState, key []byte) *keyQueue {
 
 // freeQueue recycles an emptied key queue that its partition forgot; its
 // backing array is kept.
-func (c *Consumer) freeQueue(kq *keyQueue) {
+func (s *scheduler) freeQueue(kq *keyQueue) {
 	*kq = keyQueue{buf: kq.buf[:0]}
-	if len(c.freeQueues) < c.cfg.maxBuffered {
-		c.freeQueues = append(c.freeQueues, kq)
+	if len(s.freeQueues) < s.maxBuffered {
+		s.freeQueues = append(s.freeQueues, kq)
 	}
 }

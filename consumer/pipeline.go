@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"runtime/debug"
 	"time"
 
@@ -16,58 +17,104 @@ import (
 	"github.com/ordo-go/ordo/schema"
 )
 
+// The pipeline: one record's way, on the lane that claimed it: unframe,
+// writer schema, handler lookup, decode, handle, and the outcome (done, a
+// retry after a backoff, or the failure policy: skip, halt, dead-letter).
+//
+// It owns the handlers, the tombstone handler and the middleware chain,
+// all immutable after New; the state it keeps across a record's attempts
+// is the record's own (item.try, item.trace), touched only by the lane
+// running the record. It takes no lock and runs no goroutine. Below it:
+// the dead-letterer (deadLetter, deadletter.go) for a record finished
+// elsewhere, and the replay gate's age window (processOrExpire).
+type pipeline struct {
+	cfg        *config // immutable
+	handlers   map[string]binding
+	tombstone  binding    // the Tombstones handler, if any
+	mw         Middleware // the Use chain; nil for none
+	gate       *replay    // the age window; nil for none
+	stats      *counters
+	obs        *observer
+	log        *slog.Logger
+	logLimit   *telemetry.LogLimit                  // the retry line, per error class
+	deadLetter func(context.Context, *item) outcome // the dead-letterer (deadletter.go)
+}
+
+// handlersOf indexes the handlers by the event type they handle.
+func handlersOf(bs []binding) map[string]binding {
+	m := make(map[string]binding, len(bs))
+	for _, h := range bs {
+		m[h.name] = h
+	}
+	return m
+}
+
+// tombstoneOf binds the Tombstones handler fn; none if fn is nil.
+func tombstoneOf(fn func(context.Context, Meta) error) binding {
+	if fn == nil {
+		return binding{}
+	}
+	return binding{name: "tombstone", spanName: "handle tombstone",
+		handle: func(ctx context.Context, _ *schema.Writer, _ []byte, m Meta, mw Middleware) (error, error) {
+			if mw == nil {
+				return nil, fn(ctx, m)
+			}
+			return nil, mw(ctx, m, func(ctx context.Context) error { return fn(ctx, m) })
+		}}
+}
+
 // process takes one record through unframe, schema lookup, dispatch,
 // decode and the handler. A record being dead-lettered goes straight to
 // the write, and one quarantined behind its key's dead letter is
 // dead-lettered without being decoded.
-func (c *Consumer) process(ctx context.Context, ps *partState, it *item) outcome {
+func (p *pipeline) process(ctx context.Context, ps *partState, it *item) outcome {
 	r := it.rec
-	if it.span == nil {
-		it.span = c.startRecord(ctx, it)
+	if it.trace.span == nil {
+		it.trace.span = p.obs.startRecord(ctx, it)
 	}
 	switch {
 	case it.dl != nil:
-		return c.deadLetter(ctx, it)
+		return p.deadLetter(ctx, it)
 	case it.q.kind == qBehind:
-		return c.fail(ctx, it, &RecordError{Stage: StageQuarantine, Err: &dlq.QuarantinedError{Offset: it.q.start}})
+		return p.fail(ctx, it, &RecordError{Stage: StageQuarantine, Err: &dlq.QuarantinedError{Offset: it.q.start}})
 	case r.Value == nil:
-		if c.tombstone.handle == nil {
-			return c.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: ErrTombstone})
+		if p.tombstone.handle == nil {
+			return p.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: ErrTombstone})
 		}
-		return c.attempt(ctx, ps, it, c.tombstone, nil, nil)
+		return p.attempt(ctx, ps, it, p.tombstone, nil, nil)
 	}
 	id, body, err := schema.Unframe(r.Value)
 	if err != nil {
-		return c.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: err})
+		return p.fail(ctx, it, &RecordError{Stage: StageUnframe, Err: err})
 	}
-	w, err := c.cfg.set.Registry().Writer(ctx, id)
+	w, err := p.cfg.set.Registry().Writer(ctx, id)
 	if err != nil {
-		return c.lookupFailed(ctx, it, id, err)
+		return p.lookupFailed(ctx, it, id, err)
 	}
-	b, ok := c.handlers[w.Name()]
+	b, ok := p.handlers[w.Name()]
 	if !ok {
-		return c.fail(ctx, it, &RecordError{Stage: StageDispatch, Type: w.Name(), SchemaID: id, Err: ErrNoHandler})
+		return p.fail(ctx, it, &RecordError{Stage: StageDispatch, Type: w.Name(), SchemaID: id, Err: ErrNoHandler})
 	}
-	return c.attempt(ctx, ps, it, b, w, body)
+	return p.attempt(ctx, ps, it, b, w, body)
 }
 
 // attempt runs one handler attempt (w is nil for a tombstone) and decides
 // what follows: done, a retry after a backoff, or the failure policy for a
 // permanent error or a spent retry budget.
-func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b binding, w *schema.Writer, body []byte) outcome {
+func (p *pipeline) attempt(ctx context.Context, ps *partState, it *item, b binding, w *schema.Writer, body []byte) outcome {
 	r := it.rec
-	it.attempts++
-	if it.firstTry.IsZero() {
-		it.firstTry = it.start // claimed just now (at most a batch's budget ago): no clock read
+	it.try.attempts++
+	if it.try.firstTry.IsZero() {
+		it.try.firstTry = it.trace.start // claimed just now (at most a batch's budget ago): no clock read
 	}
-	actx, span := c.startAttempt(ctx, it, b)
+	actx, span := p.obs.startAttempt(ctx, it, b)
 	hctx := actx
-	if c.cfg.attemptTimeout > 0 {
+	if p.cfg.attemptTimeout > 0 {
 		var cancel context.CancelFunc
-		hctx, cancel = context.WithTimeout(actx, c.cfg.attemptTimeout)
+		hctx, cancel = context.WithTimeout(actx, p.cfg.attemptTimeout)
 		defer cancel()
 	}
-	decErr, hErr := c.call(hctx, b, w, body, meta(it, w))
+	decErr, hErr := p.call(hctx, b, w, body, meta(it, w))
 	endAttempt(span, decErr, hErr)
 	typ, id := "", 0
 	if w != nil {
@@ -75,33 +122,33 @@ func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b bindi
 	}
 	switch {
 	case decErr != nil:
-		it.attempts--
-		return c.fail(ctx, it, &RecordError{Stage: StageDecode, Type: typ, SchemaID: id, Err: decErr})
+		it.try.attempts--
+		return p.fail(ctx, it, &RecordError{Stage: StageDecode, Type: typ, SchemaID: id, Err: decErr})
 	case hErr == nil:
-		c.stats.handled.Add(1)
+		p.stats.handled.Add(1)
 		return outcome{done: true, outcome: "handled"}
 	case ctx.Err() != nil:
-		c.stats.abandoned.Add(1)
+		p.stats.abandoned.Add(1)
 		return outcome{abandoned: true}
-	case IsPermanent(hErr) || it.attempts >= c.cfg.maxAttempts:
-		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
+	case IsPermanent(hErr) || it.try.attempts >= p.cfg.maxAttempts:
+		return p.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
 	}
-	if it.retry == nil {
-		it.retry = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+	if it.try.retry == nil {
+		it.try.retry = newBackoff(p.cfg.backoffMin, p.cfg.backoffMax)
 	}
-	d := it.retry.NextBackOff()
-	if time.Since(it.firstTry)+d > c.cfg.retryFor { // the next try would start past the budget
-		return c.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
+	d := it.try.retry.NextBackOff()
+	if time.Since(it.try.firstTry)+d > p.cfg.retryFor { // the next try would start past the budget
+		return p.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
 	}
-	c.stats.retries.Add(1)
-	c.ins.retries.Add(ctx, 1, ps.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
-	if it.span.IsRecording() { // the wait shows in the record's span
-		it.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.Int("ordo.attempt", it.attempts),
+	p.stats.retries.Add(1)
+	p.obs.ins.retries.Add(ctx, 1, ps.met.add[0], metric.WithAttributes(telemetry.ErrorType(hErr)))
+	if it.trace.span.IsRecording() { // the wait shows in the record's span
+		it.trace.span.AddEvent("retry scheduled", trace.WithAttributes(attribute.Int("ordo.attempt", it.try.attempts),
 			attribute.Int64("ordo.retry.in_ms", d.Milliseconds())))
 	}
-	if ok, more := c.logLimit.Allow("retry/"+telemetry.ErrorClass(hErr), time.Now()); ok {
-		c.log.InfoContext(actx, "handler failed, will retry", "type", typ, "topic", r.Topic, "partition", r.Partition,
-			"offset", r.Offset, c.logKey(r.Key), "attempt", it.attempts, "retry_in", d, "error", hErr,
+	if ok, more := p.logLimit.Allow("retry/"+telemetry.ErrorClass(hErr), time.Now()); ok {
+		p.log.InfoContext(actx, "handler failed, will retry", "type", typ, "topic", r.Topic, "partition", r.Partition,
+			"offset", r.Offset, p.obs.logKey(r.Key), "attempt", it.try.attempts, "retry_in", d, "error", hErr,
 			"more_like_it", more)
 	}
 	return outcome{after: d}
@@ -113,24 +160,24 @@ func (c *Consumer) attempt(ctx context.Context, ps *partState, it *item, b bindi
 // outage lasts; so does a 401 or 403. Anything else is about the record (an
 // unknown ID, a schema that is not usable Avro, another 4xx) and goes to the failure policy at once:
 // retrying it would wedge its partition for ever.
-func (c *Consumer) lookupFailed(ctx context.Context, it *item, id int, err error) outcome {
+func (p *pipeline) lookupFailed(ctx context.Context, it *item, id int, err error) outcome {
 	if ctx.Err() != nil {
 		return outcome{} // stopping: abandoned, read again by the next owner
 	}
 	if errors.Is(err, schema.ErrUnknownSchema) {
-		if d, wait := c.confirmUnknown(it); wait {
+		if d, wait := p.confirmUnknown(it); wait {
 			return outcome{after: d}
 		}
 	}
 	if !isOutage(err) {
-		return c.fail(ctx, it, &RecordError{Stage: StageSchema, SchemaID: id, Err: err})
+		return p.fail(ctx, it, &RecordError{Stage: StageSchema, SchemaID: id, Err: err})
 	}
-	if it.outage == nil {
-		it.outage = newBackoff(c.cfg.backoffMin, c.cfg.backoffMax)
+	if it.try.outage == nil {
+		it.try.outage = newBackoff(p.cfg.backoffMin, p.cfg.backoffMax)
 	}
-	d := it.outage.NextBackOff()
+	d := it.try.outage.NextBackOff()
 	r := it.rec
-	c.log.WarnContext(trace.ContextWithSpan(ctx, it.span), "schema registry unavailable, will retry",
+	p.log.WarnContext(trace.ContextWithSpan(ctx, it.trace.span), "schema registry unavailable, will retry",
 		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "schema_id", id, "retry_in", d, "error", redactURLs(err.Error()))
 	return outcome{after: d}
 }
@@ -145,14 +192,14 @@ const unknownConfirmations = 4
 // replica that has not caught up: taking the first answer as final made
 // Skip discard good records. The record waits through the "not ready
 // until" seam, so its key waits without holding a lane.
-func (c *Consumer) confirmUnknown(it *item) (time.Duration, bool) {
+func (p *pipeline) confirmUnknown(it *item) (time.Duration, bool) {
 	now := time.Now()
-	if it.unknownTries == 0 {
-		it.unknownSince = now
+	if it.try.unknownTries == 0 {
+		it.try.unknownSince = now
 	}
-	it.unknownTries++
-	w := c.cfg.unknownWindow
-	if w <= 0 || it.unknownTries > unknownConfirmations || now.Sub(it.unknownSince) >= w {
+	it.try.unknownTries++
+	w := p.cfg.unknownWindow
+	if w <= 0 || it.try.unknownTries > unknownConfirmations || now.Sub(it.try.unknownSince) >= w {
 		return 0, false
 	}
 	return w / unknownConfirmations, true
@@ -182,43 +229,43 @@ func isOutage(err error) bool {
 }
 
 // call runs the handler, turning a panic into a failed attempt.
-func (c *Consumer) call(ctx context.Context, b binding, w *schema.Writer, body []byte, m Meta) (decErr, hErr error) {
+func (p *pipeline) call(ctx context.Context, b binding, w *schema.Writer, body []byte, m Meta) (decErr, hErr error) {
 	defer func() {
 		if v := recover(); v != nil {
 			hErr = &PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
-	return b.handle(ctx, w, body, m, c.mw)
+	return b.handle(ctx, w, body, m, p.mw)
 }
 
 // fail completes re with the record's coordinates, the record itself and
 // its class, reports it, and applies the failure policy.
-func (c *Consumer) fail(ctx context.Context, it *item, re *RecordError) outcome {
+func (p *pipeline) fail(ctx context.Context, it *item, re *RecordError) outcome {
 	r := it.rec
-	re.Topic, re.Partition, re.Offset, re.Key, re.Attempts = r.Topic, r.Partition, r.Offset, r.Key, it.attempts
+	re.Topic, re.Partition, re.Offset, re.Key, re.Attempts = r.Topic, r.Partition, r.Offset, r.Key, it.try.attempts
 	re.Record = r
-	re.redactKey = c.tel.RedactKeys
+	re.redactKey = p.obs.tel.RedactKeys
 	classify(re)
 	if re.Stage != StageQuarantine { // it did not fail itself
-		c.stats.failed.Add(1)
-		c.ins.failed.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+		p.stats.failed.Add(1)
+		p.obs.ins.failed.Add(ctx, 1, it.ps.met.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
 	}
-	if c.cfg.errorHook != nil {
-		c.cfg.errorHook(ctx, re)
+	if p.cfg.errorHook != nil {
+		p.cfg.errorHook(ctx, re)
 	}
-	lctx := trace.ContextWithSpan(ctx, it.span)
-	switch c.cfg.policy {
+	lctx := trace.ContextWithSpan(ctx, it.trace.span)
+	switch p.cfg.policy {
 	case Skip:
-		c.stats.skipped.Add(1)
-		c.ins.skipped.Add(ctx, 1, it.ps.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
-		c.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-			c.logKey(r.Key), "type", re.Type, "error", re)
-		endRecord(it.span, "skipped", re)
-		it.span = nil
+		p.stats.skipped.Add(1)
+		p.obs.ins.skipped.Add(ctx, 1, it.ps.met.add[0], metric.WithAttributes(telemetry.ErrorType(re)))
+		p.log.WarnContext(lctx, "record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+			p.obs.logKey(r.Key), "type", re.Type, "error", re)
+		endRecord(it.trace.span, "skipped", re)
+		it.trace.span = nil
 		return finishedElsewhere("skipped", re)
 	case DeadLetter:
 		it.dl = &deadState{re: re, since: time.Now()}
-		return c.deadLetter(ctx, it)
+		return p.deadLetter(ctx, it)
 	}
 	// Not logged: Run returns the error, and the hook has seen it.
 	return outcome{fatal: re, outcome: "failed", err: re}
@@ -229,8 +276,8 @@ func meta(it *item, w *schema.Writer) Meta {
 	r := it.rec
 	m := Meta{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
-		Timestamp: r.Timestamp, Headers: r.Headers, Attempt: it.attempts,
-		Producer: it.producer, Seq: it.seq,
+		Timestamp: r.Timestamp, Headers: r.Headers, Attempt: it.try.attempts,
+		Producer: it.hdr.producer, Seq: it.hdr.seq,
 	}
 	if w != nil {
 		m.Type, m.SchemaID = w.Name(), w.ID()

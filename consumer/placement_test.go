@@ -79,21 +79,21 @@ func BenchmarkCheckSeq(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	c.assigned(context.Background(), c.cl, map[string][]int32{"t": {0}})
-	ps := c.parts[tp{"t", 0}]
+	c.reb.assigned(context.Background(), c.cl, map[string][]int32{"t": {0}})
+	ps := c.sched.parts[tp{"t", 0}]
 	r := &kgo.Record{Topic: "t", Key: []byte("key-1"), Headers: []kgo.RecordHeader{
 		{Key: header.Type, Value: []byte("ordo.test.Step")}, {Key: header.Seq, Value: make([]byte, 0, 20)},
 		{Key: header.Partitions, Value: []byte("1")},
 	}}
 	it := &item{rec: r}
 	b.ReportAllocs()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	for i := 0; b.Loop(); i++ {
-		it.seq, it.count = 0, 0
+		it.hdr.seq, it.hdr.count = 0, 0
 		r.Headers[1].Value = strconv.AppendInt(r.Headers[1].Value[:0], int64(i+1), 10)
-		c.readHeaders(ps, it)
-		c.checkSeq(ps, it)
+		c.checks.readHeaders(ps, it)
+		c.checks.checkSeq(ps, it)
 	}
 }
 

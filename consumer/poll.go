@@ -47,7 +47,7 @@ type stagedPart struct {
 func (c *Consumer) poll(pollCtx context.Context) {
 	var staged []stagedPart
 	for {
-		if !c.waitRoom(pollCtx) {
+		if !c.sched.waitRoom(pollCtx) {
 			return
 		}
 		if len(staged) == 0 {
@@ -64,10 +64,10 @@ func (c *Consumer) poll(pollCtx context.Context) {
 					c.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
 				}
 			})
-			staged = c.stage(fs, staged)
+			staged = c.sched.stage(fs, staged)
 		}
-		staged = c.dispatchStaged(staged)
-		c.replaySeek() // before a rebalance may run, as kgo asks
+		staged = c.sched.dispatchStaged(staged)
+		c.gate.seek(&c.sched, c.cl) // before a rebalance may run, as kgo asks
 		c.cl.AllowRebalance()
 	}
 }
@@ -76,26 +76,26 @@ func (c *Consumer) poll(pollCtx context.Context) {
 // half: waiting for the first free slot meant dispatching a record at a
 // time and a wake-up per finished record. It reports false when the poll
 // is to end.
-func (c *Consumer) waitRoom(pollCtx context.Context) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.full() {
-		c.pollWaiting = true
-		for c.aboveLowWater() && !c.stopping && pollCtx.Err() == nil {
-			c.space.Wait()
+func (s *scheduler) waitRoom(pollCtx context.Context) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.full() {
+		s.pollWaiting = true
+		for s.aboveLowWater() && !s.stopping && pollCtx.Err() == nil {
+			s.space.Wait()
 		}
-		c.pollWaiting = false
+		s.pollWaiting = false
 	}
 	return pollCtx.Err() == nil
 }
 
 // stage records each polled partition's high watermark and appends its
 // records to staged, with the partition's state.
-func (c *Consumer) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (s *scheduler) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		ps := c.parts[tp{p.Topic, p.Partition}]
+		ps := s.parts[tp{p.Topic, p.Partition}]
 		if ps != nil && p.Err == nil {
 			ps.hwm = p.HighWatermark
 		}
@@ -109,62 +109,90 @@ func (c *Consumer) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
 // dispatchStaged dispatches staged records, oldest first, until the
 // buffer is full or none are left, and returns what is left. It lets the
 // lanes in every 128 records.
-func (c *Consumer) dispatchStaged(staged []stagedPart) []stagedPart {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for len(staged) > 0 && !c.full() {
+//
+// Each run's records are read (prepare: headers, size) before the lock is
+// taken, while the lanes have it.
+func (s *scheduler) dispatchStaged(staged []stagedPart) []stagedPart {
+	var buf [dispatchRunLen]prepared
+	pre := s.prepare(staged, buf[:0])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(staged) > 0 && !s.full() {
 		sp := &staged[0]
-		if sp.ps == nil || sp.ps.revoked || c.parts[sp.ps.tp] != sp.ps {
-			c.stats.fetched.Add(int64(len(sp.recs)))
-			c.stats.dropped.Add(int64(len(sp.recs))) // delivered again to the partition's owner
+		if sp.ps == nil || sp.ps.revoked || s.parts[sp.ps.tp] != sp.ps {
+			s.stats.fetched.Add(int64(len(sp.recs)))
+			s.stats.dropped.Add(int64(len(sp.recs))) // delivered again to the partition's owner
 			staged[0] = stagedPart{}
 			staged = staged[1:]
+			pre = pre[:0] // they were its records
 			continue
 		}
-		c.dispatchRun(sp)
+		if len(pre) == 0 { // after a dropped run: read under the lock, once
+			pre = s.prepare(staged, buf[:0])
+		}
+		s.dispatchRun(sp, pre)
 		if len(sp.recs) == 0 {
 			staged[0] = stagedPart{}
 			staged = staged[1:]
 		}
-		c.wakeLocked()
-		c.mu.Unlock() // let the lanes in
-		c.mu.Lock()
+		s.wakeLocked()
+		s.mu.Unlock() // let the lanes in
+		pre = s.prepare(staged, buf[:0])
+		s.mu.Lock()
 	}
-	c.wakeLocked()
+	s.wakeLocked()
 	return staged
 }
 
-// dispatchRun dispatches up to 128 of sp's records while the buffer has
-// room, and counts them once. Called with c.mu held; the partition is
-// still sp.ps.
-func (c *Consumer) dispatchRun(sp *stagedPart) {
+// dispatchRunLen is the most records dispatched in one critical section.
+const dispatchRunLen = 128
+
+// prepare reads the next run of staged's first partition (up to
+// dispatchRunLen records) into pre. Its partition may be revoked
+// meanwhile: dispatchStaged looks before it dispatches them. Called by
+// the poller only.
+func (s *scheduler) prepare(staged []stagedPart, pre []prepared) []prepared {
+	if len(staged) == 0 || staged[0].ps == nil {
+		return pre
+	}
+	sp := &staged[0]
+	for _, r := range sp.recs[:min(len(sp.recs), cap(pre))] {
+		pre = append(pre, s.checks.prepare(sp.ps, r))
+	}
+	return pre
+}
+
+// dispatchRun dispatches sp's first records, read into pre, while the
+// buffer has room, and counts them once. Called with the scheduler's lock
+// held; the partition is still sp.ps.
+func (s *scheduler) dispatchRun(sp *stagedPart, pre []prepared) {
 	n, queued := 0, 0
-	for n < len(sp.recs) && n < 128 && !c.full() {
-		if c.dispatch(sp.ps, sp.recs[n]) {
+	for n < len(pre) && !s.full() {
+		if s.dispatch(sp.ps, sp.recs[n], &pre[n]) {
 			queued++
 		}
 		sp.recs[n] = nil
 		n++
 	}
 	sp.recs = sp.recs[n:]
-	c.stats.fetched.Add(int64(n))
+	s.stats.fetched.Add(int64(n))
 	if queued > 0 {
-		c.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.consumedSet)
+		s.obs.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.met.consumedSet)
 	}
 }
 
 // full reports whether the records buffered reach MaxBuffered or their
 // bytes half of MaxBufferedBytes (the other half is kgo's). Called with
-// c.mu held.
-func (c *Consumer) full() bool {
-	return c.buffered >= c.cfg.maxBuffered || c.heldBytes() >= c.cfg.maxBufferedBytes/2
+// the scheduler's lock held.
+func (s *scheduler) full() bool {
+	return s.buffered >= s.maxBuffered || s.heldBytes() >= s.maxBufferedBytes/2
 }
 
 // aboveLowWater reports whether a full buffer has not yet drained to half
-// (of MaxBuffered, and of its share of MaxBufferedBytes). Called with c.mu
+// (of MaxBuffered, and of its share of MaxBufferedBytes). Called with the scheduler's lock
 // held.
-func (c *Consumer) aboveLowWater() bool {
-	return c.buffered > c.cfg.maxBuffered/2 || c.heldBytes() > c.cfg.maxBufferedBytes/4
+func (s *scheduler) aboveLowWater() bool {
+	return s.buffered > s.maxBuffered/2 || s.heldBytes() > s.maxBufferedBytes/4
 }
 
 // heldBytes is what the records held count against MaxBufferedBytes: the
@@ -174,9 +202,9 @@ func (c *Consumer) aboveLowWater() bool {
 // other keys flow leaves an entry per record handled meanwhile: counted,
 // they stop the poller before they grow without bound (at the default,
 // after more than a million records), and the stuck watcher reports the
-// partition. Called with c.mu held.
-func (c *Consumer) heldBytes() int {
-	return c.bufBytes + (c.tracked-c.buffered)*trackEntrySize
+// partition. Called with the scheduler's lock held.
+func (s *scheduler) heldBytes() int {
+	return s.bufBytes + (s.tracked-s.buffered)*trackEntrySize
 }
 
 // What a buffered record holds, as counted against MaxBufferedBytes
@@ -213,7 +241,7 @@ func recordBytes(r *kgo.Record) int {
 // were dispatched after it (more than the buffer holds: the head lags the
 // flow, a slow or retrying record with its key's later records queued
 // behind it), a copy of r that holds only its own bytes. Called with
-// c.mu held.
+// the scheduler's lock held.
 //
 // Why: franz-go decodes a batch's records into one slab of Records, and
 // their keys, values and header values are slices of the batch's bytes
@@ -226,8 +254,8 @@ func recordBytes(r *kgo.Record) int {
 // partition, under 1% are (at an eighth of the bound, 60% were). Those
 // of the key dispatched before it was seen to lag keep at most the
 // batches of half the bound.
-func (c *Consumer) detachIfWaiting(kq *keyQueue, r *kgo.Record) *kgo.Record {
-	if len(kq.items) == 0 || kq.ps.fed-kq.items[0].fed < c.cfg.maxBufferedBytes/2 {
+func (s *scheduler) detachIfWaiting(kq *keyQueue, r *kgo.Record) *kgo.Record {
+	if len(kq.items) == 0 || kq.ps.fed-kq.items[0].fed < s.maxBufferedBytes/2 {
 		return r
 	}
 	return detach(r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 
 // The consumer's side of the quarantine-lift contract (consumer/dlq's
 // package doc, rules 1 to 5). A partition's quarantined keys live in
-// partState.q, under c.mu; only the lane running a key changes that key's
-// entry, so the decision taken when a lane claims a record holds until the
+// partState.q, under the scheduler's lock; only the lane running a key
+// changes that key's entry, so the decision taken when a lane claims a record holds until the
 // record settles.
 
 // qkind is what a key's quarantine means for one record.
@@ -36,15 +37,15 @@ type qmark struct {
 }
 
 // quarantining reports whether dead letters quarantine their keys.
-func (c *Consumer) quarantining() bool {
-	return c.cfg.policy == DeadLetter && !c.cfg.noQuarantine
+func (c *config) quarantining() bool {
+	return c.policy == DeadLetter && !c.noQuarantine
 }
 
-// quarantineLocked decides, as a lane claims it, what the record's key's
+// markQuarantine decides, as a lane claims it, what the record's key's
 // quarantine means for it. A record at or before the start offset came
 // before the quarantine (a commit can carry a set ahead of its offset):
 // it is handled as usual. Cheap when nothing is quarantined.
-func (c *Consumer) quarantineLocked(ps *partState, it *item) {
+func markQuarantine(ps *partState, it *item) {
 	it.q = qmark{}
 	r := it.rec
 	if ps.q.Len() == 0 || r.Key == nil {
@@ -61,33 +62,47 @@ func (c *Consumer) quarantineLocked(ps *partState, it *item) {
 	it.q = qmark{kind: qBehind, start: e.Start}
 }
 
-// settleQuarantineLocked applies a finished record to its key's
+// quarantiner applies settled records to their keys' quarantines: the
+// "finished elsewhere" seam of the scheduler (settleLocked) for a dead
+// letter or a redriven record. The sets are the partitions' (partState.q),
+// changed only under the scheduler's lock; the quarantiner holds no state
+// of its own and runs no goroutine. A durable store of quarantined keys
+// would sit behind this seam.
+type quarantiner struct {
+	stats    *counters
+	obs      *observer
+	log      *slog.Logger
+	group    string // whose commits carry the sets (load)
+	maxBytes int    // QuarantineBytes
+}
+
+// settleLocked applies a finished record to its key's
 // quarantine: a dead letter behind it extends it (rule 2), a record that
 // failed itself starts it, or restarts it at itself (rule 4), and a
 // redriven record that completes its chain lifts it (rule 5).
-func (c *Consumer) settleQuarantineLocked(ps *partState, it *item, out outcome) {
+func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) {
 	r := it.rec
 	if r.Key == nil {
 		return
 	}
 	switch {
 	case out.dead && it.q.kind == qBehind:
-		ps.qDirty = ps.q.Follow(r.Key, r.Offset) || ps.qDirty
+		ps.commit.qDirty = ps.q.Follow(r.Key, r.Offset) || ps.commit.qDirty
 	case out.dead:
 		if err := ps.q.Start(r.Key, r.Offset); err != nil {
-			c.stats.quarantineFull.Add(1)
-			c.ins.qFull.Add(context.Background(), 1, ps.add...)
-			c.log.Warn("quarantine full: key not quarantined, its later records will be handled (its order across this dead letter is broken)",
-				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, c.logKey(r.Key), "cap", ps.q.Cap())
+			q.stats.quarantineFull.Add(1)
+			q.obs.ins.qFull.Add(context.Background(), 1, ps.met.add...)
+			q.log.Warn("quarantine full: key not quarantined, its later records will be handled (its order across this dead letter is broken)",
+				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, q.obs.logKey(r.Key), "cap", ps.q.Cap())
 			return
 		}
-		ps.qDirty = true
+		ps.commit.qDirty = true
 	case it.q.kind == qRedriven:
 		lift, ok := headerInt(r, header.RedriveLift)
 		if ok && ps.q.Lift(r.Key, it.q.start, lift) {
-			ps.qDirty = true
-			c.log.Info("quarantine lifted", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
-				c.logKey(r.Key), "chain", it.q.start)
+			ps.commit.qDirty = true
+			q.log.Info("quarantine lifted", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset,
+				q.obs.logKey(r.Key), "chain", it.q.start)
 		}
 	}
 }
@@ -103,12 +118,12 @@ func headerInt(r *kgo.Record, key string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
-// loadQuarantine reads the quarantined keys of newly assigned partitions
+// load reads the quarantined keys of newly assigned partitions
 // from the group's committed offsets' metadata, where every commit of this
 // consumer puts them. A coordinator that is briefly unavailable (a real
 // broker's, after a restart) is asked again for up to quarantineLoadFor;
 // then the sets stay unknown and the error matches ErrQuarantineUnknown.
-func (c *Consumer) loadQuarantine(ctx context.Context, cl *kgo.Client, added map[string][]int32) (map[tp]*quarantine.Set, error) {
+func (q *quarantiner) load(ctx context.Context, cl *kgo.Client, added map[string][]int32) (map[tp]*quarantine.Set, error) {
 	ctx, cancel := context.WithTimeout(ctx, quarantineLoadFor)
 	defer cancel()
 	adm := kadm.NewClient(cl)
@@ -117,7 +132,7 @@ func (c *Consumer) loadQuarantine(ctx context.Context, cl *kgo.Client, added map
 		err  error
 	)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		resp, err = adm.FetchOffsetsForTopics(ctx, c.cfg.group, topicsOf(added)...)
+		resp, err = adm.FetchOffsetsForTopics(ctx, q.group, topicsOf(added)...)
 		if err == nil {
 			err = resp.Error()
 		}
@@ -140,16 +155,16 @@ func (c *Consumer) loadQuarantine(ctx context.Context, cl *kgo.Client, added map
 			if o, ok := resp.Lookup(topic, p); ok {
 				md = o.Metadata
 			}
-			set, err := quarantine.Decode(md, c.cfg.quarantineBytes)
+			set, err := quarantine.Decode(md, q.maxBytes)
 			if err != nil && !errors.Is(err, quarantine.ErrNoSet) {
 				// Corrupt or too large: nothing to follow; say so.
-				c.log.Error("quarantine set unreadable: partition starts with no quarantined keys",
+				q.log.Error("quarantine set unreadable: partition starts with no quarantined keys",
 					"topic", topic, "partition", p, "error", err)
-				set, _ = quarantine.New(c.cfg.quarantineBytes)
+				set, _ = quarantine.New(q.maxBytes)
 			}
 			sets[tp{topic, p}] = set
 			if set.Len() > 0 {
-				c.log.Info("quarantined keys restored", "topic", topic, "partition", p, "keys", set.Len())
+				q.log.Info("quarantined keys restored", "topic", topic, "partition", p, "keys", set.Len())
 			}
 		}
 	}

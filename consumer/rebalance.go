@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -13,26 +14,44 @@ import (
 	"github.com/ordo-go/ordo/partition"
 )
 
+// The rebalance room: kgo's callbacks. assigned sets new partitions up
+// (their first look, quarantine sets and replay floors, then their state
+// in the scheduler); revoked drains the revoked partitions' records with
+// a deadline, cancels what outlived it, and commits before kgo hands them
+// over; lost drops partitions without a commit. It holds no state of its
+// own: the partitions are the scheduler's, under its lock. kgo runs the
+// callbacks on its own goroutine, while a poll is allowed to rebalance.
+type rebalancer struct {
+	sched        *scheduler
+	commits      *committer
+	gate         *replay      // replay floors; nil for none
+	quar         *quarantiner // the sets, when quarantining
+	look         *firstLook
+	obs          *observer
+	stats        *counters
+	log          *slog.Logger
+	topics       []string
+	drainTimeout time.Duration
+	quarantining bool
+}
+
 // assigned starts tracking newly assigned partitions. kgo calls it before
 // fetching from them.
-func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
-	c.look.take(cl, c.cfg.topics) // before kgo fetches the offsets: start.go
+func (r *rebalancer) assigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
+	r.look.take(cl, r.topics) // before kgo fetches the offsets: start.go
 	var sets map[tp]*quarantine.Set
-	if c.quarantining() {
+	if r.quarantining {
 		var err error
-		if sets, err = c.loadQuarantine(ctx, cl, added); err != nil {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if c.fatal == nil {
-				c.fatal = err
-			}
-			c.requestStopLocked() // no state for the partitions: nothing is dispatched
+		if sets, err = r.quar.load(ctx, cl, added); err != nil {
+			r.sched.mu.Lock()
+			defer r.sched.mu.Unlock()
+			r.sched.haltLocked(err) // no state for the partitions: nothing is dispatched
 			return
 		}
 	}
-	defer c.replayAssigned(ctx, cl, added) // runs after the unlock below
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer r.gate.assignedFloors(ctx, cl, added, r.sched) // runs after the unlock below
+	r.sched.mu.Lock()
+	defer r.sched.mu.Unlock()
 	for topic, ps := range added {
 		for _, p := range ps {
 			k := tp{topic, p}
@@ -40,17 +59,17 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 				tp: k, tracker: newTracker(), checker: partition.NewChecker(0),
 				keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{}),
 				producers: make(map[string]string),
-				hwm:       -1, progressNext: -1, progressAt: time.Now(),
+				hwm:       -1, stuck: partStuck{progressNext: -1, progressAt: time.Now()},
 			}
-			ps.attrs = c.partAttrs(k)
-			ps.consumedSet = c.opAttrs(ps.attrs, "poll", semconv.MessagingOperationTypeReceive)
-			ps.record = []metric.RecordOption{metric.WithAttributeSet(c.opAttrs(ps.attrs, "process", semconv.MessagingOperationTypeProcess))}
-			ps.add = []metric.AddOption{metric.WithAttributeSet(ps.attrs)}
+			ps.met.attrs = r.obs.partAttrs(k)
+			ps.met.consumedSet = r.obs.opAttrs(ps.met.attrs, "poll", semconv.MessagingOperationTypeReceive)
+			ps.met.record = []metric.RecordOption{metric.WithAttributeSet(r.obs.opAttrs(ps.met.attrs, "process", semconv.MessagingOperationTypeProcess))}
+			ps.met.add = []metric.AddOption{metric.WithAttributeSet(ps.met.attrs)}
 			ps.q = sets[k]
-			c.parts[k] = ps
+			r.sched.parts[k] = ps
 		}
 	}
-	c.log.Info("partitions assigned", "partitions", fmt.Sprint(added))
+	r.log.Info("partitions assigned", "partitions", fmt.Sprint(added))
 }
 
 // revoked is kgo's revoke callback: records of the revoked partitions that
@@ -66,8 +85,8 @@ func (c *Consumer) assigned(ctx context.Context, cl *kgo.Client, added map[strin
 // it to return. A handler that ignores its ctx is still running when the
 // partition is handed over: it is logged and counted, and it may overlap
 // with the next owner's handling of the same key.
-func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	parts := c.release(revoked)
+func (r *rebalancer) revoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	parts := r.sched.release(revoked)
 	if len(parts) == 0 {
 		return
 	}
@@ -79,21 +98,21 @@ func (c *Consumer) revoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 		}
 		return true
 	}
-	drain, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
+	drain, cancel := context.WithTimeout(ctx, r.drainTimeout)
 	defer cancel()
-	if !c.waitIdle(drain, idle) {
-		c.cancelHandlers(parts)
+	if !r.sched.waitIdle(drain, idle) {
+		r.sched.cancelHandlers(parts)
 		grace, cancel := context.WithTimeout(ctx, revokeGrace)
 		defer cancel()
-		if !c.waitIdle(grace, idle) {
-			c.reportHandover(parts)
+		if !r.sched.waitIdle(grace, idle) {
+			r.reportHandover(parts)
 		}
 	}
-	c.cancelHandlers(parts)
-	if err := c.commitParts(ctx, parts); err != nil {
-		c.log.Warn("commit on revoke failed", "error", err)
+	r.sched.cancelHandlers(parts)
+	if err := r.commits.commitParts(ctx, parts); err != nil {
+		r.log.Warn("commit on revoke failed", "error", err)
 	}
-	c.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))
+	r.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))
 }
 
 // handlerCtx returns the context for handlers of ps's records. Called
@@ -106,9 +125,9 @@ func (ps *partState) handlerCtx(parent context.Context) context.Context {
 }
 
 // cancelHandlers cancels the contexts of parts' handlers.
-func (c *Consumer) cancelHandlers(parts []*partState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (s *scheduler) cancelHandlers(parts []*partState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, ps := range parts {
 		if ps.cancel != nil {
 			ps.cancel()
@@ -122,18 +141,18 @@ const revokeGrace = time.Second
 
 // reportHandover logs and counts every handler of parts still running as
 // its partition is handed over.
-func (c *Consumer) reportHandover(parts []*partState) {
+func (r *rebalancer) reportHandover(parts []*partState) {
 	type running struct {
 		r     *kgo.Record
 		since time.Duration
 	}
 	var rs []running
-	c.mu.Lock()
+	r.sched.mu.Lock()
 	for _, ps := range parts {
 		each := func(kq *keyQueue) {
 			if kq.running && len(kq.items) > 0 {
 				it := kq.items[0]
-				rs = append(rs, running{it.rec, time.Since(it.start)})
+				rs = append(rs, running{it.rec, time.Since(it.trace.start)})
 			}
 		}
 		for _, kq := range ps.keys {
@@ -143,50 +162,50 @@ func (c *Consumer) reportHandover(parts []*partState) {
 			each(kq)
 		}
 	}
-	c.mu.Unlock()
+	r.sched.mu.Unlock()
 	for _, x := range rs {
-		c.stats.handedOver.Add(1)
-		c.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(c.partAttrs(tp{x.r.Topic, x.r.Partition})))
-		c.log.Warn("handler still running as its partition is handed over: it ignored its cancelled ctx, and may overlap with the next owner",
-			"topic", x.r.Topic, "partition", x.r.Partition, "offset", x.r.Offset, c.logKey(x.r.Key), "running_for", x.since.Round(time.Millisecond))
+		r.stats.handedOver.Add(1)
+		r.obs.ins.handedOver.Add(context.Background(), 1, metric.WithAttributeSet(r.obs.partAttrs(tp{x.r.Topic, x.r.Partition})))
+		r.log.Warn("handler still running as its partition is handed over: it ignored its cancelled ctx, and may overlap with the next owner",
+			"topic", x.r.Topic, "partition", x.r.Partition, "offset", x.r.Offset, r.obs.logKey(x.r.Key), "running_for", x.since.Round(time.Millisecond))
 	}
 }
 
 // lost drops partitions that were taken away without a clean revoke: their
 // offsets may already belong to someone else, so nothing is committed.
-func (c *Consumer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	c.cancelHandlers(c.release(lost)) // someone else may own them already
-	c.log.Warn("partitions lost", "partitions", fmt.Sprint(lost))
+func (r *rebalancer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	r.sched.cancelHandlers(r.sched.release(lost)) // someone else may own them already
+	r.log.Warn("partitions lost", "partitions", fmt.Sprint(lost))
 }
 
 // release marks partitions revoked, drops their records that have not
 // started, and forgets them. It returns their states.
-func (c *Consumer) release(m map[string][]int32) []*partState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (s *scheduler) release(m map[string][]int32) []*partState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []*partState
 	for topic, ps := range m {
 		for _, p := range ps {
 			k := tp{topic, p}
-			st := c.parts[k]
+			st := s.parts[k]
 			if st == nil {
 				continue
 			}
-			delete(c.parts, k)
+			delete(s.parts, k)
 			st.revoked = true
-			c.tracked -= st.tracker.pending() // its finished records count no more
+			s.tracked -= st.tracker.pending() // its finished records count no more
 			for _, kq := range st.keys {
-				c.dropLocked(kq, kq.runningCount())
+				s.dropLocked(kq, kq.runningCount())
 			}
 			for kq := range st.keyless {
-				c.dropLocked(kq, kq.runningCount())
+				s.dropLocked(kq, kq.runningCount())
 			}
 			out = append(out, st)
 		}
 	}
 	if len(out) > 0 {
-		c.takeBackLocked(func(ps *partState) bool { return ps.revoked }, false)
+		s.takeBackLocked(func(ps *partState) bool { return ps.revoked }, false)
 	}
-	c.space.Broadcast()
+	s.space.Broadcast()
 	return out
 }

@@ -3,6 +3,9 @@ package consumer
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ordo-go/ordo/consumer/dlq"
@@ -24,7 +27,7 @@ import (
 //
 //	rate cap      a lane holds a token of the consumer's bucket before it
 //	              takes the oldest ready key; it waits for one on its own
-//	              timer with c.mu released, holding no key, so handlers
+//	              timer with the scheduler's lock released, holding no key, so handlers
 //	              never sleep and revokes never wait for it
 //	slow start    lanes above the allowed count are parked in nextLocked;
 //	              the watcher raises the count over the warm-up
@@ -43,10 +46,12 @@ import (
 // is what is committed, so a revoke hands the rest to the next owner
 // without double counting.
 //
-// Locks: every field of replay and partReplay is guarded by c.mu, except
-// lim (it has its own lock), the instruments and cfg (immutable).
-// Goroutines: replayWatch, started by Run, counted in c.lanes, stopped by
-// c.stopped: the slow start's ramp, catch-up ends, progress and metrics.
+// Locks: every field of replay and partReplay is guarded by the
+// scheduler's lock (the gate is asked under it: the "dispatch gated"
+// seam), except lim (it has its own lock), expiredLogged (atomic), the
+// instruments, log and cfg (immutable). Goroutines: replayWatch, started
+// by Run, counted in Consumer.lanes, stopped by the scheduler's ending:
+// the slow start's ramp, catch-up ends, progress and metrics.
 
 // The ways a record of a backlog ends, as the tracker counts them.
 const (
@@ -83,6 +88,11 @@ var errNoDeadLetter = errors.New("dead-letter topic not configured: use DeadLett
 type replay struct {
 	cfg         replayConfig
 	concurrency int
+	partRate    partRate     // PartitionRateLimit, for the catch-up's log line
+	sched       *scheduler   // its partitions, read under its lock (the gate is called with it held)
+	stats       *counters    // handled records, for the progress line
+	meter       metric.Meter // the gauges are registered while the watcher runs
+	log         *slog.Logger
 	lim         *rate.Limiter                        // nil without RateLimit
 	allowed     int                                  // lanes that may take work
 	active      map[*partState]struct{}              // partitions in catch-up
@@ -101,9 +111,9 @@ type replay struct {
 
 // partReplay is a partition's replay state, in its partState.
 type partReplay struct {
-	seen          bool  // its first record was dispatched: measured
-	floor         int64 // first offset at or after ReplayFloor; 0 for none
-	expiredLogged bool  // an expired record of it was logged
+	seen          bool        // its first record was dispatched: measured
+	floor         int64       // first offset at or after ReplayFloor; 0 for none
+	expiredLogged atomic.Bool // an expired record of it was logged (by a lane, without a lock)
 }
 
 // backlogAcct is one partition's catch-up: its backlog and how its
@@ -179,8 +189,8 @@ func (s *ReplayStats) add(a *backlogAcct, handedOver int64) {
 // ReplayStats returns the accounting of the consumer's catch-ups. It is
 // safe to call at any time.
 func (c *Consumer) ReplayStats() ReplayStats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	g := c.gate
 	if g == nil {
 		return ReplayStats{}
@@ -195,15 +205,16 @@ func (c *Consumer) ReplayStats() ReplayStats {
 	return s
 }
 
-// initReplay installs the gate when a replay option (or the default
+// newReplay makes the gate when a replay option (or the default
 // catch-up detection) needs it.
-func (c *Consumer) initReplay() error {
-	rc := c.cfg.replay
+func newReplay(cfg *config, log *slog.Logger, m metric.Meter) (*replay, error) {
+	rc := cfg.replay
 	if !rc.enabled() {
-		return nil
+		return nil, nil
 	}
 	g := &replay{
-		cfg: rc, concurrency: c.cfg.concurrency, allowed: c.cfg.concurrency,
+		cfg: rc, concurrency: cfg.concurrency, allowed: cfg.concurrency,
+		partRate: cfg.partRate, log: log, meter: m,
 		active: make(map[*partState]struct{}),
 	}
 	if rc.rate > 0 {
@@ -212,43 +223,50 @@ func (c *Consumer) initReplay() error {
 	if rc.warmup > 0 {
 		g.allowed = 1
 	}
-	m := c.tel.Meter()
 	var err error
 	if g.skipped, err = m.Int64Counter("ordo.replay.skipped", metric.WithUnit("{record}"),
 		metric.WithDescription("Records of a replay not handled, by reason: expired (age window) or floor (before the replay floor).")); err != nil {
-		return err
+		return nil, err
 	}
 	if g.backlog, err = m.Int64ObservableGauge("ordo.replay.backlog", metric.WithUnit("{record}"),
 		metric.WithDescription("Lag of a partition in catch-up.")); err != nil {
-		return err
+		return nil, err
 	}
 	if g.age, err = m.Float64ObservableGauge("ordo.replay.age", metric.WithUnit("s"),
 		metric.WithDescription("Age of the oldest unfinished record of a partition in catch-up.")); err != nil {
-		return err
+		return nil, err
 	}
 	if g.rateGauge, err = m.Float64ObservableGauge("ordo.replay.rate", metric.WithUnit("{record}/s"),
 		metric.WithDescription("Records of catch-up backlogs accounted per second, over the last second.")); err != nil {
-		return err
+		return nil, err
 	}
 	if g.activeGauge, err = m.Int64ObservableGauge("ordo.replay.active", metric.WithUnit("{partition}"),
 		metric.WithDescription("Partitions in catch-up.")); err != nil {
-		return err
+		return nil, err
 	}
 	g.expiredOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("ordo.replay.reason", "expired")))
 	g.floorOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("ordo.replay.reason", "floor")))
-	c.gate = g
-	return nil
+	return g, nil
 }
 
+// The "dispatch gated" seam: what the scheduler asks the gate, under its
+// lock, as a lane claims work (scheduler.claimLocked). Each method is safe
+// on a nil gate, which gates nothing.
+
 // parkedLocked reports whether a lane must not take work now: the slow
-// start allows fewer lanes than are handling records.
-func (c *Consumer) parkedLocked() bool {
-	return c.gate != nil && c.gate.allowed < c.cfg.concurrency && c.inflight >= c.gate.allowed
+// start allows fewer lanes than inflight, the records being handled.
+func (g *replay) parkedLocked(inflight int) bool {
+	return g.slowStartingLocked() && inflight >= g.allowed
+}
+
+// slowStartingLocked reports whether the slow start holds lanes back.
+func (g *replay) slowStartingLocked() bool {
+	return g != nil && g.allowed < g.concurrency
 }
 
 // limitingLocked reports whether the rate cap applies now.
 func (g *replay) limitingLocked() bool {
-	return g.lim != nil && (g.cfg.scope == Always || len(g.active) > 0)
+	return g != nil && g.lim != nil && (g.cfg.scope == Always || len(g.active) > 0)
 }
 
 // laneToken is a lane's part of the rate cap: whether it holds a token,
@@ -260,8 +278,8 @@ type laneToken struct {
 }
 
 // newLaneToken returns the lane's token state; nil when there is no cap.
-func (c *Consumer) newLaneToken() *laneToken {
-	if c.gate == nil || c.gate.lim == nil {
+func (g *replay) newLaneToken() *laneToken {
+	if g == nil || g.lim == nil {
 		return nil
 	}
 	t := time.NewTimer(time.Hour)
@@ -270,33 +288,34 @@ func (c *Consumer) newLaneToken() *laneToken {
 }
 
 // waitTokenLocked makes sure the lane holds a token before it takes a
-// key. It reports whether it released c.mu to wait for one: the caller
-// must then look at the ready keys again.
-func (c *Consumer) waitTokenLocked(lt *laneToken) bool {
-	if lt == nil || lt.paid || !c.gate.limitingLocked() {
+// key. It reports whether it released mu, the scheduler's lock, to wait
+// for one (until the token is due or stop is closed): the caller must
+// then look at the ready keys again.
+func (g *replay) waitTokenLocked(lt *laneToken, mu *sync.Mutex, stop <-chan struct{}) bool {
+	if lt == nil || lt.paid || !g.limitingLocked() {
 		return false
 	}
 	now := time.Now()
-	d := c.gate.lim.ReserveN(now, 1).DelayFrom(now)
+	d := g.lim.ReserveN(now, 1).DelayFrom(now)
 	lt.paid = true
 	if d <= 0 {
 		return false
 	}
-	c.mu.Unlock()
+	mu.Unlock()
 	lt.timer.Reset(d)
 	select {
 	case <-lt.timer.C:
-	case <-c.stopped:
+	case <-stop:
 		lt.timer.Stop()
 	}
-	c.mu.Lock()
+	mu.Lock()
 	return true
 }
 
 // takenLocked spends the lane's token on it, unless it is expired: an
 // expired record costs the downstream nothing.
-func (c *Consumer) takenLocked(lt *laneToken, it *item) {
-	if lt != nil && (c.gate.cfg.maxAge == 0 || !c.gate.expired(it.rec.Timestamp, time.Now())) {
+func (g *replay) takenLocked(lt *laneToken, it *item) {
+	if lt != nil && (g.cfg.maxAge == 0 || !g.expired(it.rec.Timestamp, time.Now())) {
 		lt.paid = false
 	}
 }
@@ -304,23 +323,23 @@ func (c *Consumer) takenLocked(lt *laneToken, it *item) {
 // expired reports whether a record with timestamp ts is out of the age
 // window at now.
 func (g *replay) expired(ts, now time.Time) bool {
-	return g.cfg.maxAge > 0 && now.Sub(ts) > g.cfg.maxAge
+	return g != nil && g.cfg.maxAge > 0 && now.Sub(ts) > g.cfg.maxAge
 }
 
 // processOrExpire handles it, or expires it when it is out of the age
 // window.
-func (c *Consumer) processOrExpire(ctx context.Context, ps *partState, it *item) outcome {
-	if g := c.gate; g != nil && g.cfg.maxAge > 0 && g.expired(it.rec.Timestamp, time.Now()) {
-		return c.expire(ctx, ps, it)
+func (p *pipeline) processOrExpire(ctx context.Context, ps *partState, it *item) outcome {
+	if g := p.gate; g != nil && g.cfg.maxAge > 0 && g.expired(it.rec.Timestamp, time.Now()) {
+		return p.expire(ctx, ps, it)
 	}
-	return c.process(ctx, ps, it)
+	return p.process(ctx, ps, it)
 }
 
 // expire finishes a record out of the age window without handling it:
 // skipped or dead-lettered, counted, and logged (the first of each
 // partition; the catch-up summary counts them all).
-func (c *Consumer) expire(ctx context.Context, ps *partState, it *item) outcome {
-	g, r := c.gate, it.rec
+func (p *pipeline) expire(ctx context.Context, ps *partState, it *item) outcome {
+	g, r := p.gate, it.rec
 	var out outcome
 	if g.cfg.expire == ExpireDeadLetter {
 		// The dead-letter path of any failed record: written and
@@ -329,10 +348,10 @@ func (c *Consumer) expire(ctx context.Context, ps *partState, it *item) outcome 
 		if it.dl == nil {
 			re := &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
 				Stage: StageReplay, Class: ClassPermanent, Reason: dlq.Expired, Err: ErrExpired,
-				Record: r, redactKey: c.tel.RedactKeys}
+				Record: r, redactKey: p.obs.tel.RedactKeys}
 			it.dl = &deadState{re: re, since: time.Now()}
 		}
-		if out = c.deadLetter(ctx, it); !out.done {
+		if out = p.deadLetter(ctx, it); !out.done {
 			return out // retry, halt, or abandoned
 		}
 		out.outcome = "expired" // counted by the replay as expired, written to the DLT
@@ -340,26 +359,22 @@ func (c *Consumer) expire(ctx context.Context, ps *partState, it *item) outcome 
 		out = finishedElsewhere("expired", ErrExpired)
 	}
 	g.skipped.Add(ctx, 1, g.expiredOpt)
-	c.mu.Lock()
-	first := !ps.replay.expiredLogged
-	ps.replay.expiredLogged = true
-	c.mu.Unlock()
+	first := ps.replay.expiredLogged.CompareAndSwap(false, true)
 	if first {
-		c.log.Warn("record older than the age window not handled; further ones of the partition are counted in the catch-up summary",
-			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, c.logKey(r.Key),
+		p.log.Warn("record older than the age window not handled; further ones of the partition are counted in the catch-up summary",
+			"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, p.obs.logKey(r.Key),
 			"age", time.Since(r.Timestamp).Round(time.Millisecond), "max_age", g.cfg.maxAge, "policy", g.cfg.expire.String())
 	}
 	return out
 }
 
-// replayAssigned looks up the floor offsets of newly assigned partitions,
+// assignedFloors looks up the floor offsets of newly assigned partitions,
 // on kgo's goroutine before it fetches their committed offsets. A failed
 // lookup is logged; those partitions replay without a floor.
 //
 // It uses the client kgo hands the callback: c.cl is set by New after
 // kgo's client exists, and a callback may run before that store is seen.
-func (c *Consumer) replayAssigned(ctx context.Context, cl *kgo.Client, added map[string][]int32) {
-	g := c.gate
+func (g *replay) assignedFloors(ctx context.Context, cl *kgo.Client, added map[string][]int32, s *scheduler) {
 	if g == nil || g.cfg.floor.IsZero() || len(added) == 0 {
 		return
 	}
@@ -374,14 +389,14 @@ func (c *Consumer) replayAssigned(ctx context.Context, cl *kgo.Client, added map
 		err = listed.Error()
 	}
 	if err != nil {
-		c.log.Warn("replay floor lookup failed: these partitions replay without a floor", "floor", g.cfg.floor, "error", err)
+		g.log.Warn("replay floor lookup failed: these partitions replay without a floor", "floor", g.cfg.floor, "error", err)
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	listed.Each(func(o kadm.ListedOffset) {
 		if o.Err == nil && o.Offset >= 0 {
-			if ps := c.parts[tp{o.Topic, o.Partition}]; ps != nil && !ps.replay.seen {
+			if ps := s.parts[tp{o.Topic, o.Partition}]; ps != nil && !ps.replay.seen {
 				ps.replay.floor = o.Offset
 			}
 		}
@@ -392,23 +407,22 @@ func (c *Consumer) replayAssigned(ctx context.Context, cl *kgo.Client, added map
 // The first record after an assignment measures the partition's backlog
 // and may start a catch-up; a record below the floor is passed over
 // (counted with the floor's offsets) and admitLocked reports true.
-func (c *Consumer) admitLocked(ps *partState, r *kgo.Record) bool {
-	g := c.gate
+func (g *replay) admitLocked(ps *partState, r *kgo.Record) bool {
 	if g == nil || ps == nil || ps.revoked {
 		return false
 	}
 	pr := &ps.replay
 	if !pr.seen {
 		pr.seen = true
-		c.measureLocked(ps, r)
+		g.measureLocked(ps, r)
 	}
 	return r.Offset < pr.floor
 }
 
 // measureLocked measures a partition's backlog at its first record r,
 // applies the floor, and starts a catch-up above the threshold.
-func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
-	g, now := c.gate, time.Now()
+func (g *replay) measureLocked(ps *partState, r *kgo.Record) {
+	now := time.Now()
 	start, end := r.Offset, max(ps.hwm, r.Offset+1)
 	age := now.Sub(r.Timestamp)
 	var floor int64
@@ -416,7 +430,7 @@ func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
 		floor = min(ps.replay.floor, end) - start
 		ps.replay.floor = start + floor
 		ps.tracker.skipTo(ps.replay.floor)
-		ps.dirty = true
+		ps.commit.dirty = true
 		if g.seeks == nil {
 			g.seeks = make(map[string]map[int32]kgo.EpochOffset)
 		}
@@ -426,7 +440,7 @@ func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
 		g.seeks[ps.tp.topic][ps.tp.partition] = kgo.EpochOffset{Epoch: -1, Offset: ps.replay.floor}
 		g.skipped.Add(context.Background(), floor, g.floorOpt)
 		age = min(age, now.Sub(g.cfg.floor))
-		c.log.Warn("replay floor: records before it are not replayed", "topic", ps.tp.topic, "partition", ps.tp.partition,
+		g.log.Warn("replay floor: records before it are not replayed", "topic", ps.tp.topic, "partition", ps.tp.partition,
 			"floor", g.cfg.floor, "from", start, "to", ps.replay.floor, "passed_over", floor)
 	}
 	backlog := end - start
@@ -445,22 +459,22 @@ func (c *Consumer) measureLocked(ps *partState, r *kgo.Record) {
 	g.totals.CatchUps++
 	args := []any{"topic", ps.tp.topic, "partition", ps.tp.partition, "backlog", backlog,
 		"age", age.Round(time.Second), "from", start, "to", end}
-	args = append(args, c.expectedLocked(backlog-floor)...)
-	c.log.Info("catch-up started", args...)
+	args = append(args, g.expectedLocked(backlog-floor)...)
+	g.log.Info("catch-up started", args...)
 }
 
-// replaySeek moves the fetch of partitions that jumped to their floor.
+// seek moves the fetch of partitions that jumped to their floor.
 // Called by the poll goroutine before it allows a rebalance, as kgo asks
 // of SetOffsets in a group.
-func (c *Consumer) replaySeek() {
-	if c.gate == nil {
+func (g *replay) seek(s *scheduler, cl *kgo.Client) {
+	if g == nil {
 		return
 	}
-	c.mu.Lock()
-	seeks := c.gate.seeks
-	c.gate.seeks = nil
-	c.mu.Unlock()
+	s.mu.Lock()
+	seeks := g.seeks
+	g.seeks = nil
+	s.mu.Unlock()
 	if len(seeks) > 0 {
-		c.cl.SetOffsets(seeks)
+		cl.SetOffsets(seeks)
 	}
 }

@@ -235,10 +235,10 @@ func processCPU(b *testing.B) time.Duration {
 // by MaxBuffered: records finished behind an unfinished one are no longer
 // buffered, but wait in the tracker.
 func trackedEntries(c *Consumer) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	n := 0
-	for _, ps := range c.parts {
+	for _, ps := range c.sched.parts {
 		n += ps.tracker.pending()
 	}
 	return n

@@ -45,23 +45,23 @@ func PartitionRateLimit(perSecond float64, burst int, scope RateScope) Option {
 // key's head record, and reports whether the key must wait for it: it is
 // then back on the ready list when the token is due, with the token
 // paid. Called by a lane about to claim it.
-func (c *Consumer) partitionWaitLocked(kq *keyQueue, it *item, now time.Time) bool {
-	pr := c.cfg.partRate
+func (s *scheduler) partitionWaitLocked(kq *keyQueue, it *item, now time.Time) bool {
+	pr := s.partRate
 	ps := kq.ps
-	if pr.rate == 0 || it.paid || pr.scope == DuringCatchUp && ps.tracker.acct == nil {
+	if pr.rate == 0 || it.replay.paid || pr.scope == DuringCatchUp && ps.tracker.acct == nil {
 		return false
 	}
-	if g := c.gate; g != nil && g.expired(it.rec.Timestamp, now) {
+	if s.gate.expired(it.rec.Timestamp, now) {
 		return false // an expired record costs the downstream nothing
 	}
 	if ps.lim == nil {
 		ps.lim = rate.NewLimiter(rate.Limit(pr.rate), pr.burst)
 	}
-	it.paid = true
+	it.replay.paid = true
 	d := ps.lim.ReserveN(now, 1).DelayFrom(now)
 	if d <= 0 {
 		return false
 	}
-	c.afterLocked(d, kq)
+	s.afterLocked(d, kq)
 	return true
 }

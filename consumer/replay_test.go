@@ -241,7 +241,7 @@ func TestSlowStart(t *testing.T) {
 	f.publishAt(4000, 200, nil)
 	rec := newRecorder(func() time.Duration { return 20 * time.Millisecond })
 	c := f.consumer("slow", rec.handle, Concurrency(lanes), SlowStart(warmup))
-	if got := c.allowedLanes(); got != 1 {
+	if got := c.gate.allowedLanes(); got != 1 {
 		t.Fatalf("before Run: %d lanes allowed, want 1", got)
 	}
 	start := time.Now()
@@ -268,7 +268,7 @@ func TestSlowStart(t *testing.T) {
 	if !reached {
 		t.Fatalf("never %d handlers at once after the warm-up", lanes)
 	}
-	if got := c.allowedLanes(); got != lanes {
+	if got := c.gate.allowedLanes(); got != lanes {
 		t.Fatalf("after the warm-up: %d lanes allowed, want %d", got, lanes)
 	}
 }
@@ -442,9 +442,9 @@ func TestBufferedCapDuringCatchUp(t *testing.T) {
 	peak := 0
 	for h.count() < 2000 {
 		time.Sleep(5 * time.Millisecond)
-		c.mu.Lock()
-		peak = max(peak, c.buffered)
-		c.mu.Unlock()
+		c.sched.mu.Lock()
+		peak = max(peak, c.sched.buffered)
+		c.sched.mu.Unlock()
 	}
 	c.Close()
 	if err := wait(); err != nil {
@@ -462,15 +462,15 @@ func TestRateCapNoAllocs(t *testing.T) {
 	c := f.consumer("allocs", func(context.Context, Step, Meta) error { return nil },
 		RateLimit(1e9, 1_000_000, Always), MaxAge(time.Hour, ExpireSkip))
 	defer c.Close()
-	lt := c.newLaneToken()
+	lt := c.gate.newLaneToken()
 	it := &item{rec: &kgo.Record{Timestamp: time.Now()}}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
 	allocs := testing.AllocsPerRun(1000, func() {
-		if c.waitTokenLocked(lt) {
+		if c.gate.waitTokenLocked(lt, &c.sched.mu, c.sched.ending.Done()) {
 			t.Fatal("waited for a token at 1e9/s")
 		}
-		c.takenLocked(lt, it)
+		c.gate.takenLocked(lt, it)
 	})
 	if allocs != 0 || lt.paid {
 		t.Fatalf("%v allocations per token (paid %v), want 0", allocs, lt.paid)

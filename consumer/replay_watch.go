@@ -16,12 +16,10 @@ const replayTick = 100 * time.Millisecond
 
 // replayWatch runs until the consumer stops: it raises the slow start's
 // allowed lanes, ends catch-ups, measures the rate and logs progress.
-func (c *Consumer) replayWatch() {
-	defer c.lanes.Done()
-	g := c.gate
-	reg, err := c.tel.Meter().RegisterCallback(c.observeReplay, g.backlog, g.age, g.rateGauge, g.activeGauge)
+func (g *replay) replayWatch() {
+	reg, err := g.meter.RegisterCallback(g.observeReplay, g.backlog, g.age, g.rateGauge, g.activeGauge)
 	if err != nil {
-		c.log.Warn("replay metrics not registered", "error", err)
+		g.log.Warn("replay metrics not registered", "error", err)
 	} else {
 		defer reg.Unregister()
 	}
@@ -30,31 +28,31 @@ func (c *Consumer) replayWatch() {
 	started := time.Now()
 	lastRate := started
 	var ep episode
-	c.mu.Lock()
+	g.sched.mu.Lock()
 	lastDone := g.done
-	c.mu.Unlock()
+	g.sched.mu.Unlock()
 	for {
 		select {
-		case <-c.stopped:
+		case <-g.sched.ending.Done():
 			return
 		case now := <-t.C:
-			c.mu.Lock()
-			c.rampLocked(now.Sub(started))
-			handled := c.stats.handled.Load()
+			g.sched.mu.Lock()
+			g.rampLocked(now.Sub(started))
+			handled := g.stats.handled.Load()
 			ep.joinLocked(g, now, handled) // before the ends: a catch-up of one tick still counts
-			ended := c.endCatchUpsLocked(now)
+			ended := g.endCatchUpsLocked(now)
 			done := g.done + g.activeDoneLocked()
 			if dt := now.Sub(lastRate); dt >= time.Second {
 				g.rate = float64(done-lastDone) / dt.Seconds()
 				lastRate, lastDone = now, done
 			}
 			progress := ep.progressLocked(g, now, handled)
-			c.mu.Unlock()
+			g.sched.mu.Unlock()
 			for _, args := range ended {
-				c.log.Info("catch-up ended", args...)
+				g.log.Info("catch-up ended", args...)
 			}
 			if progress != nil {
-				c.log.Info("catch-up progress", progress...)
+				g.log.Info("catch-up progress", progress...)
 			}
 		}
 	}
@@ -62,8 +60,7 @@ func (c *Consumer) replayWatch() {
 
 // rampLocked raises the lanes allowed by the slow start, elapsed into the
 // warm-up, and wakes parked lanes.
-func (c *Consumer) rampLocked(elapsed time.Duration) {
-	g := c.gate
+func (g *replay) rampLocked(elapsed time.Duration) {
 	if g.allowed >= g.concurrency {
 		return
 	}
@@ -73,18 +70,15 @@ func (c *Consumer) rampLocked(elapsed time.Duration) {
 	}
 	if n > g.allowed {
 		g.allowed = n
-		c.work.Broadcast()
+		g.sched.work.Broadcast()
 	}
 }
 
 // allowedLanes is the slow start's current allowance (for tests).
-func (c *Consumer) allowedLanes() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gate == nil {
-		return c.cfg.concurrency
-	}
-	return c.gate.allowed
+func (g *replay) allowedLanes() int {
+	g.sched.mu.Lock()
+	defer g.sched.mu.Unlock()
+	return g.allowed
 }
 
 // activeDoneLocked is what the active catch-ups have accounted so far.
@@ -100,8 +94,7 @@ func (g *replay) activeDoneLocked() int64 {
 // whose lag is under the threshold, and those of revoked partitions
 // whose handlers have returned (the rest of their backlog is handed
 // over). It returns the summaries to log.
-func (c *Consumer) endCatchUpsLocked(now time.Time) [][]any {
-	g := c.gate
+func (g *replay) endCatchUpsLocked(now time.Time) [][]any {
 	var out [][]any
 	for ps := range g.active {
 		a := ps.tracker.acct
@@ -112,19 +105,19 @@ func (c *Consumer) endCatchUpsLocked(now time.Time) [][]any {
 				continue // its last records may still finish
 			}
 			handedOver = max(0, a.end-a.start-a.accounted())
-		case ps.tracker.next < a.end || !c.caughtUpLocked(ps, now):
+		case ps.tracker.next < a.end || !g.caughtUpLocked(ps, now):
 			continue
 		}
 		delete(g.active, ps)
 		ps.tracker.acct = nil
-		out = append(out, c.summarizeLocked(ps, a, handedOver, now))
+		out = append(out, g.summarizeLocked(ps, a, handedOver, now))
 	}
 	return out
 }
 
 // caughtUpLocked reports whether ps's lag is under the catch-up threshold.
-func (c *Consumer) caughtUpLocked(ps *partState, now time.Time) bool {
-	rc := c.gate.cfg
+func (g *replay) caughtUpLocked(ps *partState, now time.Time) bool {
+	rc := g.cfg
 	lag, ok := ps.lag()
 	if !ok || rc.backlogRecords > 0 && lag >= rc.backlogRecords {
 		return false
@@ -137,8 +130,7 @@ func (c *Consumer) caughtUpLocked(ps *partState, now time.Time) bool {
 
 // summarizeLocked adds an ended catch-up to the totals and returns its
 // log line's arguments.
-func (c *Consumer) summarizeLocked(ps *partState, a *backlogAcct, handedOver int64, now time.Time) []any {
-	g := c.gate
+func (g *replay) summarizeLocked(ps *partState, a *backlogAcct, handedOver int64, now time.Time) []any {
 	backlog := a.end - a.start
 	g.totals.add(a, handedOver)
 	accounted := a.accounted() + handedOver
@@ -158,15 +150,14 @@ func (c *Consumer) summarizeLocked(ps *partState, a *backlogAcct, handedOver int
 }
 
 // observeReplay reports the replay gauges.
-func (c *Consumer) observeReplay(_ context.Context, o metric.Observer) error {
+func (g *replay) observeReplay(_ context.Context, o metric.Observer) error {
 	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	g := c.gate
+	g.sched.mu.Lock()
+	defer g.sched.mu.Unlock()
 	o.ObserveInt64(g.activeGauge, int64(len(g.active)))
 	o.ObserveFloat64(g.rateGauge, g.rate)
 	for ps := range g.active {
-		set := metric.WithAttributeSet(ps.attrs)
+		set := metric.WithAttributeSet(ps.met.attrs)
 		if lag, ok := ps.lag(); ok {
 			o.ObserveInt64(g.backlog, lag, set)
 		}
@@ -188,14 +179,14 @@ func (c *Consumer) observeReplay(_ context.Context, o metric.Observer) error {
 // expire (they take no token), when some partitions have nothing to
 // take, or when a small backlog is fetched whole and goes first. Nothing
 // without a cap.
-func (c *Consumer) expectedLocked(n int64) []any {
+func (g *replay) expectedLocked(n int64) []any {
 	var args []any
 	share := 0.0
-	if g := c.gate; g.lim != nil {
-		share = g.cfg.rate / float64(max(1, len(c.parts)))
+	if g.lim != nil {
+		share = g.cfg.rate / float64(max(1, len(g.sched.parts)))
 		args = append(args, "rate_limit", g.cfg.rate)
 	}
-	if pr := c.cfg.partRate; pr.rate > 0 {
+	if pr := g.partRate; pr.rate > 0 {
 		args = append(args, "partition_rate_limit", pr.rate)
 		if share == 0 || pr.rate < share {
 			share = pr.rate
@@ -222,7 +213,7 @@ func roundDuration(s float64) time.Duration {
 // denominator) is the sum of its catch-ups' backlogs, so it changes only
 // when a partition enters, and the next line says which; its percent
 // reaches 100 once, on the line that closes it. Owned by the watcher
-// goroutine; what it reads of the catch-ups is guarded by c.mu.
+// goroutine; what it reads of the catch-ups is guarded by c.sched.mu.
 type episode struct {
 	members  []*member
 	seen     map[*backlogAcct]bool

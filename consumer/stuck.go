@@ -1,8 +1,23 @@
 package consumer
 
 import (
+	"log/slog"
 	"time"
+
+	"github.com/ordo-go/ordo/internal/telemetry"
 )
+
+// The stuck watcher: a goroutine of Run (watch), counted in
+// Consumer.lanes, stopped when the scheduler's ending is done. Its state
+// is the partitions' progressNext, progressAt and stuckSince, read and
+// written under the scheduler's lock (grabbed once per tick, by check);
+// Lag and the observer read stuckSince under the same lock.
+type stuckWatch struct {
+	sched *scheduler
+	after time.Duration // StuckAfter
+	log   *slog.Logger
+	tel   telemetry.Config // LogKey
+}
 
 // stuckReport is what the watcher found about one partition.
 type stuckReport struct {
@@ -20,22 +35,21 @@ type stuckReport struct {
 // partition is one with lag whose commit point has not moved for the stuck
 // threshold. That is a record whose handler hangs or keeps failing, or a key parked behind
 // one; the warning names the partition, the offset and the key.
-func (c *Consumer) watch() {
-	defer c.lanes.Done()
-	t := time.NewTicker(max(c.cfg.stuckAfter/4, 10*time.Millisecond))
+func (w *stuckWatch) watch() {
+	t := time.NewTicker(max(w.after/4, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stopped:
+		case <-w.sched.ending.Done():
 			return
 		case now := <-t.C:
-			for _, r := range c.checkStuck(now) {
+			for _, r := range w.checkStuck(now) {
 				if r.resolved {
-					c.log.Info("partition moving again", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset)
+					w.log.Info("partition moving again", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset)
 					continue
 				}
-				c.log.Warn("partition stuck", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset,
-					c.logKey(r.key), "in_handler", r.running, "attempts", r.attempts, "stuck_for", r.since.Round(time.Millisecond), "lag", r.lag)
+				w.log.Warn("partition stuck", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset,
+					w.tel.LogKey(r.key), "in_handler", r.running, "attempts", r.attempts, "stuck_for", r.since.Round(time.Millisecond), "lag", r.lag)
 			}
 		}
 	}
@@ -43,28 +57,28 @@ func (c *Consumer) watch() {
 
 // checkStuck updates each partition's progress and returns the partitions
 // that became stuck or recovered since the last check.
-func (c *Consumer) checkStuck(now time.Time) []stuckReport {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (w *stuckWatch) checkStuck(now time.Time) []stuckReport {
+	w.sched.mu.Lock()
+	defer w.sched.mu.Unlock()
 	var out []stuckReport
-	for _, ps := range c.parts {
+	for _, ps := range w.sched.parts {
 		next := ps.tracker.next
 		lag, ok := ps.lag()
-		if !ok || lag == 0 || next != ps.progressNext {
-			if ps.stuckSince != (time.Time{}) {
+		if !ok || lag == 0 || next != ps.stuck.progressNext {
+			if ps.stuck.stuckSince != (time.Time{}) {
 				out = append(out, stuckReport{tp: ps.tp, offset: next, resolved: true})
 			}
-			ps.progressNext, ps.progressAt, ps.stuckSince = next, now, time.Time{}
+			ps.stuck.progressNext, ps.stuck.progressAt, ps.stuck.stuckSince = next, now, time.Time{}
 			continue
 		}
-		if ps.stuckSince == (time.Time{}) && now.Sub(ps.progressAt) >= c.cfg.stuckAfter {
-			ps.stuckSince = now
-			r := stuckReport{tp: ps.tp, offset: next, since: now.Sub(ps.progressAt), lag: lag}
+		if ps.stuck.stuckSince == (time.Time{}) && now.Sub(ps.stuck.progressAt) >= w.after {
+			ps.stuck.stuckSince = now
+			r := stuckReport{tp: ps.tp, offset: next, since: now.Sub(ps.stuck.progressAt), lag: lag}
 			if kq := ps.queueAt(next); kq != nil {
 				// A running record's attempt count belongs to its lane.
 				r.key, r.running = kq.items[0].rec.Key, kq.running
 				if !kq.running {
-					r.attempts = kq.items[0].attempts
+					r.attempts = kq.items[0].try.attempts
 				}
 			}
 			out = append(out, r)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -40,12 +41,36 @@ type instruments struct {
 	reg          metric.Registration
 }
 
-func (c *Consumer) initTelemetry() error {
-	c.tracer = c.tel.Tracer()
-	c.traceIdle = telemetry.NewIdle(c.tel.TracerProvider)
-	c.prop = telemetry.NewPropagation(c.tel.Propagator)
-	m := c.tel.Meter()
-	ins := &c.ins
+// The observer: the consumer's spans and metrics.
+//
+// It owns the tracer and the per-topic span names, the propagation, the
+// instruments and the registration of the observed gauges. Its state is
+// set by init and immutable after, save spanNames (a sync.Map). observe,
+// called by the meter provider's reader on its own goroutine, reads the
+// partitions under the scheduler's lock (grabbed once per collection).
+// It runs no goroutine.
+type observer struct {
+	tel            telemetry.Config
+	group          string
+	sched          *scheduler
+	tracer         trace.Tracer
+	ins            instruments
+	spanNames      sync.Map // topic -> "process <topic>"
+	recordSpanOpts []trace.SpanStartOption
+	traceIdle      *telemetry.Idle
+	prop           *telemetry.Propagation
+}
+
+// init makes the instruments from tel for group's consumer, whose
+// partitions sched holds.
+func (o *observer) init(tel telemetry.Config, group string, sched *scheduler) error {
+	o.tel, o.group, o.sched = tel, group, sched
+	o.recordSpanOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	o.tracer = tel.Tracer()
+	o.traceIdle = telemetry.NewIdle(tel.TracerProvider)
+	o.prop = telemetry.NewPropagation(tel.Propagator)
+	m := tel.Meter()
+	ins := &o.ins
 	var err error
 	if ins.consumed, err = messagingconv.NewClientConsumedMessages(m); err != nil {
 		return err
@@ -109,44 +134,44 @@ func (c *Consumer) initTelemetry() error {
 		metric.WithDescription("Keys of the partition quarantined behind a dead-lettered record.")); err != nil {
 		return err
 	}
-	ins.reg, err = m.RegisterCallback(c.observe, ins.lag, ins.lagTime, ins.stuck, ins.parked, ins.quarantined)
+	ins.reg, err = m.RegisterCallback(o.observe, ins.lag, ins.lagTime, ins.stuck, ins.parked, ins.quarantined)
 	return err
 }
 
 // observe reports lag, lag by time and stuck partitions.
-func (c *Consumer) observe(_ context.Context, o metric.Observer) error {
+func (ob *observer) observe(_ context.Context, o metric.Observer) error {
 	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, ps := range c.parts {
-		set := metric.WithAttributeSet(ps.attrs)
-		o.ObserveInt64(c.ins.parked, int64(ps.parked), set)
+	ob.sched.mu.Lock()
+	defer ob.sched.mu.Unlock()
+	for _, ps := range ob.sched.parts {
+		set := metric.WithAttributeSet(ps.met.attrs)
+		o.ObserveInt64(ob.ins.parked, int64(ps.parked), set)
 		if ps.q != nil {
-			o.ObserveInt64(c.ins.quarantined, int64(ps.q.Len()), set)
+			o.ObserveInt64(ob.ins.quarantined, int64(ps.q.Len()), set)
 		}
 		lag, ok := ps.lag()
 		if !ok {
 			continue
 		}
-		o.ObserveInt64(c.ins.lag, lag, set)
+		o.ObserveInt64(ob.ins.lag, lag, set)
 		if ts, ok := ps.oldestPending(); ok {
-			o.ObserveFloat64(c.ins.lagTime, now.Sub(ts).Seconds(), set)
+			o.ObserveFloat64(ob.ins.lagTime, now.Sub(ts).Seconds(), set)
 		} else {
-			o.ObserveFloat64(c.ins.lagTime, 0, set)
+			o.ObserveFloat64(ob.ins.lagTime, 0, set)
 		}
 		stuck := int64(0)
-		if ps.stuckSince != (time.Time{}) {
+		if ps.stuck.stuckSince != (time.Time{}) {
 			stuck = 1
 		}
-		o.ObserveInt64(c.ins.stuck, stuck, set)
+		o.ObserveInt64(ob.ins.stuck, stuck, set)
 	}
 	return nil
 }
 
-func (c *Consumer) partAttrs(k tp) attribute.Set {
+func (o *observer) partAttrs(k tp) attribute.Set {
 	return attribute.NewSet(append(telemetry.Base(k.topic),
 		semconv.MessagingDestinationPartitionID(strconv.Itoa(int(k.partition))),
-		semconv.MessagingConsumerGroupName(c.cfg.group),
+		semconv.MessagingConsumerGroupName(o.group),
 	)...)
 }
 
@@ -156,25 +181,25 @@ func (c *Consumer) partAttrs(k tp) attribute.Set {
 // the creation context when one message is processed, and it keeps publish,
 // every attempt and the outcome in one trace. A link to the same context is
 // added too, for backends that draw the producer-consumer hop from links.
-func (c *Consumer) startRecord(ctx context.Context, it *item) trace.Span {
+func (o *observer) startRecord(ctx context.Context, it *item) trace.Span {
 	r := it.rec
-	pctx := c.prop.Extract(ctx, r)
+	pctx := o.prop.Extract(ctx, r)
 	psc := trace.SpanContextFromContext(pctx)
-	if !psc.IsValid() && c.traceIdle.Now() { // no SDK yet, and no trace to continue
+	if !psc.IsValid() && o.traceIdle.Now() { // no SDK yet, and no trace to continue
 		return noSpan
 	}
-	opts := c.recordSpanOpts
+	opts := o.recordSpanOpts
 	if psc.IsValid() {
 		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: psc}))
 	}
-	_, span := c.tracer.Start(pctx, c.spanName(r.Topic), opts...)
+	_, span := o.tracer.Start(pctx, o.spanName(r.Topic), opts...)
 	if span.IsRecording() { // attributes cost allocations: only for spans that keep them
 		typ, _ := header.Get(r.Headers, header.Type)
 		id, _ := header.Get(r.Headers, header.ID)
 		span.SetAttributes(telemetry.Base(r.Topic)...)
-		span.SetAttributes(c.tel.RecordAttrs(r, id, typ)...)
+		span.SetAttributes(o.tel.RecordAttrs(r, id, typ)...)
 		span.SetAttributes(semconv.MessagingOperationName("process"), semconv.MessagingOperationTypeProcess,
-			semconv.MessagingConsumerGroupName(c.cfg.group))
+			semconv.MessagingConsumerGroupName(o.group))
 	}
 	return span
 }
@@ -183,11 +208,11 @@ func (c *Consumer) startRecord(ctx context.Context, it *item) trace.Span {
 var noSpan = trace.SpanFromContext(context.Background())
 
 // spanName is "process <topic>", built once per topic.
-func (c *Consumer) spanName(topic string) string {
-	if n, ok := c.spanNames.Load(topic); ok {
+func (o *observer) spanName(topic string) string {
+	if n, ok := o.spanNames.Load(topic); ok {
 		return n.(string)
 	}
-	n, _ := c.spanNames.LoadOrStore(topic, "process "+topic)
+	n, _ := o.spanNames.LoadOrStore(topic, "process "+topic)
 	return n.(string)
 }
 
@@ -245,17 +270,17 @@ func failureCause(err error) error {
 // context, so the trace still propagates, and the attempt costs no span.
 // (Under a parent-based sampler, the default, an attempt of an unsampled
 // record would not be sampled anyway.)
-func (c *Consumer) startAttempt(ctx context.Context, it *item, b binding) (context.Context, trace.Span) {
-	if !it.span.IsRecording() {
-		if it.span.SpanContext().IsValid() {
-			ctx = trace.ContextWithSpan(ctx, it.span)
+func (o *observer) startAttempt(ctx context.Context, it *item, b binding) (context.Context, trace.Span) {
+	if !it.trace.span.IsRecording() {
+		if it.trace.span.SpanContext().IsValid() {
+			ctx = trace.ContextWithSpan(ctx, it.trace.span)
 		}
 		return ctx, nil
 	}
-	ctx = trace.ContextWithSpan(ctx, it.span)
-	ctx, span := c.tracer.Start(ctx, b.spanName)
+	ctx = trace.ContextWithSpan(ctx, it.trace.span)
+	ctx, span := o.tracer.Start(ctx, b.spanName)
 	if span.IsRecording() {
-		span.SetAttributes(attribute.Int("ordo.attempt", it.attempts), attribute.String("ordo.event.type", b.name))
+		span.SetAttributes(attribute.Int("ordo.attempt", it.try.attempts), attribute.String("ordo.event.type", b.name))
 	}
 	return ctx, span
 }
@@ -278,23 +303,23 @@ func endAttempt(span trace.Span, decErr, hErr error) {
 // recordDuration records a finished record's messaging.process.duration:
 // from the first time a lane took it to its outcome, every attempt and
 // backoff included, as its "process" span. err is why it failed, if it did.
-func (c *Consumer) recordDuration(ctx context.Context, ps *partState, it *item, err error, end time.Time) {
-	d := end.Sub(it.start).Seconds()
+func (o *observer) recordDuration(ctx context.Context, ps *partState, it *item, err error, end time.Time) {
+	d := end.Sub(it.trace.start).Seconds()
 	if err != nil {
-		c.ins.process.Inst().Record(ctx, d, ps.record[0], metric.WithAttributes(telemetry.ErrorType(err)))
+		o.ins.process.Inst().Record(ctx, d, ps.met.record[0], metric.WithAttributes(telemetry.ErrorType(err)))
 		return
 	}
-	c.ins.process.Inst().Record(ctx, d, ps.record...)
+	o.ins.process.Inst().Record(ctx, d, ps.met.record...)
 }
 
 // opAttrs is base with the messaging operation's name and type.
-func (c *Consumer) opAttrs(base attribute.Set, name string, typ attribute.KeyValue) attribute.Set {
+func (o *observer) opAttrs(base attribute.Set, name string, typ attribute.KeyValue) attribute.Set {
 	return attribute.NewSet(append(base.ToSlice(), semconv.MessagingOperationName(name), typ)...)
 }
 
 // logKey is a record key as a log attribute: redacted under RedactKeys,
 // cut to telemetry.MaxText bytes (telemetry.KeyText).
-func (c *Consumer) logKey(key []byte) slog.Attr { return c.tel.LogKey(key) }
+func (o *observer) logKey(key []byte) slog.Attr { return o.tel.LogKey(key) }
 
 // A line logged once per record (a retry scheduled, a record
 // dead-lettered) is limited per condition (its error class or reason):

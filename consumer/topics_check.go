@@ -24,10 +24,10 @@ import (
 // The room: topicWatch owns the set of consumed topics the cluster did
 // not have at the last look, under its own mu (grabbed by the watch
 // goroutine to replace the set, and by Ready to read it; never with
-// Consumer.mu held).
+// the scheduler's lock held).
 //
-// Goroutine: watchTopics, started by Run, counted in c.lanes, stopped by
-// c.stopped (or c.probeCtx). It looks every topicsRetry until every
+// Goroutine: watchTopics, started by Run, counted in c.lanes, stopped
+// when the scheduler's ending is done. It looks every topicsRetry until every
 // topic exists, then ends.
 const topicsRetry = time.Second
 
@@ -68,14 +68,14 @@ func (c *Consumer) watchTopics() {
 	defer t.Stop()
 	for {
 		select {
-		case <-c.stopped:
+		case <-c.sched.ending.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(c.probeCtx, probeTimeout)
+		ctx, cancel := context.WithTimeout(c.sched.ending, probeTimeout)
 		missing, err := missingTopics(ctx, adm, c.cfg.topics)
 		cancel()
-		if c.probeCtx.Err() != nil {
+		if c.sched.ending.Err() != nil {
 			return
 		}
 		if err == nil { // no answer: watchConnect reports the cluster
