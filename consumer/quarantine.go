@@ -79,7 +79,11 @@ type quarantiner struct {
 // settleLocked applies a finished record to its key's
 // quarantine: a dead letter behind it extends it (rule 2), a record that
 // failed itself starts it, or restarts it at itself (rule 4), and a
-// redriven record that completes its chain lifts it (rule 5).
+// redriven record that completes its chain lifts it (rule 5). An expired
+// record (MaxAge with ExpireDeadLetter) starts nothing: expiry is not a
+// failure, and the key's records inside the window are handled
+// (TestExpiryDoesNotQuarantine); behind a quarantine it extends it like
+// any dead letter.
 func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) {
 	r := it.rec
 	if r.Key == nil {
@@ -88,6 +92,8 @@ func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) {
 	switch {
 	case out.dead && it.q.kind == qBehind:
 		ps.commit.qDirty = ps.q.Follow(r.Key, r.Offset) || ps.commit.qDirty
+	case out.dead && out.outcome == "expired":
+		return
 	case out.dead:
 		if err := ps.q.Start(r.Key, r.Offset); err != nil {
 			q.stats.quarantineFull.Add(1)
