@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,4 +284,108 @@ func TestQuarantineStoreRefused(t *testing.T) {
 			t.Fatalf("Run = %v, want ErrQuarantineStore naming mine", err)
 		}
 	})
+}
+
+// owned is the number of partitions c owns now.
+func owned(c *Consumer) int {
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
+	return len(c.sched.parts)
+}
+
+// TestQuarantineSurvivesRebalance: keys quarantined by one member on two
+// partitions stay quarantined when a second member joins and takes one
+// partition over: the later records of every key are dead-lettered as
+// quarantined, by whichever member owns the key's partition then, none
+// handled.
+func TestQuarantineSurvivesRebalance(t *testing.T) {
+	const keys = 40
+	f := newFixture(t, 2)
+	f.createTopic(dlt, 1)
+	f.poisonKeys(keys)
+	recA, recB := newRecorder(nil), newRecorder(nil)
+	a := f.consumer("qreb", recA.handle, DeadLetterTopic(dlt))
+	waitA := runConsumer(t, a)
+	waitFor(t, 10*time.Second, "the poison dead-lettered and committed", func() bool {
+		c := f.committed("qreb")
+		return a.Stats().DeadLettered == keys && c[0]+c[1] == keys
+	})
+	b := f.consumer("qreb", recB.handle, DeadLetterTopic(dlt))
+	waitB := runConsumer(t, b)
+	waitFor(t, 20*time.Second, "a partition each", func() bool { return owned(a) == 1 && owned(b) == 1 })
+	var later []*kgo.Record
+	for i := range keys {
+		later = append(later, f.record(Step{Key: fmt.Sprintf("key-%06d", i), Seq: 1}))
+	}
+	f.produce(later...)
+	waitFor(t, 10*time.Second, "the later records dead-lettered", func() bool {
+		return a.Stats().DeadLettered+b.Stats().DeadLettered == 2*keys
+	})
+	if b.Stats().DeadLettered == 0 || a.Stats().Handled+b.Stats().Handled != 0 {
+		t.Fatalf("after the rebalance: a %+v, b %+v; want b to dead-letter its partition's keys, nothing handled", a.Stats(), b.Stats())
+	}
+	a.Close()
+	b.Close()
+	if err := errors.Join(waitA(), waitB()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range f.readTopic(dlt, 2*keys)[keys:] {
+		if info, err := dlq.Parse(d); err != nil || info.Reason != dlq.Quarantined {
+			t.Fatalf("dead letter after the rebalance: %+v (%v), want quarantined", info, err)
+		}
+	}
+}
+
+// TestQuarantineCommitWaitsForStore: the committer commits only offsets
+// whose quarantine changes the store acknowledged. While the store topic
+// refuses writes, the dead letters' offsets stay uncommitted (a restart
+// would dead-letter them again: never a key handled out of order); once
+// it accepts them, the commit passes them and the store holds the keys.
+func TestQuarantineCommitWaitsForStore(t *testing.T) {
+	f := newFixture(t, 1)
+	f.createTopic(dlt, 1)
+	f.poisonKeys(3)
+	tds, err := f.adm.ListTopics(context.Background(), dlt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dltID := tds[dlt].ID // produce requests name topics by ID: any other is the store's now
+	var refuse atomic.Bool
+	refuse.Store(true)
+	kc := f.cluster.Kafka()
+	kc.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		req := kr.(*kmsg.ProduceRequest)
+		if !refuse.Load() || len(req.Topics) == 0 || req.Topics[0].TopicID == dltID || req.Topics[0].Topic == dlt {
+			return nil, nil, false
+		}
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	c := f.consumer("qwait", newRecorder(nil).handle, DeadLetterTopic(dlt))
+	wait := runConsumer(t, c)
+	waitFor(t, 10*time.Second, "3 dead letters", func() bool { return c.Stats().DeadLettered == 3 })
+	time.Sleep(time.Second) // ten commit intervals, each a refused flush
+	if got := f.committed("qwait")[0]; got > 0 {
+		t.Fatalf("committed %d while the store refused the quarantine", got)
+	}
+	refuse.Store(false)
+	waitFor(t, 10*time.Second, "the commit past the dead letters", func() bool { return f.committed("qwait")[0] == 3 })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.quarantined("qwait", 0); s.Len() != 3 {
+		t.Fatalf("store holds %d keys, want 3", s.Len())
+	}
 }
