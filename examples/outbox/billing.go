@@ -23,10 +23,10 @@ func (s *story) startBilling(ctx context.Context, group string) (*instance, erro
 	in := &instance{done: make(chan error, 1)}
 	h := s.db.billing(s.cfg.direct)
 	c, err := consumer.New(
-		consumer.Brokers(s.env.Brokers()...),
-		consumer.Registry(s.env.Registry()),
-		consumer.Group(group),
-		consumer.Topics(topic),
+		consumer.Brokers(s.brokers...),
+		consumer.Registry(s.reg),
+		consumer.Group(group+"-"+s.cfg.runID),
+		consumer.Topics(s.topic),
 		consumer.WithLogger(quiet),
 		consumer.On(s.codec, func(ctx context.Context, o OrderPlaced, m consumer.Meta) error {
 			in.delivered.Add(1)

@@ -35,6 +35,13 @@
 // for the run (suffixed with its ID) and dropped at the end:
 //
 //	go run ./examples/outbox -postgres postgres://user@127.0.0.1:5432/db
+//
+// Against a real cluster and a Confluent-compatible registry (each run
+// creates a topic of its own, outbox-<run ID>, with 3 partitions):
+//
+//	go run ./examples/outbox -brokers 127.0.0.1:9092 -registry http://127.0.0.1:8081
+//
+// or set ORDO_BROKERS (comma-separated) and ORDO_REGISTRY.
 package main
 
 import (
@@ -47,9 +54,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 )
 
 type config struct {
+	brokers  []string
+	registry string
 	postgres string
 	orders   int // committed while no relay runs
 	more     int // published twice by a relay that dies before its mark
@@ -87,11 +97,19 @@ func parseFlags(args []string, w io.Writer) (config, error) {
 	var b [4]byte
 	rand.Read(b[:]) // never fails (crypto/rand)
 	cfg := config{runID: hex.EncodeToString(b[:])}
+	brokers := fs.String("brokers", os.Getenv("ORDO_BROKERS"), "comma-separated Kafka brokers (default: embedded cluster; env ORDO_BROKERS)")
+	fs.StringVar(&cfg.registry, "registry", os.Getenv("ORDO_REGISTRY"), "schema registry URL (default: embedded registry; env ORDO_REGISTRY)")
 	fs.StringVar(&cfg.postgres, "postgres", "", "PostgreSQL URL (default: ordo's in-memory outbox and inbox stores)")
 	fs.IntVar(&cfg.orders, "orders", 20, "orders committed while no relay runs")
 	fs.IntVar(&cfg.more, "more", 5, "orders a relay publishes and dies before marking")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if *brokers != "" {
+		cfg.brokers = strings.Split(*brokers, ",")
+	}
+	if (len(cfg.brokers) == 0) != (cfg.registry == "") {
+		return cfg, errors.New("give both -brokers and -registry, or neither for the embedded cluster")
 	}
 	if cfg.orders < 1 || cfg.more < 1 {
 		return cfg, errors.New("-orders and -more must be positive")

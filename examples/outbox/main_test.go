@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/ordo-go/ordo/consumer/consumertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,6 +36,23 @@ func TestStory(t *testing.T) {
 		"lost                 0",
 		"charged twice        0",
 	)
+}
+
+// TestStoryOnACluster runs the story against a cluster it has never seen,
+// with -brokers and -registry (the public test kit's embedded cluster
+// standing in for a real one): it creates its own topic and groups.
+func TestStoryOnACluster(t *testing.T) {
+	env, err := consumertest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	var out, errs bytes.Buffer
+	args := []string{"-brokers", strings.Join(env.Brokers(), ","), "-registry", env.RegistryURL()}
+	if code := mainCode(args, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errs.String(), out.String())
+	}
+	wantLines(t, out.String(), "orders charged       25", "duplicates skipped   25", "lost                 0", "charged twice        0")
 }
 
 // TestStoryFailsOnDoubleCharge protects the story's verdict: billing

@@ -29,8 +29,6 @@ func (o OrderPlaced) PartitionKey() string { return o.OrderID }
 const placedAvsc = `{"type":"record","name":"OrderPlaced","namespace":"shop","fields":[
 	{"name":"order_id","type":"string"},{"name":"cents","type":"long"}]}`
 
-const topic = "orders"
-
 // db is where the two services keep their state: in memory (memDB) or in
 // PostgreSQL (pgDB).
 type db interface {
@@ -55,12 +53,15 @@ type tally struct {
 
 // story is one run: the cluster, the services' parts and what they did.
 type story struct {
-	cfg   config
-	out   io.Writer
-	env   *consumertest.Env
-	p     *producer.Producer
-	codec *schema.Codec[OrderPlaced]
-	db    db
+	cfg     config
+	out     io.Writer
+	env     *consumertest.Env // nil on a real cluster
+	brokers []string
+	reg     *schema.Registry
+	topic   string
+	p       *producer.Producer
+	codec   *schema.Codec[OrderPlaced]
+	db      db
 
 	placed  []string  // committed order IDs
 	rolled  string    // the rolled-back order
@@ -85,16 +86,16 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 }
 
 func (s *story) setup(ctx context.Context) (err error) {
-	if s.env, err = consumertest.New(consumertest.Brokers(1), consumertest.Topic(topic, 3)); err != nil {
+	if err := s.cluster(ctx); err != nil {
 		return err
 	}
-	if s.p, err = producer.New(producer.Brokers(s.env.Brokers()...), producer.Registry(s.env.Registry())); err != nil {
+	if s.p, err = producer.New(producer.Brokers(s.brokers...), producer.Registry(s.reg)); err != nil {
 		return err
 	}
 	if s.codec, err = schema.NewCodec[OrderPlaced](placedAvsc); err != nil {
 		return err
 	}
-	pub, err := producer.NewPublisher(ctx, s.p, topic, s.codec)
+	pub, err := producer.NewPublisher(ctx, s.p, s.topic, s.codec)
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,35 @@ func (s *story) close() {
 	if s.p != nil {
 		s.p.Close()
 	}
-	s.env.Close()
+	if s.env != nil {
+		s.env.Close()
+	}
+}
+
+// cluster starts the embedded cluster, or connects to the real one and
+// creates the run's topic there.
+func (s *story) cluster(ctx context.Context) (err error) {
+	if len(s.cfg.brokers) == 0 {
+		s.topic = "orders"
+		if s.env, err = consumertest.New(consumertest.Brokers(1), consumertest.Topic(s.topic, 3)); err != nil {
+			return err
+		}
+		s.brokers, s.reg = s.env.Brokers(), s.env.Registry()
+		return nil
+	}
+	s.brokers, s.topic = s.cfg.brokers, "outbox-"+s.cfg.runID
+	if s.reg, err = schema.NewRegistry([]string{s.cfg.registry}); err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, -1, nil, s.topic); err != nil {
+		return fmt.Errorf("create topic %q: %w", s.topic, err)
+	}
+	return nil
 }
 
 // commitWithoutRelay commits orders while no relay runs, as if the
@@ -207,12 +236,12 @@ func waitFor(ctx context.Context, what string, done func() (bool, error)) error 
 
 // onTopic counts the records of the topic.
 func (s *story) onTopic(ctx context.Context) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.env.Brokers()...))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...))
 	if err != nil {
 		return 0, err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, s.topic)
 	if err == nil {
 		err = ends.Error()
 	}
