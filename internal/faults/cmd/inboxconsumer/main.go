@@ -9,6 +9,11 @@
 // handler (before its transaction commits: for the runner's progress
 // waits only) and an InboxDuplicate line for each delivery the inbox
 // skipped. SIGTERM or SIGINT stops it gracefully.
+//
+// -bypass breaks it on purpose: the handler writes its side effect
+// through a pool of its own, outside the mark's transaction, so a kill
+// between the effect and the mark's commit doubles the effect on
+// redelivery; the checker must catch it.
 package main
 
 import (
@@ -24,6 +29,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordo-go/ordo/consumer"
@@ -40,6 +46,7 @@ type config struct {
 	work                            time.Duration
 	concurrency                     int
 	session                         time.Duration
+	bypass                          bool
 }
 
 func main() {
@@ -55,6 +62,7 @@ func main() {
 	flag.DurationVar(&cfg.work, "work", 2*time.Millisecond, "longest simulated handler work, inside the transaction")
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "consumer lanes")
 	flag.DurationVar(&cfg.session, "session-timeout", 6*time.Second, "group session timeout")
+	flag.BoolVar(&cfg.bypass, "bypass", false, "BROKEN ON PURPOSE: write the side effect outside the mark's transaction")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -85,11 +93,21 @@ func run(ctx context.Context, cfg config) error {
 	if err := jw.Write(journal.Event{Kind: journal.Start, Inc: cfg.inc, Time: time.Now().UnixNano()}); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, cfg.postgres)
+	pool, err := newPool(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	// -bypass writes effects through a pool of their own: on the marks'
+	// pool, every lane would hold a connection for its mark's transaction
+	// while it waits for a second one.
+	effects := pool
+	if cfg.bypass {
+		if effects, err = newPool(ctx, cfg); err != nil {
+			return err
+		}
+		defer effects.Close()
+	}
 	store, err := pginbox.New(pool)
 	if err != nil {
 		return err
@@ -112,7 +130,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	h := &handler{cfg: cfg, jw: jw}
+	h := &handler{cfg: cfg, jw: jw, effects: effects}
 	inner := inbox.Handle(in, h.effect)
 	c, err := consumer.New(
 		consumer.Brokers(strings.Split(cfg.brokers, ",")...),
@@ -133,9 +151,21 @@ func run(ctx context.Context, cfg config) error {
 	return c.Run(ctx)
 }
 
+// newPool returns a pool with a connection for each lane (pgxpool's
+// default is 4), so lanes do not queue for connections.
+func newPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.postgres)
+	if err != nil {
+		return nil, err
+	}
+	pc.MaxConns = int32(cfg.concurrency)
+	return pgxpool.NewWithConfig(ctx, pc)
+}
+
 type handler struct {
-	cfg config
-	jw  *journal.Writer
+	cfg     config
+	jw      *journal.Writer
+	effects *pgxpool.Pool // -bypass: the side effects' own connections
 }
 
 // called is the context key of the flag the inner handler sets, so that
@@ -162,12 +192,18 @@ func (h *handler) deliver(inner consumer.Handler[tick.Tick]) consumer.Handler[ti
 func (h *handler) effect(ctx context.Context, tx pgx.Tx, ev tick.Tick, m consumer.Meta) error {
 	*ctx.Value(called{}).(*bool) = true
 	t0 := time.Now().UnixNano()
-	if h.cfg.work > 0 {
-		time.Sleep(rand.N(h.cfg.work))
+	var db interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	} = tx
+	if h.cfg.bypass {
+		db = h.effects
 	}
-	if _, err := tx.Exec(ctx, "INSERT INTO "+h.cfg.effects+" (event_id, partition, off, key, seq, inc) VALUES ($1, $2, $3, $4, $5, $6)",
+	if _, err := db.Exec(ctx, "INSERT INTO "+h.cfg.effects+" (event_id, partition, off, key, seq, inc) VALUES ($1, $2, $3, $4, $5, $6)",
 		inbox.Key(m), m.Partition, m.Offset, ev.Key, ev.Seq, h.cfg.inc); err != nil {
 		return err
+	}
+	if h.cfg.work > 0 { // after the write: a kill now rolls it back, unless -bypass
+		time.Sleep(rand.N(h.cfg.work))
 	}
 	return h.jw.Write(journal.Event{Kind: journal.Handled, Inc: h.cfg.inc, Partition: m.Partition, Offset: m.Offset,
 		Key: ev.Key, Seq: ev.Seq, Start: t0, End: time.Now().UnixNano()})
