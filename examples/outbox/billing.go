@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/ordo-go/ordo/consumer"
@@ -16,6 +17,17 @@ type instance struct {
 	delivered atomic.Int64 // records given to its handler, duplicates included
 	stop      context.CancelFunc
 	done      chan error
+	halted    sync.Once
+	err       error // Run's, once halted
+}
+
+// halt stops the instance and returns Run's error; it may be called again.
+func (in *instance) halt() error {
+	in.halted.Do(func() {
+		in.stop()
+		in.err = <-in.done
+	})
+	return in.err
 }
 
 // startBilling starts a billing instance in group.
@@ -47,8 +59,7 @@ func (s *story) startBilling(ctx context.Context, group string) (*instance, erro
 func (in *instance) waitDelivered(ctx context.Context, n int64, last bool) error {
 	err := waitFor(ctx, fmt.Sprintf("%d deliveries", n), func() (bool, error) { return in.delivered.Load() >= n, nil })
 	if last || err != nil {
-		in.stop()
-		err = errors.Join(err, <-in.done)
+		err = errors.Join(err, in.halt())
 	}
 	return err
 }

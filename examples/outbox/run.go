@@ -108,6 +108,9 @@ func (s *story) setup(ctx context.Context) (err error) {
 }
 
 func (s *story) close() {
+	if s.billing != nil {
+		s.billing.halt() //nolint:errcheck // a step's error is the one to report
+	}
 	if s.db != nil {
 		s.db.close()
 	}
