@@ -38,40 +38,17 @@ type form struct {
 	rate       float64
 	keys       int
 	partitions int32
-	// bound is the whole suite's (kafkatest.Bound): nearly three times
-	// what the form takes on a quiet machine (the short form about 7
+	// bound is the whole suite's (kafkatest.Bound): about three times
+	// what the form takes on a quiet machine (the short form about 8.5
 	// minutes), for a busy 2-core one. run.sh's -timeout leaves room for
 	// Bound's grace.
 	bound time.Duration
 }
 
 var (
-	shortForm = form{name: "short", produceFor: 24 * time.Second, rate: 150, keys: 64, partitions: 6, bound: 20 * time.Minute}
+	shortForm = form{name: "short", produceFor: 24 * time.Second, rate: 150, keys: 64, partitions: 6, bound: 25 * time.Minute}
 	longForm  = form{name: "long", produceFor: 90 * time.Second, rate: 300, keys: 256, partitions: 12, bound: 80 * time.Minute}
 )
-
-// bins are the worker binaries, built once per test binary run.
-type bins struct{ producer, consumer, outboxwriter, relay, inboxconsumer string }
-
-func buildWorkers(t *testing.T) bins {
-	t.Helper()
-	dir := t.TempDir()
-	b := bins{producer: filepath.Join(dir, "producer"), consumer: filepath.Join(dir, "consumer"),
-		outboxwriter: filepath.Join(dir, "outboxwriter"), relay: filepath.Join(dir, "relay"),
-		inboxconsumer: filepath.Join(dir, "inboxconsumer")}
-	args := []string{"build"}
-	if os.Getenv("ORDO_FAULTS_RACE") != "0" {
-		args = append(args, "-race")
-	}
-	for _, w := range []struct{ out, pkg string }{{b.producer, "./cmd/producer"}, {b.consumer, "./cmd/consumer"},
-		{b.outboxwriter, "./cmd/outboxwriter"}, {b.relay, "./cmd/relay"}, {b.inboxconsumer, "./cmd/inboxconsumer"}} {
-		cmd := exec.Command("go", append(args, "-o", w.out, w.pkg)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", w.pkg, err, out)
-		}
-	}
-	return b
-}
 
 // proc is one running worker process.
 type proc struct {
