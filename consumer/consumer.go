@@ -360,11 +360,11 @@ func (c *Consumer) stop() error {
 	if err := c.commits.commitParts(fin, nil); err != nil {
 		errs = append(errs, fmt.Errorf("final commit: %w", causeOf(fin, err)))
 	}
-	if st := c.sched.quar.store(); st != nil {
-		st.Close() // after the final commit, which flushed it
-	}
 	if err := c.closeClient(fin); err != nil {
 		errs = append(errs, fmt.Errorf("leave group: %w", err))
+	}
+	if st := c.sched.quar.store(); st != nil {
+		st.Close() // after the last commit: the final one, or the leave's revoke
 	}
 	c.obs.ins.reg.Unregister()
 	var err error

@@ -207,7 +207,7 @@ func TestQuarantineFullHalts(t *testing.T) {
 // still carries an older consumer's quarantine set in its metadata (q1)
 // keeps it: the set is merged into the store at assignment, the key's
 // later record is dead-lettered as quarantined, and the consumer's commit
-// clears the metadata.
+// clears the metadata. No commit fails on the way, the leave's included.
 func TestQuarantineUpgradeFromMetadata(t *testing.T) {
 	f := newFixture(t, 1)
 	f.createTopic(dlt, 1)
@@ -222,7 +222,8 @@ func TestQuarantineUpgradeFromMetadata(t *testing.T) {
 		t.Fatalf("commit the old set: %v %v", err, resp.Error())
 	}
 	rec := newRecorder(nil)
-	c := f.consumer("upgrade", rec.handle, DeadLetterTopic(dlt))
+	var logs syncBuffer
+	c := f.consumer("upgrade", rec.handle, DeadLetterTopic(dlt), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	wait := runConsumer(t, c)
 	waitFor(t, 10*time.Second, "the commit past the records", func() bool { return f.committed("upgrade")[0] == 3 })
 	c.Close()
@@ -231,6 +232,9 @@ func TestQuarantineUpgradeFromMetadata(t *testing.T) {
 	}
 	if s := c.Stats(); s.DeadLettered != 1 || s.Handled != 1 {
 		t.Fatalf("stats %+v, want old's second record dead-lettered and other's handled", s)
+	}
+	if strings.Contains(logs.String(), "failed") { // the leave's revoke commits after the final one: the store must still be open
+		t.Fatalf("a commit failed:\n%s", logs.String())
 	}
 	if info, _ := dlq.Parse(f.readTopic(dlt, 1)[0]); info.Reason != dlq.Quarantined || info.QuarantineOffset != 0 {
 		t.Fatalf("dead letter %+v, want quarantined behind offset 0", info)
