@@ -97,7 +97,7 @@ func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) error {
 	switch {
 	case out.dead && it.q.kind == qBehind:
 		ps.commit.qDirty = ps.q.Follow(r.Key, r.Offset) || ps.commit.qDirty
-	case out.dead && out.outcome == "expired":
+	case out.dead && out.outcome == "expired": // not a failure: nothing starts
 	case out.dead:
 		if err := ps.q.Start(r.Key, r.Offset); err != nil {
 			return q.full(ps, r.Offset)
