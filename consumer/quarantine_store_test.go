@@ -249,6 +249,11 @@ func TestQuarantineUpgradeFromMetadata(t *testing.T) {
 	if o, _ := resp.Lookup(f.topic, 0); o.Metadata != "" {
 		t.Fatalf("commit metadata %q, want empty: the store holds the set", o.Metadata)
 	}
+	store := quarantine.TopicFor("upgrade")
+	tds, err := f.adm.ListTopics(context.Background(), store)
+	if err != nil || len(tds[store].Partitions) != minStorePartitions {
+		t.Fatalf("store topic %s: %d partitions (%v), want %d", store, len(tds[store].Partitions), err, minStorePartitions)
+	}
 }
 
 // TestQuarantineStoreRefused: a store topic that cannot be created (no
@@ -391,5 +396,30 @@ func TestQuarantineCommitWaitsForStore(t *testing.T) {
 	}
 	if s := f.quarantined("qwait", 0); s.Len() != 3 {
 		t.Fatalf("store holds %d keys, want 3", s.Len())
+	}
+}
+
+// TestQuarantineStorePartitions: the store topic Run creates has as many
+// partitions as the largest consumed topic when that is over
+// minStorePartitions, so each source partition has a store partition of
+// its own.
+func TestQuarantineStorePartitions(t *testing.T) {
+	f := newFixture(t, 80)
+	f.createTopic(dlt, 1)
+	c := f.consumer("qparts", newRecorder(nil).handle, DeadLetterTopic(dlt))
+	wait := runConsumer(t, c)
+	store := quarantine.TopicFor("qparts")
+	var n int
+	waitFor(t, 10*time.Second, "the store topic", func() bool {
+		tds, err := f.adm.ListTopics(context.Background(), store)
+		n = len(tds[store].Partitions)
+		return err == nil && n > 0
+	})
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 80 {
+		t.Fatalf("store topic has %d partitions, want 80", n)
 	}
 }
