@@ -86,7 +86,7 @@ func GroupProtocol(p Protocol) Option {
 // killed, a new one started one second later, until every partition was
 // read again; see [InstanceID] for the static cases): classic, default
 // (10 s): 10.0 s, where Kafka's 45 s default took 45.0 s; classic,
-// SessionTimeout(6s): 5.8–5.9 s; KIP-848, SessionTimeout(10s), the
+// SessionTimeout(6s): 5.8–6.0 s; KIP-848, SessionTimeout(10s), the
 // brokers' minimum at 6 s: 11.0–11.1 s (the broker's 5 s heartbeat
 // interval adds up to one interval); KIP-848 without it (the broker's
 // 45 s): 46.1 s.
@@ -115,7 +115,7 @@ func SessionTimeout(d time.Duration) Option {
 //
 // Measured on Kafka 4.4 (internal/e2e TestRecoveryAfterKill: a member
 // killed, restarted one second later): classic, static, default session:
-// 1.0 s until its partitions were read again. Under [ConsumerProtocol]
+// 1.0–2.5 s until its partitions were read again. Under [ConsumerProtocol]
 // the broker refuses the restarted instance's ID while the killed holder
 // has not timed out (UNRELEASED_INSTANCE_ID), so a crash costs the
 // group's session timeout, static or not (the broker's 45 s by default:
