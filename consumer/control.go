@@ -128,11 +128,13 @@ func (c *Consumer) Assignment() map[string][]int32 {
 type PartitionLag struct {
 	Topic     string
 	Partition int32
-	// Next is the lowest offset not yet finished (the commit point), -1
-	// before the first record.
+	// Next is the lowest offset not yet finished (the commit point);
+	// before the partition's first record, the group's committed offset
+	// (-1 until it is read, or if the group has none).
 	Next int64
-	// HighWatermark is the partition's end as of the last fetch, -1
-	// before the first fetch.
+	// HighWatermark is the partition's end as of the last fetch; for a
+	// partition that is not fetched (held by [Consumer.Pause]) or not yet
+	// fetched, as of the cluster's answer every 2 s. -1 before either.
 	HighWatermark int64
 	// Records is HighWatermark − Next, or -1 while either is unknown.
 	Records int64
@@ -154,7 +156,11 @@ func (c *Consumer) Lag() []PartitionLag {
 	now := time.Now()
 	out := make([]PartitionLag, 0, len(c.sched.parts))
 	for k, ps := range c.sched.parts {
-		pl := PartitionLag{Topic: k.topic, Partition: k.partition, Next: ps.tracker.next,
+		next := ps.tracker.next
+		if next < 0 {
+			next = ps.committed
+		}
+		pl := PartitionLag{Topic: k.topic, Partition: k.partition, Next: next,
 			HighWatermark: ps.hwm, Records: -1, Stuck: !ps.stuck.stuckSince.IsZero(), Paused: c.sched.paused.holds(k)}
 		if n, ok := ps.lag(); ok {
 			pl.Records = n

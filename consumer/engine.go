@@ -142,9 +142,13 @@ type partState struct {
 	revoked  bool
 	parked   int         // keys waiting in afterLocked
 	held     []*keyQueue // keys parked while the partition is paused
-	hwm      int64       // high watermark of the last fetch, -1 before
-	fed      int         // recordBytes of every record dispatched, a running sum (detachIfWaiting)
-	share    partShare   // its part of the buffer, under a rate cap (fair.go)
+	hwm      int64       // high watermark of the last fetch (or lag.go's read), -1 before
+	// committed is the group's committed offset as lag.go read it while
+	// no record of the partition was dispatched (tracker.next < 0), -1
+	// before or if none.
+	committed int64
+	fed       int       // recordBytes of every record dispatched, a running sum (detachIfWaiting)
+	share     partShare // its part of the buffer, under a rate cap (fair.go)
 
 	// ctx is the handlers' context for this partition's records, made
 	// on first use (a partition can be assigned before Run): revoking the
@@ -196,6 +200,9 @@ type partStuck struct {
 // record not yet finished; ok is false until both are known.
 func (ps *partState) lag() (int64, bool) {
 	next := ps.tracker.next
+	if next < 0 {
+		next = ps.committed
+	}
 	if ps.hwm < 0 || next < 0 {
 		return 0, false
 	}

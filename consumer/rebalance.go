@@ -63,7 +63,7 @@ func (r *rebalancer) assigned(ctx context.Context, cl *kgo.Client, added map[str
 				tp: k, tracker: newTracker(), checker: partition.NewChecker(0),
 				keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{}),
 				producers: make(map[string]string),
-				hwm:       -1, stuck: partStuck{progressNext: -1, progressAt: time.Now()},
+				hwm:       -1, committed: -1, stuck: partStuck{progressNext: -1, progressAt: time.Now()},
 			}
 			ps.met.attrs = r.obs.partAttrs(k)
 			ps.met.consumedSet = r.obs.opAttrs(ps.met.attrs, "poll", semconv.MessagingOperationTypeReceive)
