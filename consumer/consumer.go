@@ -126,7 +126,8 @@ func New(opts ...Option) (*Consumer, error) {
 	c.checks.cl = cl
 	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
 	c.lagw = lagWatch{sched: &c.sched, adm: kadm.NewClient(cl), group: cfg.group}
-	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter}
+	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter,
+		session: groupSession{cl: cl, log: c.log, group: cfg.group, session: cfg.membership.groupSession()}}
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining(), quar: c.sched.quar}
 	c.dl.cfg, c.dl.sched, c.dl.stats, c.dl.obs, c.dl.log, c.dl.logLimit = &c.cfg, &c.sched, &c.stats, &c.obs, c.log, &c.logLimit
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),

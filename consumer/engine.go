@@ -48,7 +48,10 @@ import (
 //	                            cap, slow start, age window, floor,
 //	                            accounting (replay_watch.go, its goroutine;
 //	                            replay_partition.go, the per-partition
-//	                            bucket; replay_options.go)
+//	                            bucket; replay_options.go); fair.go, the
+//	                            capped partitions' shares of the buffer
+//	fetchPauses   fetchpause.go why each fetch is paused: the one caller
+//	                            of kgo's Pause/ResumeFetch* (its own lock)
 //	dead-letterer deadletter.go the dead-letter write (deadletter_size.go:
 //	                            the topic's size limit, its own lock)
 //	quarantiner   quarantine.go keys quarantined behind a dead letter;
@@ -76,7 +79,8 @@ import (
 // not handled: skipped, dead-lettered, expired; quarantiner.settleLocked
 // for dead letters and redrives). A systemic-failure breaker would sit
 // beside the gate: parked lanes (parkedLocked) pause dispatch, a paused
-// fetch (as Pause) holds the poller, one claim is the probe. The durable
+// fetch (a reason of its own in fetchPauses, beside Pause's and the
+// cap's) holds the poller, one claim is the probe. The durable
 // quarantine store sits behind quarantiner (load, settleLocked) and the
 // committer (Flush before a commit, Committed after).
 //
@@ -91,7 +95,8 @@ import (
 // settles its batch and claims the next, when claims are taken back
 // (revoke, stop, Pause), when a retry timer fires, and once per tick by
 // the committer, the stuck watcher, the replay watcher and the observer.
-// kgo's client is never called with it held.
+// kgo's client is never called with it held, save the fetch pauses of
+// Pause and Resume (fetchpause.go: its lock comes after this one).
 //
 // Outside it: a lane handles its batch without the lock, on items no other
 // goroutine touches while their key queues are running. The one field it
@@ -145,7 +150,8 @@ type partState struct {
 	// no record of the partition was dispatched (tracker.next < 0), -1
 	// before or if none.
 	committed int64
-	fed       int // recordBytes of every record dispatched, a running sum (detachIfWaiting)
+	fed       int       // recordBytes of every record dispatched, a running sum (detachIfWaiting)
+	share     partShare // its part of the buffer, under a rate cap (fair.go)
 
 	// ctx is the handlers' context for this partition's records, made
 	// on first use (a partition can be assigned before Run): revoking the
