@@ -67,7 +67,7 @@ func run(ctx context.Context, brokers, registry, postgres, table, jpath, inc str
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	p, err := producer.New(producer.Brokers(strings.Split(brokers, ",")...), producer.Registry(reg),
-		producer.InstanceID(inc), producer.WithLogger(log))
+		producer.Name(inc), producer.WithLogger(log))
 	if err != nil {
 		return err
 	}
