@@ -35,6 +35,7 @@ type committer struct {
 	log          *slog.Logger
 	every        time.Duration // CommitInterval
 	quarantining bool          // commit with the quarantine sets (quarantine.go)
+	txn          *txnCommitter // commits by transactions (Transactional, txn.go); nil for none
 	calls        sync.WaitGroup
 }
 
@@ -49,7 +50,9 @@ func (cm *committer) marker() {
 		case <-cm.sched.ending.Done():
 			return
 		case <-t.C:
-			if !cm.quarantining {
+			if cm.txn != nil {
+				cm.txn.tick()
+			} else if !cm.quarantining {
 				cm.markDirty()
 			} else if n%4 == 0 { // the consumer commits itself, every CommitInterval
 				cm.commitMoved(cm.sched.ending)
@@ -62,6 +65,9 @@ func (cm *committer) marker() {
 // at once, synchronously: on a revoke, before the partitions are handed
 // over, and at the final stop.
 func (cm *committer) commitParts(ctx context.Context, parts []*partState) error {
+	if cm.txn != nil {
+		return cm.txn.commitParts(ctx, parts)
+	}
 	cm.sched.mu.Lock()
 	marks := cm.marksLocked(parts)
 	var md map[tp]string

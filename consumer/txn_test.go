@@ -1,0 +1,300 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ordo-go/ordo/internal/header"
+	"github.com/ordo-go/ordo/producer"
+)
+
+// txnRig is a fixture with an output topic, a publisher that seals
+// derived events for it, and a handler that emits one derived event per
+// input: the input's key and seq.
+type txnRig struct {
+	*fixture
+	out  string
+	pub  *producer.Publisher[keyedStep]
+	emit atomic.Int64 // outputs emitted, attempts included
+}
+
+func newTxnRig(t *testing.T, partitions int32) *txnRig {
+	t.Helper()
+	f := newFixture(t, partitions)
+	r := &txnRig{fixture: f, out: "derived"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := f.adm.CreateTopic(ctx, partitions, 1, nil, r.out); err != nil {
+		t.Fatal(err)
+	}
+	p, err := producer.New(producer.Brokers(f.cluster.Brokers()...), producer.Registry(f.reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	if r.pub, err = producer.NewPublisher(ctx, p, r.out, f.codecFor()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// handle emits the derived event of s.
+func (r *txnRig) handle(ctx context.Context, s Step) error {
+	ev, err := r.pub.Seal(ctx, keyedStep(s))
+	if err != nil {
+		return err
+	}
+	r.emit.Add(1)
+	return Emit(ctx, ev)
+}
+
+// reader reads the output topic from its start with the isolation level
+// given, collecting what it sees.
+type reader struct {
+	mu   sync.Mutex
+	seqs map[string][]int64 // per key, in the order read
+	ids  map[string]int     // times each event ID was read
+	n    int
+}
+
+func (r *txnRig) read(t *testing.T, iso kgo.IsolationLevel) *reader {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.cluster.Brokers()...), kgo.ConsumeTopics(r.out),
+		kgo.FetchIsolationLevel(iso), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := &reader{seqs: make(map[string][]int64), ids: make(map[string]int)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(rec *kgo.Record) {
+				var s Step
+				if err := r.codec.Decode(rec.Value[5:], &s); err != nil {
+					t.Errorf("decode output: %v", err)
+					return
+				}
+				id, _ := header.Get(rec.Headers, header.ID)
+				rd.mu.Lock()
+				rd.seqs[s.Key] = append(rd.seqs[s.Key], s.Seq)
+				rd.ids[id]++
+				rd.n++
+				rd.mu.Unlock()
+			})
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	return rd
+}
+
+func (rd *reader) count() int {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return rd.n
+}
+
+// check fails unless every key's outputs are 1..n once each, in order.
+func (rd *reader) check(t *testing.T, keys, perKey int) {
+	t.Helper()
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if len(rd.seqs) != keys {
+		t.Fatalf("outputs of %d keys, want %d", len(rd.seqs), keys)
+	}
+	for k, seqs := range rd.seqs {
+		if len(seqs) != perKey {
+			t.Fatalf("key %s: %d outputs, want %d (read %v)", k, len(seqs), perKey, seqs)
+		}
+		for i, s := range seqs {
+			if s != int64(i+1) {
+				t.Fatalf("key %s: output %d is seq %d, want %d: duplicated or out of order (read %v)", k, i, s, i+1, seqs)
+			}
+		}
+	}
+	for id, n := range rd.ids {
+		if n != 1 {
+			t.Fatalf("event %s read %d times", id, n)
+		}
+	}
+}
+
+// TestTxnOutputsExactlyOnce protects the plain promise: each input's
+// output is read once by a read_committed reader, in per-key order, with
+// the inputs handled on parallel lanes, and the group's offsets reach the
+// end of the input.
+func TestTxnOutputsExactlyOnce(t *testing.T) {
+	r := newTxnRig(t, 3)
+	const keys, perKey = 20, 25
+	r.publish(keys, perKey)
+	rd := r.read(t, kgo.ReadCommitted())
+	c := r.consumer("txn-once", func(ctx context.Context, s Step, _ Meta) error { return r.handle(ctx, s) },
+		Transactional("txn-once-1"), Concurrency(8))
+	wait := runConsumer(t, c)
+	waitFor(t, 20*time.Second, "every output", func() bool { return rd.count() >= keys*perKey })
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive in this while
+	rd.check(t, keys, perKey)
+	total := int64(0)
+	for _, off := range r.committed("txn-once") {
+		total += off
+	}
+	if total != keys*perKey {
+		t.Fatalf("committed offsets sum to %d, want %d", total, keys*perKey)
+	}
+}
+
+// TestTxnOutputsWaitForPrefix protects the key-parallel rule: the
+// outputs of records finished above an unfinished one are neither visible
+// to read_committed readers nor even written (a read_uncommitted reader
+// sees none) until it finishes; then all are, in per-key order.
+func TestTxnOutputsWaitForPrefix(t *testing.T) {
+	r := newTxnRig(t, 1)
+	release := make(chan struct{})
+	var once sync.Once
+	// The first record (offset 0, key "slow") blocks; the others, of other
+	// keys, finish on other lanes.
+	recs := []*kgo.Record{r.record(Step{Key: "slow", Seq: 1})}
+	const keys = 10
+	for k := range keys {
+		for s := range 5 {
+			recs = append(recs, r.record(Step{Key: fmt.Sprintf("key-%02d", k), Seq: int64(s + 1)}))
+		}
+	}
+	if err := r.cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	committedRd, uncommittedRd := r.read(t, kgo.ReadCommitted()), r.read(t, kgo.ReadUncommitted())
+	c := r.consumer("txn-prefix", func(ctx context.Context, s Step, _ Meta) error {
+		if s.Key == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return r.handle(ctx, s)
+	}, Transactional("txn-prefix-1"), Concurrency(4))
+	wait := runConsumer(t, c)
+	defer once.Do(func() { close(release) })
+	waitFor(t, 10*time.Second, "the records above the slow one", func() bool { return c.Stats().Handled == keys*5 })
+	time.Sleep(time.Second) // ten commit ticks: an output that leaked would be read by now
+	if n, m := committedRd.count(), uncommittedRd.count(); n != 0 || m != 0 {
+		t.Fatalf("while offset 0 is unfinished, readers saw %d committed and %d uncommitted outputs, want none", n, m)
+	}
+	if got := r.committed("txn-prefix")[0]; got > 0 {
+		t.Fatalf("committed offset %d while offset 0 is unfinished", got)
+	}
+	once.Do(func() { close(release) })
+	waitFor(t, 10*time.Second, "every output", func() bool { return committedRd.count() >= keys*5+1 })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	committedRd.mu.Lock()
+	for k, seqs := range committedRd.seqs {
+		for i, s := range seqs {
+			if s != int64(i+1) {
+				t.Errorf("key %s: outputs %v, want 1..%d in order", k, seqs, len(seqs))
+				break
+			}
+		}
+	}
+	committedRd.mu.Unlock()
+}
+
+// TestTxnKilledBetweenProduceAndCommit protects exactly-once across a
+// crash: a member dies with a transaction's outputs written but not
+// committed (its client cut off, nothing more sent), a new process with
+// the same transactional ID takes its place (a restart), and a
+// read_committed reader reads each input's output once, in per-key
+// order: the dead member's written outputs are aborted, and their records
+// handled again.
+func TestTxnKilledBetweenProduceAndCommit(t *testing.T) {
+	r := newTxnRig(t, 3)
+	const keys, perKey = 20, 20
+	r.publish(keys, perKey)
+	rd, raw := r.read(t, kgo.ReadCommitted()), r.read(t, kgo.ReadUncommitted())
+	h := func(ctx context.Context, s Step, _ Meta) error {
+		time.Sleep(time.Millisecond) // spread the records over several transactions
+		return r.handle(ctx, s)
+	}
+	opts := []Option{Transactional("txn-kill-1"), InstanceID("member-1"), Concurrency(4), GroupProtocol(ClassicProtocol)}
+	a := r.consumer("txn-kill", h, opts...)
+	killed := make(chan struct{})
+	hold := make(chan struct{})
+	var ends atomic.Int32
+	a.commits.txn.beforeEnd = func() {
+		if ends.Add(1) == 3 { // two transactions committed; the third dies before its end
+			a.killClient() // the process is gone: no request leaves any more
+			close(killed)
+			<-hold
+		}
+	}
+	waitA := runConsumer(t, a)
+	select {
+	case <-killed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the member never reached its third transaction")
+	}
+	before := rd.count()
+	if before == 0 || before >= keys*perKey {
+		t.Fatalf("read %d outputs before the kill, want some and not all", before)
+	}
+	b := r.consumer("txn-kill", func(ctx context.Context, s Step, m Meta) error { return r.handle(ctx, s) }, opts...)
+	waitB := runConsumer(t, b)
+	waitFor(t, 30*time.Second, "every output after the restart", func() bool { return rd.count() >= keys*perKey })
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitB(); err != nil {
+		t.Fatal(err)
+	}
+	close(hold)
+	a.Close()
+	_ = waitA() // its client is gone: its stop fails
+	time.Sleep(300 * time.Millisecond)
+	rd.check(t, keys, perKey)
+	if n := raw.count(); n <= keys*perKey {
+		t.Fatalf("a read_uncommitted reader read %d outputs, want more than %d: the dead member's outputs were never written", n, keys*perKey)
+	}
+	t.Logf("outputs read before the kill %d, emitted in all %d (re-handled after the kill: %d)", before, r.emit.Load(), r.emit.Load()-keys*perKey)
+}
+
+// TestTxnOptions protects the refusals: an empty ID, and the quarantine.
+func TestTxnOptions(t *testing.T) {
+	f := newFixture(t, 1)
+	for name, opts := range map[string][]Option{
+		"empty id":   {Transactional("")},
+		"quarantine": {Transactional("x"), DeadLetterTopic("dlq")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			base := []Option{Brokers(f.cluster.Brokers()...), Group("g"), Topics(f.topic), Registry(f.reg),
+				On(f.codec, func(context.Context, Step, Meta) error { return nil })}
+			if _, err := New(append(base, opts...)...); err == nil {
+				t.Fatal("New accepted it")
+			}
+		})
+	}
+}
+
+// TestEmitOutsideTransactional protects Emit's refusal outside a
+// transactional handler.
+func TestEmitOutsideTransactional(t *testing.T) {
+	if err := Emit(context.Background(), producer.Sealed{}); err != ErrNotTransactional {
+		t.Fatalf("Emit = %v, want ErrNotTransactional", err)
+	}
+}
