@@ -424,8 +424,10 @@ func (c *Consumer) newClient() (*kgo.Client, *kgo.GroupTransactSession, error) {
 		cl, err := kgo.NewClient(opts...)
 		return cl, nil, err
 	}
-	opts = append(opts, kgo.TransactionalID(c.cfg.txnID),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets())
+	// kgo fetches offsets with RequireStable always: a member assigned a
+	// partition whose offset commit is in an open transaction waits for
+	// it to end.
+	opts = append(opts, kgo.TransactionalID(c.cfg.txnID), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return nil, nil, err
