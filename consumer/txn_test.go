@@ -24,7 +24,7 @@ type txnRig struct {
 	emit atomic.Int64 // outputs emitted, attempts included
 }
 
-func newTxnRig(t *testing.T, partitions int32) *txnRig {
+func newTxnRig(t testing.TB, partitions int32) *txnRig {
 	t.Helper()
 	f := newFixture(t, partitions)
 	r := &txnRig{fixture: f, out: "derived"}
@@ -58,19 +58,20 @@ func (r *txnRig) handle(ctx context.Context, s Step) error {
 // given, collecting what it sees.
 type reader struct {
 	mu   sync.Mutex
-	seqs map[string][]int64 // per key, in the order read
-	ids  map[string]int     // times each event ID was read
+	seqs map[string][]int64   // per key, in the order read
+	ids  map[string]int       // times each event ID was read
+	seen map[string]time.Time // when each event ID was first read
 	n    int
 }
 
-func (r *txnRig) read(t *testing.T, iso kgo.IsolationLevel) *reader {
+func (r *txnRig) read(t testing.TB, iso kgo.IsolationLevel) *reader {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(r.cluster.Brokers()...), kgo.ConsumeTopics(r.out),
 		kgo.FetchIsolationLevel(iso), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rd := &reader{seqs: make(map[string][]int64), ids: make(map[string]int)}
+	rd := &reader{seqs: make(map[string][]int64), ids: make(map[string]int), seen: make(map[string]time.Time)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -86,7 +87,9 @@ func (r *txnRig) read(t *testing.T, iso kgo.IsolationLevel) *reader {
 				id, _ := header.Get(rec.Headers, header.ID)
 				rd.mu.Lock()
 				rd.seqs[s.Key] = append(rd.seqs[s.Key], s.Seq)
-				rd.ids[id]++
+				if rd.ids[id]++; rd.ids[id] == 1 {
+					rd.seen[id] = time.Now()
+				}
 				rd.n++
 				rd.mu.Unlock()
 			})
