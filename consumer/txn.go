@@ -65,7 +65,8 @@ import (
 // members sharing an ID fence each other's transactions.
 //
 // A transaction runs every quarter of [CommitInterval] (250 ms by
-// default) while some commit point moved, so an output becomes visible
+// default) while some commit point moved (not while one is in flight: a
+// rebalance holds the transaction until it is over), so an output becomes visible
 // within about that long after its record and every record before it in
 // its partition finished; outputs of a finished record above an
 // unfinished one wait for it, as its offset does. A transaction that
@@ -86,11 +87,14 @@ func Transactional(id string) Option {
 	return optionFunc(func(c *config) { c.txnID, c.txnSet = id, true })
 }
 
-// txnBound bounds one transaction of the commit ticks: End must not be
-// cancelled mid-way (kgo's client is then left in an undefined state),
-// so the ticks' transactions do not watch the consumer's ending; a
-// frozen broker still cannot hold the committer for ever.
-const txnBound = 30 * time.Second
+// txnStopGrace is how long a transaction in flight when the consumer
+// begins to stop may go on. A transaction is otherwise not bounded: a
+// rebalance that waits for a dead member's session to expire holds End
+// (it waits for a heartbeat the group answers only after the rebalance),
+// and cancelling End leaves kgo's client in an undefined state. Past the
+// grace the transaction is abandoned: its outputs are not visible, and
+// the next owner of its partitions handles their records again.
+const txnStopGrace = 5 * time.Second
 
 // Errors of [Emit].
 var (
@@ -235,11 +239,19 @@ type txnPart struct {
 	off int64 // the commit point
 }
 
-// tick runs the commit tick's transaction, bounded by txnBound.
+// tick runs the commit tick's transaction. An error halts the consumer,
+// unless the consumer is stopping and the grace cut the transaction.
 func (tc *txnCommitter) tick() {
-	ctx, cancel := context.WithTimeout(context.Background(), txnBound)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := tc.commit(ctx); err != nil {
+	stop := context.AfterFunc(tc.sched.ending, func() { time.AfterFunc(txnStopGrace, cancel) })
+	defer stop()
+	err := tc.commit(ctx)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		tc.log.Warn("transaction abandoned at the stop", "error", err)
+	default:
 		tc.sched.mu.Lock()
 		tc.sched.haltLocked(err)
 		tc.sched.mu.Unlock()
@@ -307,6 +319,9 @@ func (tc *txnCommitter) run(ctx context.Context, recs []*kgo.Record, marks map[s
 	)
 	for _, r := range recs {
 		wg.Add(1)
+		// A fresh record each time: kgo keeps a record's first ctx, and
+		// an aborted transaction's outputs are produced again.
+		r := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: r.Timestamp}
 		tc.sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			defer wg.Done()
 			if err != nil {

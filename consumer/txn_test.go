@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ordo-go/ordo/internal/header"
 	"github.com/ordo-go/ordo/producer"
@@ -275,6 +277,61 @@ func TestTxnKilledBetweenProduceAndCommit(t *testing.T) {
 		t.Fatalf("a read_uncommitted reader read %d outputs, want more than %d: the dead member's outputs were never written", n, keys*perKey)
 	}
 	t.Logf("outputs read before the kill %d, emitted in all %d (re-handled after the kill: %d)", before, r.emit.Load(), r.emit.Load()-keys*perKey)
+}
+
+// TestTxnAbortRetried protects the retry of an aborted transaction: the
+// broker refuses two transactions' offset commits (REBALANCE_IN_PROGRESS,
+// which kgo answers by aborting), and the outputs they held are produced
+// again in a later transaction, each read once, in per-key order. The
+// outputs' records were produced again with their first transaction's
+// ctx, cancelled by then, and every later transaction aborted.
+func TestTxnAbortRetried(t *testing.T) {
+	r := newTxnRig(t, 3)
+	const keys, perKey = 20, 20
+	r.publish(keys, perKey)
+	rd := r.read(t, kgo.ReadCommitted())
+	var commits, refused atomic.Int32
+	kc := r.cluster.Kafka()
+	kc.ControlKey(int16(kmsg.TxnOffsetCommit), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if n := commits.Add(1); n != 2 && n != 3 {
+			return nil, nil, false
+		}
+		refused.Add(1)
+		req := kr.(*kmsg.TxnOffsetCommitRequest)
+		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.RebalanceInProgress.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	c := r.consumer("txn-abort", func(ctx context.Context, s Step, _ Meta) error {
+		time.Sleep(time.Millisecond) // spread the records over several transactions
+		return r.handle(ctx, s)
+	}, Transactional("txn-abort-1"), Concurrency(4))
+	wait := runConsumer(t, c)
+	waitFor(t, 20*time.Second, "every output", func() bool { return rd.count() >= keys*perKey })
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	rd.check(t, keys, perKey)
+	if refused.Load() != 2 {
+		t.Fatalf("%d offset commits refused, want 2", refused.Load())
+	}
+	if h := c.Stats().Handled; h != keys*perKey {
+		t.Fatalf("%d records handled, want %d: an abort made the consumer handle records again", h, keys*perKey)
+	}
 }
 
 // TestTxnOptions protects the refusals: an empty ID, and the quarantine.
