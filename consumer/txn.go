@@ -64,20 +64,26 @@ import (
 // transaction at once instead of after the transaction timeout. Two live
 // members sharing an ID fence each other's transactions.
 //
-// A transaction runs every quarter of [CommitInterval] (250 ms by
-// default) while some commit point moved (not while one is in flight: a
-// rebalance holds the transaction until it is over), so an output becomes visible
-// within about that long after its record and every record before it in
-// its partition finished; outputs of a finished record above an
-// unfinished one wait for it, as its offset does. A transaction that
-// aborts is tried again at the next tick with the same outputs. A
-// rebalance aborts the transaction in flight: the records of a partition
-// that moved are handled again by its next owner, which emits their
-// outputs again, so a handler should emit the same outputs when it
-// handles a record twice (or accept that the second handling's outputs
-// are the ones that count). Side effects other than Emit are not in the
-// transaction. A transactional error kgo cannot recover from halts the
-// consumer: Run returns it.
+// A transaction runs every quarter of [CommitInterval] while some commit
+// point moved (not while one is in flight: a rebalance holds the
+// transaction until it is over), so an output becomes visible about that
+// long, plus the transaction's own time, after its record and every
+// record before it in its partition finished; outputs of a finished
+// record above an unfinished one wait for it, as its offset does.
+// Outputs waiting for their transaction count against [MaxBufferedBytes]
+// with the records: the consumer stops fetching while they fill half of
+// it. Records already fetched are still handled, so outputs much larger
+// than their inputs can overshoot it by the outputs of what was fetched.
+//
+// A transaction that aborts is tried again at the next tick with the same
+// outputs. A rebalance aborts the transaction in flight, and a revoke
+// commits nothing: the records of a partition that moved, from its last
+// committed offset, are handled again by its next owner, which emits
+// their outputs again. A handler should therefore emit the same outputs
+// when it handles a record twice (or accept that the last handling's
+// outputs are the ones that count). Side effects other than Emit are not
+// in the transaction. A transactional error kgo cannot recover from halts
+// the consumer: Run returns it.
 //
 // Transactional cannot be combined with the dead-letter quarantine (the
 // quarantine's commit metadata is not carried by a transaction's offset

@@ -334,6 +334,66 @@ func TestTxnAbortRetried(t *testing.T) {
 	}
 }
 
+// TestTxnOutputsBounded protects the memory bound: outputs waiting for
+// their transaction count against MaxBufferedBytes, so while the first
+// record holds the commit point the consumer stops fetching once the
+// outputs of the records finished above it fill half the buffer (1 MiB,
+// 1 KiB an output), instead of handling the whole backlog (4,000
+// records, 4 MiB of outputs) into memory. The records fetched before the
+// poller stopped are still handled: the bound is the fetching's.
+func TestTxnOutputsBounded(t *testing.T) {
+	r := newTxnRig(t, 1)
+	if err := r.cl.ProduceSync(context.Background(), r.record(Step{Key: "slow", Seq: 1})).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 4000
+	for i := 0; i < n; i += 100 { // batches of 100 records: a fetch is not one huge batch
+		var recs []*kgo.Record
+		for j := i; j < i+100; j++ {
+			recs = append(recs, r.record(Step{Key: fmt.Sprintf("key-%03d", j%100), Seq: int64(j/100 + 1)}))
+		}
+		if err := r.cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := make(chan struct{})
+	big := make([]byte, 1<<10)
+	c := r.consumer("txn-bound", func(ctx context.Context, s Step, _ Meta) error {
+		if s.Key == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		ev, err := r.pub.Seal(ctx, keyedStep(s))
+		if err != nil {
+			return err
+		}
+		ev.Value = big
+		return Emit(ctx, ev)
+	}, Transactional("txn-bound-1"), Concurrency(4), MaxBufferedBytes(1<<20))
+	wait := runConsumer(t, c)
+	defer func() {
+		c.Close()
+		_ = wait()
+	}()
+	waitFor(t, 10*time.Second, "records handled above the slow one", func() bool { return c.Stats().Handled > 0 })
+	var handled int64
+	waitFor(t, 10*time.Second, "the handling to stop", func() bool {
+		h := c.Stats().Handled
+		time.Sleep(500 * time.Millisecond)
+		handled = c.Stats().Handled
+		return h == handled
+	})
+	if handled >= n/2 {
+		t.Fatalf("%d of %d records handled behind the unfinished first one: their outputs (%d KiB) are not bounded by MaxBufferedBytes",
+			handled, n, handled)
+	}
+	close(release)
+	t.Logf("%d records handled behind the unfinished first one (%d KiB of outputs)", handled, handled)
+}
+
 // TestTxnOptions protects the refusals: an empty ID, and the quarantine.
 func TestTxnOptions(t *testing.T) {
 	f := newFixture(t, 1)
