@@ -37,7 +37,7 @@ func (c *Consumer) Pause(topic string, partitions ...int32) {
 			c.sched.paused.topics = make(map[string]bool)
 		}
 		c.sched.paused.topics[topic] = true
-		c.cl.PauseFetchTopics(topic)
+		c.sched.fetch.pause(c.cl, fetchUser, map[string][]int32{topic: nil})
 		c.sched.takeBackLocked(func(ps *partState) bool { return ps.tp.topic == topic }, true)
 		return
 	}
@@ -47,7 +47,7 @@ func (c *Consumer) Pause(topic string, partitions ...int32) {
 	for _, p := range partitions {
 		c.sched.paused.parts[tp{topic, p}] = true
 	}
-	c.cl.PauseFetchPartitions(map[string][]int32{topic: partitions})
+	c.sched.fetch.pause(c.cl, fetchUser, map[string][]int32{topic: partitions})
 	c.sched.takeBackLocked(func(ps *partState) bool { return c.sched.paused.parts[ps.tp] }, true)
 }
 
@@ -65,14 +65,16 @@ func (c *Consumer) Resume(topic string, partitions ...int32) {
 				delete(c.sched.paused.parts, k)
 			}
 		}
-		c.cl.ResumeFetchTopics(topic)
+		c.sched.fetch.resume(c.cl, fetchUser, map[string][]int32{topic: nil})
 	} else {
 		for _, p := range partitions {
 			delete(c.sched.paused.parts, tp{topic, p})
 		}
 	}
 	if len(partitions) > 0 {
-		c.cl.ResumeFetchPartitions(map[string][]int32{topic: partitions})
+		// Through the registry: a partition over its share of the buffer
+		// under a rate cap stays paused for that reason (fair.go).
+		c.sched.fetch.resume(c.cl, fetchUser, map[string][]int32{topic: partitions})
 	}
 	for k, ps := range c.sched.parts {
 		if k.topic == topic && !c.sched.paused.holds(k) {

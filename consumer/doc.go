@@ -42,8 +42,12 @@
 // KIP-848's ([ConsumerProtocol], Kafka 4.0 and newer), where the broker
 // assigns partitions and a member joining or leaving does not stop the
 // others. [SessionTimeout] bounds how long a crashed member's partitions
-// sit unread; [InstanceID] makes a member static, so that an instance
-// restarted within the session timeout gets its partitions back at once.
+// sit unread: 10 s by default under the classic protocol; under KIP-848
+// the consumer sets it as the group's config when given, which the brokers
+// must allow (group.consumer.min.session.timeout.ms, 45 s by default).
+// [InstanceID] makes a member static, so that an instance restarted within
+// the session timeout gets its partitions back at once
+// (InstanceID(os.Getenv("POD_NAME")) on Kubernetes).
 //
 // # Operating it
 //
@@ -113,11 +117,18 @@
 // (unless [AllowMissingDeadLetterTopic]), and a topic that
 // cannot be written halts the consumer after [DeadLetterPatience] with a
 // [*DeadLetterError], skipping nothing. Later records of the dead-lettered key in its
-// partition follow it into the topic (key quarantine, kept in the commit
-// metadata, so restarts and rebalances keep it) until the key is redriven
-// with [github.com/ordo-go/ordo/consumer/dlq.Client.Redrive];
+// partition follow it into the topic (key quarantine) until the key is
+// redriven with [github.com/ordo-go/ordo/consumer/dlq.Client.Redrive];
 // [ContinueAfterDeadLetter] handles them instead, at the price of that
-// key's order. Without a dead-letter topic the policy is [Halt] (Run
+// key's order. The quarantined keys are kept in a compacted topic the
+// group owns ([QuarantineTopic], "<group>.ordo-quarantine" by default),
+// written before each commit, so restarts and rebalances keep them; up to
+// [QuarantineMaxKeys] keys per partition (default 1,000,000), each taking
+// under 66 bytes of memory once restored (TestQuarantine100kKeysSurviveRestart
+// measures it at 100,000 keys of one partition). A new key beyond the bound
+// halts the consumer ([ErrQuarantineFull]) rather than break its order.
+// An expired record ([MaxAge] with [ExpireDeadLetter]) is dead-lettered
+// with reason "expired" but quarantines nothing. Without a dead-letter topic the policy is [Halt] (Run
 // returns the error; nothing is committed past the record), or [Skip]
 // (counted, logged, committed past).
 //
@@ -129,9 +140,13 @@
 // (a token bucket the lanes wait on, never a sleep in a handler), during
 // catch-up only or always; [PartitionRateLimit] caps each partition on its
 // own, for a downstream sharded like the topic (a partition over its cap
-// waits, its lanes take other partitions' keys); [SlowStart] opens the
-// lanes one by one over a
-// warm-up; [MaxAge] expires records older than a window (skipped, or
+// waits, its lanes take other partitions' keys). Catch-up never starves
+// live traffic: a capped partition holds at most its share of the buffer
+// (the buffer split over the assigned partitions) and is paused at the
+// fetch beyond it while the others' records flow, and partitions not in
+// catch-up are served first, so under [RateLimit] their events take
+// tokens before any backlog's. [SlowStart] opens the lanes one by one
+// over a warm-up; [MaxAge] expires records older than a window (skipped, or
 // dead-lettered with reason "expired"); [ReplayFloor] starts a partition
 // no earlier than a point in time. Buffered records stay under
 // [MaxBuffered] and [MaxBufferedBytes], however large the backlog, and
@@ -206,7 +221,7 @@
 //	ordo.deadletter.records             {record}     counter    records written to the dead-letter topic; ordo.reason, ordo.stage
 //	ordo.keys.parked                    {key}        gauge      keys whose head record waits to be tried again
 //	ordo.keys.quarantined               {key}        gauge      keys quarantined behind a dead letter
-//	ordo.keys.quarantine.full           {key}        counter    keys dead-lettered while the quarantine was full (not quarantined)
+//	ordo.keys.quarantine.full           {key}        counter    dead letters whose key found its partition's quarantine full (the consumer halted)
 //	ordo.order.violations               {record}     counter    per-key sequence gaps and regressions
 //	ordo.consumer.handover.running      {record}     counter    handlers still running when their partition was handed over (they ignored ctx)
 //	ordo.partition.count.changes        {change}     counter    a new stamped partition count seen for the topic (see Order checks)

@@ -40,17 +40,22 @@ import (
 //	                            outcome; no lock
 //	checks        schedule.go   ordo headers, stamped counts, per-key
 //	                            sequence and placement
-//	committer     commit.go     commit points to kgo, commits with the
-//	                            quarantine metadata, the revoke's and the
-//	                            stop's commits; tracker.go holds the points
+//	committer     commit.go     commit points to kgo, commits after a
+//	                            flush of the quarantine store, the revoke's
+//	                            and the stop's commits; tracker.go holds
+//	                            the points
 //	replay        replay.go     the replay gate: catch-up detection, rate
 //	                            cap, slow start, age window, floor,
 //	                            accounting (replay_watch.go, its goroutine;
 //	                            replay_partition.go, the per-partition
-//	                            bucket; replay_options.go)
+//	                            bucket; replay_options.go); fair.go, the
+//	                            capped partitions' shares of the buffer
+//	fetchPauses   fetchpause.go why each fetch is paused: the one caller
+//	                            of kgo's Pause/ResumeFetch* (its own lock)
 //	dead-letterer deadletter.go the dead-letter write (deadletter_size.go:
 //	                            the topic's size limit, its own lock)
-//	quarantiner   quarantine.go keys quarantined behind a dead letter
+//	quarantiner   quarantine.go keys quarantined behind a dead letter;
+//	                            quarantine_store.go, their durable store
 //	observer      telemetry.go  spans, metrics, observed gauges
 //	stuckWatch    stuck.go      the stuck-partition watcher
 //	connectWatch  connect.go    the probe of a cluster never reached
@@ -74,8 +79,10 @@ import (
 // not handled: skipped, dead-lettered, expired; quarantiner.settleLocked
 // for dead letters and redrives). A systemic-failure breaker would sit
 // beside the gate: parked lanes (parkedLocked) pause dispatch, a paused
-// fetch (as Pause) holds the poller, one claim is the probe. A durable
-// quarantine store would sit behind quarantiner and loadQuarantine.
+// fetch (a reason of its own in fetchPauses, beside Pause's and the
+// cap's) holds the poller, one claim is the probe. The durable
+// quarantine store sits behind quarantiner (load, settleLocked) and the
+// committer (Flush before a commit, Committed after).
 //
 // Locks. scheduler.mu is the engine's one lock for the work: it guards the
 // partitions (parts and every partState field except the immutable tp,
@@ -88,7 +95,8 @@ import (
 // settles its batch and claims the next, when claims are taken back
 // (revoke, stop, Pause), when a retry timer fires, and once per tick by
 // the committer, the stuck watcher, the replay watcher and the observer.
-// kgo's client is never called with it held.
+// kgo's client is never called with it held, save the fetch pauses of
+// Pause and Resume (fetchpause.go: its lock comes after this one).
 //
 // Outside it: a lane handles its batch without the lock, on items no other
 // goroutine touches while their key queues are running. The one field it
@@ -142,7 +150,8 @@ type partState struct {
 	// no record of the partition was dispatched (tracker.next < 0), -1
 	// before or if none.
 	committed int64
-	fed       int // recordBytes of every record dispatched, a running sum (detachIfWaiting)
+	fed       int       // recordBytes of every record dispatched, a running sum (detachIfWaiting)
+	share     partShare // its part of the buffer, under a rate cap (fair.go)
 
 	// ctx is the handlers' context for this partition's records, made
 	// on first use (a partition can be assigned before Run): revoking the
@@ -155,7 +164,7 @@ type partState struct {
 	// finish and read by the committer.
 	tracker *tracker
 	// q is the partition's quarantined keys (nil unless quarantining),
-	// read from the commit metadata at assignment (quarantine.go).
+	// loaded from the quarantine store at assignment (quarantine.go).
 	q *quarantine.Set
 
 	commit  partCommit
@@ -172,7 +181,7 @@ type partState struct {
 // partCommit is the committer's share of a partition.
 type partCommit struct {
 	dirty  bool // the commit point moved since it was last marked
-	qDirty bool // the quarantine set changed since it was last committed
+	qDirty bool // the quarantine set changed since it was last flushed and committed
 }
 
 // partMetrics is the observer's share of a partition: its attribute sets,

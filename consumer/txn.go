@@ -85,10 +85,10 @@ import (
 // in the transaction. A transactional error kgo cannot recover from halts
 // the consumer: Run returns it.
 //
-// Transactional cannot be combined with the dead-letter quarantine (the
-// quarantine's commit metadata is not carried by a transaction's offset
-// commit): with the DeadLetter policy, add [NoQuarantine]; the dead
-// letters themselves are written outside the transaction.
+// Transactional cannot be combined with the dead-letter quarantine yet
+// (its store is flushed before each plain commit, not before each
+// transaction): with the DeadLetter policy, add [ContinueAfterDeadLetter];
+// the dead letters themselves are written outside the transaction.
 func Transactional(id string) Option {
 	return optionFunc(func(c *config) { c.txnID, c.txnSet = id, true })
 }
@@ -464,7 +464,7 @@ func (c *config) txnErrs() []error {
 	case c.txnID == "":
 		return []error{errors.New("transactional ID is empty")}
 	case c.quarantining():
-		return []error{errors.New("transactional consumer with the dead-letter quarantine: add NoQuarantine")}
+		return []error{errors.New("transactional consumer with the dead-letter quarantine: add ContinueAfterDeadLetter")}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -404,11 +405,20 @@ func TestTxnOptions(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			base := []Option{Brokers(f.cluster.Brokers()...), Group("g"), Topics(f.topic), Registry(f.reg),
 				On(f.codec, func(context.Context, Step, Meta) error { return nil })}
-			if _, err := New(append(base, opts...)...); err == nil {
-				t.Fatal("New accepted it")
+			if _, err := New(append(base, opts...)...); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("New = %v, want ErrInvalidConfig", err)
 			}
 		})
 	}
+	t.Run("dead letters without quarantine", func(t *testing.T) {
+		c, err := New(Brokers(f.cluster.Brokers()...), Group("g"), Topics(f.topic), Registry(f.reg),
+			On(f.codec, func(context.Context, Step, Meta) error { return nil }),
+			Transactional("x"), DeadLetterTopic("dlq"), ContinueAfterDeadLetter())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	})
 }
 
 // TestEmitOutsideTransactional protects Emit's refusal outside a

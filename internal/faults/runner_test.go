@@ -308,8 +308,9 @@ func (r *run) settle(ctx context.Context) {
 }
 
 // catchUpWithin bounds the wait for the group to commit the end of every
-// partition after the producer is done: a KIP-848 member's kill costs a
-// 45 s session, and a busy 2-core machine runs everything slower.
+// partition after the producer is done: a killed member's partitions wait
+// for its session timeout, and a busy 2-core machine runs everything
+// slower.
 const catchUpWithin = 5 * time.Minute
 
 func (r *run) waitCaughtUp(ctx context.Context) {
