@@ -136,9 +136,14 @@ func (rd *reader) check(t *testing.T, keys, perKey int) {
 // TestTxnOutputsExactlyOnce protects the plain promise: each input's
 // output is read once by a read_committed reader, in per-key order, with
 // the inputs handled on parallel lanes, and the group's offsets reach the
-// end of the input.
+// end of the input, under both group protocols.
 func TestTxnOutputsExactlyOnce(t *testing.T) {
+	forEachProtocol(t, txnOutputsExactlyOnce)
+}
+
+func txnOutputsExactlyOnce(t *testing.T, p Protocol) {
 	r := newTxnRig(t, 3)
+	r.protocol = p
 	const keys, perKey = 20, 25
 	r.publish(keys, perKey)
 	rd := r.read(t, kgo.ReadCommitted())
@@ -220,6 +225,53 @@ func TestTxnOutputsWaitForPrefix(t *testing.T) {
 		}
 	}
 	committedRd.mu.Unlock()
+}
+
+// TestTxnRebalance protects exactly-once across rebalances: a second
+// transactional member joins mid-stream and a third replaces the first
+// (Close: its last transaction, then the leave), so partitions move with
+// transactions in flight; a read_committed reader
+// reads each input's output once, in per-key order. Both protocols.
+func TestTxnRebalance(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, p Protocol) {
+		r := newTxnRig(t, 6)
+		r.protocol = p
+		const keys, perKey = 60, 30
+		r.publish(keys, perKey)
+		rd := r.read(t, kgo.ReadCommitted())
+		h := func(ctx context.Context, s Step, _ Meta) error {
+			time.Sleep(2 * time.Millisecond)
+			return r.handle(ctx, s)
+		}
+		member := func(id string) (*Consumer, func() error) {
+			c := r.consumer("txn-rebalance", h, Transactional(id), Concurrency(4))
+			return c, runConsumer(t, c)
+		}
+		a, waitA := member("a")
+		waitFor(t, 20*time.Second, "a's first outputs", func() bool { return rd.count() >= 200 })
+		b, waitB := member("b")
+		waitFor(t, 20*time.Second, "outputs after b joined", func() bool { return rd.count() >= 800 })
+		a.Close()
+		if err := waitA(); err != nil {
+			t.Fatal(err)
+		}
+		c, waitC := member("c")
+		waitFor(t, 30*time.Second, "every output", func() bool { return rd.count() >= keys*perKey })
+		for _, m := range []struct {
+			c    *Consumer
+			wait func() error
+		}{{b, waitB}, {c, waitC}} {
+			if err := m.c.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.wait(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+		rd.check(t, keys, perKey)
+		t.Logf("%d outputs emitted for %d inputs (handled again after a move: %d)", r.emit.Load(), keys*perKey, r.emit.Load()-keys*perKey)
+	})
 }
 
 // TestTxnKilledBetweenProduceAndCommit protects exactly-once across a
