@@ -447,6 +447,72 @@ func TestTxnOutputsBounded(t *testing.T) {
 	t.Logf("%d records handled behind the unfinished first one (%d KiB of outputs)", handled, handled)
 }
 
+// TestTxnCommitWaitsForRewind protects the offset commit after an abort:
+// kgo rewinds its positions to the committed offsets and commits what it
+// has polled, so until the poller fetches again a transaction would send
+// no offset commit at all and make its outputs visible without their
+// offsets. Here the partition is paused at the abort (no fetch after the
+// rewind): transactions are aborted, none commits and nothing is
+// visible, until the partition is resumed; then each output is read once.
+func TestTxnCommitWaitsForRewind(t *testing.T) {
+	r := newTxnRig(t, 1)
+	const keys, perKey = 5, 10
+	r.publish(keys, perKey)
+	rd := r.read(t, kgo.ReadCommitted())
+	var c *Consumer
+	var commits atomic.Int32
+	paused := make(chan int, 1)
+	kc := r.cluster.Kafka()
+	kc.ControlKey(int16(kmsg.TxnOffsetCommit), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if commits.Add(1) != 2 {
+			return nil, nil, false
+		}
+		c.Pause(r.topic)
+		paused <- rd.count()
+		req := kr.(*kmsg.TxnOffsetCommitRequest)
+		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.RebalanceInProgress.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	c = r.consumer("txn-rewind", func(ctx context.Context, s Step, _ Meta) error {
+		time.Sleep(5 * time.Millisecond) // several transactions
+		return r.handle(ctx, s)
+	}, Transactional("txn-rewind-1"), Concurrency(1))
+	wait := runConsumer(t, c)
+	var before int
+	select {
+	case before = <-paused:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no second transaction")
+	}
+	time.Sleep(time.Second) // forty ticks
+	if n := rd.count(); n != before {
+		t.Fatalf("while paused after the abort, %d outputs became visible (%d before)", n-before, before)
+	}
+	committed := r.committed("txn-rewind")[0]
+	c.Resume(r.topic)
+	waitFor(t, 20*time.Second, "every output", func() bool { return rd.count() >= keys*perKey })
+	if err := c.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	rd.check(t, keys, perKey)
+	t.Logf("%d outputs visible at the abort, offset %d committed while paused", before, committed)
+}
+
 // TestTxnOptions protects the refusals: an empty ID, and the quarantine.
 func TestTxnOptions(t *testing.T) {
 	f := newFixture(t, 1)
