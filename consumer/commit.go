@@ -41,6 +41,7 @@ type committer struct {
 	every        time.Duration // CommitInterval
 	quarantining bool          // flush the quarantine store before each commit (quarantine.go)
 	quar         *quarantiner  // its store, when quarantining
+	txn          *txnCommitter // commits by transactions (Transactional, txn.go); nil for none
 	calls        sync.WaitGroup
 	// one serializes the commits that flush the store: a partition's
 	// Flush and commit must not overlap another's (the marker's tick
@@ -60,7 +61,9 @@ func (cm *committer) marker() {
 		case <-cm.sched.ending.Done():
 			return
 		case <-t.C:
-			if !cm.quarantining {
+			if cm.txn != nil {
+				cm.txn.tick()
+			} else if !cm.quarantining {
 				cm.markDirty()
 			} else if n%4 == 0 { // the consumer commits itself, every CommitInterval
 				cm.commitMoved(cm.sched.ending)
@@ -73,6 +76,9 @@ func (cm *committer) marker() {
 // at once, synchronously: on a revoke, before the partitions are handed
 // over, and at the final stop.
 func (cm *committer) commitParts(ctx context.Context, parts []*partState) error {
+	if cm.txn != nil {
+		return cm.txn.commitParts(ctx, parts)
+	}
 	if cm.quarantining {
 		cm.one.Lock()
 		defer cm.one.Unlock()

@@ -117,7 +117,7 @@ func New(opts ...Option) (*Consumer, error) {
 		obs: &c.obs, stats: &c.stats, log: c.log, topics: cfg.topics, drainTimeout: cfg.drainTimeout, quarantining: cfg.quarantining()}
 	c.checks = checks{stats: &c.stats, obs: &c.obs, log: c.log, counts: make(map[string][]int)}
 	c.sched.checks, c.sched.obs = &c.checks, &c.obs
-	cl, err := kgo.NewClient(c.kgoOpts()...)
+	cl, sess, err := c.newClient() // txn.go
 	if err != nil {
 		c.obs.ins.reg.Unregister()
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -129,6 +129,9 @@ func New(opts ...Option) (*Consumer, error) {
 	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter,
 		session: groupSession{cl: cl, log: c.log, group: cfg.group, session: cfg.membership.groupSession()}}
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining(), quar: c.sched.quar}
+	if sess != nil {
+		c.commits.txn = &txnCommitter{sess: sess, sched: &c.sched, log: c.log}
+	}
 	c.dl.cfg, c.dl.sched, c.dl.stats, c.dl.obs, c.dl.log, c.dl.logLimit = &c.cfg, &c.sched, &c.stats, &c.obs, c.log, &c.logLimit
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
 		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, logLimit: &c.logLimit, deadLetter: c.dl.deadLetter}

@@ -84,6 +84,11 @@
 // partition is revoked (after its in-flight records finish, bounded by
 // [DrainTimeout]) and on shutdown.
 //
+// With [Transactional], a commit is a Kafka transaction that also carries
+// the events the handlers of the committed records published with [Emit]:
+// read_committed readers see a record's outputs exactly when its offset is
+// committed, and a crash or a rebalance makes none of them visible twice.
+//
 // # Failures
 //
 // Every failure is classified once, where it happens. Transient failures

@@ -174,6 +174,7 @@ type partState struct {
 	met       partMetrics
 	stuck     partStuck
 	replay    partReplay    // replay.go
+	txn       partTxn       // outputs waiting for their transaction (txn.go)
 	lim       *rate.Limiter // PartitionRateLimit's bucket, made on first use: its own lock (replay_partition.go)
 }
 
@@ -247,6 +248,7 @@ type item struct {
 	dl     *deadState  // being dead-lettered: the write is pending (deadletter.go)
 	q      qmark       // its key's quarantine, as decided when a lane took it (quarantine.go)
 	replay replayShare // replay.go, replay_partition.go
+	txn    txnShare    // its outputs under Transactional (txn.go)
 }
 
 // ordoHeaders is what the record's ordo headers say, read once at

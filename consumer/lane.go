@@ -428,6 +428,7 @@ func (s *scheduler) finishLocked(kq *keyQueue, it *item) {
 	kq.items[0] = nil
 	kq.items = kq.items[1:]
 	s.unbuffer(it)
+	s.bufBytes += ps.txn.keepLocked(it) // until their transaction commits (txn.go)
 	before := ps.tracker.pending()
 	if ps.tracker.finishAs(it.rec.Offset, it.replay.how) {
 		ps.commit.dirty = true

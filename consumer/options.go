@@ -88,6 +88,8 @@ type config struct {
 	unreachableAfter  time.Duration
 	maxBufferedBytes  int // for log lines; conn holds them for kgo
 	replay            replayConfig
+	txnID             string // Transactional (txn.go)
+	txnSet            bool
 }
 
 func defaults() config {
@@ -556,6 +558,7 @@ func (c *config) validate() error {
 		bad("stuck threshold %v must be positive", c.stuckAfter)
 	}
 	errs = append(errs, c.replay.errs(c.dlqTopic != "")...)
+	errs = append(errs, c.txnErrs()...)
 	seen := make(map[string]bool)
 	for _, h := range c.handlers {
 		if seen[h.name] {

@@ -114,7 +114,9 @@ func (p *pipeline) attempt(ctx context.Context, ps *partState, it *item, b bindi
 		hctx, cancel = context.WithTimeout(actx, p.cfg.attemptTimeout)
 		defer cancel()
 	}
+	hctx, em := emitterFor(p.cfg, hctx) // Transactional's outputs (txn.go)
 	decErr, hErr := p.call(hctx, b, w, body, meta(it, w))
+	it.txn.take(em, decErr == nil && hErr == nil)
 	endAttempt(span, decErr, hErr)
 	typ, id := "", 0
 	if w != nil {

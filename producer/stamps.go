@@ -108,6 +108,10 @@ func (p *Producer) readWindows(ctx context.Context, topic string, spans []span, 
 	cl, err := kgo.NewClient(append(p.connOpts(),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.FetchMaxWait(100*time.Millisecond),
+		// A transactional writer's partition ends in a commit or abort
+		// marker, which a fetch returns only with this: without it the
+		// window's last offset is never reached.
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
 		return nil, nil, err
