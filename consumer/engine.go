@@ -231,6 +231,7 @@ type item struct {
 	dl     *deadState  // being dead-lettered: the write is pending (deadletter.go)
 	q      qmark       // its key's quarantine, as decided when a lane took it (quarantine.go)
 	replay replayShare // replay.go, replay_partition.go
+	brk    *brkShare   // the breaker's (breaker.go): made on a first failure, or for a probe
 }
 
 // ordoHeaders is what the record's ordo headers say, read once at

@@ -86,6 +86,8 @@ type config struct {
 	unreachableAfter time.Duration
 	maxBufferedBytes int // for log lines; conn holds them for kgo
 	replay           replayConfig
+	breaker          BreakerConfig // Breaker (breaker.go)
+	noBreaker        bool          // NoBreaker
 }
 
 func defaults() config {

@@ -76,6 +76,7 @@ type scheduler struct {
 	gate     *replay
 	partRate partRate
 	quar     *quarantiner
+	brk      *circuit  // the breaker (breaker.go); nil when off
 	checks   *checks   // the headers read at dispatch (schedule.go)
 	obs      *observer // records consumed, per run of records
 
@@ -196,6 +197,7 @@ func (s *scheduler) stopTimers() error {
 	for t := range s.timers {
 		t.Stop()
 	}
+	s.brk.stopLocked()
 	clear(s.timers)
 	return s.fatal
 }
