@@ -34,6 +34,10 @@ type scenario struct {
 	deadLetters bool
 	// wantCatchUp: the members' graceful exits must report a catch-up.
 	wantCatchUp bool
+	// outage: the members' handler has a dependency the scenario takes
+	// down (outage_test.go); the breaker must open and close, and nothing
+	// be dead-lettered.
+	outage bool
 }
 
 func noUnexplained(form, int) int { return 0 }
@@ -178,6 +182,9 @@ func TestFaults(t *testing.T) {
 			if sc.deadLetters {
 				r.withDeadLetters(ctx)
 			}
+			if sc.outage {
+				r.memberArgs = append(r.memberArgs, "-down-file", r.downFile())
+			}
 			r.startProducer()
 			for i := range sc.members {
 				r.startMember(i, r.memberArgs...)
@@ -186,7 +193,15 @@ func TestFaults(t *testing.T) {
 			rep := r.finish(ctx)
 			limit := sc.maxUnexplained(f, len(rep.Recoveries))
 			verdict := rep.Verdict(limit)
-			rows = append(rows, row{sc.name, rep, verdict, sc.wantFail, time.Since(t0)})
+			var open time.Duration
+			if sc.outage {
+				var opens int
+				if open, opens = r.breakerOpenFor(); opens == 0 || open == 0 || rep.DeadLettered != 0 {
+					t.Errorf("outage: the breaker opened %d times for %v, %d records dead-lettered; want it open and none (replay: ORDO_FAULTS_SEED=%d)",
+						opens, open, rep.DeadLettered, seed)
+				}
+			}
+			rows = append(rows, row{sc.name, rep, verdict, sc.wantFail, time.Since(t0), open})
 			logReport(t, rep, limit)
 			switch {
 			case sc.wantFail && len(rep.Lost) == 0:
@@ -195,7 +210,7 @@ func TestFaults(t *testing.T) {
 				t.Errorf("%v (replay: ORDO_FAULTS_SEED=%d)", verdict, seed)
 			case sc.wantCatchUp && rep.CatchUps == 0:
 				t.Errorf("no member reported a catch-up (replay: ORDO_FAULTS_SEED=%d)", seed)
-			case sc.deadLetters && rep.DeadLettered == 0:
+			case sc.deadLetters && !sc.outage && rep.DeadLettered == 0:
 				t.Errorf("nothing was dead-lettered (replay: ORDO_FAULTS_SEED=%d)", seed)
 			}
 		})
@@ -209,12 +224,13 @@ type row struct {
 	verdict  error
 	wantFail bool
 	took     time.Duration
+	breaker  time.Duration // the breaker's open time (outage scenarios)
 }
 
 func table(rows []row) string {
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tacked\tlost\tunhandled\tduplicates (unexplained)\torder violations\tdead-lettered\tcatch-ups\tfaults\trecovery max\tverdict\ttook")
+	fmt.Fprintln(tw, "scenario\tacked\tlost\tunhandled\tduplicates (unexplained)\torder violations\tdead-lettered\tcatch-ups\tfaults\trecovery max\tbreaker open\tverdict\ttook")
 	for _, r := range rows {
 		v := "pass"
 		switch {
@@ -225,9 +241,13 @@ func table(rows []row) string {
 		case r.verdict != nil:
 			v = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%v\t%s\t%v\n", r.name, r.rep.Acked, len(r.rep.Lost),
+		brk := "-"
+		if r.breaker > 0 {
+			brk = r.breaker.Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%v\t%s\t%s\t%v\n", r.name, r.rep.Acked, len(r.rep.Lost),
 			len(r.rep.Unhandled), r.rep.Duplicates, r.rep.Unexplained, r.rep.ViolationCount()+len(r.rep.Written),
-			r.rep.DeadLettered, r.rep.CatchUps, len(r.rep.Recoveries), r.rep.MaxRecovery().Round(time.Millisecond), v, r.took.Round(time.Second))
+			r.rep.DeadLettered, r.rep.CatchUps, len(r.rep.Recoveries), r.rep.MaxRecovery().Round(time.Millisecond), brk, v, r.took.Round(time.Second))
 	}
 	tw.Flush()
 	return sb.String()
