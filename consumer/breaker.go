@@ -34,10 +34,10 @@ import (
 //
 // Memory while open: nothing is claimed, so the buffer fills to
 // MaxBuffered (and MaxBufferedBytes) and the poller stops polling, as it
-// does behind slow handlers; kgo holds at most its fetch buffers. Fetches
-// are not paused: the cap already bounds what is held, and a paused
-// fetch would meet the user's Pause and the replay gate's per-partition
-// pauses on the same kgo calls.
+// does behind slow handlers; kgo holds at most its fetch buffers
+// (MaxBufferedBytes' other half). Fetches are not paused for the breaker:
+// the cap already bounds what is held, and a breaker pause would hold no
+// less.
 
 // BreakerConfig tunes the breaker (see the package doc, "Breaker"). A
 // zero field takes its default.

@@ -32,6 +32,7 @@ type connectWatch struct {
 	log     *slog.Logger
 	brokers []string
 	after   time.Duration // UnreachableAfter
+	session groupSession  // set once a broker answers (groupsession.go)
 }
 
 // watchConnect makes a cluster the consumer cannot reach or authenticate
@@ -45,7 +46,8 @@ type connectWatch struct {
 // wraps the last failure; a cluster that refuses the consumer (credentials,
 // certificates) three probes in a row stops it at once, with [ErrRefused]. Once a broker has answered, it stops probing:
 // losing the cluster later is an outage that kgo rides out (its own
-// warnings reach the logger), not a configuration error.
+// warnings reach the logger), not a configuration error. Then, under
+// KIP-848, it sets the group's session timeout (groupSession.apply).
 func (w *connectWatch) watchConnect() {
 	start := time.Now()
 	var warned time.Time
@@ -68,6 +70,7 @@ func (w *connectWatch) watchConnect() {
 			if !warned.IsZero() {
 				w.log.Info("cluster reachable", "after", time.Since(start).Round(time.Millisecond))
 			}
+			w.session.apply(w.sched.ending)
 			return
 		}
 		down := time.Since(start)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ordo-go/ordo/internal/telemetry"
@@ -29,6 +30,7 @@ type Consumer struct {
 	pipe  pipeline     // one record's way (pipeline.go)
 	reb   rebalancer   // kgo's rebalance callbacks (rebalance.go)
 	stuck stuckWatch   // stuck.go
+	lagw  lagWatch     // lag.go
 	probe connectWatch // connect.go
 	log   *slog.Logger
 	tel   telemetry.Config
@@ -125,7 +127,9 @@ func New(opts ...Option) (*Consumer, error) {
 	c.cl = cl
 	c.checks.cl = cl
 	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
-	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter}
+	c.lagw = lagWatch{sched: &c.sched, adm: kadm.NewClient(cl), group: cfg.group}
+	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter,
+		session: groupSession{cl: cl, log: c.log, group: cfg.group, session: cfg.membership.groupSession()}}
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining()}
 	c.dl.cfg, c.dl.sched, c.dl.stats, c.dl.obs, c.dl.log, c.dl.logLimit = &c.cfg, &c.sched, &c.stats, &c.obs, c.log, &c.logLimit
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
@@ -222,6 +226,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	go func() {
 		defer c.lanes.Done()
 		c.probe.watchConnect()
+	}()
+	c.lanes.Add(1)
+	go func() {
+		defer c.lanes.Done()
+		c.lagw.watch()
 	}()
 	c.lanes.Add(1)
 	go c.watchTopics() // topics_check.go

@@ -37,7 +37,7 @@ func (c *Consumer) Pause(topic string, partitions ...int32) {
 			c.sched.paused.topics = make(map[string]bool)
 		}
 		c.sched.paused.topics[topic] = true
-		c.cl.PauseFetchTopics(topic)
+		c.sched.fetch.pause(c.cl, fetchUser, map[string][]int32{topic: nil})
 		c.sched.takeBackLocked(func(ps *partState) bool { return ps.tp.topic == topic }, true)
 		return
 	}
@@ -47,7 +47,7 @@ func (c *Consumer) Pause(topic string, partitions ...int32) {
 	for _, p := range partitions {
 		c.sched.paused.parts[tp{topic, p}] = true
 	}
-	c.cl.PauseFetchPartitions(map[string][]int32{topic: partitions})
+	c.sched.fetch.pause(c.cl, fetchUser, map[string][]int32{topic: partitions})
 	c.sched.takeBackLocked(func(ps *partState) bool { return c.sched.paused.parts[ps.tp] }, true)
 }
 
@@ -65,14 +65,16 @@ func (c *Consumer) Resume(topic string, partitions ...int32) {
 				delete(c.sched.paused.parts, k)
 			}
 		}
-		c.cl.ResumeFetchTopics(topic)
+		c.sched.fetch.resume(c.cl, fetchUser, map[string][]int32{topic: nil})
 	} else {
 		for _, p := range partitions {
 			delete(c.sched.paused.parts, tp{topic, p})
 		}
 	}
 	if len(partitions) > 0 {
-		c.cl.ResumeFetchPartitions(map[string][]int32{topic: partitions})
+		// Through the registry: a partition over its share of the buffer
+		// under a rate cap stays paused for that reason (fair.go).
+		c.sched.fetch.resume(c.cl, fetchUser, map[string][]int32{topic: partitions})
 	}
 	for k, ps := range c.sched.parts {
 		if k.topic == topic && !c.sched.paused.holds(k) {
@@ -126,11 +128,13 @@ func (c *Consumer) Assignment() map[string][]int32 {
 type PartitionLag struct {
 	Topic     string
 	Partition int32
-	// Next is the lowest offset not yet finished (the commit point), -1
-	// before the first record.
+	// Next is the lowest offset not yet finished (the commit point);
+	// before the partition's first record, the group's committed offset
+	// (-1 until it is read, or if the group has none).
 	Next int64
-	// HighWatermark is the partition's end as of the last fetch, -1
-	// before the first fetch.
+	// HighWatermark is the partition's end as of the last fetch; for a
+	// partition that is not fetched (held by [Consumer.Pause]) or not yet
+	// fetched, as of the cluster's answer every 2 s. -1 before either.
 	HighWatermark int64
 	// Records is HighWatermark − Next, or -1 while either is unknown.
 	Records int64
@@ -157,7 +161,11 @@ func (c *Consumer) Lag() []PartitionLag {
 	held := c.brk.holding()
 	out := make([]PartitionLag, 0, len(c.sched.parts))
 	for k, ps := range c.sched.parts {
-		pl := PartitionLag{Topic: k.topic, Partition: k.partition, Next: ps.tracker.next,
+		next := ps.tracker.next
+		if next < 0 {
+			next = ps.committed
+		}
+		pl := PartitionLag{Topic: k.topic, Partition: k.partition, Next: next,
 			HighWatermark: ps.hwm, Records: -1, Stuck: !ps.stuck.stuckSince.IsZero(), Paused: c.sched.paused.holds(k), HeldByBreaker: held}
 		if n, ok := ps.lag(); ok {
 			pl.Records = n

@@ -42,8 +42,12 @@
 // KIP-848's ([ConsumerProtocol], Kafka 4.0 and newer), where the broker
 // assigns partitions and a member joining or leaving does not stop the
 // others. [SessionTimeout] bounds how long a crashed member's partitions
-// sit unread; [InstanceID] makes a member static, so that an instance
-// restarted within the session timeout gets its partitions back at once.
+// sit unread: 10 s by default under the classic protocol; under KIP-848
+// the consumer sets it as the group's config when given, which the brokers
+// must allow (group.consumer.min.session.timeout.ms, 45 s by default).
+// [InstanceID] makes a member static, so that an instance restarted within
+// the session timeout gets its partitions back at once
+// (InstanceID(os.Getenv("POD_NAME")) on Kubernetes).
 //
 // # Operating it
 //
@@ -156,9 +160,13 @@
 // (a token bucket the lanes wait on, never a sleep in a handler), during
 // catch-up only or always; [PartitionRateLimit] caps each partition on its
 // own, for a downstream sharded like the topic (a partition over its cap
-// waits, its lanes take other partitions' keys); [SlowStart] opens the
-// lanes one by one over a
-// warm-up; [MaxAge] expires records older than a window (skipped, or
+// waits, its lanes take other partitions' keys). Catch-up never starves
+// live traffic: a capped partition holds at most its share of the buffer
+// (the buffer split over the assigned partitions) and is paused at the
+// fetch beyond it while the others' records flow, and partitions not in
+// catch-up are served first, so under [RateLimit] their events take
+// tokens before any backlog's. [SlowStart] opens the lanes one by one
+// over a warm-up; [MaxAge] expires records older than a window (skipped, or
 // dead-lettered with reason "expired"); [ReplayFloor] starts a partition
 // no earlier than a point in time. Buffered records stay under
 // [MaxBuffered] and [MaxBufferedBytes], however large the backlog, and

@@ -47,7 +47,10 @@ import (
 //	                            cap, slow start, age window, floor,
 //	                            accounting (replay_watch.go, its goroutine;
 //	                            replay_partition.go, the per-partition
-//	                            bucket; replay_options.go)
+//	                            bucket; replay_options.go); fair.go, the
+//	                            capped partitions' shares of the buffer
+//	fetchPauses   fetchpause.go why each fetch is paused: the one caller
+//	                            of kgo's Pause/ResumeFetch* (its own lock)
 //	dead-letterer deadletter.go the dead-letter write (deadletter_size.go:
 //	                            the topic's size limit, its own lock)
 //	quarantiner   quarantine.go keys quarantined behind a dead letter
@@ -74,7 +77,8 @@ import (
 // not handled: skipped, dead-lettered, expired; quarantiner.settleLocked
 // for dead letters and redrives). A systemic-failure breaker would sit
 // beside the gate: parked lanes (parkedLocked) pause dispatch, a paused
-// fetch (as Pause) holds the poller, one claim is the probe. A durable
+// fetch (a reason of its own in fetchPauses, beside Pause's and the
+// cap's) holds the poller, one claim is the probe. A durable
 // quarantine store would sit behind quarantiner and loadQuarantine.
 //
 // Locks. scheduler.mu is the engine's one lock for the work: it guards the
@@ -88,7 +92,8 @@ import (
 // settles its batch and claims the next, when claims are taken back
 // (revoke, stop, Pause), when a retry timer fires, and once per tick by
 // the committer, the stuck watcher, the replay watcher and the observer.
-// kgo's client is never called with it held.
+// kgo's client is never called with it held, save the fetch pauses of
+// Pause and Resume (fetchpause.go: its lock comes after this one).
 //
 // Outside it: a lane handles its batch without the lock, on items no other
 // goroutine touches while their key queues are running. The one field it
@@ -137,8 +142,13 @@ type partState struct {
 	revoked  bool
 	parked   int         // keys waiting in afterLocked
 	held     []*keyQueue // keys parked while the partition is paused
-	hwm      int64       // high watermark of the last fetch, -1 before
-	fed      int         // recordBytes of every record dispatched, a running sum (detachIfWaiting)
+	hwm      int64       // high watermark of the last fetch (or lag.go's read), -1 before
+	// committed is the group's committed offset as lag.go read it while
+	// no record of the partition was dispatched (tracker.next < 0), -1
+	// before or if none.
+	committed int64
+	fed       int       // recordBytes of every record dispatched, a running sum (detachIfWaiting)
+	share     partShare // its part of the buffer, under a rate cap (fair.go)
 
 	// ctx is the handlers' context for this partition's records, made
 	// on first use (a partition can be assigned before Run): revoking the
@@ -190,6 +200,9 @@ type partStuck struct {
 // record not yet finished; ok is false until both are known.
 func (ps *partState) lag() (int64, bool) {
 	next := ps.tracker.next
+	if next < 0 {
+		next = ps.committed
+	}
 	if ps.hwm < 0 || next < 0 {
 		return 0, false
 	}

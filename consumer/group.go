@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -23,8 +22,10 @@ const (
 	// newer recommended: before it, an offset commit can meet an error
 	// the client cannot handle itself). Against an older broker the
 	// consumer falls back to the classic protocol. The session timeout is
-	// the broker's (group.consumer.session.timeout.ms): [SessionTimeout]
-	// does not apply.
+	// a group config on the broker: without [SessionTimeout] it is the
+	// broker's group.consumer.session.timeout.ms (45 s by default); with
+	// it, the consumer sets the group's consumer.session.timeout.ms (see
+	// [SessionTimeout] for the broker setting that must allow it).
 	ConsumerProtocol
 )
 
@@ -41,7 +42,7 @@ func (p Protocol) String() string {
 // membership is how the consumer takes part in its group.
 type membership struct {
 	protocol   Protocol
-	session    time.Duration // 0: kgo's default (45 s)
+	session    time.Duration // 0: defaultSession (classic), the broker's (KIP-848)
 	instanceID string        // "": dynamic membership
 }
 
@@ -54,12 +55,41 @@ func GroupProtocol(p Protocol) Option {
 
 // SessionTimeout sets how long the group coordinator waits for a member's
 // heartbeat before it declares the member dead and gives its partitions to
-// the others. Default: 45 s (Kafka's). It is the time a crashed instance's
-// partitions sit unread: shorter means a faster take-over after a crash,
-// but a member paused longer than this (a long GC, a slow host) is thrown
-// out and its partitions move. The broker bounds it with
+// the others: the time a crashed (SIGKILLed, OOM-killed, powered-off)
+// instance's partitions sit unread. Default: 10 s under the classic
+// protocol (Kafka's own default is 45 s), with a heartbeat every 3 s.
+//
+// The cost of a short session: a member that cannot heartbeat for longer
+// (a stop-the-world pause, a host starved of CPU, a network blip to the
+// coordinator) is thrown out, its partitions move (a rebalance), and
+// records it had in flight are handled again by their new owner; so
+// raise it where such pauses are routine. The broker bounds it with
 // group.min.session.timeout.ms and group.max.session.timeout.ms (6 s and
-// 30 min by default). Classic protocol only (see [ConsumerProtocol]).
+// 30 min by default).
+//
+// Under [ConsumerProtocol] the session timeout is the group's, kept by the
+// broker: given SessionTimeout, the consumer sets the group config
+// consumer.session.timeout.ms at Run (IncrementalAlterConfigs on the
+// GROUP resource; the last member to set it wins, and it stays after the
+// consumer stops). Kafka bounds it with the brokers'
+// group.consumer.min.session.timeout.ms, 45 s by default, which is a
+// static broker setting: for a fast recovery, set
+// group.consumer.min.session.timeout.ms=6000 in every broker's
+// server.properties (a rolling restart) and SessionTimeout(10*time.Second)
+// on the consumer. A broker that refuses it (the minimum, a missing
+// ALTER_CONFIGS permission on the group, a broker older than 4.0) is
+// logged once at WARN, naming the broker setting, and the broker's
+// session timeout applies. Without SessionTimeout the consumer leaves the
+// group config alone.
+//
+// Measured on Kafka 4.4 (internal/e2e TestRecoveryAfterKill, a member
+// killed, a new one started one second later, until every partition was
+// read again; see [InstanceID] for the static cases): classic, default
+// (10 s): 10.0 s, where Kafka's 45 s default took 45.0 s; classic,
+// SessionTimeout(6s): 5.8–6.0 s; KIP-848, SessionTimeout(10s), the
+// brokers' minimum at 6 s: 11.0–11.1 s (the broker's 5 s heartbeat
+// interval adds up to one interval); KIP-848 without it (the broker's
+// 45 s): 46.1 s.
 func SessionTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.membership.session = d })
 }
@@ -75,14 +105,21 @@ func SessionTimeout(d time.Duration) Option {
 // (dynamic membership: a member leaves on Shutdown, and its partitions move
 // at once).
 //
+// On Kubernetes, one line makes each pod a static member:
+//
+//	consumer.InstanceID(os.Getenv("POD_NAME")) // env from fieldRef metadata.name
+//
+// (a StatefulSet's pod names are stable across restarts; a Deployment's
+// are not, so its restarted pod joins as a new member and the old ID's
+// partitions wait out the session timeout).
+//
 // Measured on Kafka 4.4 (internal/e2e TestRecoveryAfterKill: a member
-// killed, restarted one second later): classic protocol, static, 1 s until
-// its partitions were read again; classic, dynamic, SessionTimeout(6s):
-// 5.8 s; classic, dynamic, default session: 45 s. Under [ConsumerProtocol]
+// killed, restarted one second later): classic, static, default session:
+// 1.0–2.5 s until its partitions were read again. Under [ConsumerProtocol]
 // the broker refuses the restarted instance's ID while the killed holder
 // has not timed out (UNRELEASED_INSTANCE_ID), so a crash costs the
-// broker's session timeout (45 s by default, static or not); static
-// membership there helps restarts that stop cleanly.
+// group's session timeout, static or not (the broker's 45 s by default:
+// 44.6 s); static membership there helps restarts that stop cleanly.
 func InstanceID(id string) Option {
 	return optionFunc(func(c *config) { c.membership.instanceID = id })
 }
@@ -95,10 +132,16 @@ func (m membership) validate() []error {
 	if m.session < 0 {
 		errs = append(errs, fmt.Errorf("session timeout %v < 0", m.session))
 	}
-	if m.session > 0 && m.protocol == ConsumerProtocol {
-		errs = append(errs, errors.New("SessionTimeout applies to the classic protocol only: the broker sets it under KIP-848"))
-	}
 	return errs
+}
+
+// groupSession returns the session timeout to set as the group's config:
+// under KIP-848, when [SessionTimeout] was given; else 0.
+func (m membership) groupSession() time.Duration {
+	if m.protocol != ConsumerProtocol {
+		return 0
+	}
+	return m.session
 }
 
 // opts returns the kgo options for the membership.
@@ -109,9 +152,14 @@ func (m membership) opts() []kgo.Opt {
 		// the sticky balancer maps to the broker's "uniform" assignor.
 		opts = append(opts, kgo.ServerSideBalancer(), kgo.Balancers(kgo.StickyBalancer()))
 	}
-	if m.session > 0 {
-		opts = append(opts, kgo.SessionTimeout(m.session))
+	// Under KIP-848 kgo sends no session timeout (groupSession sets the
+	// group's); it applies if the broker is too old and kgo falls back to
+	// the classic protocol.
+	session := m.session
+	if session == 0 {
+		session = defaultSession
 	}
+	opts = append(opts, kgo.SessionTimeout(session))
 	if m.instanceID != "" {
 		opts = append(opts, kgo.InstanceID(m.instanceID))
 	}

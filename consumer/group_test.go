@@ -60,9 +60,8 @@ func TestGroupProtocolOnTheWire(t *testing.T) {
 func TestMembershipOptions(t *testing.T) {
 	f := newFixture(t, 1)
 	for name, opts := range map[string][]Option{
-		"unknown protocol":          {GroupProtocol(Protocol(7))},
-		"negative session":          {SessionTimeout(-time.Second)},
-		"session under the 848 one": {GroupProtocol(ConsumerProtocol), SessionTimeout(10 * time.Second)},
+		"unknown protocol": {GroupProtocol(Protocol(7))},
+		"negative session": {SessionTimeout(-time.Second)},
 	} {
 		base := []Option{Brokers(f.cluster.Brokers()...), Group("g"), Topics(f.topic), Registry(f.reg), On(f.codec, newRecorder(nil).handle)}
 		if _, err := New(append(base, opts...)...); !errors.Is(err, ErrInvalidConfig) {

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"slices"
 	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,7 +16,9 @@ import (
 // dispatched and not finished never pass MaxBuffered (or half of
 // MaxBufferedBytes). When the buffer is full it waits until the lanes
 // have drained it to half, then dispatches more; it polls again only when
-// nothing is staged, so staged records keep their log order. A record
+// nothing staged can be dispatched, so staged records keep their log
+// order: what is left staged then belongs to partitions over their share
+// of the buffer under a rate cap, whose fetch is paused (fair.go). A record
 // counts what it holds (recordBytes); one that joins a key lagging the
 // flow is copied out of its batch first (detachIfWaiting).
 //
@@ -50,8 +53,9 @@ func (c *Consumer) poll(pollCtx context.Context) {
 		if !c.sched.waitRoom(pollCtx) {
 			return
 		}
-		if len(staged) == 0 {
-			fs := c.cl.PollFetches(pollCtx)
+		if ctx, done := c.sched.pollContext(pollCtx, staged); ctx != nil {
+			fs := c.cl.PollFetches(ctx)
+			done()
 			if fs.IsClientClosed() {
 				c.cl.AllowRebalance()
 				return
@@ -59,14 +63,16 @@ func (c *Consumer) poll(pollCtx context.Context) {
 			fs.EachError(func(topic string, p int32, err error) {
 				// A stop ends the poll with ctx's error (Canceled, or
 				// DeadlineExceeded when Run's ctx had a deadline) or
-				// ErrClientClosed: not worth a warning.
-				if pollCtx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {
+				// ErrClientClosed, and so does a drained partition's wake
+				// (fair.go): not worth a warning.
+				if ctx.Err() == nil && !errors.Is(err, kgo.ErrClientClosed) {
 					c.log.Warn("fetch error", "topic", topic, "partition", p, "error", err)
 				}
 			})
 			staged = c.sched.stage(fs, staged)
 		}
 		staged = c.sched.dispatchStaged(staged)
+		c.fairFetch()               // before a rebalance may run: the partitions are as dispatched
 		c.gate.seek(&c.sched, c.cl) // before a rebalance may run, as kgo asks
 		c.cl.AllowRebalance()
 	}
@@ -107,37 +113,43 @@ func (s *scheduler) stage(fs kgo.Fetches, staged []stagedPart) []stagedPart {
 }
 
 // dispatchStaged dispatches staged records, oldest first, until the
-// buffer is full or none are left, and returns what is left. It lets the
-// lanes in every 128 records.
+// buffer is full or none are left, and returns what is left. A partition
+// over its share of the buffer (fair.go) is passed over: its records wait
+// in staged, in their order, and the others' flow. It lets the lanes in
+// every 128 records.
 //
 // Each run's records are read (prepare: headers, size) before the lock is
 // taken, while the lanes have it.
 func (s *scheduler) dispatchStaged(staged []stagedPart) []stagedPart {
 	var buf [dispatchRunLen]prepared
-	pre := s.prepare(staged, buf[:0])
+	i := 0 // staged[:i] wait: their partitions are over their share
+	pre := s.prepare(staged, i, buf[:0])
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(staged) > 0 && !s.full() {
-		sp := &staged[0]
+	for i < len(staged) && !s.full() {
+		sp := &staged[i]
 		if sp.ps == nil || sp.ps.revoked || s.parts[sp.ps.tp] != sp.ps {
 			s.stats.fetched.Add(int64(len(sp.recs)))
 			s.stats.dropped.Add(int64(len(sp.recs))) // delivered again to the partition's owner
-			staged[0] = stagedPart{}
-			staged = staged[1:]
+			staged = slices.Delete(staged, i, i+1)
 			pre = pre[:0] // they were its records
 			continue
 		}
-		if len(pre) == 0 { // after a dropped run: read under the lock, once
-			pre = s.prepare(staged, buf[:0])
+		if sp.ps.share.over {
+			i++
+			pre = pre[:0]
+			continue
+		}
+		if len(pre) == 0 { // after a dropped or passed run: read under the lock, once
+			pre = s.prepare(staged, i, buf[:0])
 		}
 		s.dispatchRun(sp, pre)
 		if len(sp.recs) == 0 {
-			staged[0] = stagedPart{}
-			staged = staged[1:]
+			staged = slices.Delete(staged, i, i+1)
 		}
 		s.wakeLocked()
 		s.mu.Unlock() // let the lanes in
-		pre = s.prepare(staged, buf[:0])
+		pre = s.prepare(staged, i, buf[:0])
 		s.mu.Lock()
 	}
 	s.wakeLocked()
@@ -147,15 +159,15 @@ func (s *scheduler) dispatchStaged(staged []stagedPart) []stagedPart {
 // dispatchRunLen is the most records dispatched in one critical section.
 const dispatchRunLen = 128
 
-// prepare reads the next run of staged's first partition (up to
-// dispatchRunLen records) into pre. Its partition may be revoked
+// prepare reads the next run of staged[i] (up to dispatchRunLen records)
+// into pre. Its partition may be revoked
 // meanwhile: dispatchStaged looks before it dispatches them. Called by
 // the poller only.
-func (s *scheduler) prepare(staged []stagedPart, pre []prepared) []prepared {
-	if len(staged) == 0 || staged[0].ps == nil {
+func (s *scheduler) prepare(staged []stagedPart, i int, pre []prepared) []prepared {
+	if i >= len(staged) || staged[i].ps == nil {
 		return pre
 	}
-	sp := &staged[0]
+	sp := &staged[i]
 	for _, r := range sp.recs[:min(len(sp.recs), cap(pre))] {
 		pre = append(pre, s.checks.prepare(sp.ps, r))
 	}
@@ -163,11 +175,13 @@ func (s *scheduler) prepare(staged []stagedPart, pre []prepared) []prepared {
 }
 
 // dispatchRun dispatches sp's first records, read into pre, while the
-// buffer has room, and counts them once. Called with the scheduler's lock
+// buffer has room and the partition is under its share (fair.go), and
+// counts them once. Called with the scheduler's lock
 // held; the partition is still sp.ps.
 func (s *scheduler) dispatchRun(sp *stagedPart, pre []prepared) {
 	n, queued := 0, 0
-	for n < len(pre) && !s.full() {
+	capped := s.cappedLocked(sp.ps)
+	for n < len(pre) && !s.full() && !(capped && s.atShareLocked(sp.ps)) {
 		if s.dispatch(sp.ps, sp.recs[n], &pre[n]) {
 			queued++
 		}
@@ -175,6 +189,9 @@ func (s *scheduler) dispatchRun(sp *stagedPart, pre []prepared) {
 		n++
 	}
 	sp.recs = sp.recs[n:]
+	if capped {
+		s.markOverLocked(sp.ps)
+	}
 	s.stats.fetched.Add(int64(n))
 	if queued > 0 {
 		s.obs.ins.consumed.AddSet(context.Background(), int64(queued), sp.ps.met.consumedSet)

@@ -24,8 +24,18 @@ type readyKey struct {
 
 func (q *readyQueue) len() int { return len(q.h) }
 
+// behind marks the order of a key of a partition in catch-up: such keys
+// come after every key of a partition not in catch-up, so that under a
+// rate cap a live partition's records take tokens first and the catch-up
+// the rest (fair.go). Dispatch numbers never reach it.
+const behind = 1 << 63
+
 func (q *readyQueue) push(kq *keyQueue) {
-	q.h = append(q.h, readyKey{kq.headSeq(), kq})
+	o := kq.headSeq()
+	if kq.ps.tracker.acct != nil {
+		o |= behind
+	}
+	q.h = append(q.h, readyKey{o, kq})
 	// up
 	h, j := q.h, len(q.h)-1
 	for j > 0 {

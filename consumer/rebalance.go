@@ -50,6 +50,10 @@ func (r *rebalancer) assigned(ctx context.Context, cl *kgo.Client, added map[str
 		}
 	}
 	defer r.gate.assignedFloors(ctx, cl, added, r.sched) // runs after the unlock below
+	// A partition over its share when it was revoked may still be paused
+	// for it at kgo, which keeps pauses across assignments: its new state
+	// starts under its share (fair.go). The user's Pause stays.
+	r.sched.fetch.resume(cl, fetchCap, added)
 	r.sched.mu.Lock()
 	defer r.sched.mu.Unlock()
 	for topic, ps := range added {
@@ -59,7 +63,7 @@ func (r *rebalancer) assigned(ctx context.Context, cl *kgo.Client, added map[str
 				tp: k, tracker: newTracker(), checker: partition.NewChecker(0),
 				keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{}),
 				producers: make(map[string]string),
-				hwm:       -1, stuck: partStuck{progressNext: -1, progressAt: time.Now()},
+				hwm:       -1, committed: -1, stuck: partStuck{progressNext: -1, progressAt: time.Now()},
 			}
 			ps.met.attrs = r.obs.partAttrs(k)
 			ps.met.consumedSet = r.obs.opAttrs(ps.met.attrs, "poll", semconv.MessagingOperationTypeReceive)

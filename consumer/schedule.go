@@ -29,6 +29,7 @@ func (s *scheduler) dispatch(ps *partState, r *kgo.Record, pre *prepared) bool {
 	s.tracked++
 	n := pre.bytes
 	s.bufBytes += n
+	s.countLocked(ps, 1, n)
 	var kq *keyQueue
 	if r.Key == nil {
 		kq = s.newQueue(ps, nil)
@@ -274,6 +275,7 @@ func (s *scheduler) dropLocked(kq *keyQueue, keep int) {
 func (s *scheduler) unbuffer(it *item) {
 	s.buffered--
 	s.bufBytes -= it.bytes
+	s.countLocked(it.ps, -1, -it.bytes)
 	if s.pollWaiting && !s.aboveLowWater() {
 		s.space.Signal()
 	}

@@ -52,6 +52,7 @@ type scheduler struct {
 	freeQueues  []*keyQueue         // recycled key queues
 	timers      map[*time.Timer]struct{}
 	paused      pauses // what Pause holds back (control.go)
+	fair        fair   // the partitions over their share of the buffer (fair.go)
 	pollWaiting bool   // the poller waits for the buffer to drain
 	stopping    bool
 	closing     bool  // immediate stop: do not wait for in-flight work
@@ -76,9 +77,10 @@ type scheduler struct {
 	gate     *replay
 	partRate partRate
 	quar     *quarantiner
-	brk      *circuit  // the breaker (breaker.go); nil when off
-	checks   *checks   // the headers read at dispatch (schedule.go)
-	obs      *observer // records consumed, per run of records
+	brk      *circuit    // the breaker (breaker.go); nil when off
+	checks   *checks     // the headers read at dispatch (schedule.go)
+	fetch    fetchPauses // why fetches are paused (fetchpause.go): its own lock, not mu
+	obs      *observer   // records consumed, per run of records
 
 	// Immutable after init.
 	concurrency      int

@@ -3,9 +3,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,11 +78,13 @@ func (pc *partitionClock) recovered(n int) (time.Duration, bool) {
 // frozen (a kill -9: no leave, no heartbeat), and one second later it is
 // "restarted" as a new consumer (with the same instance ID when static).
 // Recovery is the time from the kill until every partition has a record
-// published after the kill handled. Static membership gets the restarted
-// instance its partitions back within seconds under the classic protocol;
-// that bound is asserted, and a 6 s session bounds a dynamic member's
-// take-over. The cases that wait out Kafka's default 45 s session run with
-// ORDO_RECOVERY_LONG=1 (they only measure).
+// published after the kill handled. Bounded: the classic default (a 10 s
+// session), static membership under the classic default, a 6 s session,
+// and KIP-848 with SessionTimeout(10s), which the consumer sets as the
+// group's config (the harness's brokers allow it:
+// group.consumer.min.session.timeout.ms=6000). The cases that wait out
+// the broker's default 45 s KIP-848 session run with ORDO_RECOVERY_LONG=1
+// (they only measure).
 func TestRecoveryAfterKill(t *testing.T) {
 	long := os.Getenv("ORDO_RECOVERY_LONG") == "1"
 	bound := 10 * time.Minute
@@ -87,22 +92,25 @@ func TestRecoveryAfterKill(t *testing.T) {
 		bound = 25 * time.Minute
 	}
 	ctx := kafkatest.Bound(t, bound)
+	kip848 := consumer.GroupProtocol(consumer.ConsumerProtocol)
 	cases := []struct {
 		name   string
 		opts   []consumer.Option
 		static bool
 		bound  time.Duration // 0: measure only
 		long   bool
+		logs   string // a line the consumers must log
 	}{
-		{"classic-static", []consumer.Option{consumer.SessionTimeout(30 * time.Second)}, true, 10 * time.Second, false},
-		{"classic-session6s", []consumer.Option{consumer.SessionTimeout(6 * time.Second)}, false, 15 * time.Second, false},
+		{"classic-default", nil, false, 15 * time.Second, false, ""},
+		{"classic-static", nil, true, 10 * time.Second, false, ""},
+		{"classic-session6s", []consumer.Option{consumer.SessionTimeout(6 * time.Second)}, false, 15 * time.Second, false, ""},
+		{"kip848-session10s", []consumer.Option{kip848, consumer.SessionTimeout(10 * time.Second)}, false, 15 * time.Second, false, "group session timeout set"},
 		// Under KIP-848 the broker refuses a static member's instance ID
 		// while the killed holder of it has not timed out
 		// (UNRELEASED_INSTANCE_ID): static membership speeds up restarts
 		// that leave, not crashes. Measured, not bounded.
-		{"kip848-static", []consumer.Option{consumer.GroupProtocol(consumer.ConsumerProtocol)}, true, 0, true},
-		{"classic-default", nil, false, 0, true},
-		{"kip848-default", []consumer.Option{consumer.GroupProtocol(consumer.ConsumerProtocol)}, false, 0, true},
+		{"kip848-static", []consumer.Option{kip848}, true, 0, true, ""},
+		{"kip848-default", []consumer.Option{kip848}, false, 0, true, ""},
 	}
 	cluster := kafkatest.StartBroker(ctx, t)
 	for _, tc := range cases {
@@ -110,13 +118,72 @@ func TestRecoveryAfterKill(t *testing.T) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			took := measureRecovery(ctx, t, cluster, tc.opts, tc.static)
+			logs := &lockedLog{}
+			opts := append(slices.Clone(tc.opts), consumer.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+			took := measureRecovery(ctx, t, cluster, opts, tc.static)
 			t.Logf("RECOVERY %s: %v", tc.name, took.Round(100*time.Millisecond))
+			if tc.logs != "" && !strings.Contains(logs.String(), tc.logs) {
+				t.Fatalf("%s: no %q in the consumers' log:\n%s", tc.name, tc.logs, logs.String())
+			}
 			if tc.bound > 0 && took > tc.bound {
 				t.Fatalf("%s: partitions unread for %v after the kill, want at most %v", tc.name, took, tc.bound)
 			}
 		})
 	}
+}
+
+// TestGroupSessionRefused protects the warning when the broker refuses a
+// KIP-848 group's session timeout: below the brokers'
+// group.consumer.min.session.timeout.ms (6 s in the harness), the consumer
+// logs one WARN naming that setting and consumes on.
+func TestGroupSessionRefused(t *testing.T) {
+	ctx := kafkatest.Bound(t, 5*time.Minute)
+	cluster := kafkatest.StartBroker(ctx, t)
+	e := newEnv(ctx, t, cluster, 1, 1)
+	logs := &lockedLog{}
+	c := e.consumer("refused-"+e.topic, consumer.On(e.codec("Step"), func(context.Context, Step, consumer.Meta) error { return nil }),
+		consumer.GroupProtocol(consumer.ConsumerProtocol), consumer.SessionTimeout(3*time.Second),
+		consumer.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	stop := run(t, c)
+	const warn = "refused the group's session timeout"
+	waitFor(t, time.Minute, "the warning", func() bool { return strings.Contains(logs.String(), warn) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	t.Logf("%s", grepLines(out, warn))
+	if n := strings.Count(out, warn); n != 1 || !strings.Contains(out, "group.consumer.min.session.timeout.ms") {
+		t.Fatalf("%d warnings, want 1 naming group.consumer.min.session.timeout.ms; log:\n%s", n, out)
+	}
+}
+
+// lockedLog is a log sink the consumers' goroutines share.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func measureRecovery(ctx context.Context, t *testing.T, cluster *kafkatest.Cluster, opts []consumer.Option, static bool) time.Duration {

@@ -7,7 +7,9 @@
 // The producer and the consumer run as separate OS processes
 // (cmd/producer, cmd/consumer), written with ordo's public API only, and
 // journal what they did (package journal); the checker (package check)
-// reads the journals and the topic and gives the verdict. The scenarios
+// reads the journals and the topic and gives the verdict. The outbox and
+// inbox scenarios add a real PostgreSQL (cmd/outboxwriter, cmd/relay,
+// cmd/inboxconsumer). The scenarios
 // are integration tests (build tag integration) in this package; README.md
 // tells how to run the short and the long form and how to replay a seed.
 package faults

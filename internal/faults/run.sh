@@ -3,7 +3,7 @@
 # Kafka cluster in Docker and prints its table: scenario, acked, lost,
 # duplicates, order violations, recovery time, verdict.
 #
-#   bash internal/faults/run.sh          # the short form CI runs (~7 min)
+#   bash internal/faults/run.sh          # the short form CI runs (~8.5 min)
 #   bash internal/faults/run.sh long     # the long form, by hand (~15 min)
 #   ORDO_FAULTS_SEED=123 bash internal/faults/run.sh   # replay a seed
 #
@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
 form=${1:-short}
-timeout=25m
+timeout=30m
 case $form in
 short) unset ORDO_FAULTS_LONG ;;
 long)

@@ -4,6 +4,7 @@ package faults
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -37,37 +38,17 @@ type form struct {
 	rate       float64
 	keys       int
 	partitions int32
-	// bound is the whole suite's (kafkatest.Bound): nearly three times
-	// what the form takes on a quiet machine (the short form about 7
+	// bound is the whole suite's (kafkatest.Bound): about three times
+	// what the form takes on a quiet machine (the short form about 8.5
 	// minutes), for a busy 2-core one. run.sh's -timeout leaves room for
 	// Bound's grace.
 	bound time.Duration
 }
 
 var (
-	shortForm = form{name: "short", produceFor: 24 * time.Second, rate: 150, keys: 64, partitions: 6, bound: 20 * time.Minute}
+	shortForm = form{name: "short", produceFor: 24 * time.Second, rate: 150, keys: 64, partitions: 6, bound: 25 * time.Minute}
 	longForm  = form{name: "long", produceFor: 90 * time.Second, rate: 300, keys: 256, partitions: 12, bound: 80 * time.Minute}
 )
-
-// bins are the worker binaries, built once per test binary run.
-type bins struct{ producer, consumer string }
-
-func buildWorkers(t *testing.T) bins {
-	t.Helper()
-	dir := t.TempDir()
-	b := bins{producer: filepath.Join(dir, "producer"), consumer: filepath.Join(dir, "consumer")}
-	args := []string{"build"}
-	if os.Getenv("ORDO_FAULTS_RACE") != "0" {
-		args = append(args, "-race")
-	}
-	for _, w := range []struct{ out, pkg string }{{b.producer, "./cmd/producer"}, {b.consumer, "./cmd/consumer"}} {
-		cmd := exec.Command("go", append(args, "-o", w.out, w.pkg)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", w.pkg, err, out)
-		}
-	}
-	return b
-}
 
 // proc is one running worker process.
 type proc struct {
@@ -148,6 +129,8 @@ type run struct {
 	incs    []int   // incarnations started per slot
 
 	memberArgs []string // extra flags of every consumer incarnation
+	memberBin  string   // the members' binary, if not bins.consumer
+	pg         *lazyPG  // the suite's PostgreSQL, started when a scenario needs it
 
 	tailAt  int64          // how far waitHandled has read consumer.jsonl
 	handled map[string]int // handled lines per incarnation, as far as read
@@ -207,7 +190,7 @@ func (r *run) startMember(i int, extra ...string) {
 	r.mu.Unlock()
 	args := append([]string{"-brokers", r.brokers(), "-registry", r.reg, "-topic", r.topic,
 		"-group", r.group, "-journal", filepath.Join(r.dir, "consumer.jsonl"), "-inc", inc}, extra...)
-	p := startProc(r.t, inc, filepath.Join(r.dir, "consumer.log"), r.bins.consumer, args...)
+	p := startProc(r.t, inc, filepath.Join(r.dir, "consumer.log"), cmp.Or(r.memberBin, r.bins.consumer), args...)
 	r.mu.Lock()
 	r.members[i] = p
 	r.mu.Unlock()
@@ -295,9 +278,16 @@ func (r *run) producing() bool {
 	}
 }
 
-// finish waits for the producer to exit and the group to commit the end
-// of every partition, stops the members gracefully, and checks.
+// finish settles the run (see settle) and checks it.
 func (r *run) finish(ctx context.Context) *check.Report {
+	r.t.Helper()
+	r.settle(ctx)
+	return r.check(ctx)
+}
+
+// settle waits for the producer to exit and the group to commit the end
+// of every partition, and stops the members gracefully.
+func (r *run) settle(ctx context.Context) {
 	r.t.Helper()
 	select {
 	case <-r.producer.done:
@@ -315,12 +305,12 @@ func (r *run) finish(ctx context.Context) *check.Report {
 			}
 		}
 	}
-	return r.check(ctx)
 }
 
 // catchUpWithin bounds the wait for the group to commit the end of every
-// partition after the producer is done: a KIP-848 member's kill costs a
-// 45 s session, and a busy 2-core machine runs everything slower.
+// partition after the producer is done: a killed member's partitions wait
+// for its session timeout, and a busy 2-core machine runs everything
+// slower.
 const catchUpWithin = 5 * time.Minute
 
 func (r *run) waitCaughtUp(ctx context.Context) {

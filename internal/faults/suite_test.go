@@ -38,6 +38,10 @@ type scenario struct {
 	// down (outage_test.go); the breaker must open and close, and nothing
 	// be dead-lettered.
 	outage bool
+	// custom runs a scenario of its own workers and checker (the outbox
+	// and inbox ones, on PostgreSQL) instead of producer, members, inject
+	// and the tick checker.
+	custom func(ctx context.Context, r *run) result
 }
 
 func noUnexplained(form, int) int { return 0 }
@@ -56,10 +60,11 @@ var kip848 = []string{"-protocol", "consumer"}
 
 var scenarios = []scenario{
 	{name: "consumer-sigkill", members: 1, maxUnexplained: noUnexplained, inject: killLoop(0)},
-	// Under KIP-848 the session timeout is the broker's: a killed member's
-	// partitions wait for it, so these kill fewer times (see kip848Kills).
-	{name: "consumer-sigkill-kip848", members: 1, maxUnexplained: noUnexplained, memberArgs: kip848, inject: killLoopN(0, kip848Kills)},
-	{name: "two-members-one-killed-kip848", members: 2, maxUnexplained: noUnexplained, memberArgs: kip848, inject: killLoopN(1, kip848Kills)},
+	// Under KIP-848 the member's SessionTimeout (6 s) is set as the group's
+	// config, which the harness's brokers allow
+	// (group.consumer.min.session.timeout.ms=6000).
+	{name: "consumer-sigkill-kip848", members: 1, maxUnexplained: noUnexplained, memberArgs: kip848, inject: killLoop(0)},
+	{name: "two-members-one-killed-kip848", members: 2, maxUnexplained: noUnexplained, memberArgs: kip848, inject: killLoop(1)},
 	{name: "graceful-restart", members: 1, maxUnexplained: noUnexplained, inject: func(ctx context.Context, r *run) {
 		for r.producing() {
 			r.waitHandled(0, 1, time.Minute)
@@ -119,6 +124,21 @@ var scenarios = []scenario{
 			time.Sleep(r.between(0, time.Second))
 			r.startMember(1, r.memberArgs...)
 		}},
+	// The outbox on PostgreSQL: a writer commits order rows and their
+	// events; two relays publish them, one SIGKILLed every 0.5-2.5 s. Each
+	// mark is delayed by up to 50 ms (a slow database), so that kills land
+	// between the broker's acknowledgement and the mark.
+	{name: "outbox-relays-killed", custom: outboxRelaysKilled(2, "-slow-mark", "50ms")},
+	// The inbox on PostgreSQL: two members write a side effect per event
+	// through inbox.Handle and are SIGKILLed in turn (rebalances).
+	{name: "inbox-members-killed", custom: inboxMembersKilled()},
+	// Self-tests of the two: a relay that marks rows before publishing
+	// them must lose events; a consumer that writes its side effect
+	// outside the mark's transaction must double effects.
+	{name: "selftest-unsafe-relay", wantFail: true, custom: outboxRelaysKilled(2, "-unsafe")},
+	// The consumer works up to 100 ms after writing the effect, so each
+	// kill finds about 4 records between the effect and the mark.
+	{name: "selftest-inbox-bypassed", wantFail: true, custom: inboxMembersKilled("-bypass", "-work", "100ms")},
 	// A self-test of the whole pipeline: a consumer that journals a record
 	// seconds after its handler returned (so ordo commits records it never
 	// durably handled) is SIGKILLed; the checker must report loss.
@@ -130,13 +150,6 @@ var scenarios = []scenario{
 // publishes, each time once the incarnation has handled records, and
 // starts a new incarnation after a random pause.
 func killLoop(i int) func(ctx context.Context, r *run) { return killLoopN(i, -1) }
-
-// kip848Kills is how many times a KIP-848 scenario kills its member: each
-// kill costs the broker's consumer session timeout, 45 s. The harness
-// takes no per-cluster broker config, and the brokers refuse
-// group.consumer.min.session.timeout.ms as a dynamic cluster-wide config
-// (INVALID_REQUEST on Kafka 4.4), so the 45 s stays.
-const kip848Kills = 1
 
 // killLoopN is killLoop with at most n kills (n < 0: no limit).
 func killLoopN(i, n int) func(ctx context.Context, r *run) {
@@ -173,11 +186,24 @@ func TestFaults(t *testing.T) {
 	t.Logf("faults: workers built in %v", time.Since(start).Round(time.Millisecond))
 	cluster := kafkatest.StartCluster(ctx, t, 3)
 	reg := kafkatest.RegistryURL(t)
+	pg := &lazyPG{t: t}
 	var rows []row
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			t0 := time.Now()
 			r := newRun(ctx, t, cluster, b, f, seed, reg)
+			r.pg = pg
+			if sc.custom != nil {
+				res := sc.custom(ctx, r)
+				rows = append(rows, row{sc.name, res, sc.wantFail, time.Since(t0), 0})
+				switch {
+				case sc.wantFail && res.lost+res.unexplained == 0:
+					t.Errorf("self-test: the checker found nothing lost or doubled by a deliberately broken worker (replay: ORDO_FAULTS_SEED=%d)", seed)
+				case !sc.wantFail && res.verdict != nil:
+					t.Errorf("%v (replay: ORDO_FAULTS_SEED=%d)", res.verdict, seed)
+				}
+				return
+			}
 			r.memberArgs = slices.Clone(sc.memberArgs)
 			if sc.deadLetters {
 				r.withDeadLetters(ctx)
@@ -201,7 +227,7 @@ func TestFaults(t *testing.T) {
 						opens, open, rep.DeadLettered, seed)
 				}
 			}
-			rows = append(rows, row{sc.name, rep, verdict, sc.wantFail, time.Since(t0), open})
+			rows = append(rows, row{sc.name, resultOf(rep, verdict), sc.wantFail, time.Since(t0), open})
 			logReport(t, rep, limit)
 			switch {
 			case sc.wantFail && len(rep.Lost) == 0:
@@ -220,11 +246,31 @@ func TestFaults(t *testing.T) {
 
 type row struct {
 	name     string
-	rep      *check.Report
-	verdict  error
+	res      result
 	wantFail bool
 	took     time.Duration
 	breaker  time.Duration // the breaker's open time (outage scenarios)
+}
+
+// result is a scenario's line of the table. The outbox and inbox
+// scenarios fill the columns with their own counts: acked is the events
+// committed (outbox) or acknowledged (inbox); unhandled the records never
+// committed or mismatched (outbox), the stray side effects (inbox);
+// duplicates (unexplained) the copies on the topic (those no killed relay
+// explains), or the duplicates the inbox skipped (the events with more
+// than one side effect).
+type result struct {
+	acked, lost, unhandled, dups, unexplained, order, dead int
+	catchUps                                               int64
+	faults                                                 int
+	recovery                                               time.Duration
+	verdict                                                error
+}
+
+func resultOf(rep *check.Report, verdict error) result {
+	return result{acked: rep.Acked, lost: len(rep.Lost), unhandled: len(rep.Unhandled), dups: rep.Duplicates,
+		unexplained: rep.Unexplained, order: rep.ViolationCount() + len(rep.Written), dead: rep.DeadLettered,
+		catchUps: rep.CatchUps, faults: len(rep.Recoveries), recovery: rep.MaxRecovery(), verdict: verdict}
 }
 
 func table(rows []row) string {
@@ -234,20 +280,20 @@ func table(rows []row) string {
 	for _, r := range rows {
 		v := "pass"
 		switch {
-		case r.wantFail && r.verdict != nil:
+		case r.wantFail && r.res.verdict != nil:
 			v = "fail as expected"
 		case r.wantFail:
 			v = "FAIL (broken consumer passed)"
-		case r.verdict != nil:
+		case r.res.verdict != nil:
 			v = "FAIL"
 		}
 		brk := "-"
 		if r.breaker > 0 {
 			brk = r.breaker.Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%v\t%s\t%s\t%v\n", r.name, r.rep.Acked, len(r.rep.Lost),
-			len(r.rep.Unhandled), r.rep.Duplicates, r.rep.Unexplained, r.rep.ViolationCount()+len(r.rep.Written),
-			r.rep.DeadLettered, r.rep.CatchUps, len(r.rep.Recoveries), r.rep.MaxRecovery().Round(time.Millisecond), brk, v, r.took.Round(time.Second))
+		x := r.res
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%v\t%s\t%s\t%v\n", r.name, x.acked, x.lost,
+			x.unhandled, x.dups, x.unexplained, x.order, x.dead, x.catchUps, x.faults, x.recovery.Round(time.Millisecond), brk, v, r.took.Round(time.Second))
 	}
 	tw.Flush()
 	return sb.String()

@@ -197,6 +197,10 @@ func (c *Cluster) env(n *node, nodes int) map[string]string {
 	if nodes >= 3 {
 		minISR = 2
 	}
+	// GROUP_CONSUMER_MIN_SESSION_TIMEOUT_MS: Kafka's 45 s floor on a KIP-848
+	// group's session timeout would refuse consumer.SessionTimeout below
+	// it. It is a static broker setting: a user's brokers need the same
+	// line for a fast recovery under KIP-848 (see consumer.SessionTimeout).
 	m := map[string]string{
 		"CLUSTER_ID":                                             clusterID,
 		"KAFKA_NODE_ID":                                          strconv.Itoa(n.id),
@@ -216,6 +220,7 @@ func (c *Cluster) env(n *node, nodes int) map[string]string {
 		"KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": strconv.Itoa(rf),
 		"KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR":            strconv.Itoa(minISR),
 		"KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS":                 "0",
+		"KAFKA_GROUP_CONSUMER_MIN_SESSION_TIMEOUT_MS":            "6000",
 		"KAFKA_HEAP_OPTS":                                        "-Xmx384m -Xms64m",
 	}
 	if c.sec != nil {

@@ -156,6 +156,13 @@ func New(db Beginner, opts ...Option) (*Store, error) {
 func (s *Store) Schema() string { return s.t.Schema() }
 
 // Init creates the store's table and index if they do not exist.
+//
+// Init is for tests and small services. It takes locks: CREATE INDEX IF
+// NOT EXISTS holds a SHARE lock on the table even when the index exists,
+// so an Init while inbox transactions run waits for them and blocks new
+// ones meanwhile, and two instances creating the table at the same moment
+// can fail on PostgreSQL's catalog (a duplicate pg_type). A service with
+// replicas runs [Store.Schema]'s DDL once, in its migrations, instead.
 func (s *Store) Init(ctx context.Context, db Execer) error {
 	if _, err := db.Exec(ctx, s.t.Schema()); err != nil {
 		return fmt.Errorf("pginbox: create table %s: %w", s.t.name, err)
@@ -243,7 +250,8 @@ func NewSQL(db *sql.DB, opts ...Option) (*SQLStore, error) {
 // Schema returns the DDL of the store's table.
 func (s *SQLStore) Schema() string { return s.t.Schema() }
 
-// Init creates the store's table and index if they do not exist.
+// Init creates the store's table and index if they do not exist; see
+// [Store.Init] for the locks it takes.
 func (s *SQLStore) Init(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, s.t.Schema()); err != nil {
 		return fmt.Errorf("pginbox: create table %s: %w", s.t.name, err)

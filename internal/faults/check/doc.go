@@ -24,6 +24,11 @@
 // consumer's "dead-pending" lines, written before the write is
 // acknowledged, are only counted.
 //
+// [Outbox] and [Inbox] check the transactional outbox and the idempotent
+// consumer on PostgreSQL: every committed event on the topic, in per-key
+// commit order, its extra copies written by killed relays only; every
+// record's side effect written exactly once.
+//
 // # Rebalances
 //
 // The consumer worker journals ordo's OnAssigned and OnRevoked hooks. The

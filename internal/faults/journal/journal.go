@@ -32,6 +32,12 @@ const (
 	Failed      = "failed"   // a publish failed (the record may or may not exist)
 	Fault       = "fault"    // the runner injected a fault
 	Note        = "note"     // free text, for humans
+	// Committed: an outbox writer's transaction with an event committed
+	// (journaled after COMMIT returned): Key, Seq, the event ID in Text.
+	Committed = "committed"
+	// InboxDuplicate: an inbox consumer skipped a record whose mark was
+	// already committed (its handler was not called).
+	InboxDuplicate = "inbox-duplicate"
 )
 
 // Event is one line. Which fields are set depends on Kind; times are Unix

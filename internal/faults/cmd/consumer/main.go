@@ -9,8 +9,10 @@
 // deliberately broken consumer that the checker must catch losing records.
 //
 // It journals its rebalances from ordo's OnAssigned and OnRevoked hooks.
-// -protocol picks the group protocol (classic, with a 6 s SessionTimeout,
-// or KIP-848's consumer protocol, whose session timeout is the broker's).
+// -protocol picks the group protocol (classic, or KIP-848's consumer
+// protocol); either way -session-timeout (6 s) is the SessionTimeout,
+// which under KIP-848 the consumer sets as the group's config (the
+// harness's brokers allow it down to 6 s).
 // -dlt names a dead-letter topic and -poison n fails about one event in n
 // permanently (tick.Tick.Poison): those are dead-lettered, their keys
 // quarantined, and journaled "dead-pending" from the ErrorHook.
@@ -150,8 +152,8 @@ func options(cfg config, h *handler) ([]consumer.Option, error) {
 		// broker's minimum by default).
 		opts = append(opts, consumer.GroupProtocol(consumer.ClassicProtocol), consumer.SessionTimeout(cfg.session))
 	case "consumer":
-		// KIP-848: the session timeout is the broker's.
-		opts = append(opts, consumer.GroupProtocol(consumer.ConsumerProtocol))
+		// KIP-848: the consumer sets the group's session timeout.
+		opts = append(opts, consumer.GroupProtocol(consumer.ConsumerProtocol), consumer.SessionTimeout(cfg.session))
 	default:
 		return nil, fmt.Errorf("-protocol %q: want classic or consumer", cfg.protocol)
 	}

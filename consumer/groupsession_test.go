@@ -1,0 +1,137 @@
+package consumer
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestSessionTimeoutDefault protects the classic default: a member joins
+// with a 10 s session (Kafka's 45 s left a crashed member's partitions
+// unread for 45 s), and SessionTimeout still overrides it.
+func TestSessionTimeoutDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []Option
+		want int32
+	}{
+		{"default", nil, 10_000},
+		{"SessionTimeout(20s)", []Option{SessionTimeout(20 * time.Second)}, 20_000},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 1)
+			var joined atomic.Int32
+			f.cluster.Kafka().ControlKey(int16(kmsg.JoinGroup), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+				joined.Store(kr.(*kmsg.JoinGroupRequest).SessionTimeoutMillis)
+				return nil, nil, false
+			})
+			rec := newRecorder(nil)
+			c := f.consumer("session", rec.handle, tt.opts...)
+			total := f.publish(3, 1)
+			wait := runConsumer(t, c)
+			waitFor(t, 30*time.Second, "every record handled", func() bool { return rec.distinct() == total })
+			c.Close()
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			if got := joined.Load(); got != tt.want {
+				t.Fatalf("JoinGroup session timeout %d ms, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSessionTimeoutGroupConfig protects SessionTimeout under KIP-848: the
+// consumer sets the group's consumer.session.timeout.ms (the broker reads
+// it, the member's join carries none), and says so at INFO.
+func TestSessionTimeoutGroupConfig(t *testing.T) {
+	f := newFixture(t, 1)
+	f.protocol = ConsumerProtocol
+	var logs syncBuffer
+	rec := newRecorder(nil)
+	c := f.consumer("kip848", rec.handle, SessionTimeout(10*time.Second), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	total := f.publish(3, 1)
+	wait := runConsumer(t, c)
+	waitFor(t, 30*time.Second, "every record handled", func() bool { return rec.distinct() == total })
+	waitFor(t, 10*time.Second, "the group config set", func() bool { return groupConfig(t, f, "kip848", "consumer.session.timeout.ms") == "10000" })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "group session timeout set") {
+		t.Fatalf("no INFO line for the group config; log:\n%s", logs.String())
+	}
+}
+
+// TestSessionTimeoutGroupConfigRefused protects the refusal: a broker that
+// refuses the group config (its group.consumer.min.session.timeout.ms is
+// above the session) gets one WARN naming that broker setting, and the
+// consumer consumes on, under the broker's session timeout.
+func TestSessionTimeoutGroupConfigRefused(t *testing.T) {
+	f := newFixture(t, 1)
+	f.protocol = ConsumerProtocol
+	kc := f.cluster.Kafka()
+	var alters atomic.Int32
+	kc.ControlKey(int16(kmsg.IncrementalAlterConfigs), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		alters.Add(1)
+		req := kr.(*kmsg.IncrementalAlterConfigsRequest)
+		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+		for _, r := range req.Resources {
+			rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, kerr.InvalidConfig.Code
+			rr.ErrorMessage = kmsg.StringPtr("consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms")
+			resp.Resources = append(resp.Resources, rr)
+		}
+		return resp, nil, true
+	})
+	var logs syncBuffer
+	rec := newRecorder(nil)
+	c := f.consumer("refused", rec.handle, SessionTimeout(10*time.Second), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	total := f.publish(3, 1)
+	wait := runConsumer(t, c)
+	waitFor(t, 30*time.Second, "every record handled", func() bool { return rec.distinct() == total })
+	waitFor(t, 10*time.Second, "a warning", func() bool { return strings.Contains(logs.String(), "refused the group's session timeout") })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "refused the group's session timeout"); n != 1 || alters.Load() != 1 {
+		t.Fatalf("%d warnings after %d requests, want 1 after 1; log:\n%s", n, alters.Load(), out)
+	}
+	for _, want := range []string{"group.consumer.min.session.timeout.ms", "INVALID_CONFIG", "level=WARN"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the warning does not name %s; log:\n%s", want, out)
+		}
+	}
+}
+
+// groupConfig returns the group's config value of name, "" if unset.
+func groupConfig(t *testing.T, f *fixture, group, name string) string {
+	t.Helper()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType, res.ResourceName, res.ConfigNames = kmsg.ConfigResourceTypeGroupConfig, group, []string{name}
+	req.Resources = append(req.Resources, res)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, f.cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.Resources {
+		for _, c := range r.Configs {
+			if c.Name == name && c.Value != nil && c.Source == kmsg.ConfigSourceGroupConfig {
+				return *c.Value
+			}
+		}
+	}
+	return ""
+}
