@@ -196,17 +196,22 @@ func errText(err error) string {
 	return redactURLs(err.Error())
 }
 
-// handled reports a handler attempt that succeeded. Called by the lane.
+// handled reports a probe whose handler succeeded: the breaker closes.
+// Other successes are reported by their lane, a batch at once
+// (succeeded). Called by the lane.
 func (c *circuit) handled(it *item) {
-	if c == nil {
+	if c == nil || it.brk == nil || it.brk.probe == nil {
 		return
 	}
-	if it.brk != nil && it.brk.probe != nil {
-		it.brk.probe.Succeeded()
-		probeEvent(it, "succeeded", nil)
-		return
+	it.brk.probe.Succeeded()
+	probeEvent(it, "succeeded", nil)
+}
+
+// succeeded reports n handler attempts that succeeded, a lane's batch's.
+func (c *circuit) succeeded(n int) {
+	if c != nil && n > 0 {
+		c.b.Successes(n)
 	}
-	c.b.Success()
 }
 
 // failed reports a transient failure of it (a handler's, or a registry

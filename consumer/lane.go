@@ -127,7 +127,7 @@ func (s *scheduler) next(b *batch, lt *laneToken) bool {
 func (c *Consumer) runBatch(b *batch) {
 	start := time.Now()
 	end := start
-	n := 0
+	n, ok := 0, 0
 	for i := range b.claims {
 		cl := &b.claims[i]
 		if !atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateStarted) {
@@ -138,6 +138,9 @@ func (c *Consumer) runBatch(b *batch) {
 			c.checks.checkSeq(cl.kq.ps, cl.it)
 		}
 		cl.out = c.pipe.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
+		if cl.out.outcome == "handled" {
+			ok++
+		}
 		end = time.Now()
 		if cl.out.done || cl.out.fatal != nil {
 			c.obs.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err, end)
@@ -150,6 +153,7 @@ func (c *Consumer) runBatch(b *batch) {
 			break
 		}
 	}
+	c.brk.succeeded(ok) // the breaker's window, one lock per batch
 	if n > 0 {
 		per := end.Sub(start) / time.Duration(n)
 		if b.avg == 0 {
