@@ -10,14 +10,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ordo-go/ordo/internal/quarantine"
 )
 
 // The committer: the room that turns finished offsets into commits.
 //
 // It owns the commit of every partition's commit point: marking them to
 // kgo (its autocommit sends them every CommitInterval), or, when dead
-// letters quarantine their keys, committing itself with each partition's
-// quarantined keys in the commit's metadata; the synchronous commits of a
+// letters quarantine their keys, committing itself after writing the
+// partitions' quarantine changes to the group's quarantine store
+// (quarantine_store.go: Flush before, Committed after, one commit at a
+// time, so the store is never behind a committed offset and a commit
+// never passes the offsets flushed); the synchronous commits of a
 // revoke and of the final stop; and the kgo calls that may outlive their
 // bound (calls). The commit points themselves are the trackers'
 // (tracker.go), moved by the scheduler as records finish: the committer
@@ -34,8 +39,14 @@ type committer struct {
 	sched        *scheduler
 	log          *slog.Logger
 	every        time.Duration // CommitInterval
-	quarantining bool          // commit with the quarantine sets (quarantine.go)
+	quarantining bool          // flush the quarantine store before each commit (quarantine.go)
+	quar         *quarantiner  // its store, when quarantining
 	calls        sync.WaitGroup
+	// one serializes the commits that flush the store: a partition's
+	// Flush and commit must not overlap another's (the marker's tick
+	// against a revoke's or the stop's commit), or an older commit point
+	// could land after a newer one.
+	one sync.Mutex
 }
 
 // marker hands finished commit points to kgo every quarter of the commit
@@ -62,18 +73,18 @@ func (cm *committer) marker() {
 // at once, synchronously: on a revoke, before the partitions are handed
 // over, and at the final stop.
 func (cm *committer) commitParts(ctx context.Context, parts []*partState) error {
+	if cm.quarantining {
+		cm.one.Lock()
+		defer cm.one.Unlock()
+	}
 	cm.sched.mu.Lock()
 	marks := cm.marksLocked(parts)
-	var md map[tp]string
-	if cm.quarantining {
-		md = cm.metadataLocked(parts)
-	}
 	cm.sched.mu.Unlock()
-	if md == nil {
+	if !cm.quarantining {
 		cm.cl.MarkCommitOffsets(marks)
 		return cm.await(ctx, func() error { return cm.cl.CommitMarkedOffsets(ctx) })
 	}
-	return cm.commitWithMetadata(ctx, marks, md)
+	return cm.commitFlushed(ctx, marks)
 }
 
 // await runs call, a synchronous kgo commit, and returns its error, or
@@ -98,9 +109,11 @@ func (cm *committer) await(ctx context.Context, call func() error) error {
 }
 
 // commitMoved commits the partitions whose commit point or quarantined
-// keys changed since their last commit, each with its quarantine set. A
-// failed commit is tried again at the next tick.
+// keys changed since their last commit, after flushing their quarantine
+// changes. A failed flush or commit is tried again at the next tick.
 func (cm *committer) commitMoved(ctx context.Context) {
+	cm.one.Lock()
+	defer cm.one.Unlock()
 	cm.sched.mu.Lock()
 	var moved []*partState
 	for _, ps := range cm.sched.parts {
@@ -114,9 +127,8 @@ func (cm *committer) commitMoved(ctx context.Context) {
 		return
 	}
 	marks := cm.marksLocked(moved)
-	md := cm.metadataLocked(moved)
 	cm.sched.mu.Unlock()
-	err := cm.commitWithMetadata(ctx, marks, md)
+	err := cm.commitFlushed(ctx, marks)
 	if err == nil || ctx.Err() != nil {
 		return
 	}
@@ -128,42 +140,46 @@ func (cm *committer) commitMoved(ctx context.Context) {
 	cm.sched.mu.Unlock()
 }
 
-// metadataLocked returns the encoded quarantine set of each of parts
-// (all partitions if nil): every commit of a partition carries its set,
-// or the set is lost. Revoked partitions are no longer in the scheduler's parts, so the
-// caller passes their states.
-func (cm *committer) metadataLocked(parts []*partState) map[tp]string {
-	md := make(map[tp]string)
-	add := func(ps *partState) {
-		if ps.q != nil {
-			md[ps.tp] = ps.q.Encode()
-		}
-	}
-	if parts == nil {
-		for _, ps := range cm.sched.parts {
-			add(ps)
-		}
-	}
-	for _, ps := range parts {
-		add(ps)
-	}
-	return md
-}
-
-// commitWithMetadata commits marks synchronously, each partition with its
-// metadata in md (kgo.PreCommitFnContext sets it on the request), until
-// ctx ends (see await).
-func (cm *committer) commitWithMetadata(ctx context.Context, marks map[string]map[int32]kgo.EpochOffset, md map[tp]string) error {
+// commitFlushed writes the quarantine changes that committing marks
+// passes to the store and waits for them (acks=all), then commits marks
+// synchronously with empty metadata (clearing the set an older consumer
+// kept there: the store has it now, merged at assignment), and confirms
+// the commit to the store. Nothing is committed if the flush failed. The
+// caller holds cm.one.
+func (cm *committer) commitFlushed(ctx context.Context, marks map[string]map[int32]kgo.EpochOffset) error {
 	if len(marks) == 0 {
 		return nil
 	}
+	points := make(map[quarantine.TP]int64)
+	for t, ps := range marks {
+		for p, eo := range ps {
+			points[quarantine.TP{Topic: t, Partition: p}] = eo.Offset
+		}
+	}
+	if st := cm.quar.store(); st != nil {
+		if err := st.Flush(ctx, points); err != nil {
+			return fmt.Errorf("quarantine store: %w", err)
+		}
+	}
+	if err := cm.commitEmptyMetadata(ctx, marks); err != nil {
+		return err
+	}
+	if st := cm.quar.store(); st != nil {
+		st.Committed(points)
+	}
+	return nil
+}
+
+// commitEmptyMetadata commits marks synchronously, each partition with
+// empty metadata (kgo.PreCommitFnContext sets it on the request), until
+// ctx ends (see await).
+func (cm *committer) commitEmptyMetadata(ctx context.Context, marks map[string]map[int32]kgo.EpochOffset) error {
 	pctx := kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
 		for i := range req.Topics {
 			t := &req.Topics[i]
 			for j := range t.Partitions {
-				p := &t.Partitions[j]
-				m := md[tp{t.Topic, p.Partition}]
-				p.Metadata = &m
+				empty := ""
+				t.Partitions[j].Metadata = &empty
 			}
 		}
 		return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ordo-go/ordo/internal/quarantine"
 	"github.com/ordo-go/ordo/internal/telemetry"
 )
 
@@ -114,7 +115,9 @@ func New(opts ...Option) (*Consumer, error) {
 	if c.gate != nil {
 		c.gate.sched, c.gate.stats = &c.sched, &c.stats
 	}
-	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log, group: cfg.group, maxBytes: cfg.quarantineBytes}
+	c.sched.quar = &quarantiner{stats: &c.stats, obs: &c.obs, log: c.log, group: cfg.group, maxBytes: cfg.quarantineBytes,
+		storeCfg: storeConfig{topics: cfg.topics, base: quarantine.StoreConfig{Group: cfg.group, Topic: cfg.quarantineTopic,
+			MaxKeys: cfg.quarantineMaxKeys, Opts: cfg.set.ClientOpts(c.log)}}}
 	c.reb = rebalancer{sched: &c.sched, commits: &c.commits, gate: c.gate, quar: c.sched.quar, look: &c.look,
 		obs: &c.obs, stats: &c.stats, log: c.log, topics: cfg.topics, drainTimeout: cfg.drainTimeout, quarantining: cfg.quarantining()}
 	c.checks = checks{stats: &c.stats, obs: &c.obs, log: c.log, counts: make(map[string][]int)}
@@ -130,7 +133,7 @@ func New(opts ...Option) (*Consumer, error) {
 	c.lagw = lagWatch{sched: &c.sched, adm: kadm.NewClient(cl), group: cfg.group}
 	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter,
 		session: groupSession{cl: cl, log: c.log, group: cfg.group, session: cfg.membership.groupSession()}}
-	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining()}
+	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining(), quar: c.sched.quar}
 	c.dl.cfg, c.dl.sched, c.dl.stats, c.dl.obs, c.dl.log, c.dl.logLimit = &c.cfg, &c.sched, &c.stats, &c.obs, c.log, &c.logLimit
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
 		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, logLimit: &c.logLimit, deadLetter: c.dl.deadLetter, brk: c.brk}
@@ -158,9 +161,8 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 	)
 	opts = append(opts, c.cfg.membership.opts()...)
 	if c.cfg.quarantining() {
-		// Every commit carries the partition's quarantined keys in its
-		// metadata; kgo's own commits would replace them with its member
-		// ID, so the consumer commits itself (commit.go).
+		// Every commit must follow a flush of the quarantine store, so
+		// the consumer commits itself (commit.go).
 		opts = append(opts, kgo.DisableAutoCommit())
 	} else {
 		// Offsets are marked by the lanes as records finish and committed
@@ -366,6 +368,9 @@ func (c *Consumer) stop() error {
 	}
 	if err := c.closeClient(fin); err != nil {
 		errs = append(errs, fmt.Errorf("leave group: %w", err))
+	}
+	if st := c.sched.quar.store(); st != nil {
+		st.Close() // after the last commit: the final one, or the leave's revoke
 	}
 	c.obs.ins.reg.Unregister()
 	var err error

@@ -182,6 +182,11 @@ func TestDeadLetterLimitUnreadable(t *testing.T) {
 	kc.ControlKey(int16(kmsg.DescribeConfigs), func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		kc.KeepControl()
 		req := kr.(*kmsg.DescribeConfigsRequest)
+		for _, r := range req.Resources {
+			if r.ResourceName != dlt { // the quarantine store's topic, readable
+				return nil, nil, false
+			}
+		}
 		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 		for _, r := range req.Resources {
 			rr := kmsg.NewDescribeConfigsResponseResource()

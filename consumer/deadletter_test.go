@@ -58,17 +58,20 @@ func (f *fixture) readTopic(topic string, n int) []*kgo.Record {
 	return out
 }
 
-// quarantined decodes the group's committed quarantine set of partition p.
+// quarantined reads the group's quarantine set of partition p from its
+// quarantine store, as of the group's committed offset.
 func (f *fixture) quarantined(group string, p int32) *quarantine.Set {
 	f.t.Helper()
-	resp, err := f.adm.FetchOffsetsForTopics(context.Background(), group, f.topic)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	st, err := quarantine.OpenStore(ctx, quarantine.StoreConfig{Group: group, Opts: []kgo.Opt{kgo.SeedBrokers(f.cluster.Brokers()...)}})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	o, _ := resp.Lookup(f.topic, p)
-	s, err := quarantine.Decode(o.Metadata, 0)
+	defer st.Close()
+	s, err := st.Load(ctx, f.topic, p)
 	if err != nil {
-		f.t.Fatalf("metadata %q: %v", o.Metadata, err)
+		f.t.Fatalf("load the quarantine of %s/%d: %v", f.topic, p, err)
 	}
 	return s
 }

@@ -112,11 +112,18 @@
 // (unless [AllowMissingDeadLetterTopic]), and a topic that
 // cannot be written halts the consumer after [DeadLetterPatience] with a
 // [*DeadLetterError], skipping nothing. Later records of the dead-lettered key in its
-// partition follow it into the topic (key quarantine, kept in the commit
-// metadata, so restarts and rebalances keep it) until the key is redriven
-// with [github.com/ordo-go/ordo/consumer/dlq.Client.Redrive];
+// partition follow it into the topic (key quarantine) until the key is
+// redriven with [github.com/ordo-go/ordo/consumer/dlq.Client.Redrive];
 // [ContinueAfterDeadLetter] handles them instead, at the price of that
-// key's order. Without a dead-letter topic the policy is [Halt] (Run
+// key's order. The quarantined keys are kept in a compacted topic the
+// group owns ([QuarantineTopic], "<group>.ordo-quarantine" by default),
+// written before each commit, so restarts and rebalances keep them; up to
+// [QuarantineMaxKeys] keys per partition (default 1,000,000), each taking
+// under 66 bytes of memory once restored (TestQuarantine100kKeysSurviveRestart
+// measures it at 100,000 keys of one partition). A new key beyond the bound
+// halts the consumer ([ErrQuarantineFull]) rather than break its order.
+// An expired record ([MaxAge] with [ExpireDeadLetter]) is dead-lettered
+// with reason "expired" but quarantines nothing. Without a dead-letter topic the policy is [Halt] (Run
 // returns the error; nothing is committed past the record), or [Skip]
 // (counted, logged, committed past).
 //
@@ -241,7 +248,7 @@
 //	ordo.deadletter.records             {record}     counter    records written to the dead-letter topic; ordo.reason, ordo.stage
 //	ordo.keys.parked                    {key}        gauge      keys whose head record waits to be tried again
 //	ordo.keys.quarantined               {key}        gauge      keys quarantined behind a dead letter
-//	ordo.keys.quarantine.full           {key}        counter    keys dead-lettered while the quarantine was full (not quarantined)
+//	ordo.keys.quarantine.full           {key}        counter    dead letters whose key found its partition's quarantine full (the consumer halted)
 //	ordo.order.violations               {record}     counter    per-key sequence gaps and regressions
 //	ordo.consumer.handover.running      {record}     counter    handlers still running when their partition was handed over (they ignored ctx)
 //	ordo.partition.count.changes        {change}     counter    a new stamped partition count seen for the topic (see Order checks)

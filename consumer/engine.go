@@ -40,9 +40,10 @@ import (
 //	                            outcome; no lock
 //	checks        schedule.go   ordo headers, stamped counts, per-key
 //	                            sequence and placement
-//	committer     commit.go     commit points to kgo, commits with the
-//	                            quarantine metadata, the revoke's and the
-//	                            stop's commits; tracker.go holds the points
+//	committer     commit.go     commit points to kgo, commits after a
+//	                            flush of the quarantine store, the revoke's
+//	                            and the stop's commits; tracker.go holds
+//	                            the points
 //	replay        replay.go     the replay gate: catch-up detection, rate
 //	                            cap, slow start, age window, floor,
 //	                            accounting (replay_watch.go, its goroutine;
@@ -53,7 +54,8 @@ import (
 //	                            of kgo's Pause/ResumeFetch* (its own lock)
 //	dead-letterer deadletter.go the dead-letter write (deadletter_size.go:
 //	                            the topic's size limit, its own lock)
-//	quarantiner   quarantine.go keys quarantined behind a dead letter
+//	quarantiner   quarantine.go keys quarantined behind a dead letter;
+//	                            quarantine_store.go, their durable store
 //	observer      telemetry.go  spans, metrics, observed gauges
 //	stuckWatch    stuck.go      the stuck-partition watcher
 //	connectWatch  connect.go    the probe of a cluster never reached
@@ -78,8 +80,9 @@ import (
 // for dead letters and redrives). A systemic-failure breaker would sit
 // beside the gate: parked lanes (parkedLocked) pause dispatch, a paused
 // fetch (a reason of its own in fetchPauses, beside Pause's and the
-// cap's) holds the poller, one claim is the probe. A durable
-// quarantine store would sit behind quarantiner and loadQuarantine.
+// cap's) holds the poller, one claim is the probe. The durable
+// quarantine store sits behind quarantiner (load, settleLocked) and the
+// committer (Flush before a commit, Committed after).
 //
 // Locks. scheduler.mu is the engine's one lock for the work: it guards the
 // partitions (parts and every partState field except the immutable tp,
@@ -161,7 +164,7 @@ type partState struct {
 	// finish and read by the committer.
 	tracker *tracker
 	// q is the partition's quarantined keys (nil unless quarantining),
-	// read from the commit metadata at assignment (quarantine.go).
+	// loaded from the quarantine store at assignment (quarantine.go).
 	q *quarantine.Set
 
 	commit  partCommit
@@ -177,7 +180,7 @@ type partState struct {
 // partCommit is the committer's share of a partition.
 type partCommit struct {
 	dirty  bool // the commit point moved since it was last marked
-	qDirty bool // the quarantine set changed since it was last committed
+	qDirty bool // the quarantine set changed since it was last flushed and committed
 }
 
 // partMetrics is the observer's share of a partition: its attribute sets,

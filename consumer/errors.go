@@ -35,9 +35,9 @@ var (
 	// The error names the topic.
 	ErrUnknownTopic = errors.New("consumer: unknown topic")
 	// ErrQuarantineUnknown is returned by Run when the quarantined keys of
-	// an assigned partition could not be read from the group's committed
-	// offsets: handling the partition without them could break a
-	// quarantined key's order.
+	// an assigned partition could not be read from the group's quarantine
+	// store (see [QuarantineTopic]) or its committed offsets: handling the
+	// partition without them could break a quarantined key's order.
 	ErrQuarantineUnknown = errors.New("consumer: quarantine of an assigned partition unknown")
 	// ErrUnreachable is matched by the error Run returns when no broker
 	// answered (unreachable, refusing the credentials, TLS mismatch) for

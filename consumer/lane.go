@@ -412,13 +412,13 @@ func (s *scheduler) settleLocked(kq *keyQueue, it *item, out outcome) {
 	ps.inflight--
 	s.inflight--
 	s.endProbeLocked(it)
+	if out.done && ps.q != nil && (out.dead || it.q.kind == qRedriven) {
+		out.fatal = s.quar.settleLocked(ps, it, out) // a full quarantine: halt, the record unfinished
+	}
 	switch {
 	case out.fatal != nil:
 		s.haltLocked(out.fatal) // the key stays stuck at its head: nothing passes it
 	case out.done:
-		if ps.q != nil && (out.dead || it.q.kind == qRedriven) {
-			s.quar.settleLocked(ps, it, out)
-		}
 		it.replay.how = howOf(out.outcome)
 		endRecord(it.trace.span, out.outcome, nil)
 		s.finishLocked(kq, it)

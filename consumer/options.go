@@ -49,45 +49,47 @@ func (p Policy) String() string {
 }
 
 type config struct {
-	set              client.Settings // Brokers, TLS, SASL, Registry, WithLogger, KgoLogLevel, KgoOpts (shared.go)
-	optErrs          []error         // from options, reported by New
-	group            string
-	membership       membership
-	middleware       []Middleware
-	onAssigned       func(context.Context, map[string][]int32)
-	onRevoked        func(context.Context, map[string][]int32)
-	topics           []string
-	concurrency      int
-	maxBuffered      int
-	maxAttempts      int
-	backoffMin       time.Duration
-	backoffMax       time.Duration
-	policy           Policy
-	policySet        bool
-	retryFor         time.Duration
-	attemptTimeout   time.Duration
-	dlqTopic         string
-	dlqPatience      time.Duration
-	dlqMayBeMissing  bool // AllowMissingDeadLetterTopic
-	noQuarantine     bool
-	quarantineBytes  int
-	tombstones       func(context.Context, Meta) error
-	errorHook        func(context.Context, *RecordError)
-	drainTimeout     time.Duration
-	commitEvery      time.Duration
-	handlers         []binding
-	handlersTried    bool // On was given, if with bad arguments
-	resetToStart     bool
-	metadataMaxAge   time.Duration
-	partRate         partRate // PartitionRateLimit (replay_partition.go)
-	tel              telemetry.Config
-	stuckAfter       time.Duration
-	unknownWindow    time.Duration
-	unreachableAfter time.Duration
-	maxBufferedBytes int // for log lines; conn holds them for kgo
-	replay           replayConfig
-	breaker          BreakerConfig // Breaker (breaker.go)
-	noBreaker        bool          // NoBreaker
+	set               client.Settings // Brokers, TLS, SASL, Registry, WithLogger, KgoLogLevel, KgoOpts (shared.go)
+	optErrs           []error         // from options, reported by New
+	group             string
+	membership        membership
+	middleware        []Middleware
+	onAssigned        func(context.Context, map[string][]int32)
+	onRevoked         func(context.Context, map[string][]int32)
+	topics            []string
+	concurrency       int
+	maxBuffered       int
+	maxAttempts       int
+	backoffMin        time.Duration
+	backoffMax        time.Duration
+	policy            Policy
+	policySet         bool
+	retryFor          time.Duration
+	attemptTimeout    time.Duration
+	dlqTopic          string
+	dlqPatience       time.Duration
+	dlqMayBeMissing   bool // AllowMissingDeadLetterTopic
+	noQuarantine      bool
+	quarantineBytes   int
+	quarantineTopic   string // QuarantineTopic; "" is quarantine.TopicFor(group)
+	quarantineMaxKeys int    // QuarantineMaxKeys; 0 is quarantine.DefaultMaxKeys
+	tombstones        func(context.Context, Meta) error
+	errorHook         func(context.Context, *RecordError)
+	drainTimeout      time.Duration
+	commitEvery       time.Duration
+	handlers          []binding
+	handlersTried     bool // On was given, if with bad arguments
+	resetToStart      bool
+	metadataMaxAge    time.Duration
+	partRate          partRate // PartitionRateLimit (replay_partition.go)
+	tel               telemetry.Config
+	stuckAfter        time.Duration
+	unknownWindow     time.Duration
+	unreachableAfter  time.Duration
+	maxBufferedBytes  int // for log lines; conn holds them for kgo
+	replay            replayConfig
+	breaker           BreakerConfig // Breaker (breaker.go)
+	noBreaker         bool          // NoBreaker
 }
 
 func defaults() config {
@@ -215,13 +217,12 @@ const DefaultDeadLetterPatience = 2 * time.Minute
 // dead-letter topic (reason "quarantined") until the key is redriven (see
 // consumer/dlq's Client.Redrive), so a key's events stay together and in
 // order; other keys never wait. See [ContinueAfterDeadLetter] to handle
-// them instead. The quarantined keys are committed with the partition's
-// offsets, so the next owner of a partition, after a restart or a
-// rebalance, knows them. At most 95 keys per partition are quarantined
-// (the commit metadata's bound); a key dead-lettered beyond that is not
-// quarantined, its later records are handled (its order across the dead
-// letter is broken, nothing is lost), and the event is logged and counted
-// (Stats.QuarantineFull).
+// them instead. The quarantined keys are kept in the group's quarantine
+// store (see [QuarantineTopic]), written and acknowledged before each
+// commit, so the next owner of a partition, after a restart or a
+// rebalance, knows them. Up to [QuarantineMaxKeys] keys per partition
+// are quarantined; a key dead-lettered beyond that halts the consumer
+// ([ErrQuarantineFull]): its order is never broken.
 //
 // If a write fails (the topic is missing, not authorised, the brokers are
 // down), the record waits and the write is retried with backoff; its key
@@ -275,6 +276,46 @@ func DeadLetterPatience(d time.Duration) Option {
 // breaks the key's order (a redriven record lands after events that
 // followed it) and is the caller's choice to make.
 func ContinueAfterDeadLetter() Option { return optionFunc(func(c *config) { c.noQuarantine = true }) }
+
+// QuarantineTopic names the group's quarantine store: the compacted topic
+// that holds the keys quarantined behind dead letters (see
+// [DeadLetterTopic]), by default "<group>.ordo-quarantine" (characters a
+// topic name cannot hold replaced by '_', with a hash of the group added
+// then). Run creates it if it is missing, compacted, with as many
+// partitions as the largest consumed topic and at least 64; that needs
+// the CREATE right on the topic (or the cluster), and the consumer needs
+// READ, WRITE and DESCRIBE_CONFIGS on it. If it cannot be created or is
+// not compacted, Run fails with an error matching [ErrQuarantineStore]
+// that names the topic: create it beforehand (cleanup.policy=compact), or
+// name one the consumer may use. Never add partitions to it.
+func QuarantineTopic(name string) Option {
+	return optionFunc(func(c *config) {
+		if name == "" {
+			c.fail("QuarantineTopic: empty topic name")
+			return
+		}
+		c.quarantineTopic = name
+	})
+}
+
+// QuarantineMaxKeys bounds the keys quarantined at once in one partition
+// (default 1,000,000; a quarantined key takes under 66 bytes of the
+// consumer's memory). A dead letter whose key would be one more halts the
+// consumer: Run returns an error matching [ErrQuarantineFull], the record's
+// offset is not committed (it is dead-lettered again after the restart),
+// and no later record of the key is handled. A halt, not a paused
+// partition: a paused partition would wait for redrives it can no longer
+// read (they arrive in the partition itself), and an operator must act
+// either way; raise the bound, or redrive the dead letters.
+func QuarantineMaxKeys(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 1 {
+			c.fail("QuarantineMaxKeys: %d, want > 0", n)
+			return
+		}
+		c.quarantineMaxKeys = n
+	})
+}
 
 // Tombstones registers fn for records with a null value (tombstones, as
 // compaction uses them to delete a key). Without it a tombstone is poison:

@@ -65,36 +65,42 @@ func markQuarantine(ps *partState, it *item) {
 // quarantiner applies settled records to their keys' quarantines: the
 // "finished elsewhere" seam of the scheduler (settleLocked) for a dead
 // letter or a redriven record. The sets are the partitions' (partState.q),
-// changed only under the scheduler's lock; the quarantiner holds no state
-// of its own and runs no goroutine. A durable store of quarantined keys
-// would sit behind this seam.
+// changed only under the scheduler's lock; they are store-backed: the
+// group's quarantine store (quarantine_store.go) holds them durably, and
+// the committer writes their changes to it before each commit. It runs no
+// goroutine.
 type quarantiner struct {
 	stats    *counters
 	obs      *observer
 	log      *slog.Logger
-	group    string // whose commits carry the sets (load)
-	maxBytes int    // QuarantineBytes
+	group    string      // whose commits date the sets (load)
+	maxBytes int         // bounds the decoding of an old consumer's set
+	storeCfg storeConfig // the store, opened at the first assignment (quarantine_store.go)
 }
 
 // settleLocked applies a finished record to its key's
 // quarantine: a dead letter behind it extends it (rule 2), a record that
 // failed itself starts it, or restarts it at itself (rule 4), and a
-// redriven record that completes its chain lifts it (rule 5).
-func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) {
+// redriven record that completes its chain lifts it (rule 5). An expired
+// record (MaxAge with ExpireDeadLetter) starts nothing: expiry is not a
+// failure, and the key's records inside the window are handled
+// (TestExpiryDoesNotQuarantine); behind a quarantine it extends it like
+// any dead letter. A new key beyond the set's bound is an error
+// matching ErrQuarantineFull: the scheduler halts with the record
+// unfinished (its offset is not committed), so no later record of the
+// key is handled out of order.
+func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) error {
 	r := it.rec
 	if r.Key == nil {
-		return
+		return nil
 	}
 	switch {
 	case out.dead && it.q.kind == qBehind:
 		ps.commit.qDirty = ps.q.Follow(r.Key, r.Offset) || ps.commit.qDirty
+	case out.dead && out.outcome == "expired": // not a failure: nothing starts
 	case out.dead:
 		if err := ps.q.Start(r.Key, r.Offset); err != nil {
-			q.stats.quarantineFull.Add(1)
-			q.obs.ins.qFull.Add(context.Background(), 1, ps.met.add...)
-			q.log.Warn("quarantine full: key not quarantined, its later records will be handled (its order across this dead letter is broken)",
-				"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, q.obs.logKey(r.Key), "cap", ps.q.Cap())
-			return
+			return q.full(ps, r.Offset)
 		}
 		ps.commit.qDirty = true
 	case it.q.kind == qRedriven:
@@ -105,6 +111,7 @@ func (q *quarantiner) settleLocked(ps *partState, it *item, out outcome) {
 				q.obs.logKey(r.Key), "chain", it.q.start)
 		}
 	}
+	return nil
 }
 
 // headerInt reads a decimal header of r; ok is false when r lacks it or
@@ -118,26 +125,38 @@ func headerInt(r *kgo.Record, key string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
-// load reads the quarantined keys of newly assigned partitions
-// from the group's committed offsets' metadata, where every commit of this
-// consumer puts them. A coordinator that is briefly unavailable (a real
-// broker's, after a restart) is asked again for up to quarantineLoadFor;
-// then the sets stay unknown and the error matches ErrQuarantineUnknown.
+// load reads the quarantined keys of newly assigned partitions from the
+// group's quarantine store, as of the group's committed offsets, and
+// merges the sets an older consumer committed in the offsets' metadata
+// (the upgrade). A coordinator or store partition that is briefly
+// unavailable (a real broker's, after a restart) is asked again for up to
+// quarantineLoadFor; then the sets stay unknown and the error matches
+// ErrQuarantineUnknown.
 func (q *quarantiner) load(ctx context.Context, cl *kgo.Client, added map[string][]int32) (map[tp]*quarantine.Set, error) {
 	ctx, cancel := context.WithTimeout(ctx, quarantineLoadFor)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	var (
-		resp kadm.OffsetResponses
-		err  error
-	)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		resp, err = adm.FetchOffsetsForTopics(ctx, q.group, topicsOf(added)...)
+		resp, err := adm.FetchOffsetsForTopics(ctx, q.group, topicsOf(added)...)
 		if err == nil {
 			err = resp.Error()
 		}
-		if err == nil || !kerr.IsRetriable(err) && !errors.Is(err, context.DeadlineExceeded) {
-			break
+		if errors.Is(err, kerr.GroupIDNotFound) { // kfake's answer for a group that never committed
+			resp, err = nil, nil
+		}
+		if err == nil {
+			md := make(map[tp]string)
+			resp.Each(func(o kadm.OffsetResponse) { md[tp{o.Topic, o.Partition}] = o.Metadata })
+			var sets map[tp]*quarantine.Set
+			if sets, err = q.storeLoad(ctx, cl, added, md); err == nil {
+				return sets, nil
+			}
+		}
+		if errors.Is(err, ErrQuarantineStore) && !kerr.IsRetriable(err) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err // the store cannot be opened: Run says which topic and why
+		}
+		if !kerr.IsRetriable(err) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: %w", ErrQuarantineUnknown, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -145,30 +164,6 @@ func (q *quarantiner) load(ctx context.Context, cl *kgo.Client, added map[string
 		case <-time.After(wait):
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrQuarantineUnknown, err)
-	}
-	sets := make(map[tp]*quarantine.Set)
-	for topic, ps := range added {
-		for _, p := range ps {
-			md := ""
-			if o, ok := resp.Lookup(topic, p); ok {
-				md = o.Metadata
-			}
-			set, err := quarantine.Decode(md, q.maxBytes)
-			if err != nil && !errors.Is(err, quarantine.ErrNoSet) {
-				// Corrupt or too large: nothing to follow; say so.
-				q.log.Error("quarantine set unreadable: partition starts with no quarantined keys",
-					"topic", topic, "partition", p, "error", err)
-				set, _ = quarantine.New(q.maxBytes)
-			}
-			sets[tp{topic, p}] = set
-			if set.Len() > 0 {
-				q.log.Info("quarantined keys restored", "topic", topic, "partition", p, "keys", set.Len())
-			}
-		}
-	}
-	return sets, nil
 }
 
 // quarantineLoadFor bounds loadQuarantine's retries; it runs in the

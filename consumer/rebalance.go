@@ -116,6 +116,7 @@ func (r *rebalancer) revoked(ctx context.Context, _ *kgo.Client, revoked map[str
 	if err := r.commits.commitParts(ctx, parts); err != nil {
 		r.log.Warn("commit on revoke failed", "error", err)
 	}
+	r.quar.release(parts) // after their last commit
 	r.log.Info("partitions revoked", "partitions", fmt.Sprint(revoked))
 }
 
@@ -178,7 +179,9 @@ func (r *rebalancer) reportHandover(parts []*partState) {
 // lost drops partitions that were taken away without a clean revoke: their
 // offsets may already belong to someone else, so nothing is committed.
 func (r *rebalancer) lost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-	r.sched.cancelHandlers(r.sched.release(lost)) // someone else may own them already
+	parts := r.sched.release(lost)
+	r.sched.cancelHandlers(parts) // someone else may own them already
+	r.quar.release(parts)
 	r.log.Warn("partitions lost", "partitions", fmt.Sprint(lost))
 }
 

@@ -18,7 +18,9 @@ const (
 	ExpireSkip ExpirePolicy = iota
 	// ExpireDeadLetter writes an expired record to the dead-letter topic
 	// with reason "expired" and finishes it once the write is
-	// acknowledged. It needs a dead-letter topic.
+	// acknowledged. It needs a dead-letter topic. An expired record does
+	// not quarantine its key: expiry is not a failure, and the key's
+	// records inside the window are handled.
 	ExpireDeadLetter
 )
 

@@ -27,8 +27,9 @@ type Stats struct {
 	// DeadLettered counts records written to the dead-letter topic,
 	// quarantined ones included.
 	DeadLettered int64
-	// QuarantineFull counts keys dead-lettered while their partition's
-	// quarantine was full: they were not quarantined.
+	// QuarantineFull counts dead letters whose key found its partition's
+	// quarantine at [QuarantineMaxKeys]: the consumer halted
+	// ([ErrQuarantineFull]), the key's order kept.
 	QuarantineFull int64
 }
 

@@ -123,7 +123,7 @@ func (o *observer) init(tel telemetry.Config, group string, sched *scheduler) er
 		return err
 	}
 	if ins.qFull, err = m.Int64Counter("ordo.keys.quarantine.full", metric.WithUnit("{key}"),
-		metric.WithDescription("Keys dead-lettered while their partition's quarantine was at its cap: not quarantined, their order across the dead letter is broken.")); err != nil {
+		metric.WithDescription("Dead letters whose key found its partition's quarantine at QuarantineMaxKeys: the consumer halted, the key's order kept.")); err != nil {
 		return err
 	}
 	if ins.parked, err = m.Int64ObservableGauge("ordo.keys.parked", metric.WithUnit("{key}"),

@@ -295,8 +295,10 @@ func TestSecureRefused(t *testing.T) {
 	s.noSecrets(errs, wrong)
 }
 
-// TestSecureDeadLetterDenied (real Kafka, ACLs): a consumer allowed to read
-// its topic and group but not to write its dead-letter topic halts on a
+// TestSecureDeadLetterDenied (real Kafka, ACLs): a consumer not allowed to
+// create its group's quarantine store fails Run naming it; allowed that,
+// and to read its topic and group but not to write its dead-letter topic,
+// it halts on a
 // poison record with a *consumer.DeadLetterError naming the authorization
 // failure, commits nothing past the poison, and, once allowed to write,
 // a restarted consumer dead-letters the poison and handles the rest:
@@ -338,6 +340,16 @@ func TestSecureDeadLetterDenied(t *testing.T) {
 	}
 	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer rcancel()
+
+	// Without the rights on the group's quarantine store, Run fails at
+	// once, naming the topic and the right it lacks.
+	store := group + ".ordo-quarantine"
+	if err := reader().Run(rctx); !errors.Is(err, consumer.ErrQuarantineStore) ||
+		!strings.Contains(err.Error(), store) || !strings.Contains(err.Error(), "CREATE") {
+		t.Fatalf("Run without the store's rights: %v, want ErrQuarantineStore naming %s and CREATE", err, store)
+	}
+	s.grant(ctx, kadm.NewACLs().Allow("User:reader").Topics(store).Operations(kadm.OpAll))
+
 	start := time.Now()
 	runErr := reader().Run(rctx)
 	t.Logf("Run: halted after %v: %v", time.Since(start).Round(time.Millisecond), runErr)

@@ -29,9 +29,10 @@
 // [DefaultMaxBytes], 3 KiB, leaving room for a smaller broker setting and
 // a version change): 3 bytes of version prefix and 32 per key, so 95 keys
 // per partition at the default. A set at its cap refuses a new key with
-// [ErrFull]; the consumer counts it, warns, and stops for that key (it must
-// not lose order silently). A store-backed set (next section) has no such
-// cap: its bound is [StoreConfig.MaxKeys].
+// [ErrFull]. The consumer no longer keeps its sets here: it reads a set
+// an older consumer left in the metadata once, at assignment, merges it
+// into the store, and commits empty metadata. A store-backed set (next
+// section) has no such cap: its bound is [StoreConfig.MaxKeys].
 //
 // # Store
 //

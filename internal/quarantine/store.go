@@ -133,7 +133,11 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 // partition count; an existing topic must be compacted.
 func (s *Store) ensureTopic(ctx context.Context) (int32, error) {
 	compact := "compact"
-	_, err := s.adm.CreateTopic(ctx, s.cfg.Partitions, s.cfg.ReplicationFactor,
+	rf := s.cfg.ReplicationFactor
+	if rf == 0 {
+		rf = -1 // the broker's default (default.replication.factor); a real broker refuses 0
+	}
+	_, err := s.adm.CreateTopic(ctx, s.cfg.Partitions, rf,
 		map[string]*string{"cleanup.policy": &compact}, s.topic)
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return 0, fmt.Errorf("create quarantine store %q: %w", s.topic, err)
