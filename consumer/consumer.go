@@ -45,6 +45,7 @@ type Consumer struct {
 	checks  checks    // ordering checks (schedule.go)
 	commits committer // commit.go
 	gate    *replay   // dispatch gate (replay.go); nil gates nothing; its fields guarded by sched.mu
+	brk     *circuit  // the breaker (breaker.go); nil when off
 
 	stats counters
 
@@ -103,10 +104,14 @@ func New(opts ...Option) (*Consumer, error) {
 		c.obs.ins.reg.Unregister()
 		return nil, fmt.Errorf("consumer: telemetry: %w", err)
 	}
+	if c.brk, err = newCircuit(&cfg, c.log, c.tel.Meter(), &c.obs.ins.reg); err != nil {
+		c.obs.ins.reg.Unregister()
+		return nil, err
+	}
 	c.stopCtx, c.endStop = context.WithCancelCause(context.Background())
 	c.clientCtx, c.killClient = context.WithCancel(context.Background())
 	c.sched.init(cfg, &c.stats)
-	c.sched.gate, c.sched.partRate = c.gate, cfg.partRate
+	c.sched.gate, c.sched.partRate, c.sched.brk = c.gate, cfg.partRate, c.brk
 	if c.gate != nil {
 		c.gate.sched, c.gate.stats = &c.sched, &c.stats
 	}
@@ -134,7 +139,7 @@ func New(opts ...Option) (*Consumer, error) {
 	}
 	c.dl.cfg, c.dl.sched, c.dl.stats, c.dl.obs, c.dl.log, c.dl.logLimit = &c.cfg, &c.sched, &c.stats, &c.obs, c.log, &c.logLimit
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),
-		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, logLimit: &c.logLimit, deadLetter: c.dl.deadLetter}
+		mw: chain(cfg.middleware), gate: c.gate, stats: &c.stats, obs: &c.obs, log: c.log, logLimit: &c.logLimit, deadLetter: c.dl.deadLetter, brk: c.brk}
 	if cfg.dlqTopic != "" {
 		if c.dl.cl, err = c.dl.newDeadLetterClient(); err != nil {
 			cl.Close()

@@ -146,6 +146,10 @@ type PartitionLag struct {
 	Stuck bool
 	// Paused says [Consumer.Pause] holds it.
 	Paused bool
+	// HeldByBreaker says the breaker is open (see the package doc,
+	// "Breaker"): the consumer's dispatch is paused for a systemic
+	// failure, on every partition alike.
+	HeldByBreaker bool
 }
 
 // Lag returns the position of every assigned partition, sorted by topic
@@ -154,6 +158,7 @@ func (c *Consumer) Lag() []PartitionLag {
 	c.sched.mu.Lock()
 	defer c.sched.mu.Unlock()
 	now := time.Now()
+	held := c.brk.holding()
 	out := make([]PartitionLag, 0, len(c.sched.parts))
 	for k, ps := range c.sched.parts {
 		next := ps.tracker.next
@@ -161,7 +166,7 @@ func (c *Consumer) Lag() []PartitionLag {
 			next = ps.committed
 		}
 		pl := PartitionLag{Topic: k.topic, Partition: k.partition, Next: next,
-			HighWatermark: ps.hwm, Records: -1, Stuck: !ps.stuck.stuckSince.IsZero(), Paused: c.sched.paused.holds(k)}
+			HighWatermark: ps.hwm, Records: -1, Stuck: !ps.stuck.stuckSince.IsZero(), Paused: c.sched.paused.holds(k), HeldByBreaker: held}
 		if n, ok := ps.lag(); ok {
 			pl.Records = n
 		}
@@ -187,7 +192,9 @@ var ErrNotReady = errors.New("consumer: not ready")
 // topic exists (a missing one is named, and logged once at WARN, within
 // about a second of Run: a misspelt [Topics] name), the group has
 // given it an assignment (possibly empty: a group with more members than
-// partitions leaves some idle, and that is healthy), and no partition is
+// partitions leaves some idle, and that is healthy), the breaker is
+// closed (open, the error says for how long, why, and when it probes
+// next), and no partition is
 // stuck (see [StuckAfter]). Otherwise an error matching [ErrNotReady] says
 // why. maxAge, if positive, also requires every partition to be caught up:
 // its oldest unfinished record written less than maxAge ago (pass 0 during
@@ -208,6 +215,9 @@ func (c *Consumer) Ready(maxAge time.Duration) error {
 	}
 	if member == "" {
 		return fmt.Errorf("%w: not in the group yet", ErrNotReady)
+	}
+	if why := c.brk.why(); why != "" {
+		return fmt.Errorf("%w: %s", ErrNotReady, why)
 	}
 	var why []string
 	for _, pl := range c.Lag() {

@@ -132,6 +132,38 @@
 // returns the error; nothing is committed past the record), or [Skip]
 // (counted, logged, committed past).
 //
+// # Breaker
+//
+// One bad record and a world that is down look alike to a per-record
+// retry budget: when the database behind every handler is down, every
+// key spends its budget on the same outage and, under a dead-letter
+// policy, the topic drains into the dead-letter topic. The breaker (on
+// by default; [Breaker] tunes it, [NoBreaker] turns it off) tells the
+// two apart: when at least 5 distinct keys fail transiently alike (the
+// same error type and message shape; registry outages count too) within
+// 30s and such failures are at least 80% of that window's handler
+// attempts, it opens. While open, no record is claimed but one probe,
+// after 1s, then 2s, 4s… at most 30s apart, each from another key than
+// the last few probed; a held failure is not charged to its record's
+// attempts nor to its [RetryFor] time, and nothing is dead-lettered for
+// it. The first probe that succeeds closes it and every key resumes, in
+// order. Records keep being fetched until the buffer's cap
+// ([MaxBuffered], [MaxBufferedBytes]) stops the poller, as behind slow
+// handlers: memory stays bounded. Permanent errors and poison are not the
+// breaker's: they go to the failure policy at once, open or closed (a
+// probe that meets one is not counted, and the next probe is due at
+// once). One poison key among healthy traffic never opens it, nor does
+// one key failing transiently again and again.
+//
+// An operator sees it: one WARN line when it opens (the reason, the
+// error's class and a sample, the keys, the next probe), failed probes
+// at most once a minute at INFO, one INFO line when it closes (how long
+// it was open); [Consumer.Ready] returns [ErrNotReady] with "breaker open
+// for 12s: …; next probe in 4s"; [Consumer.Lag] flags every partition
+// ([PartitionLag].HeldByBreaker); the metrics ordo.breaker.state,
+// ordo.breaker.opens and ordo.breaker.open.time; and the probe record's
+// span has an "ordo.breaker.probe" event with its result.
+//
 // # Replay after downtime
 //
 // A partition whose backlog at assignment is over [CatchUpThreshold]
@@ -234,6 +266,9 @@
 //	ordo.replay.age                     s            gauge      age of the oldest unfinished record of a partition in catch-up
 //	ordo.replay.rate                    {record}/s   gauge      records of catch-up backlogs accounted per second, over the last second
 //	ordo.replay.active                  {partition}  gauge      partitions in catch-up
+//	ordo.breaker.state                  1            gauge      the breaker: 0 closed, 1 open, 2 half-open (a probe running); consumer-wide, no partition attributes
+//	ordo.breaker.opens                  {open}       counter    times the breaker opened; consumer-wide
+//	ordo.breaker.open.time              s            counter    time the breaker spent open since the consumer was made; consumer-wide
 //
 // error.type comes from the classifier ordo's producer uses too: a
 // [*RecordError] is labelled by its stage ("unframe", "schema",

@@ -249,6 +249,7 @@ type item struct {
 	q      qmark       // its key's quarantine, as decided when a lane took it (quarantine.go)
 	replay replayShare // replay.go, replay_partition.go
 	txn    txnShare    // its outputs under Transactional (txn.go)
+	brk    *brkShare   // the breaker's (breaker.go): made on a first failure, or for a probe
 }
 
 // ordoHeaders is what the record's ordo headers say, read once at

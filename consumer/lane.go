@@ -127,7 +127,7 @@ func (s *scheduler) next(b *batch, lt *laneToken) bool {
 func (c *Consumer) runBatch(b *batch) {
 	start := time.Now()
 	end := start
-	n := 0
+	n, ok := 0, 0
 	for i := range b.claims {
 		cl := &b.claims[i]
 		if !atomic.CompareAndSwapUint32(&cl.state, stateClaimed, stateStarted) {
@@ -138,6 +138,9 @@ func (c *Consumer) runBatch(b *batch) {
 			c.checks.checkSeq(cl.kq.ps, cl.it)
 		}
 		cl.out = c.pipe.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
+		if cl.out.outcome == "handled" {
+			ok++
+		}
 		end = time.Now()
 		if cl.out.done || cl.out.fatal != nil {
 			c.obs.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err, end)
@@ -150,6 +153,7 @@ func (c *Consumer) runBatch(b *batch) {
 			break
 		}
 	}
+	c.brk.succeeded(ok) // the breaker's window, one lock per batch
 	if n > 0 {
 		per := end.Sub(start) / time.Duration(n)
 		if b.avg == 0 {
@@ -248,8 +252,14 @@ func (s *scheduler) claimSize(b *batch, limited bool) int {
 // oldest ready key, waiting for one with mu released and no key held.
 func (s *scheduler) claimLocked(b *batch, lt *laneToken) bool {
 	for {
-		for (s.ready.len() == 0 || s.gate.parkedLocked(s.inflight)) && !s.stopping {
-			if !s.gate.parkedLocked(s.inflight) && s.stealLocked(b) {
+		var shut, probe bool // the breaker's gate (breaker.go)
+		for !s.stopping {
+			shut, probe = s.brk.gateLocked(s)
+			parked := s.gate.parkedLocked(s.inflight)
+			if s.ready.len() > 0 && !parked && !shut {
+				break
+			}
+			if !parked && !shut && !probe && s.stealLocked(b) {
 				break
 			}
 			s.waiting++
@@ -262,9 +272,15 @@ func (s *scheduler) claimLocked(b *batch, lt *laneToken) bool {
 		if s.gate.waitTokenLocked(lt, &s.mu, s.ending.Done()) {
 			continue // mu was released: look again
 		}
+		now := time.Now() // one clock read for the batch: its records' start
+		if probe {
+			if s.claimProbeLocked(b, lt, now) {
+				return true
+			}
+			continue
+		}
 		limited := lt != nil && s.gate.limitingLocked() || s.gate.slowStartingLocked()
 		want := s.claimSize(b, limited)
-		now := time.Now() // one clock read for the batch: its records' start
 		for len(b.claims) < want && s.ready.len() > 0 {
 			s.claimOneLocked(b, lt, now)
 		}
@@ -287,7 +303,12 @@ func (s *scheduler) claimLocked(b *batch, lt *laneToken) bool {
 // claimOneLocked pops the oldest ready key and claims its head record into
 // b, unless the key's partition is revoked or paused.
 func (s *scheduler) claimOneLocked(b *batch, lt *laneToken, now time.Time) {
-	kq := s.ready.pop()
+	s.claimKeyLocked(b, lt, s.ready.pop(), now)
+}
+
+// claimKeyLocked claims the head record of kq, popped from the ready
+// list, into b, unless its partition is revoked or paused.
+func (s *scheduler) claimKeyLocked(b *batch, lt *laneToken, kq *keyQueue, now time.Time) {
 	if kq.ps.revoked || len(kq.items) == 0 {
 		kq.scheduled = false
 		return
@@ -367,6 +388,9 @@ func (s *scheduler) cancelLocked(cl *claim, requeue bool) bool {
 // its key goes back on the ready list (requeue), or its records are
 // dropped for redelivery.
 func (s *scheduler) untakeLocked(kq *keyQueue, requeue bool) {
+	if len(kq.items) > 0 {
+		s.endProbeLocked(kq.items[0])
+	}
 	kq.running = false
 	kq.ps.inflight--
 	s.inflight--
@@ -387,6 +411,7 @@ func (s *scheduler) settleLocked(kq *keyQueue, it *item, out outcome) {
 	kq.running = false
 	ps.inflight--
 	s.inflight--
+	s.endProbeLocked(it)
 	if out.done && ps.q != nil && (out.dead || it.q.kind == qRedriven) {
 		out.fatal = s.quar.settleLocked(ps, it, out) // a full quarantine: halt, the record unfinished
 	}

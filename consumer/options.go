@@ -90,6 +90,8 @@ type config struct {
 	replay            replayConfig
 	txnID             string // Transactional (txn.go)
 	txnSet            bool
+	breaker           BreakerConfig // Breaker (breaker.go)
+	noBreaker         bool          // NoBreaker
 }
 
 func defaults() config {

@@ -38,6 +38,7 @@ type pipeline struct {
 	log        *slog.Logger
 	logLimit   *telemetry.LogLimit                  // the retry line, per error class
 	deadLetter func(context.Context, *item) outcome // the dead-letterer (deadletter.go)
+	brk        *circuit                             // the breaker (breaker.go); nil when off
 }
 
 // handlersOf indexes the handlers by the event type they handle.
@@ -128,18 +129,24 @@ func (p *pipeline) attempt(ctx context.Context, ps *partState, it *item, b bindi
 		return p.fail(ctx, it, &RecordError{Stage: StageDecode, Type: typ, SchemaID: id, Err: decErr})
 	case hErr == nil:
 		p.stats.handled.Add(1)
+		p.brk.handled(it)
 		return outcome{done: true, outcome: "handled"}
 	case ctx.Err() != nil:
 		p.stats.abandoned.Add(1)
 		return outcome{abandoned: true}
-	case IsPermanent(hErr) || it.try.attempts >= p.cfg.maxAttempts:
+	case IsPermanent(hErr): // not the breaker's: the failure policy at once
+		return p.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
+	case p.brk.failed(it, hErr): // the world is down: not charged, waits for the breaker to close
+		it.try.attempts--
+		return outcome{after: p.cfg.backoffMin}
+	case it.try.attempts >= p.cfg.maxAttempts:
 		return p.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
 	}
 	if it.try.retry == nil {
 		it.try.retry = newBackoff(p.cfg.backoffMin, p.cfg.backoffMax)
 	}
 	d := it.try.retry.NextBackOff()
-	if time.Since(it.try.firstTry)+d > p.cfg.retryFor { // the next try would start past the budget
+	if p.brk.spent(it)+d > p.cfg.retryFor { // the next try would start past the budget (time open is not charged)
 		return p.fail(ctx, it, &RecordError{Stage: StageHandle, Type: typ, SchemaID: id, Err: hErr})
 	}
 	p.stats.retries.Add(1)
@@ -173,6 +180,9 @@ func (p *pipeline) lookupFailed(ctx context.Context, it *item, id int, err error
 	}
 	if !isOutage(err) {
 		return p.fail(ctx, it, &RecordError{Stage: StageSchema, SchemaID: id, Err: err})
+	}
+	if p.brk.failed(it, err) { // held: the breaker's line says it, not one per record
+		return outcome{after: p.cfg.backoffMin}
 	}
 	if it.try.outage == nil {
 		it.try.outage = newBackoff(p.cfg.backoffMin, p.cfg.backoffMax)

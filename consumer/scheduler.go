@@ -77,6 +77,7 @@ type scheduler struct {
 	gate     *replay
 	partRate partRate
 	quar     *quarantiner
+	brk      *circuit    // the breaker (breaker.go); nil when off
 	checks   *checks     // the headers read at dispatch (schedule.go)
 	fetch    fetchPauses // why fetches are paused (fetchpause.go): its own lock, not mu
 	obs      *observer   // records consumed, per run of records
@@ -198,6 +199,7 @@ func (s *scheduler) stopTimers() error {
 	for t := range s.timers {
 		t.Stop()
 	}
+	s.brk.stopLocked()
 	clear(s.timers)
 	return s.fatal
 }

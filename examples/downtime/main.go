@@ -37,6 +37,13 @@
 // age window; the downtime and the slow start shaded, the moments the
 // consumer is back, the catch-up starts and it is caught up marked.
 //
+// After the catch-up, the fulfilment service the handler calls is down
+// for -outage (2s, at most half the age window): every order fails alike,
+// the consumer's breaker opens (it is tuned to a 1 s window for this
+// short story; the default is 30 s),
+// probes with one order at a time, and closes when the service is back;
+// nothing is lost or reordered, and the plot shades the breaker's band.
+//
 // The handler's latency (-latency, 10ms) bounds what one lane handles
 // (100/s), so the slow start's ramp shows: the lanes open one by one
 // over -warmup and the handled rate climbs to the cap.
@@ -66,6 +73,7 @@ type config struct {
 	limit      float64       // the consumer's rate cap when it comes back
 	up, down   time.Duration // how long the consumer runs before it goes down, and is down
 	after      time.Duration // how long the service publishes after the catch-up
+	outage     time.Duration // how long the fulfilment service is down after the catch-up (0: never)
 	maxAge     time.Duration
 	warmup     time.Duration
 	lanes      int
@@ -111,6 +119,7 @@ func parseFlags(args []string, w io.Writer) (config, error) {
 	fs.DurationVar(&cfg.up, "up", 2*time.Second, "how long the consumer runs before it goes down")
 	fs.DurationVar(&cfg.down, "down", 6*time.Second, "how long the consumer is down")
 	fs.DurationVar(&cfg.after, "after", 2*time.Second, "how long the service goes on publishing after the catch-up")
+	fs.DurationVar(&cfg.outage, "outage", 2*time.Second, "how long the handler's fulfilment service is down after the catch-up: the breaker opens, probes and closes (0: no outage)")
 	fs.DurationVar(&cfg.maxAge, "max-age", 4*time.Second, "age window: older records are expired, not handled")
 	fs.DurationVar(&cfg.warmup, "warmup", 3*time.Second, "slow start: lanes open over this long")
 	fs.IntVar(&cfg.lanes, "lanes", 48, "consumer lanes")
@@ -128,6 +137,11 @@ func parseFlags(args []string, w io.Writer) (config, error) {
 	}
 	if cfg.publish <= 0 || cfg.limit <= cfg.publish {
 		return cfg, errors.New("-publish must be positive and -limit above it, or the backlog never shrinks")
+	}
+	if 2*cfg.outage > cfg.maxAge {
+		// Orders would pass the age window while the service is down
+		// and their retries wait, and expire outside any catch-up.
+		return cfg, errors.New("-outage must be at most half of -max-age")
 	}
 	if cfg.partitions < 1 || cfg.lanes < 1 || cfg.up <= 0 || cfg.down <= 0 || cfg.maxAge <= 0 || cfg.warmup < 0 || cfg.latency < 0 || cfg.after < 0 {
 		return cfg, errors.New("-partitions, -lanes, -up, -down and -max-age must be positive")

@@ -14,7 +14,7 @@ import (
 func TestStory(t *testing.T) {
 	var out, errw bytes.Buffer
 	plot := filepath.Join(t.TempDir(), "rate.png")
-	code := mainCode([]string{"-up", "1s", "-down", "3s", "-max-age", "2s", "-warmup", "1s", "-after", "500ms", "-plot", plot}, &out, &errw)
+	code := mainCode([]string{"-up", "1s", "-down", "3s", "-max-age", "4s", "-warmup", "1s", "-after", "500ms", "-plot", plot}, &out, &errw)
 	if code != 0 {
 		t.Fatalf("exit %d: %s\n%s", code, errw.String(), out.String())
 	}

@@ -295,10 +295,18 @@ func (ch chart) panel(title, ylabel string) (*plot.Plot, plot.Legend) {
 }
 
 // addBands adds the shaded intervals; called before the data, so they
-// are drawn under it. labelled puts their labels in the panel.
+// are drawn under it. labelled puts their labels in the panel, a row
+// lower for each earlier band that overlaps it (the fulfilment outage and
+// the breaker open inside it).
 func (ch chart) addBands(p *plot.Plot, labelled bool) {
-	for _, b := range ch.bands {
-		p.Add(bandPlotter{b, labelled})
+	for i, b := range ch.bands {
+		row := 0
+		for _, e := range ch.bands[:i] {
+			if e.from < b.to && b.from < e.to {
+				row++
+			}
+		}
+		p.Add(bandPlotter{b, labelled, row})
 	}
 }
 
@@ -321,7 +329,7 @@ func (ch chart) addMoments(p *plot.Plot, l *plot.Legend, labelled bool) {
 		return
 	}
 	for _, b := range ch.bands {
-		l.Add(b.label, bandPlotter{b, false})
+		l.Add(b.label, bandPlotter{b, false, 0})
 	}
 	if len(ch.markers) > 0 {
 		l.Add("moments (dashed lines)", markerPlotter{})
@@ -353,6 +361,7 @@ var (
 type bandPlotter struct {
 	interval
 	labelled bool
+	row      int
 }
 
 func (b bandPlotter) Plot(c draw.Canvas, p *plot.Plot) {
@@ -365,7 +374,8 @@ func (b bandPlotter) Plot(c draw.Canvas, p *plot.Plot) {
 	if b.labelled {
 		sty := p.Legend.TextStyle
 		sty.XAlign, sty.YAlign = draw.XCenter, draw.YTop
-		c.FillText(sty, vg.Point{X: (x0 + x1) / 2, Y: c.Max.Y - vg.Millimeter}, b.label)
+		row := vg.Length(b.row) * sty.Height("M") * 1.4
+		c.FillText(sty, vg.Point{X: (x0 + x1) / 2, Y: c.Max.Y - vg.Millimeter - row}, b.label)
 	}
 }
 

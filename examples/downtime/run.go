@@ -75,6 +75,7 @@ type story struct {
 	moments   moments
 	peakHeap  uint64
 	replay    func() consumer.ReplayStats // the running consumer's, if any
+	depDown   atomic.Bool                 // the fulfilment service is down (outage.go)
 }
 
 func run(ctx context.Context, cfg config, out io.Writer) error {
@@ -220,6 +221,9 @@ func (s *story) consumer(reg *schema.Registry, codec *schema.Codec[Order], out i
 		if err := sleep(ctx, s.cfg.latency); err != nil {
 			return err
 		}
+		if s.depDown.Load() {
+			return errFulfilmentDown // transient: retried, and alike for every order (the breaker's case)
+		}
 		s.handled.Add(1)
 		return nil
 	}
@@ -228,6 +232,9 @@ func (s *story) consumer(reg *schema.Registry, codec *schema.Codec[Order], out i
 		consumer.Registry(reg), consumer.On(codec, h), consumer.Concurrency(s.cfg.lanes),
 		consumer.WithLogger(s.cfg.logger(out)), consumer.MaxAge(s.cfg.maxAge, consumer.ExpireSkip),
 		consumer.CatchUpThreshold(int64(s.cfg.publish/10), 0), consumer.ProgressInterval(time.Second),
+		// The story's outage lasts seconds: a 1 s window (30 s by default)
+		// and quick probes let the breaker open and close within it.
+		consumer.Breaker(consumer.BreakerConfig{Window: time.Second, ProbeMin: 250 * time.Millisecond, ProbeMax: time.Second}),
 	}
 	if back {
 		opts = append(opts, consumer.RateLimit(s.cfg.limit, 0, consumer.DuringCatchUp), consumer.SlowStart(s.cfg.warmup))
@@ -295,6 +302,9 @@ func (s *story) catchUp(ctx context.Context, reg *schema.Registry, codec *schema
 		p.show(st, s.rateNow(), lagOf(c))
 	}
 	p.done(st)
+	if err := s.outage(ctx, c, out); err != nil {
+		return st, 0, err
+	}
 	// A little of the live flow after: the cap lifted, the lag gone.
 	if err := sleep(ctx, s.cfg.after); err != nil {
 		return st, 0, err

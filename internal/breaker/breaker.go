@@ -87,10 +87,18 @@ func New(cfg Config) (*Breaker, error) {
 
 // Success reports a handler attempt that succeeded. Ignored unless closed
 // (a record dispatched before the breaker opened proves nothing now).
-func (b *Breaker) Success() {
+func (b *Breaker) Success() { b.Successes(1) }
+
+// Successes reports n handler attempts that succeeded, as n calls of
+// Success would, under one lock: the consumer's lanes report a batch's
+// successes at once, so that the lock is not taken per record.
+func (b *Breaker) Successes(n int) {
+	if n <= 0 {
+		return
+	}
 	b.mu.Lock()
 	if b.state == Closed {
-		b.win.success(b.cfg.Now())
+		b.win.success(b.cfg.Now(), n)
 	}
 	b.mu.Unlock()
 }

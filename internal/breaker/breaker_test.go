@@ -13,9 +13,13 @@ import (
 func TestOpensWhenMostKeysFailAlike(t *testing.T) {
 	b, clk, rec := newTest(t)
 	for i := range 4 { // traffic before the outage: 4 successes in the window
-		b.Success()
+		if i == 3 {
+			b.Successes(0) // nothing
+			b.Successes(1) // as Success
+		} else {
+			b.Success()
+		}
 		clk.Advance(100 * time.Millisecond)
-		_ = i
 	}
 	// 5 keys fail: ratio 5/9 < 0.8, still closed; keys 5..20 fail: at
 	// 16 failures of 20 attempts the ratio reaches 0.8.

@@ -20,12 +20,14 @@ type count struct {
 	}
 }
 
-func (c *count) add(idx int64) {
+func (c *count) add(idx int64) { c.addN(idx, 1) }
+
+func (c *count) addN(idx int64, n int) {
 	s := &c.slot[idx%buckets]
 	if s.idx != idx {
 		s.idx, s.n = idx, 0
 	}
-	s.n++
+	s.n += n
 }
 
 func (c *count) sum(idx int64) int {
@@ -105,7 +107,7 @@ func (w *window) index(now time.Time) int64 {
 	return max(int64(now.Sub(w.origin)/w.width), 0)
 }
 
-func (w *window) success(now time.Time) { w.attempts.add(w.index(now)) }
+func (w *window) success(now time.Time, n int) { w.attempts.addN(w.index(now), n) }
 
 // failure records a transient failure of key h with class name and says
 // how many distinct keys failed in that class within the window and what

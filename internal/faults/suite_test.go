@@ -34,6 +34,10 @@ type scenario struct {
 	deadLetters bool
 	// wantCatchUp: the members' graceful exits must report a catch-up.
 	wantCatchUp bool
+	// outage: the members' handler has a dependency the scenario takes
+	// down (outage_test.go); the breaker must open and close, and nothing
+	// be dead-lettered.
+	outage bool
 	// custom runs a scenario of its own workers and checker (the outbox
 	// and inbox ones, on PostgreSQL) instead of producer, members, inject
 	// and the tick checker.
@@ -191,7 +195,7 @@ func TestFaults(t *testing.T) {
 			r.pg = pg
 			if sc.custom != nil {
 				res := sc.custom(ctx, r)
-				rows = append(rows, row{sc.name, res, sc.wantFail, time.Since(t0)})
+				rows = append(rows, row{sc.name, res, sc.wantFail, time.Since(t0), 0})
 				switch {
 				case sc.wantFail && res.lost+res.unexplained == 0:
 					t.Errorf("self-test: the checker found nothing lost or doubled by a deliberately broken worker (replay: ORDO_FAULTS_SEED=%d)", seed)
@@ -204,6 +208,9 @@ func TestFaults(t *testing.T) {
 			if sc.deadLetters {
 				r.withDeadLetters(ctx)
 			}
+			if sc.outage {
+				r.memberArgs = append(r.memberArgs, "-down-file", r.downFile())
+			}
 			r.startProducer()
 			for i := range sc.members {
 				r.startMember(i, r.memberArgs...)
@@ -212,7 +219,15 @@ func TestFaults(t *testing.T) {
 			rep := r.finish(ctx)
 			limit := sc.maxUnexplained(f, len(rep.Recoveries))
 			verdict := rep.Verdict(limit)
-			rows = append(rows, row{sc.name, resultOf(rep, verdict), sc.wantFail, time.Since(t0)})
+			var open time.Duration
+			if sc.outage {
+				var opens int
+				if open, opens = r.breakerOpenFor(); opens == 0 || open == 0 || rep.DeadLettered != 0 {
+					t.Errorf("outage: the breaker opened %d times for %v, %d records dead-lettered; want it open and none (replay: ORDO_FAULTS_SEED=%d)",
+						opens, open, rep.DeadLettered, seed)
+				}
+			}
+			rows = append(rows, row{sc.name, resultOf(rep, verdict), sc.wantFail, time.Since(t0), open})
 			logReport(t, rep, limit)
 			switch {
 			case sc.wantFail && len(rep.Lost) == 0:
@@ -221,7 +236,7 @@ func TestFaults(t *testing.T) {
 				t.Errorf("%v (replay: ORDO_FAULTS_SEED=%d)", verdict, seed)
 			case sc.wantCatchUp && rep.CatchUps == 0:
 				t.Errorf("no member reported a catch-up (replay: ORDO_FAULTS_SEED=%d)", seed)
-			case sc.deadLetters && rep.DeadLettered == 0:
+			case sc.deadLetters && !sc.outage && rep.DeadLettered == 0:
 				t.Errorf("nothing was dead-lettered (replay: ORDO_FAULTS_SEED=%d)", seed)
 			}
 		})
@@ -234,6 +249,7 @@ type row struct {
 	res      result
 	wantFail bool
 	took     time.Duration
+	breaker  time.Duration // the breaker's open time (outage scenarios)
 }
 
 // result is a scenario's line of the table. The outbox and inbox
@@ -260,7 +276,7 @@ func resultOf(rep *check.Report, verdict error) result {
 func table(rows []row) string {
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tacked\tlost\tunhandled\tduplicates (unexplained)\torder violations\tdead-lettered\tcatch-ups\tfaults\trecovery max\tverdict\ttook")
+	fmt.Fprintln(tw, "scenario\tacked\tlost\tunhandled\tduplicates (unexplained)\torder violations\tdead-lettered\tcatch-ups\tfaults\trecovery max\tbreaker open\tverdict\ttook")
 	for _, r := range rows {
 		v := "pass"
 		switch {
@@ -271,9 +287,13 @@ func table(rows []row) string {
 		case r.res.verdict != nil:
 			v = "FAIL"
 		}
+		brk := "-"
+		if r.breaker > 0 {
+			brk = r.breaker.Round(time.Second).String()
+		}
 		x := r.res
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%v\t%s\t%v\n", r.name, x.acked, x.lost,
-			x.unhandled, x.dups, x.unexplained, x.order, x.dead, x.catchUps, x.faults, x.recovery.Round(time.Millisecond), v, r.took.Round(time.Second))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%v\t%s\t%s\t%v\n", r.name, x.acked, x.lost,
+			x.unhandled, x.dups, x.unexplained, x.order, x.dead, x.catchUps, x.faults, x.recovery.Round(time.Millisecond), brk, v, r.took.Round(time.Second))
 	}
 	tw.Flush()
 	return sb.String()

@@ -17,7 +17,9 @@
 // permanently (tick.Tick.Poison): those are dead-lettered, their keys
 // quarantined, and journaled "dead-pending" from the ErrorHook.
 // -catch-up and -rate-limit set the bounded replay; a graceful exit
-// journals the consumer's ReplayStats.
+// journals the consumer's ReplayStats. -down-file names a file the runner
+// creates to take the handler's dependency down (every record fails
+// transiently alike while it exists) and removes to bring it back.
 package main
 
 import (
@@ -52,6 +54,7 @@ type config struct {
 	poisonEvery                     uint64
 	catchUp                         int64
 	rateLimit                       float64
+	downFile                        string
 }
 
 func main() {
@@ -72,6 +75,7 @@ func main() {
 	flag.Uint64Var(&cfg.poisonEvery, "poison", 0, "fail permanently about one record in this many (tick.Poison); 0: none")
 	flag.Int64Var(&cfg.catchUp, "catch-up", 0, "catch-up threshold in records (0: ordo's default)")
 	flag.Float64Var(&cfg.rateLimit, "rate-limit", 0, "records/s during catch-up (0: no limit)")
+	flag.StringVar(&cfg.downFile, "down-file", "", "while this file exists, the handler's dependency is down: every record fails transiently alike")
 	flag.Parse()
 	if cfg.inc == "" {
 		cfg.inc = fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
@@ -181,6 +185,13 @@ func (h *handler) handle(ctx context.Context, ev tick.Tick, m consumer.Meta) err
 		// Poison: the record goes to the dead-letter topic (or, without
 		// one, halts the consumer), never to the journal as handled.
 		return consumer.Permanent(fmt.Errorf("poison %s#%d", ev.Key, ev.Seq))
+	}
+	if h.cfg.downFile != "" {
+		if _, err := os.Stat(h.cfg.downFile); err == nil {
+			// The dependency is down: a transient error, the same for
+			// every key (the breaker's case), journaled nowhere.
+			return fmt.Errorf("write %s#%d: dial tcp 127.0.0.1:5432: connect: connection refused", ev.Key, ev.Seq)
+		}
 	}
 	if h.cfg.work > 0 {
 		time.Sleep(rand.N(h.cfg.work))
