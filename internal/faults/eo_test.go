@@ -33,7 +33,7 @@ type lazyPG struct {
 	err  error
 }
 
-func (l *lazyPG) url(t *testing.T) string {
+func (l *lazyPG) url(t tb) string {
 	l.once.Do(func() {
 		start := time.Now()
 		if l.srv, l.err = pgtest.Start(); l.err == nil {

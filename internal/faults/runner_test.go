@@ -58,7 +58,7 @@ type proc struct {
 	err  error // set before done closes
 }
 
-func startProc(t *testing.T, name, logPath, bin string, args ...string) *proc {
+func startProc(t tb, name, logPath, bin string, args ...string) *proc {
 	t.Helper()
 	lf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -109,7 +109,7 @@ func (p *proc) signal(sig syscall.Signal, timeout time.Duration) error {
 
 // run is one scenario's run: its topic, group, processes and journals.
 type run struct {
-	t       *testing.T
+	t       tb
 	cluster *kafkatest.Cluster
 	adm     *kadm.Client
 	bins    bins
@@ -142,7 +142,7 @@ func newRun(ctx context.Context, t *testing.T, c *kafkatest.Cluster, b bins, f f
 	h.Write([]byte(t.Name()))
 	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	r := &run{
-		t: t, cluster: c, adm: c.Admin(t), bins: b, form: f, reg: reg,
+		t: tb{t}, cluster: c, adm: c.Admin(t), bins: b, form: f, reg: reg,
 		rng:   rand.New(rand.NewPCG(seed, h.Sum64())),
 		topic: fmt.Sprintf("faults-%s-%d", name, seed),
 		group: fmt.Sprintf("faults-%s-%d", name, seed),

@@ -189,13 +189,14 @@ func TestFaults(t *testing.T) {
 	pg := &lazyPG{t: t}
 	var rows []row
 	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
+		ok := t.Run(sc.name, func(tt *testing.T) {
+			t := tb{tt}
 			t0 := time.Now()
-			r := newRun(ctx, t, cluster, b, f, seed, reg)
+			r := newRun(ctx, t.T, cluster, b, f, seed, reg)
 			r.pg = pg
 			if sc.custom != nil {
 				res := sc.custom(ctx, r)
-				rows = append(rows, row{sc.name, res, sc.wantFail, time.Since(t0), 0})
+				rows = append(rows, row{name: sc.name, res: res, wantFail: sc.wantFail, took: time.Since(t0)})
 				switch {
 				case sc.wantFail && res.lost+res.unexplained == 0:
 					t.Errorf("self-test: the checker found nothing lost or doubled by a deliberately broken worker (replay: ORDO_FAULTS_SEED=%d)", seed)
@@ -227,8 +228,8 @@ func TestFaults(t *testing.T) {
 						opens, open, rep.DeadLettered, seed)
 				}
 			}
-			rows = append(rows, row{sc.name, resultOf(rep, verdict), sc.wantFail, time.Since(t0), open})
-			logReport(t, rep, limit)
+			rows = append(rows, row{name: sc.name, res: resultOf(rep, verdict), wantFail: sc.wantFail, took: time.Since(t0), breaker: open})
+			logReport(t.T, rep, limit)
 			switch {
 			case sc.wantFail && len(rep.Lost) == 0:
 				t.Errorf("self-test: the checker found no loss by a deliberately broken consumer")
@@ -240,8 +241,17 @@ func TestFaults(t *testing.T) {
 				t.Errorf("nothing was dead-lettered (replay: ORDO_FAULTS_SEED=%d)", seed)
 			}
 		})
+		if !ok {
+			// A failure outside the verdict (a worker's error, a fatal
+			// setup step) fails the scenario too; the table says so.
+			if i := slices.IndexFunc(rows, func(r row) bool { return r.name == sc.name }); i >= 0 {
+				rows[i].failed = true
+			} else {
+				rows = append(rows, row{name: sc.name, failed: true})
+			}
+		}
 	}
-	t.Logf("faults: %s form, seed %d, total %v\n%s", f.name, seed, time.Since(start).Round(time.Second), table(rows))
+	t.Logf("faults: %s form, seed %d, total %v\n%s%s", f.name, seed, time.Since(start).Round(time.Second), table(rows), failureList())
 }
 
 type row struct {
@@ -250,6 +260,7 @@ type row struct {
 	wantFail bool
 	took     time.Duration
 	breaker  time.Duration // the breaker's open time (outage scenarios)
+	failed   bool          // the scenario's test failed, for whatever reason
 }
 
 // result is a scenario's line of the table. The outbox and inbox
@@ -286,6 +297,8 @@ func table(rows []row) string {
 			v = "FAIL (broken consumer passed)"
 		case r.res.verdict != nil:
 			v = "FAIL"
+		case r.failed && !r.wantFail:
+			v = "FAIL (see below)"
 		}
 		brk := "-"
 		if r.breaker > 0 {
