@@ -327,8 +327,10 @@ func (c *checker) written(r *Report) {
 
 // duplicates counts handlings beyond a record's first, and explains as
 // many of them as the record has handlings by incarnations that a fault
-// ended while their group's committed offset was at or below the record:
-// ordo promises redelivery of exactly those.
+// ended while their group's committed offset was at or below the record,
+// or that handed the partition over (a revoke) while a record below it
+// was unfinished: ordo commits only the finished prefix, so it promises
+// redelivery of exactly those.
 func (c *checker) duplicates(r *Report) {
 	ended := map[string]map[int32]int64{}
 	for _, f := range c.faults {
@@ -343,7 +345,7 @@ func (c *checker) duplicates(r *Report) {
 		}
 		expl := 0
 		for _, h := range hs {
-			if com, ok := ended[h.Inc]; ok && at.o >= committedOr(com, at.p) {
+			if com, ok := ended[h.Inc]; ok && at.o >= committedOr(com, at.p) || c.aboveHandover(h) {
 				expl++
 			}
 		}
@@ -352,6 +354,40 @@ func (c *checker) duplicates(r *Report) {
 		r.Explained += expl
 	}
 	r.Unexplained = r.Duplicates - r.Explained
+}
+
+// aboveHandover reports whether h's incarnation revoked h's partition
+// after h ended while some record of the partition below h's was not yet
+// finished by anyone: the commit at the revoke stopped below that record,
+// so the next owner handles h's record again. A revoke journaled without
+// its partitions (nil) explains nothing.
+func (c *checker) aboveHandover(h journal.Event) bool {
+	var at int64 = -1
+	for _, e := range c.rebal[h.Inc] {
+		if e.Kind == journal.Revoked && e.Time > h.End && slices.Contains(e.Partitions, h.Partition) {
+			at = e.Time
+			break
+		}
+	}
+	if at < 0 {
+		return false
+	}
+	for _, rec := range c.partLog(h.Partition) {
+		if rec.Offset >= h.Offset {
+			return false
+		}
+		if end, ok := c.firstEnd(ref{rec.Partition, rec.Offset}); !ok || end > at {
+			return true
+		}
+	}
+	return false
+}
+
+// partLog returns partition p's records in offset order.
+func (c *checker) partLog(p int32) []Record {
+	i := sort.Search(len(c.logOrder), func(i int) bool { return c.logOrder[i].Partition >= p })
+	j := sort.Search(len(c.logOrder), func(i int) bool { return c.logOrder[i].Partition > p })
+	return c.logOrder[i:j]
 }
 
 // committedOr returns the committed offset of p, or 0 (the group starts at

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -244,5 +245,35 @@ func TestQuarantinedKeyPasses(t *testing.T) {
 	}
 	if r.DeadLettered != 2 || r.DeadDuplicates != 1 || r.DeadPending != 1 || r.CatchUps != 1 {
 		t.Fatalf("dead %d, duplicates %d, pending %d, catch-ups %d; want 2 1 1 1", r.DeadLettered, r.DeadDuplicates, r.DeadPending, r.CatchUps)
+	}
+}
+
+// A revoke hands a partition over at its finished prefix: records handled
+// above a record nobody had finished are handled again by the next owner,
+// as ordo's commit rule promises; records at or below it are not.
+func TestDuplicatesAboveHandoverAreExplained(t *testing.T) {
+	// A handles 1 and 3 (key b) but not 0 (key a) when 0 is revoked at 16;
+	// B then handles everything from 0.
+	revoke := journal.Event{Kind: journal.Revoked, Inc: "A", Time: 16, Partitions: []int32{0}}
+	evs := []journal.Event{h("A", 1, 10, 11), h("A", 3, 11, 12), revoke,
+		h("B", 0, 20, 21), h("B", 1, 21, 22), h("B", 2, 22, 23), h("B", 3, 23, 24), h("B", 4, 24, 25)}
+	r := check(evs)
+	if r.Duplicates != 2 || r.Explained != 2 || r.Verdict(0) != nil {
+		t.Fatalf("duplicates %d explained %d unexplained %d (%v), want 2 2 0", r.Duplicates, r.Explained, r.Unexplained, r.Verdict(0))
+	}
+	// With 0 finished before the revoke, the commit covered 1 (3 is still
+	// above the unfinished 2): 1's second handling is a duplicate ordo did
+	// not promise.
+	evs = append([]journal.Event{h("A", 0, 9, 10)}, evs...)
+	evs = slices.DeleteFunc(evs, func(e journal.Event) bool { return e.Inc == "B" && e.Offset == 0 })
+	if r := check(evs); r.Unexplained != 1 || r.Verdict(0) == nil {
+		t.Fatalf("redelivery below the handover's finished prefix explained: %+v", r)
+	}
+	// A revoke that does not name the partition explains nothing.
+	other := journal.Event{Kind: journal.Revoked, Inc: "A", Time: 16, Partitions: []int32{1}}
+	evs = []journal.Event{h("A", 1, 10, 11), h("A", 3, 11, 12), other,
+		h("B", 0, 20, 21), h("B", 1, 21, 22), h("B", 2, 22, 23), h("B", 3, 23, 24), h("B", 4, 24, 25)}
+	if r := check(evs); r.Unexplained != 2 {
+		t.Fatalf("a revoke of another partition explained duplicates: %+v", r)
 	}
 }
