@@ -221,7 +221,7 @@ const DefaultDeadLetterPatience = 2 * time.Minute
 // order; other keys never wait. See [ContinueAfterDeadLetter] to handle
 // them instead. The quarantined keys are kept in the group's quarantine
 // store (see [QuarantineTopic]), written and acknowledged before each
-// commit, so the next owner of a partition, after a restart or a
+// commit (each transaction, with [Transactional]), so the next owner of a partition, after a restart or a
 // rebalance, knows them. Up to [QuarantineMaxKeys] keys per partition
 // are quarantined; a key dead-lettered beyond that halts the consumer
 // ([ErrQuarantineFull]): its order is never broken.
