@@ -451,6 +451,10 @@ const DefaultMaxBufferedBytes = 64 << 20
 // that waits behind a slow record of its key is copied out of the batch
 // franz-go decoded it in: otherwise it keeps the whole batch alive.
 //
+// With [Transactional], the outputs waiting for their transaction count
+// in this half too, and are held to it on their own (see
+// [Transactional]).
+//
 // The other half is franz-go's fetches: those polled and staged for
 // dispatch and the next ones, fetched while the lanes work
 // (kgo.MaxConcurrentFetches 4 of kgo.FetchMaxBytes n/32 each,

@@ -392,8 +392,8 @@ func TestTxnAbortRetried(t *testing.T) {
 // record holds the commit point the consumer stops fetching once the
 // outputs of the records finished above it fill half the buffer (1 MiB,
 // 1 KiB an output), instead of handling the whole backlog (4,000
-// records, 4 MiB of outputs) into memory. The records fetched before the
-// poller stopped are still handled: the bound is the fetching's.
+// records, 4 MiB of outputs) into memory (TestTxnOutputsBoundHoldsLanes
+// holds the lanes' side, for outputs much larger than their records).
 func TestTxnOutputsBounded(t *testing.T) {
 	r := newTxnRig(t, 1)
 	if err := r.cl.ProduceSync(context.Background(), r.record(Step{Key: "slow", Seq: 1})).FirstErr(); err != nil {
