@@ -25,7 +25,9 @@ import (
 // (an attempt that fails drops what it emitted); when the record finishes
 // they move to its partition's partTxn, counted against MaxBufferedBytes
 // until they are committed. Each commit tick the committer takes every
-// partition's commit point, begins a transaction, produces the outputs of
+// partition's commit point, writes the quarantine's changes below them to
+// its store (with the dead-letter quarantine, see commit), begins a
+// transaction, produces the outputs of
 // the records below the points (each partition's in offset order, so a
 // key's outputs keep their input's order), and ends it committing the
 // points as the group's offsets (End(TryCommit)): the outputs become

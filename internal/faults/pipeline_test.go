@@ -29,7 +29,9 @@ const pipelineFanout = 2
 // 0-1 s), so the group rebalances, transactions abort and records are
 // handled again. At the end a read_committed reader must find every
 // input's outputs exactly once, each key's in its inputs' order
-// (check.Pipeline).
+// (check.Pipeline). With -poison n among memberArgs, the run has a
+// dead-letter topic: about one input in n is dead-lettered, its key's
+// later inputs follow it, and none of them may have outputs.
 func pipelineMembersKilled(memberArgs ...string) func(ctx context.Context, r *run) result {
 	return func(ctx context.Context, r *run) result {
 		return r.pipelineMembersKilled(ctx, memberArgs)
@@ -43,6 +45,9 @@ func (r *run) pipelineMembersKilled(ctx context.Context, memberArgs []string) re
 	}
 	r.memberBin = r.bins.pipeline
 	r.memberArgs = append([]string{"-out", out, "-fanout", fmt.Sprint(pipelineFanout)}, memberArgs...)
+	if slices.Contains(memberArgs, "-poison") {
+		r.withDeadLetters(ctx)
+	}
 	// The slot's transactional ID, the same for each of its incarnations.
 	start := func(i int) {
 		r.startMember(i, slices.Concat(r.memberArgs, []string{"-txn-id", fmt.Sprintf("%s.m%d", r.group, i)})...)
@@ -64,21 +69,28 @@ func (r *run) pipelineMembersKilled(ctx context.Context, memberArgs []string) re
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	if r.dlt != "" {
+		evs = append(evs, r.readDeadLetters(ctx)...)
+	}
 	outputs := r.readOutputs(ctx, out, kgo.ReadCommitted())
 	written := len(r.readOutputs(ctx, out, kgo.ReadUncommitted()))
 	rep := check.Pipeline(evs, r.readTopic(ctx), outputs, pipelineFanout)
 	r.t.Logf("acked %d, in topic %d, outputs read_committed %d (written, aborted ones included, %d), inputs handled again %d, "+
-		"lost %d, doubled %d, stray %d, out of order %d; kills %d%s",
-		rep.Acked, rep.InLog, rep.Outputs, written, rep.Redelivered, len(rep.Lost), len(rep.Doubled), len(rep.Stray), len(rep.Order),
-		kills, firsts(rep.Lost, rep.Doubled, rep.Stray, rep.Order))
+		"dead-lettered %d, lost %d, doubled %d, stray %d, out of order %d, quarantine broken %d; kills %d%s",
+		rep.Acked, rep.InLog, rep.Outputs, written, rep.Redelivered, rep.DeadLettered, len(rep.Lost), len(rep.Doubled), len(rep.Stray),
+		len(rep.Order), len(rep.Quarantine), kills, firsts(rep.Lost, rep.Doubled, rep.Stray, rep.Order, rep.Quarantine))
 	v := rep.Verdict()
-	if v == nil && rep.Redelivered == 0 {
+	switch {
+	case v != nil:
+	case rep.Redelivered == 0:
 		// Kills above the commit point hand records over to be handled
 		// again: with none, the run did not test the transactions.
 		v = fmt.Errorf("no input was handled twice: the kills redelivered nothing")
+	case r.dlt != "" && rep.DeadLettered == 0:
+		v = fmt.Errorf("nothing was dead-lettered: the run did not test the quarantine")
 	}
 	return result{acked: rep.Acked, lost: len(rep.Lost), unhandled: len(rep.Stray), dups: rep.Redelivered,
-		unexplained: len(rep.Doubled), order: len(rep.Order), faults: kills, verdict: v}
+		unexplained: len(rep.Doubled), order: len(rep.Order) + len(rep.Quarantine), dead: rep.DeadLettered, faults: kills, verdict: v}
 }
 
 // readOutputs reads the pipeline's output topic with the isolation level

@@ -134,8 +134,9 @@ var scenarios = []scenario{
 	{name: "inbox-members-killed", custom: inboxMembersKilled()},
 	// Exactly-once consume -> publish: two transactional members emit two
 	// outputs per input and are SIGKILLed in turn (rebalances, aborted
-	// transactions, records handled again).
-	{name: "pipeline-members-killed", custom: pipelineMembersKilled()},
+	// transactions, records handled again); about one input in 500 is
+	// poison, dead-lettered with its key's later inputs (quarantine).
+	{name: "pipeline-members-killed", custom: pipelineMembersKilled("-poison", "500")},
 	// Self-tests of the two: a relay that marks rows before publishing
 	// them must lose events; a consumer that writes its side effect
 	// outside the mark's transaction must double effects.

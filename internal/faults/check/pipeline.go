@@ -37,6 +37,10 @@ type PipelineReport struct {
 	// journals every handling): each is a handling whose outputs the
 	// transactions had to keep from becoming visible twice.
 	Redelivered int
+	// DeadLettered counts the inputs found in the dead-letter topic (the
+	// runner journals a Dead event for each dead letter, in the topic's
+	// order); a record dead-lettered twice counts once.
+	DeadLettered int
 
 	// Lost lists acknowledged inputs missing from the topic, and inputs
 	// of the topic missing one of their outputs.
@@ -49,6 +53,11 @@ type PipelineReport struct {
 	// Order lists outputs of a key read out of their inputs' order (the
 	// first copy of each), or a key's outputs in two partitions.
 	Order []string
+	// Quarantine lists what breaks the dead-letter quarantine: outputs of
+	// a dead-lettered input, or of an input after its key's first dead
+	// letter in its partition, and a key's dead letters out of offset
+	// order; and dead letters of no input of the topic.
+	Quarantine []string
 }
 
 // Verdict returns nil if every input has each of its outputs exactly
@@ -57,13 +66,15 @@ type PipelineReport struct {
 func (r *PipelineReport) Verdict() error {
 	return verdict(map[string][]string{
 		"lost": r.Lost, "doubled outputs": r.Doubled, "stray outputs": r.Stray, "outputs out of order": r.Order,
+		"quarantine broken": r.Quarantine,
 	})
 }
 
-// Pipeline checks a pipeline run: the producer's Acked events and the
-// workers' Handled events, the input topic, and the output topic as a
-// read_committed reader read it (in each partition's order), each input
-// having fanout outputs.
+// Pipeline checks a pipeline run: the producer's Acked events, the
+// workers' Handled events and the dead letters (Dead events), the input
+// topic, and the output topic as a read_committed reader read it (in each
+// partition's order). Each input has fanout outputs, or, dead-lettered,
+// none.
 func Pipeline(events []journal.Event, log []Record, outputs []Output, fanout int) *PipelineReport {
 	r := &PipelineReport{InLog: len(log), Outputs: len(outputs)}
 	byRef := map[ref]Record{}
@@ -71,8 +82,11 @@ func Pipeline(events []journal.Event, log []Record, outputs []Output, fanout int
 		byRef[ref{rec.Partition, rec.Offset}] = rec
 	}
 	handled := map[ref]int{}
+	var dead []journal.Event
 	for _, e := range events {
 		switch e.Kind {
+		case journal.Dead:
+			dead = append(dead, e)
 		case journal.Acked:
 			r.Acked++
 			if rec, ok := byRef[ref{e.Partition, e.Offset}]; !ok || rec.Key != e.Key || rec.Seq != e.Seq {
@@ -100,7 +114,11 @@ func Pipeline(events []journal.Event, log []Record, outputs []Output, fanout int
 			r.Doubled = append(r.Doubled, o.String()+" read more than once")
 		}
 	}
+	deadAt := r.deadLetters(dead, byRef)
 	for _, rec := range log {
+		if deadAt[ref{rec.Partition, rec.Offset}] {
+			continue // no outputs: checked by quarantine
+		}
 		for i := range fanout {
 			if count[outRef{ref{rec.Partition, rec.Offset}, i}] == 0 {
 				r.Lost = append(r.Lost, fmt.Sprintf("p%d@%d %s#%d has no output #%d", rec.Partition, rec.Offset, rec.Key, rec.Seq, i))
@@ -108,7 +126,8 @@ func Pipeline(events []journal.Event, log []Record, outputs []Output, fanout int
 		}
 	}
 	r.order(outputs)
-	for _, l := range [][]string{r.Lost, r.Doubled, r.Stray, r.Order} {
+	r.quarantine(outputs, dead, deadAt)
+	for _, l := range [][]string{r.Lost, r.Doubled, r.Stray, r.Order, r.Quarantine} {
 		slices.Sort(l)
 	}
 	return r
@@ -150,5 +169,51 @@ func (r *PipelineReport) order(outputs []Output) {
 			r.Order = append(r.Order, fmt.Sprintf("key %s: %v after the output #%d of input @%d", o.Key, o, s.last.i, s.last.in))
 		}
 		s.last = p
+	}
+}
+
+// deadLetters counts the dead-lettered inputs and checks that each dead
+// letter is an input of the topic, and a key's dead letters (the first
+// copy of each) are in offset order. It returns the inputs dead-lettered.
+func (r *PipelineReport) deadLetters(dead []journal.Event, byRef map[ref]Record) map[ref]bool {
+	deadAt := map[ref]bool{}
+	last := map[pkey]int64{}
+	for _, d := range dead {
+		at := ref{d.Partition, d.Offset}
+		if rec, ok := byRef[at]; !ok || rec.Key != d.Key {
+			r.Quarantine = append(r.Quarantine, fmt.Sprintf("%s dead-lettered as key %s: not that input", at, d.Key))
+		}
+		if deadAt[at] {
+			continue // written twice: allowed (a record handled again after a crash)
+		}
+		deadAt[at] = true
+		pk := pkey{d.Partition, d.Key}
+		if o, ok := last[pk]; ok && d.Offset < o {
+			r.Quarantine = append(r.Quarantine, fmt.Sprintf("p%d key %s: @%d dead-lettered after @%d", d.Partition, d.Key, d.Offset, o))
+		}
+		last[pk] = max(last[pk], d.Offset)
+	}
+	r.DeadLettered = len(deadAt)
+	return deadAt
+}
+
+// quarantine checks that no dead-lettered input has outputs, nor any
+// input after its key's first dead letter in its partition.
+func (r *PipelineReport) quarantine(outputs []Output, dead []journal.Event, deadAt map[ref]bool) {
+	first := map[pkey]int64{}
+	for _, d := range dead {
+		pk := pkey{d.Partition, d.Key}
+		if o, ok := first[pk]; !ok || d.Offset < o {
+			first[pk] = d.Offset
+		}
+	}
+	for _, o := range outputs {
+		in := ref{o.InPartition, o.InOffset}
+		switch f, ok := first[pkey{o.InPartition, o.Key}]; {
+		case deadAt[in]:
+			r.Quarantine = append(r.Quarantine, fmt.Sprintf("%v: its input was dead-lettered", o))
+		case ok && o.InOffset > f:
+			r.Quarantine = append(r.Quarantine, fmt.Sprintf("%v: after @%d of its key was dead-lettered", o, f))
+		}
 	}
 }

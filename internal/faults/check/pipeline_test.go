@@ -83,3 +83,63 @@ func TestPipelineDuplicateIsNotDisorder(t *testing.T) {
 		t.Fatalf("doubled %v, order %v; want 1 doubled, no order break", r.Doubled, r.Order)
 	}
 }
+
+// deadAt journals dead letters of synthLog's records at offsets, in the
+// dead-letter topic's order.
+func deadAt(offsets ...int64) []journal.Event {
+	var out []journal.Event
+	for _, o := range offsets {
+		rec := synthLog()[o]
+		out = append(out, journal.Event{Kind: journal.Dead, Partition: rec.Partition, Offset: o, Key: rec.Key})
+	}
+	return out
+}
+
+// withoutInputs drops the outputs of the inputs at offsets.
+func withoutInputs(outs []Output, offsets ...int64) []Output {
+	return slices.DeleteFunc(slices.Clone(outs), func(o Output) bool { return slices.Contains(offsets, o.InOffset) })
+}
+
+// Key a's record @2 is dead-lettered and @4 follows it (quarantine): they
+// have no outputs, the others have theirs.
+func TestPipelineDeadLettersPass(t *testing.T) {
+	evs := append(acks(synthLog()), deadAt(2, 4, 2)...) // @2 written twice: allowed
+	r := Pipeline(evs, synthLog(), withoutInputs(outputsOf(synthLog(), 2), 2, 4), 2)
+	if err := r.Verdict(); err != nil || r.DeadLettered != 2 {
+		t.Fatalf("dead letters: %v, %+v", err, r)
+	}
+}
+
+// Each case breaks the quarantine, or loses an input; the checker must
+// say so.
+func TestPipelineQuarantineCanFail(t *testing.T) {
+	good := outputsOf(synthLog(), 2)
+	tests := []struct {
+		name    string
+		dead    []journal.Event
+		outputs []Output
+		count   func(*PipelineReport) int
+	}{
+		{"outputs of a dead-lettered input", deadAt(2, 4), withoutInputs(good, 4),
+			func(r *PipelineReport) int { return len(r.Quarantine) }},
+		{"outputs after the key's dead letter", deadAt(2), withoutInputs(good, 2),
+			func(r *PipelineReport) int { return len(r.Quarantine) }},
+		{"dead letters out of order", deadAt(4, 2), withoutInputs(good, 2, 4),
+			func(r *PipelineReport) int { return len(r.Quarantine) }},
+		{"a dead letter of no input", append(deadAt(2, 4), journal.Event{Kind: journal.Dead, Offset: 9, Key: "a"}), withoutInputs(good, 2, 4),
+			func(r *PipelineReport) int { return len(r.Quarantine) }},
+		{"lost: neither outputs nor a dead letter", deadAt(2), withoutInputs(good, 2, 4),
+			func(r *PipelineReport) int { return len(r.Lost) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Pipeline(append(acks(synthLog()), tc.dead...), synthLog(), tc.outputs, 2)
+			if tc.count(r) == 0 {
+				t.Fatalf("not reported: %+v", r)
+			}
+			if r.Verdict() == nil {
+				t.Fatalf("verdict passed: %+v", r)
+			}
+		})
+	}
+}

@@ -14,6 +14,11 @@
 // of redelivered inputs), and its rebalances. SIGTERM or SIGINT stops it
 // gracefully.
 //
+// -dlt names a dead-letter topic and -poison n fails about one input in n
+// permanently (tick.Tick.Poison): those are dead-lettered, with no
+// outputs, and their keys quarantined (the transaction commits past a
+// dead letter only once the quarantine store holds its key).
+//
 // -plain breaks it on purpose: no transaction; the handler publishes its
 // outputs itself, acknowledged before it returns (at least once), so a
 // kill after the publish and before the offset commit doubles them; the
@@ -44,6 +49,8 @@ type config struct {
 	brokers, registry, topic, group string
 	out, txnID, journal, inc        string
 	fanout, concurrency             int
+	dlt                             string
+	poisonEvery                     uint64
 	work, session                   time.Duration
 	plain                           bool
 }
@@ -62,6 +69,8 @@ func main() {
 	flag.IntVar(&cfg.concurrency, "concurrency", 16, "consumer lanes")
 	flag.DurationVar(&cfg.work, "work", 2*time.Millisecond, "longest simulated handler work")
 	flag.DurationVar(&cfg.session, "session-timeout", 6*time.Second, "group session timeout")
+	flag.StringVar(&cfg.dlt, "dlt", "", "dead-letter topic (default: none, the Halt policy)")
+	flag.Uint64Var(&cfg.poisonEvery, "poison", 0, "fail permanently about one input in this many (tick.Poison); 0: none")
 	flag.BoolVar(&cfg.plain, "plain", false, "BROKEN ON PURPOSE: publish the outputs from the handler, outside any transaction")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -118,6 +127,9 @@ func run(ctx context.Context, cfg config) error {
 	if !cfg.plain {
 		opts = append(opts, consumer.Transactional(cfg.txnID))
 	}
+	if cfg.dlt != "" {
+		opts = append(opts, consumer.DeadLetterTopic(cfg.dlt))
+	}
 	c, err := consumer.New(opts...)
 	if err != nil {
 		return err
@@ -153,6 +165,9 @@ type handler struct {
 // publishes them), then journals the handling before it returns.
 func (h *handler) handle(ctx context.Context, ev tick.Tick, m consumer.Meta) error {
 	t0 := time.Now().UnixNano()
+	if h.cfg.poisonEvery > 0 && ev.Poison(h.cfg.poisonEvery) {
+		return consumer.Permanent(fmt.Errorf("poison %s#%d", ev.Key, ev.Seq))
+	}
 	if h.cfg.work > 0 {
 		time.Sleep(rand.N(h.cfg.work))
 	}
