@@ -10,8 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/ordo-go/ordo/internal/quarantine"
 )
 
 // The committer: the room that turns finished offsets into commits.
@@ -156,23 +154,14 @@ func (cm *committer) commitFlushed(ctx context.Context, marks map[string]map[int
 	if len(marks) == 0 {
 		return nil
 	}
-	points := make(map[quarantine.TP]int64)
-	for t, ps := range marks {
-		for p, eo := range ps {
-			points[quarantine.TP{Topic: t, Partition: p}] = eo.Offset
-		}
-	}
-	if st := cm.quar.store(); st != nil {
-		if err := st.Flush(ctx, points); err != nil {
-			return fmt.Errorf("quarantine store: %w", err)
-		}
+	points, err := cm.quar.flush(ctx, marks)
+	if err != nil {
+		return err
 	}
 	if err := cm.commitEmptyMetadata(ctx, marks); err != nil {
 		return err
 	}
-	if st := cm.quar.store(); st != nil {
-		st.Committed(points)
-	}
+	cm.quar.committed(points)
 	return nil
 }
 

@@ -136,6 +136,9 @@ func New(opts ...Option) (*Consumer, error) {
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining(), quar: c.sched.quar}
 	if sess != nil {
 		c.commits.txn = &txnCommitter{sess: sess, sched: &c.sched, log: c.log}
+		if cfg.quarantining() {
+			c.commits.txn.quar = c.sched.quar
+		}
 	}
 	c.dl.cfg, c.dl.sched, c.dl.stats, c.dl.obs, c.dl.log, c.dl.logLimit = &c.cfg, &c.sched, &c.stats, &c.obs, c.log, &c.logLimit
 	c.pipe = pipeline{cfg: &c.cfg, handlers: handlersOf(cfg.handlers), tombstone: tombstoneOf(cfg.tombstones),

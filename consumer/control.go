@@ -83,10 +83,12 @@ func (c *Consumer) Resume(topic string, partitions ...int32) {
 	}
 }
 
-// holdLocked parks kq while its partition is paused; it reports whether
-// it did. Called by nextLocked.
+// holdLocked parks kq while its partition is paused, or while the
+// outputs waiting for their transaction are over their bound
+// (txn_bound.go); it reports whether it did. Called by nextLocked.
 func (s *scheduler) holdLocked(kq *keyQueue) bool {
-	if s.paused.topics == nil && s.paused.parts == nil || !s.paused.holds(kq.ps.tp) {
+	paused := (s.paused.topics != nil || s.paused.parts != nil) && s.paused.holds(kq.ps.tp)
+	if !paused && !s.overOutputsLocked(kq) {
 		return false
 	}
 	kq.scheduled = false

@@ -88,6 +88,8 @@
 // the events the handlers of the committed records published with [Emit]:
 // read_committed readers see a record's outputs exactly when its offset is
 // committed, and a crash or a rebalance makes none of them visible twice.
+// The dead-letter quarantine's changes are written to its store before
+// each transaction, as before a plain commit (see [Transactional]).
 //
 // # Failures
 //

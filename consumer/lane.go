@@ -279,7 +279,7 @@ func (s *scheduler) claimLocked(b *batch, lt *laneToken) bool {
 			}
 			continue
 		}
-		limited := lt != nil && s.gate.limitingLocked() || s.gate.slowStartingLocked()
+		limited := lt != nil && s.gate.limitingLocked() || s.gate.slowStartingLocked() || s.outputsNearLocked()
 		want := s.claimSize(b, limited)
 		for len(b.claims) < want && s.ready.len() > 0 {
 			s.claimOneLocked(b, lt, now)
@@ -453,7 +453,7 @@ func (s *scheduler) finishLocked(kq *keyQueue, it *item) {
 	kq.items[0] = nil
 	kq.items = kq.items[1:]
 	s.unbuffer(it)
-	s.bufBytes += ps.txn.keepLocked(it) // until their transaction commits (txn.go)
+	s.keepOutputsLocked(ps, it) // until their transaction commits (txn_bound.go)
 	before := ps.tracker.pending()
 	if ps.tracker.finishAs(it.rec.Offset, it.replay.how) {
 		ps.commit.dirty = true

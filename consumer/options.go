@@ -221,7 +221,7 @@ const DefaultDeadLetterPatience = 2 * time.Minute
 // order; other keys never wait. See [ContinueAfterDeadLetter] to handle
 // them instead. The quarantined keys are kept in the group's quarantine
 // store (see [QuarantineTopic]), written and acknowledged before each
-// commit, so the next owner of a partition, after a restart or a
+// commit (each transaction, with [Transactional]), so the next owner of a partition, after a restart or a
 // rebalance, knows them. Up to [QuarantineMaxKeys] keys per partition
 // are quarantined; a key dead-lettered beyond that halts the consumer
 // ([ErrQuarantineFull]): its order is never broken.
@@ -450,6 +450,10 @@ const DefaultMaxBufferedBytes = 64 << 20
 // dispatching while they fill it, or [MaxBuffered] records. A record
 // that waits behind a slow record of its key is copied out of the batch
 // franz-go decoded it in: otherwise it keeps the whole batch alive.
+//
+// With [Transactional], the outputs waiting for their transaction count
+// in this half too, and are held to it on their own (see
+// [Transactional]).
 //
 // The other half is franz-go's fetches: those polled and staged for
 // dispatch and the next ones, fetched while the lanes work

@@ -137,6 +137,33 @@ func (q *quarantiner) legacy(t tp, md string) *quarantine.Set {
 	return set
 }
 
+// flush writes to the store the quarantine changes that committing marks
+// passes, and waits for the brokers to acknowledge them: the committer
+// calls it before every commit of marks (a plain commit or a
+// transaction's), and commits nothing if it fails. It returns the commit
+// points to confirm with committed once the commit succeeded.
+func (q *quarantiner) flush(ctx context.Context, marks map[string]map[int32]kgo.EpochOffset) (map[quarantine.TP]int64, error) {
+	points := make(map[quarantine.TP]int64)
+	for t, ps := range marks {
+		for p, eo := range ps {
+			points[quarantine.TP{Topic: t, Partition: p}] = eo.Offset
+		}
+	}
+	if st := q.store(); st != nil {
+		if err := st.Flush(ctx, points); err != nil {
+			return nil, fmt.Errorf("quarantine store: %w", err)
+		}
+	}
+	return points, nil
+}
+
+// committed confirms points, flushed by flush, as committed.
+func (q *quarantiner) committed(points map[quarantine.TP]int64) {
+	if st := q.store(); st != nil {
+		st.Committed(points)
+	}
+}
+
 // release forgets the store's sets of parts (revoked or lost), after
 // their last commit.
 func (q *quarantiner) release(parts []*partState) {

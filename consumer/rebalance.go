@@ -200,8 +200,8 @@ func (s *scheduler) release(m map[string][]int32) []*partState {
 			}
 			delete(s.parts, k)
 			st.revoked = true
-			s.tracked -= st.tracker.pending() // its finished records count no more
-			s.bufBytes -= st.txn.dropLocked() // the next owner emits them again (txn.go)
+			s.tracked -= st.tracker.pending()        // its finished records count no more
+			s.freeOutputsLocked(st.txn.dropLocked()) // the next owner emits them again (txn.go)
 			for _, kq := range st.keys {
 				s.dropLocked(kq, kq.runningCount())
 			}

@@ -43,6 +43,7 @@ type scheduler struct {
 	dispatched  uint64              // records ever dispatched; numbers them
 	buffered    int                 // records dispatched and not finished or dropped
 	bufBytes    int                 // what they hold (recordBytes, poll.go), and the outputs waiting for their transaction (txn.go)
+	outputs     outputsBound        // the outputs' share of bufBytes, and their bound (txn_bound.go)
 	tracked     int                 // records in the trackers: dispatched, not yet passed by the commit point
 	inflight    int                 // records lanes have claimed and not settled (lane.go)
 	waiting     int                 // lanes waiting for work

@@ -135,6 +135,15 @@ func (t *tracker) skipTo(offset int64) {
 	t.next, t.epoch, t.advanced = offset, -1, true
 }
 
+// lowest returns the offset of the lowest record added and not finished:
+// the one the commit point waits for.
+func (t *tracker) lowest() (int64, bool) {
+	if t.head == len(t.entries) {
+		return 0, false
+	}
+	return t.entries[t.head].offset, true
+}
+
 // pending is the number of records added and not yet passed by the commit
 // point.
 func (t *tracker) pending() int { return len(t.entries) - t.head }

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/ordo-go/ordo/internal/quarantine"
 	"github.com/ordo-go/ordo/producer"
 )
 
@@ -24,7 +25,9 @@ import (
 // (an attempt that fails drops what it emitted); when the record finishes
 // they move to its partition's partTxn, counted against MaxBufferedBytes
 // until they are committed. Each commit tick the committer takes every
-// partition's commit point, begins a transaction, produces the outputs of
+// partition's commit point, writes the quarantine's changes below them to
+// its store (with the dead-letter quarantine, see commit), begins a
+// transaction, produces the outputs of
 // the records below the points (each partition's in offset order, so a
 // key's outputs keep their input's order), and ends it committing the
 // points as the group's offsets (End(TryCommit)): the outputs become
@@ -72,8 +75,14 @@ import (
 // record above an unfinished one wait for it, as its offset does.
 // Outputs waiting for their transaction count against [MaxBufferedBytes]
 // with the records: the consumer stops fetching while they fill half of
-// it. Records already fetched are still handled, so outputs much larger
-// than their inputs can overshoot it by the outputs of what was fetched.
+// it. And while the outputs alone fill half of it, the lanes start no
+// record but those the partitions' commits wait for (so the commits go
+// on and free them), and claim records one at a time once they fill a
+// quarter: outputs much larger than their inputs go beyond half of
+// MaxBufferedBytes by at most the outputs of a record per lane (at 1 MiB,
+// with 16 KiB of outputs per small record behind an unfinished one, under
+// 580 KiB waited, TestTxnOutputsBoundHoldsLanes; the records already
+// fetched made 12 MiB before the lanes were held).
 //
 // A transaction that aborts is tried again at the next tick with the same
 // outputs. A rebalance aborts the transaction in flight, and a revoke
@@ -85,10 +94,18 @@ import (
 // in the transaction. A transactional error kgo cannot recover from halts
 // the consumer: Run returns it.
 //
-// Transactional cannot be combined with the dead-letter quarantine yet
-// (its store is flushed before each plain commit, not before each
-// transaction): with the DeadLetter policy, add [ContinueAfterDeadLetter];
-// the dead letters themselves are written outside the transaction.
+// With a dead-letter topic, a record's dead letter is written (and
+// acknowledged) outside the transaction, before the record finishes: a
+// dead-lettered record has no outputs, and one handled again after a
+// crash or a rebalance may be dead-lettered twice. Its key's quarantine
+// (see [DeadLetterTopic]) is written to the group's quarantine store and
+// acknowledged before each transaction that commits offsets past it, as
+// before a plain commit, so a crash never commits past a dead-lettered
+// record whose key's later records the next owner would then handle: they
+// follow it into the dead-letter topic, in order, across restarts and
+// rebalances. A store that does not take the changes holds the
+// transaction back (nothing committed, no output visible) and is tried
+// again at the next tick.
 func Transactional(id string) Option {
 	return optionFunc(func(c *config) { c.txnID, c.txnSet = id, true })
 }
@@ -233,6 +250,9 @@ type txnCommitter struct {
 	sess  *kgo.GroupTransactSession
 	sched *scheduler
 	log   *slog.Logger
+	// quar, when dead letters quarantine their keys, has its store
+	// flushed before each transaction (see commit); nil otherwise.
+	quar *quarantiner
 	// beforeEnd, if set, runs after a transaction's outputs are flushed
 	// and before it ends: the tests' kill point.
 	beforeEnd func()
@@ -257,6 +277,8 @@ func (tc *txnCommitter) tick() {
 	case err == nil:
 	case ctx.Err() != nil:
 		tc.log.Warn("transaction abandoned at the stop", "error", err)
+	case errors.Is(err, errNotFlushed):
+		tc.log.Warn("transaction not begun: the quarantine store did not take its changes, will retry", "error", err)
 	default:
 		tc.sched.mu.Lock()
 		tc.sched.haltLocked(err)
@@ -264,10 +286,38 @@ func (tc *txnCommitter) tick() {
 	}
 }
 
-// commit runs one transaction for the partitions whose commit point
-// moved: it produces their finished outputs below the points and commits
-// the points. An abort keeps the outputs for the next transaction; the
-// error is kgo's, which it cannot recover from.
+// errNotFlushed is wrapped by commit's error when the quarantine store
+// did not take the changes of a transaction's commit points: no
+// transaction was begun, and the next tick tries again.
+var errNotFlushed = errors.New("consumer: quarantine store not flushed")
+
+// commit runs one transaction for the partitions whose commit point (or
+// quarantine) moved: it produces their finished outputs below the points
+// and commits the points. An abort keeps the outputs for the next
+// transaction; the error is kgo's, which it cannot recover from, or
+// errNotFlushed.
+//
+// With the quarantine, the store takes the changes the points pass
+// before the transaction begins, exactly as before a plain commit
+// (commitFlushed): a transaction never commits an offset past a
+// dead-lettered record whose key's quarantine is not durable, and a
+// crash or an abort after the flush leaves the store ahead of the
+// committed offsets, which the store reads back as of the committed
+// offset (internal/quarantine's doc, "Store: write before commit"). tc.mu
+// keeps one flush and its confirmation at a time. A revoke does not take
+// tc.mu (it commits nothing, see commitParts) and releases its partitions
+// from the store while a flush may be in flight: that flush's records
+// are one more store ahead of the committed offsets.
+//
+// The next owner loads the sets as of the group's committed offsets
+// without waiting for a transaction still open (a dead member's stays
+// open for the transaction timeout, 40 s, longer than the load may take),
+// while kgo waits for it before it resumes. If that transaction then
+// commits (its end was under way at the rebalance), the owner resumes
+// past sets it read as of the offsets before: a quarantine started in
+// between holds, but one lifted in between holds again, and the key's
+// later records are dead-lettered behind it (to be redriven again). Order
+// is never broken; the cost is extra dead letters.
 func (tc *txnCommitter) commit(ctx context.Context) error {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
@@ -275,7 +325,18 @@ func (tc *txnCommitter) commit(ctx context.Context) error {
 	if len(parts) == 0 {
 		return nil
 	}
+	var points map[quarantine.TP]int64
+	if tc.quar != nil {
+		var err error
+		if points, err = tc.quar.flush(ctx, marks); err != nil {
+			tc.settle(parts, false)
+			return fmt.Errorf("%w: %w", errNotFlushed, err)
+		}
+	}
 	committed, err := tc.run(ctx, recs, marks)
+	if committed && tc.quar != nil {
+		tc.quar.committed(points)
+	}
 	tc.settle(parts, committed)
 	if err != nil {
 		return fmt.Errorf("consumer: transaction: %w", err)
@@ -294,10 +355,10 @@ func (tc *txnCommitter) take() ([]txnPart, []*kgo.Record, map[string]map[int32]k
 	marks := make(map[string]map[int32]kgo.EpochOffset)
 	for _, ps := range s.parts {
 		off, epoch, ok := ps.tracker.commitPoint()
-		if !ps.commit.dirty || ps.revoked || !ok {
+		if !(ps.commit.dirty || ps.commit.qDirty) || ps.revoked || !ok {
 			continue
 		}
-		ps.commit.dirty = false
+		ps.commit.dirty, ps.commit.qDirty = false, false
 		d := ps.txn.done
 		slices.SortFunc(d, func(a, b txnDone) int { return cmp.Compare(a.offset, b.offset) })
 		n, _ := slices.BinarySearchFunc(d, off, func(e txnDone, off int64) int { return cmp.Compare(e.offset, off) })
@@ -432,7 +493,7 @@ func (tc *txnCommitter) settle(parts []txnPart, committed bool) {
 		clear(ps.txn.done[:p.n])
 		ps.txn.done = ps.txn.done[p.n:]
 		ps.txn.bytes -= freed
-		s.bufBytes -= freed
+		s.freeOutputsLocked(freed)
 	}
 	s.space.Broadcast()
 }
@@ -463,8 +524,6 @@ func (c *config) txnErrs() []error {
 		return nil
 	case c.txnID == "":
 		return []error{errors.New("transactional ID is empty")}
-	case c.quarantining():
-		return []error{errors.New("transactional consumer with the dead-letter quarantine: add ContinueAfterDeadLetter")}
 	}
 	return nil
 }

@@ -392,8 +392,8 @@ func TestTxnAbortRetried(t *testing.T) {
 // record holds the commit point the consumer stops fetching once the
 // outputs of the records finished above it fill half the buffer (1 MiB,
 // 1 KiB an output), instead of handling the whole backlog (4,000
-// records, 4 MiB of outputs) into memory. The records fetched before the
-// poller stopped are still handled: the bound is the fetching's.
+// records, 4 MiB of outputs) into memory (TestTxnOutputsBoundHoldsLanes
+// holds the lanes' side, for outputs much larger than their records).
 func TestTxnOutputsBounded(t *testing.T) {
 	r := newTxnRig(t, 1)
 	if err := r.cl.ProduceSync(context.Background(), r.record(Step{Key: "slow", Seq: 1})).FirstErr(); err != nil {
@@ -513,12 +513,13 @@ func TestTxnCommitWaitsForRewind(t *testing.T) {
 	t.Logf("%d outputs visible at the abort, offset %d committed while paused", before, committed)
 }
 
-// TestTxnOptions protects the refusals: an empty ID, and the quarantine.
+// TestTxnOptions protects the refusal of an empty ID, and that the
+// dead-letter topic is taken with and without the quarantine
+// (txn_quarantine_test.go tests them together).
 func TestTxnOptions(t *testing.T) {
 	f := newFixture(t, 1)
 	for name, opts := range map[string][]Option{
-		"empty id":   {Transactional("")},
-		"quarantine": {Transactional("x"), DeadLetterTopic("dlq")},
+		"empty id": {Transactional("")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			base := []Option{Brokers(f.cluster.Brokers()...), Group("g"), Topics(f.topic), Registry(f.reg),
@@ -528,15 +529,19 @@ func TestTxnOptions(t *testing.T) {
 			}
 		})
 	}
-	t.Run("dead letters without quarantine", func(t *testing.T) {
-		c, err := New(Brokers(f.cluster.Brokers()...), Group("g"), Topics(f.topic), Registry(f.reg),
-			On(f.codec, func(context.Context, Step, Meta) error { return nil }),
-			Transactional("x"), DeadLetterTopic("dlq"), ContinueAfterDeadLetter())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
-	})
+	for name, opts := range map[string][]Option{
+		"dead letters with quarantine":    {DeadLetterTopic("dlq")},
+		"dead letters without quarantine": {DeadLetterTopic("dlq"), ContinueAfterDeadLetter()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := New(append([]Option{Brokers(f.cluster.Brokers()...), Group("g"), Topics(f.topic), Registry(f.reg),
+				On(f.codec, func(context.Context, Step, Meta) error { return nil }), Transactional("x")}, opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+		})
+	}
 }
 
 // TestEmitOutsideTransactional protects Emit's refusal outside a

@@ -397,8 +397,10 @@ func (r *run) readTopic(ctx context.Context) []check.Record {
 }
 
 // readAll calls fn for every record of topic, in each partition's order,
-// read with a raw client.
-func (r *run) readAll(ctx context.Context, topic string, fn func(*kgo.Record)) {
+// read with a raw client with opts (kgo.FetchIsolationLevel, say). A
+// transactional topic's control records (commit and abort markers) are
+// read, to know when a partition's end is reached, but not passed to fn.
+func (r *run) readAll(ctx context.Context, topic string, fn func(*kgo.Record), opts ...kgo.Opt) {
 	var ends kadm.ListedOffsets
 	r.retry("list end offsets", func() (err error) {
 		ends, err = r.adm.ListEndOffsets(ctx, topic)
@@ -415,7 +417,8 @@ func (r *run) readAll(ctx context.Context, topic string, fn func(*kgo.Record)) {
 			left[o.Partition] = o.Offset
 		}
 	})
-	cl := r.cluster.Client(r.t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl := r.cluster.Client(r.t, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.KeepControlRecords()}, opts...)...)
 	defer cl.Close()
 	n := 0
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute) // a busy machine's read of the whole topic
@@ -427,8 +430,10 @@ func (r *run) readAll(ctx context.Context, topic string, fn func(*kgo.Record)) {
 		}
 		fs.EachError(func(t string, p int32, err error) { r.t.Logf("read %s: %s/%d: %v", topic, t, p, err) })
 		fs.EachRecord(func(rec *kgo.Record) {
-			n++
-			fn(rec)
+			if !rec.Attrs.IsControl() {
+				n++
+				fn(rec)
+			}
 			if end, ok := left[rec.Partition]; ok && rec.Offset+1 >= end {
 				delete(left, rec.Partition)
 			}

@@ -132,6 +132,11 @@ var scenarios = []scenario{
 	// The inbox on PostgreSQL: two members write a side effect per event
 	// through inbox.Handle and are SIGKILLed in turn (rebalances).
 	{name: "inbox-members-killed", custom: inboxMembersKilled()},
+	// Exactly-once consume -> publish: two transactional members emit two
+	// outputs per input and are SIGKILLed in turn (rebalances, aborted
+	// transactions, records handled again); about one input in 500 is
+	// poison, dead-lettered with its key's later inputs (quarantine).
+	{name: "pipeline-members-killed", custom: pipelineMembersKilled("-poison", "500")},
 	// Self-tests of the two: a relay that marks rows before publishing
 	// them must lose events; a consumer that writes its side effect
 	// outside the mark's transaction must double effects.
@@ -139,6 +144,9 @@ var scenarios = []scenario{
 	// The consumer works up to 100 ms after writing the effect, so each
 	// kill finds about 4 records between the effect and the mark.
 	{name: "selftest-inbox-bypassed", wantFail: true, custom: inboxMembersKilled("-bypass", "-work", "100ms")},
+	// A pipeline that publishes its outputs from the handler, outside any
+	// transaction (at least once), must double outputs.
+	{name: "selftest-pipeline-plain", wantFail: true, custom: pipelineMembersKilled("-plain")},
 	// A self-test of the whole pipeline: a consumer that journals a record
 	// seconds after its handler returned (so ordo commits records it never
 	// durably handled) is SIGKILLed; the checker must report loss.

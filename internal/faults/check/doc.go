@@ -27,7 +27,9 @@
 // [Outbox] and [Inbox] check the transactional outbox and the idempotent
 // consumer on PostgreSQL: every committed event on the topic, in per-key
 // commit order, its extra copies written by killed relays only; every
-// record's side effect written exactly once.
+// record's side effect written exactly once. [Pipeline] checks the
+// transactional consume → publish pipeline: every input's outputs read
+// read_committed exactly once, each key's in its inputs' order.
 //
 // # Rebalances
 //
