@@ -129,6 +129,9 @@ func New(opts ...Option) (*Consumer, error) {
 	}
 	c.cl = cl
 	c.checks.cl = cl
+	if c.brk != nil {
+		c.brk.fetch = fetchHold(&c.sched.fetch, cl, cfg.topics) // breaker.go: the open breaker pauses the fetch
+	}
 	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
 	c.lagw = lagWatch{sched: &c.sched, adm: kadm.NewClient(cl), group: cfg.group}
 	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter,

@@ -147,9 +147,12 @@
 // the last few probed; a held failure is not charged to its record's
 // attempts nor to its [RetryFor] time, and nothing is dead-lettered for
 // it. The first probe that succeeds closes it and every key resumes, in
-// order. Records keep being fetched until the buffer's cap
-// ([MaxBuffered], [MaxBufferedBytes]) stops the poller, as behind slow
-// handlers: memory stays bounded. Permanent errors and poison are not the
+// order. While it is open the consumed topics' fetch is paused too, and
+// what kgo had buffered of them dropped (fetched again after): memory
+// stays at what was buffered when it opened, below the buffer's cap
+// ([MaxBuffered], [MaxBufferedBytes]) however long the outage, and the
+// lag grows at the broker (TestBreakerPausesFetch). The probes use
+// records already buffered: those whose failures opened it. Permanent errors and poison are not the
 // breaker's: they go to the failure policy at once, open or closed (a
 // probe that meets one is not counted, and the next probe is due at
 // once). One poison key among healthy traffic never opens it, nor does
