@@ -43,8 +43,9 @@
 // assigns partitions and a member joining or leaving does not stop the
 // others. [SessionTimeout] bounds how long a crashed member's partitions
 // sit unread: 10 s by default under the classic protocol; under KIP-848
-// the consumer sets it as the group's config when given, which the brokers
-// must allow (group.consumer.min.session.timeout.ms, 45 s by default).
+// the consumer sets it as the group's config when given, before the
+// member joins, which the brokers must allow
+// (group.consumer.min.session.timeout.ms, 45 s by default).
 // [InstanceID] makes a member static, so that an instance restarted within
 // the session timeout gets its partitions back at once
 // (InstanceID(os.Getenv("POD_NAME")) on Kubernetes).

@@ -3,7 +3,9 @@ package consumer
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -134,4 +136,61 @@ func groupConfig(t *testing.T, f *fixture, group, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestSessionTimeoutBeforeJoin protects the order under KIP-848: the
+// group's session timeout is set before the member's first heartbeat.
+// The broker arms a member's session timer with the group's config at
+// each heartbeat, so a first heartbeat before the config left a member
+// killed early in its life (before its next heartbeat, 5 s later) on the
+// broker's 45 s: the fault suite measured 46 s after such a kill. The
+// consumer is run a second after it is made, as a service does after
+// its other setup: before, the member joined at New, and its heartbeats
+// ran for that second before the config was set.
+func TestSessionTimeoutBeforeJoin(t *testing.T) {
+	f := newFixture(t, 2)
+	f.protocol = ConsumerProtocol
+	kc := f.cluster.Kafka()
+	var mu sync.Mutex
+	var seen []string // "alter" and "heartbeat", in the order the broker got them
+	note := func(what string) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, what)
+	}
+	kc.ControlKey(int16(kmsg.IncrementalAlterConfigs), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		note("alter")
+		return nil, nil, false
+	})
+	kc.ControlKey(int16(kmsg.ConsumerGroupHeartbeat), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		note("heartbeat")
+		return nil, nil, false
+	})
+	rec := newRecorder(nil)
+	c := f.consumer("early", rec.handle, SessionTimeout(10*time.Second))
+	total := f.publish(4, 2)
+	time.Sleep(time.Second)
+	wait := runConsumer(t, c)
+	waitFor(t, 30*time.Second, "every record handled", func() bool { return rec.distinct() == total })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	first := slices.Index(seen, "alter")
+	before := len(seen) // heartbeats before the config: all, if it never came
+	if first >= 0 {
+		before = first
+	}
+	t.Logf("the broker got the group config as request %d and the first heartbeat as request %d of %d",
+		first, slices.Index(seen, "heartbeat"), len(seen))
+	if first < 0 || before > 0 {
+		t.Fatalf("%d heartbeats before the group's session timeout was set: %v", before, seen[:min(len(seen), 10)])
+	}
+	if got := groupConfig(t, f, "early", "consumer.session.timeout.ms"); got != "10000" {
+		t.Fatalf("group config consumer.session.timeout.ms = %q, want 10000", got)
+	}
 }
