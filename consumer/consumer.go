@@ -132,7 +132,8 @@ func New(opts ...Option) (*Consumer, error) {
 	if c.brk != nil {
 		c.brk.fetch = fetchHold(&c.sched.fetch, cl, cfg.topics) // breaker.go: the open breaker pauses the fetch
 	}
-	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
+	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel,
+		limit: telemetry.LogLimit{Every: stuckSummaryEvery, Burst: 1}}
 	c.lagw = lagWatch{sched: &c.sched, adm: kadm.NewClient(cl), group: cfg.group}
 	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter,
 		session: groupSession{cl: cl, log: c.log, group: cfg.group, session: cfg.membership.groupSession(), topics: cfg.topics}}

@@ -164,9 +164,11 @@
 // at most once a minute at INFO, one INFO line when it closes (how long
 // it was open); [Consumer.Ready] returns [ErrNotReady] with "breaker open
 // for 12s: …; next probe in 4s"; [Consumer.Lag] flags every partition
-// ([PartitionLag].HeldByBreaker); the metrics ordo.breaker.state,
-// ordo.breaker.opens and ordo.breaker.open.time; and the probe record's
-// span has an "ordo.breaker.probe" event with its result.
+// ([PartitionLag].HeldByBreaker); partitions stuck behind it (see
+// [StuckAfter]) are counted in one WARN line, not one each; the metrics
+// ordo.breaker.state, ordo.breaker.opens and ordo.breaker.open.time; and
+// the probe record's span has an "ordo.breaker.probe" event with its
+// result.
 //
 // # Replay after downtime
 //
