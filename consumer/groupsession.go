@@ -26,8 +26,12 @@ const (
 )
 
 // setGroupSessionTimeout is how long setting the group's session timeout
-// may take once a broker has answered.
-const setGroupSessionTimeout = 30 * time.Second
+// may take once a broker has answered, and setGroupSessionRetry the wait
+// before asking again after a retriable error.
+const (
+	setGroupSessionTimeout = 30 * time.Second
+	setGroupSessionRetry   = 500 * time.Millisecond
+)
 
 // groupSession carries [SessionTimeout] to the broker under KIP-848, where
 // the session timeout is a group config (consumer.session.timeout.ms)
@@ -75,6 +79,16 @@ func (g groupSession) apply(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, setGroupSessionTimeout)
 	defer cancel()
 	err := g.set(ctx)
+	// A broker that cannot answer now (a controller moving, a request
+	// timed out) is asked again: the member waits for it to join, and a
+	// refusal now would leave the broker's 45 s for the whole Run.
+	for err != nil && kerr.IsRetriable(err) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(setGroupSessionRetry):
+			err = g.set(ctx)
+		}
+	}
 	if ctx.Err() != nil && err != nil && errors.Is(err, context.Canceled) {
 		return // the consumer is stopping
 	}

@@ -194,3 +194,45 @@ func TestSessionTimeoutBeforeJoin(t *testing.T) {
 		t.Fatalf("group config consumer.session.timeout.ms = %q, want 10000", got)
 	}
 }
+
+// TestSessionTimeoutGroupConfigRetried: a broker that cannot set the
+// group config now (a retriable error: the request timed out, the
+// controller moved) is asked again, and the member joins once it is set.
+// Before, the first answer was final: one WARN, and the broker's 45 s
+// session for the whole Run.
+func TestSessionTimeoutGroupConfigRetried(t *testing.T) {
+	f := newFixture(t, 1)
+	f.protocol = ConsumerProtocol
+	kc := f.cluster.Kafka()
+	var alters atomic.Int32
+	kc.ControlKey(int16(kmsg.IncrementalAlterConfigs), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		if alters.Add(1) > 2 {
+			return nil, nil, false // the third is let through, and the control is dropped
+		}
+		kc.KeepControl()
+		req := kr.(*kmsg.IncrementalAlterConfigsRequest)
+		resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+		for _, r := range req.Resources {
+			rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, kerr.RequestTimedOut.Code
+			resp.Resources = append(resp.Resources, rr)
+		}
+		return resp, nil, true
+	})
+	var logs syncBuffer
+	rec := newRecorder(nil)
+	c := f.consumer("retried", rec.handle, SessionTimeout(10*time.Second), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	total := f.publish(3, 1)
+	wait := runConsumer(t, c)
+	waitFor(t, 30*time.Second, "every record handled", func() bool { return rec.distinct() == total })
+	c.Close()
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	got := groupConfig(t, f, "retried", "consumer.session.timeout.ms")
+	t.Logf("%d requests; group config %q; %s", alters.Load(), got, grepLines(out, "session timeout"))
+	if alters.Load() != 3 || got != "10000" || strings.Contains(out, "refused") || !strings.Contains(out, "group session timeout set") {
+		t.Fatalf("after 2 timed-out requests: %d requests in all (want 3), group config %q (want 10000); log:\n%s", alters.Load(), got, out)
+	}
+}
