@@ -136,7 +136,7 @@ func newCircuit(cfg *config, log *slog.Logger, m metric.Meter, reg *metric.Regis
 		return nil, fmt.Errorf("%w: Breaker: %w", ErrInvalidConfig, err)
 	}
 	if c.opens, err = m.Int64Counter("ordo.breaker.opens", metric.WithUnit("{open}"),
-		metric.WithDescription("Times the breaker opened: dispatch paused for a systemic failure.")); err != nil {
+		metric.WithDescription("Times the breaker opened: dispatch and fetching paused for a systemic failure.")); err != nil {
 		return nil, err
 	}
 	state, err := m.Int64ObservableGauge("ordo.breaker.state", metric.WithUnit("1"),
