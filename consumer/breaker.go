@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/ordo-go/ordo/internal/breaker"
 	"github.com/ordo-go/ordo/internal/telemetry"
 )
@@ -32,12 +34,20 @@ import (
 // whatever else happened to it, at settle or when its claim is taken back
 // (abandoned).
 //
-// Memory while open: nothing is claimed, so the buffer fills to
-// MaxBuffered (and MaxBufferedBytes) and the poller stops polling, as it
-// does behind slow handlers; kgo holds at most its fetch buffers
-// (MaxBufferedBytes' other half). Fetches are not paused for the breaker:
-// the cap already bounds what is held, and a breaker pause would hold no
-// less.
+// Memory while open: the fetch of every consumed topic is paused at kgo
+// (fetchpause.go, reason fetchBreaker) when the breaker opens and resumed
+// when it closes, through OnEvent, which the breaker delivers once per
+// transition and in order. kgo drops what it had buffered of them without
+// moving its cursors (fetched again after the close) and sends no fetch
+// for them meanwhile, so what the consumer holds stops growing at what
+// was dispatched or staged when it opened: a long outage neither fills
+// the buffer to MaxBuffered nor keeps kgo's fetch buffers full, and the
+// lag grows at the broker, where Lag and the group's lag show it. Topics,
+// not partitions: a partition assigned while open is paused as it comes,
+// and the scheduler's lock is not needed (OnEvent may run under it). The
+// probe needs no fetch: the records whose failures opened the breaker
+// wait in the buffer (held), and when none is left to probe with
+// (revoked), gateLocked resets the breaker, which resumes the fetch.
 
 // BreakerConfig tunes the breaker (see the package doc, "Breaker"). A
 // zero field takes its default.
@@ -93,6 +103,7 @@ type circuit struct {
 	log   *slog.Logger
 	limit telemetry.LogLimit // the probe-failed line
 	opens metric.Int64Counter
+	fetch func(pause bool) // pauses or resumes the consumed topics' fetch; set by New with the client
 
 	// Guarded by the scheduler's lock.
 	timer   *time.Timer // wakes a lane when the next probe is due
@@ -125,7 +136,7 @@ func newCircuit(cfg *config, log *slog.Logger, m metric.Meter, reg *metric.Regis
 		return nil, fmt.Errorf("%w: Breaker: %w", ErrInvalidConfig, err)
 	}
 	if c.opens, err = m.Int64Counter("ordo.breaker.opens", metric.WithUnit("{open}"),
-		metric.WithDescription("Times the breaker opened: dispatch paused for a systemic failure.")); err != nil {
+		metric.WithDescription("Times the breaker opened: dispatch and fetching paused for a systemic failure.")); err != nil {
 		return nil, err
 	}
 	state, err := m.Int64ObservableGauge("ordo.breaker.state", metric.WithUnit("1"),
@@ -173,8 +184,9 @@ func (c *circuit) onEvent(e breaker.Event) {
 	switch e.Kind {
 	case breaker.EventOpened:
 		c.shut.Store(true)
+		c.holdFetch(true)
 		c.opens.Add(context.Background(), 1)
-		c.log.Warn("breaker open: dispatch paused, probing with one record", "reason", e.Reason,
+		c.log.Warn("breaker open: dispatch and fetching paused, probing with one record", "reason", e.Reason,
 			"error_class", e.Class, "error", errText(e.Err), "keys", e.Keys, "next_probe_in", e.NextProbe.Sub(e.At))
 	case breaker.EventProbeFailed:
 		if ok, more := c.limit.Allow("probe", e.At); ok {
@@ -184,8 +196,31 @@ func (c *circuit) onEvent(e breaker.Event) {
 		}
 	case breaker.EventClosed:
 		c.shut.Store(false)
-		c.log.Info("breaker closed: dispatch resumed", "reason", e.Reason,
+		c.holdFetch(false)
+		c.log.Info("breaker closed: dispatch and fetching resumed", "reason", e.Reason,
 			"open_for", e.OpenFor.Round(time.Millisecond), "probes_failed", e.Probes)
+	}
+}
+
+// holdFetch pauses (or resumes) the fetch of the consumed topics.
+func (c *circuit) holdFetch(pause bool) {
+	if c.fetch != nil {
+		c.fetch(pause)
+	}
+}
+
+// fetchHold returns the breaker's fetch pause over cl, for the topics.
+func fetchHold(f *fetchPauses, cl *kgo.Client, topics []string) func(bool) {
+	parts := make(map[string][]int32, len(topics))
+	for _, t := range topics {
+		parts[t] = nil // the whole topic
+	}
+	return func(pause bool) {
+		if pause {
+			f.pause(cl, fetchBreaker, parts)
+		} else {
+			f.resume(cl, fetchBreaker, parts)
+		}
 	}
 }
 

@@ -47,7 +47,8 @@ type connectWatch struct {
 // certificates) three probes in a row stops it at once, with [ErrRefused]. Once a broker has answered, it stops probing:
 // losing the cluster later is an outage that kgo rides out (its own
 // warnings reach the logger), not a configuration error. Then, under
-// KIP-848, it sets the group's session timeout (groupSession.apply).
+// KIP-848, it sets the group's session timeout (groupSession.apply), and
+// only then does the member join the group (groupSession.join).
 func (w *connectWatch) watchConnect() {
 	start := time.Now()
 	var warned time.Time
@@ -71,6 +72,7 @@ func (w *connectWatch) watchConnect() {
 				w.log.Info("cluster reachable", "after", time.Since(start).Round(time.Millisecond))
 			}
 			w.session.apply(w.sched.ending)
+			w.session.join()
 			return
 		}
 		down := time.Since(start)

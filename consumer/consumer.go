@@ -129,10 +129,14 @@ func New(opts ...Option) (*Consumer, error) {
 	}
 	c.cl = cl
 	c.checks.cl = cl
-	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel}
+	if c.brk != nil {
+		c.brk.fetch = fetchHold(&c.sched.fetch, cl, cfg.topics) // breaker.go: the open breaker pauses the fetch
+	}
+	c.stuck = stuckWatch{sched: &c.sched, after: cfg.stuckAfter, log: c.log, tel: c.tel,
+		limit: telemetry.LogLimit{Every: stuckSummaryEvery, Burst: 1}}
 	c.lagw = lagWatch{sched: &c.sched, adm: kadm.NewClient(cl), group: cfg.group}
 	c.probe = connectWatch{cl: cl, sched: &c.sched, log: c.log, brokers: cfg.set.BrokerList(), after: cfg.unreachableAfter,
-		session: groupSession{cl: cl, log: c.log, group: cfg.group, session: cfg.membership.groupSession()}}
+		session: groupSession{cl: cl, log: c.log, group: cfg.group, session: cfg.membership.groupSession(), topics: cfg.topics}}
 	c.commits = committer{cl: cl, sched: &c.sched, log: c.log, every: cfg.commitEvery, quarantining: cfg.quarantining(), quar: c.sched.quar}
 	if sess != nil {
 		c.commits.txn = &txnCommitter{sess: sess, sched: &c.sched, log: c.log}
@@ -157,7 +161,6 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 	opts := append(c.cfg.set.ClientOpts(c.log),
 		kgo.WithContext(c.clientCtx), // cancelled only past the stop's bound (closeClient)
 		kgo.ConsumerGroup(c.cfg.group),
-		kgo.ConsumeTopics(c.cfg.topics...),
 		// A rebalance waits while polled records are being dispatched, so
 		// a revoke never races a record that is between poll and queue.
 		kgo.BlockRebalanceOnPoll(),
@@ -165,6 +168,9 @@ func (c *Consumer) kgoOpts() []kgo.Opt {
 		kgo.OnPartitionsRevoked(withHook(c.reb.revoked, c.cfg.onRevoked)),
 		kgo.OnPartitionsLost(withHook(c.reb.lost, c.cfg.onRevoked)),
 	)
+	if !c.cfg.membership.joinsLate() { // else Run adds them once the group's session is set (groupsession.go)
+		opts = append(opts, kgo.ConsumeTopics(c.cfg.topics...))
+	}
 	opts = append(opts, c.cfg.membership.opts()...)
 	if c.cfg.quarantining() {
 		// Every commit must follow a flush of the quarantine store, so

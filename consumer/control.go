@@ -149,8 +149,9 @@ type PartitionLag struct {
 	// Paused says [Consumer.Pause] holds it.
 	Paused bool
 	// HeldByBreaker says the breaker is open (see the package doc,
-	// "Breaker"): the consumer's dispatch is paused for a systemic
-	// failure, on every partition alike.
+	// "Breaker"): the consumer's dispatch and fetching are paused for a
+	// systemic failure, on every partition alike; HighWatermark is then
+	// read from the cluster every 2 s, so Records shows the lag growing.
 	HeldByBreaker bool
 }
 

@@ -43,8 +43,9 @@
 // assigns partitions and a member joining or leaving does not stop the
 // others. [SessionTimeout] bounds how long a crashed member's partitions
 // sit unread: 10 s by default under the classic protocol; under KIP-848
-// the consumer sets it as the group's config when given, which the brokers
-// must allow (group.consumer.min.session.timeout.ms, 45 s by default).
+// the consumer sets it as the group's config when given, before the
+// member joins, which the brokers must allow
+// (group.consumer.min.session.timeout.ms, 45 s by default).
 // [InstanceID] makes a member static, so that an instance restarted within
 // the session timeout gets its partitions back at once
 // (InstanceID(os.Getenv("POD_NAME")) on Kubernetes).
@@ -149,9 +150,12 @@
 // the last few probed; a held failure is not charged to its record's
 // attempts nor to its [RetryFor] time, and nothing is dead-lettered for
 // it. The first probe that succeeds closes it and every key resumes, in
-// order. Records keep being fetched until the buffer's cap
-// ([MaxBuffered], [MaxBufferedBytes]) stops the poller, as behind slow
-// handlers: memory stays bounded. Permanent errors and poison are not the
+// order. While it is open the consumed topics' fetch is paused too, and
+// what kgo had buffered of them dropped (fetched again after): memory
+// stays at what was buffered when it opened, below the buffer's cap
+// ([MaxBuffered], [MaxBufferedBytes]) however long the outage, and the
+// lag grows at the broker (TestBreakerPausesFetch). The probes use
+// records already buffered: those whose failures opened it. Permanent errors and poison are not the
 // breaker's: they go to the failure policy at once, open or closed (a
 // probe that meets one is not counted, and the next probe is due at
 // once). One poison key among healthy traffic never opens it, nor does
@@ -162,9 +166,11 @@
 // at most once a minute at INFO, one INFO line when it closes (how long
 // it was open); [Consumer.Ready] returns [ErrNotReady] with "breaker open
 // for 12s: …; next probe in 4s"; [Consumer.Lag] flags every partition
-// ([PartitionLag].HeldByBreaker); the metrics ordo.breaker.state,
-// ordo.breaker.opens and ordo.breaker.open.time; and the probe record's
-// span has an "ordo.breaker.probe" event with its result.
+// ([PartitionLag].HeldByBreaker); partitions stuck behind it (see
+// [StuckAfter]) are counted in one WARN line, not one each; the metrics
+// ordo.breaker.state, ordo.breaker.opens and ordo.breaker.open.time; and
+// the probe record's span has an "ordo.breaker.probe" event with its
+// result.
 //
 // # Replay after downtime
 //

@@ -12,13 +12,14 @@ import (
 //
 // Several rooms stop the fetch of a partition for reasons of their own:
 // the user's Pause (control.go), a partition over its share of the buffer
-// under a rate cap (fair.go), and whatever else needs the fetch held (a
-// breaker). kgo keeps one paused flag per topic and one per partition, so
-// a room that resumed through kgo directly would undo another's pause: a
-// capped partition's resume would restart the fetch of a partition the
-// user paused. The registry keeps, per topic or partition, the set of
-// reasons holding it, pauses at kgo when the first reason arrives and
-// resumes only when the last one leaves.
+// under a rate cap (fair.go), and the open breaker (breaker.go: every
+// consumed topic, from its opening to its closing). kgo keeps one paused
+// flag per topic and one per partition, so a room that resumed through
+// kgo directly would undo another's pause: a capped partition's resume
+// would restart the fetch of a partition the user paused. The registry
+// keeps, per topic or partition, the set of reasons holding it, pauses at
+// kgo when the first reason arrives and resumes only when the last one
+// leaves.
 //
 // Lock. mu is grabbed when a reason pauses or resumes a topic or a
 // partition (Pause and Resume, with the scheduler's lock held: so the
@@ -35,8 +36,9 @@ type fetchPauses struct {
 type fetchReason uint8
 
 const (
-	fetchUser fetchReason = 1 << iota // Consumer.Pause
-	fetchCap                          // over its share of the buffer under a rate cap (fair.go)
+	fetchUser    fetchReason = 1 << iota // Consumer.Pause
+	fetchCap                             // over its share of the buffer under a rate cap (fair.go)
+	fetchBreaker                         // the breaker is open: every consumed topic (breaker.go)
 )
 
 // fetchKey names a partition, or with partition -1 a whole topic: kgo

@@ -71,8 +71,15 @@ func GroupProtocol(p Protocol) Option {
 // broker: given SessionTimeout, the consumer sets the group config
 // consumer.session.timeout.ms at Run (IncrementalAlterConfigs on the
 // GROUP resource; the last member to set it wins, and it stays after the
-// consumer stops). Kafka bounds it with the brokers'
-// group.consumer.min.session.timeout.ms, 45 s by default, which is a
+// consumer stops), and joins the group only once the broker has set or
+// refused it (a retriable error is asked again; at most 30 s after Run
+// first reached a broker): the broker arms a member's session with the
+// group's setting at each heartbeat, so a member that joined first and
+// was killed before its second heartbeat waited out the broker's 45 s
+// (TestSessionTimeoutBeforeJoin; on Kafka 4, internal/e2e
+// TestRecoveryAfterEarlyKill: 11.1 s, where it was 46.1 s). Kafka bounds
+// it with the brokers' group.consumer.min.session.timeout.ms, 45 s by
+// default, which is a
 // static broker setting: for a fast recovery, set
 // group.consumer.min.session.timeout.ms=6000 in every broker's
 // server.properties (a rolling restart) and SessionTimeout(10*time.Second)

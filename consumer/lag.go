@@ -7,8 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
-// A partition that is not fetched (held by Pause, or assigned while
-// paused) has no fetch to tell its high watermark, and one whose first
+// A partition that is not fetched (held by Pause or the open breaker, or
+// assigned while paused) has no fetch to tell its high watermark, and one whose first
 // record was never dispatched has no commit point: Lag read Records 0 for
 // a paused partition with records waiting (the last fetch's watermark),
 // or -1 (none yet). So the lag watcher asks the cluster for what fetches
@@ -51,14 +51,16 @@ func (w *lagWatch) watch() {
 }
 
 // unseen returns the partitions whose end the fetches do not report
-// (held by Pause, or no watermark yet), and those with no commit point.
+// (held by Pause or the open breaker, or no watermark yet), and those
+// with no commit point.
 func (w *lagWatch) unseen() (ends, noNext map[string][]int32) {
 	s := w.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ends, noNext = map[string][]int32{}, map[string][]int32{}
+	held := s.brk.holding() // the open breaker pauses every partition's fetch (breaker.go)
 	for k, ps := range s.parts {
-		if ps.hwm < 0 || s.paused.holds(k) {
+		if ps.hwm < 0 || held || s.paused.holds(k) {
 			ends[k.topic] = append(ends[k.topic], k.partition)
 		}
 		if ps.tracker.next < 0 && ps.committed < 0 {

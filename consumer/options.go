@@ -401,7 +401,9 @@ func MetadataMaxAge(d time.Duration) Option {
 // StuckAfter sets how long a partition with lag may go without its commit
 // point moving before it is reported stuck: a warning naming the partition,
 // the offset and the key it is stuck at, and the ordo.consumer.stuck
-// metric. Default 1 minute.
+// metric. Partitions that become stuck while the breaker is open (see the
+// package doc, "Breaker") share one warning, at most once a minute, that
+// counts them, and one line when they move again. Default 1 minute.
 func StuckAfter(d time.Duration) Option { return optionFunc(func(c *config) { c.stuckAfter = d }) }
 
 // fail records a configuration problem; New reports them all at once.

@@ -11,13 +11,29 @@ import (
 // Consumer.lanes, stopped when the scheduler's ending is done. Its state
 // is the partitions' progressNext, progressAt and stuckSince, read and
 // written under the scheduler's lock (grabbed once per tick, by check);
-// Lag and the observer read stuckSince under the same lock.
+// Lag and the observer read stuckSince under the same lock. limit and
+// quiet are the watch goroutine's own.
+//
+// While the breaker is open every partition with lag stops moving, for
+// one reason the breaker's own line has already given: a WARN per
+// partition said it again once per partition (hundreds of lines for a
+// topic of hundreds of partitions, and as many "moving again" after).
+// So a partition that becomes stuck while the breaker is open is counted
+// in one summary line, at most once a minute, and its recovery in one
+// line per check; Lag, Ready and ordo.consumer.stuck still tell each
+// partition.
 type stuckWatch struct {
 	sched *scheduler
 	after time.Duration // StuckAfter
 	log   *slog.Logger
 	tel   telemetry.Config // LogKey
+	limit telemetry.LogLimit
+	quiet map[tp]struct{} // reported stuck in a summary, not on their own
 }
+
+// stuckSummaryEvery spaces the summary lines of partitions stuck behind
+// the open breaker.
+const stuckSummaryEvery = time.Minute
 
 // stuckReport is what the watcher found about one partition.
 type stuckReport struct {
@@ -43,15 +59,42 @@ func (w *stuckWatch) watch() {
 		case <-w.sched.ending.Done():
 			return
 		case now := <-t.C:
-			for _, r := range w.checkStuck(now) {
-				if r.resolved {
-					w.log.Info("partition moving again", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset)
-					continue
-				}
-				w.log.Warn("partition stuck", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset,
-					w.tel.LogKey(r.key), "in_handler", r.running, "attempts", r.attempts, "stuck_for", r.since.Round(time.Millisecond), "lag", r.lag)
-			}
+			w.report(w.checkStuck(now), now)
 		}
+	}
+}
+
+// report logs what checkStuck found: a line per partition, or while the
+// breaker is open, one line for all (see stuckWatch).
+func (w *stuckWatch) report(rs []stuckReport, now time.Time) {
+	held := w.sched.brk.holding()
+	stuck, moving := 0, 0
+	for _, r := range rs {
+		_, quiet := w.quiet[r.tp]
+		switch {
+		case r.resolved && quiet:
+			delete(w.quiet, r.tp)
+			moving++
+		case r.resolved:
+			w.log.Info("partition moving again", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset)
+		case held:
+			if w.quiet == nil {
+				w.quiet = make(map[tp]struct{})
+			}
+			w.quiet[r.tp] = struct{}{}
+			stuck++
+		default:
+			w.log.Warn("partition stuck", "topic", r.tp.topic, "partition", r.tp.partition, "offset", r.offset,
+				w.tel.LogKey(r.key), "in_handler", r.running, "attempts", r.attempts, "stuck_for", r.since.Round(time.Millisecond), "lag", r.lag)
+		}
+	}
+	if stuck > 0 {
+		if ok, _ := w.limit.Allow("stuck", now); ok {
+			w.log.Warn("partitions stuck behind the open breaker", "partitions", len(w.quiet), "stuck_after", w.after)
+		}
+	}
+	if moving > 0 {
+		w.log.Info("partitions moving again", "partitions", moving, "still_stuck", len(w.quiet))
 	}
 }
 

@@ -50,7 +50,7 @@ func (s *story) outage(ctx context.Context, c *consumer.Consumer, out io.Writer)
 		switch {
 		case held && end == nil:
 			end = s.spanFrom("breaker open", breakerBand)
-			fmt.Fprintln(out, "breaker open: dispatch paused, one order probes the service")
+			fmt.Fprintln(out, "breaker open: dispatch and fetching paused, one order probes the service")
 		case !held && end != nil:
 			end()
 			fmt.Fprintln(out, "breaker closed: every order flows again, in order")

@@ -255,3 +255,89 @@ func measureRecovery(ctx context.Context, t *testing.T, cluster *kafkatest.Clust
 	})
 	return took
 }
+
+// TestRecoveryAfterEarlyKill: under KIP-848 with SessionTimeout(10s), the
+// first member of a new group is killed (frozen: no leave, no heartbeat)
+// as soon as it has handled its first record, and a new member starts a
+// second later: every partition is read again within 20 s of the kill
+// (the 10 s session, and up to the broker's 5 s heartbeat interval for
+// the survivor to hear of them). The consumer is run a second after it
+// is made, as a service does after its other setup. Before, the member
+// joined at New and its first heartbeats came before the group's session
+// timeout was set, so the broker armed its session with its own 45 s,
+// which a member killed before its next heartbeat kept: the fault suite
+// measured 46 s after such a kill, 6.7 s after a later one.
+func TestRecoveryAfterEarlyKill(t *testing.T) {
+	ctx := kafkatest.Bound(t, 5*time.Minute)
+	cluster := kafkatest.StartBroker(ctx, t)
+	const parts = 4
+	e := newEnv(ctx, t, cluster, parts, 1)
+	pub, err := producer.NewPublisher(ctx, e.producer(), e.topic, e.codec("Step"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a steady stream on every partition
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := pub.Publish(ctx, Step{Key: fmt.Sprintf("key-%02d", i%32), Seq: int64(i)}); err != nil && ctx.Err() == nil {
+				t.Errorf("publish: %v", err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	group := "early-" + e.topic
+	pc := &partitionClock{}
+	logs := &lockedLog{}
+	opts := func(h consumer.Handler[Step], extra ...consumer.Option) []consumer.Option {
+		return append([]consumer.Option{consumer.On(e.codec("Step"), h), consumer.StartAtEnd(),
+			consumer.GroupProtocol(consumer.ConsumerProtocol), consumer.SessionTimeout(10 * time.Second),
+			consumer.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, extra...)
+	}
+	fr := newFreezer()
+	killed := make(chan time.Time, 1)
+	var once sync.Once
+	first := func(context.Context, Step, consumer.Meta) error {
+		once.Do(func() {
+			fr.freeze()
+			killed <- time.Now()
+		})
+		return nil
+	}
+	a := e.consumer(group, opts(first, consumer.KgoOpts(kgo.Dialer(fr.dial)))...)
+	time.Sleep(time.Second) // the service's other setup
+	stopA := run(t, a)
+	t.Cleanup(fr.unfreeze) // after run's cleanup, so that it runs first
+	var kill time.Time
+	select {
+	case kill = <-killed:
+	case <-ctx.Done():
+		t.Fatal("the first member handled nothing")
+	}
+	pc.start(kill)
+	go stopA() // its Close cannot reach the broker: the leave never arrives
+	time.Sleep(time.Second)
+	run(t, e.consumer(group, opts(pc.handler("b"))...))
+	var took time.Duration
+	waitFor(t, 3*time.Minute, "every partition read again", func() bool {
+		var ok bool
+		took, ok = pc.recovered(parts)
+		return ok
+	})
+	t.Logf("RECOVERY early kill, KIP-848, SessionTimeout(10s): %v", took.Round(100*time.Millisecond))
+	if !strings.Contains(logs.String(), "group session timeout set") {
+		t.Fatalf("no %q in the consumers' log:\n%s", "group session timeout set", logs.String())
+	}
+	if took > 20*time.Second {
+		t.Fatalf("partitions unread for %v after the early kill, want at most 20s (the broker's 45 s session applied?)", took)
+	}
+}
