@@ -21,6 +21,10 @@
 #   ceiling-whole, ceiling-steady  both sides on kfake's synthetic fetch
 #                          (one canned batch, served without end): the
 #                          broker's cost out, the ratio is ordo's own cost
+#   consume-cpu*, ceiling-cpu  the process's CPU time per record, raw's
+#                          over ordo's (the broker's included when it is
+#                          embedded): what the rates say, less the noise
+#                          of a shared machine
 # and end to end (publish and consume in one process, the consumer already
 # joined), 64 lanes over one (a 1 ms handler: this ratio is a speed-up,
 # not ordo/raw), publish against raw writing ordo's headers by hand,
@@ -57,8 +61,10 @@ for ((r = 1; r <= rounds; r++)); do
 			out=$(cd consumer && "$tmp/consumer.test" -test.run '^$' -test.bench "^Benchmark$bench\$/^${side}\$" \
 				-test.benchtime "${records}x" -test.count 1)
 			echo "$bench/$side $(awk '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i+1) == "allocs/op") print $i }' <<<"$out")" >>"$tmp/allocs"
-			for m in whole steady join; do
-				rate[$m/$bench/$side]=$(awk -v unit="$m-rec/s" '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i+1) == unit) print $i }' <<<"$out")
+			for m in whole steady join cpu; do
+				unit="$m-rec/s"
+				[[ $m == cpu ]] && unit=cpu-ns/rec
+				rate[$m/$bench/$side]=$(awk -v unit="$unit" '/^Benchmark/ { for (i = 2; i < NF; i++) if ($(i+1) == unit) print $i }' <<<"$out")
 			done
 		done
 	done
@@ -69,6 +75,10 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 	echo "ceiling-whole ${rate[whole/Ceiling/ordo]} ${rate[whole/Ceiling/raw]}" >>"$tmp/ratios"
 	echo "ceiling-steady ${rate[steady/Ceiling/ordo]} ${rate[steady/Ceiling/raw]}" >>"$tmp/ratios"
+	# CPU per record: raw's over ordo's, so that higher is better here too.
+	echo "consume-cpu ${rate[cpu/Throughput/raw]} ${rate[cpu/Throughput/ordo]}" >>"$tmp/ratios"
+	echo "consume-cpu-noheaders ${rate[cpu/Throughput/raw-noheaders]} ${rate[cpu/Throughput/ordo-noheaders]}" >>"$tmp/ratios"
+	echo "ceiling-cpu ${rate[cpu/Ceiling/raw]} ${rate[cpu/Ceiling/ordo]}" >>"$tmp/ratios"
 	# End to end: publish and consume in one process, both sides.
 	declare -A e2e
 	for side in $order; do

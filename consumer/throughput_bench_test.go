@@ -31,6 +31,11 @@ import (
 //	              join's prefetch burst and the first fetches left out
 //	              (issue 15's figure)
 //	join-rec/s    from the consumer's start (the group join included)
+//	cpu-ns/rec    the process's CPU time (user and system) per record from
+//	              the consumer's start to the last record: on a machine
+//	              shared with other work it varies far less than the
+//	              rates, and the embedded broker's share is in it for
+//	              both sides alike
 //
 // raw-noheaders and ordo-noheaders consume the same records without
 // ordo's headers, as a service fed by another producer sees them (raw
@@ -123,13 +128,14 @@ func (f *benchFixture) fill(b *testing.B, n int, headers bool) {
 // the lanes to call seen at once.
 type rates struct {
 	base              time.Time
+	cpu               time.Duration // the process's CPU time at base
 	n, markAt         int64
 	seenN             atomic.Int64
 	first, mark, last atomic.Int64 // since base, in ns
 }
 
-func newRates(n int) *rates {
-	return &rates{base: time.Now(), n: int64(n), markAt: int64(n/4 + 1)}
+func newRates(b *testing.B) *rates {
+	return &rates{base: time.Now(), cpu: processCPU(b), n: int64(b.N), markAt: int64(b.N/4 + 1)}
 }
 
 // seen counts a handled record; it reports whether it was the last.
@@ -149,11 +155,13 @@ func (r *rates) seen() bool {
 }
 
 func (r *rates) report(b *testing.B) {
+	cpu := processCPU(b) - r.cpu
 	last := r.last.Load()
 	per := func(n, from int64) float64 { return float64(n) / time.Duration(last-from).Seconds() }
 	b.ReportMetric(per(r.n, r.first.Load()), "whole-rec/s")
 	b.ReportMetric(per(r.n-r.markAt, r.mark.Load()), "steady-rec/s")
 	b.ReportMetric(per(r.n, 0), "join-rec/s")
+	b.ReportMetric(float64(cpu)/float64(r.n), "cpu-ns/rec")
 }
 
 // BenchmarkThroughput: raw is a franz-go group consumer polling, reading
@@ -186,7 +194,7 @@ func BenchmarkThroughput(b *testing.B) {
 // reads ordo's seq header, unframes and decodes, and marks what it polled
 // for autocommit, until b.N records are handled; it reports the rates.
 func rawConsume(b *testing.B, brokers []string, topic string, codec *schema.Codec[Payload], id int) {
-	r := newRates(b.N)
+	r := newRates(b)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup("raw"),
 		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.AutoCommitMarks())
@@ -225,7 +233,7 @@ func rawConsume(b *testing.B, brokers []string, topic string, codec *schema.Code
 // ordoConsume runs ordo's side: a consumer with its defaults, until b.N
 // records are handled; it reports the rates.
 func ordoConsume(b *testing.B, brokers []string, topic string, reg *schema.Registry, codec *schema.Codec[Payload]) {
-	r := newRates(b.N)
+	r := newRates(b)
 	done := make(chan struct{})
 	c, err := New(Brokers(brokers...), Group("ordo"), Topics(topic), Registry(reg),
 		WithLogger(quiet), On(codec, func(_ context.Context, p Payload, _ Meta) error {
