@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestIdleQueuesKept protects the key queues' reuse: a key whose queue
@@ -53,5 +55,38 @@ func TestIdleQueuesKept(t *testing.T) {
 	c.Close()
 	if err := wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIdleQueueRevoked: a record of a revoked partition that finishes
+// on its lane after the revoke leaves no idle queue counted: release
+// counted the partition's idle queues out, and one kept afterwards
+// would be counted for good, shrinking what every other partition may
+// keep.
+func TestIdleQueueRevoked(t *testing.T) {
+	var s scheduler
+	s.init(defaults(), &counters{})
+	s.handlerCtx = context.Background()
+	ps := &partState{tp: tp{"t", 0}, tracker: newTracker(), keys: make(map[string]*keyQueue), keyless: make(map[*keyQueue]struct{})}
+	s.parts[ps.tp] = ps
+	b := &batch{}
+	s.mu.Lock()
+	if !s.dispatch(ps, &kgo.Record{Topic: "t", Key: []byte("k")}, &prepared{bytes: 1}) {
+		t.Fatal("the record was not dispatched")
+	}
+	s.claimKeyLocked(b, nil, s.ready.pop(), time.Now())
+	s.mu.Unlock()
+	if len(b.claims) != 1 {
+		t.Fatalf("%d claims, want 1", len(b.claims))
+	}
+	b.claims[0].state = stateStarted // its lane runs it
+	s.release(map[string][]int32{"t": {0}})
+	b.claims[0].out = outcome{done: true, outcome: "handled"}
+	s.mu.Lock()
+	s.settleBatchLocked(b)
+	idle := s.idleKeys
+	s.mu.Unlock()
+	if idle != 0 {
+		t.Fatalf("the scheduler counts %d idle queues after the revoked partition's last record finished, want 0", idle)
 	}
 }

@@ -483,9 +483,14 @@ func (s *scheduler) finishLocked(kq *keyQueue, it *item) {
 // buffered (10,000 keys, the default MaxBuffered) a quarter of the
 // records made their key's queue anew (issue 20). An idle queue is
 // empty and unscheduled, like a forgotten one to everything that walks
-// the keys; the bound keeps their memory to ~MaxBuffered queues.
+// the keys; the bound keeps their memory to ~MaxBuffered queues. A
+// revoked partition keeps none: release counted its idle queues out.
+//
+// A keyed queue that finishes a record is in its partition's keys:
+// only finishLocked forgets one, and a queue forgotten (emptied) gets no
+// record again, the key's next one makes a new queue.
 func (s *scheduler) keepIdleLocked(kq *keyQueue) bool {
-	if kq.keyless || kq.held || s.idleKeys >= s.maxBuffered || kq.ps.keys[kq.key] != kq {
+	if kq.keyless || kq.held || kq.ps.revoked || s.idleKeys >= s.maxBuffered {
 		return false
 	}
 	kq.idle = true
