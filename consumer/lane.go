@@ -82,6 +82,7 @@ type claim struct {
 type batch struct {
 	claims []claim
 	avg    time.Duration // handling time per record, moving average; 0 before any
+	memo   writerMemo    // the lane's last writer schema and its handler (pipeline.go)
 }
 
 // lane runs until the consumer stops, handling batches of ready keys'
@@ -137,7 +138,7 @@ func (c *Consumer) runBatch(b *batch) {
 		if !cl.it.hdr.checked {
 			c.checks.checkSeq(cl.kq.ps, cl.it)
 		}
-		cl.out = c.pipe.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
+		cl.out = c.pipe.processOrExpire(cl.ctx, cl.kq.ps, cl.it, &b.memo)
 		if cl.out.outcome == "handled" {
 			ok++
 		}
