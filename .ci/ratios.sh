@@ -7,10 +7,10 @@ set -euo pipefail
 awk '{ print $1, $2 / $3 }' "$1" | sort -k1,1 -k2,2g |
 	awk -v title="phase ($2)" '{ v[$1] = v[$1] " " $2 }
 	END {
-		printf "%-26s %7s %7s %7s %s\n", title, "median", "min", "max", "rounds"
+		printf "%-32s %7s %7s %7s %s\n", title, "median", "min", "max", "rounds"
 		for (p in v) {
 			n = split(substr(v[p], 2), a, " ")
 			med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-			printf "%-26s %7.3f %7.3f %7.3f %d\n", p, med, a[1], a[n], n
+			printf "%-32s %7.3f %7.3f %7.3f %d\n", p, med, a[1], a[n], n
 		}
 	}' | { read -r head; echo "$head"; sort; }

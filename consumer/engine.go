@@ -142,6 +142,7 @@ type partState struct {
 	keys     map[string]*keyQueue
 	keyless  map[*keyQueue]struct{} // nil-key records, one queue each
 	inflight int
+	idleKeys int // its empty key queues kept in keys (keepIdleLocked)
 	revoked  bool
 	parked   int         // keys waiting in afterLocked
 	held     []*keyQueue // keys parked while the partition is paused
@@ -220,6 +221,8 @@ func (ps *partState) oldestPending() (time.Time, bool) { return ps.tracker.oldes
 // lane at a time: that is the whole per-key ordering guarantee. A queue is
 // scheduled while it sits in the ready list, runs on a lane, or waits for a
 // retry timer; an unscheduled queue with records is put on the ready list.
+// An emptied queue is forgotten, or kept idle for the key's next record
+// (lane.go's keepIdleLocked).
 type keyQueue struct {
 	ps        *partState
 	key       string
@@ -229,6 +232,7 @@ type keyQueue struct {
 	scheduled bool
 	running   bool
 	held      bool // in ps.held (control.go)
+	idle      bool // empty, kept in ps.keys for the key's next record (keepIdleLocked)
 }
 
 // item is one dispatched record: what the scheduler needs of it, and a

@@ -82,6 +82,7 @@ type claim struct {
 type batch struct {
 	claims []claim
 	avg    time.Duration // handling time per record, moving average; 0 before any
+	memo   writerMemo    // the lane's last writer schema and its handler (pipeline.go)
 }
 
 // lane runs until the consumer stops, handling batches of ready keys'
@@ -137,7 +138,7 @@ func (c *Consumer) runBatch(b *batch) {
 		if !cl.it.hdr.checked {
 			c.checks.checkSeq(cl.kq.ps, cl.it)
 		}
-		cl.out = c.pipe.processOrExpire(cl.ctx, cl.kq.ps, cl.it)
+		cl.out = c.pipe.processOrExpire(cl.ctx, cl.kq.ps, cl.it, &b.memo)
 		if cl.out.outcome == "handled" {
 			ok++
 		}
@@ -467,9 +468,44 @@ func (s *scheduler) finishLocked(kq *keyQueue, it *item) {
 		return
 	}
 	kq.scheduled = false
+	if s.keepIdleLocked(kq) {
+		return
+	}
 	if ps.forget(kq) && !kq.held {
 		s.freeQueue(kq)
 	}
+}
+
+// keepIdleLocked keeps kq, just emptied, in its partition's keys as an
+// idle queue, while the idle queues kept number fewer than MaxBuffered;
+// it reports whether it did. The key's next record finds it there
+// (dispatch): forgetting it and making it again cost a copy of the key,
+// a map insert and a map delete, and with about a record per key
+// buffered (10,000 keys, the default MaxBuffered) a quarter of the
+// records made their key's queue anew (issue 20). An idle queue is
+// empty and unscheduled, like a forgotten one to everything that walks
+// the keys; the bound keeps their memory to ~MaxBuffered queues. A
+// revoked partition keeps none: release counted its idle queues out.
+//
+// A keyed queue that finishes a record is in its partition's keys:
+// only finishLocked forgets one, and a queue forgotten (emptied) gets no
+// record again, the key's next one makes a new queue.
+func (s *scheduler) keepIdleLocked(kq *keyQueue) bool {
+	if kq.keyless || kq.held || kq.ps.revoked || s.idleKeys >= s.maxBuffered {
+		return false
+	}
+	kq.idle = true
+	kq.ps.idleKeys++
+	s.idleKeys++
+	return true
+}
+
+// wakeIdleLocked takes kq, an idle queue a record is dispatched to, off
+// the idle count.
+func (s *scheduler) wakeIdleLocked(kq *keyQueue) {
+	kq.idle = false
+	kq.ps.idleKeys--
+	s.idleKeys--
 }
 
 // afterLocked puts kq back on the ready list after d: the "not ready until"

@@ -70,6 +70,9 @@ func (r *rebalancer) assigned(ctx context.Context, cl *kgo.Client, added map[str
 			ps.met.record = []metric.RecordOption{metric.WithAttributeSet(r.obs.opAttrs(ps.met.attrs, "process", semconv.MessagingOperationTypeProcess))}
 			ps.met.add = []metric.AddOption{metric.WithAttributeSet(ps.met.attrs)}
 			ps.q = sets[k]
+			if old := r.sched.parts[k]; old != nil { // assigned again unrevoked: its idle queues go with it
+				r.sched.idleKeys -= old.idleKeys
+			}
 			r.sched.parts[k] = ps
 		}
 	}
@@ -200,6 +203,7 @@ func (s *scheduler) release(m map[string][]int32) []*partState {
 			}
 			delete(s.parts, k)
 			st.revoked = true
+			s.idleKeys -= st.idleKeys                // they go with it
 			s.tracked -= st.tracker.pending()        // its finished records count no more
 			s.freeOutputsLocked(st.txn.dropLocked()) // the next owner emits them again (txn.go)
 			for _, kq := range st.keys {

@@ -328,11 +328,11 @@ func (g *replay) expired(ts, now time.Time) bool {
 
 // processOrExpire handles it, or expires it when it is out of the age
 // window.
-func (p *pipeline) processOrExpire(ctx context.Context, ps *partState, it *item) outcome {
+func (p *pipeline) processOrExpire(ctx context.Context, ps *partState, it *item, memo *writerMemo) outcome {
 	if g := p.gate; g != nil && g.cfg.maxAge > 0 && g.expired(it.rec.Timestamp, time.Now()) {
 		return p.expire(ctx, ps, it)
 	}
-	return p.process(ctx, ps, it)
+	return p.process(ctx, ps, it, memo)
 }
 
 // expire finishes a record out of the age window without handling it:

@@ -37,6 +37,8 @@ func (s *scheduler) dispatch(ps *partState, r *kgo.Record, pre *prepared) bool {
 	} else if kq = ps.keys[string(r.Key)]; kq == nil {
 		kq = s.newQueue(ps, r.Key)
 		ps.keys[kq.key] = kq
+	} else if kq.idle {
+		s.wakeIdleLocked(kq)
 	}
 	ps.fed += n
 	r = s.detachIfWaiting(kq, r)

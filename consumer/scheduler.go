@@ -51,6 +51,7 @@ type scheduler struct {
 	batches     map[*batch]struct{} // every running lane's batch
 	freeItems   []*item             // recycled items (lane.go)
 	freeQueues  []*keyQueue         // recycled key queues
+	idleKeys    int                 // empty key queues kept in their partitions' keys (keepIdleLocked)
 	timers      map[*time.Timer]struct{}
 	paused      pauses // what Pause holds back (control.go)
 	fair        fair   // the partitions over their share of the buffer (fair.go)

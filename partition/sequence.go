@@ -170,6 +170,15 @@ type Checker struct {
 	pairs []pair
 	hand  int
 	stats map[string]*seqStats
+
+	// The producer of the last call and its entries in index and stats:
+	// a partition's records come from a handful of producers, in runs,
+	// and hashing a 36-byte ID twice per record was a third of the
+	// call (issue 20). lastStats is nil when there is none; whatever
+	// changes index or stats for a producer clears it.
+	lastProd  string
+	lastKeys  map[string]int
+	lastStats *seqStats
 }
 
 // pair is one remembered (producer, key) and its last sequence number.
@@ -201,7 +210,7 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 		}
 		c.index, c.stats = make(map[string]map[string]int), make(map[string]*seqStats)
 	}
-	keys := c.index[producer]
+	keys, st := c.producer(producer)
 	i, seen := keys[string(key)]
 	var prev uint64
 	if seen {
@@ -209,14 +218,6 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 		prev, p.seq, p.used = p.seq, seq, true
 	} else {
 		c.remember(producer, string(key), seq)
-	}
-	st := c.stats[producer]
-	if st == nil {
-		if len(c.stats) >= maxProducers { // restarted producers leave old IDs: stay bounded
-			clear(c.stats)
-		}
-		st = new(seqStats)
-		c.stats[producer] = st
 	}
 	switch {
 	case !seen:
@@ -236,8 +237,27 @@ func (c *Checker) Observe(producer string, key []byte, seq uint64) Verdict {
 	}
 }
 
+// producer returns producer's keys (nil if none) and its counts, made if
+// new.
+func (c *Checker) producer(producer string) (map[string]int, *seqStats) {
+	if c.lastStats != nil && producer == c.lastProd {
+		return c.lastKeys, c.lastStats
+	}
+	st := c.stats[producer]
+	if st == nil {
+		if len(c.stats) >= maxProducers { // restarted producers leave old IDs: stay bounded
+			clear(c.stats)
+		}
+		st = new(seqStats)
+		c.stats[producer] = st
+	}
+	c.lastProd, c.lastKeys, c.lastStats = producer, c.index[producer], st
+	return c.lastKeys, st
+}
+
 // remember adds a pair, forgetting one not seen recently when full.
 func (c *Checker) remember(producer, key string, seq uint64) {
+	c.lastStats = nil // index changes: look the producer up again next time
 	i := len(c.pairs)
 	if i < c.max {
 		c.pairs = append(c.pairs, pair{})

@@ -198,3 +198,55 @@ func TestCheckerStatsBounded(t *testing.T) {
 		t.Fatalf("stats for %d producers, want at most %d", n, maxProducers)
 	}
 }
+
+// TestCheckerProducerRuns protects the checker's memory of the last
+// producer against what changes under it: pairs of that producer
+// forgotten (its index emptied and made again), new producers, the
+// counts started over. Producers come in runs and interleave, over a
+// bound of 3 pairs; every verdict and count must be what a checker that
+// looks every producer up would say: here, an exact model of the bound.
+func TestCheckerProducerRuns(t *testing.T) {
+	c := NewChecker(3)
+	type step struct {
+		prod, key string
+		seq       uint64
+		want      Verdict
+	}
+	steps := []step{
+		{"a", "x", 1, First}, {"a", "x", 2, InOrder}, {"a", "y", 1, First},
+		{"b", "x", 1, First}, // full: 3 pairs
+		{"b", "x", 3, Gap},
+		{"a", "z", 1, First}, // a's x was used: a's y goes
+		{"a", "y", 5, First}, // forgotten; b's x was used: a's x goes
+		{"b", "x", 4, InOrder},
+		{"b", "x", 2, Regressed},
+		{"a", "x", 3, First}, // forgotten; a's z goes
+		{"c", "k", 1, First}, // a's y goes
+		{"a", "x", 1, Restarted},
+		{"d", "k", 1, First}, // b's x goes
+		{"e", "k", 1, First}, // c's k goes
+		{"f", "k", 1, First}, // a's x goes: a's index is emptied
+		{"a", "x", 4, First}, // a made again
+		{"a", "x", 5, InOrder},
+	}
+	for i, s := range steps {
+		if got := c.Observe(s.prod, []byte(s.key), s.seq); got != s.want {
+			t.Fatalf("step %d (%s %s %d): %v, want %v", i, s.prod, s.key, s.seq, got, s.want)
+		}
+	}
+	st := c.verdicts()
+	if got, want := st["a"], (seqStats{InOrder: 2, Restarts: 1}); got != want {
+		t.Fatalf("a's counts %+v, want %+v", got, want)
+	}
+	if got, want := st["b"], (seqStats{InOrder: 1, Gaps: 1, Regressions: 1}); got != want {
+		t.Fatalf("b's counts %+v, want %+v", got, want)
+	}
+	// The counts start over past maxProducers: the last producer's too.
+	for i := range maxProducers {
+		c.Observe(fmt.Sprint("p", i), []byte("k"), 1)
+	}
+	c.Observe("a", []byte("x"), 2)
+	if got := c.verdicts()["a"]; got.InOrder+got.Gaps+got.Regressions+got.Restarts > 1 {
+		t.Fatalf("a's counts %+v after the counts started over, want at most one verdict", got)
+	}
+}
