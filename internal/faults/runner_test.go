@@ -313,6 +313,25 @@ func (r *run) settle(ctx context.Context) {
 // slower.
 const catchUpWithin = 5 * time.Minute
 
+// allExited returns a member's process if every member's current
+// incarnation has exited (nothing is left to catch up), else nil.
+func (r *run) allExited() *proc {
+	var last *proc
+	for i := range r.members {
+		p := r.member(i)
+		if p == nil {
+			continue
+		}
+		select {
+		case <-p.done:
+			last = p
+		default:
+			return nil
+		}
+	}
+	return last
+}
+
 func (r *run) waitCaughtUp(ctx context.Context) {
 	deadline := time.Now().Add(catchUpWithin)
 	for {
@@ -328,6 +347,9 @@ func (r *run) waitCaughtUp(ctx context.Context) {
 		}
 		if time.Now().After(deadline) {
 			r.t.Fatalf("group did not catch up in %v: lag %d (err %v)\n%s", catchUpWithin, lag, err, r.tail("consumer.log"))
+		}
+		if p := r.allExited(); p != nil {
+			r.t.Fatalf("every member exited with lag %d left (last: %s, %v)\n%s", lag, p.name, p.exit(), r.tail("consumer.log"))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -1,12 +1,14 @@
 package quarantine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -130,7 +132,10 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 }
 
 // ensureTopic creates the store topic if it is missing and returns its
-// partition count; an existing topic must be compacted.
+// partition count; an existing topic must be compacted. A topic just
+// created shows in the brokers' metadata a moment later (they answer
+// UNKNOWN_TOPIC_OR_PARTITION, or a partition has no leader yet, until it
+// does): retriable answers are asked again for up to settleWait.
 func (s *Store) ensureTopic(ctx context.Context) (int32, error) {
 	compact := "compact"
 	rf := s.cfg.ReplicationFactor
@@ -142,6 +147,36 @@ func (s *Store) ensureTopic(ctx context.Context) (int32, error) {
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return 0, fmt.Errorf("create quarantine store %q: %w", s.topic, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, settleWait)
+	defer cancel()
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		n, err := s.describeTopic(ctx)
+		if err == nil || !retriable(err) {
+			return n, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// settleWait bounds how long ensureTopic waits for the store topic to
+// show in the metadata with a leader for each partition.
+const settleWait = 30 * time.Second
+
+// errNotSettled is a store topic listed without partitions, or with a
+// partition without a leader: retriable.
+var errNotSettled = errors.New("not every partition has a leader yet")
+
+func retriable(err error) bool {
+	return errors.Is(err, errNotSettled) || kerr.IsRetriable(err)
+}
+
+// describeTopic checks the store topic's cleanup policy and returns its
+// partition count once every partition has a leader.
+func (s *Store) describeTopic(ctx context.Context) (int32, error) {
 	rcs, err := s.adm.DescribeTopicConfigs(ctx, s.topic)
 	if err != nil {
 		return 0, fmt.Errorf("describe quarantine store %q: %w", s.topic, err)
@@ -163,8 +198,18 @@ func (s *Store) ensureTopic(ctx context.Context) (int32, error) {
 		return 0, fmt.Errorf("quarantine store %q metadata: %w", s.topic, err)
 	}
 	td, ok := tds[s.topic]
-	if !ok || td.Err != nil || len(td.Partitions) == 0 {
-		return 0, fmt.Errorf("quarantine store %q metadata: %v", s.topic, td.Err)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("quarantine store %q metadata: %w", s.topic, kerr.UnknownTopicOrPartition)
+	case td.Err != nil:
+		return 0, fmt.Errorf("quarantine store %q metadata: %w", s.topic, td.Err)
+	case len(td.Partitions) == 0:
+		return 0, fmt.Errorf("quarantine store %q metadata: %w", s.topic, errNotSettled)
+	}
+	for _, p := range td.Partitions {
+		if p.Err != nil || p.Leader < 0 {
+			return 0, fmt.Errorf("quarantine store %q partition %d: %w", s.topic, p.Partition, cmp.Or(p.Err, errNotSettled))
+		}
 	}
 	return int32(len(td.Partitions)), nil
 }

@@ -2,15 +2,19 @@ package quarantine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const group = "g"
@@ -158,5 +162,53 @@ func TestStore100kKeysSurviveRestart(t *testing.T) {
 	}
 	if other.Len() != 0 {
 		t.Fatalf("partition 1 holds %d keys; its store partition is another", other.Len())
+	}
+}
+
+// A store topic just created is unknown to the brokers for a moment (a
+// real cluster answered UNKNOWN_TOPIC_OR_PARTITION to the metadata read
+// right after the creation, and the consumer halted at its first
+// assignment): OpenStore asks again while the answer is retriable, and
+// still fails at once on one that is not.
+func TestOpenStoreWaitsForNewTopic(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := newCluster(t)
+	refuse := func(code int16, n int) *atomic.Int32 {
+		var seen atomic.Int32
+		c.ControlKey(kmsg.DescribeConfigs.Int16(), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+			c.KeepControl()
+			if seen.Add(1) > int32(n) {
+				seen.Add(-1)
+				c.DropControl()
+				return nil, nil, false // the cluster answers from now on
+			}
+			req := kr.(*kmsg.DescribeConfigsRequest)
+			resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+			for _, r := range req.Resources {
+				rr := kmsg.NewDescribeConfigsResponseResource()
+				rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, code
+				resp.Resources = append(resp.Resources, rr)
+			}
+			return resp, nil, true
+		})
+		return &seen
+	}
+	seen := refuse(kerr.UnknownTopicOrPartition.Code, 3)
+	s, err := OpenStore(ctx, StoreConfig{Group: group, Partitions: 4, Opts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}})
+	if err != nil {
+		t.Fatalf("OpenStore = %v after %d refusals", err, seen.Load())
+	}
+	defer s.Close()
+	if n := seen.Load(); n != 3 {
+		t.Fatalf("describe refused %d times, want 3 before the store opened", n)
+	}
+	if s.parts != 4 {
+		t.Fatalf("store has %d partitions, want 4", s.parts)
+	}
+	seen = refuse(kerr.TopicAuthorizationFailed.Code, 1)
+	_, err = OpenStore(ctx, StoreConfig{Group: "other", Partitions: 4, Opts: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}})
+	if !errors.Is(err, kerr.TopicAuthorizationFailed) || seen.Load() != 1 {
+		t.Fatalf("OpenStore = %v after %d refusals, want TOPIC_AUTHORIZATION_FAILED at once", err, seen.Load())
 	}
 }
