@@ -189,28 +189,7 @@ func grepLines(s, sub string) string {
 func measureRecovery(ctx context.Context, t *testing.T, cluster *kafkatest.Cluster, opts []consumer.Option, static bool) time.Duration {
 	const parts = 4
 	e := newEnv(ctx, t, cluster, parts, 1)
-	pub, err := producer.NewPublisher(ctx, e.producer(), e.topic, e.codec("Step"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // a steady stream on every partition
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if _, err := pub.Publish(ctx, Step{Key: fmt.Sprintf("key-%02d", i%32), Seq: int64(i)}); err != nil && ctx.Err() == nil {
-				t.Errorf("publish: %v", err)
-				return
-			}
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	defer steadyStream(ctx, t, e)()
 
 	group := "recovery-" + e.topic
 	pc := &partitionClock{}
@@ -272,28 +251,7 @@ func TestRecoveryAfterEarlyKill(t *testing.T) {
 	cluster := kafkatest.StartBroker(ctx, t)
 	const parts = 4
 	e := newEnv(ctx, t, cluster, parts, 1)
-	pub, err := producer.NewPublisher(ctx, e.producer(), e.topic, e.codec("Step"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // a steady stream on every partition
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if _, err := pub.Publish(ctx, Step{Key: fmt.Sprintf("key-%02d", i%32), Seq: int64(i)}); err != nil && ctx.Err() == nil {
-				t.Errorf("publish: %v", err)
-				return
-			}
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	defer steadyStream(ctx, t, e)()
 
 	group := "early-" + e.topic
 	pc := &partitionClock{}
@@ -340,4 +298,31 @@ func TestRecoveryAfterEarlyKill(t *testing.T) {
 	if took > 20*time.Second {
 		t.Fatalf("partitions unread for %v after the early kill, want at most 20s (the broker's 45 s session applied?)", took)
 	}
+}
+
+// steadyStream publishes a record every 20 ms on 32 keys (every
+// partition) until the returned stop is called.
+func steadyStream(ctx context.Context, t *testing.T, e *env) (stop func()) {
+	pub, err := producer.NewPublisher(ctx, e.producer(), e.topic, e.codec("Step"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := pub.Publish(ctx, Step{Key: fmt.Sprintf("key-%02d", i%32), Seq: int64(i)}); err != nil && ctx.Err() == nil {
+				t.Errorf("publish: %v", err)
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
