@@ -13,7 +13,7 @@ import (
 
 // The outage scenario (issue 21): the consumer's handler depends on a
 // "database" the runner takes down, by a file the worker looks for
-// (-down-file), while the producer publishes: for 60–90 s in the short
+// (-down-file), while the producer publishes: for 2–2.5 minutes in the short
 // form, for about five minutes in the long one. The breaker must open,
 // probe and close, and then every record be handled: 0 lost, 0
 // dead-lettered (the run has a dead-letter topic, so a record whose
@@ -24,7 +24,7 @@ func init() {
 	scenarios = append(scenarios, scenario{name: "dependency-outage", members: 1, maxUnexplained: noUnexplained,
 		deadLetters: true, outage: true, inject: func(ctx context.Context, r *run) {
 			r.waitHandled(0, 100, time.Minute)
-			down := r.between(60*time.Second, 90*time.Second)
+			down := r.between(2*time.Minute, 2*time.Minute+30*time.Second)
 			if r.form.name == longForm.name {
 				down = r.between(5*time.Minute, 5*time.Minute+30*time.Second)
 			}

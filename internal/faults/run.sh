@@ -3,7 +3,7 @@
 # Kafka cluster in Docker and prints its table: scenario, acked, lost,
 # duplicates, order violations, recovery time, verdict.
 #
-#   bash internal/faults/run.sh          # the short form CI runs (~12 min on 2 cores)
+#   bash internal/faults/run.sh          # the short form CI runs (~13 min on 2 cores)
 #   bash internal/faults/run.sh long     # the long form, by hand (several times longer)
 #   ORDO_FAULTS_SEED=123 bash internal/faults/run.sh   # replay a seed
 #

@@ -39,7 +39,7 @@ type form struct {
 	keys       int
 	partitions int32
 	// bound is the whole suite's (kafkatest.Bound): about twice
-	// what the form takes on a quiet machine (the short form about 12
+	// what the form takes on a quiet machine (the short form about 13
 	// minutes), for a busy 2-core one. run.sh's -timeout leaves room for
 	// Bound's grace.
 	bound time.Duration
