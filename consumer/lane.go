@@ -465,6 +465,7 @@ func (s *scheduler) finishLocked(kq *keyQueue, it *item) {
 			s.tracked -= before - ps.tracker.pending()
 		}
 	}
+	s.releaseLowestLocked(ps) // its lowest unfinished record may have moved (txn_bound.go)
 	s.freeItem(it)
 	if len(kq.items) > 0 {
 		s.ready.push(kq) // this lane (or one it signals) takes the oldest next

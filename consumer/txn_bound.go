@@ -1,5 +1,7 @@
 package consumer
 
+import "slices"
+
 // The outputs' bound: what holds the outputs of a transactional
 // consumer's finished records, waiting for their transaction, to half of
 // MaxBufferedBytes.
@@ -51,6 +53,36 @@ func (s *scheduler) freeOutputsLocked(n int) {
 			// Keys held by Pause are held again when claimed (holdLocked).
 			s.releaseHeldLocked(ps)
 		}
+	}
+}
+
+// releaseLowestLocked puts back on the ready list the key held for the
+// outputs whose head is now ps's lowest unfinished record. That record
+// always runs (overOutputsLocked lets it start), but a key held before
+// its head became the lowest would otherwise wait for a release only a
+// commit past that very record can bring: the consumer stalled with the
+// outputs over the bound. A partition the user paused keeps its keys.
+// Called by finishLocked, where the lowest moves.
+func (s *scheduler) releaseLowestLocked(ps *partState) {
+	if !s.outputs.held || len(ps.held) == 0 || s.paused.holds(ps.tp) {
+		return
+	}
+	lowest, ok := ps.tracker.lowest()
+	if !ok {
+		return
+	}
+	for i, kq := range ps.held {
+		if len(kq.items) == 0 || kq.items[0].rec.Offset != lowest {
+			continue
+		}
+		ps.held = slices.Delete(ps.held, i, i+1)
+		kq.held = false
+		if !kq.scheduled {
+			kq.scheduled = true
+			s.ready.push(kq)
+		}
+		s.work.Broadcast()
+		return
 	}
 }
 
