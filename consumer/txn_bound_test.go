@@ -66,14 +66,7 @@ func TestTxnOutputsBoundHoldsLanes(t *testing.T) {
 		c.Close()
 		_ = wait()
 	}()
-	waitFor(t, 10*time.Second, "records handled above the slow one", func() bool { return c.Stats().Handled > 0 })
-	var handled int64
-	waitFor(t, 10*time.Second, "the handling to stop", func() bool {
-		h := c.Stats().Handled
-		time.Sleep(500 * time.Millisecond)
-		handled = c.Stats().Handled
-		return h == handled
-	})
+	handled := waitHandlingStops(t, c)
 	held, bound := waitingOutputs(c), maxBytes/2+lanes*(outSize+1024)
 	t.Logf("%d records handled behind the unfinished first one, %d KiB of outputs waiting (bound %d KiB)", handled, held>>10, bound>>10)
 	if held > bound {

@@ -351,19 +351,7 @@ func TestTxnAbortRetried(t *testing.T) {
 			return nil, nil, false
 		}
 		refused.Add(1)
-		req := kr.(*kmsg.TxnOffsetCommitRequest)
-		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewTxnOffsetCommitResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.RebalanceInProgress.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return refusedTxnCommit(kr.(*kmsg.TxnOffsetCommitRequest)), nil, true
 	})
 	c := r.consumer("txn-abort", func(ctx context.Context, s Step, _ Meta) error {
 		time.Sleep(time.Millisecond) // spread the records over several transactions
@@ -431,14 +419,7 @@ func TestTxnOutputsBounded(t *testing.T) {
 		c.Close()
 		_ = wait()
 	}()
-	waitFor(t, 10*time.Second, "records handled above the slow one", func() bool { return c.Stats().Handled > 0 })
-	var handled int64
-	waitFor(t, 10*time.Second, "the handling to stop", func() bool {
-		h := c.Stats().Handled
-		time.Sleep(500 * time.Millisecond)
-		handled = c.Stats().Handled
-		return h == handled
-	})
+	handled := waitHandlingStops(t, c)
 	if handled >= n/2 {
 		t.Fatalf("%d of %d records handled behind the unfinished first one: their outputs (%d KiB) are not bounded by MaxBufferedBytes",
 			handled, n, handled)
@@ -470,19 +451,7 @@ func TestTxnCommitWaitsForRewind(t *testing.T) {
 		}
 		c.Pause(r.topic)
 		paused <- rd.count()
-		req := kr.(*kmsg.TxnOffsetCommitRequest)
-		resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewTxnOffsetCommitResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.RebalanceInProgress.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return refusedTxnCommit(kr.(*kmsg.TxnOffsetCommitRequest)), nil, true
 	})
 	c = r.consumer("txn-rewind", func(ctx context.Context, s Step, _ Meta) error {
 		time.Sleep(5 * time.Millisecond) // several transactions
@@ -550,4 +519,36 @@ func TestEmitOutsideTransactional(t *testing.T) {
 	if err := Emit(context.Background(), producer.Sealed{}); err != ErrNotTransactional {
 		t.Fatalf("Emit = %v, want ErrNotTransactional", err)
 	}
+}
+
+// refusedTxnCommit answers a TxnOffsetCommit with REBALANCE_IN_PROGRESS
+// for every partition it names.
+func refusedTxnCommit(req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewTxnOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, kerr.RebalanceInProgress.Code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// waitHandlingStops waits for c to handle a record, then for its handled
+// count to hold still for half a second, and returns that count.
+func waitHandlingStops(t *testing.T, c *Consumer) int64 {
+	t.Helper()
+	waitFor(t, 10*time.Second, "records handled above the slow one", func() bool { return c.Stats().Handled > 0 })
+	var handled int64
+	waitFor(t, 10*time.Second, "the handling to stop", func() bool {
+		h := c.Stats().Handled
+		time.Sleep(500 * time.Millisecond)
+		handled = c.Stats().Handled
+		return h == handled
+	})
+	return handled
 }
